@@ -1,0 +1,1 @@
+"""Egret: code shared by two or more services, and the egret CLI."""

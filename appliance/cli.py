@@ -1,0 +1,204 @@
+"""The egret command: up | bootstrap | migrate | status | serve | keys."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+
+from appliance import config
+
+
+def _service_module(name: str):
+    return importlib.import_module(f"services.{name}")
+
+
+def migrate_all(settings: config.Settings) -> dict[str, list[str]]:
+    applied = {}
+    for name in settings.enabled_services:
+        module = _service_module(name)
+        if hasattr(module, "migrate"):
+            applied[name] = module.migrate(settings)
+    return applied
+
+
+def admin_password_from_env_or_prompt() -> str:
+    password = os.environ.get("EGRET_ADMIN_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise SystemExit("egret: set EGRET_ADMIN_PASSWORD (no terminal to prompt on); there is no default password")
+    while True:
+        first = getpass.getpass("New admin password: ")
+        if len(first) < 8:
+            print("At least 8 characters, please.", file=sys.stderr)
+            continue
+        if getpass.getpass("Repeat it: ") == first:
+            return first
+        print("The two entries differ; try again.", file=sys.stderr)
+
+
+def ensure_bootstrapped(settings: config.Settings) -> bool:
+    """Keys, migrations and the first admin; True when this call created the admin."""
+    from services.identity import bootstrap as ib
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if ib.is_bootstrapped(settings):
+        ib.bootstrap(settings, None)  # refreshes catalog and service users, keeps the admin
+        return False
+    ib.bootstrap(settings, admin_password_from_env_or_prompt())
+    return True
+
+
+def write_clouds_yaml(settings: config.Settings, password: str | None) -> str:
+    import yaml
+    path = settings.state_dir / "clouds.yaml"
+    auth = {"auth_url": settings.url("identity", "/v3"), "username": "admin", "project_name": "admin",
+            "user_domain_name": "Default", "project_domain_name": "Default"}
+    if password is None and path.exists():
+        old = yaml.safe_load(path.read_text()) or {}
+        password = old.get("clouds", {}).get("egret", {}).get("auth", {}).get("password")
+    if password:
+        auth["password"] = password
+    doc = {"clouds": {"egret": {"auth": auth, "region_name": settings.region, "interface": "public",
+                                "identity_api_version": 3}}}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(doc, fh, sort_keys=False)
+    return str(path)
+
+
+ENDPOINT_LABELS = [
+    ("identity", "identity (Keystone v3)", "/v3"),
+    ("compute", "compute (Nova v2.1)", "/v2.1"),
+    ("network", "network (Neutron v2.0)", ""),
+    ("image", "image (Glance v2)", ""),
+    ("volume", "block-storage (Cinder v3)", "/v3"),
+    ("s3", "object-store (S3)", ""),
+    ("federation", "federation", "/v1"),
+    ("firstboot", "first-boot wizard", "/"),
+]
+
+
+def cmd_up(args, settings: config.Settings) -> int:
+    from appliance.supervisor import Supervisor
+    created = ensure_bootstrapped(settings)
+    clouds = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created or
+                               os.environ.get("EGRET_ADMIN_PASSWORD") else None)
+    sup = Supervisor(settings)
+    stop = threading.Event()
+
+    def _signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    try:
+        sup.start()
+    except RuntimeError as exc:
+        sup.stop()
+        print(f"egret: {exc}", file=sys.stderr)
+        return 1
+    running = {u.service for u in sup.units}
+    ports = {p for u in sup.units for p in u.ports}
+    print("Egret is up. Endpoints:")
+    for port, label, path in ENDPOINT_LABELS:
+        if port in ports:
+            print(f"  {label:28s} {settings.url(port, path)}")
+    if "firstboot" in running:
+        print(f"Setup wizard: {settings.url('firstboot', '/')}")
+    print(f"clouds.yaml:  {clouds}")
+    print(f"  export OS_CLIENT_CONFIG_FILE={clouds}; openstack --os-cloud egret token issue")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            sup.poll_once()
+    finally:
+        print("Stopping services...", flush=True)
+        sup.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+def cmd_bootstrap(args, settings):
+    created = ensure_bootstrapped(settings)
+    path = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created else None)
+    print(("Bootstrapped" if created else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
+    return 0
+
+
+def cmd_migrate(args, settings):
+    for name, applied in migrate_all(settings).items():
+        print(f"{name}: {', '.join(applied) if applied else 'up to date'}")
+    return 0
+
+
+def cmd_status(args, settings):
+    from appliance.supervisor import status
+    rows = status(settings)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"{'unit':14s} {'port':>6s} {'health':8s} {'pid':>8s} {'restarts':>8s}")
+        for r in rows:
+            print(f"{r['unit']:14s} {r['port']:6d} {'ok' if r['healthy'] else r['detail']:8s} "
+                  f"{str(r['pid'] or '-'):>8s} {r['restarts']:8d}")
+    return 0 if all(r["healthy"] for r in rows) else 3
+
+
+def cmd_serve(args, settings):
+    """Run one unit in the foreground (what a systemd unit executes)."""
+    from appliance.manifest import load_manifest
+    from appliance.supervisor import gunicorn_command
+    unit = load_manifest()[args.unit]
+    cmd = gunicorn_command(settings, unit)
+    os.environ.update(config.to_env(settings))
+    os.execv(cmd[0], cmd)
+
+
+def cmd_keys(args, settings):
+    from appliance.tokens import KeyRepository
+    repo = KeyRepository(settings.key_repository, settings.fernet_max_active_keys)
+    if args.action == "setup":
+        print("created" if repo.setup() else "already set up")
+    else:
+        print(f"new primary key {repo.rotate()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="egret", description="Egret cloud appliance")
+    parser.add_argument("--state-dir", help="state directory (default ./.egret, or EGRET_STATE_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="bootstrap if needed, start every enabled service, print endpoints")
+    sub.add_parser("bootstrap", help="create keys, the admin and the service catalog")
+    sub.add_parser("migrate", help="apply database migrations of every enabled service")
+    st = sub.add_parser("status", help="health of every enabled service")
+    st.add_argument("--json", action="store_true")
+    sv = sub.add_parser("serve", help="run one unit in the foreground")
+    sv.add_argument("unit")
+    ks = sub.add_parser("keys", help="Fernet key repository")
+    ks.add_argument("action", choices=["setup", "rotate"])
+    return parser
+
+
+COMMANDS = {"up": cmd_up, "bootstrap": cmd_bootstrap, "migrate": cmd_migrate, "status": cmd_status,
+            "serve": cmd_serve, "keys": cmd_keys}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
+    try:
+        settings = config.load(**overrides)
+    except config.ConfigError as exc:
+        print(f"egret: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](args, settings) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

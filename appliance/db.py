@@ -1,0 +1,106 @@
+"""peewee databases (SQLite WAL or PostgreSQL), the base model and the migrations runner."""
+from __future__ import annotations
+
+import datetime
+import importlib
+import logging
+import pkgutil
+import uuid
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect as url_connect
+
+log = logging.getLogger(__name__)
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+}
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def open_database(url: str) -> peewee.Database:
+    """Open a database by URL: sqlite:///path or postgresql://user:pw@host/db."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):] or ":memory:"
+        if path != ":memory:":
+            import os
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    if scheme in ("postgres", "postgresql"):
+        return url_connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+    raise ValueError(f"unsupported database URL scheme {scheme!r}")
+
+
+class JSONField(peewee.TextField):
+    """A JSON document stored as text, portable between SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        import json
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        import json
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    """uuid hex primary key with created/updated stamps; subclasses bind a database proxy."""
+
+    id = peewee.CharField(primary_key=True, max_length=64, default=new_id)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    def save(self, *args, **kwargs):
+        self.updated_at = utcnow()
+        return super().save(*args, **kwargs)
+
+
+def model_base(proxy: peewee.DatabaseProxy) -> type[BaseModel]:
+    """A BaseModel subclass bound to one service's database proxy."""
+
+    class Meta:
+        database = proxy
+        legacy_table_names = False
+
+    return type("ServiceModel", (BaseModel,), {"Meta": Meta, "__module__": __name__})
+
+
+class AppliedMigration(peewee.Model):
+    name = peewee.CharField(primary_key=True)
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "egret_migrations"
+
+
+def migrate(database: peewee.Database, package: str) -> list[str]:
+    """Apply the numbered migration modules of `package` (NNNN_name.py with up(db)) not yet applied."""
+    pkg = importlib.import_module(package)
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name[:4].isdigit())
+    applied = []
+    with database.bind_ctx([AppliedMigration]):
+        database.create_tables([AppliedMigration], safe=True)
+        done = {m.name for m in AppliedMigration.select()}
+        for name in names:
+            if name in done:
+                continue
+            module = importlib.import_module(f"{package}.{name}")
+            # each migration and its record commit together, so a crash never half-applies one
+            with database.atomic():
+                module.up(database)
+                AppliedMigration.create(name=name)
+            log.info("applied migration %s.%s", package, name)
+            applied.append(name)
+    return applied

@@ -1,0 +1,111 @@
+"""Token revocation events in an append-only file every service on the box reads locally."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+# the fields an event may pin; an event matches a token when every field it sets matches
+MATCH_FIELDS = ("user_id", "project_id", "domain_id", "audit_id", "audit_chain_id", "app_cred_id")
+
+
+def _token_fields(token) -> dict:
+    return {
+        "user_id": token.user_id,
+        "project_id": token.project_id,
+        "domain_id": token.domain_id or token.project_domain_id,
+        "audit_id": token.audit_ids[0],
+        "audit_chain_id": token.audit_ids[-1],
+        "app_cred_id": token.app_cred_id,
+    }
+
+
+class RevocationList:
+    """Identity appends events; readers reload when the file's identity or size changes (a stat per check)."""
+
+    def __init__(self, path: Path, max_token_lifetime: int):
+        self.path = Path(path)
+        # events older than any token that could still be alive can be dropped
+        self.retention = max_token_lifetime + 600
+        self._stamp = None
+        self._events: list[dict] = []
+        self._lock = threading.Lock()
+
+    def revoke(self, **fields) -> dict:
+        unknown = set(fields) - set(MATCH_FIELDS)
+        if unknown or not any(fields.values()):
+            raise ValueError(f"bad revocation event fields {fields}")
+        now = time.time()
+        event = {k: v for k, v in fields.items() if v is not None}
+        event["issued_before"] = now
+        event["revoked_at"] = now
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(event, sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return event
+
+    def prune(self) -> int:
+        """Rewrite the file without expired events (atomic rename); returns how many were dropped."""
+        if not self.path.exists():
+            return 0
+        cutoff = time.time() - self.retention
+        lock_fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            events = self._read()
+            keep = [e for e in events if e["revoked_at"] >= cutoff]
+            if len(keep) == len(events):
+                return 0
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w") as fh:
+                for e in keep:
+                    fh.write(json.dumps(e, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            return len(events) - len(keep)
+        finally:
+            os.close(lock_fd)
+
+    def _read(self) -> list[dict]:
+        events = []
+        with open(self.path) as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    try:
+                        events.append(json.loads(line))
+                    except ValueError:
+                        continue  # a torn last line from a crash mid-append is ignored
+        return events
+
+    def events(self) -> list[dict]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if stamp != self._stamp:
+                self._events = self._read()
+                self._stamp = stamp
+            return self._events
+
+    def is_revoked(self, token) -> bool:
+        fields = None
+        for event in self.events():
+            if token.issued_at > event["issued_before"]:
+                continue
+            fields = fields or _token_fields(token)
+            if all(fields.get(k) == event[k] for k in MATCH_FIELDS if k in event):
+                return True
+        return False

@@ -1,0 +1,190 @@
+"""Runs every enabled unit as a gunicorn child process, restarts crashed ones, stops all on exit."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance import config
+from appliance.manifest import Unit, load_manifest, start_order
+
+log = logging.getLogger("egret.supervisor")
+
+
+def health_url(settings: config.Settings, unit: Unit) -> str:
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    return f"http://{host}:{settings.port(unit.ports[0])}/healthz"
+
+
+def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200, f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code}"
+    except OSError as exc:
+        return False, exc.__class__.__name__
+
+
+def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
+    cmd = [sys.executable, "-m", "gunicorn", "--name", f"egret-{unit.name}",
+           "--worker-class", "gthread", "--workers", str(settings.workers), "--threads", str(settings.threads),
+           "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower()]
+    for port in unit.ports:
+        cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
+    if settings.workers > 1:
+        cmd.append("--preload")  # migrations run once, in the master, before workers fork
+    cmd.append(unit.app)
+    return cmd
+
+
+@dataclass
+class Child:
+    unit: Unit
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    healthy: bool = False
+    log_path: Path | None = None
+    history: list = field(default_factory=list)
+
+
+class Supervisor:
+    """Start units in manifest order; watch them; restart with backoff; record state for `egret status`."""
+
+    MAX_BACKOFF = 30.0
+
+    def __init__(self, settings: config.Settings, units: list[Unit] | None = None):
+        self.settings = settings
+        self.units = units if units is not None else start_order(load_manifest(), settings.enabled_services)
+        self.children = {u.name: Child(u) for u in self.units}
+        self.run_dir = settings.state_dir / "run"
+        self.log_dir = settings.state_dir / "logs"
+        self._stopping = threading.Event()
+        self.env = {**os.environ, **config.to_env(settings)}
+
+    def _spawn(self, child: Child) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        child.log_path = self.log_dir / f"{child.unit.name}.log"
+        logfile = open(child.log_path, "ab")
+        child.process = subprocess.Popen(
+            gunicorn_command(self.settings, child.unit), env=self.env, stdout=logfile, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        logfile.close()
+        child.started_at = time.time()
+        child.healthy = False
+        log.info("started %s (pid %s)", child.unit.name, child.process.pid)
+        self._write_state()
+
+    def start(self, wait_healthy: float = 60.0) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for child in self.children.values():
+            self._spawn(child)
+            # later units may call earlier ones at start, so each must be healthy first
+            self.wait_healthy(child, wait_healthy)
+
+    def wait_healthy(self, child: Child, timeout: float) -> None:
+        deadline = time.time() + timeout
+        url = health_url(self.settings, child.unit)
+        while time.time() < deadline:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{child.unit.name} exited with {child.process.returncode}; "
+                                   f"see {child.log_path}:\n{_tail(child.log_path)}")
+            ok, _ = probe(url, timeout=1.0)
+            if ok:
+                child.healthy = True
+                self._write_state()
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{child.unit.name} not healthy after {timeout:.0f}s; see {child.log_path}")
+
+    def poll_once(self) -> None:
+        """Restart children that died, with exponential backoff."""
+        now = time.time()
+        for child in self.children.values():
+            proc = child.process
+            if proc is None:
+                if now >= child.next_start:
+                    self._spawn(child)
+                continue
+            code = proc.poll()
+            if code is None:
+                if not child.healthy:
+                    child.healthy = probe(health_url(self.settings, child.unit), timeout=0.5)[0]
+                    if child.healthy:
+                        self._write_state()
+                continue
+            child.restarts += 1
+            # a unit that ran a while is considered recovered; reset its backoff
+            ran_for = now - child.started_at
+            backoff = 1.0 if ran_for > 60 else min(self.MAX_BACKOFF, 2.0 ** min(child.restarts, 5))
+            log.warning("%s exited with %s after %.1fs; restarting in %.0fs", child.unit.name, code, ran_for, backoff)
+            child.history.append({"exit": code, "at": now})
+            child.process = None
+            child.healthy = False
+            child.next_start = now + backoff
+            self._write_state()
+
+    def run_forever(self) -> None:
+        while not self._stopping.wait(0.5):
+            self.poll_once()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        procs = [c.process for c in reversed(list(self.children.values())) if c.process and c.process.poll() is None]
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + timeout
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for child in self.children.values():
+            child.healthy = False
+        self._write_state(running=False)
+
+    def _write_state(self, running: bool = True) -> None:
+        state = {"supervisor_pid": os.getpid(), "running": running, "units": {
+            name: {"pid": c.process.pid if c.process and c.process.poll() is None else None,
+                   "restarts": c.restarts, "healthy": c.healthy, "ports": list(c.unit.ports),
+                   "log": str(c.log_path) if c.log_path else None}
+            for name, c in self.children.items()}}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / "supervisor.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.run_dir / "supervisor.json")
+
+
+def status(settings: config.Settings) -> list[dict]:
+    """Each enabled unit: pid and restarts (from the supervisor's record) and live health."""
+    recorded = {}
+    path = settings.state_dir / "run" / "supervisor.json"
+    if path.exists():
+        recorded = json.loads(path.read_text()).get("units", {})
+    rows = []
+    for unit in start_order(load_manifest(), settings.enabled_services):
+        ok, detail = probe(health_url(settings, unit))
+        rec = recorded.get(unit.name, {})
+        rows.append({"unit": unit.name, "port": settings.port(unit.ports[0]), "healthy": ok, "detail": detail,
+                     "pid": rec.get("pid"), "restarts": rec.get("restarts", 0)})
+    return rows
+
+
+def _tail(path: Path | None, lines: int = 20) -> str:
+    if not path or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,1 @@
+"""Egret services: identity, compute, network, storage, federation."""
