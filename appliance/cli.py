@@ -18,8 +18,9 @@ def _service_module(name: str):
 
 
 def migrate_all(settings: config.Settings) -> dict[str, list[str]]:
+    from appliance.manifest import load_manifest, start_order
     applied = {}
-    for name in settings.enabled_services:
+    for name in dict.fromkeys(u.service for u in start_order(load_manifest(), settings.enabled_services)):
         module = _service_module(name)
         if hasattr(module, "migrate"):
             applied[name] = module.migrate(settings)

@@ -41,7 +41,8 @@ class Settings:
     public_scheme: str = "http"
     region: str = "RegionOne"
     ports: dict = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    enabled_services: list = field(default_factory=lambda: ["identity"])
+    # services to run; empty means every service in services/manifest.toml
+    enabled_services: list = field(default_factory=list)
     # token lifetime in seconds, and how many Fernet keys the repository keeps
     token_expiration: int = 3600
     fernet_max_active_keys: int = 3

@@ -41,7 +41,8 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Unit]:
 
 def start_order(units: dict[str, Unit], enabled_services) -> list[Unit]:
     """Enabled units, each after the units it names in `after` (a topological order)."""
-    chosen = {n: u for n, u in units.items() if u.service in set(enabled_services)}
+    wanted = set(enabled_services) or {u.service for u in units.values()}
+    chosen = {n: u for n, u in units.items() if u.service in wanted}
     ordered, seen = [], set()
 
     def visit(name, stack=()):

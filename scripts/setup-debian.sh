@@ -34,8 +34,8 @@ if [ "$(id -u)" = 0 ]; then
   if [ -n "$missing" ] || [ "$known" -lt "${#APT_PACKAGES[@]}" ]; then
     echo "==> apt-get install (${#APT_PACKAGES[@]} packages)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
   fi
 else
   echo "warning: not root; skipping apt packages (need: ${APT_PACKAGES[*]})" >&2
