@@ -7,7 +7,8 @@ from flask import current_app, g
 
 from appliance.errors import Forbidden
 
-_TOKEN_RE = re.compile(r"\s*(\(|\)|[^\s()]+)")
+# a check may contain "%(target.x)s", whose parentheses are not grouping
+_TOKEN_RE = re.compile(r"\s*(\(|\)|(?:%\([^)]*\)s|[^\s()%]|%)+)")
 
 
 class PolicyError(ValueError):
