@@ -1,0 +1,79 @@
+"""Egret network service: the Neutron v2.0 API over Linux bridges, VXLAN, netns routers, nftables and dnsmasq."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from appliance import config
+from appliance.app import make_app
+from appliance.db import migrate as run_migrations
+from appliance.db import open_database
+
+log = logging.getLogger("egret.network")
+
+
+def migrate(settings=None) -> list[str]:
+    settings = settings or config.load()
+    from services.network import models
+    db = open_database(settings.database_for("network"))
+    models.database.initialize(db)
+    return run_migrations(db, "services.network.migrations")
+
+
+def _reconcile_loop(app, manager, interval: float, stop: threading.Event) -> None:
+    """Apply the DB to the data plane now and every `interval` s; keep port status in step with the taps."""
+    while True:
+        try:
+            manager.sync()
+            manager.refresh_port_status()
+        except Exception:
+            log.exception("reconcile pass failed")
+        if stop.wait(interval):
+            return
+
+
+def create_app(settings=None, *, driver=None):
+    settings = settings or config.load()
+    from services.network import models
+    from services.network.api import (extensions, floatingips, networks, ports, qos, quotas, routers,
+                                      security_groups, subnets, tags)
+    from services.network.drivers import load_driver
+    from services.network.manager import Manager
+    from services.network.policies import POLICIES
+
+    db = open_database(settings.database_for("network"))
+    models.database.initialize(db)
+    run_migrations(db, "services.network.migrations")
+    app = make_app("network", settings, error_format="neutron", policies=POLICIES, database=models.database)
+    driver = driver or load_driver(settings)
+    manager = Manager(settings, driver, models.database)
+    app.extensions["egret.network"] = manager
+    app.extensions["egret.network.driver"] = driver
+    for module in (extensions, networks, subnets, ports, routers, floatingips, security_groups, qos, quotas, tags):
+        app.register_blueprint(module.bp)
+    app.url_map.strict_slashes = False
+
+    from prometheus_client import Gauge
+    registry = app.extensions["egret.metrics"].registry
+    counts = Gauge("egret_network_resources", "Network resources by kind", ["kind"], registry=registry)
+    for kind, model in (("networks", models.Network), ("subnets", models.Subnet), ("ports", models.Port),
+                        ("routers", models.Router), ("floatingips", models.FloatingIP)):
+        counts.labels(kind).set_function(lambda m=model: _count(m))
+
+    interval = float(settings.section("network").get("reconcile_interval", 0 if settings.fake_drivers else 5))
+    if interval > 0:
+        stop = threading.Event()
+        app.extensions["egret.network.stop"] = stop
+        thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, stop),
+                                  name="network-reconcile", daemon=True)
+        thread.start()
+    return app
+
+
+def _count(model) -> int:
+    from services.network.manager import connected
+    try:
+        with connected(model._meta.database):
+            return model.select().count()
+    except Exception:
+        return -1
