@@ -45,8 +45,9 @@ class Manager(L3Mixin, SecurityMixin):
         self.conf = settings.section("network")
         self.mappings = dict(self.conf.get("physical_interface_mappings", {}))
         upstream = self.conf.get("external_upstream") or {}
-        if upstream.get("physical_network") and upstream.get("interface"):
-            self.mappings.setdefault(upstream["physical_network"], upstream["interface"])
+        if upstream.get("physical_network"):
+            self.mappings.setdefault(upstream["physical_network"],
+                                     upstream.get("interface") or f"{self.conf.get('prefix', 'eg')}ext0")
         self.vni_min = int(self.conf.get("vni_min", 1001))
         self.vni_max = int(self.conf.get("vni_max", 16000))
         self.dns_domain = self.conf.get("dns_domain", "openstacklocal")
