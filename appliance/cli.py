@@ -43,15 +43,16 @@ def admin_password_from_env_or_prompt() -> str:
         print("The two entries differ; try again.", file=sys.stderr)
 
 
-def ensure_bootstrapped(settings: config.Settings) -> bool:
-    """Keys, migrations and the first admin; True when this call created the admin."""
+def ensure_bootstrapped(settings: config.Settings) -> str | None:
+    """Keys, migrations and the first admin; returns the admin password when this call created the admin."""
     from services.identity import bootstrap as ib
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if ib.is_bootstrapped(settings):
         ib.bootstrap(settings, None)  # refreshes catalog and service users, keeps the admin
-        return False
-    ib.bootstrap(settings, admin_password_from_env_or_prompt())
-    return True
+        return None
+    password = admin_password_from_env_or_prompt()
+    ib.bootstrap(settings, password)
+    return password
 
 
 def write_clouds_yaml(settings: config.Settings, password: str | None) -> str:
@@ -86,9 +87,7 @@ ENDPOINT_LABELS = [
 
 def cmd_up(args, settings: config.Settings) -> int:
     from appliance.supervisor import Supervisor
-    created = ensure_bootstrapped(settings)
-    clouds = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created or
-                               os.environ.get("EGRET_ADMIN_PASSWORD") else None)
+    clouds = write_clouds_yaml(settings, ensure_bootstrapped(settings))
     sup = Supervisor(settings)
     stop = threading.Event()
 
@@ -125,9 +124,9 @@ def cmd_up(args, settings: config.Settings) -> int:
 
 
 def cmd_bootstrap(args, settings):
-    created = ensure_bootstrapped(settings)
-    path = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created else None)
-    print(("Bootstrapped" if created else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
+    password = ensure_bootstrapped(settings)
+    path = write_clouds_yaml(settings, password)
+    print(("Bootstrapped" if password else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
     return 0
 
 

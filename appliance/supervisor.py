@@ -169,14 +169,14 @@ class Supervisor:
         os.replace(tmp, self.run_dir / "supervisor.json")
 
 
-def status(settings: config.Settings) -> list[dict]:
+def status(settings: config.Settings, units: list[Unit] | None = None) -> list[dict]:
     """Each enabled unit: pid and restarts (from the supervisor's record) and live health."""
     recorded = {}
     path = settings.state_dir / "run" / "supervisor.json"
     if path.exists():
         recorded = json.loads(path.read_text()).get("units", {})
     rows = []
-    for unit in start_order(load_manifest(), settings.enabled_services):
+    for unit in units if units is not None else start_order(load_manifest(), settings.enabled_services):
         ok, detail = probe(health_url(settings, unit))
         rec = recorded.get(unit.name, {})
         rows.append({"unit": unit.name, "port": settings.port(unit.ports[0]), "healthy": ok, "detail": detail,
