@@ -60,10 +60,21 @@ def create_app(settings=None, *, driver=None):
                         ("routers", models.Router), ("floatingips", models.FloatingIP)):
         counts.labels(kind).set_function(lambda m=model: _count(m))
 
-    interval = float(settings.section("network").get("reconcile_interval", 0 if settings.fake_drivers else 5))
+    from services.network.conf import section
+    conf = section(settings)
+    stop = threading.Event()
+    app.extensions["egret.network.stop"] = stop
+    if conf.get("cleanup_on_exit"):
+        # test clouds ask for this so that an `egret up` leaves no links, namespaces or daemons behind
+        import atexit
+
+        def _teardown():
+            stop.set()
+            with manager._sync_lock:
+                driver.teardown()
+        atexit.register(_teardown)
+    interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 5))
     if interval > 0:
-        stop = threading.Event()
-        app.extensions["egret.network.stop"] = stop
         thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, stop),
                                   name="network-reconcile", daemon=True)
         thread.start()

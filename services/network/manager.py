@@ -42,12 +42,9 @@ class Manager(L3Mixin, SecurityMixin):
         self.settings = settings
         self.driver = driver
         self.db = database
-        self.conf = settings.section("network")
-        self.mappings = dict(self.conf.get("physical_interface_mappings", {}))
-        upstream = self.conf.get("external_upstream") or {}
-        if upstream.get("physical_network"):
-            self.mappings.setdefault(upstream["physical_network"],
-                                     upstream.get("interface") or f"{self.conf.get('prefix', 'eg')}ext0")
+        from services.network.conf import section
+        self.conf = section(settings)
+        self.mappings = dict(self.conf["physical_interface_mappings"])
         self.vni_min = int(self.conf.get("vni_min", 1001))
         self.vni_max = int(self.conf.get("vni_max", 16000))
         self.dns_domain = self.conf.get("dns_domain", "openstacklocal")

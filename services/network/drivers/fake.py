@@ -10,8 +10,8 @@ from services.network.drivers.base import Driver, Topology
 
 class FakeDriver(Driver):
     def __init__(self, settings=None, prefix: str | None = None):
-        section = settings.section("network") if settings is not None else {}
-        self.prefix = prefix or section.get("prefix", "eg")
+        from services.network.conf import section
+        self.prefix = prefix or (section(settings)["prefix"] if settings is not None else "eg")
         self.topology = Topology()
         self.plugged: set[str] = set()   # taps a test pretends libvirt created
         self.applied = 0

@@ -19,17 +19,15 @@ log = logging.getLogger("egret.network.linux")
 
 class LinuxDriver(Driver):
     def __init__(self, settings, prefix: str | None = None):
-        conf = settings.section("network")
+        from services.network.conf import section
+        conf = section(settings)
         self.settings = settings
-        self.prefix = prefix or conf.get("prefix", "eg")
+        self.prefix = prefix or conf["prefix"]
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.prefix):
             raise ValueError(f"network prefix {self.prefix!r}: 1-8 lowercase letters/digits, starting with a letter")
         self.alias = links.owner_alias(self.prefix)
         self.mappings = dict(conf.get("physical_interface_mappings", {}))
-        self.upstream = dict(conf.get("external_upstream") or {})
-        if self.upstream.get("physical_network"):
-            self.upstream.setdefault("interface", f"{self.prefix}ext0")
-            self.mappings.setdefault(self.upstream["physical_network"], self.upstream["interface"])
+        self.upstream = dict(conf["external_upstream"])
         self.vxlan_local = conf.get("vxlan_local_ip") or None
         self.vxlan_port = int(conf.get("vxlan_port", 4789))
         self.base = Path(settings.state_dir) / "network" / f"dhcp-{self.prefix}"
