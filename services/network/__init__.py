@@ -24,7 +24,7 @@ def _reconcile_loop(app, manager, interval: float, stop: threading.Event) -> Non
     """Apply the DB to the data plane now and every `interval` s; keep port status in step with the taps."""
     while True:
         try:
-            manager.sync()
+            manager.sync(verify=True)
             manager.refresh_port_status()
         except Exception:
             log.exception("reconcile pass failed")

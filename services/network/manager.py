@@ -51,13 +51,13 @@ class Manager(L3Mixin, SecurityMixin):
         self._sync_lock = threading.Lock()
 
     # ---------------------------------------------------------------- data plane
-    def sync(self) -> None:
+    def sync(self, verify: bool = False) -> None:
         """Push the DB's whole desired state to the driver; failures are logged, reconcile retries."""
         with self._sync_lock:
             try:
                 with connected(self.db):
                     topology = build_topology(self.settings, self.driver.prefix)
-                self.driver.apply(topology)
+                self.driver.apply(topology, verify=verify)
             except Exception:
                 log.exception("data plane sync failed; the reconcile loop retries")
 

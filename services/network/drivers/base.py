@@ -109,8 +109,10 @@ class Driver:
 
     prefix: str
 
-    def apply(self, topology: Topology) -> None:
-        """Make the data plane equal `topology`: create what is missing, remove what is not listed."""
+    def apply(self, topology: Topology, verify: bool = True) -> None:
+        """Make the data plane equal `topology`: create what is missing, remove what is not listed.
+
+        verify=False may trust state this driver applied earlier (fast path after an API call)."""
         raise NotImplementedError
 
     def port_states(self, taps: list[str]) -> dict[str, bool]:

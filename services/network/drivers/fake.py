@@ -17,7 +17,7 @@ class FakeDriver(Driver):
         self.applied = 0
         self._lock = threading.Lock()
 
-    def apply(self, topology: Topology) -> None:
+    def apply(self, topology: Topology, verify: bool = True) -> None:
         with self._lock:
             self.topology = copy.deepcopy(topology)
             self.applied += 1

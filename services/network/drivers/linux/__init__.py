@@ -37,11 +37,16 @@ class LinuxDriver(Driver):
         self._qos_state: dict = {}
         self._garp: list[subprocess.Popen] = []
         self._vlan_supported: bool | None = None
+        self._forwarding: set[str] = set()
+        self._verify = True
         self.last_errors: list[str] = []
 
     # ------------------------------------------------------------------ apply
-    def apply(self, topology: Topology) -> None:
+    def apply(self, topology: Topology, verify: bool = True) -> None:
         with self._lock:
+            # verify=False (after an API call): trust what this process applied before and skip the checks
+            # that cost a subprocess each; the periodic reconcile verifies everything
+            self._verify = verify
             errors: list[str] = []
             self._cleanup(topology, errors)
             self._ensure_upstream(errors)
@@ -137,8 +142,13 @@ class LinuxDriver(Driver):
                             metadata.ensure_secret(self.settings.state_dir))
 
     def _router(self, root, bridges, spec) -> None:
-        links.ensure_netns(spec.netns)
-        links.sysctl_in(spec.netns, "net.ipv4.ip_forward", "1")
+        if spec.netns not in links.list_netns():
+            links.ensure_netns(spec.netns)
+            self._nft_cache.pop(spec.netns, None)
+            self._forwarding.discard(spec.netns)
+        if self._verify or spec.netns not in self._forwarding:
+            links.sysctl_in(spec.netns, "net.ipv4.ip_forward", "1")
+            self._forwarding.add(spec.netns)
         ifaces = list(spec.interfaces) + ([spec.gateway] if spec.gateway else [])
         for iface in ifaces:
             links.ensure_veth(root, iface.tap, iface.inner, spec.netns, bridges.get(iface.bridge), self.alias,
@@ -164,14 +174,17 @@ class LinuxDriver(Driver):
             links.sync_routes(inside, spec.routes)
         text = nft.nat_ruleset(spec)
         if self._nft_cache.get(spec.netns) != nft.digest(text) or \
-                ("ip", nft.NAT_TABLE) not in nft.list_tables(spec.netns):
+                (self._verify and ("ip", nft.NAT_TABLE) not in nft.list_tables(spec.netns)):
             nft.run(text, spec.netns)
             self._nft_cache[spec.netns] = nft.digest(text)
 
     def _security(self, topology) -> None:
         table = names.sg_table(self.prefix)
-        present = set(nft.list_tables())
         secured = [p for p in topology.ports if p.port_security]
+        if not self._verify and secured and self._nft_cache.get(None) == nft.digest(
+                "".join(nft.sg_ruleset(self.prefix, topology.ports))):
+            return
+        present = set(nft.list_tables())
         if not secured:
             for family in ("bridge", "inet"):
                 if (family, table) in present:
@@ -199,6 +212,7 @@ class LinuxDriver(Driver):
                 links.kill_netns_processes(name)
                 links.remove_netns(name)
                 self._nft_cache.pop(name, None)
+                self._forwarding.discard(name)
         want_links = set()
         for net in topology.networks:
             want_links |= {net.bridge, names.vxlan(net.id), names.vxlan(net.id).replace("vx-", "vl-")}
