@@ -20,15 +20,23 @@ def migrate(settings=None) -> list[str]:
     return run_migrations(db, "services.network.migrations")
 
 
-def _reconcile_loop(app, manager, interval: float, stop: threading.Event) -> None:
-    """Apply the DB to the data plane now and every `interval` s; keep port status in step with the taps."""
+def _reconcile_loop(app, manager, interval: float, tick: float, stop: threading.Event) -> None:
+    """Verify the whole data plane against the DB now and every `interval` s. Every `tick` s, check the taps
+    (one netlink dump): a tap that appeared or went away updates its port's status, and its QoS and bridge
+    membership are applied at once (tc needs the device, which the hypervisor creates after binding)."""
+    import time
+    next_full = 0.0
     while True:
         try:
-            manager.sync(verify=True)
-            manager.refresh_port_status()
+            if time.monotonic() >= next_full:
+                manager.sync(verify=True)
+                next_full = time.monotonic() + interval
+                manager.refresh_port_status()
+            elif manager.refresh_port_status():
+                manager.sync(verify=False)
         except Exception:
             log.exception("reconcile pass failed")
-        if stop.wait(interval):
+        if stop.wait(tick):
             return
 
 
@@ -59,6 +67,8 @@ def create_app(settings=None, *, driver=None):
     for kind, model in (("networks", models.Network), ("subnets", models.Subnet), ("ports", models.Port),
                         ("routers", models.Router), ("floatingips", models.FloatingIP)):
         counts.labels(kind).set_function(lambda m=model: _count(m))
+    leases = Gauge("egret_network_dhcp_leases", "Active DHCP leases over all dnsmasq instances", registry=registry)
+    leases.set_function(lambda: _leases(settings))
 
     from services.network.conf import section
     conf = section(settings)
@@ -73,9 +83,10 @@ def create_app(settings=None, *, driver=None):
             with manager._sync_lock:
                 driver.teardown()
         atexit.register(_teardown)
-    interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 5))
+    interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 30))
+    tick = float(conf.get("port_poll_interval", min(1.0, interval or 1.0)))
     if interval > 0:
-        thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, stop),
+        thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, tick, stop),
                                   name="network-reconcile", daemon=True)
         thread.start()
     return app
@@ -88,3 +99,15 @@ def _count(model) -> int:
             return model.select().count()
     except Exception:
         return -1
+
+
+def _leases(settings) -> int:
+    """Lines in every dnsmasq lease file of this state dir (one per active lease)."""
+    base = settings.state_dir / "network"
+    total = 0
+    for path in base.glob("dhcp-*/*/leases"):
+        try:
+            total += sum(1 for line in path.read_text().splitlines() if line.strip())
+        except OSError:
+            pass
+    return total

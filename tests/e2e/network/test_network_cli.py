@@ -84,3 +84,35 @@ def test_cli_network_workflow(cloud):
 def test_cli_error_is_neutron_shaped(cloud):
     proc = cloud.openstack("subnet", "create", "--network", "nope", "--subnet-range", "10.0.0.0/24", "x", check=False)
     assert proc.returncode != 0 and "nope" in proc.stderr
+
+
+def test_openstacksdk_cloud_layer(cloud):
+    """What Ansible's openstack.cloud uses: full lists, ports by device, FIP by port, FIP create with a port."""
+    import openstack
+    conn = openstack.connect(**cloud.auth)
+    try:
+        public = conn.network.create_network(name="sdk-public", is_router_external=True,
+                                             provider_network_type="flat", provider_physical_network="public")
+        conn.network.create_subnet(network_id=public.id, cidr="203.0.113.0/24", ip_version=4, is_dhcp_enabled=False,
+                                   gateway_ip="203.0.113.1",
+                                   allocation_pools=[{"start": "203.0.113.60", "end": "203.0.113.70"}])
+        net = conn.network.create_network(name="sdk-private")
+        sub = conn.network.create_subnet(network_id=net.id, cidr="10.81.0.0/24", ip_version=4)
+        router = conn.network.create_router(name="sdk-r", external_gateway_info={"network_id": public.id})
+        conn.network.add_interface_to_router(router, subnet_id=sub.id)
+        port = conn.network.create_port(network_id=net.id, device_id="server-1", device_owner="compute:nova")
+        assert {n.name for n in conn.list_networks()} >= {"sdk-public", "sdk-private"}
+        assert sub.id in {s.id for s in conn.list_subnets()}
+        assert [p.id for p in conn.list_ports(filters={"device_id": "server-1"})] == [port.id]
+        fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id,
+                                     fixed_ip_address=port.fixed_ips[0]["ip_address"])
+        assert fip.floating_ip_address.startswith("203.0.113.") and fip.name == fip.floating_ip_address
+        assert [f.id for f in conn.network.ips(port_id=port.id)] == [fip.id]
+        conn.network.delete_ip(fip)
+        conn.network.delete_port(port)
+        conn.network.remove_interface_from_router(router, subnet_id=sub.id)
+        conn.network.delete_router(router)
+        conn.network.delete_network(net)
+        conn.network.delete_network(public)
+    finally:
+        conn.close()

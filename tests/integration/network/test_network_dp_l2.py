@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import connect, serve_once  # noqa: F401
+from network_dp_support import connect, serve_once  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

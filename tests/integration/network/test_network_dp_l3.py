@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import connect, serve_once, sh
+from network_dp_support import connect, serve_once, sh
 
 pytestmark = pytest.mark.integration
 
@@ -151,7 +151,7 @@ def test_restart_reconciles_deleted_links(cloud, net_env, mint_token):
     sh("ip", "netns", "add", f"{prefix}-qrouter-stale")
     settings = net_env["settings"]
     settings.service["network"]["reconcile_interval"] = 0.5
-    from conftest import Cloud
+    from network_dp_support import Cloud
     restarted = Cloud(net_env, mint_token)
     deadline = time.time() + 20
     while time.time() < deadline and restarted.driver.inventory() != before:

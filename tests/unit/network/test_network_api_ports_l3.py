@@ -214,3 +214,22 @@ def test_deleting_port_disassociates_fip(alice, admin, public_net, alice_net):
     fip = alice.ok("GET", f"/v2.0/floatingips/{fip['id']}")["floatingip"]
     assert fip["port_id"] is None and fip["status"] == "DOWN"
     alice.ok("DELETE", f"/v2.0/floatingips/{fip['id']}", status=204)
+
+
+def test_service_token_binds_and_deletes_ports(client, mint_token, alice, alice_net):
+    net, _ = alice_net
+    nova = type(alice)(client, mint_token(user_id="nova", project_id="service", roles=["admin", "service", "member"],
+                                  is_service=True))
+    port = nova.ok("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "project_id": "proj-a"}})["port"]
+    assert port["project_id"] == "proj-a"
+    bound = nova.ok("PUT", f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "node1", "device_id": "srv",
+                                                                   "device_owner": "compute:nova"}})["port"]
+    assert bound["binding:vif_type"] == "bridge"
+    assert [p["id"] for p in alice.ok("GET", "/v2.0/ports", device_id="srv")["ports"]] == [port["id"]]
+    nova.ok("DELETE", f"/v2.0/ports/{port['id']}", status=204)
+
+
+def test_metrics_report_resources(client, alice_net):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'egret_network_resources{kind="networks"} 1.0' in text
+    assert "egret_network_dhcp_leases" in text
