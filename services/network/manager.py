@@ -348,24 +348,31 @@ class Manager(L3Mixin, SecurityMixin):
                 return mac
 
     def _allocate(self, port: models.Port, sub: models.Subnet, ip: str | None) -> str:
-        used = {a.ip_address for a in models.IPAllocation.select(models.IPAllocation.ip_address)
-                .where(models.IPAllocation.subnet == sub.id)}
-        if ip is None:
-            ip = ipam.first_free(sub.allocation_pools, used)
-            if ip is None:
-                raise conflict(f"No more IP addresses available on network {sub.network_id}.", "IpAddressGenerationFailure")
-        else:
-            if ip in used:
-                raise conflict(f"IP address {ip} already allocated in subnet {sub.id}", "IpAddressAlreadyAllocated")
-            if ip == sub.gateway_ip and port.device_owner != ROUTER_IF_OWNER:
-                raise conflict(f"IP address {ip} already allocated in subnet {sub.id}: it is the gateway.",
-                               "IpAddressAlreadyAllocated")
-        try:
-            with self.db.atomic():
-                models.IPAllocation.create(port=port, subnet=sub, network_id=sub.network_id, ip_address=ip)
-        except peewee.IntegrityError:
-            raise conflict(f"IP address {ip} already allocated in subnet {sub.id}", "IpAddressAlreadyAllocated") from None
-        return ip
+        requested = ip
+        for _ in range(8):
+            used = {a.ip_address for a in models.IPAllocation.select(models.IPAllocation.ip_address)
+                    .where(models.IPAllocation.subnet == sub.id)}
+            if requested is None:
+                ip = ipam.first_free(sub.allocation_pools, used)
+                if ip is None:
+                    raise conflict(f"No more IP addresses available on network {sub.network_id}.",
+                                   "IpAddressGenerationFailure")
+            else:
+                if ip in used:
+                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}", "IpAddressAlreadyAllocated")
+                if ip == sub.gateway_ip and port.device_owner != ROUTER_IF_OWNER:
+                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}: it is the gateway.",
+                                   "IpAddressAlreadyAllocated")
+            try:
+                with self.db.atomic():
+                    models.IPAllocation.create(port=port, subnet=sub, network_id=sub.network_id, ip_address=ip)
+                return ip
+            except peewee.IntegrityError:
+                if requested is not None:
+                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}",
+                                   "IpAddressAlreadyAllocated") from None
+                # a concurrent request took the same free address: look again
+        raise conflict(f"Could not allocate an address on subnet {sub.id}; retry.", "IpAddressGenerationFailure")
 
     def _resolve_fixed_ips(self, net: models.Network, fixed_ips) -> list[tuple[models.Subnet, str | None]]:
         subnets = list(models.Subnet.select().where(models.Subnet.network == net.id).order_by(models.Subnet.created_at))

@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-
-from appliance.testing.plugin import free_port, make_settings
 
 HOOK = """#!/bin/sh
 # udhcpc event hook: address, routes from option 121 (or 3), like a cloud image's DHCP client

@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-from network_dp_support import connect, serve_once  # noqa: F401
-
 pytestmark = pytest.mark.integration
 
 
