@@ -57,6 +57,7 @@ class Authenticator:
         domain = Domain.get_or_none(Domain.id == user.domain_id)
         if not user.enabled or domain is None or not domain.enabled:
             raise AuthFailed()
+        user._domain = domain
 
     def _lookup_user(self, ref) -> User:
         if not isinstance(ref, dict):
@@ -123,6 +124,7 @@ class Authenticator:
         data = TokenData(user_id=user.id, user_domain_id=user.domain_id, methods=list(methods),
                          expires_at=expires, issued_at=now, audit_ids=audit_ids,
                          app_cred_id=app_cred.id if app_cred else None)
+        data._user = user
         if app_cred is not None:
             if body["auth"].get("scope") not in (None, {}) and not self._scope_is_project(
                     body["auth"]["scope"], app_cred.project_id):
@@ -187,6 +189,7 @@ class Authenticator:
             if not project.enabled or domain is None or not domain.enabled:
                 raise AuthFailed(f"Project {project.id} is disabled.")
             data.project_id, data.project_domain_id = project.id, project.domain_id
+            data._project = project
         elif "domain" in scope:
             try:
                 domain = self.m.domain_by_name_or_id(scope["domain"] if isinstance(scope["domain"], dict) else {})
@@ -233,10 +236,12 @@ class Authenticator:
             if user is None:
                 raise AuthFailed()
             self._user_enabled(user)
+            data._user = user
             if data.project_id:
                 project = Project.get_or_none(Project.id == data.project_id)
                 if project is None or not project.enabled:
                     raise AuthFailed()
+                data._project = project
             if data.domain_id:
                 domain = Domain.get_or_none(Domain.id == data.domain_id)
                 if domain is None or not domain.enabled:
@@ -248,8 +253,8 @@ class Authenticator:
 
     # -- rendering -------------------------------------------------------------------------------
     def render(self, data: TokenData, *, catalog: bool) -> dict:
-        user = User.get(User.id == data.user_id)
-        domain = Domain.get_or_none(Domain.id == user.domain_id)
+        user = getattr(data, "_user", None) or User.get(User.id == data.user_id)
+        domain = getattr(user, "_domain", None) or Domain.get_or_none(Domain.id == user.domain_id)
         token = {
             "methods": data.methods,
             "user": {"id": user.id, "name": user.name,
@@ -260,8 +265,9 @@ class Authenticator:
             "issued_at": keystone_time(data.issued_at),
         }
         if data.project_id:
-            project = Project.get(Project.id == data.project_id)
-            pdomain = Domain.get_or_none(Domain.id == project.domain_id)
+            project = getattr(data, "_project", None) or Project.get(Project.id == data.project_id)
+            pdomain = domain if project.domain_id == user.domain_id else Domain.get_or_none(
+                Domain.id == project.domain_id)
             token["project"] = {"id": project.id, "name": project.name,
                                 "domain": {"id": project.domain_id, "name": pdomain.name if pdomain else ""}}
             token["is_domain"] = False

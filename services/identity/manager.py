@@ -396,11 +396,9 @@ class Manager:
         return list(Role.select().where(Role.id.in_(ids)).order_by(Role.name)) if ids else []
 
     def _actor_clause(self, user_id: str):
-        group_ids = [m.group_id for m in Membership.select().where(Membership.user_id == user_id)]
-        clause = (Assignment.actor_type == "user") & (Assignment.actor_id == user_id)
-        if group_ids:
-            clause |= (Assignment.actor_type == "group") & (Assignment.actor_id.in_(group_ids))
-        return clause
+        groups = Membership.select(Membership.group_id).where(Membership.user_id == user_id)
+        return ((Assignment.actor_type == "user") & (Assignment.actor_id == user_id)) | (
+            (Assignment.actor_type == "group") & (Assignment.actor_id.in_(groups)))
 
     def effective_role_ids(self, user_id: str, target_type: str, target_id: str) -> set[str]:
         direct = {a.role_id for a in Assignment.select(Assignment.role_id).where(
@@ -474,12 +472,12 @@ class Manager:
             service.delete_instance()
 
     def catalog(self, project_id: str | None) -> list[dict]:
-        services = {s.id: s for s in Service.select().where(Service.enabled == True)}  # noqa: E712
         out: dict[str, dict] = {}
-        for ep in Endpoint.select().where(Endpoint.enabled == True).order_by(Endpoint.created_at):  # noqa: E712
-            svc = services.get(ep.service_id)
-            if svc is None:
-                continue
+        rows = (Endpoint.select(Endpoint, Service).join(Service, on=(Endpoint.service_id == Service.id))
+                .where((Endpoint.enabled == True) & (Service.enabled == True))  # noqa: E712
+                .order_by(Endpoint.created_at, Endpoint.id).objects())
+        for ep in rows:
+            svc = Service(id=ep.service_id, type=ep.type, name=ep.name)
             url = ep.url
             if "$(project_id)s" in url or "%(project_id)s" in url or "$(tenant_id)s" in url:
                 if not project_id:
