@@ -85,8 +85,27 @@ ENDPOINT_LABELS = [
 ]
 
 
+def _lock_state_dir(settings: config.Settings):
+    """One `egret up` per state directory; the lock dies with the process."""
+    import fcntl
+    run = settings.state_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    fh = open(run / "egret-up.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        raise SystemExit(f"egret: egret up is already running for {settings.state_dir} (pid {fh.read().strip()})")
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
 def cmd_up(args, settings: config.Settings) -> int:
     from appliance.supervisor import Supervisor
+    lock = _lock_state_dir(settings)  # noqa: F841 (held until exit)
     clouds = write_clouds_yaml(settings, ensure_bootstrapped(settings))
     sup = Supervisor(settings)
     stop = threading.Event()
