@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from appliance import errors
 from appliance.tokens import TokenData, TokenError, TokenProvider, new_audit_id
-from services.identity import passwords
+from services.identity import hotpath, passwords
 from services.identity.manager import Manager
-from services.identity.models import AppCredential, Credential, Domain, Project, Role, User
+from services.identity.models import AppCredential, Credential, Domain, Project, User
 
 UNAUTHORIZED = "The request you have made requires authentication."
 
@@ -211,15 +211,15 @@ class Authenticator:
             data.roles = []
             return
         target = {"project": data.project_id, "domain": data.domain_id, "system": data.system}[data.scope]
-        role_ids = self.m.effective_role_ids(data.user_id, data.scope, target)
+        names = hotpath.effective_roles(data.user_id, data.scope, target)
         if data.app_cred_id:
             cred = AppCredential.get_or_none(AppCredential.id == data.app_cred_id)
             if cred is None:
                 raise AuthFailed()
-            role_ids &= self.m.expand_roles(set(cred.roles))
-        if not role_ids:
+            allowed = self.m.expand_roles(set(cred.roles))
+            names = {rid: name for rid, name in names.items() if rid in allowed}
+        if not names:
             raise AuthFailed(f"User {data.user_id} has no access to {data.scope} {target}.")
-        names = {r.id: r.name for r in Role.select().where(Role.id.in_(list(role_ids)))}
         data.roles = sorted(names.values())
         data.is_service = "service" in data.roles
         data._role_refs = [{"id": rid, "name": names[rid]} for rid in sorted(names, key=names.get)]
@@ -231,15 +231,14 @@ class Authenticator:
             data = self.provider.validate(token)
         except TokenError as exc:
             raise errors.NotFound(f"Could not find token: {exc}") from None
-        user = User.get_or_none(User.id == data.user_id)
+        user = hotpath.user(data.user_id)
         try:
-            if user is None:
+            if user is None or not user.enabled or user._domain is None or not user._domain.enabled:
                 raise AuthFailed()
-            self._user_enabled(user)
             data._user = user
             if data.project_id:
-                project = Project.get_or_none(Project.id == data.project_id)
-                if project is None or not project.enabled:
+                project = hotpath.project(data.project_id)
+                if project is None or not project.enabled or not (project._domain and project._domain.enabled):
                     raise AuthFailed()
                 data._project = project
             if data.domain_id:
@@ -266,8 +265,8 @@ class Authenticator:
         }
         if data.project_id:
             project = getattr(data, "_project", None) or Project.get(Project.id == data.project_id)
-            pdomain = domain if project.domain_id == user.domain_id else Domain.get_or_none(
-                Domain.id == project.domain_id)
+            pdomain = getattr(project, "_domain", None) or (domain if project.domain_id == user.domain_id else
+                                                            Domain.get_or_none(Domain.id == project.domain_id))
             token["project"] = {"id": project.id, "name": project.name,
                                 "domain": {"id": project.domain_id, "name": pdomain.name if pdomain else ""}}
             token["is_domain"] = False
