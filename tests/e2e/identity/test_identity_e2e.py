@@ -86,6 +86,10 @@ def test_cli_ec2_credentials(cloud):
 
 def test_sdk_workflows(cloud):
     conn = _sdk(cloud)
+    access = conn.session.auth.get_access(conn.session)
+    assert access.project_name == "admin" and "admin" in access.role_names
+    assert access.service_catalog.url_for(service_type="identity", interface="public") == \
+        cloud.url("identity", "/v3/")
     project = conn.identity.create_project(name="sdk-proj", domain_id="default")
     user = conn.identity.create_user(name="sdk-user", password="Sdk-Pass-1", domain_id="default",
                                      default_project_id=project.id)
@@ -101,9 +105,13 @@ def test_sdk_workflows(cloud):
                                       "application_credential_id": ac.id,
                                       "application_credential_secret": ac.secret})
     assert ac_conn.identity.get_user(user.id).name == "sdk-user"
-    ec2 = requests.post(cloud.url("identity", f"/v3/users/{user.id}/credentials/OS-EC2"),
-                        headers={"X-Auth-Token": user_conn.session.get_token()}, json={"tenant_id": project.id})
+    # openstacksdk has no EC2 proxy; its identity adapter speaks to the same endpoint the CLI uses
+    ec2 = user_conn.identity.post(f"/users/{user.id}/credentials/OS-EC2", json={"tenant_id": project.id})
     assert ec2.status_code == 201
+    access = ec2.json()["credential"]["access"]
+    listed = user_conn.identity.get(f"/users/{user.id}/credentials/OS-EC2").json()["credentials"]
+    assert [c["access"] for c in listed] == [access]
+    assert user_conn.identity.delete(f"/users/{user.id}/credentials/OS-EC2/{access}").status_code == 204
     conn.identity.unassign_project_role_from_user(project, user, member)
     conn.identity.delete_user(user)
     conn.identity.delete_project(project)
