@@ -53,8 +53,8 @@ class Authenticator:
         self.settings = manager.settings
 
     # -- identity methods ------------------------------------------------------------------------
-    def _user_enabled(self, user: User) -> None:
-        domain = Domain.get_or_none(Domain.id == user.domain_id)
+    def _user_enabled(self, user) -> None:
+        domain = getattr(user, "_domain", None) or Domain.get_or_none(Domain.id == user.domain_id)
         if not user.enabled or domain is None or not domain.enabled:
             raise AuthFailed()
         user._domain = domain
@@ -88,7 +88,7 @@ class Authenticator:
                 raise AuthFailed() from None
             if old.app_cred_id:
                 raise errors.Forbidden("A token created with an application credential cannot be rescoped.")
-            user = self.m.get(User, old.user_id) if User.get_or_none(User.id == old.user_id) else None
+            user = hotpath.user(old.user_id)
             if user is None:
                 raise AuthFailed()
             expires = old.expires_at  # a rescoped token never outlives the original
