@@ -10,6 +10,17 @@ from services.identity.models import (AppCredential, Assignment, Credential, Dom
                                       ImpliedRole, Membership, Project, Region, Role, Service, User, database)
 
 
+PROJECT_FIELDS = {"id", "name", "description", "enabled", "tags", "parent_id", "domain_id", "is_domain", "options",
+                  "links"}
+USER_FIELDS = {"id", "name", "description", "enabled", "email", "default_project_id", "domain_id", "password",
+               "options", "links", "password_expires_at"}
+
+
+def _extra(data: dict, known: set) -> dict:
+    """Keystone keeps unknown attributes of projects and users (`openstack project create --property k=v`)."""
+    return {k: v for k, v in data.items() if k not in known and isinstance(v, (str, int, float, bool, type(None)))}
+
+
 def not_found(kind: str, ident) -> errors.NotFound:
     return errors.NotFound(f"Could not find {kind}: {ident}.")
 
@@ -113,7 +124,7 @@ class Manager:
             raise conflict("project", f"Duplicate entry found with name {data['name']} at domain ID {domain_id}")
         kw = {k: data[k] for k in ("name", "description", "enabled", "tags", "parent_id") if k in data}
         with database.atomic():
-            return Project.create(domain_id=domain_id, **kw)
+            return Project.create(domain_id=domain_id, extra=_extra(data, PROJECT_FIELDS), **kw)
 
     def _domain_for_write(self, domain_id: str) -> Domain:
         domain = Domain.get_or_none(Domain.id == domain_id)
@@ -133,6 +144,7 @@ class Manager:
         for k in ("name", "description", "enabled", "tags"):
             if k in data:
                 setattr(project, k, data[k])
+        project.extra = {**(project.extra or {}), **_extra(data, PROJECT_FIELDS)}
         project.save()
         if disabling:
             self.revoke(project_id=project.id)
@@ -163,6 +175,7 @@ class Manager:
         if User.get_or_none((User.domain_id == domain_id) & (User.name == data["name"])):
             raise conflict("user", f"Duplicate entry found with name {data['name']} at domain ID {domain_id}")
         kw = {k: data[k] for k in ("name", "description", "enabled", "email", "default_project_id") if k in data}
+        kw["extra"] = _extra(data, USER_FIELDS)
         if data.get("password") is not None:
             kw["password_hash"] = passwords.hash_secret(data["password"], self.settings.password_hash_log2n)
         with database.atomic():
@@ -182,6 +195,7 @@ class Manager:
         for k in ("name", "description", "enabled", "email", "default_project_id"):
             if k in data:
                 setattr(user, k, data[k])
+        user.extra = {**(user.extra or {}), **_extra(data, USER_FIELDS)}
         if "password" in data:
             user.password_hash = (passwords.hash_secret(data["password"], self.settings.password_hash_log2n)
                                   if data["password"] is not None else None)

@@ -54,13 +54,13 @@ def render_domain(d) -> dict:
 
 
 def render_project(p) -> dict:
-    return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-            "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id, "is_domain": False,
-            "tags": p.tags or [], "options": {}, "links": link(f"/v3/projects/{p.id}")}
+    return {**(p.extra or {}), "id": p.id, "name": p.name, "domain_id": p.domain_id,
+            "description": p.description, "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id,
+            "is_domain": False, "tags": p.tags or [], "options": {}, "links": link(f"/v3/projects/{p.id}")}
 
 
 def render_user(u) -> dict:
-    out = {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+    out = {**(u.extra or {}), "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
            "password_expires_at": None, "options": {}, "links": link(f"/v3/users/{u.id}")}
     for k in ("default_project_id", "email"):
         if getattr(u, k):

@@ -61,6 +61,18 @@ def list_implied(prior_id):
                     "links": link(f"/v3/roles/{prior.id}/implies")})
 
 
+@bp.get("/v3/role_inferences")
+def list_role_inferences():
+    enforce("identity:list_implied_roles")
+    roles = {r.id: r for r in Role.select()}
+    grouped: dict[str, list] = {}
+    for rule in ImpliedRole.select().order_by(ImpliedRole.created_at):
+        if rule.prior_role_id in roles and rule.implied_role_id in roles:
+            grouped.setdefault(rule.prior_role_id, []).append(_role_ref(roles[rule.implied_role_id]))
+    return jsonify({"role_inferences": [{"prior_role": _role_ref(roles[p]), "implies": imp}
+                                        for p, imp in grouped.items()], "links": link("/v3/role_inferences")})
+
+
 @bp.put("/v3/roles/<prior_id>/implies/<implied_id>")
 def add_implied(prior_id, implied_id):
     enforce("identity:manage_implied_roles")

@@ -76,3 +76,23 @@ def test_healthz_and_metrics(env):
     text = env.req("GET", "/metrics").get_data(as_text=True)
     users = [line for line in text.splitlines() if line.startswith("egret_identity_users ")]
     assert users and float(users[0].split()[1]) >= 2
+
+
+def test_role_inferences_lists_bootstrap_chain(env):
+    pairs = {(i["prior_role"]["name"], r["name"]) for i in env.ok("GET", "/v3/role_inferences")["role_inferences"]
+             for r in i["implies"]}
+    assert pairs == {("admin", "member"), ("member", "reader")}
+
+
+def test_project_extra_properties_and_tag_filters(env):
+    made = env.ok("POST", "/v3/projects", json={"project": {"name": "px", "tags": ["edge", "gpu"],
+                                                            "cost_center": "42"}})["project"]
+    assert made["cost_center"] == "42"
+    env.ok("PATCH", f"/v3/projects/{made['id']}", json={"project": {"owner": "ops"}})
+    got = env.ok("GET", f"/v3/projects/{made['id']}")["project"]
+    assert got["cost_center"] == "42" and got["owner"] == "ops"
+    env.ok("POST", "/v3/projects", json={"project": {"name": "py", "tags": ["edge"]}})
+    names = lambda q: {p["name"] for p in env.ok("GET", f"/v3/projects?{q}")["projects"]}  # noqa: E731
+    assert names("tags=edge,gpu") == {"px"}
+    assert names("tags-any=gpu,edge") == {"px", "py"}
+    assert names("not-tags-any=gpu") >= {"py", "admin"} and "px" not in names("not-tags-any=gpu")
