@@ -341,3 +341,18 @@ def test_catalog_substitutes_project_id(env):
     # a system-scoped catalog cannot substitute, so the endpoint is left out
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body(project=None, system=True))
     assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "block-storage"]
+
+
+def test_oversize_chunked_body_is_413(env, kerr):
+    import io
+    big = b'{"auth": "' + b"x" * (env.settings.max_request_body + 10) + b'"}'
+    with env.unchanged():
+        resp = env.client.post("/v3/auth/tokens", input_stream=io.BytesIO(big),
+                               headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+                               environ_overrides={"wsgi.input_terminated": True})
+        kerr(resp, 413, "limit")
+    small = json.dumps(env.auth_body()).encode()
+    resp = env.client.post("/v3/auth/tokens", input_stream=io.BytesIO(small),
+                           headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+                               environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 201
