@@ -23,8 +23,22 @@ def ctx():
     return g.context
 
 
+def _target(target: dict | None) -> dict:
+    # lets "admin_required" tell a domain-scoped token apart (see policies.py)
+    context = g.get("context")
+    return {**(target or {}), "token_domain_id": (context.domain_id if context else None) or "-"}
+
+
+def check(rule: str, target: dict | None = None) -> bool:
+    return policy.check(rule, _target(target))
+
+
+def enforce(rule: str, target: dict | None = None) -> None:
+    policy.enforce(rule, _target(target))
+
+
 def is_admin() -> bool:
-    return policy.check("admin_required")
+    return check("admin_required")
 
 
 def base() -> str:
