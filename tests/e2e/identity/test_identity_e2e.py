@@ -132,7 +132,7 @@ def two_tenants(cloud):
 
 
 def test_isolation_member_of_a_cannot_see_b(cloud, two_tenants):
-    (pa, ua), (pb, ub) = two_tenants["a"], two_tenants["b"]
+    (_, ua), (pb, ub) = two_tenants["a"], two_tenants["b"]
     conn_a = openstack.connect(**_user_auth(cloud, "iso-a", "Iso-Pass-1", "iso-a"), region_name="RegionOne")
     with pytest.raises(openstack.exceptions.ForbiddenException):
         list(conn_a.identity.projects())
