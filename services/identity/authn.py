@@ -52,6 +52,11 @@ class Authenticator:
         self.provider = provider
         self.settings = manager.settings
 
+    def _dummy_hash(self) -> str:
+        if getattr(self, "_dummy", None) is None:
+            self._dummy = passwords.hash_secret("not-a-password", self.settings.password_hash_log2n)
+        return self._dummy
+
     # -- identity methods ------------------------------------------------------------------------
     def _user_enabled(self, user) -> None:
         domain = getattr(user, "_domain", None) or Domain.get_or_none(Domain.id == user.domain_id)
@@ -96,7 +101,12 @@ class Authenticator:
             methods = list(dict.fromkeys(old.methods + [m for m in methods if m != "token"]))
         if "password" in methods and "password" in identity:
             ref = identity["password"].get("user")
-            pw_user = self._lookup_user(ref)
+            try:
+                pw_user = self._lookup_user(ref)
+            except AuthFailed:
+                # hash anyway, so the answer time does not tell unknown users from wrong passwords
+                passwords.check_secret(str(ref.get("password")), self._dummy_hash())
+                raise
             if not passwords.check_secret(ref.get("password"), pw_user.password_hash):
                 raise AuthFailed()
             user = self._same_user(user, pw_user)
