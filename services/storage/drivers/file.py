@@ -143,10 +143,11 @@ class FileDriver(VolumeDriver):
                 return fh.read(length).ljust(length, b"\0")
         with tempfile.TemporaryDirectory(dir=self.dir) as tmp:
             out = Path(tmp) / "range.raw"
-            # qemu-img dd reads the guest view; bs=1 would be slow, so read whole 512-byte sectors
+            # qemu-img dd reads the guest view; bs=1 would be slow, so read whole 512-byte sectors.
+            # Its count includes the skipped blocks (qemu 7.2), hence count=end.
             start, end = offset // 512, -(-(offset + length) // 512)
             qemu_img("dd", "-U", "-f", self.format, "-O", "raw", "bs=512", f"skip={start}",
-                     f"count={end - start}", f"if={src}", f"of={out}")
+                     f"count={end}", f"if={src}", f"of={out}")
             data = out.read_bytes()
         lead = offset - start * 512
         return data[lead:lead + length].ljust(length, b"\0")

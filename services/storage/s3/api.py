@@ -202,7 +202,10 @@ def list_objects(bucket):
         token = args.get("continuation-token")
         if token is not None:
             try:
-                start = base64.urlsafe_b64decode(token.encode()).decode()
+                start = base64.b64decode(token.translate(str.maketrans("-_", "+/")), validate=True).decode()
+                if not start.startswith("v1:"):
+                    raise ValueError(token)
+                start = start[3:]
             except (ValueError, UnicodeDecodeError):
                 raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
                               ArgumentName="continuation-token") from None
@@ -226,7 +229,7 @@ def list_objects(bucket):
         if args.get("start-after"):
             body.append(el("StartAfter", enc(args["start-after"])))
         if truncated and last is not None:
-            body.append(el("NextContinuationToken", base64.urlsafe_b64encode(last.encode()).decode()))
+            body.append(el("NextContinuationToken", base64.urlsafe_b64encode(("v1:" + last).encode()).decode()))
     else:
         body.append(el("Marker", enc(start)))
         if truncated and delimiter and last is not None:
@@ -276,6 +279,7 @@ def list_uploads(bucket):
 # --- objects ------------------------------------------------------------------------------------------------------
 def object_op(name, key, method):
     bucket = om().bucket(name, g.s3_project)
+    om().check_key(key)
     args = request.args
     if method == "PUT":
         if "partNumber" in args or "uploadId" in args:

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import zlib
 
+from werkzeug.exceptions import ClientDisconnected
+
 from services.storage.s3.errors import S3Error
 from services.storage.s3.sigv4 import EMPTY_SHA256, AuthResult, sign
 
@@ -109,9 +111,15 @@ class Payload:
         return self.decoded_length if self.chunked else self.remaining
 
     # --- raw stream helpers ---------------------------------------------------------------------------------
+    def _raw_read(self, n):
+        try:
+            return self.raw.read(n)
+        except ClientDisconnected:
+            raise S3Error("IncompleteBody", "The client closed the connection before sending the whole body") from None
+
     def _fill(self, n):
         while len(self.buffer) < n:
-            data = self.raw.read(max(n - len(self.buffer), 65536))
+            data = self._raw_read(max(n - len(self.buffer), 65536))
             if not data:
                 raise S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
                               "Content-Length HTTP header")
@@ -121,7 +129,7 @@ class Payload:
         while b"\r\n" not in self.buffer:
             if len(self.buffer) > MAX_LINE:
                 raise S3Error("InvalidChunkSizeError", "Malformed aws-chunked encoding: line too long")
-            data = self.raw.read(4096)
+            data = self._raw_read(4096)
             if not data:
                 raise S3Error("IncompleteBody", "The aws-chunked body ended early")
             self.buffer += data
@@ -160,7 +168,7 @@ class Payload:
         if self.buffer:
             data, self.buffer = self.buffer[:n], self.buffer[n:]
         else:
-            data = self.raw.read(n)
+            data = self._raw_read(n)
         if self.remaining is not None:
             if not data:
                 raise S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
