@@ -9,7 +9,7 @@ import pytest
 from services.storage import create_apps
 from services.storage.drivers.file import FileDriver
 from services.storage.s3.credentials import FakeCredentials
-from tests.unit.storage.conftest import qcow2_bytes
+from tests.unit.storage.storage_testlib import qcow2_bytes
 
 pytestmark = pytest.mark.integration
 V = "/v3/p-alice"

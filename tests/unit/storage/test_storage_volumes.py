@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.storage.conftest import db_state
+from tests.unit.storage.storage_testlib import db_state
 
 V = "/v3/p-alice"
 B = "/v3/p-bob"

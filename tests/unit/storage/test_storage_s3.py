@@ -13,7 +13,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.unit.storage.conftest import ALICE, BOB, db_state, files_under
+from tests.unit.storage.storage_testlib import ALICE, BOB, db_state, files_under
 
 MiB = 1024 * 1024
 

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.unit.storage.conftest import db_state, files_under, qcow2_bytes
+from tests.unit.storage.storage_testlib import db_state, files_under, qcow2_bytes
 
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}

@@ -1,8 +1,8 @@
 """Attachments API and legacy actions: the contract compute depends on, multiattach, and bad input."""
 from __future__ import annotations
 
-from tests.unit.storage.conftest import db_state
-from tests.unit.storage.test_volumes import V, assert_cinder_error, create
+from tests.unit.storage.storage_testlib import db_state
+from tests.unit.storage.test_storage_volumes import V, assert_cinder_error, create
 
 MV = {"OpenStack-API-Version": "volume 3.44"}
 CONNECTOR = {"host": "node1", "initiator": "iqn.1993-08.org.debian:01:abc"}
