@@ -82,6 +82,11 @@ def authenticate(request, creds: CredentialStore, now: datetime.datetime | None 
     now = now or datetime.datetime.now(datetime.timezone.utc)
     args = request.args
     auth = request.headers.get("Authorization")
+    if ("Signature" in args and "AWSAccessKeyId" in args) or (auth or "").startswith("AWS "):
+        # Signature Version 2: boto3's default for presigned S3 URLs; the payload is not signed
+        from services.storage.s3 import sigv2
+        cred = sigv2.verify(request, creds, canonical_uri(request.environ, request.path), now.timestamp())
+        return AuthResult(cred, "UNSIGNED-PAYLOAD", b"", "", "", "")
     presigned = "X-Amz-Signature" in args
     if auth and presigned:
         raise S3Error("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
@@ -107,8 +112,6 @@ def authenticate(request, creds: CredentialStore, now: datetime.datetime | None 
     elif auth:
         m = _AUTH_RE.match(auth.strip())
         if not m:
-            if auth.startswith("AWS "):
-                raise S3Error("InvalidRequest", "Signature Version 2 is not supported; use AWS4-HMAC-SHA256")
             raise S3Error("AuthorizationHeaderMalformed" if False else "AccessDenied",
                           "The authorization header is malformed")
         credential, signed_headers, signature = m.groups()

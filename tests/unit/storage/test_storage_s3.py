@@ -70,7 +70,7 @@ def test_unsigned_wrong_secret_unknown_key_and_skew(s3, s3_client):
         r = s3.request("GET", "/")
     assert_s3_error(r, 403, "RequestTimeTooSkewed")
     r = s3_client.get("/", headers={"Authorization": "AWS AKALICE:abc"})
-    assert_s3_error(r, 400, "InvalidRequest")
+    assert_s3_error(r, 403, "AccessDenied")  # V2 without a Date header
 
 
 def test_tampered_request_fails_signature(s3, s3_client, bucket):
@@ -431,3 +431,28 @@ def test_aws_chunked_signed_chunks_and_trailer(s3_client, bucket, settings):
             "X-Amz-Trailer": "x-amz-checksum-crc32"})
     body = _signed_chunks(chunks, seed, date, scope, key, trailer={"x-amz-checksum-crc32": crc32_b64(data)})
     assert s3_client.put("/data/trailed", data=body, headers=hdrs).status_code == 200
+
+
+def test_signature_v2_header_and_presigned_query(s3, s3_client, bucket):
+    """boto3's default presigned URL is Signature Version 2; its header form is accepted too."""
+    from botocore.auth import HmacV1Auth, HmacV1QueryAuth
+    s3.request("PUT", "/data/v2.txt", body=b"version two")
+    creds = Credentials(ALICE.access, ALICE.secret)
+    req = AWSRequest(method="GET", url="http://localhost/data/v2.txt")
+    HmacV1QueryAuth(creds, expires=60).add_auth(req)
+    url = req.url[len("http://localhost"):]
+    assert "AWSAccessKeyId=" in url
+    r = s3_client.get(url)
+    assert r.status_code == 200 and r.data == b"version two"
+    assert_s3_error(s3_client.get(url.replace("v2.txt", "v3.txt")), 403, "SignatureDoesNotMatch")
+    with server_clock(120):
+        r = s3_client.get(url)
+    assert_s3_error(r, 403, "AccessDenied")
+    assert b"expired" in r.data
+    req = AWSRequest(method="PUT", url="http://localhost/data/v2h", data=b"hdr", headers={"Content-Type": "text/x"})
+    HmacV1Auth(creds).add_auth(req)
+    r = s3_client.put("/data/v2h", data=b"hdr", headers=dict(req.headers.items()))
+    assert r.status_code == 200
+    bad = AWSRequest(method="GET", url="http://localhost/data/v2h")
+    HmacV1Auth(Credentials(ALICE.access, "nope")).add_auth(bad)
+    assert_s3_error(s3_client.get("/data/v2h", headers=dict(bad.headers.items())), 403, "SignatureDoesNotMatch")
