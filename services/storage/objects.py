@@ -171,10 +171,12 @@ class ObjectManager:
         cursor = max(start_after, prefix) if start_after else prefix
         inclusive = not start_after or start_after < prefix
         truncated, last = False, None
+        # S3 lists in binary (UTF-8 byte) order; PostgreSQL's default collation would not
+        key = Object.key.collate('"C"') if _is_postgres() else Object.key
         while True:
             query = Object.select().where(Object.bucket == bucket.id)
-            query = query.where(Object.key >= cursor) if inclusive else query.where(Object.key > cursor)
-            batch = list(query.order_by(Object.key).limit(1000))
+            query = query.where(key >= cursor) if inclusive else query.where(key > cursor)
+            batch = list(query.order_by(key).limit(1000))
             if not batch:
                 break
             inclusive = False
@@ -331,3 +333,8 @@ class ObjectManager:
                     store.remove(f)
                     orphans += 1
         return {"object_temp_files": swept, "object_orphans": orphans}
+
+
+def _is_postgres() -> bool:
+    import peewee
+    return isinstance(database.obj, peewee.PostgresqlDatabase)

@@ -15,9 +15,25 @@ ALICE = Credential("AKALICE0000000000001", "alice-secret-0123456789", "p-alice",
 BOB = Credential("AKBOB00000000000000002", "bob-secret-0123456789", "p-bob", "u-bob")
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path / "state", service={"storage": {"synchronous": True}})
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, tmp_path):
+    """SQLite always; also a fresh PostgreSQL database per test with --postgres."""
+    extra = {}
+    if request.param == "postgres":
+        import uuid
+
+        import psycopg2
+        server = request.getfixturevalue("postgres_url")
+        name = "storage_" + uuid.uuid4().hex[:12]
+        conn = psycopg2.connect(server)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE {name}")
+        finally:
+            conn.close()
+        extra["database_url"] = server.rsplit("/", 1)[0] + "/" + name
+    return make_settings(tmp_path / "state", service={"storage": {"synchronous": True}}, **extra)
 
 
 @pytest.fixture

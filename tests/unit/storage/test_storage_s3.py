@@ -456,3 +456,11 @@ def test_signature_v2_header_and_presigned_query(s3, s3_client, bucket):
     bad = AWSRequest(method="GET", url="http://localhost/data/v2h")
     HmacV1Auth(Credentials(ALICE.access, "nope")).add_auth(bad)
     assert_s3_error(s3_client.get("/data/v2h", headers=dict(bad.headers.items())), 403, "SignatureDoesNotMatch")
+
+
+def test_listing_is_in_binary_key_order(s3, bucket):
+    for key in ("alpha", "Zeta", "_under", "Éclair", "a-b", "a/b"):
+        s3.request("PUT", "/data/" + quote(key, safe="/"), body=b".")
+    keys, _ = _keys(s3.request("GET", "/data", query="list-type=2").data)
+    assert [k.decode() for k in keys] == sorted(["alpha", "Zeta", "_under", "Éclair", "a-b", "a/b"],
+                                                key=lambda k: k.encode())
