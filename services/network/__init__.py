@@ -74,8 +74,9 @@ def create_app(settings=None, *, driver=None):
     conf = section(settings)
     stop = threading.Event()
     app.extensions["egret.network.stop"] = stop
-    if conf.get("cleanup_on_exit"):
-        # test clouds ask for this so that an `egret up` leaves no links, namespaces or daemons behind
+    if conf.get("cleanup_on_exit", True) and not settings.fake_drivers:
+        # a stopped `egret up` leaves no links, namespaces or daemons behind; an appliance that must keep guests
+        # connected across service restarts sets cleanup_on_exit = false (the reconcile adopts what exists)
         import atexit
 
         def _teardown():

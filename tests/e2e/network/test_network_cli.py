@@ -66,6 +66,24 @@ def test_cli_network_workflow(cloud):
     assert f"{prefix}-qrouter-{router['id']}" in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                                 text=True).stdout
 
+    # kill the service hard, wreck its data plane, and let the supervisor's restart reconcile it back
+    import signal
+    import time
+    state = json.loads((cloud.state_dir / "run" / "supervisor.json").read_text())
+    os.killpg(state["units"]["network"]["pid"], signal.SIGKILL)
+    subprocess.run(["ip", "netns", "del", f"{prefix}-qrouter-{router['id']}"], check=True)
+    subprocess.run(["ip", "link", "del", "brq" + private["id"][:11]], check=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        ping = subprocess.run(["ip", "netns", "exec", f"{prefix}-ext", "ping", "-c", "1", "-W", "1", gw_ip],
+                              capture_output=True)
+        if ping.returncode == 0 and subprocess.run(["ip", "link", "show", "brq" + private["id"][:11]],
+                                                   capture_output=True).returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the restarted service did not rebuild the router and bridge\n" + cloud.logs())
+
     # and everything deletes again
     osc("floating", "ip", "delete", fip["floating_ip_address"])
     osc("port", "delete", "p1")

@@ -18,7 +18,7 @@ def net_env(tmp_path):
     prefix = "eg" + secrets.token_hex(2)
     meta_port = free_port()
     settings = make_settings(tmp_path / "state", ports={"metadata": meta_port}, service={"network": {
-        "prefix": prefix, "reconcile_interval": 0, "vni_min": 30000 + int(prefix[2:], 16) % 1000 * 10,
+        "prefix": prefix, "reconcile_interval": 0, "cleanup_on_exit": False, "vni_min": 30000 + int(prefix[2:], 16) % 1000 * 10,
         "vni_max": 30000 + int(prefix[2:], 16) % 1000 * 10 + 9,
         "external_upstream": {"physical_network": "public", "cidr": "203.0.113.1/24"}}})
     hook = tmp_path / "udhcpc-hook.sh"
