@@ -168,3 +168,36 @@ def test_restart_reconciles_deleted_links(cloud, net_env, mint_token):
         assert connect(vm.name, "203.0.113.1", 7072) == f"hello peer={gw_ip}"
     finally:
         srv.kill()
+
+
+def test_security_groups_filter_ipv6(cloud):
+    net, _ = cloud.network(cloud.a, "10.75.0.0/24")
+    cloud.a("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "fd00:75::/64", "ip_version": 6,
+                                                 "enable_dhcp": False}})
+    locked = cloud.a("POST", "/v2.0/security-groups", {"security_group": {"name": "locked6"}})["security_group"]
+    server = cloud.vm(cloud.port(cloud.a, net, security_groups=[locked["id"]]))
+    client = cloud.vm(cloud.port(cloud.a, net))
+    v6 = {}
+    for vm in (server, client):
+        vm.dhcp()
+        v6[vm.name] = next(f["ip_address"] for f in vm.port["fixed_ips"] if ":" in f["ip_address"])
+        vm.run("ip", "-6", "addr", "add", v6[vm.name] + "/64", "dev", "eth0", "nodad")
+    code = ("import socket,sys;s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+            "s.bind(('::',9100));s.listen(5);s.settimeout(30);print('ready',flush=True)\n"
+            "while True:\n c,a=s.accept();c.sendall(b'v6 '+a[0].encode());c.close()")
+    srv = subprocess.Popen(["ip", "netns", "exec", server.name, "python3", "-c", code], stdout=subprocess.PIPE,
+                           text=True)
+    assert srv.stdout.readline().strip() == "ready"
+
+    def dial():
+        probe = ("import socket\ntry:\n s=socket.create_connection(('%s',9100),timeout=1.5);print(s.recv(100).decode())\n"
+                 "except Exception: print('FAIL')" % v6[server.name])
+        return client.run("python3", "-c", probe).stdout.strip()
+    try:
+        assert dial() == "FAIL"
+        cloud.a("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": locked["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "tcp",
+            "port_range_min": 9100, "port_range_max": 9100, "remote_ip_prefix": "fd00:75::/64"}})
+        assert dial() == f"v6 {v6[client.name]}"
+    finally:
+        srv.kill()

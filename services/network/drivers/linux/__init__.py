@@ -179,6 +179,11 @@ class LinuxDriver(Driver):
             self._nft_cache[spec.netns] = nft.digest(text)
 
     def _security(self, topology) -> None:
+        # the inet table sees bridged packets (with conntrack) only through br_netfilter
+        for key in ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables"):
+            path = Path("/proc/sys/net/bridge") / key
+            if path.exists() and path.read_text().strip() != "1":
+                path.write_text("1")
         table = names.sg_table(self.prefix)
         secured = [p for p in topology.ports if p.port_security]
         if not self._verify and secured and self._nft_cache.get(None) == nft.digest(

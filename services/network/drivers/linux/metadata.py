@@ -33,7 +33,10 @@ def ensure_secret(state_dir: Path) -> Path:
     path = secret_path(state_dir)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:     # compute's metadata service created it first: share that one
+            return path
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path
