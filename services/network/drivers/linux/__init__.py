@@ -1,7 +1,9 @@
 """The Linux data plane: bridges + VXLAN/flat/VLAN uplinks, qdhcp/qrouter namespaces, dnsmasq, nftables, tc."""
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import logging
 import re
 import subprocess
@@ -42,8 +44,17 @@ class LinuxDriver(Driver):
         self.last_errors: list[str] = []
 
     # ------------------------------------------------------------------ apply
-    def apply(self, topology: Topology, verify: bool = True) -> None:
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """One apply at a time, across threads and across gunicorn workers of the same state dir."""
         with self._lock:
+            self.base.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.base.parent / f"apply-{self.prefix}.lock", "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                yield
+
+    def apply(self, topology: Topology, verify: bool = True) -> None:
+        with self._exclusive():
             # verify=False (after an API call): trust what this process applied before and skip the checks
             # that cost a subprocess each; the periodic reconcile verifies everything
             self._verify = verify
@@ -289,7 +300,7 @@ class LinuxDriver(Driver):
 
     def teardown(self) -> None:
         self.apply(Topology())
-        with self._lock:
+        with self._exclusive():
             self.upstream = {}
             self._cleanup(Topology(), [])
             for family, name in nft.list_tables():
