@@ -45,8 +45,8 @@ def pump(src_ns, dst_ns, dst_ip, port, seconds=2.0) -> float:
                              "print(n/(time.time()-t),flush=True)"], stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "ready"
     sh("ip", "netns", "exec", src_ns, sys.executable, "-c",
-       f"import socket,time;s=socket.create_connection(('{dst_ip}',{port}));b=b'x'*262144;t=time.time()\n"
-       f"while time.time()-t<{seconds}: s.sendall(b)\ns.close()")
+       f"import socket,time;s=socket.create_connection(('{dst_ip}',{port}));s.settimeout(5);b=b'x'*262144\n"
+       f"t=time.time()\ntry:\n while time.time()-t<{seconds}: s.sendall(b)\nexcept OSError: pass\ns.close()")
     rate = float(sink.stdout.readline())
     sink.wait()
     return round(rate * 8 / 1e6, 1)
