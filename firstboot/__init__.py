@@ -1,1 +1,13 @@
-"""The first-boot wizard."""
+"""The first-boot wizard: a Flask app on the shared factory (create_app), the console banner, headless mode."""
+from __future__ import annotations
+
+
+def create_app(settings=None, *, system=None, identity=None, services=None, clock=None):
+    from appliance import config
+    from firstboot.web import build_app
+    from firstboot.wizard import Wizard
+    settings = settings or config.load()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    wizard = Wizard(settings, system=system, identity=identity, services=services, clock=clock)
+    wizard.recover()
+    return build_app(settings, wizard)
