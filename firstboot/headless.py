@@ -31,21 +31,31 @@ def run_answers(settings: Settings, path: str, *, system=None, identity=None, se
     if unknown:
         print(f"egret firstboot: {path}: unknown step(s) {', '.join(unknown)}", file=out)
         return 2
-    for step in ANSWER_STEPS:
-        answers = doc.get(step.NAME)
-        try:
-            if answers is None:
-                raise StepError("/", "missing from the answers file")
-            if step.NAME == "admin" and isinstance(answers, dict) and answers.get("totp"):
-                raise StepError("totp", "TOTP enrolment must be verified with a code: use the browser wizard "
-                                        "or enrol later with the identity API")
-            if step.NAME == "admin" and isinstance(answers, dict) and "password_confirm" not in answers:
-                answers = {**answers, "password_confirm": answers.get("password", "")}
-            wizard.submit(step.NAME, answers, auto_confirm=True)
-        except StepError as exc:
-            print(f"egret firstboot: {path}: {step.NAME}.{exc.field.replace('/', '.')}: {exc.message}", file=out)
-            return 2
-        print(f"  ok  {step.TITLE}", file=out)
+    prepared = {}
+    # every step is validated before anything changes (the network step changes the box when submitted)
+    for live in (False, True):
+        for step in ANSWER_STEPS:
+            answers = doc.get(step.NAME)
+            try:
+                if not live:
+                    if answers is None:
+                        raise StepError("/", "missing from the answers file")
+                    if step.NAME == "admin" and isinstance(answers, dict) and answers.get("totp"):
+                        raise StepError("totp", "TOTP enrolment must be verified with a code: use the browser "
+                                                "wizard or enrol later with the identity API")
+                    if step.NAME == "admin" and isinstance(answers, dict) and "password_confirm" not in answers:
+                        answers = {**answers, "password_confirm": answers.get("password", "")}
+                    if not isinstance(answers, dict):
+                        raise StepError("/", "must be a mapping of answers")
+                    step.validate(answers, wizard.ctx)
+                    prepared[step.NAME] = answers
+                else:
+                    wizard.submit(step.NAME, prepared[step.NAME], auto_confirm=True)
+                    print(f"  ok  {step.TITLE}", file=out)
+            except StepError as exc:
+                where = step.NAME + ("" if exc.field == "/" else "." + exc.field.replace("/", "."))
+                print(f"egret firstboot: {path}: {where}: {exc.message}", file=out)
+                return 2
     try:
         wizard.submit("apply", {}, auto_confirm=True)
     except StepError as exc:

@@ -161,6 +161,7 @@ class Runner:
             except Exception as exc:  # keep undoing the rest; report what could not be undone
                 log.exception("undo of %s failed", task["id"])
                 self._mark(j, "failed", f"rollback failed: {exc}")
+        reason = reason if reason.endswith((".", "!", "?")) else reason + "."
         message = reason + (" Rolled back: " + "; ".join(undone) + "." if undone else " Nothing had been changed.")
         self._set(lambda r: r.update(status="failed", error=message, finished_at=time.time()))
 
