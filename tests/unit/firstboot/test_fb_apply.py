@@ -83,7 +83,7 @@ def test_apply_refused_until_every_step_is_done(unlocked):
 
 
 def test_resume_after_restart_mid_apply(tmp_path):
-    from conftest import Box
+    from fb_unit_helpers import Box
     from firstboot import create_app
     box = Box(tmp_path).unlock().complete_steps()
     # simulate a crash after the first three tasks: persisted progress says "running"

@@ -26,7 +26,7 @@ def _files(box):
 
 
 def _headless(tmp_path, answers, name="headless"):
-    from conftest import Box
+    from fb_unit_helpers import Box
     box = Box(tmp_path / name)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(answers))
@@ -37,7 +37,7 @@ def _headless(tmp_path, answers, name="headless"):
 
 
 def test_headless_matches_the_wizard(tmp_path):
-    from conftest import Box
+    from fb_unit_helpers import Box
     web = Box(tmp_path / "web").unlock().complete_steps()
     assert web.apply_and_wait()["status"] == "done"
     box, rc, out = _headless(tmp_path, ANSWERS)
@@ -67,7 +67,7 @@ def test_headless_same_validation(tmp_path):
 
 
 def test_headless_refuses_a_box_already_set_up(tmp_path):
-    from conftest import Box
+    from fb_unit_helpers import Box
     box = Box(tmp_path, bootstrapped=True)
     path = tmp_path / "a.yaml"
     path.write_text(yaml.safe_dump(ANSWERS))
@@ -123,7 +123,7 @@ def test_static_assets_and_html_404(unlocked):
 
 
 def test_dev_box_already_bootstrapped_shows_login_then_dashboard(tmp_path):
-    from conftest import Box
+    from fb_unit_helpers import Box
     box = Box(tmp_path, bootstrapped=True)
     box.settings.state_dir.joinpath("clouds.yaml").write_text("clouds: {egret: {}}\n")
     c = box.client

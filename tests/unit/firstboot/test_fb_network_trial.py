@@ -76,7 +76,7 @@ def test_dhcp_records_the_obtained_address(unlocked):
 
 def test_restart_during_trial_rolls_back(tmp_path):
     from firstboot import create_app
-    from conftest import Box
+    from fb_unit_helpers import Box
     box = Box(tmp_path).unlock()
     _start(box)
     assert box.system.nics[0]["addresses"] == ["192.168.1.30/24"]
