@@ -10,9 +10,12 @@ from firstboot.system import SystemError_
 
 
 class NetworkTrial:
-    def __init__(self, ctx, timeout: float):
+    def __init__(self, ctx, timeout: float, apply_delay: float = 0.0):
         self.ctx = ctx
         self.timeout = timeout
+        # the browser's request arrives on the address about to change: answer it (and let the page load)
+        # before the change cuts that connection
+        self.apply_delay = apply_delay
         self._timer: threading.Timer | None = None
         self._lock = threading.RLock()
 
@@ -27,22 +30,35 @@ class NetworkTrial:
         with self._lock:
             self._cancel_timer()
             old = self.current()
-            if old and old["status"] == "pending":
+            if old and old["status"] in ("pending", "applying"):
                 self._rollback(old, "replaced by a newer network change")
             snapshot = self.ctx.system.snapshot_network(plan["interface"])
             trial = {"plan": plan, "snapshot": snapshot, "token": secrets.token_urlsafe(16),
-                     "started_at": self.ctx.now(), "deadline": self.ctx.now() + self.timeout,
-                     "status": "pending", "reason": None, "result": None}
+                     "started_at": self.ctx.now(), "deadline": self.ctx.now() + self.apply_delay + self.timeout,
+                     "status": "applying", "reason": None, "result": None}
+            self._save(trial)
+        if self.apply_delay and not auto_confirm:
+            self._timer = threading.Timer(self.apply_delay, self._apply, args=(trial["token"], False))
+            self._timer.daemon = True
+            self._timer.start()
+            return trial
+        return self._apply(trial["token"], auto_confirm)
+
+    def _apply(self, token: str, auto_confirm: bool) -> dict:
+        with self._lock:
+            trial = self.current()
+            if not trial or trial["token"] != token or trial["status"] != "applying":
+                return trial
             try:
-                trial["result"] = self.ctx.system.apply_network(plan)
+                trial["result"] = self.ctx.system.apply_network(trial["plan"])
             except SystemError_ as exc:
-                trial["status"] = "pending"
-                self._save(trial)
                 return self._rollback(trial, f"applying it failed: {exc}")
+            trial["status"] = "pending"
+            trial["deadline"] = self.ctx.now() + self.timeout
             self._save(trial)
             if auto_confirm:
                 return self.confirm(trial["token"], None)
-            self._timer = threading.Timer(max(0.0, trial["deadline"] - self.ctx.now()) + 0.05, self.expire)
+            self._timer = threading.Timer(self.timeout + 0.05, self.expire)
             self._timer.daemon = True
             self._timer.start()
             return trial
@@ -82,7 +98,7 @@ class NetworkTrial:
 
     def recover_after_restart(self) -> None:
         trial = self.current()
-        if trial and trial["status"] == "pending":
+        if trial and trial["status"] in ("pending", "applying"):
             self._rollback(trial, "the wizard restarted before the change was confirmed")
 
     def _rollback(self, trial: dict, why: str) -> dict:

@@ -21,7 +21,8 @@ class Wizard:
                            state=self.state, clock=clock)
         section = settings.section("firstboot")
         self.code = SetupCode(settings, clock=self.ctx.now)
-        self.trial = NetworkTrial(self.ctx, timeout=float(section.get("confirm_timeout", 120)))
+        self.trial = NetworkTrial(self.ctx, timeout=float(section.get("confirm_timeout", 120)),
+                                  apply_delay=float(section.get("network_apply_delay", 1.0)))
         self.runner = Runner(self.ctx)
 
     def recover(self) -> None:

@@ -36,7 +36,7 @@
         left = Math.max(0, left - 1);
         $("#countdown").textContent = left;
         getJSON(trial.dataset.poll).then(function (d) {
-          if (!d.trial || d.trial.status !== "pending") { clearInterval(timer); location.reload(); }
+          if (!d.trial || d.trial.status !== trial.dataset.status) { clearInterval(timer); location.reload(); }
         }).catch(function () { /* unreachable while the new settings are live: keep waiting */ });
       }, 1000);
     }

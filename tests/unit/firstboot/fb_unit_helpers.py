@@ -27,7 +27,7 @@ class Box:
     """One wizard under test: its app, client, fakes and helpers to walk the steps."""
 
     def __init__(self, tmp_path, bootstrapped=False, **section):
-        self.settings = make_settings(tmp_path / "state", service={"firstboot": {"confirm_timeout": 60, **section}})
+        self.settings = make_settings(tmp_path / "state", service={"firstboot": {"confirm_timeout": 60, "network_apply_delay": 0, **section}})
         self.system = FakeSystem(tmp_path / "root")
         self.identity = FakeIdentity(bootstrapped=bootstrapped)
         self.services = FakeServices()
