@@ -63,6 +63,25 @@ def build_tasks(ctx) -> list[dict]:
     return tasks
 
 
+def write_clouds(settings, password: str | None, totp: bool) -> str:
+    """clouds.yaml for the admin; with TOTP enrolled, the multi-factor plugin (the CLI asks --os-passcode)."""
+    from appliance.cli import write_clouds_yaml
+    path = write_clouds_yaml(settings, password)
+    if totp:
+        import os
+
+        import yaml
+        with open(path) as fh:
+            doc = yaml.safe_load(fh)
+        cloud = doc["clouds"]["egret"]
+        cloud["auth_type"] = "v3multifactor"
+        cloud["auth_methods"] = ["v3password", "v3totp"]
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(doc, fh, sort_keys=False)
+    return path
+
+
 _STEP_LABELS = {"box": "Set host name, time zone and NTP servers", "network": "Record the management network",
                 "storage": "Prepare the storage disks", "role": "Record the box's role"}
 
@@ -182,8 +201,7 @@ class Runner:
             ctx.settings = new_settings
             return {"path": str(path), "previous": previous}, str(path)
         if task_id == "clouds":
-            from appliance.cli import write_clouds_yaml
-            return None, write_clouds_yaml(ctx.settings, ctx.secrets.get("password"))
+            return None, write_clouds(ctx.settings, ctx.secrets.get("password"), bool(answers["admin"].get("totp")))
         if task_id.startswith("start:"):
             name = task_id[6:]
             ctx.services.start(ctx.settings, name)
