@@ -134,6 +134,8 @@ def build_app(settings, wizard):
     def render_step(name, errors=None, form=None, status=200, **extra):
         answers = wizard.state.answers().get(name) or {}
         info = wizard.discover(name)
+        if name == "network" and not answers and info.get("trial"):
+            answers = info["trial"]["plan"]  # what was just tried (or rolled back), to adjust and retry
         if name == "admin":
             info["pending_totp"] = wizard.state.load().get("pending_totp")
             if info["pending_totp"]:
