@@ -10,4 +10,8 @@ def create_app(settings=None, *, system=None, identity=None, services=None, cloc
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     wizard = Wizard(settings, system=system, identity=identity, services=services, clock=clock)
     wizard.recover()
+    if wizard.mode() == "setup" and not wizard.code.exists():
+        # the unit's output goes to the box's journal and console; the image's getty banner re-issues a code
+        from firstboot.console import banner
+        print(banner(settings), flush=True)
     return build_app(settings, wizard)

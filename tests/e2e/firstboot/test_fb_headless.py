@@ -62,3 +62,22 @@ def test_answers_file_sets_the_box_up_like_the_wizard(make_box, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr + (tmp_path / "up.log").read_text()
     assert yaml.safe_load(proc.stdout)["project_id"]
+
+    # the wizard unit `egret up` started shows the set-up box: admin login (checked by identity), dashboard
+    import re
+
+    import requests
+    wizard = f"http://{lan.new_ip}:{box.ports['firstboot']}"
+    wait_http(wizard + "/healthz", up, tmp_path / "up.log")
+    s = requests.Session()
+    page = s.get(wizard + "/", timeout=10)
+    assert page.url.endswith("/login") and "This box is set up" in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert s.post(wizard + "/login", data={"password": "wrong", "csrf": csrf}, timeout=10).status_code == 401
+    done = s.post(wizard + "/login", data={"password": PASSWORD, "csrf": csrf}, timeout=10)
+    assert done.url.endswith("/done") and "Service health" in done.text
+    assert s.get(wizard + "/api/health", timeout=10).json()["services"][0] == {
+        "unit": "identity", "service": "identity", "port": box.ports["identity"], "healthy": True,
+        "detail": "HTTP 200"}
+    assert yaml.safe_load(s.get(wizard + "/clouds.yaml", timeout=10).text)["clouds"]["egret"]["auth"]["password"] \
+        == PASSWORD
