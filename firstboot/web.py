@@ -48,6 +48,7 @@ def build_app(settings, wizard):
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_NAME="egret_setup", PERMANENT_SESSION_LIFETIME=3600 * 4)
     app.extensions["egret.firstboot"] = wizard
+    _domain_metrics(app, wizard)
     app.jinja_env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
     app.jinja_env.globals.update(STEPS=steps.ANSWER_STEPS + [steps.BY_NAME["apply"]], wizard=wizard)
 
@@ -79,8 +80,10 @@ def build_app(settings, wizard):
             session.permanent = True
             return None
         except LockedOut as exc:
+            app.extensions["egret.firstboot.unlock_failures"].labels("locked_out").inc()
             return 429, str(exc), int(exc.retry_after + 0.999)
         except ValueError as exc:
+            app.extensions["egret.firstboot.unlock_failures"].labels("wrong_code").inc()
             return 401, str(exc), None
 
     def csrf_ok() -> bool:
@@ -316,6 +319,17 @@ def build_app(settings, wizard):
         return page("error.html", exc.code or 500, code=exc.code, message=exc.description or exc.name)
 
     return app
+
+
+def _domain_metrics(app, wizard) -> None:
+    from prometheus_client import Counter, Gauge
+    registry = app.extensions["egret.metrics"].registry
+    Gauge("egret_firstboot_setup_done", "1 once the box is set up", registry=registry).set_function(
+        lambda: 1 if wizard.mode() == "done" else 0)
+    Gauge("egret_firstboot_steps_completed", "wizard steps answered", registry=registry).set_function(
+        lambda: len(wizard.state.load()["completed"]))
+    app.extensions["egret.firstboot.unlock_failures"] = Counter(
+        "egret_firstboot_unlock_failures", "wrong setup codes and lockouts", ["reason"], registry=registry)
 
 
 def _strip_undo(run):

@@ -114,3 +114,43 @@ def test_resume_after_restart_mid_apply(tmp_path):
     run = client.get("/api/apply").json["apply"]
     assert run["status"] == "done", run
     assert box.identity.admin_password == PASSWORD and box.services.running == ["identity", "compute"]
+
+
+def test_disk_preparation_failure_rolls_back(unlocked):
+    unlocked.system.fail_disk = "mkfs.ext4 failed: /dev/sdb is apparently in use by the system"
+    run = unlocked.complete_steps().apply_and_wait()
+    assert run["status"] == "failed"
+    assert "Prepare the storage disks failed: mkfs.ext4 failed" in run["error"]
+    assert "Set host name, time zone and NTP servers" in run["error"]  # undone, and named
+    assert not (unlocked.system.root / "etc/hostname").exists()
+    assert unlocked.identity.calls == [] and unlocked.services.running == []
+
+
+def test_storage_apply_creates_directories_and_config(unlocked):
+    import tomllib
+    unlocked.complete_steps()
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done"
+    layout = tomllib.loads((unlocked.settings.config_dir / "egret.toml").read_text())["service"]["storage_layout"]
+    assert layout["volumes_dir"] == str(unlocked.settings.state_dir / "disks" / "sdb" / "volumes")
+    assert layout["images_dir"] == str(unlocked.settings.state_dir / "images")
+    for key in ("volumes_dir", "images_dir", "objects_dir"):
+        assert __import__("pathlib").Path(layout[key]).is_dir()
+
+
+def test_totp_is_registered_with_identity(unlocked):
+    from firstboot.steps import BY_NAME
+    secret = unlocked.client.post("/api/steps/admin/totp").json["secret"]
+    code = BY_NAME["admin"].totp_code(secret, unlocked.clock())
+    assert unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD, "totp": True,
+                                   "totp_code": code}).status_code == 200
+    unlocked.post("box", {"hostname": "edge-01", "timezone": "UTC"})
+    unlocked.network_static()
+    unlocked.post("storage", {"assignments": {}})
+    unlocked.post("role", {"role": "standalone"})
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done" and run["tasks"][-1]["id"] == "totp"
+    assert unlocked.identity.totp_secret == secret
+    assert secret not in unlocked.wizard.state.path.read_text()  # the seed leaves the state file once applied
+    clouds = yaml.safe_load(unlocked.client.get("/clouds.yaml").data)["clouds"]["egret"]
+    assert clouds["auth_type"] == "v3multifactor" and clouds["auth_methods"] == ["v3password", "v3totp"]

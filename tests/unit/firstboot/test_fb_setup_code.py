@@ -79,3 +79,26 @@ def _csrf(client):
     client.get("/")
     with client.session_transaction() as s:
         return s["csrf"]
+
+
+def test_metrics_count_wrong_codes_and_show_progress(box):
+    for _ in range(4):
+        box.client.post("/api/unlock", json={"code": "WRONG"})
+    text = box.client.get("/metrics").data.decode()
+    assert 'egret_firstboot_unlock_failures_total{reason="wrong_code"} 2.0' in text
+    assert 'egret_firstboot_unlock_failures_total{reason="locked_out"} 2.0' in text
+    assert "egret_firstboot_setup_done 0.0" in text
+
+
+def test_new_wizard_prints_a_banner_when_no_code_exists(tmp_path, capsys):
+    from appliance.testing.plugin import make_settings
+    from firstboot import create_app
+    from firstboot.fakes import FakeIdentity, FakeServices
+    from firstboot.system.fake import FakeSystem
+    settings = make_settings(tmp_path / "s")
+    create_app(settings, system=FakeSystem(tmp_path / "r"), identity=FakeIdentity(), services=FakeServices())
+    out = capsys.readouterr().out
+    assert "One-time setup code:" in out
+    # a restarted wizard keeps the code the console already shows
+    create_app(settings, system=FakeSystem(tmp_path / "r"), identity=FakeIdentity(), services=FakeServices())
+    assert "One-time setup code:" not in capsys.readouterr().out
