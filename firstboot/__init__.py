@@ -13,5 +13,6 @@ def create_app(settings=None, *, system=None, identity=None, services=None, cloc
     if wizard.mode() == "setup" and not wizard.code.exists():
         # the unit's output goes to the box's journal and console; the image's getty banner re-issues a code
         from firstboot.console import banner
-        print(banner(settings), flush=True)
+        import sys
+        print(banner(settings), file=sys.stderr, flush=True)
     return build_app(settings, wizard)

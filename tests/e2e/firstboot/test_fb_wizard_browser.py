@@ -176,3 +176,7 @@ def test_network_change_not_confirmed_is_rolled_back(make_box, make_browser):
     assert box.lan.addresses() == [f"{box.lan.box_ip}/24"]
     shot("network-rolled-back")
     assert "/step/network" in browser.current_url
+    # the form keeps what was tried, to adjust and retry; and the page fits a phone
+    assert browser.find_element(By.ID, "f-address").get_attribute("value") == f"{box.lan.new_ip}/24"
+    browser.set_window_size(390, 844)
+    browser.save_screenshot(str(shot.dir / "99-network-phone.png"))

@@ -97,8 +97,8 @@ def test_new_wizard_prints_a_banner_when_no_code_exists(tmp_path, capsys):
     from firstboot.system.fake import FakeSystem
     settings = make_settings(tmp_path / "s")
     create_app(settings, system=FakeSystem(tmp_path / "r"), identity=FakeIdentity(), services=FakeServices())
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "One-time setup code:" in out
     # a restarted wizard keeps the code the console already shows
     create_app(settings, system=FakeSystem(tmp_path / "r"), identity=FakeIdentity(), services=FakeServices())
-    assert "One-time setup code:" not in capsys.readouterr().out
+    assert "One-time setup code:" not in capsys.readouterr().err
