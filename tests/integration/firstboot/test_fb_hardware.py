@@ -154,3 +154,35 @@ def test_vlan_on_a_kernel_without_8021q_fails_cleanly(netns, tmp_path):
         assert netns.addresses(netns.inner) == ["10.66.0.2/24"]
     finally:
         pr_netns.popns()
+
+
+def test_dhcp_lease_from_dnsmasq_then_restore(netns, tmp_path):
+    """The real DHCP path: busybox udhcpc against dnsmasq on the other end of the veth."""
+    import shutil
+    import subprocess
+    dnsmasq = shutil.which("dnsmasq")
+    assert dnsmasq, "dnsmasq-base is in setup-debian.sh"
+    proc = subprocess.Popen(["ip", "netns", "exec", netns.name, dnsmasq, "--keep-in-foreground", "--port=0",
+                             "--bind-interfaces", f"--interface={netns.peer}", "--except-interface=lo",
+                             "--dhcp-range=10.66.0.50,10.66.0.60,255.255.255.0,1h", "--no-ping",
+                             "--dhcp-option=3,10.66.0.1", f"--dhcp-leasefile={tmp_path / 'leases'}",
+                             f"--pid-file={tmp_path / 'dnsmasq.pid'}", "--log-dhcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.3)
+        pr_netns.pushns(netns.name)
+        try:
+            system = RealSystem(tmp_path, dhcp_timeout=8)
+            snap = system.snapshot_network(netns.inner)
+            result = system.apply_network({"interface": netns.inner, "mode": "dhcp", "vlan": None, "dns": []})
+            ip = result["address"].split("/")[0]
+            assert result["address"].endswith("/24") and 50 <= int(ip.split(".")[-1]) <= 60
+            assert netns.addresses(netns.inner) == [result["address"]]
+            assert netns.default_route() == "10.66.0.1"
+            system.restore_network(snap)
+            assert netns.addresses(netns.inner) == ["10.66.0.2/24"] and netns.default_route() is None
+        finally:
+            pr_netns.popns()
+    finally:
+        proc.terminate()
+        proc.wait(10)
