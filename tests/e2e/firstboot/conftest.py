@@ -5,20 +5,29 @@ from fb_e2e_helpers import Box, Lan, chromium
 
 
 @pytest.fixture
-def lan():
-    lan = Lan().create()
-    try:
-        yield lan
-    finally:
+def make_lan():
+    lans = []
+
+    def make():
+        lans.append(Lan().create())
+        return lans[-1]
+
+    yield make
+    for lan in lans:
         lan.delete()
+
+
+@pytest.fixture
+def lan(make_lan):
+    return make_lan()
 
 
 @pytest.fixture
 def make_box(tmp_path, lan):
     boxes = []
 
-    def make(**firstboot):
-        box = Box(tmp_path, lan, **firstboot)
+    def make(lan=lan, **firstboot):
+        box = Box(tmp_path / f"box{len(boxes)}", lan, **firstboot)
         boxes.append(box)
         return box
 

@@ -61,6 +61,7 @@ class Box:
 
     def __init__(self, tmp: Path, lan: Lan, **firstboot):
         self.tmp, self.lan = tmp, lan
+        tmp.mkdir(parents=True, exist_ok=True)
         self.state = tmp / "state"
         self.root = tmp / "root"
         self.ports = {"firstboot": free_port(), "identity": free_port()}
@@ -118,6 +119,22 @@ class Box:
                         os.killpg(unit["pid"], signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+
+    def written_files(self) -> dict:
+        """egret.toml and the /etc files, with this box's paths, subnet and NIC name made generic."""
+        files = {"egret.toml": (self.state / "etc" / "egret.toml").read_text()}
+        for p in sorted(self.root.rglob("*")):
+            if p.is_symlink():
+                files[str(p.relative_to(self.root))] = "-> " + os.readlink(p)
+            elif p.is_file():
+                files[str(p.relative_to(self.root))] = p.read_text()
+        subst = [(str(self.state), "STATE"), (str(self.root), "ROOT"), (self.lan.net + ".", "NET."),
+                 (self.lan.nic, "NIC")]
+        for key, text in files.items():
+            for old, new in subst:
+                text = text.replace(old, new)
+            files[key] = text
+        return files
 
     def logs(self) -> str:
         parts = []

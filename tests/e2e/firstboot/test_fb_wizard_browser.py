@@ -32,6 +32,10 @@ def _fill(driver, field_id, text):
     return el
 
 
+def _alert(driver, element_id="error-summary", timeout=20):
+    return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.ID, element_id))).text
+
+
 def _primary(driver):
     driver.find_element(By.CSS_SELECTOR, "form button.primary").click()
 
@@ -46,7 +50,7 @@ def _unlock(driver, box, shot):
     shot("unlock")
     # a wrong code first: refused, and the form says so
     _fill(driver, "f-code", "WRONG-CODE-0000").submit()
-    assert "Wrong setup code" in driver.find_element(By.ID, "error-summary").text
+    assert "Wrong setup code" in _alert(driver)
     _fill(driver, "f-code", code.lower()).submit()
     _wait_url(driver, "/step/admin")
 
@@ -63,7 +67,7 @@ def _admin_box_network(driver, box, shot, *, totp: bool):
         _fill(driver, "f-password_confirm", PASSWORD)
         _fill(driver, "f-totp_code", "000000" if _totp_now(secret) != "000000" else "111111")
         _primary(driver)
-        assert "wrong or expired" in driver.find_element(By.ID, "error-summary").text
+        assert "wrong or expired" in _alert(driver)
         _fill(driver, "f-password", PASSWORD)
         _fill(driver, "f-password_confirm", PASSWORD)
         _fill(driver, "f-totp_code", _totp_now(secret))
@@ -89,7 +93,7 @@ def _admin_box_network(driver, box, shot, *, totp: bool):
     return secret
 
 
-def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_browser):
+def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_browser, make_lan, tmp_path):
     box = make_box()
     box.start_wizard()
     browser = make_browser(box)
@@ -158,6 +162,20 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     # a phone-sized view of the dashboard
     browser.set_window_size(390, 844)
     browser.save_screenshot(str(shot.dir / "99-done-phone.png"))
+
+    # the same answers through `egret firstboot --answers` on a second box write the same files
+    lan2 = make_lan()
+    box2 = make_box(lan=lan2)
+    answers = {"admin": {"password": PASSWORD},
+               "box": {"hostname": "edge-e2e", "timezone": "Europe/Paris",
+                       "ntp_servers": ["0.pool.ntp.org", "1.pool.ntp.org"]},
+               "network": {"interface": lan2.nic, "mode": "static", "address": f"{lan2.new_ip}/24",
+                           "gateway": lan2.host_ip, "dns": [lan2.host_ip]},
+               "storage": {"assignments": {}}, "role": {"role": "standalone"}}
+    (tmp_path / "answers.yaml").write_text(yaml.safe_dump(answers))
+    proc = box2.egret("firstboot", "--answers", tmp_path / "answers.yaml", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert box2.written_files() == box.written_files()
 
 
 def test_network_change_not_confirmed_is_rolled_back(make_box, make_browser):
