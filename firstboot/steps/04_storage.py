@@ -61,29 +61,52 @@ def mountpoint(ctx, disk: str):
     return ctx.settings.state_dir / "disks" / disk
 
 
+def data_root(ctx):
+    """The storage service's data directory (services/storage/store.py: data_dir or <state_dir>/storage)."""
+    from pathlib import Path
+    override = ctx.settings.section("storage").get("data_dir")
+    return Path(override) if override else ctx.settings.state_dir / "storage"
+
+
 def config_sections(answers: dict, ctx) -> dict:
-    dirs = {}
-    for purpose, disk in answers["assignments"].items():
-        base = mountpoint(ctx, disk) if disk else ctx.settings.state_dir
-        dirs[f"{purpose}_dir"] = str(base / purpose)
+    dirs = {f"{p}_dir": str((mountpoint(ctx, d) if d else data_root(ctx)) / p)
+            for p, d in answers["assignments"].items()}
     return {"storage_layout": {"disks": {p: d for p, d in answers["assignments"].items() if d}, **dirs}}
 
 
 def apply(answers: dict, ctx):
-    done = []
+    """Format and mount each chosen disk; the storage service's area for a purpose links onto its disk."""
+    done, links = [], []
     try:
         for disk in dict.fromkeys(d for d in answers["assignments"].values() if d):
             ctx.system.prepare_disk(f"/dev/{disk}", f"egret-{disk}", mountpoint(ctx, disk))
             done.append(disk)
+        for purpose, disk in answers["assignments"].items():
+            link = data_root(ctx) / purpose
+            if not disk:
+                link.mkdir(parents=True, exist_ok=True)
+                continue
+            target = mountpoint(ctx, disk) / purpose
+            target.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink():
+                link.unlink()
+            elif link.is_dir():
+                if any(link.iterdir()):
+                    raise RuntimeError(f"{link} already holds data; move it away before putting {purpose} on {disk}")
+                link.rmdir()
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+            links.append(str(link))
     except Exception:
-        undo({"prepared": done}, ctx)
+        undo({"prepared": done, "links": links}, ctx)
         raise
-    for purpose, disk in answers["assignments"].items():
-        base = mountpoint(ctx, disk) if disk else ctx.settings.state_dir
-        (base / purpose).mkdir(parents=True, exist_ok=True)
-    return {"prepared": done}
+    return {"prepared": done, "links": links}
 
 
 def undo(record: dict, ctx) -> None:
+    from pathlib import Path
+    for link in record.get("links", []):
+        if Path(link).is_symlink():
+            Path(link).unlink()
     for disk in reversed(record.get("prepared", [])):
         ctx.system.release_disk(f"/dev/{disk}", mountpoint(ctx, disk))

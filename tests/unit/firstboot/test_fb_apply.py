@@ -47,6 +47,7 @@ def test_failed_service_start_rolls_back_everything(unlocked):
     assert unlocked.services.running == []
     assert unlocked.system.prepared == {}
     assert not (unlocked.system.root / "etc/hostname").exists()
+    assert not (unlocked.settings.state_dir / "storage" / "volumes").is_symlink()
     assert not unlocked.wizard.state.setup_done
     page = unlocked.client.get("/step/apply").data.decode()
     assert 'id="apply-failed"' in page and "compute exited with 1" in page
@@ -133,9 +134,12 @@ def test_storage_apply_creates_directories_and_config(unlocked):
     assert run["status"] == "done"
     layout = tomllib.loads((unlocked.settings.config_dir / "egret.toml").read_text())["service"]["storage_layout"]
     assert layout["volumes_dir"] == str(unlocked.settings.state_dir / "disks" / "sdb" / "volumes")
-    assert layout["images_dir"] == str(unlocked.settings.state_dir / "images")
+    assert layout["images_dir"] == str(unlocked.settings.state_dir / "storage" / "images")
     for key in ("volumes_dir", "images_dir", "objects_dir"):
         assert __import__("pathlib").Path(layout[key]).is_dir()
+    # the storage service's own area for volumes is now on the disk
+    area = unlocked.settings.state_dir / "storage" / "volumes"
+    assert area.is_symlink() and area.resolve() == unlocked.settings.state_dir / "disks" / "sdb" / "volumes"
 
 
 def test_totp_is_registered_with_identity(unlocked):
