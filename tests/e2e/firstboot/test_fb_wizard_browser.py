@@ -48,11 +48,19 @@ def _unlock(driver, box, shot):
     code = box.setup_code()
     driver.get(box.url())
     shot("unlock")
-    # a wrong code first: refused, and the form says so
-    _fill(driver, "f-code", "WRONG-CODE-0000").submit()
+    # keyboard only: the code field has the focus; Enter submits. A wrong code first: refused, and the
+    # error summary takes the focus so a screen reader reads it
+    from selenium.webdriver.common.keys import Keys
+    assert driver.switch_to.active_element.get_attribute("id") == "f-code"
+    driver.switch_to.active_element.send_keys("WRONG-CODE-0000" + Keys.ENTER)
     assert "Wrong setup code" in _alert(driver)
-    _fill(driver, "f-code", code.lower()).submit()
+    WebDriverWait(driver, 5).until(lambda d: d.switch_to.active_element.get_attribute("id") == "error-summary")
+    driver.switch_to.active_element.send_keys(Keys.TAB)  # from the summary to the code field
+    assert driver.switch_to.active_element.get_attribute("id") == "f-code"
+    driver.switch_to.active_element.send_keys(code.lower() + Keys.ENTER)
     _wait_url(driver, "/step/admin")
+    # each step's heading or first field is where the keyboard starts
+    assert driver.switch_to.active_element.tag_name in ("h1", "input")
 
 
 def _admin_box_network(driver, box, shot, *, totp: bool):
@@ -176,6 +184,20 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     proc = box2.egret("firstboot", "--answers", tmp_path / "answers.yaml", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert box2.written_files() == box.written_files()
+
+    # stopping the wizard (as systemd would) stops the services it started
+    import json
+    import os
+    import signal
+    pids = [u["pid"] for u in json.loads((box.state / "run" / "supervisor.json").read_text())["units"].values()
+            if u["pid"]]
+    assert pids
+    os.killpg(box.procs[0].pid, signal.SIGTERM)
+    box.procs[0].wait(30)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.2)
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}")], box.logs()
 
 
 def test_network_change_not_confirmed_is_rolled_back(make_box, make_browser):
