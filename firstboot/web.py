@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from pathlib import Path
 from functools import wraps
 
@@ -11,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.app import make_app, public
 from firstboot import steps
-from firstboot.setupcode import LockedOut
+from firstboot.setupcode import LockedOut, lockout_seconds
 from firstboot.state import firstboot_dir, write_private
 from firstboot.steps import StepError
 
@@ -163,7 +162,7 @@ def build_app(settings, wizard):
             return render_step("admin", form={**request.form, "totp": "on"}, focus="totp_code")
         try:
             answers = module.from_form(request.form)
-            result = wizard.submit(name, answers)
+            wizard.submit(name, answers)
         except StepError as exc:
             return render_step(name, errors={exc.field: exc.message}, form=request.form, status=400, extra=exc.extra)
         if name == "network":
@@ -205,16 +204,26 @@ def build_app(settings, wizard):
         return page("done.html", endpoints=wizard.endpoints(), health=wizard.ctx.services.health(wizard.ctx.settings),
                     settings=wizard.ctx.settings, answers=wizard.state.answers())
 
+    login_guard = {"failures": 0, "locked_until": 0.0}
+
     @app.route("/login", methods=["GET", "POST"])
     @public
     def login():
         if wizard.mode() != "done":
             return redirect(url_for("index"))
         if request.method == "POST":
+            now = wizard.ctx.now()
+            if now < login_guard["locked_until"]:
+                wait = int(login_guard["locked_until"] - now + 0.999)
+                return (*page("login.html", 429, error=f"Too many wrong passwords; try again in {wait} s."),
+                        {"Retry-After": str(wait)})
             if wizard.ctx.identity.check_password(wizard.ctx.settings, request.form.get("password", "")):
+                login_guard.update(failures=0, locked_until=0.0)
                 session["admin"] = True
                 return redirect(url_for("done"))
-            time.sleep(0.5)  # blunt password guessing from the browser form
+            # the same exponential lockout as the setup code (identity keeps its own limits too)
+            login_guard["failures"] += 1
+            login_guard["locked_until"] = now + lockout_seconds(login_guard["failures"])
             return page("login.html", 401, error="Wrong admin password.")
         return page("login.html")
 

@@ -78,7 +78,8 @@ def summary(answers: dict) -> list[tuple[str, str]]:
     rows = [("Role", label)]
     if answers.get("ca_fingerprint"):
         rows += [("Peer", ", ".join(answers["peer"])),
-                 ("Peer CA", jointoken.pretty_fingerprint(answers["ca_fingerprint"]))]
+                 ("Peer CA", jointoken.pretty_fingerprint(answers["ca_fingerprint"])),
+                 ("Note", "Not implemented yet in this release: Apply will stop before changing anything.")]
     return rows
 
 

@@ -1,5 +1,4 @@
 """Fixtures: a namespace with a veth pair, loop devices; all removed afterwards."""
-import subprocess
 
 import pytest
 

@@ -137,6 +137,15 @@ def test_dev_box_already_bootstrapped_shows_login_then_dashboard(tmp_path):
     assert r.status_code == 401
     r = c.post("/login", data={"password": "existing", "csrf": _csrf(c)})
     assert r.status_code == 302 and r.headers["Location"].endswith("/done")
+    c.post("/logout", data={"csrf": _csrf(c)})
+    c.get("/login")
+    codes = [c.post("/login", data={"password": "guess", "csrf": _csrf(c)}).status_code for _ in range(3)]
+    assert codes == [401, 401, 401]
+    r = c.post("/login", data={"password": "existing", "csrf": _csrf(c)})
+    assert r.status_code == 429 and r.headers["Retry-After"] == "5"  # locked out, even with the right password
+    box.clock.advance(6)
+    r = c.post("/login", data={"password": "existing", "csrf": _csrf(c)})
+    assert r.status_code == 302
     page = c.get("/done").data.decode()
     assert "Service health" in page and "Download clouds.yaml" in page
     assert c.get("/clouds.yaml").data == b"clouds: {egret: {}}\n"
