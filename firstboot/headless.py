@@ -77,8 +77,12 @@ def run_answers(settings: Settings, path: str, *, system=None, identity=None, se
 def main(args, settings: Settings) -> int:
     """Dispatch of the `egret firstboot` subcommand."""
     if args.banner:
-        from firstboot.console import banner
-        print(banner(settings))
+        from firstboot.console import banner, wizard_urls
+        from firstboot.state import WizardState
+        if WizardState(settings).setup_done:
+            print(f"This Egret box is set up. Dashboard (admin login): {wizard_urls(settings)[-1]}")
+        else:
+            print(banner(settings))
         return 0
     if not args.answers:
         print("egret firstboot: give --answers FILE (headless setup) or --banner (console text)", file=sys.stderr)

@@ -84,3 +84,29 @@ def test_restart_during_trial_rolls_back(tmp_path):
     create_app(box.settings, system=box.system, identity=box.identity, services=box.services, clock=box.clock)
     assert box.system.nics[0]["addresses"] == ["192.168.1.20/24"]
     assert "restarted before the change was confirmed" in box.state_file()["network_trial"]["reason"]
+
+
+def test_browser_path_applies_after_answering(tmp_path):
+    """With a delay (the default), the request returns first; the change follows; failures surface by polling."""
+    import time
+
+    from fb_unit_helpers import Box
+    box = Box(tmp_path, network_apply_delay=0.2).unlock()
+    r = _start(box)
+    assert r.status_code == 200 and r.json["trial"]["status"] == "applying"
+    assert box.system.nics[0]["addresses"] == ["192.168.1.20/24"]  # not yet: the answer went out first
+    deadline = time.time() + 5
+    while box.client.get("/api/network").json["trial"]["status"] == "applying" and time.time() < deadline:
+        time.sleep(0.05)
+    assert box.client.get("/api/network").json["trial"]["status"] == "pending"
+    assert box.system.nics[0]["addresses"] == ["192.168.1.30/24"]
+    # a failing change is reported through the same polling, already rolled back
+    box.system.fail_network = "RTNETLINK answers: File exists"
+    assert _start(box, address="192.168.1.31/24").json["trial"]["status"] == "applying"
+    deadline = time.time() + 5
+    while box.client.get("/api/network").json["trial"]["status"] == "applying" and time.time() < deadline:
+        time.sleep(0.05)
+    trial = box.client.get("/api/network").json["trial"]
+    assert trial["status"] == "rolled_back" and "File exists" in trial["reason"]
+    # the newer change first rolled the pending one back, so the box is on its original address
+    assert box.system.nics[0]["addresses"] == ["192.168.1.20/24"]
