@@ -200,7 +200,7 @@ class Runner:
             path.write_text(tomlwrite.dumps(document,
                                             header="Written by the Egret first-boot wizard; safe to edit."))
             ctx.settings = new_settings
-            return {"path": str(path), "previous": previous}, str(path)
+            return {"path": str(path), "previous": previous}, ""
         if task_id == "clouds":
             return None, write_clouds(ctx.settings, ctx.secrets.get("password"), bool(answers["admin"].get("totp")))
         if task_id.startswith("start:"):
