@@ -66,7 +66,7 @@ def rss_kb(state_dir: Path) -> int:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="egret-netbench-"))
-    extra = {"EGRET_SERVICE": json.dumps({"network": {"cleanup_on_exit": True, "reconcile_interval": 1}})}
+    extra = {"EGRET_SERVICE": json.dumps({"network": {"cleanup_on_exit": True, "port_poll_interval": 1}})}
     cloud = RunningCloud(tmp / "state", services=["identity", "network"], extra_env=extra).start()
     vms = []
     try:
@@ -156,7 +156,7 @@ def main() -> None:
             "port_reachable_s": {"median": round(statistics.median(reach), 3), "runs": [round(x, 3) for x in reach],
                                  "what": "POST /ports -> tap plugged -> DHCP lease -> ping gateway"},
             "port_active_s": {"median": round(statistics.median(active), 3),
-                              "what": "until GET /ports shows ACTIVE (reconcile_interval 1 s)"},
+                              "what": "until GET /ports shows ACTIVE (taps polled every 1 s)"},
             "throughput_mbit_s": {
                 "plain_veth": pump(f"{prefix}pa", f"{prefix}pb", "192.0.2.2", 6001),
                 "bridge_vm_to_vm_with_sg": pump(a, b, ip[b], 6002),
