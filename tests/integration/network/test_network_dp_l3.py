@@ -186,8 +186,7 @@ def test_restart_reconciles_deleted_links(cloud, net_env, mint_token):
 
 def test_security_groups_filter_ipv6(cloud):
     net, _ = cloud.network(cloud.a, "10.75.0.0/24")
-    cloud.a("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "fd00:75::/64", "ip_version": 6,
-                                                 "enable_dhcp": False}})
+    cloud.a("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "fd00:75::/64", "ip_version": 6}})
     locked = cloud.a("POST", "/v2.0/security-groups", {"security_group": {"name": "locked6"}})["security_group"]
     server = cloud.vm(cloud.port(cloud.a, net, security_groups=[locked["id"]]))
     client = cloud.vm(cloud.port(cloud.a, net))
