@@ -161,7 +161,7 @@ class LinuxDriver(Driver):
             links.sync_addresses(inside, spec.iface.inner, wanted)
         dhcp.ensure(spec, self.base)
         if spec.metadata and dhcp.dhcp_ip(spec, 4):
-            hosts = {h.ip: [h.device_id, ""] for h in spec.hosts if ":" not in h.ip and h.device_id}
+            hosts = {h.ip: [h.device_id, h.project_id] for h in spec.hosts if ":" not in h.ip and h.device_id}
             metadata.ensure(spec.netns, spec.network_id, self.base / spec.network_id, hosts, self.metadata_upstream,
                             metadata.ensure_secret(self.settings.state_dir))
 
