@@ -334,18 +334,18 @@ def test_auth_catalog_projects_domains_system(env, kerr):
 
 
 def test_catalog_substitutes_project_id(env):
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "block-storage", "name": "cinder"}})
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "per-project", "name": "pp"}})
     sid = sid["service"]["id"]
     env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "public",
                                                        "url": "http://h:8776/v3/$(project_id)s",
                                                        "region_id": "RegionOne"}})
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body())
     token = resp.get_json()["token"]
-    bs = [s for s in token["catalog"] if s["type"] == "block-storage"][0]
+    bs = [s for s in token["catalog"] if s["type"] == "per-project"][0]
     assert bs["endpoints"][0]["url"] == f"http://h:8776/v3/{token['project']['id']}"
     # a system-scoped catalog cannot substitute, so the endpoint is left out
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body(project=None, system=True))
-    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "block-storage"]
+    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "per-project"]
 
 
 def test_oversize_chunked_body_is_413(env, kerr):

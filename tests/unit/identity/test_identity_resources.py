@@ -12,7 +12,7 @@ RESOURCES = [
      "name=u1&domain_id=default&enabled=True"),
     ("groups", "group", {"name": "g1", "description": "x"}, {"description": "y"}, "name=g1&domain_id=default"),
     ("roles", "role", {"name": "r1"}, {"description": "y"}, "name=r1"),
-    ("services", "service", {"type": "compute", "name": "nova"}, {"description": "y"}, "type=compute"),
+    ("services", "service", {"type": "test-compute", "name": "nova"}, {"description": "y"}, "type=test-compute"),
 ]
 
 
@@ -184,7 +184,7 @@ def test_passwords_are_scrypt_hashed_at_rest(env):
 def test_regions_services_endpoints(env, kerr):
     env.ok("POST", "/v3/regions", json={"region": {"id": "RegionTwo", "description": "x"}})
     kerr(env.req("POST", "/v3/regions", env.admin, json={"region": {"id": "RegionTwo"}}), 409)
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "network", "name": "neutron"}})["service"]["id"]
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "test-network", "name": "neutron"}})["service"]["id"]
     ep = env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "internal",
                                                             "url": "http://h:9696", "region_id": "RegionTwo"}})
     ep = ep["endpoint"]
