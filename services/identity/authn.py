@@ -139,7 +139,10 @@ class Authenticator:
             if body["auth"].get("scope") not in (None, {}) and not self._scope_is_project(
                     body["auth"]["scope"], app_cred.project_id):
                 raise AuthFailed("Application credentials cannot request a scope.")
-            data.project_id = app_cred.project_id
+            project = hotpath.project(app_cred.project_id)
+            if project is None or not project.enabled or not (project._domain and project._domain.enabled):
+                raise AuthFailed(f"Project {app_cred.project_id} is disabled.")
+            data.project_id, data.project_domain_id, data._project = project.id, project.domain_id, project
         else:
             self._apply_scope(data, user, body["auth"].get("scope"))
         self.fill_roles(data)
