@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def wait_for(fn, what, timeout=60):
+def wait_for(fn, what, timeout=180):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = fn()
