@@ -8,7 +8,6 @@ import threading
 import uuid
 from pathlib import Path
 
-from appliance.db import utcnow
 from services.storage import store
 from services.storage.models import Bucket, Object, Part, Upload, database
 from services.storage.s3.errors import S3Error

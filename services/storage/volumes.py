@@ -6,8 +6,6 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import peewee
-
 from appliance import errors
 from appliance.db import utcnow
 from appliance.policy import enforce
