@@ -22,7 +22,9 @@ class AttachmentManager:
 
     def list(self, ctx, args):
         query = Attachment.select().join(Volume)
-        if not (is_admin(ctx) and args.get("all_tenants")):
+        # compute lists a server's or a volume's attachments with its service token, across projects
+        privileged = is_admin(ctx) or "service" in {r.lower() for r in ctx.roles}
+        if not (privileged and (args.get("all_tenants") or args.get("volume_id") or args.get("instance_id"))):
             query = query.where(Volume.project_id == ctx.project_id)
         if args.get("volume_id"):
             query = query.where(Attachment.volume == args["volume_id"])
