@@ -18,7 +18,7 @@ def sqlite_template(tmp_path_factory):
     """One bootstrapped SQLite file; each test gets a copy (bootstrap once, not per test)."""
     from services.identity import bootstrap
     state = tmp_path_factory.mktemp("identity-template")
-    settings = make_settings(state)
+    settings = make_settings(state, enabled_services=["identity"])
     bootstrap.bootstrap(settings, ADMIN_PASSWORD)
     return state / "identity.db"
 
@@ -28,7 +28,8 @@ def postgres_template(postgres_url, tmp_path_factory):
     """A bootstrapped PostgreSQL database used as TEMPLATE for each test's own database."""
     from services.identity import bootstrap
     url = _create_database(postgres_url, "identity_template")
-    settings = make_settings(tmp_path_factory.mktemp("identity-pg-template"), database_url=url)
+    settings = make_settings(tmp_path_factory.mktemp("identity-pg-template"), database_url=url,
+                             enabled_services=["identity"])
     bootstrap.bootstrap(settings, ADMIN_PASSWORD)
     return postgres_url, "identity_template"
 
@@ -148,7 +149,8 @@ class Env:
 
 @pytest.fixture
 def env(database_url, tmp_path):
-    settings = make_settings(tmp_path / "state", database_url=database_url)
+    # pinned to identity alone, so the catalog does not change as services join the manifest
+    settings = make_settings(tmp_path / "state", database_url=database_url, enabled_services=["identity"])
     e = Env(settings)
     yield e
     from services.identity import models
