@@ -176,6 +176,7 @@ def chromium(download_dir: Path, user_data: Path, secure_origins=()):
                                            "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     driver.set_page_load_timeout(60)
+    driver.implicitly_wait(10)  # a form submitted with Enter returns before the next page is parsed
     return driver
 
 

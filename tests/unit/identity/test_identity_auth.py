@@ -334,19 +334,18 @@ def test_auth_catalog_projects_domains_system(env, kerr):
 
 
 def test_catalog_substitutes_project_id(env):
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "block-storage", "name": "cinder"}})
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "per-project", "name": "pp"}})
     sid = sid["service"]["id"]
     env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "public",
                                                        "url": "http://h:8776/v3/$(project_id)s",
                                                        "region_id": "RegionOne"}})
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body())
     token = resp.get_json()["token"]
-    # bootstrap may have registered the box's own block-storage service too; find the one made here
-    urls = [e["url"] for s in token["catalog"] if s["type"] == "block-storage" for e in s["endpoints"]]
-    assert f"http://h:8776/v3/{token['project']['id']}" in urls
+    bs = [s for s in token["catalog"] if s["type"] == "per-project"][0]
+    assert bs["endpoints"][0]["url"] == f"http://h:8776/v3/{token['project']['id']}"
     # a system-scoped catalog cannot substitute, so the endpoint is left out
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body(project=None, system=True))
-    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "block-storage"]
+    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "per-project"]
 
 
 def test_oversize_chunked_body_is_413(env, kerr):
@@ -362,3 +361,72 @@ def test_oversize_chunked_body_is_413(env, kerr):
                            headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
                                environ_overrides={"wsgi.input_terminated": True})
     assert resp.status_code == 201
+
+
+def test_wrongly_typed_auth_fields_are_400_or_401_never_500(env, kerr):
+    weird = [5, ["x"], {"a": 1}, None, True]
+    bodies = []
+    for w in weird:
+        bodies += [
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": w, "domain": {"id": "default"},
+                                                                                   "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": w, "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": w,
+                                                                                   "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {
+                "name": w}, "password": w}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": w}}}},
+            {"auth": {"identity": {"methods": ["token"], "token": {"id": w}}}},
+            {"auth": {"identity": {"methods": ["totp"], "totp": {"user": {"name": "admin", "domain": {"id": "default"},
+                                                                           "passcode": w}}}}},
+            {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+                "id": w, "secret": "x"}}}},
+            {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+                "name": "x", "user": w, "secret": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": {"id": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": {"name": w, "domain": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"domain": {"name": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": w}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"system": w}}},
+        ]
+    with env.unchanged():
+        for body in bodies:
+            resp = env.req("POST", "/v3/auth/tokens", json=body)
+            assert resp.status_code in (400, 401), (body, resp.status_code, resp.get_json())
+            kerr(resp, resp.status_code)
+
+
+def test_token_delete_and_domain_delete_revoke_elsewhere(env):
+    other = _other_service(env)
+    tok = env.token()
+    assert _ok_elsewhere(other, tok) == 200
+    assert env.req("DELETE", "/v3/auth/tokens", env.admin, headers={"X-Subject-Token": tok}).status_code == 204
+    assert _ok_elsewhere(other, tok) == 401
+    assert _ok_elsewhere(other, env.admin) == 200  # only that token
+    did = env.ok("POST", "/v3/domains", json={"domain": {"name": "gone"}})["domain"]["id"]
+    uid = env.ok("POST", "/v3/users", json={"user": {"name": "gu", "domain_id": did,
+                                                     "password": "User-Pass-1"}})["user"]["id"]
+    env.ok("PUT", f"/v3/domains/{did}/users/{uid}/roles/{env.role_id('reader')}")
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "id": uid, "password": "User-Pass-1"}}}, "scope": {"domain": {"id": did}}}}
+    dtok = env.req("POST", "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+    assert _ok_elsewhere(other, dtok) == 200
+    # a disabled domain's tokens die at once; deleting it afterwards keeps them dead
+    env.ok("PATCH", f"/v3/domains/{did}", json={"domain": {"enabled": False}})
+    env.ok("DELETE", f"/v3/domains/{did}")
+    assert _ok_elsewhere(other, dtok) == 401
+
+
+def test_unrestricted_app_cred_may_create_app_creds(env):
+    pid = env.project("p1")
+    uid = env.user("u1", project_id=pid)
+    tok = env.token("u1", "User-Pass-1", "p1")
+    cred = env.ok("POST", f"/v3/users/{uid}/application_credentials", tok, json={
+        "application_credential": {"name": "parent", "unrestricted": True}})["application_credential"]
+    assert cred["unrestricted"] is True
+    body = {"auth": {"identity": {"methods": ["application_credential"],
+                                  "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}}
+    ac_tok = env.req("POST", "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+    child = env.ok("POST", f"/v3/users/{uid}/application_credentials", ac_tok,
+                   json={"application_credential": {"name": "child", "secret": "Chosen-Secret-1"}})
+    assert child["application_credential"]["secret"] == "Chosen-Secret-1"
