@@ -77,7 +77,9 @@ def serve_once(netns, port, reply=b"hello", timeout=8.0):
     return proc
 
 
-def connect(netns, ip, port, timeout=2.0) -> str | None:
+def connect(netns, ip, port, timeout=10.0) -> str | None:
+    # generous by default: on a loaded 2-core machine the Python peers may wait seconds for a CPU; the
+    # "must be closed" checks pass a short timeout explicitly
     code = (f"import socket\ntry:\n s=socket.create_connection(('{ip}',{port}),timeout={timeout});"
             "print(s.recv(200).decode())\nexcept Exception as e: print('FAIL',type(e).__name__)")
     out = sh("ip", "netns", "exec", netns, "python3", "-c", code, timeout=timeout + 10).stdout.strip()
