@@ -167,6 +167,17 @@ class Cloud:
         self.env["vms"].append(vm)
         return vm
 
+    def diag(self) -> str:
+        """State worth seeing when a connectivity assertion fails: SG tables with counters, conntrack stats."""
+        prefix = self.env["prefix"]
+        parts = []
+        for cmd in (["nft", "list", "table", "inet", f"{prefix}_sg"], ["nft", "list", "table", "bridge", f"{prefix}_sg"],
+                    ["conntrack", "-S"], ["sysctl", "net.bridge.bridge-nf-call-iptables",
+                                          "net.netfilter.nf_conntrack_checksum"]):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            parts.append("$ " + " ".join(cmd) + "\n" + proc.stdout + proc.stderr)
+        return "\n".join(parts)
+
     def sync(self):
         self.manager.sync()
         assert self.driver.last_errors == [], self.driver.last_errors
