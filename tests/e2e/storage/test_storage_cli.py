@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def wait_for(fn, what, timeout=120):
+def wait_for(fn, what, timeout=180):
     # each CLI run costs about a second (several on a loaded machine), so the budget is generous
     deadline = time.time() + timeout
     while time.time() < deadline:
