@@ -5,6 +5,7 @@ import pytest
 
 from tests.unit.storage.storage_testlib import B, V, assert_cinder_error, create, db_state
 
+
 def test_discovery_and_microversions(volume_client, tokens):
     r = volume_client.get("/")
     assert r.status_code == 300 and r.json["versions"][0]["id"] == "v3.0"
