@@ -22,6 +22,9 @@ def migrate(settings) -> list[str]:
 
 
 def create_app(settings=None, *, driver=None):
+    from flask import request
+
+    from appliance import errors
     from appliance.app import make_app
     from services.identity import models
     from services.identity.api import auth, catalog, credentials, discovery, projects, roles, users
@@ -44,6 +47,16 @@ def create_app(settings=None, *, driver=None):
         app.register_blueprint(module.bp)
 
     www_auth = f'Keystone uri="{settings.url("identity", "/v3")}"'
+
+    @app.before_request
+    def _bounded_chunked_body():
+        # a chunked body has no Content-Length for the core's check, so read at most the limit here
+        if request.content_length is None and request.method in ("POST", "PUT", "PATCH"):
+            limit = settings.max_request_body
+            data = request.stream.read(limit + 1)
+            if len(data) > limit:
+                raise errors.PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+            request._cached_data = data
 
     @app.after_request
     def _www_authenticate(response):

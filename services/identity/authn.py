@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from appliance import errors
 from appliance.tokens import TokenData, TokenError, TokenProvider, new_audit_id
-from services.identity import passwords
+from services.identity import hotpath, passwords
 from services.identity.manager import Manager
-from services.identity.models import AppCredential, Credential, Domain, Project, Role, User
+from services.identity.models import AppCredential, Credential, Domain, Project, User
 
 UNAUTHORIZED = "The request you have made requires authentication."
 
@@ -52,11 +52,17 @@ class Authenticator:
         self.provider = provider
         self.settings = manager.settings
 
+    def _dummy_hash(self) -> str:
+        if getattr(self, "_dummy", None) is None:
+            self._dummy = passwords.hash_secret("not-a-password", self.settings.password_hash_log2n)
+        return self._dummy
+
     # -- identity methods ------------------------------------------------------------------------
-    def _user_enabled(self, user: User) -> None:
-        domain = Domain.get_or_none(Domain.id == user.domain_id)
+    def _user_enabled(self, user) -> None:
+        domain = getattr(user, "_domain", None) or Domain.get_or_none(Domain.id == user.domain_id)
         if not user.enabled or domain is None or not domain.enabled:
             raise AuthFailed()
+        user._domain = domain
 
     def _lookup_user(self, ref) -> User:
         if not isinstance(ref, dict):
@@ -87,7 +93,7 @@ class Authenticator:
                 raise AuthFailed() from None
             if old.app_cred_id:
                 raise errors.Forbidden("A token created with an application credential cannot be rescoped.")
-            user = self.m.get(User, old.user_id) if User.get_or_none(User.id == old.user_id) else None
+            user = hotpath.user(old.user_id)
             if user is None:
                 raise AuthFailed()
             expires = old.expires_at  # a rescoped token never outlives the original
@@ -95,7 +101,12 @@ class Authenticator:
             methods = list(dict.fromkeys(old.methods + [m for m in methods if m != "token"]))
         if "password" in methods and "password" in identity:
             ref = identity["password"].get("user")
-            pw_user = self._lookup_user(ref)
+            try:
+                pw_user = self._lookup_user(ref)
+            except AuthFailed:
+                # hash anyway, so the answer time does not tell unknown users from wrong passwords
+                passwords.check_secret(str(ref.get("password")), self._dummy_hash())
+                raise
             if not passwords.check_secret(ref.get("password"), pw_user.password_hash):
                 raise AuthFailed()
             user = self._same_user(user, pw_user)
@@ -123,6 +134,7 @@ class Authenticator:
         data = TokenData(user_id=user.id, user_domain_id=user.domain_id, methods=list(methods),
                          expires_at=expires, issued_at=now, audit_ids=audit_ids,
                          app_cred_id=app_cred.id if app_cred else None)
+        data._user = user
         if app_cred is not None:
             if body["auth"].get("scope") not in (None, {}) and not self._scope_is_project(
                     body["auth"]["scope"], app_cred.project_id):
@@ -187,6 +199,7 @@ class Authenticator:
             if not project.enabled or domain is None or not domain.enabled:
                 raise AuthFailed(f"Project {project.id} is disabled.")
             data.project_id, data.project_domain_id = project.id, project.domain_id
+            data._project = project
         elif "domain" in scope:
             try:
                 domain = self.m.domain_by_name_or_id(scope["domain"] if isinstance(scope["domain"], dict) else {})
@@ -208,15 +221,15 @@ class Authenticator:
             data.roles = []
             return
         target = {"project": data.project_id, "domain": data.domain_id, "system": data.system}[data.scope]
-        role_ids = self.m.effective_role_ids(data.user_id, data.scope, target)
+        names = hotpath.effective_roles(data.user_id, data.scope, target)
         if data.app_cred_id:
             cred = AppCredential.get_or_none(AppCredential.id == data.app_cred_id)
             if cred is None:
                 raise AuthFailed()
-            role_ids &= self.m.expand_roles(set(cred.roles))
-        if not role_ids:
+            allowed = self.m.expand_roles(set(cred.roles))
+            names = {rid: name for rid, name in names.items() if rid in allowed}
+        if not names:
             raise AuthFailed(f"User {data.user_id} has no access to {data.scope} {target}.")
-        names = {r.id: r.name for r in Role.select().where(Role.id.in_(list(role_ids)))}
         data.roles = sorted(names.values())
         data.is_service = "service" in data.roles
         data._role_refs = [{"id": rid, "name": names[rid]} for rid in sorted(names, key=names.get)]
@@ -228,15 +241,16 @@ class Authenticator:
             data = self.provider.validate(token)
         except TokenError as exc:
             raise errors.NotFound(f"Could not find token: {exc}") from None
-        user = User.get_or_none(User.id == data.user_id)
+        user = hotpath.user(data.user_id)
         try:
-            if user is None:
+            if user is None or not user.enabled or user._domain is None or not user._domain.enabled:
                 raise AuthFailed()
-            self._user_enabled(user)
+            data._user = user
             if data.project_id:
-                project = Project.get_or_none(Project.id == data.project_id)
-                if project is None or not project.enabled:
+                project = hotpath.project(data.project_id)
+                if project is None or not project.enabled or not (project._domain and project._domain.enabled):
                     raise AuthFailed()
+                data._project = project
             if data.domain_id:
                 domain = Domain.get_or_none(Domain.id == data.domain_id)
                 if domain is None or not domain.enabled:
@@ -248,8 +262,8 @@ class Authenticator:
 
     # -- rendering -------------------------------------------------------------------------------
     def render(self, data: TokenData, *, catalog: bool) -> dict:
-        user = User.get(User.id == data.user_id)
-        domain = Domain.get_or_none(Domain.id == user.domain_id)
+        user = getattr(data, "_user", None) or User.get(User.id == data.user_id)
+        domain = getattr(user, "_domain", None) or Domain.get_or_none(Domain.id == user.domain_id)
         token = {
             "methods": data.methods,
             "user": {"id": user.id, "name": user.name,
@@ -260,8 +274,9 @@ class Authenticator:
             "issued_at": keystone_time(data.issued_at),
         }
         if data.project_id:
-            project = Project.get(Project.id == data.project_id)
-            pdomain = Domain.get_or_none(Domain.id == project.domain_id)
+            project = getattr(data, "_project", None) or Project.get(Project.id == data.project_id)
+            pdomain = getattr(project, "_domain", None) or (domain if project.domain_id == user.domain_id else
+                                                            Domain.get_or_none(Domain.id == project.domain_id))
             token["project"] = {"id": project.id, "name": project.name,
                                 "domain": {"id": project.domain_id, "name": pdomain.name if pdomain else ""}}
             token["is_domain"] = False

@@ -91,6 +91,8 @@ def bootstrap(settings, admin_password: str | None) -> dict:
         manager.grant("user", admin.id, "system", "all", roles["admin"].id)
         report["service_users"] = _service_users(settings, manager, projects["service"], roles)
         report["catalog"] = _catalog(settings)
+        # events older than any live token are dropped here, so the file every service reads stays small
+        report["revocations_pruned"] = manager.revocations.prune()
         return report
     finally:
         db.close()

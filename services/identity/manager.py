@@ -10,6 +10,17 @@ from services.identity.models import (AppCredential, Assignment, Credential, Dom
                                       ImpliedRole, Membership, Project, Region, Role, Service, User, database)
 
 
+PROJECT_FIELDS = {"id", "name", "description", "enabled", "tags", "parent_id", "domain_id", "is_domain", "options",
+                  "links"}
+USER_FIELDS = {"id", "name", "description", "enabled", "email", "default_project_id", "domain_id", "password",
+               "options", "links", "password_expires_at"}
+
+
+def _extra(data: dict, known: set) -> dict:
+    """Keystone keeps unknown attributes of projects and users (`openstack project create --property k=v`)."""
+    return {k: v for k, v in data.items() if k not in known and isinstance(v, (str, int, float, bool, type(None)))}
+
+
 def not_found(kind: str, ident) -> errors.NotFound:
     return errors.NotFound(f"Could not find {kind}: {ident}.")
 
@@ -113,7 +124,7 @@ class Manager:
             raise conflict("project", f"Duplicate entry found with name {data['name']} at domain ID {domain_id}")
         kw = {k: data[k] for k in ("name", "description", "enabled", "tags", "parent_id") if k in data}
         with database.atomic():
-            return Project.create(domain_id=domain_id, **kw)
+            return Project.create(domain_id=domain_id, extra=_extra(data, PROJECT_FIELDS), **kw)
 
     def _domain_for_write(self, domain_id: str) -> Domain:
         domain = Domain.get_or_none(Domain.id == domain_id)
@@ -133,6 +144,7 @@ class Manager:
         for k in ("name", "description", "enabled", "tags"):
             if k in data:
                 setattr(project, k, data[k])
+        project.extra = {**(project.extra or {}), **_extra(data, PROJECT_FIELDS)}
         project.save()
         if disabling:
             self.revoke(project_id=project.id)
@@ -163,6 +175,7 @@ class Manager:
         if User.get_or_none((User.domain_id == domain_id) & (User.name == data["name"])):
             raise conflict("user", f"Duplicate entry found with name {data['name']} at domain ID {domain_id}")
         kw = {k: data[k] for k in ("name", "description", "enabled", "email", "default_project_id") if k in data}
+        kw["extra"] = _extra(data, USER_FIELDS)
         if data.get("password") is not None:
             kw["password_hash"] = passwords.hash_secret(data["password"], self.settings.password_hash_log2n)
         with database.atomic():
@@ -182,6 +195,7 @@ class Manager:
         for k in ("name", "description", "enabled", "email", "default_project_id"):
             if k in data:
                 setattr(user, k, data[k])
+        user.extra = {**(user.extra or {}), **_extra(data, USER_FIELDS)}
         if "password" in data:
             user.password_hash = (passwords.hash_secret(data["password"], self.settings.password_hash_log2n)
                                   if data["password"] is not None else None)
@@ -396,11 +410,9 @@ class Manager:
         return list(Role.select().where(Role.id.in_(ids)).order_by(Role.name)) if ids else []
 
     def _actor_clause(self, user_id: str):
-        group_ids = [m.group_id for m in Membership.select().where(Membership.user_id == user_id)]
-        clause = (Assignment.actor_type == "user") & (Assignment.actor_id == user_id)
-        if group_ids:
-            clause |= (Assignment.actor_type == "group") & (Assignment.actor_id.in_(group_ids))
-        return clause
+        groups = Membership.select(Membership.group_id).where(Membership.user_id == user_id)
+        return ((Assignment.actor_type == "user") & (Assignment.actor_id == user_id)) | (
+            (Assignment.actor_type == "group") & (Assignment.actor_id.in_(groups)))
 
     def effective_role_ids(self, user_id: str, target_type: str, target_id: str) -> set[str]:
         direct = {a.role_id for a in Assignment.select(Assignment.role_id).where(
@@ -474,12 +486,12 @@ class Manager:
             service.delete_instance()
 
     def catalog(self, project_id: str | None) -> list[dict]:
-        services = {s.id: s for s in Service.select().where(Service.enabled == True)}  # noqa: E712
         out: dict[str, dict] = {}
-        for ep in Endpoint.select().where(Endpoint.enabled == True).order_by(Endpoint.created_at):  # noqa: E712
-            svc = services.get(ep.service_id)
-            if svc is None:
-                continue
+        rows = (Endpoint.select(Endpoint, Service).join(Service, on=(Endpoint.service_id == Service.id))
+                .where((Endpoint.enabled == True) & (Service.enabled == True))  # noqa: E712
+                .order_by(Endpoint.created_at, Endpoint.id).objects())
+        for ep in rows:
+            svc = Service(id=ep.service_id, type=ep.type, name=ep.name)
             url = ep.url
             if "$(project_id)s" in url or "%(project_id)s" in url or "$(tenant_id)s" in url:
                 if not project_id:

@@ -6,6 +6,9 @@ ADMIN_OR_OWNER = f"{ADMIN} or {OWNER}"
 ANYONE = "@"
 
 POLICIES = {
+    # an admin role on a domain does not make a cloud admin (Keystone bug 968696): only project- or
+    # system-scoped admin tokens manage the cloud; domain-scoped tokens get what any user gets
+    "admin_required": "role:admin and not domain_id:%(token_domain_id)s",
     "identity:get_domain": f"{ADMIN} or domain_id:%(target.domain_id)s or project_domain_id:%(target.domain_id)s",
     "identity:list_domains": ADMIN,
     "identity:create_domain": ADMIN,

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from appliance import errors
 from appliance.app import json_body, public
-from appliance.policy import enforce
+from services.identity.api.common import enforce
 from services.identity import schemas
 from services.identity.api.common import (authn, collection, ctx, link, mgr, render_domain, render_project)
 from services.identity.models import Domain, Project

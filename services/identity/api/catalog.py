@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from appliance.policy import enforce
+from services.identity.api.common import enforce
 from services.identity import schemas
 from services.identity.api.common import (args, body, collection, mgr, render_endpoint, render_region,
                                           render_service)

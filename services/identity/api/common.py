@@ -23,8 +23,22 @@ def ctx():
     return g.context
 
 
+def _target(target: dict | None) -> dict:
+    # lets "admin_required" tell a domain-scoped token apart (see policies.py)
+    context = g.get("context")
+    return {**(target or {}), "token_domain_id": (context.domain_id if context else None) or "-"}
+
+
+def check(rule: str, target: dict | None = None) -> bool:
+    return policy.check(rule, _target(target))
+
+
+def enforce(rule: str, target: dict | None = None) -> None:
+    policy.enforce(rule, _target(target))
+
+
 def is_admin() -> bool:
-    return policy.check("admin_required")
+    return check("admin_required")
 
 
 def base() -> str:
@@ -54,13 +68,13 @@ def render_domain(d) -> dict:
 
 
 def render_project(p) -> dict:
-    return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
-            "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id, "is_domain": False,
-            "tags": p.tags or [], "options": {}, "links": link(f"/v3/projects/{p.id}")}
+    return {**(p.extra or {}), "id": p.id, "name": p.name, "domain_id": p.domain_id,
+            "description": p.description, "enabled": p.enabled, "parent_id": p.parent_id or p.domain_id,
+            "is_domain": False, "tags": p.tags or [], "options": {}, "links": link(f"/v3/projects/{p.id}")}
 
 
 def render_user(u) -> dict:
-    out = {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+    out = {**(u.extra or {}), "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
            "password_expires_at": None, "options": {}, "links": link(f"/v3/users/{u.id}")}
     for k in ("default_project_id", "email"):
         if getattr(u, k):

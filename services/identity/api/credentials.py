@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from appliance import errors
 from appliance.app import json_body
-from appliance.policy import check, enforce
+from services.identity.api.common import check, enforce
 from services.identity import schemas
 from services.identity.api.common import base, collection, creds, ctx, is_admin, link, mgr
 from services.identity.authn import keystone_time

@@ -1,9 +1,9 @@
 """/v3/domains and /v3/projects."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
-from appliance.policy import enforce
+from services.identity.api.common import enforce
 from services.identity import schemas
 from services.identity.api.common import args, body, collection, mgr, render_domain, render_project
 from services.identity.models import Domain, Project
@@ -49,7 +49,21 @@ def delete_domain(domain_id):
 def list_projects():
     enforce("identity:list_projects")
     rows = mgr().list(Project, args("name", "domain_id", "enabled", "parent_id"))
+    rows = [p for p in rows if _tags_match(set(p.tags or []))]
     return jsonify(collection("projects", [render_project(p) for p in rows]))
+
+
+def _tags_match(tags: set) -> bool:
+    """Keystone's tag filters: tags (all), tags-any, not-tags (not all), not-tags-any (none)."""
+    want = {k: {t for t in request.args.get(k, "").split(",") if t}
+            for k in ("tags", "tags-any", "not-tags", "not-tags-any")}
+    if want["tags"] and not want["tags"] <= tags:
+        return False
+    if want["tags-any"] and not want["tags-any"] & tags:
+        return False
+    if want["not-tags"] and want["not-tags"] <= tags:
+        return False
+    return not (want["not-tags-any"] and want["not-tags-any"] & tags)
 
 
 @bp.post("/v3/projects")

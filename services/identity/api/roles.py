@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from appliance import errors
-from appliance.policy import enforce
+from services.identity.api.common import enforce
 from services.identity import schemas
 from services.identity.api.common import (args, base, body, collection, link, mgr,
                                           render_role)
@@ -59,6 +59,18 @@ def list_implied(prior_id):
                ImpliedRole.select().where(ImpliedRole.prior_role_id == prior.id)]
     return jsonify({"role_inference": {"prior_role": _role_ref(prior), "implies": [_role_ref(r) for r in implied]},
                     "links": link(f"/v3/roles/{prior.id}/implies")})
+
+
+@bp.get("/v3/role_inferences")
+def list_role_inferences():
+    enforce("identity:list_implied_roles")
+    roles = {r.id: r for r in Role.select()}
+    grouped: dict[str, list] = {}
+    for rule in ImpliedRole.select().order_by(ImpliedRole.created_at):
+        if rule.prior_role_id in roles and rule.implied_role_id in roles:
+            grouped.setdefault(rule.prior_role_id, []).append(_role_ref(roles[rule.implied_role_id]))
+    return jsonify({"role_inferences": [{"prior_role": _role_ref(roles[p]), "implies": imp}
+                                        for p, imp in grouped.items()], "links": link("/v3/role_inferences")})
 
 
 @bp.put("/v3/roles/<prior_id>/implies/<implied_id>")

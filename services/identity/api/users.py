@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from appliance.app import json_body
-from appliance.policy import enforce
+from services.identity.api.common import enforce
 from services.identity import schemas
 from services.identity.api.common import (args, body, collection, mgr, render_group, render_project,
                                           render_user)

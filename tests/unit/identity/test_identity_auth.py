@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from appliance.app import make_app
-from appliance.tokens import TokenProvider
 
 
 def test_root_discovery_is_300_with_location(env):
@@ -145,14 +144,20 @@ def test_validate_head_and_delete(env, kerr):
     kerr(env.req("GET", "/v3/projects", subject), 401, "revoked")
 
 
-def test_missing_expired_and_forged_tokens_are_401(env, kerr, mint_token):
-    kerr(env.req("GET", "/v3/projects"), 401, "requires authentication")
-    expired = TokenProvider.from_settings(env.settings)
+def test_missing_expired_and_forged_tokens_are_401(env, kerr, tmp_path):
     from appliance.testing.plugin import TokenMinter
-    minter = TokenMinter(env.settings)
-    kerr(env.req("GET", "/v3/projects", minter(roles=["admin"], expires_in=-5)), 401, "expired")
-    kerr(env.req("GET", "/v3/projects", "gAAAAAforged"), 401)
-    assert expired  # provider built from the same key repository
+    minter = TokenMinter(env.settings)  # real Fernet tokens from this state dir's key repository
+    with env.unchanged():
+        kerr(env.req("GET", "/v3/projects"), 401, "requires authentication")
+        kerr(env.req("GET", "/v3/projects", minter(roles=["admin"], expires_in=-5)), 401, "expired")
+        kerr(env.req("GET", "/v3/projects", "gAAAAAforged"), 401)
+        kerr(env.req("POST", "/v3/projects", minter(roles=["admin"], expires_in=-5),
+                     json={"project": {"name": "late"}}), 401, "expired")
+    # a well-formed token from another appliance's key repository is refused
+    from appliance.testing.plugin import make_settings
+    foreign = TokenMinter(make_settings(tmp_path / "elsewhere"))(roles=["admin"])
+    kerr(env.req("GET", "/v3/projects", foreign), 401)
+    assert env.req("GET", "/v3/projects", minter(roles=["admin"])).status_code == 200
 
 
 def test_user_validates_own_token_but_not_others(env, kerr):
@@ -341,3 +346,18 @@ def test_catalog_substitutes_project_id(env):
     # a system-scoped catalog cannot substitute, so the endpoint is left out
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body(project=None, system=True))
     assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "block-storage"]
+
+
+def test_oversize_chunked_body_is_413(env, kerr):
+    import io
+    big = b'{"auth": "' + b"x" * (env.settings.max_request_body + 10) + b'"}'
+    with env.unchanged():
+        resp = env.client.post("/v3/auth/tokens", input_stream=io.BytesIO(big),
+                               headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+                               environ_overrides={"wsgi.input_terminated": True})
+        kerr(resp, 413, "limit")
+    small = json.dumps(env.auth_body()).encode()
+    resp = env.client.post("/v3/auth/tokens", input_stream=io.BytesIO(small),
+                           headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+                               environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 201

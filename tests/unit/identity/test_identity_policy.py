@@ -67,3 +67,16 @@ def test_users_can_read_catalog_roles_and_own_domain(env, two_projects):
     assert env.ok("GET", "/v3/roles", t["ta"])["roles"]
     assert env.ok("GET", "/v3/services", t["ta"])["services"]
     assert env.ok("GET", "/v3/domains/default", t["ta"])["domain"]["name"] == "Default"
+
+
+def test_domain_admin_is_not_cloud_admin(env, kerr):
+    uid = env.user("dadmin")
+    env.ok("PUT", f"/v3/domains/default/users/{uid}/roles/{env.role_id('admin')}")
+    tok = env.token("dadmin", "User-Pass-1", project=None, domain="default")
+    with env.unchanged():
+        kerr(env.req("GET", "/v3/users", tok), 403)
+        kerr(env.req("POST", "/v3/projects", tok, json={"project": {"name": "x"}}), 403)
+        kerr(env.req("POST", "/v3/domains", tok, json={"domain": {"name": "x"}}), 403)
+    assert env.ok("GET", f"/v3/users/{uid}", tok)["user"]["name"] == "dadmin"
+    system = env.token(project=None, system=True)  # a system-scoped admin token is a cloud admin
+    assert env.ok("GET", "/v3/users", system)["users"]
