@@ -31,6 +31,7 @@ MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_
            "failover", "net_failover", "virtio_net", "virtio_blk",
            "scsi_common", "scsi_mod", "libata", "libahci", "ahci", "cdrom", "sr_mod", "isofs"]
 
+# busybox 1.35's `wget -T` segfaults (static build), so timeouts use the timeout applet
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -45,16 +46,17 @@ if [ -e /sys/class/net/eth0 ]; then
   udhcpc -i eth0 -n -q -t 8 -T 2 -O staticroutes -s /bin/egret-udhcpc 2>/dev/null || echo "EGRET-NO-LEASE"
   ok=""
   for i in 1 2 3 4 5 6 7 8 9 10; do
-    wget -q -T 3 -O /tmp/md http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null && ok=1 && break
+    timeout 5 wget -q -O /tmp/md http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null && ok=1 && break
     sleep 1
   done
+  echo "EGRET-ROUTES $(ip route | tr '\n' ';')"
   if [ -n "$ok" ]; then
     echo "EGRET-METADATA-BEGIN"; cat /tmp/md; echo; echo "EGRET-METADATA-END"
-    if wget -q -T 3 -O /tmp/ud http://169.254.169.254/openstack/latest/user_data 2>/dev/null; then
+    if timeout 5 wget -q -O /tmp/ud http://169.254.169.254/openstack/latest/user_data 2>/dev/null; then
       echo "EGRET-USERDATA-BEGIN"; cat /tmp/ud; echo; echo "EGRET-USERDATA-END"
     fi
   else
-    echo "EGRET-NO-METADATA"
+    echo "EGRET-NO-METADATA $(timeout 5 wget -O /dev/null http://169.254.169.254/openstack/latest/meta_data.json 2>&1 | tail -1)"
   fi
 fi
 sleep 1

@@ -26,11 +26,19 @@ def cloud(libvirtd, run_prefix):  # noqa: F811
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)
     compute = {"domain_prefix": f"{run_prefix}-", "shutdown_timeout": 2, "sync_interval": 3}
+    network = {"cleanup_on_exit": True, "reconcile_interval": 2}
     c = RunningCloud(state, services=services_available(),
-                     extra_env={"EGRET_SERVICE": json.dumps({"compute": compute})})
+                     extra_env={"EGRET_SERVICE": json.dumps({"compute": compute, "network": network})})
     c.start(timeout=180)
     c.run_prefix = run_prefix
     yield c
+    # servers outlive the service (as VMs should); delete whatever a failed test left, then stop
+    try:
+        leftovers = c.openstack_json("server", "list", "--all-projects")
+    except (AssertionError, ValueError):
+        leftovers = []
+    for server in leftovers:
+        c.openstack("server", "delete", "--wait", server["ID"], check=False, timeout=120)
     c.stop()
     _assert_no_domains_left(run_prefix)
     shutil.rmtree(state, ignore_errors=True)
