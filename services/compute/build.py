@@ -65,6 +65,7 @@ class BuildMixin:
             if inst.task_state == "deleting":
                 return
             self.driver.spawn(spec)
+            self._injected_delay(inst)
             inst = Instance.get_by_id(instance_id)
             inst.vm_state, inst.task_state = "active", None
             inst.power_state = self.driver.power_state(inst.domain_name)
@@ -75,6 +76,11 @@ class BuildMixin:
             log.warning("build of %s failed: %s", instance_id, exc, exc_info=not isinstance(
                 exc, (BuildError, drv.DriverError, ExternalError)))
             self._fail_build(instance_id, exc, token)
+
+    def _injected_delay(self, inst) -> None:
+        """Crash tests: with compute.fault_injection on, metadata egret_build_delay holds the build after spawn."""
+        if self.section.get("fault_injection") and (inst.metadata or {}).get("egret_build_delay"):
+            time.sleep(float(inst.metadata["egret_build_delay"]))
 
     def _task(self, inst, task: str) -> None:
         fresh = Instance.get_by_id(inst.id)

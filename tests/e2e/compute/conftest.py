@@ -25,7 +25,8 @@ def cloud(libvirtd, run_prefix):  # noqa: F811
     state = IMAGES / f"egret-e2e-{run_prefix}"
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)
-    compute = {"domain_prefix": f"{run_prefix}-", "shutdown_timeout": 2, "sync_interval": 3}
+    compute = {"domain_prefix": f"{run_prefix}-", "shutdown_timeout": 2, "sync_interval": 3,
+               "fault_injection": True}
     network = {"cleanup_on_exit": True, "reconcile_interval": 2}
     c = RunningCloud(state, services=services_available(),
                      extra_env={"EGRET_SERVICE": json.dumps({"compute": compute, "network": network})})

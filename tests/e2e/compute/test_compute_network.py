@@ -69,9 +69,9 @@ def test_cli_server_lifecycle_on_a_real_network(cloud, topology, tmp_path):
     osc("server", "add", "floating", "ip", "vm1", fip)
     assert wait_for(lambda: fip in str(js("server", "show", "vm1")["addresses"]), 30)
     ping = wait_for(lambda: subprocess.run(["ip", "netns", "exec", topology["ext_ns"], "ping", "-c", "1", "-W", "2",
-                                            fip], capture_output=True).returncode == 0, 30)
+                                            fip], capture_output=True).returncode == 0, 60)
     assert ping, f"{fip} unreachable from {topology['ext_ns']}"
-    http = subprocess.run(["ip", "netns", "exec", topology["ext_ns"], "busybox", "wget", "-q", "-T", "5", "-O", "-",
+    http = subprocess.run(["ip", "netns", "exec", topology["ext_ns"], "timeout", "10", "busybox", "wget", "-q", "-O", "-",
                            f"http://{fip}/"], capture_output=True, text=True)
     assert "egret-guest-ok" in http.stdout, http.stderr
 
@@ -119,7 +119,11 @@ def test_openstacksdk_create_server_auto_ip(cloud, topology):
         server = conn.create_server("sdk1", image="egret-tiny", flavor="m1.nano", network="private",
                                     auto_ip=True, wait=True, timeout=300)
         assert server.status == "ACTIVE"
-        assert server.public_v4 and server.public_v4.startswith("203.0.113.")
+        fresh = conn.get_server(server.id)
+        floating = [a["addr"] for addrs in fresh.addresses.values() for a in addrs
+                    if a.get("OS-EXT-IPS:type") == "floating"]
+        assert floating and floating[0].startswith("203.0.113.")
+        assert fresh.public_v4 == floating[0]
         assert conn.delete_server(server.id, wait=True, delete_ips=True, timeout=120)
         assert conn.get_server("sdk1") is None
     finally:
