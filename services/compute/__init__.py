@@ -47,8 +47,24 @@ def build_api(settings, driver, clients, synchronous=False):
             microversion.negotiate()
 
     app.after_request(microversion.add_headers)
+    _health_info(app, driver)
     _register_metrics(app, manager)
     return app
+
+
+def _health_info(app, driver) -> None:
+    """/healthz also says which domain type the driver chose (egret status prints it)."""
+    from flask import jsonify
+    original = app.view_functions["_healthz"]
+
+    def healthz():
+        resp, status = original()
+        body = resp.get_json()
+        caps = driver.cached_caps()
+        body["info"] = f"domain type {caps.domain_type} ({caps.domain_type_reason})" if caps else "detecting"
+        return jsonify(body), status
+    healthz._egret_public = True
+    app.view_functions["_healthz"] = healthz
 
 
 def create_app(settings=None, *, driver=None, clients=None):
@@ -99,6 +115,7 @@ def _start_background(settings, manager, interval: float) -> None:
 
     def run():
         try:
+            manager.driver.host_caps()
             report = manager.reconcile()
             log.info("compute reconcile: %s", report)
         except Exception:

@@ -108,7 +108,7 @@ class ComputeManager(build.BuildMixin):
 
     # -- keypairs -----------------------------------------------------------------------------------------
     def create_keypair(self, user_id: str, name: str, public_key: str | None, key_type: str = "ssh"):
-        if KeyPair.select().where(KeyPair.user_id == user_id).count() >= self.quota_limit("", "key_pairs"):
+        if self.exceeds("", "key_pairs", KeyPair.select().where(KeyPair.user_id == user_id).count() + 1):
             raise Forbidden("Quota exceeded, too many key pairs.")
         if KeyPair.get_or_none((KeyPair.user_id == user_id) & (KeyPair.name == name)):
             raise Conflict(f"Key pair '{name}' already exists.")
@@ -131,6 +131,11 @@ class ComputeManager(build.BuildMixin):
         if row is None and project_id:
             row = Quota.get_or_none((Quota.project_id == "") & (Quota.resource == resource))
         return row.hard_limit if row else DEFAULT_QUOTAS[resource]
+
+    def exceeds(self, project_id: str, resource: str, total: int) -> bool:
+        """-1 means unlimited, as in Nova."""
+        limit = self.quota_limit(project_id, resource)
+        return limit >= 0 and total > limit
 
     def quotas(self, project_id: str) -> dict:
         return {r: self.quota_limit(project_id, r) for r in DEFAULT_QUOTAS}
@@ -158,7 +163,7 @@ class ComputeManager(build.BuildMixin):
     def check_quota(self, project_id: str, count: int, flavor: Flavor) -> None:
         used = self.usage(project_id)
         want = {"instances": count, "cores": count * flavor.vcpus, "ram": count * flavor.ram}
-        over = [r for r, n in want.items() if used[r] + n > self.quota_limit(project_id, r)]
+        over = [r for r, n in want.items() if self.exceeds(project_id, r, used[r] + n)]
         if over:
             r = over[0]
             raise Forbidden(f"Quota exceeded for {', '.join(over)}: Requested {want[r]}, but already used "
@@ -338,7 +343,7 @@ class ComputeManager(build.BuildMixin):
             except (binascii.Error, ValueError):
                 raise BadRequest("User data needs to be valid base 64.") from None
         metadata = body.get("metadata") or {}
-        if len(metadata) > self.quota_limit(ctx.project_id, "metadata_items"):
+        if self.exceeds(ctx.project_id, "metadata_items", len(metadata)):
             raise Forbidden("Quota exceeded for metadata_items: too many metadata items.")
         group = None
         hints = body.get("os:scheduler_hints") or {}
@@ -446,7 +451,7 @@ class ComputeManager(build.BuildMixin):
                      "ram": new.ram - int(inst.flavor["ram"])}
             used = self.usage(inst.project_id)
             for r in ("cores", "ram"):
-                if extra[r] > 0 and used[r] + extra[r] > self.quota_limit(inst.project_id, r):
+                if extra[r] > 0 and self.exceeds(inst.project_id, r, used[r] + extra[r]):
                     raise Forbidden(f"Quota exceeded for {r}: Requested {extra[r]}, but already used {used[r]} "
                                     f"of {self.quota_limit(inst.project_id, r)} {r}")
             inst.task_state = "resize_prep"

@@ -121,8 +121,7 @@ def create_group():
     if body.get("rules") and policy != "anti-affinity":
         raise BadRequest("Only anti-affinity policy supports rules.")
     project = g.context.project_id
-    if ServerGroup.select().where(ServerGroup.project_id == project).count() >= \
-            mgr().quota_limit(project, "server_groups"):
+    if mgr().exceeds(project, "server_groups", ServerGroup.select().where(ServerGroup.project_id == project).count() + 1):
         raise Forbidden("Quota exceeded, too many server groups.")
     sg = ServerGroup.create(id=str(uuid.uuid4()), name=body["name"], project_id=project,
                             user_id=g.context.user_id, policy=policy, rules=body.get("rules") or {})

@@ -78,6 +78,10 @@ class ComputeDriver:
     def host_caps(self) -> HostCaps:
         raise NotImplementedError
 
+    def cached_caps(self) -> HostCaps | None:
+        """host_caps() if already known (never blocks on the hypervisor)."""
+        return None
+
     def check_extra_specs(self, extra_specs: dict, vcpus: int, memory_mb: int) -> None:
         from services.compute.drivers.libvirt.xml import check_extra_specs
         check_extra_specs(extra_specs, vcpus, memory_mb, self.host_caps())

@@ -29,6 +29,9 @@ class FakeDriver(base.ComputeDriver):
     def host_caps(self) -> base.HostCaps:
         return self.caps
 
+    def cached_caps(self):
+        return self.caps
+
     def _dom(self, name):
         try:
             return self.domains[name]

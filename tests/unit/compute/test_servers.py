@@ -182,3 +182,10 @@ def test_anti_affinity_group_puts_the_second_member_in_error(env):
     old = env.api.post("/v2.1/os-server-groups", json={"server_group": {"name": "g", "policy": "affinity"}},
                        version="2.10")
     assert old.status_code == 400 and "policies" in old.json["badRequest"]["message"]
+
+
+def test_minus_one_quota_is_unlimited(env):
+    env.admin.put("/v2.1/os-quota-sets/p-test", json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}})
+    for i in range(12):
+        env.boot(name=f"vm{i}", networks="none")
+    assert env.count() == 12

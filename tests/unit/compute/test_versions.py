@@ -38,3 +38,8 @@ def test_no_token_is_401_in_nova_format(env):
     resp = env.app.test_client().get("/v2.1/servers")
     assert resp.status_code == 401
     assert resp.json["unauthorized"]["code"] == 401
+
+
+def test_healthz_names_the_domain_type(env):
+    body = env.app.test_client().get("/healthz").json
+    assert body.get("status") == "ok" and body["info"].startswith("domain type fake"), body

@@ -58,6 +58,9 @@ class LibvirtDriver(base.ComputeDriver):
             self._caps = hostmod.host_caps(self.conn, self.section)
         return self._caps
 
+    def cached_caps(self):
+        return self._caps
+
     def _dom(self, name: str):
         try:
             return self.conn.lookupByName(name)
