@@ -202,11 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("unit")
     ks = sub.add_parser("keys", help="Fernet key repository")
     ks.add_argument("action", choices=["setup", "rotate"])
+    fb = sub.add_parser("firstboot", help="first-boot setup from an answers file, or print the console banner")
+    fb.add_argument("--answers", help="YAML answers file (same steps and validation as the wizard)")
+    fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
     return parser
 
 
 COMMANDS = {"up": cmd_up, "bootstrap": cmd_bootstrap, "migrate": cmd_migrate, "status": cmd_status,
-            "serve": cmd_serve, "keys": cmd_keys}
+            "serve": cmd_serve, "keys": cmd_keys,
+            "firstboot": lambda args, settings: importlib.import_module("firstboot.headless").main(args, settings)}
 
 
 def main(argv=None) -> int:

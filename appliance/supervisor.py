@@ -45,10 +45,18 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
            "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower()]
     for port in unit.ports:
         cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
+    if _gunicorn_version() >= (27,):
+        # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
+        cmd.append("--no-control-socket")
     if settings.workers > 1:
         cmd.append("--preload")  # migrations run once, in the master, before workers fork
     cmd.append(unit.app)
     return cmd
+
+
+def _gunicorn_version() -> tuple:
+    import gunicorn
+    return tuple(gunicorn.version_info)
 
 
 @dataclass

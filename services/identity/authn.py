@@ -66,7 +66,7 @@ class Authenticator:
 
     def _lookup_user(self, ref) -> User:
         if not isinstance(ref, dict):
-            raise errors.BadRequest("Invalid input for field 'identity/password/user': expected an object.")
+            raise errors.BadRequest("Invalid input for field 'identity/user': expected an object.")
         try:
             return self.m.user_by_ref(ref)
         except errors.NotFound:
@@ -88,7 +88,7 @@ class Authenticator:
         app_cred = None
         if "token" in methods:
             try:
-                old = self.provider.validate(identity["token"].get("id") or "")
+                old = self.provider.validate(str(identity["token"].get("id") or ""))
             except TokenError:
                 raise AuthFailed() from None
             if old.app_cred_id:
@@ -139,7 +139,10 @@ class Authenticator:
             if body["auth"].get("scope") not in (None, {}) and not self._scope_is_project(
                     body["auth"]["scope"], app_cred.project_id):
                 raise AuthFailed("Application credentials cannot request a scope.")
-            data.project_id = app_cred.project_id
+            project = hotpath.project(app_cred.project_id)
+            if project is None or not project.enabled or not (project._domain and project._domain.enabled):
+                raise AuthFailed(f"Project {app_cred.project_id} is disabled.")
+            data.project_id, data.project_domain_id, data._project = project.id, project.domain_id, project
         else:
             self._apply_scope(data, user, body["auth"].get("scope"))
         self.fill_roles(data)
@@ -156,6 +159,9 @@ class Authenticator:
 
     def _app_cred(self, ref: dict):
         secret = ref.get("secret")
+        if not isinstance(ref.get("id", ref.get("name")), str):
+            raise errors.BadRequest("Invalid input for field 'identity/application_credential': 'id' or 'name' "
+                                    "must be a string.")
         if "id" in ref:
             cred = AppCredential.get_or_none(AppCredential.id == ref["id"])
         else:
@@ -185,6 +191,8 @@ class Authenticator:
             ref = scope["project"]
             if not isinstance(ref, dict):
                 raise errors.BadRequest("Invalid input for field 'scope/project': expected an object.")
+            if not isinstance(ref.get("id", ref.get("name")), str):
+                raise errors.BadRequest("Invalid input for field 'scope/project': 'id' or 'name' must be a string.")
             if "id" in ref:
                 project = Project.get_or_none(Project.id == ref["id"])
             else:

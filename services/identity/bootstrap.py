@@ -30,13 +30,13 @@ def _units(settings):
 
 
 def _open(settings):
-    from services.identity import migrate
-    from services.identity.models import database
-    migrate(settings)
+    """Migrated and connected; returns the real database (closing the proxy keeps SQLite open)."""
     from services.identity import _open as open_db
+    from services.identity import migrate
+    migrate(settings)
     db = open_db(settings)
     db.connect(reuse_if_open=True)
-    return database
+    return db
 
 
 def is_bootstrapped(settings) -> bool:

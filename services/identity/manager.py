@@ -104,8 +104,12 @@ class Manager:
             self.revoke(user_id=user.id)
 
     def domain_by_name_or_id(self, ref: dict) -> Domain:
+        if not isinstance(ref, dict):
+            raise not_found("domain", ref)
         if "id" in ref:
             return self.get(Domain, ref["id"])
+        if not isinstance(ref.get("name"), str):
+            raise not_found("domain", ref.get("name"))
         domain = Domain.get_or_none(Domain.name == ref.get("name"))
         if domain is None:
             raise not_found("domain", ref.get("name"))
@@ -229,6 +233,8 @@ class Manager:
         """A user from {"id"} or {"name", "domain": {"id"|"name"}} as auth bodies name it."""
         if "id" in ref:
             return self.get(User, ref["id"])
+        if not isinstance(ref.get("name"), str):
+            raise not_found("user", ref.get("name"))
         domain = self.domain_by_name_or_id(ref.get("domain") or {})
         user = User.get_or_none((User.domain_id == domain.id) & (User.name == ref.get("name")))
         if user is None:

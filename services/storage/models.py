@@ -11,6 +11,15 @@ database = peewee.DatabaseProxy()
 Base = model_base(database)
 
 
+def write_txn():
+    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a read-then-write
+    transaction must not lose the race for the lock to a background task's update (SQLITE_BUSY_SNAPSHOT
+    fails at once, without waiting for busy_timeout)."""
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
 def dashed_id() -> str:
     # Glance and Cinder ids are dashed UUIDs; clients print and match them as such
     return str(uuid.uuid4())

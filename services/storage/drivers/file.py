@@ -65,12 +65,13 @@ class FileDriver(VolumeDriver):
     def _convert(self, src: Path, src_fmt: str, final: Path, size_gb: int) -> None:
         tmp = self._fresh(final)
         try:
-            info = json.loads(qemu_img("info", "--output=json", "-f", src_fmt, str(src)))
+            # -U: the source may be attached to a running guest, which holds qemu's image lock
+            info = json.loads(qemu_img("info", "-U", "--output=json", "-f", src_fmt, str(src)))
             if info.get("backing-filename") or info.get("format-specific", {}).get("data", {}).get("data-file"):
                 raise DriverError("sources with a backing or data file are refused")
             if info["virtual-size"] > size_gb * GiB:
                 raise DriverError(f"the source is {info['virtual-size']} bytes; the volume is only {size_gb} GiB")
-            qemu_img("convert", "-q", "-f", src_fmt, "-O", self.format, str(src), str(tmp))
+            qemu_img("convert", "-q", "-U", "-f", src_fmt, "-O", self.format, str(src), str(tmp))
             qemu_img("resize", "-q", "-f", self.format, str(tmp), str(size_gb * GiB))
             self._publish(tmp, final)
         except BaseException:

@@ -161,3 +161,25 @@ def test_project_isolation(s3, bob_s3):
     assert error_code(exc) == "BucketAlreadyExists"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="alice-private")["Contents"]] == ["secret"]
     assert s3.get_object(Bucket="alice-private", Key="secret")["Body"].read() == b"for alice"
+
+
+def test_checksums_and_content_md5(s3):
+    import base64
+    s3.create_bucket(Bucket="sums")
+    body = b"checksummed body" * 100
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    s3.put_object(Bucket="sums", Key="md5", Body=body, ContentMD5=md5)
+    out = s3.put_object(Bucket="sums", Key="sha", Body=body, ChecksumAlgorithm="SHA256")
+    assert out["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    # botocore validates the returned checksum itself when asked to
+    got = s3.get_object(Bucket="sums", Key="sha", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body and got["ChecksumSHA256"] == out["ChecksumSHA256"]
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="sums", Key="bad", Body=body, ContentMD5=base64.b64encode(b"0" * 16).decode())
+    assert error_code(exc) == "BadDigest"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="sums", Key="bad", Body=body, ChecksumCRC32="AAAAAA==")
+    assert error_code(exc) == "BadDigest"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="sums")["Contents"]] == ["md5", "sha"]
+    s3.delete_objects(Bucket="sums", Delete={"Objects": [{"Key": "md5"}, {"Key": "sha"}]})
+    s3.delete_bucket(Bucket="sums")

@@ -18,7 +18,7 @@ def sqlite_template(tmp_path_factory):
     """One bootstrapped SQLite file; each test gets a copy (bootstrap once, not per test)."""
     from services.identity import bootstrap
     state = tmp_path_factory.mktemp("identity-template")
-    settings = make_settings(state)
+    settings = make_settings(state, enabled_services=["identity"])
     bootstrap.bootstrap(settings, ADMIN_PASSWORD)
     return state / "identity.db"
 
@@ -28,20 +28,27 @@ def postgres_template(postgres_url, tmp_path_factory):
     """A bootstrapped PostgreSQL database used as TEMPLATE for each test's own database."""
     from services.identity import bootstrap
     url = _create_database(postgres_url, "identity_template")
-    settings = make_settings(tmp_path_factory.mktemp("identity-pg-template"), database_url=url)
+    settings = make_settings(tmp_path_factory.mktemp("identity-pg-template"), database_url=url,
+                             enabled_services=["identity"])
     bootstrap.bootstrap(settings, ADMIN_PASSWORD)
     return postgres_url, "identity_template"
 
 
-def _create_database(postgres_url: str, name: str, template: str | None = None) -> str:
+def _admin_sql(postgres_url: str, sql: str) -> None:
     import psycopg2
     conn = psycopg2.connect(postgres_url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+            cur.execute(sql)
     finally:
         conn.close()
+
+
+def _create_database(postgres_url: str, name: str, template: str | None = None) -> str:
+    # FILE_COPY clones a small template about 4x faster than PostgreSQL 15's default WAL_LOG strategy
+    _admin_sql(postgres_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY"
+                                                          if template else ""))
     return postgres_url.rsplit("/", 1)[0] + "/" + name
 
 
@@ -53,9 +60,13 @@ def database_url(request, tmp_path):
         target = tmp_path / "state" / "identity.db"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(template, target)
-        return f"sqlite:///{target}"
+        yield f"sqlite:///{target}"
+        return
     server_url, template = request.getfixturevalue("postgres_template")
-    return _create_database(server_url, "t_" + uuid.uuid4().hex[:16], template)
+    name = "t_" + uuid.uuid4().hex[:16]
+    yield _create_database(server_url, name, template)
+    # dropped at once, so ~100 test databases never pile up on disk
+    _admin_sql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class Env:
@@ -148,7 +159,8 @@ class Env:
 
 @pytest.fixture
 def env(database_url, tmp_path):
-    settings = make_settings(tmp_path / "state", database_url=database_url)
+    # pinned to identity alone, so the catalog does not change as services join the manifest
+    settings = make_settings(tmp_path / "state", database_url=database_url, enabled_services=["identity"])
     e = Env(settings)
     yield e
     from services.identity import models

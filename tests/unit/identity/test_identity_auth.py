@@ -334,18 +334,18 @@ def test_auth_catalog_projects_domains_system(env, kerr):
 
 
 def test_catalog_substitutes_project_id(env):
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "block-storage", "name": "cinder"}})
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "per-project", "name": "pp"}})
     sid = sid["service"]["id"]
     env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "public",
                                                        "url": "http://h:8776/v3/$(project_id)s",
                                                        "region_id": "RegionOne"}})
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body())
     token = resp.get_json()["token"]
-    bs = [s for s in token["catalog"] if s["type"] == "block-storage"][0]
+    bs = [s for s in token["catalog"] if s["type"] == "per-project"][0]
     assert bs["endpoints"][0]["url"] == f"http://h:8776/v3/{token['project']['id']}"
     # a system-scoped catalog cannot substitute, so the endpoint is left out
     resp = env.req("POST", "/v3/auth/tokens", json=env.auth_body(project=None, system=True))
-    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "block-storage"]
+    assert not [s for s in resp.get_json()["token"]["catalog"] if s["type"] == "per-project"]
 
 
 def test_oversize_chunked_body_is_413(env, kerr):
@@ -361,3 +361,36 @@ def test_oversize_chunked_body_is_413(env, kerr):
                            headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
                                environ_overrides={"wsgi.input_terminated": True})
     assert resp.status_code == 201
+
+
+def test_wrongly_typed_auth_fields_are_400_or_401_never_500(env, kerr):
+    weird = [5, ["x"], {"a": 1}, None, True]
+    bodies = []
+    for w in weird:
+        bodies += [
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": w, "domain": {"id": "default"},
+                                                                                   "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": w, "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": w,
+                                                                                   "password": "x"}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {
+                "name": w}, "password": w}}}}},
+            {"auth": {"identity": {"methods": ["password"], "password": {"user": w}}}},
+            {"auth": {"identity": {"methods": ["token"], "token": {"id": w}}}},
+            {"auth": {"identity": {"methods": ["totp"], "totp": {"user": {"name": "admin", "domain": {"id": "default"},
+                                                                           "passcode": w}}}}},
+            {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+                "id": w, "secret": "x"}}}},
+            {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {
+                "name": "x", "user": w, "secret": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": {"id": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": {"name": w, "domain": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"domain": {"name": w}}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"project": w}}},
+            {**env.auth_body(), "auth": {**env.auth_body()["auth"], "scope": {"system": w}}},
+        ]
+    with env.unchanged():
+        for body in bodies:
+            resp = env.req("POST", "/v3/auth/tokens", json=body)
+            assert resp.status_code in (400, 401), (body, resp.status_code, resp.get_json())
+            kerr(resp, resp.status_code)

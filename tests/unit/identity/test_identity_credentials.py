@@ -137,3 +137,15 @@ def test_generic_credentials_ec2_blob_and_owner_rules(env, kerr):
     assert env.ok("GET", f"/v3/credentials?type=ec2&user_id={uid}", tok)["credentials"][0]["id"] == cid
     env.ok("PATCH", f"/v3/credentials/{cid}", tok, json={"credential": {"blob": blob}})
     env.ok("DELETE", f"/v3/credentials/{cid}", tok)
+
+
+def test_app_cred_of_a_disabled_project_cannot_authenticate(env, kerr):
+    pid, uid, tok = _member(env)
+    made = env.ok("POST", f"/v3/users/{uid}/application_credentials", tok,
+                  json={"application_credential": {"name": "a1"}})["application_credential"]
+    body = {"auth": {"identity": {"methods": ["application_credential"],
+                                  "application_credential": {"id": made["id"], "secret": made["secret"]}}}}
+    token = env.req("POST", "/v3/auth/tokens", json=body).get_json()["token"]
+    assert token["project"]["domain"]["id"] == "default"
+    env.ok("PATCH", f"/v3/projects/{pid}", json={"project": {"enabled": False}})
+    kerr(env.req("POST", "/v3/auth/tokens", json=body), 401, "disabled")

@@ -16,14 +16,14 @@ def test_region_put_patch(env, kerr):
 
 
 def test_endpoint_patch(env, kerr):
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "image"}})["service"]["id"]
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "patched-type"}})["service"]["id"]
     eid = env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "public",
                                                              "url": "http://a:9292"}})["endpoint"]["id"]
     patched = env.ok("PATCH", f"/v3/endpoints/{eid}", json={"endpoint": {"url": "http://b:9292",
                                                                          "enabled": False}})["endpoint"]
     assert patched["url"] == "http://b:9292" and patched["enabled"] is False
     cat = env.req("POST", "/v3/auth/tokens", json=env.auth_body()).get_json()["token"]["catalog"]
-    assert not [s for s in cat if s["type"] == "image"]  # disabled endpoints leave the catalog
+    assert not [s for s in cat if s["type"] == "patched-type"]  # disabled endpoints leave the catalog
     with env.unchanged():
         kerr(env.req("PATCH", f"/v3/endpoints/{eid}", env.admin, json={"endpoint": {"service_id": "nope"}}), 404)
         kerr(env.req("PATCH", f"/v3/endpoints/{eid}", env.admin, json={"endpoint": {"interface": "x"}}), 400,

@@ -16,14 +16,19 @@ def two_projects(env):
 
 def test_member_of_a_cannot_see_b(env, kerr, two_projects):
     t = two_projects
-    kerr(env.req("GET", f"/v3/projects/{t['b']}", t["ta"]), 403)
-    kerr(env.req("GET", "/v3/projects", t["ta"]), 403)
-    kerr(env.req("GET", "/v3/users", t["ta"]), 403)
-    kerr(env.req("GET", f"/v3/users/{t['ub']}", t["ta"]), 403)
-    kerr(env.req("GET", f"/v3/users/{t['ub']}/projects", t["ta"]), 403)
-    kerr(env.req("GET", f"/v3/role_assignments?scope.project.id={t['b']}", t["ta"]), 403)
-    kerr(env.req("GET", f"/v3/users/{t['ub']}/application_credentials", t["ta"]), 403)
-    kerr(env.req("POST", "/v3/auth/tokens", json=env.auth_body("ua", "User-Pass-1", "B")), 401)
+    with env.unchanged():
+        kerr(env.req("GET", f"/v3/projects/{t['b']}", t["ta"]), 403)
+        kerr(env.req("GET", "/v3/projects", t["ta"]), 403)
+        kerr(env.req("GET", "/v3/users", t["ta"]), 403)
+        kerr(env.req("GET", f"/v3/users/{t['ub']}", t["ta"]), 403)
+        kerr(env.req("GET", f"/v3/users/{t['ub']}/projects", t["ta"]), 403)
+        kerr(env.req("GET", f"/v3/role_assignments?scope.project.id={t['b']}", t["ta"]), 403)
+        kerr(env.req("GET", f"/v3/users/{t['ub']}/application_credentials", t["ta"]), 403)
+        kerr(env.req("GET", f"/v3/users/{t['ub']}/groups", t["ta"]), 403)
+        kerr(env.req("DELETE", f"/v3/users/{t['ub']}", t["ta"]), 403)
+        kerr(env.req("POST", f"/v3/users/{t['ub']}/password", t["ta"],
+                     json={"user": {"original_password": "User-Pass-1", "password": "x"}}), 403)
+        kerr(env.req("POST", "/v3/auth/tokens", json=env.auth_body("ua", "User-Pass-1", "B")), 401)
     # but sees itself and its own project
     assert env.ok("GET", f"/v3/projects/{t['a']}", t["ta"])["project"]["name"] == "A"
     assert env.ok("GET", f"/v3/users/{t['ua']}", t["ta"])["user"]["name"] == "ua"

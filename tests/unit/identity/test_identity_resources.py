@@ -12,7 +12,7 @@ RESOURCES = [
      "name=u1&domain_id=default&enabled=True"),
     ("groups", "group", {"name": "g1", "description": "x"}, {"description": "y"}, "name=g1&domain_id=default"),
     ("roles", "role", {"name": "r1"}, {"description": "y"}, "name=r1"),
-    ("services", "service", {"type": "compute", "name": "nova"}, {"description": "y"}, "type=compute"),
+    ("services", "service", {"type": "test-compute", "name": "nova"}, {"description": "y"}, "type=test-compute"),
 ]
 
 
@@ -184,7 +184,7 @@ def test_passwords_are_scrypt_hashed_at_rest(env):
 def test_regions_services_endpoints(env, kerr):
     env.ok("POST", "/v3/regions", json={"region": {"id": "RegionTwo", "description": "x"}})
     kerr(env.req("POST", "/v3/regions", env.admin, json={"region": {"id": "RegionTwo"}}), 409)
-    sid = env.ok("POST", "/v3/services", json={"service": {"type": "network", "name": "neutron"}})["service"]["id"]
+    sid = env.ok("POST", "/v3/services", json={"service": {"type": "test-network", "name": "neutron"}})["service"]["id"]
     ep = env.ok("POST", "/v3/endpoints", json={"endpoint": {"service_id": sid, "interface": "internal",
                                                             "url": "http://h:9696", "region_id": "RegionTwo"}})
     ep = ep["endpoint"]
@@ -201,3 +201,34 @@ def test_regions_services_endpoints(env, kerr):
 def test_method_not_allowed_and_unknown_path(env, kerr):
     kerr(env.req("PUT", "/v3/projects", env.admin, json={}), 405)
     kerr(env.req("GET", "/v3/nothing-here", env.admin), 404)
+
+
+FUZZ_VALUES = [[], 7, None, {"nested": {"deep": 1}}, ["a", 1], True]
+WRITE_PATHS = [("POST", "/v3/domains", "domain"), ("POST", "/v3/projects", "project"), ("POST", "/v3/users", "user"),
+               ("POST", "/v3/groups", "group"), ("POST", "/v3/roles", "role"),
+               ("POST", "/v3/services", "service"), ("POST", "/v3/endpoints", "endpoint"),
+               ("POST", "/v3/credentials", "credential")]
+
+
+def test_fuzzed_bodies_never_crash_or_write(env, kerr):
+    pid = env.project("fz")
+    uid = env.user("fz-user")
+    targets = WRITE_PATHS + [("PATCH", f"/v3/projects/{pid}", "project"), ("PATCH", f"/v3/users/{uid}", "user"),
+                             ("PATCH", "/v3/domains/default", "domain"),
+                             ("POST", f"/v3/users/{uid}/password", "user"),
+                             ("POST", f"/v3/users/{uid}/application_credentials", "application_credential"),
+                             ("POST", f"/v3/users/{uid}/credentials/OS-EC2", "tenant_id")]
+    with env.unchanged():
+        for method, path, key in targets:
+            for value in FUZZ_VALUES:
+                bodies = [value]
+                if not (method == "PATCH" and isinstance(value, dict)):  # that one is a valid, empty patch
+                    bodies.append({key: value})
+                if value is not None:  # every field may be null in some bodies (a region's id, say)
+                    bodies.append({key: {"name": value, "id": value, "domain_id": value, "type": value,
+                                         "enabled": value}})
+                for body in bodies:
+                    resp = env.req(method, path, env.admin, json=body)
+                    assert resp.status_code in (400, 403, 404), (method, path, body, resp.status_code,
+                                                                 resp.get_data(as_text=True))
+                    kerr(resp, resp.status_code)

@@ -9,7 +9,7 @@ from botocore.credentials import Credentials
 from appliance.testing.plugin import make_settings
 from services.storage import create_apps
 from services.storage.drivers.fake import FakeDriver
-from services.storage.s3.credentials import Credential, FakeCredentials
+from services.storage.s3.credentials import Credential, FakeCredentials  # noqa: F401 (re-exported)
 
 ALICE = Credential("AKALICE0000000000001", "alice-secret-0123456789", "p-alice", "u-alice")
 BOB = Credential("AKBOB00000000000000002", "bob-secret-0123456789", "p-bob", "u-bob")

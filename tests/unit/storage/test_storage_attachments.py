@@ -59,6 +59,11 @@ def test_service_token_can_attach_other_projects_volume(volume_client, tokens, m
                                           is_service=True)}
     r = attach(volume_client, service, vol["id"], connector=CONNECTOR)
     assert r.status_code == 200, r.json
+    listed = volume_client.get(f"/v3/service/attachments?volume_id={vol['id']}", headers=service).json
+    assert [a["id"] for a in listed["attachments"]] == [r.json["attachment"]["id"]]
+    # a member of another project sees none of it
+    bob = volume_client.get(f"/v3/p-bob/attachments?volume_id={vol['id']}", headers=tokens["bob"]).json
+    assert bob["attachments"] == []
 
 
 def test_multiattach_only_when_type_allows(volume_client, tokens):

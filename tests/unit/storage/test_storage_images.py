@@ -248,3 +248,31 @@ def test_qcow2_header_parser_rejects_v3_external_data_bit(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(formats.FormatError, match="external data file"):
         formats.check(path, "qcow2")
+
+
+def test_members_and_tags_bad_input(image_client, tokens):
+    a, b = tokens["alice"], tokens["bob"]
+    private = make_image(image_client, a, visibility="private")
+    shared = make_image(image_client, a, visibility="shared")
+    before = db_state()
+    url = f"/v2/images/{shared['id']}/members"
+    assert_glance_error(image_client.post(f"/v2/images/{private['id']}/members", json={"member": "p-bob"},
+                                          headers=a), 403, "shared images")
+    assert_glance_error(image_client.post(url, json={}, headers=a), 400, "member")
+    assert_glance_error(image_client.post(url, json={"member": 5}, headers=a), 400, "member")
+    assert_glance_error(image_client.post(url, json={"member": "p-x"}, headers=b), 404, "no image")
+    assert_glance_error(image_client.put(f"{url}/p-bob", json={"status": "accepted"}, headers=a), 404, "not found")
+    assert_glance_error(image_client.put(f"/v2/images/{shared['id']}/tags/{'t' * 256}", headers=a), 400, "tag")
+    assert_glance_error(image_client.delete(f"/v2/images/{shared['id']}/tags/none", headers=a), 404, "tag")
+    assert_glance_error(image_client.put(f"/v2/images/{shared['id']}/tags/x", headers=b), 404, "no image")
+    assert_glance_error(image_client.post(f"/v2/images/{shared['id']}/actions/deactivate", headers=b), 404,
+                        "no image")
+    assert db_state() == before
+    image_client.post(url, json={"member": "p-bob"}, headers=a)
+    before = db_state()
+    assert_glance_error(image_client.post(url, json={"member": "p-bob"}, headers=a), 409, "already exists")
+    assert_glance_error(image_client.put(f"{url}/p-bob", json={"status": "maybe"}, headers=b), 400, "status")
+    assert_glance_error(image_client.put(f"{url}/p-bob", json={"status": "accepted"}, headers=a), 403,
+                        "member itself")
+    assert_glance_error(image_client.delete(f"{url}/p-bob", headers=b), 403, "not permitted")
+    assert db_state() == before

@@ -203,3 +203,43 @@ def test_project_isolation(volume_client, tokens):
     # admin sees everything with all_tenants
     rows = volume_client.get(f"/v3/p-admin/volumes/detail?all_tenants=1", headers=tokens["admin"]).json["volumes"]
     assert [v["id"] for v in rows] == [vol["id"]]
+
+
+def test_snapshot_and_type_bad_input(volume_client, tokens):
+    a, admin = tokens["alice"], tokens["admin"]
+    vol = create(volume_client, a)
+    before = db_state()
+    for body, status, words in [
+        ({"snapshot": {}}, 400, "volume_id"),
+        ({"snapshot": {"volume_id": vol["id"], "name": "n" * 256}}, 400, "name"),
+        ({"snapshot": {"volume_id": vol["id"], "metadata": {"k": 1}}}, 400, "metadata"),
+        ({"snapshot": {"volume_id": "nope"}}, 404, "could not be found"),
+        ({"snap": {}}, 400, "snapshot"),
+    ]:
+        assert_cinder_error(volume_client.post(f"{V}/snapshots", json=body, headers=a), status, words)
+    for body, status, words in [
+        ({"volume_type": {"name": ""}}, 400, "name"),
+        ({"volume_type": {"name": "__DEFAULT__"}}, 409, "already exists"),
+        ({"volume_type": {"name": "x", "extra_specs": {"k": 5}}}, 400, "extra_specs"),
+        ({"volume_type": {"name": "x", "extra_specs": ["k"]}}, 400, "extra_specs"),
+    ]:
+        assert_cinder_error(volume_client.post(f"{V}/types", json=body, headers=admin), status, words)
+    assert_cinder_error(volume_client.put(f"{V}/os-quota-sets/p-alice", json={"quota_set": {"volumes": "many"}},
+                                          headers=admin), 400, "quota_set/volumes")
+    assert_cinder_error(volume_client.put(f"{V}/os-quota-sets/p-alice", json={"quota_set": {"cows": 1}},
+                                          headers=admin), 400, "quota_set/cows")
+    default = volume_client.get(f"{V}/types/default", headers=a).json["volume_type"]
+    assert_cinder_error(volume_client.delete(f"{V}/types/{default['id']}", headers=admin), 400, "in use")
+    assert_cinder_error(volume_client.get(f"{V}/snapshots/nope", headers=a), 404, "could not be found")
+    assert db_state() == before
+    # an in-use volume cannot be snapshotted without force, nor extended
+    volume_client.post(f"{V}/volumes/{vol['id']}/action", json={"os-reserve": None}, headers=a)
+    volume_client.post(f"{V}/volumes/{vol['id']}/action", json={"os-attach": {"instance_uuid": "i"}}, headers=a)
+    before = db_state()
+    assert_cinder_error(volume_client.post(f"{V}/snapshots", json={"snapshot": {"volume_id": vol["id"]}}, headers=a),
+                        400, "in-use")
+    assert_cinder_error(volume_client.post(f"{V}/volumes/{vol['id']}/action", json={"os-extend": {"new_size": 4}},
+                                           headers=a), 400, "available")
+    assert db_state() == before
+    r = volume_client.post(f"{V}/snapshots", json={"snapshot": {"volume_id": vol["id"], "force": True}}, headers=a)
+    assert r.status_code == 202
