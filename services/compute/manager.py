@@ -12,7 +12,7 @@ from pathlib import Path
 
 from appliance.db import utcnow
 from appliance.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from services.compute import build
+from services.compute import build, devices
 from services.compute.drivers.base import DriverError, UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
@@ -24,7 +24,7 @@ DEFAULT_QUOTAS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, 
                   "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255}
 
 
-class ComputeManager(build.BuildMixin):
+class ComputeManager(build.BuildMixin, devices.DevicesMixin):
     def __init__(self, settings, driver, clients: dict, synchronous: bool = False):
         self.settings = settings
         self.driver = driver

@@ -1,4 +1,4 @@
-"""e2e fixtures: one `egret up` (identity, storage, network when present, compute) shared by the module."""
+"""e2e fixtures: one `egret up` (identity, storage, network, compute) shared by every compute e2e test."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ def services_available() -> list[str]:
     return [s for s in ("identity", "storage", "network", "compute") if any(u.service == s for u in units.values())]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cloud(libvirtd, run_prefix):  # noqa: F811
     # libvirt's qemu user must traverse to the disks, volumes and kernels: pytest's tmp dirs are 0700
     state = IMAGES / f"egret-e2e-{run_prefix}"
@@ -60,7 +60,7 @@ def _assert_no_domains_left(prefix):
     assert not left, f"domains left behind: {left}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_image(cloud, tiny_guest):  # noqa: F811
     """The tiny guest in Glance, booted like an AMI: kernel + ramdisk images named by the disk's properties."""
     kernel = cloud.openstack_json("image", "create", "--disk-format", "aki", "--container-format", "aki",

@@ -1,8 +1,9 @@
 """e2e: the unmodified openstack CLI and openstacksdk against `egret up` with real libvirtd (QEMU/TCG guests)."""
 from __future__ import annotations
 
-import base64
+import re
 import subprocess
+import sys
 
 import pytest
 
@@ -17,8 +18,19 @@ def console(cloud, server):
 
 
 def test_admin_views_show_the_detected_domain_type(cloud):
+    import libvirt
+
+    from services.compute.drivers.libvirt.host import detect_domain_type
+    conn = libvirt.open("qemu:///system")
+    try:
+        expected, _ = detect_domain_type(conn)       # kvm_pvm here cannot run stock guests: qemu (TCG)
+    finally:
+        conn.close()
     hyps = cloud.openstack_json("hypervisor", "list", "--long")
-    assert hyps[0]["Hypervisor Type"] == "QEMU"      # kvm_pvm here cannot run stock guests: TCG
+    assert hyps[0]["Hypervisor Type"] == expected.upper()
+    status = subprocess.run([sys.executable, "-m", "appliance.cli", "status"], env=cloud.env, capture_output=True,
+                            text=True).stdout
+    assert re.search(rf"^compute .* ok .*domain type {expected} ", status, re.M), status
     flavors = {f["Name"] for f in cloud.openstack_json("flavor", "list", "--all")}
     assert "m1.nano" in flavors
     services = cloud.openstack_json("compute", "service", "list")
