@@ -83,3 +83,28 @@ def test_admin_views(env):
     assert services[0]["binary"] == "nova-compute" and services[0]["state"] == "up"
     assert env.api.get("/v2.1/os-services").status_code == 403
     assert env.api.get("/v2.1/os-availability-zone").json["availabilityZoneInfo"][0]["zoneName"] == "nova"
+
+
+def test_bad_quota_and_group_input_changes_nothing(env):
+    resp = env.admin.put("/v2.1/os-quota-sets/p-test", json={"quota_set": {"instances": "many"}})
+    assert resp.status_code == 400 and "instances" in resp.json["badRequest"]["message"]
+    resp = env.admin.put("/v2.1/os-quota-sets/p-test", json={"quota_set": {"widgets": 3}})
+    assert resp.status_code == 400 and "widgets" in resp.json["badRequest"]["message"]
+    assert env.api.get("/v2.1/os-quota-sets/p-test").json["quota_set"]["instances"] == 10
+    resp = env.api.post("/v2.1/os-server-groups", json={"server_group": {"name": "g", "policy": "clumped"}})
+    assert resp.status_code == 400 and "server_group/policy" in resp.json["badRequest"]["message"]
+    resp = env.api.post("/v2.1/os-server-groups", json={"server_group": {"name": "g", "policy": "affinity",
+                                                                         "rules": {"max_server_per_host": 2}}})
+    assert resp.status_code == 400 and "anti-affinity" in resp.json["badRequest"]["message"]
+    assert env.api.get("/v2.1/os-server-groups").json["server_groups"] == []
+    assert env.api.get("/v2.1/os-server-groups/nope").status_code == 404
+    assert env.admin.get("/v2.1/os-hypervisors/nope").status_code == 404
+
+
+def test_another_projects_group_and_quotas_are_hidden(env):
+    gid = env.api.post("/v2.1/os-server-groups",
+                       json={"server_group": {"name": "g", "policy": "affinity"}}).json["server_group"]["id"]
+    assert env.other.get(f"/v2.1/os-server-groups/{gid}").status_code == 404
+    assert env.other.delete(f"/v2.1/os-server-groups/{gid}").status_code == 404
+    assert env.other.get("/v2.1/os-quota-sets/p-test").status_code == 403
+    assert env.api.get(f"/v2.1/os-server-groups/{gid}").status_code == 200
