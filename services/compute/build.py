@@ -323,7 +323,7 @@ class BuildMixin:
             try:
                 if inst.vm_state in ("paused", "suspended", "stopped", "error"):
                     hard = True
-                self.driver.reboot(inst.domain_name, hard=hard)
+                self.driver.reboot(inst.domain_name, hard=hard, timeout=self.shutdown_timeout)
                 inst.vm_state = "active"
             except drv.DriverError as exc:
                 self.fault(inst, exc)
