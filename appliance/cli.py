@@ -81,7 +81,6 @@ ENDPOINT_LABELS = [
     ("volume", "block-storage (Cinder v3)", "/v3"),
     ("s3", "object-store (S3)", ""),
     ("federation", "federation", "/v1"),
-    ("firstboot", "first-boot wizard", "/"),
 ]
 
 
