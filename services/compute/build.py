@@ -118,7 +118,9 @@ class BuildMixin:
                 port = self.network.get_port(req["port_id"], token)
                 record = {"port_id": port["id"], "network_id": port["network_id"], "created": False}
             else:
-                body = {"network_id": req["network_id"], "admin_state_up": True}
+                # device_id/owner at create too, so a crash before the port is recorded can still find it
+                body = {"network_id": req["network_id"], "admin_state_up": True, "device_id": inst.id,
+                        "device_owner": "compute:nova"}
                 if req.get("fixed_ip"):
                     body["fixed_ips"] = [{"ip_address": req["fixed_ip"]}]
                 sgs = [s for s in inst.security_groups or [] if s != "default"]
@@ -261,6 +263,7 @@ class BuildMixin:
                     log.warning("release port %s: %s", record["port_id"], exc)
         inst.ports = []
         inst.save()
+        self._release_unrecorded_ports(inst, token)
         for att in list(inst.attachments):
             if att.attachment_id:
                 try:
@@ -277,6 +280,20 @@ class BuildMixin:
                         log.warning("delete volume %s: %s", att.volume_id, exc)
                 att.delete_instance()
         shutil.rmtree(self.instance_dir(inst), ignore_errors=True)
+
+    def _release_unrecorded_ports(self, inst, token) -> None:
+        """Ports we created for this server but never recorded (a crash between create and save)."""
+        try:
+            leaked = self.network.list_ports(token, device_id=inst.id)
+        except ExternalError as exc:
+            log.warning("list ports of %s: %s", inst.id, exc)
+            return
+        for port in leaked:
+            if port.get("device_owner") == "compute:nova":
+                try:
+                    self.network.delete_port(port["id"], token)
+                except ExternalError as exc:
+                    log.warning("release leaked port %s: %s", port["id"], exc)
 
     @_db
     def delete_instance(self, instance_id: str, token) -> None:
@@ -323,7 +340,7 @@ class BuildMixin:
             try:
                 if inst.vm_state in ("paused", "suspended", "stopped", "error"):
                     hard = True
-                self.driver.reboot(inst.domain_name, hard=hard)
+                self.driver.reboot(inst.domain_name, hard=hard, timeout=self.shutdown_timeout)
                 inst.vm_state = "active"
             except drv.DriverError as exc:
                 self.fault(inst, exc)

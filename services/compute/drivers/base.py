@@ -108,7 +108,7 @@ class ComputeDriver:
     def power_on(self, name: str) -> None:
         raise NotImplementedError
 
-    def reboot(self, name: str, hard: bool = False) -> None:
+    def reboot(self, name: str, hard: bool = False, timeout: float = 0) -> None:
         raise NotImplementedError
 
     def pause(self, name: str) -> None:

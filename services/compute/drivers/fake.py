@@ -69,8 +69,11 @@ class FakeDriver(base.ComputeDriver):
         if dom["state"] == base.SHUTDOWN:
             self._boot(dom)
 
-    def reboot(self, name: str, hard: bool = False) -> None:
-        self._boot(self._dom(name))
+    def reboot(self, name: str, hard: bool = False, timeout: float = 0) -> None:
+        dom = self._dom(name)
+        if dom["state"] == base.SHUTDOWN and not hard:
+            raise base.DriverError("Requested operation is not valid: domain is not running")
+        self._boot(dom)
 
     def pause(self, name: str) -> None:
         dom = self._dom(name)

@@ -133,10 +133,18 @@ def test_guest_lifecycle(driver, workdir, tiny_guest):
         assert _wait(lambda: driver.power_state(spec.name) == base.SHUTDOWN, 15)
         with pytest.raises(base.DriverError):
             driver.pause(spec.name)
+        def booted(times):
+            return _wait(lambda: driver.console_log(spec.console_log).count(BOOT_MARKER) >= times, 90)
+
         driver.power_on(spec.name)
         assert driver.power_state(spec.name) == base.RUNNING
+        assert booted(2), driver.console_log(spec.console_log)
         driver.reboot(spec.name, hard=True)
         assert driver.power_state(spec.name) == base.RUNNING
+        assert booted(3), driver.console_log(spec.console_log)
+        driver.reboot(spec.name, hard=False, timeout=1)     # the tiny guest ignores ACPI: destroyed at 1 s
+        assert driver.power_state(spec.name) == base.RUNNING
+        assert booted(4), driver.console_log(spec.console_log)
     finally:
         driver.destroy(spec.name)
     assert spec.name not in driver.list_domains()

@@ -50,6 +50,18 @@ def test_server_without_network_boots_and_shows_its_console(cloud, tiny_image):
     assert wait_for(lambda: cloud.openstack_json("server", "show", "lonely")["status"] == "SHUTOFF", 60)
     cloud.openstack("server", "start", "lonely")
     assert wait_for(lambda: cloud.openstack_json("server", "show", "lonely")["status"] == "ACTIVE", 60)
+    # resize on this host: same disks, new flavor, confirmed
+    cloud.openstack("server", "resize", "--flavor", "m1.tiny", "--wait", "lonely", timeout=180)
+    assert cloud.openstack_json("server", "show", "lonely")["status"] == "VERIFY_RESIZE"
+    cloud.openstack("server", "resize", "confirm", "lonely")
+    shown = cloud.openstack_json("server", "show", "lonely")
+    assert shown["status"] == "ACTIVE" and "m1.tiny" in str(shown["flavor"])
+    # a snapshot lands in Glance as an active qcow2 image that remembers its kernel
+    cloud.openstack("server", "image", "create", "--name", "lonely-snap", "--wait", "lonely", timeout=180)
+    snap = cloud.openstack_json("image", "show", "lonely-snap")
+    assert snap["status"] == "active" and snap["disk_format"] == "qcow2"
+    assert "kernel_id" in str(snap.get("properties"))
+    cloud.openstack("image", "delete", "lonely-snap")
     cloud.openstack("server", "delete", "--wait", "lonely", timeout=120)
     assert cloud.openstack_json("server", "list") == []
     instances = cloud.state_dir / "compute" / "instances" / out["id"]

@@ -75,6 +75,28 @@ class Env:
             return Instance.select().count()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, tmp_path):
+    """SQLite always; also a fresh PostgreSQL database per test with --postgres."""
+    from appliance.testing.plugin import make_settings
+    extra = {}
+    if request.param == "postgres":
+        import uuid
+
+        import psycopg2
+        server = request.getfixturevalue("postgres_url")
+        name = "compute_" + uuid.uuid4().hex[:12]
+        conn = psycopg2.connect(server)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE {name}")
+        finally:
+            conn.close()
+        extra["database_url"] = server.rsplit("/", 1)[0] + "/" + name
+    return make_settings(tmp_path / "state", **extra)
+
+
 @pytest.fixture
 def env(settings, mint_token, tmp_path):
     settings.service["compute"] = {"instances_dir": str(tmp_path / "instances"), "shutdown_timeout": 0}

@@ -174,3 +174,16 @@ def test_power_sync_records_a_guest_that_powered_itself_off(env):
     env.driver.domains["egunit-" + sid]["state"] = base.SHUTDOWN
     assert env.manager.sync_power_states() == 1
     assert status(env, sid) == "SHUTOFF"
+
+
+def test_reconcile_releases_a_port_created_but_never_recorded(env):
+    from services.compute.models import Instance, database
+    stuck = env.boot(name="stuck", networks="none")
+    leaked = env.network.create_port({"network_id": env.net["id"], "device_id": stuck,
+                                      "device_owner": "compute:nova"})
+    users = env.network.create_port({"network_id": env.net["id"], "device_id": stuck, "device_owner": "other"})
+    with database.connection_context():
+        Instance.update(vm_state="building", task_state="networking").where(Instance.id == stuck).execute()
+    env.manager.reconcile()
+    assert leaked["id"] not in env.network.ports and users["id"] in env.network.ports
+    assert env.api.get(f"/v2.1/servers/{stuck}").json["server"]["status"] == "ERROR"

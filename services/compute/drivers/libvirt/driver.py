@@ -130,19 +130,18 @@ class LibvirtDriver(base.ComputeDriver):
         if not dom.isActive():
             self._call(dom.create)
 
-    def reboot(self, name: str, hard: bool = False) -> None:
+    def reboot(self, name: str, hard: bool = False, timeout: float = 0) -> None:
         dom = self._dom(name)
         if hard or not dom.isActive():
             # a hard reboot is destroy + start from the persistent definition, as Nova's libvirt driver does
             if dom.isActive():
                 self._call(dom.destroy)
             self._call(dom.create)
-        else:
-            try:
-                dom.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
-            except libvirt.libvirtError:
-                # guests without an ACPI handler ignore soft reboots; fall back to a reset
-                self._call(dom.reset)
+            return
+        # soft: ask the guest (ACPI) to shut down, give it `timeout`, then start it again; guests that
+        # ignore ACPI are destroyed at the timeout, which is Nova's fallback to a hard reboot
+        self.power_off(name, timeout)
+        self._call(dom.create)
 
     def pause(self, name: str) -> None:
         self._call(self._dom(name).suspend)
