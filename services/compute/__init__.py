@@ -4,25 +4,14 @@ from __future__ import annotations
 import logging
 
 from appliance import config
-from appliance.db import migrate as run_migrations
-from appliance.db import open_database
+from appliance.db import migrate_service, open_service_database
 
 log = logging.getLogger(__name__)
 
 
-def _open(settings):
-    from services.compute import models
-    db = open_database(settings.database_for("compute"))
-    models.database.initialize(db)
-    return db
-
-
 def migrate(settings) -> list[str]:
-    db = _open(settings)
-    try:
-        return run_migrations(db, "services.compute.migrations")
-    finally:
-        db.close()
+    from services.compute import models
+    return migrate_service(settings, "compute", models.database)
 
 
 def build_api(settings, driver, clients, synchronous=False):
@@ -73,9 +62,8 @@ def create_app(settings=None, *, driver=None, clients=None):
     from services.compute.metadata import build_metadata_app
 
     settings = settings or config.load()
-    db = _open(settings)
-    run_migrations(db, "services.compute.migrations")
-    db.close()
+    from services.compute import models
+    open_service_database(settings, "compute", models.database).close()
     driver = driver or load_driver(settings)
     clients = clients or http_clients(settings)
     api = build_api(settings, driver, clients)

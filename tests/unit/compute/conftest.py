@@ -42,8 +42,9 @@ class Env:
         self.driver = FakeDriver(prefix="egunit-")
         self.clients = fake_clients()
         self.network, self.image, self.volume = (self.clients[k] for k in ("network", "image", "volume"))
-        compute.migrate(settings)
-        compute._open(settings)
+        from appliance.db import open_service_database
+        from services.compute import models
+        open_service_database(settings, "compute", models.database)
         self.app = build_api(settings, self.driver, self.clients, synchronous=True)
         self.manager = self.app.extensions["compute.manager"]
         self.net = self.network.add_network("private", PROJECT)
