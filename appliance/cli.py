@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("unit")
     ks = sub.add_parser("keys", help="Fernet key repository")
     ks.add_argument("action", choices=["setup", "rotate"])
+    from appliance.image.cli import add_parsers
+    add_parsers(sub)  # image write | update apply/status/health/mark-good
     return parser
 
 
@@ -198,7 +200,8 @@ def main(argv=None) -> int:
     except config.ConfigError as exc:
         print(f"egret: {exc}", file=sys.stderr)
         return 2
-    return COMMANDS[args.command](args, settings) or 0
+    handler = COMMANDS.get(args.command) or args.handler
+    return handler(args, settings) or 0
 
 
 if __name__ == "__main__":
