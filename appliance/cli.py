@@ -43,15 +43,16 @@ def admin_password_from_env_or_prompt() -> str:
         print("The two entries differ; try again.", file=sys.stderr)
 
 
-def ensure_bootstrapped(settings: config.Settings) -> bool:
-    """Keys, migrations and the first admin; True when this call created the admin."""
+def ensure_bootstrapped(settings: config.Settings) -> str | None:
+    """Keys, migrations and the first admin; returns the admin password when this call created the admin."""
     from services.identity import bootstrap as ib
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if ib.is_bootstrapped(settings):
         ib.bootstrap(settings, None)  # refreshes catalog and service users, keeps the admin
-        return False
-    ib.bootstrap(settings, admin_password_from_env_or_prompt())
-    return True
+        return None
+    password = admin_password_from_env_or_prompt()
+    ib.bootstrap(settings, password)
+    return password
 
 
 def write_clouds_yaml(settings: config.Settings, password: str | None) -> str:
@@ -80,15 +81,31 @@ ENDPOINT_LABELS = [
     ("volume", "block-storage (Cinder v3)", "/v3"),
     ("s3", "object-store (S3)", ""),
     ("federation", "federation", "/v1"),
-    ("firstboot", "first-boot wizard", "/"),
 ]
+
+
+def _lock_state_dir(settings: config.Settings):
+    """One `egret up` per state directory; the lock dies with the process."""
+    import fcntl
+    run = settings.state_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    fh = open(run / "egret-up.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        raise SystemExit(f"egret: egret up is already running for {settings.state_dir} (pid {fh.read().strip()})")
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 def cmd_up(args, settings: config.Settings) -> int:
     from appliance.supervisor import Supervisor
-    created = ensure_bootstrapped(settings)
-    clouds = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created or
-                               os.environ.get("EGRET_ADMIN_PASSWORD") else None)
+    lock = _lock_state_dir(settings)  # noqa: F841 (held until exit)
+    clouds = write_clouds_yaml(settings, ensure_bootstrapped(settings))
     sup = Supervisor(settings)
     stop = threading.Event()
 
@@ -125,9 +142,9 @@ def cmd_up(args, settings: config.Settings) -> int:
 
 
 def cmd_bootstrap(args, settings):
-    created = ensure_bootstrapped(settings)
-    path = write_clouds_yaml(settings, os.environ.get("EGRET_ADMIN_PASSWORD") if created else None)
-    print(("Bootstrapped" if created else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
+    password = ensure_bootstrapped(settings)
+    path = write_clouds_yaml(settings, password)
+    print(("Bootstrapped" if password else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
     return 0
 
 
@@ -183,13 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("unit")
     ks = sub.add_parser("keys", help="Fernet key repository")
     ks.add_argument("action", choices=["setup", "rotate"])
+    fb = sub.add_parser("firstboot", help="first-boot setup from an answers file, or print the console banner")
+    fb.add_argument("--answers", help="YAML answers file (same steps and validation as the wizard)")
+    fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
     from appliance.image.cli import add_parsers
     add_parsers(sub)  # image write | update apply/status/health/mark-good
     return parser
 
 
 COMMANDS = {"up": cmd_up, "bootstrap": cmd_bootstrap, "migrate": cmd_migrate, "status": cmd_status,
-            "serve": cmd_serve, "keys": cmd_keys}
+            "serve": cmd_serve, "keys": cmd_keys,
+            "firstboot": lambda args, settings: importlib.import_module("firstboot.headless").main(args, settings)}
 
 
 def main(argv=None) -> int:

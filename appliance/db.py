@@ -39,7 +39,7 @@ def open_database(url: str) -> peewee.Database:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if scheme in ("postgres", "postgresql"):
-        return url_connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        return url_connect(url.replace("postgres://", "postgresql://", 1))
     raise ValueError(f"unsupported database URL scheme {scheme!r}")
 
 

@@ -40,10 +40,18 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
            "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower()]
     for port in unit.ports:
         cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
+    if _gunicorn_version() >= (27,):
+        # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
+        cmd.append("--no-control-socket")
     if settings.workers > 1:
         cmd.append("--preload")  # migrations run once, in the master, before workers fork
     cmd.append(unit.app)
     return cmd
+
+
+def _gunicorn_version() -> tuple:
+    import gunicorn
+    return tuple(gunicorn.version_info)
 
 
 @dataclass
@@ -160,7 +168,9 @@ class Supervisor:
     def _write_state(self, running: bool = True) -> None:
         state = {"supervisor_pid": os.getpid(), "running": running, "units": {
             name: {"pid": c.process.pid if c.process and c.process.poll() is None else None,
-                   "restarts": c.restarts, "healthy": c.healthy, "ports": list(c.unit.ports),
+                   "restarts": c.restarts, "healthy": c.healthy,
+                   "ports": {p: self.settings.port(p) for p in c.unit.ports},
+                   "health_url": health_url(self.settings, c.unit),
                    "log": str(c.log_path) if c.log_path else None}
             for name, c in self.children.items()}}
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,17 +179,23 @@ class Supervisor:
         os.replace(tmp, self.run_dir / "supervisor.json")
 
 
-def status(settings: config.Settings) -> list[dict]:
-    """Each enabled unit: pid and restarts (from the supervisor's record) and live health."""
+def status(settings: config.Settings, units: list[Unit] | None = None) -> list[dict]:
+    """Each enabled unit: pid, ports and restarts (from the running supervisor's record) and live health."""
     recorded = {}
     path = settings.state_dir / "run" / "supervisor.json"
     if path.exists():
-        recorded = json.loads(path.read_text()).get("units", {})
+        state = json.loads(path.read_text())
+        if state.get("running"):
+            recorded = state.get("units", {})
     rows = []
-    for unit in start_order(load_manifest(), settings.enabled_services):
-        ok, detail = probe(health_url(settings, unit))
+    for unit in units if units is not None else start_order(load_manifest(), settings.enabled_services):
         rec = recorded.get(unit.name, {})
-        rows.append({"unit": unit.name, "port": settings.port(unit.ports[0]), "healthy": ok, "detail": detail,
+        # the running supervisor knows the ports it really used (they may come from its environment)
+        url = rec.get("health_url") or health_url(settings, unit)
+        ok, detail = probe(url)
+        ports = rec.get("ports") if isinstance(rec.get("ports"), dict) else {}
+        port = ports.get(unit.ports[0]) or settings.port(unit.ports[0])
+        rows.append({"unit": unit.name, "port": port, "healthy": ok, "detail": detail,
                      "pid": rec.get("pid"), "restarts": rec.get("restarts", 0)})
     return rows
 

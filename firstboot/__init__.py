@@ -1,1 +1,18 @@
-"""The first-boot wizard."""
+"""The first-boot wizard: a Flask app on the shared factory (create_app), the console banner, headless mode."""
+from __future__ import annotations
+
+
+def create_app(settings=None, *, system=None, identity=None, services=None, clock=None):
+    from appliance import config
+    from firstboot.web import build_app
+    from firstboot.wizard import Wizard
+    settings = settings or config.load()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    wizard = Wizard(settings, system=system, identity=identity, services=services, clock=clock)
+    wizard.recover()
+    if wizard.mode() == "setup" and not wizard.code.exists():
+        # the unit's output goes to the box's journal and console; the image's getty banner re-issues a code
+        from firstboot.console import banner
+        import sys
+        print(banner(settings), file=sys.stderr, flush=True)
+    return build_app(settings, wizard)

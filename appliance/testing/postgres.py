@@ -24,6 +24,11 @@ def _pg_bin(name: str) -> str:
 class PostgresServer:
     def __init__(self, base: Path):
         self.base = Path(base)
+        if os.geteuid() == 0:
+            # the postgres user cannot traverse root's 0700 pytest tmp dirs, so its data lives in /tmp
+            import tempfile
+            self.base = Path(tempfile.mkdtemp(prefix="egret-pg-"))
+            self._owned_base = True
         self.data = self.base / "data"
         self.port = _free_port()
         self.user = "postgres"
@@ -63,6 +68,8 @@ class PostgresServer:
             self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         except subprocess.CalledProcessError:
             pass
+        if getattr(self, "_owned_base", False):
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _free_port() -> int:

@@ -1,0 +1,44 @@
+"""What the box prints on its console until setup is done: wizard URL, setup code, terminal QR code."""
+from __future__ import annotations
+
+import io
+import socket
+
+import segno
+
+from appliance.config import Settings
+from firstboot.setupcode import SetupCode
+
+
+def wizard_urls(settings: Settings) -> list[str]:
+    """URLs an operator can reach: the public host, then every non-loopback IPv4 address of the box."""
+    port = settings.port("firstboot")
+    suffix = "" if (settings.public_scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
+    hosts = [settings.public_host]
+    try:
+        from firstboot.hardware import list_interfaces
+        for nic in list_interfaces():
+            hosts += [a.split("/")[0] for a in nic["addresses"] if ":" not in a and not a.startswith("127.")]
+    except Exception:  # discovery must never stop the banner from printing
+        pass
+    return [f"{settings.public_scheme}://{h}{suffix}/" for h in dict.fromkeys(hosts)]
+
+
+def qr_text(data: str) -> str:
+    """A terminal QR code (half-block characters so it fits an 80x25 console)."""
+    qr = segno.make(data, error="m", micro=False)
+    out = io.StringIO()
+    qr.terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+def banner(settings: Settings, code: str | None = None) -> str:
+    """Issue a fresh setup code (invalidating the previous one) and render the console banner."""
+    code = code or SetupCode(settings).issue()
+    urls = wizard_urls(settings)
+    lines = ["", "Egret first-boot setup", "=" * 22, "",
+             "Open the setup wizard in a browser on the management network:"]
+    lines += [f"    {u}" for u in urls]
+    lines += ["", f"One-time setup code:  {code}", "", "Or scan this QR code (URL with the code):", ""]
+    text = "\n".join(lines) + "\n" + qr_text(f"{urls[-1]}?code={code}")
+    return text + f"\nHost name: {socket.gethostname()}\n"

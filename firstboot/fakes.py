@@ -1,0 +1,65 @@
+"""Fakes of the identity bootstrap and the service supervisor, same contracts as firstboot.backends."""
+from __future__ import annotations
+
+
+class FakeIdentity:
+    def __init__(self, bootstrapped: bool = False):
+        self.admin_password: str | None = "existing" if bootstrapped else None
+        self.totp_secret: str | None = None
+        self.fail_bootstrap: str | None = None
+        self.calls: list[str] = []
+
+    def is_bootstrapped(self, settings) -> bool:
+        return self.admin_password is not None
+
+    def bootstrap(self, settings, password):
+        self.calls.append("bootstrap")
+        if self.fail_bootstrap:
+            raise RuntimeError(self.fail_bootstrap)
+        if password is not None and self.admin_password is None:
+            self.admin_password = password
+
+    def undo_bootstrap(self, settings):
+        self.calls.append("undo_bootstrap")
+        self.admin_password = None
+
+    def check_password(self, settings, password) -> bool:
+        return self.admin_password is not None and password == self.admin_password
+
+    def register_totp(self, settings, password, secret):
+        if password != self.admin_password:
+            raise RuntimeError("cannot log in as admin to register TOTP")
+        self.totp_secret = secret
+
+
+class FakeServices:
+    def __init__(self, units=("identity", "compute")):
+        self._units = list(units)
+        self.running: list[str] = []
+        self.fail_start: dict[str, str] = {}
+        self.unhealthy: set[str] = set()
+        self.kept_running = False
+
+    def units(self, settings):
+        return list(self._units)
+
+    def start(self, settings, name, timeout=90.0):
+        if name in self.fail_start:
+            raise RuntimeError(self.fail_start[name])
+        if name not in self.running:
+            self.running.append(name)
+
+    def stop(self, name):
+        if name in self.running:
+            self.running.remove(name)
+
+    def stop_all(self):
+        self.running.clear()
+
+    def keep_running(self):
+        self.kept_running = True
+
+    def health(self, settings):
+        return [{"unit": u, "service": u, "port": 1000 + i, "healthy": u in self.running and u not in self.unhealthy,
+                 "detail": "HTTP 200" if u in self.running and u not in self.unhealthy else "down"}
+                for i, u in enumerate(self._units)]

@@ -1,0 +1,99 @@
+"""Step 5: the box's role: standalone, new site cluster, join a cluster (token) or enrol in a hub (URL + token)."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from firstboot import jointoken
+from firstboot.steps import StepError, check_schema
+
+NAME = "role"
+TITLE = "Role"
+APPLY_ORDER = 40
+ROLES = ("standalone", "cluster", "join", "enrol")
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "role": {"enum": list(ROLES)},
+        "site_name": {"type": "string", "maxLength": 63},
+        "token": {"type": "string", "maxLength": 4096},
+        "hub_url": {"type": "string", "maxLength": 512},
+        "fingerprint_confirmed": {"type": "boolean"},
+    },
+    "required": ["role"],
+    "additionalProperties": False,
+}
+NOT_IMPLEMENTED = ("{what} is not implemented yet in this release of Egret: the token is valid, but nothing was "
+                   "changed on this box. Choose 'standalone' or 'new site cluster' to continue.")
+
+
+def from_form(form) -> dict:
+    out = {"role": form.get("role", "")}
+    for key in ("site_name", "token", "hub_url"):
+        if form.get(key, "").strip():
+            out[key] = form.get(key, "").strip()
+    out["fingerprint_confirmed"] = form.get("fingerprint_confirmed") in ("on", "true", "1")
+    return out
+
+
+def validate(answers: dict, ctx) -> dict:
+    check_schema(answers, SCHEMA)
+    role = answers["role"]
+    out = {"role": role}
+    if role == "cluster":
+        from firstboot.steps import BY_NAME
+        name = answers.get("site_name", "")
+        problem = BY_NAME["box"].hostname_problem(name) if name else "A site name is required."
+        if problem or "." in name:
+            raise StepError("site_name", f"Site name: {problem or 'use a single label (no dots).'}")
+        out["site_name"] = name
+    if role in ("join", "enrol"):
+        if role == "enrol":
+            url = answers.get("hub_url", "")
+            parsed = urlparse(url)
+            if parsed.scheme != "https" or not parsed.hostname:
+                raise StepError("hub_url", "The hub URL must be an https:// URL, e.g. https://hub.example.net.")
+            out["hub_url"] = url
+        try:
+            body = jointoken.parse(role, answers.get("token", ""), now=ctx.now())
+        except jointoken.TokenInvalid as exc:
+            raise StepError("token", str(exc)) from None
+        fingerprint = jointoken.pretty_fingerprint(body["ca_fingerprint"])
+        hostname = (ctx.state.answers().get("box") or {}).get("hostname")
+        if role == "join" and hostname and hostname in body.get("members", []):
+            raise StepError("hostname", f"The host name {hostname!r} is already used by a member of this site "
+                                        "cluster; go back to 'Box identity' and pick another.")
+        if not answers.get("fingerprint_confirmed"):
+            raise StepError("fingerprint_confirmed", f"Check the peer's CA fingerprint: {fingerprint}. Confirm it "
+                                                     "matches the one printed by the issuing box.",
+                            fingerprint=fingerprint, peer=body.get("addresses") or out.get("hub_url"))
+        out.update(ca_fingerprint=body["ca_fingerprint"], peer=body.get("addresses") or [out.get("hub_url")],
+                   expires_at=body["expires_at"])
+        # the token's secret stays out of the state file: joining is not implemented, so it is not needed
+    return out
+
+
+def summary(answers: dict) -> list[tuple[str, str]]:
+    label = {"standalone": "Standalone box", "cluster": f"First node of new site '{answers.get('site_name')}'",
+             "join": "Join a site cluster", "enrol": "Enrol in a federation hub"}[answers["role"]]
+    rows = [("Role", label)]
+    if answers.get("ca_fingerprint"):
+        rows += [("Peer", ", ".join(answers["peer"])),
+                 ("Peer CA", jointoken.pretty_fingerprint(answers["ca_fingerprint"])),
+                 ("Note", "Not implemented yet in this release: Apply will stop before changing anything.")]
+    return rows
+
+
+def preflight(answers: dict, ctx) -> None:
+    """Runs before apply changes anything: join and enrol stop here, honestly."""
+    if answers["role"] == "join":
+        raise StepError("role", NOT_IMPLEMENTED.format(what="Joining a site cluster"))
+    if answers["role"] == "enrol":
+        raise StepError("role", NOT_IMPLEMENTED.format(what="Enrolling in a federation hub"))
+
+
+def config_sections(answers: dict, ctx) -> dict:
+    return {"cluster": {k: v for k, v in answers.items() if k in ("role", "site_name")}}
+
+
+def apply(answers: dict, ctx):
+    return None

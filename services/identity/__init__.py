@@ -1,0 +1,89 @@
+"""The identity service: a Keystone v3 compatible API (tokens, projects, users, roles, catalog, credentials)."""
+from __future__ import annotations
+
+from appliance import config
+from appliance.db import migrate as run_migrations
+from appliance.db import open_database
+
+
+def _open(settings):
+    from services.identity import models
+    db = open_database(settings.database_for("identity"))
+    models.database.initialize(db)
+    return db
+
+
+def migrate(settings) -> list[str]:
+    db = _open(settings)
+    try:
+        return run_migrations(db, "services.identity.migrations")
+    finally:
+        db.close()
+
+
+def create_app(settings=None, *, driver=None):
+    from flask import request
+
+    from appliance import errors
+    from appliance.app import make_app
+    from services.identity import models
+    from services.identity.api import auth, catalog, credentials, discovery, projects, roles, users
+    from services.identity.authn import Authenticator
+    from services.identity.credentials import Credentials
+    from services.identity.manager import Manager
+    from services.identity.policies import POLICIES
+
+    settings = settings or config.load()
+    db = _open(settings)
+    run_migrations(db, "services.identity.migrations")
+    db.close()
+    app = make_app("identity", settings, error_format="keystone", policies=POLICIES, database=models.database)
+    app.url_map.strict_slashes = False
+    manager = Manager(settings)
+    app.extensions["identity.manager"] = manager
+    app.extensions["identity.credentials"] = Credentials(manager)
+    app.extensions["identity.authn"] = Authenticator(manager, app.extensions["egret.tokens"])
+    for module in (discovery, auth, projects, users, roles, catalog, credentials):
+        app.register_blueprint(module.bp)
+
+    www_auth = f'Keystone uri="{settings.url("identity", "/v3")}"'
+
+    @app.before_request
+    def _bounded_chunked_body():
+        # a chunked body has no Content-Length for the core's check, so read at most the limit here
+        if request.content_length is None and request.method in ("POST", "PUT", "PATCH"):
+            limit = settings.max_request_body
+            data = request.stream.read(limit + 1)
+            if len(data) > limit:
+                raise errors.PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
+            request._cached_data = data
+
+    @app.after_request
+    def _www_authenticate(response):
+        # every 401 tells the client where to authenticate, as Keystone does
+        if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+            response.headers["WWW-Authenticate"] = www_auth
+        return response
+
+    _register_metrics(app)
+    return app
+
+
+def _register_metrics(app) -> None:
+    from prometheus_client import Gauge
+
+    from services.identity import models
+    registry = app.extensions["egret.metrics"].registry
+
+    def counter(model):
+        def read():
+            try:
+                models.database.connect(reuse_if_open=True)
+                return model.select().count()
+            except Exception:  # a scrape must not fail because the DB is busy
+                return float("nan")
+        return read
+
+    for name, model in (("users", models.User), ("projects", models.Project),
+                        ("application_credentials", models.AppCredential)):
+        Gauge(f"egret_identity_{name}", f"Number of identity {name}", registry=registry).set_function(counter(model))

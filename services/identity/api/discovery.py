@@ -1,0 +1,32 @@
+"""Version discovery: GET / (300 with the versions list) and GET /v3 (the v3 document); no token."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from appliance.app import public
+
+bp = Blueprint("identity_discovery", __name__)
+
+MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
+
+
+def _v3() -> dict:
+    return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
+            "links": [{"rel": "self", "href": request.host_url.rstrip("/") + "/v3/"}],
+            "media-types": MEDIA_TYPES}
+
+
+@bp.get("/")
+@public
+def versions():
+    resp = jsonify({"versions": {"values": [_v3()]}})
+    resp.status_code = 300
+    resp.headers["Location"] = request.host_url.rstrip("/") + "/v3/"
+    return resp
+
+
+@bp.get("/v3")
+@bp.get("/v3/")
+@public
+def v3():
+    return jsonify({"version": _v3()})

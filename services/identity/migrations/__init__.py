@@ -1,0 +1,1 @@
+"""Numbered identity schema migrations."""

@@ -1,0 +1,114 @@
+"""Egret network service: the Neutron v2.0 API over Linux bridges, VXLAN, netns routers, nftables and dnsmasq."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from appliance import config
+from appliance.app import make_app
+from appliance.db import migrate as run_migrations
+from appliance.db import open_database
+
+log = logging.getLogger("egret.network")
+
+
+def migrate(settings=None) -> list[str]:
+    settings = settings or config.load()
+    from services.network import models
+    db = open_database(settings.database_for("network"))
+    models.database.initialize(db)
+    return run_migrations(db, "services.network.migrations")
+
+
+def _reconcile_loop(app, manager, interval: float, tick: float, stop: threading.Event) -> None:
+    """Verify the whole data plane against the DB now and every `interval` s. Every `tick` s, check the taps
+    (one netlink dump): a tap that appeared or went away updates its port's status, and its QoS and bridge
+    membership are applied at once (tc needs the device, which the hypervisor creates after binding)."""
+    import time
+    next_full = 0.0
+    while True:
+        try:
+            if time.monotonic() >= next_full:
+                manager.sync(verify=True)
+                next_full = time.monotonic() + interval
+                manager.refresh_port_status()
+            elif manager.refresh_port_status():
+                manager.sync(verify=False)
+        except Exception:
+            log.exception("reconcile pass failed")
+        if stop.wait(tick):
+            return
+
+
+def create_app(settings=None, *, driver=None):
+    settings = settings or config.load()
+    from services.network import models
+    from services.network.api import (extensions, floatingips, networks, ports, qos, quotas, routers,
+                                      security_groups, subnets, tags)
+    from services.network.drivers import load_driver
+    from services.network.manager import Manager
+    from services.network.policies import POLICIES
+
+    db = open_database(settings.database_for("network"))
+    models.database.initialize(db)
+    run_migrations(db, "services.network.migrations")
+    app = make_app("network", settings, error_format="neutron", policies=POLICIES, database=models.database)
+    driver = driver or load_driver(settings)
+    manager = Manager(settings, driver, models.database)
+    app.extensions["egret.network"] = manager
+    app.extensions["egret.network.driver"] = driver
+    for module in (extensions, networks, subnets, ports, routers, floatingips, security_groups, qos, quotas, tags):
+        app.register_blueprint(module.bp)
+    app.url_map.strict_slashes = False
+
+    from prometheus_client import Gauge
+    registry = app.extensions["egret.metrics"].registry
+    counts = Gauge("egret_network_resources", "Network resources by kind", ["kind"], registry=registry)
+    for kind, model in (("networks", models.Network), ("subnets", models.Subnet), ("ports", models.Port),
+                        ("routers", models.Router), ("floatingips", models.FloatingIP)):
+        counts.labels(kind).set_function(lambda m=model: _count(m))
+    leases = Gauge("egret_network_dhcp_leases", "Active DHCP leases over all dnsmasq instances", registry=registry)
+    leases.set_function(lambda: _leases(settings))
+
+    from services.network.conf import section
+    conf = section(settings)
+    stop = threading.Event()
+    app.extensions["egret.network.stop"] = stop
+    if conf.get("cleanup_on_exit", True) and not settings.fake_drivers:
+        # a stopped `egret up` leaves no links, namespaces or daemons behind; an appliance that must keep guests
+        # connected across service restarts sets cleanup_on_exit = false (the reconcile adopts what exists)
+        import atexit
+
+        def _teardown():
+            stop.set()
+            with manager._sync_lock:
+                driver.teardown()
+        atexit.register(_teardown)
+    interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 30))
+    tick = float(conf.get("port_poll_interval", min(1.0, interval or 1.0)))
+    if interval > 0:
+        thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, tick, stop),
+                                  name="network-reconcile", daemon=True)
+        thread.start()
+    return app
+
+
+def _count(model) -> int:
+    from services.network.manager import connected
+    try:
+        with connected(model._meta.database):
+            return model.select().count()
+    except Exception:
+        return -1
+
+
+def _leases(settings) -> int:
+    """Lines in every dnsmasq lease file of this state dir (one per active lease)."""
+    base = settings.state_dir / "network"
+    total = 0
+    for path in base.glob("dhcp-*/*/leases"):
+        try:
+            total += sum(1 for line in path.read_text().splitlines() if line.strip())
+        except OSError:
+            pass
+    return total

@@ -1,0 +1,1 @@
+"""Blueprints of the Neutron v2.0 API."""

@@ -1,0 +1,116 @@
+"""Storage service: Glance v2 images, Cinder v3 volumes and an S3 object store, one process, three ports."""
+from __future__ import annotations
+
+import logging
+
+from appliance import config
+from appliance.db import migrate as run_migrations
+from appliance.db import open_database
+
+log = logging.getLogger("egret.storage")
+
+
+class Storage:
+    """The managers every API of this process shares (app.extensions["egret.storage"])."""
+
+    def __init__(self, settings, driver=None, credentials=None):
+        from services.storage.images import ImageManager
+        from services.storage.volumes import VolumeManager
+        from services.storage.objects import ObjectManager
+        self.settings = settings
+        self.images = ImageManager(settings)
+        self.volumes = VolumeManager(settings, driver or _volume_driver(settings), self.images)
+        from services.storage.attach import AttachmentManager
+        self.attachments = AttachmentManager(self.volumes)
+        self.objects = ObjectManager(settings)
+        if credentials is None:
+            from services.storage.s3.credentials import IdentityCredentials
+            credentials = IdentityCredentials(settings)
+        self.credentials = credentials
+
+    def reconcile(self) -> dict:
+        report = {**self.images.reconcile(), **self.volumes.reconcile(), **self.objects.reconcile()}
+        if any(report.values()):
+            log.warning("reconciled after restart: %s", report)
+        return report
+
+
+def _volume_driver(settings):
+    backend = settings.section("storage").get("volume_backend", "file")
+    if settings.fake_drivers or backend == "fake":
+        from services.storage.drivers.fake import FakeDriver
+        return FakeDriver()
+    if backend == "lvm":
+        from services.storage.drivers.lvm import LvmThinDriver
+        sec = settings.section("storage")
+        return LvmThinDriver(sec.get("lvm_volume_group", "egret"), sec.get("lvm_thin_pool", "egret-pool"))
+    from services.storage.drivers.file import FileDriver
+    from services.storage.store import area
+    return FileDriver(area(settings, "volumes"), settings.section("storage").get("volume_format", "qcow2"))
+
+
+class PortDispatcher:
+    """One WSGI callable for three APIs: the port the request arrived on picks the app."""
+
+    def __init__(self, apps: dict[int, object], default):
+        self.apps = apps
+        self.default = default
+
+    def __call__(self, environ, start_response):
+        try:
+            port = int(environ.get("SERVER_PORT", 0))
+        except ValueError:
+            port = 0
+        return self.apps.get(port, self.default)(environ, start_response)
+
+
+def migrate(settings=None) -> list[str]:
+    settings = settings or config.load()
+    db = open_database(settings.database_for("storage"))
+    try:
+        return run_migrations(db, "services.storage.migrations")
+    finally:
+        db.close()
+
+
+def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
+    """The three Flask apps {"image", "volume", "s3"} over one database and one set of managers."""
+    from appliance.app import make_app
+    from services.storage import models
+    from services.storage.policies import POLICIES
+    settings = settings or config.load()
+    db = open_database(settings.database_for("storage"))
+    run_migrations(db, "services.storage.migrations")
+    models.database.initialize(db)
+    storage = Storage(settings, driver, credentials)
+    storage.reconcile()
+    if not db.is_closed():
+        db.close()
+    apps = {}
+    from services.storage.api import images as image_api
+    apps["image"] = make_app("storage-image", settings, error_format="glance", policies=POLICIES,
+                             database=models.database)
+    apps["image"].register_blueprint(image_api.bp)
+    from services.storage.api import volumes as volume_api, attachments as attachment_api
+    apps["volume"] = make_app("storage-volume", settings, error_format="cinder", policies=POLICIES,
+                              database=models.database)
+    volume_api.register(apps["volume"])
+    apps["volume"].register_blueprint(attachment_api.bp)
+    from services.storage.s3 import api as s3_api
+    apps["s3"] = make_app("storage-s3", settings, error_format="keystone", policies=POLICIES,
+                          database=models.database)
+    s3_api.register(apps["s3"])
+    for app in apps.values():
+        app.extensions["egret.storage"] = storage
+    from services.storage.metrics import install
+    install(apps["volume"], storage)
+    return apps
+
+
+def create_app(settings=None, *, driver=None, credentials=None):
+    settings = settings or config.load()
+    apps = create_apps(settings, driver=driver, credentials=credentials)
+    dispatcher = PortDispatcher({settings.port(name): app for name, app in apps.items()}, apps["image"])
+    dispatcher.storage = apps["image"].extensions["egret.storage"]
+    dispatcher.flask_apps = apps
+    return dispatcher

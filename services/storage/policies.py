@@ -1,0 +1,22 @@
+"""Default policy rules of the storage service (oslo.policy syntax; override in settings.policy)."""
+
+POLICIES = {
+    # images: ownership is checked by the manager; these gate the admin-only knobs
+    "image:publicize_image": "rule:admin_required",
+    "image:set_owner": "rule:admin_required",
+    "image:deactivate": "rule:admin_required or project_id:%(owner)s",
+    "image:reactivate": "rule:admin_required or project_id:%(owner)s",
+    "image:upload": "rule:admin_required or (role:member and project_id:%(owner)s)",
+    "image:modify": "rule:admin_required or (role:member and project_id:%(owner)s)",
+    "image:create": "role:member or rule:admin_required",
+    # volumes: the target carries the resource's project_id
+    "volume:read": "rule:project_reader_or_admin",
+    "volume:write": "rule:project_member_or_admin",
+    "volume:all_tenants": "rule:admin_required",
+    "volume:reset_status": "rule:admin_required",
+    "volume:manage_types": "rule:admin_required",
+    "volume:update_quota": "rule:admin_required",
+    "volume:read_quota": "rule:admin_required or project_id:%(project_id)s",
+    # attachments are made by compute (service role) or the owner
+    "volume:attach": "rule:project_member_or_admin or rule:service_role",
+}

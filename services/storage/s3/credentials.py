@@ -1,0 +1,83 @@
+"""Where S3 access keys come from: identity's EC2 credentials (cached briefly), or a fake for unit tests."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Credential:
+    access: str
+    secret: str
+    project_id: str
+    user_id: str | None = None
+
+
+class CredentialStore:
+    """lookup(access_key) -> Credential, or None when the key is unknown."""
+
+    def lookup(self, access: str) -> Credential | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class FakeCredentials(CredentialStore):
+    def __init__(self, *creds: Credential):
+        self.creds = {c.access: c for c in creds}
+        self.lookups = 0
+
+    def add(self, cred: Credential) -> None:
+        self.creds[cred.access] = cred
+
+    def lookup(self, access):
+        self.lookups += 1
+        return self.creds.get(access)
+
+
+class IdentityCredentials(CredentialStore):
+    """GET /v3/credentials/<sha256(access)> with this service's own token (Keystone's EC2 id scheme)."""
+
+    TTL = 10.0  # a deleted credential stops working within this many seconds
+
+    def __init__(self, settings, client=None):
+        self.settings = settings
+        self._client = client
+        self.cache: dict[str, tuple[float, Credential | None]] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def client(self):
+        if self._client is None:
+            from appliance.clients import ServiceClient
+            self._client = ServiceClient(self.settings, "storage", timeout=10)
+        return self._client
+
+    def lookup(self, access):
+        now = time.monotonic()
+        with self.lock:
+            hit = self.cache.get(access)
+            if hit and now - hit[0] < self.TTL:
+                return hit[1]
+        cred = self._fetch(access)
+        with self.lock:
+            if len(self.cache) > 10000:
+                self.cache.clear()
+            self.cache[access] = (now, cred)
+        return cred
+
+    def _fetch(self, access):
+        cred_id = hashlib.sha256(access.encode()).hexdigest()
+        resp = self.client.request("identity", "GET", f"/v3/credentials/{cred_id}", expected=(200, 404))
+        if resp.status_code == 404:
+            return None
+        doc = resp.json()["credential"]
+        if doc.get("type") not in (None, "ec2"):
+            return None
+        blob = doc.get("blob")
+        blob = json.loads(blob) if isinstance(blob, str) else (blob or {})
+        if blob.get("access") != access or not blob.get("secret") or not doc.get("project_id"):
+            return None
+        return Credential(access=access, secret=blob["secret"], project_id=doc["project_id"],
+                          user_id=doc.get("user_id"))

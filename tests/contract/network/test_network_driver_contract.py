@@ -1,0 +1,124 @@
+"""One contract suite for the network data-plane drivers: the fake and the real Linux driver."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import uuid
+
+import pytest
+
+from appliance.testing.plugin import make_settings
+from services.network.drivers import base, names
+
+
+def _uid():
+    return str(uuid.uuid4())
+
+
+class Plugger:
+    """Plays the hypervisor: puts a VM tap on a bridge (the fake just records it)."""
+
+    def __init__(self, driver, real):
+        self.driver, self.real, self.made = driver, real, []
+
+    def plug(self, tap, bridge, mac):
+        if not self.real:
+            self.driver.plug(tap)
+            return
+        subprocess.run(["ip", "link", "add", tap, "type", "veth", "peer", "name", tap[:12] + "p"], check=True)
+        subprocess.run(["ip", "link", "set", tap, "address", mac, "master", bridge, "up"], check=True)
+        subprocess.run(["ip", "link", "set", tap[:12] + "p", "up"], check=True)
+        self.made.append(tap)
+
+    def cleanup(self):
+        for tap in self.made:
+            subprocess.run(["ip", "link", "del", tap], capture_output=True)
+
+
+@pytest.fixture(params=["fake", "linux"])
+def driver(request, tmp_path):
+    prefix = "eg" + secrets.token_hex(2)
+    settings = make_settings(tmp_path / "state", service={"network": {
+        "prefix": prefix, "external_upstream": {"physical_network": "public", "cidr": "203.0.113.1/24"}}})
+    if request.param == "fake":
+        from services.network.drivers.fake import FakeDriver
+        drv = FakeDriver(settings)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("the Linux driver needs root (CAP_NET_ADMIN), as on the build machines")
+        from services.network.drivers.linux import LinuxDriver
+        drv = LinuxDriver(settings)
+    plugger = Plugger(drv, request.param == "linux")
+    drv.plugger = plugger
+    yield drv
+    plugger.cleanup()
+    drv.teardown()
+
+
+def _topology(prefix, with_router=True, with_port=True, ids=None):
+    ids = ids or {k: _uid() for k in ("net", "ext", "dhcp", "router", "rif", "gw", "port", "sub", "esub")}
+    net = base.NetSpec(id=ids["net"], bridge=names.bridge(ids["net"]), network_type="vxlan", physical_network=None,
+                       segmentation_id=int(ids["net"][:4], 16) % 4000 + 20000, mtu=1450)
+    ext = base.NetSpec(id=ids["ext"], bridge=names.bridge(ids["ext"]), network_type="flat", physical_network="public",
+                       segmentation_id=None, mtu=1500, external=True)
+    topo = base.Topology(networks=[net, ext])
+    sub = base.SubnetSpec(id=ids["sub"], cidr="10.40.0.0/24", ip_version=4, gateway_ip="10.40.0.1",
+                          dns_nameservers=[], host_routes=[], mtu=1450)
+    hosts = [base.DhcpHost(mac="fa:16:3e:00:00:05", ip="10.40.0.5", hostname="vm1", device_id="vm-1")] \
+        if with_port else []
+    topo.dhcp.append(base.DhcpSpec(network_id=net.id, netns=names.dhcp_netns(prefix, net.id),
+                                   iface=base.Iface(ids["dhcp"], names.tap(ids["dhcp"]), names.dhcp_inner(ids["dhcp"]),
+                                                    "fa:16:3e:00:00:02", net.bridge, ["10.40.0.2/24"]),
+                                   subnets=[sub], hosts=hosts))
+    if with_router:
+        topo.routers.append(base.RouterSpec(
+            id=ids["router"], netns=names.router_netns(prefix, ids["router"]),
+            interfaces=[base.Iface(ids["rif"], names.tap(ids["rif"]), names.router_inner(ids["rif"]),
+                                   "fa:16:3e:00:00:01", net.bridge, ["10.40.0.1/24"])],
+            gateway=base.Iface(ids["gw"], names.tap(ids["gw"]), names.gateway_inner(ids["gw"]), "fa:16:3e:00:01:0a",
+                               ext.bridge, ["203.0.113.10/24"]),
+            gateway_nexthop="203.0.113.1", internal_cidrs=["10.40.0.0/24"],
+            floating_ips=[("203.0.113.11", "10.40.0.5")] if with_port else []))
+    if with_port:
+        topo.ports.append(base.PortSpec(
+            id=ids["port"], tap=names.tap(ids["port"]), bridge=net.bridge, mac="fa:16:3e:00:00:05", ips=["10.40.0.5"],
+            rules=[base.SgRule("ingress", "IPv4", "tcp", 22, 22, None),
+                   base.SgRule("egress", "IPv4", None, None, None, None)],
+            ingress_kbps=8000, ingress_burst_kbps=800))
+    return topo, ids
+
+
+def test_apply_builds_everything_and_is_idempotent(driver):
+    topo, ids = _topology(driver.prefix)
+    driver.apply(topo)
+    port = topo.ports[0]
+    assert driver.port_states([port.tap]) == {port.tap: False}
+    driver.plugger.plug(port.tap, port.bridge, port.mac)
+    driver.apply(topo)
+    inv = driver.inventory()
+    assert inv["bridges"] == sorted([names.bridge(ids["net"]), names.bridge(ids["ext"])])
+    assert inv["netns"] == sorted([names.dhcp_netns(driver.prefix, ids["net"]),
+                                   names.router_netns(driver.prefix, ids["router"])])
+    assert inv["dhcp"] == [ids["net"]]
+    assert inv["nft_tables"] == [names.sg_table(driver.prefix)]
+    assert inv["filtered_taps"] == [port.tap]
+    assert inv["qos_taps"] == [port.tap]
+    assert inv["floating_ips"] == ["203.0.113.11"]
+    assert driver.port_states([port.tap, "tapdoesnotexist"]) == {port.tap: True, "tapdoesnotexist": False}
+    driver.apply(topo)
+    assert driver.inventory() == inv
+
+
+def test_apply_removes_what_is_gone(driver):
+    topo, ids = _topology(driver.prefix)
+    driver.apply(topo)
+    smaller, _ = _topology(driver.prefix, with_router=False, with_port=False, ids=ids)
+    driver.apply(smaller)
+    inv = driver.inventory()
+    assert inv["netns"] == [names.dhcp_netns(driver.prefix, ids["net"])]
+    assert inv["nft_tables"] == [] and inv["filtered_taps"] == [] and inv["floating_ips"] == []
+    assert inv["dhcp"] == [ids["net"]]
+    driver.apply(base.Topology())
+    assert driver.inventory() == {"bridges": [], "netns": [], "dhcp": [], "nft_tables": [], "filtered_taps": [],
+                                  "qos_taps": [], "floating_ips": []}

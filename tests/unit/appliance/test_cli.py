@@ -1,0 +1,53 @@
+"""The egret CLI: no default admin password, one `egret up` per state dir, status exit codes."""
+import subprocess
+import sys
+
+from appliance import cli
+from appliance.testing.plugin import free_port, make_settings
+
+
+def _egret(args, env, **kw):
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=env, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=120, **kw)
+
+
+def _env(state, **extra):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGRET_")}
+    env.update({"EGRET_STATE_DIR": str(state), "EGRET_CONFIG_DIR": str(state / "etc"),
+                "EGRET_ENABLED_SERVICES": "identity", "EGRET_PORT_IDENTITY": str(free_port()),
+                "EGRET_PASSWORD_HASH_LOG2N": "10"})
+    env.update(extra)
+    return env
+
+
+def test_up_without_password_and_terminal_refuses(tmp_path):
+    proc = _egret(["up"], _env(tmp_path / "st"))
+    assert proc.returncode != 0
+    assert "EGRET_ADMIN_PASSWORD" in proc.stderr and "no default password" in proc.stderr
+    assert not (tmp_path / "st" / "clouds.yaml").exists()
+
+
+def test_second_up_on_the_same_state_dir_is_refused(tmp_path):
+    settings = make_settings(tmp_path / "st")
+    held = cli._lock_state_dir(settings)
+    try:
+        proc = _egret(["up"], _env(tmp_path / "st", EGRET_ADMIN_PASSWORD="Another-pw-123"))
+        assert proc.returncode != 0
+        assert "already running" in proc.stderr
+    finally:
+        held.close()
+
+
+def test_bootstrap_writes_a_private_clouds_yaml_and_status_reports_down(tmp_path):
+    env = _env(tmp_path / "st", EGRET_ADMIN_PASSWORD="Boot-strap-pw-1")
+    proc = _egret(["bootstrap"], env)
+    assert proc.returncode == 0, proc.stderr
+    clouds = tmp_path / "st" / "clouds.yaml"
+    assert oct(clouds.stat().st_mode & 0o777) == "0o600"
+    assert "Boot-strap-pw-1" in clouds.read_text()
+    again = _egret(["bootstrap"], {**env, "EGRET_ADMIN_PASSWORD": "ignored-now"})
+    assert "Already bootstrapped" in again.stdout
+    assert "Boot-strap-pw-1" in clouds.read_text()      # the real password is kept
+    status = _egret(["status"], env)
+    assert status.returncode == 3 and "identity" in status.stdout

@@ -1,0 +1,160 @@
+"""Review and apply: everything applied in order, failures rolled back with the reason, resume after restart."""
+import tomllib
+
+import yaml
+
+PASSWORD = "Correct-Horse-9"
+
+
+def test_standalone_apply_writes_config_bootstraps_and_starts(unlocked):
+    run = unlocked.complete_steps().apply_and_wait()
+    assert run["status"] == "done", run
+    assert [t["status"] for t in run["tasks"]] == ["done"] * len(run["tasks"])
+    conf = tomllib.loads((unlocked.settings.config_dir / "egret.toml").read_text())
+    assert conf["public_host"] == "192.168.1.30" and conf["bind_host"] == "0.0.0.0"
+    assert conf["service"]["box"]["hostname"] == "edge-01"
+    assert conf["service"]["cluster"]["role"] == "standalone"
+    assert conf["service"]["storage_layout"]["disks"] == {"volumes": "sdb"}
+    assert unlocked.identity.admin_password == PASSWORD
+    assert unlocked.services.running == ["identity", "compute"] and unlocked.services.kept_running
+    assert unlocked.system.prepared == {"/dev/sdb": "egret-sdb"}
+    root = unlocked.system.root
+    assert (root / "etc/hostname").read_text() == "edge-01\n"
+    assert (root / "etc/timezone").read_text() == "Europe/Paris\n"
+    assert "NTP=pool.ntp.org" in (root / "etc/systemd/timesyncd.conf.d/egret.conf").read_text()
+    assert (root / "etc/resolv.conf").read_text() == "nameserver 192.168.1.1\n"
+    clouds = yaml.safe_load(unlocked.client.get("/clouds.yaml").data)
+    assert clouds["clouds"]["egret"]["auth"]["password"] == PASSWORD
+    assert clouds["clouds"]["egret"]["auth"]["auth_url"].startswith("http://192.168.1.30:")
+    assert unlocked.wizard.state.setup_done
+    page = unlocked.client.get("/done").data.decode()
+    assert "Download clouds.yaml" in page and "healthy" in page
+    # the wizard is closed now
+    assert unlocked.post("box", {"hostname": "x", "timezone": "UTC"}).status_code == 400
+    assert unlocked.client.post("/api/unlock", json={"code": unlocked.code}).status_code == 409
+
+
+def test_failed_service_start_rolls_back_everything(unlocked):
+    unlocked.services.fail_start["compute"] = "compute exited with 1"
+    run = unlocked.complete_steps().apply_and_wait()
+    assert run["status"] == "failed"
+    assert run["error"].startswith("Start the compute service failed: compute exited with 1. Rolled back:")
+    statuses = {t["id"]: t["status"] for t in run["tasks"]}
+    assert statuses["start:compute"] == "failed"
+    assert statuses["start:identity"] == statuses["step:admin"] == statuses["config"] == "undone"
+    assert not (unlocked.settings.config_dir / "egret.toml").exists()
+    assert unlocked.identity.admin_password is None and "undo_bootstrap" in unlocked.identity.calls
+    assert unlocked.services.running == []
+    assert unlocked.system.prepared == {}
+    assert not (unlocked.system.root / "etc/hostname").exists()
+    assert not (unlocked.settings.state_dir / "storage" / "volumes").is_symlink()
+    assert not unlocked.wizard.state.setup_done
+    page = unlocked.client.get("/step/apply").data.decode()
+    assert 'id="apply-failed"' in page and "compute exited with 1" in page
+    # fix the cause and apply again
+    del unlocked.services.fail_start["compute"]
+    assert unlocked.apply_and_wait()["status"] == "done"
+
+
+def test_unhealthy_service_fails_the_health_check(unlocked):
+    unlocked.services.unhealthy.add("identity")
+    run = unlocked.complete_steps().apply_and_wait()
+    assert run["status"] == "failed" and "unhealthy: identity (down)" in run["error"]
+
+
+def test_join_is_refused_before_anything_changes(unlocked):
+    import time
+    from firstboot import jointoken
+    token = jointoken.make_token("join", ca_fingerprint="sha256:" + "cd" * 32, expires_at=time.time() + 600,
+                                 addresses=["10.9.9.9:9443"])
+    unlocked.complete_steps(role={"role": "join", "token": token, "fingerprint_confirmed": True})
+    r = unlocked.post("apply", {})
+    assert r.status_code == 400
+    assert r.json["error"]["field"] == "role"
+    assert "not implemented yet" in r.json["error"]["message"] and "nothing was changed" in r.json["error"]["message"]
+    assert unlocked.identity.calls == [] and unlocked.services.running == []
+    assert not (unlocked.settings.config_dir / "egret.toml").exists()
+    assert not (unlocked.system.root / "etc/hostname").exists()
+
+
+def test_apply_refused_until_every_step_is_done(unlocked):
+    unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD})
+    r = unlocked.post("apply", {})
+    assert r.status_code == 400 and r.json["error"]["field"] == "box"
+
+
+def test_resume_after_restart_mid_apply(tmp_path):
+    from fb_unit_helpers import Box
+    from firstboot import create_app
+    box = Box(tmp_path).unlock().complete_steps()
+    # simulate a crash after the first three tasks: persisted progress says "running"
+    wizard = box.wizard
+    wizard.runner.start(background=False)
+    def crash(d):
+        d["apply"]["status"] = "running"
+        d["setup_done"] = False
+        for t in d["apply"]["tasks"][3:]:
+            t["status"] = "pending"
+    wizard.state.update(crash)
+    wizard.state.done_marker.unlink()
+    box.identity.admin_password = None  # the reboot came before identity was bootstrapped
+    box.services.stop_all()
+    app = create_app(box.settings, system=box.system, identity=box.identity, services=box.services, clock=box.clock)
+    client = app.test_client()
+    client.post("/api/unlock", json={"code": box.code})
+    run = client.get("/api/apply").json["apply"]
+    assert run["status"] == "interrupted"
+    # the password is not kept anywhere: it must be typed again
+    page = client.get("/step/apply").data.decode()
+    assert "Admin password (again)" in page and "Resume setup" in page
+    r = client.post("/api/steps/apply", json={})
+    assert r.status_code == 400 and r.json["error"]["field"] == "password"
+    r = client.post("/api/steps/apply", json={"password": PASSWORD})
+    assert r.status_code == 200
+    app.extensions["egret.firstboot"].runner._thread.join(10)
+    run = client.get("/api/apply").json["apply"]
+    assert run["status"] == "done", run
+    assert box.identity.admin_password == PASSWORD and box.services.running == ["identity", "compute"]
+
+
+def test_disk_preparation_failure_rolls_back(unlocked):
+    unlocked.system.fail_disk = "mkfs.ext4 failed: /dev/sdb is apparently in use by the system"
+    run = unlocked.complete_steps().apply_and_wait()
+    assert run["status"] == "failed"
+    assert "Prepare the storage disks failed: mkfs.ext4 failed" in run["error"]
+    assert "Set host name, time zone and NTP servers" in run["error"]  # undone, and named
+    assert not (unlocked.system.root / "etc/hostname").exists()
+    assert unlocked.identity.calls == [] and unlocked.services.running == []
+
+
+def test_storage_apply_creates_directories_and_config(unlocked):
+    import tomllib
+    unlocked.complete_steps()
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done"
+    layout = tomllib.loads((unlocked.settings.config_dir / "egret.toml").read_text())["service"]["storage_layout"]
+    assert layout["volumes_dir"] == str(unlocked.settings.state_dir / "disks" / "sdb" / "volumes")
+    assert layout["images_dir"] == str(unlocked.settings.state_dir / "storage" / "images")
+    for key in ("volumes_dir", "images_dir", "objects_dir"):
+        assert __import__("pathlib").Path(layout[key]).is_dir()
+    # the storage service's own area for volumes is now on the disk
+    area = unlocked.settings.state_dir / "storage" / "volumes"
+    assert area.is_symlink() and area.resolve() == unlocked.settings.state_dir / "disks" / "sdb" / "volumes"
+
+
+def test_totp_is_registered_with_identity(unlocked):
+    from firstboot.steps import BY_NAME
+    secret = unlocked.client.post("/api/steps/admin/totp").json["secret"]
+    code = BY_NAME["admin"].totp_code(secret, unlocked.clock())
+    assert unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD, "totp": True,
+                                   "totp_code": code}).status_code == 200
+    unlocked.post("box", {"hostname": "edge-01", "timezone": "UTC"})
+    unlocked.network_static()
+    unlocked.post("storage", {"assignments": {}})
+    unlocked.post("role", {"role": "standalone"})
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done" and run["tasks"][-1]["id"] == "totp"
+    assert unlocked.identity.totp_secret == secret
+    assert secret not in unlocked.wizard.state.path.read_text()  # the seed leaves the state file once applied
+    clouds = yaml.safe_load(unlocked.client.get("/clouds.yaml").data)["clouds"]["egret"]
+    assert clouds["auth_type"] == "v3multifactor" and clouds["auth_methods"] == ["v3password", "v3totp"]
