@@ -45,6 +45,7 @@ Description=Egret boot assessment: every service healthy, then bless the boot en
 After={after}
 Before=boot-complete.target
 Wants=boot-complete.target
+RequiresMountsFor=/boot/efi /var/lib/egret
 
 [Service]
 Type=oneshot
@@ -115,7 +116,9 @@ LinkLocalAddressing=yes
 UseHostname=no
 """
 
+# no nofail: it would drop the ordering before local-fs.target, and tmpfiles (the image's config copy) and the
+# boot assessment (which blesses entries on the ESP) must see the real partitions
 FSTAB = """\
-PARTLABEL=esp /boot/efi vfat umask=0077,nofail 0 2
-PARTLABEL=data /var/lib/egret ext4 defaults,nofail 0 2
+PARTLABEL=esp /boot/efi vfat umask=0077 0 2
+PARTLABEL=data /var/lib/egret ext4 defaults 0 2
 """

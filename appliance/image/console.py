@@ -1,6 +1,7 @@
 """The boot console banner: the wizard URL and a one-time setup code (firstboot's banner when it has one)."""
 from __future__ import annotations
 
+import grp
 import json
 import os
 import secrets
@@ -20,6 +21,19 @@ def _addresses() -> list[str]:
         return []
 
 
+def _share_with_services(path: Path) -> None:
+    """Root (the console unit) creates the code; the wizard runs as a service user in group egret."""
+    if os.geteuid() != 0:
+        return
+    try:
+        gid = grp.getgrnam("egret").gr_gid
+    except KeyError:
+        return
+    for p, mode in ((path.parent, 0o2770), (path, 0o640)):
+        os.chown(p, -1, gid)
+        os.chmod(p, mode)
+
+
 def placeholder_banner(settings: config.Settings) -> str:
     """Used until firstboot.console.banner exists: a code kept in the state dir and every URL of this box."""
     path = settings.state_dir / "firstboot" / "setup-code"
@@ -32,6 +46,7 @@ def placeholder_banner(settings: config.Settings) -> str:
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write("-".join(secrets.token_hex(2).upper() for _ in range(3)) + "\n")
+    _share_with_services(path)
     code = path.read_text().strip()
     port = settings.port("firstboot")
     hosts = _addresses() or [socket.gethostname()]

@@ -58,7 +58,21 @@ def report(name: str, lines: int = 15) -> None:
         kmsg(f"EGRET-JOURNAL {name}: {line[:400]}")
 
 
+def on_trial(efivars: Path = Path("/sys/firmware/efi/efivars")) -> bool:
+    """True when systemd-boot is counting tries for the entry we booted (a freshly applied update)."""
+    return slots._efivar(efivars, "LoaderBootCountPath") is not None
+
+
 def check(timeout: float, esp: Path = Path("/boot/efi")) -> int:
+    """0 when healthy; 1 (the unit's FailureAction reboots) only when the booted entry is on trial."""
+    code = _check(timeout, esp)
+    if code and not on_trial():
+        kmsg("EGRET-MARKER unhealthy-not-on-trial: this entry is not counted, so no reboot")
+        return 0
+    return code
+
+
+def _check(timeout: float, esp: Path) -> int:
     info = json.loads(IMAGE_INFO.read_text()) if IMAGE_INFO.exists() else {}
     settings = config.load()
     manifest = load_manifest()

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-from egret_qemu import Guest  # noqa: E402
+from egret_qemu import Guest  # noqa: E402,F401
 
 pytestmark = pytest.mark.image
 
