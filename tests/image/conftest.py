@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +44,23 @@ def image():
         raw = out / "egret-amd64.raw"
     info = json.loads(raw.with_name(raw.name.replace(".raw", ".build.json")).read_text())
     return {"raw": raw, "bundle": raw.with_name(raw.name.replace(".raw", ".update.tar")), "info": info}
+
+
+@pytest.fixture(scope="session")
+def image_tmp():
+    """Our own scratch dir: pytest's basetemp under /tmp is shared with other runs on this machine and
+    rotated (only the last 3 kept), which would delete a guest's disk and log while it still boots."""
+    path = Path(tempfile.mkdtemp(prefix="egret-image-tests-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_path(image_tmp, request):
+    """Per-test dir inside image_tmp (overrides pytest's tmp_path for the image tests)."""
+    path = image_tmp / re.sub(r"[^\w.-]", "_", request.node.name)[:60]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ LATE_HOOK = r"""
 modprobe 9pnet_virtio 2>/dev/null; mkdir -p /mnt/share
 mountpoint -q /mnt/share || mount -t 9p -o trans=virtio,version=9p2000.L,ro egretshare /mnt/share
 if [ -e /var/lib/egret/boot-test-note ]; then
-  echo "second-boot note=$(cat /var/lib/egret/boot-test-note) code=$(cat /var/lib/egret/firstboot/setup-code)"
+  echo "second-boot note=$(cat /var/lib/egret/boot-test-note) dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
   exit 0
 fi
 ss -ltnH | awk '{print "listen: " $4}'
@@ -63,7 +63,7 @@ echo "lvm-after-delete: $(lvs --noheadings -o lv_name ${p}vg | tr -d ' ' | tr '\
 vgremove -q -y ${p}vg; pvremove -q $dev; losetup -d $dev; rm /var/tmp/${p}.pv
 set +e
 echo "note-$$" > /var/lib/egret/boot-test-note
-echo "first-boot note=note-$$ code=$(cat /var/lib/egret/firstboot/setup-code)"
+echo "first-boot note=note-$$ dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
 # the host creates share/reboot once its HTTP checks are done
 while [ ! -e /mnt/share/reboot ]; do sleep 1; done
 echo reboot-requested; systemctl reboot
@@ -99,9 +99,10 @@ def bootstrap_hook(info: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def box(image, tmp_path_factory):
+def box(image, image_tmp):
     info = image["info"]
-    tmp = tmp_path_factory.mktemp("box")
+    tmp = image_tmp / "box"
+    tmp.mkdir(exist_ok=True)
     (tmp / "share").mkdir()
     ports = unit_ports(info)
     fwd = {guest: free_port() for guest in sorted(set(ports.values()))}
@@ -188,12 +189,14 @@ def test_lvm_thin_create_snapshot_delete(box):
 
 def test_state_survives_reboot(box):
     g = box["guest"]
-    first = g.wait_for(r"first-boot note=(\S+) code=(\S+)", 600)
+    first = g.wait_for(r"first-boot note=(\S+) dbs=(\S*)", 600)
     (box["tmp"] / "share" / "reboot").write_text("1")
     g.wait_for(r"reboot-requested", 120, first.end())
     again = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=a", 900, first.end())
-    second = g.wait_for(r"second-boot note=(\S+) code=(\S+)", 300, again.end())
+    second = g.wait_for(r"second-boot note=(\S+) dbs=(\S*)", 300, again.end())
     assert second.groups() == first.groups()
+    # every service's database is on the data partition (none when the image has no database-backed unit)
+    assert all(f"{u}.db" in first.group(2) for u in box["info"]["units"] if u in ("identity", "storage")), first.group(0)
     for name, port in box["ports"].items():
         assert http(f"http://127.0.0.1:{box['fwd'][port]}/healthz")[0] == 200, name
     if "identity" in box["info"]["units"]:
