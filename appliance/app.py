@@ -72,6 +72,7 @@ def make_app(service: str, settings: Settings, *, error_format: str = "keystone"
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
         limit = getattr(view, "_egret_max_body", settings.max_request_body)
         if limit is not None and length is not None and length > limit:
+            _drain(length)
             raise errors.PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
         if database is not None:
             database.connect(reuse_if_open=True)
@@ -136,6 +137,22 @@ def make_app(service: str, settings: Settings, *, error_format: str = "keystone"
         return metrics.render()
 
     return app
+
+
+# read and discard a rejected body up to this size, so the client sees our 413 rather than a reset connection
+DRAIN_LIMIT = 16 * 1024 * 1024
+
+
+def _drain(length: int) -> None:
+    if length > DRAIN_LIMIT:
+        return
+    stream = request.stream
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def _unauthorized(settings: Settings, message: str) -> errors.Unauthorized:

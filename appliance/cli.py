@@ -160,10 +160,11 @@ def cmd_status(args, settings):
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        print(f"{'unit':14s} {'port':>6s} {'health':8s} {'pid':>8s} {'restarts':>8s}")
+        print(f"{'unit':14s} {'port':>6s} {'health':8s} {'pid':>8s} {'restarts':>8s}  info")
         for r in rows:
+            info = r["detail"] if r["healthy"] and not r["detail"].startswith("HTTP ") else ""
             print(f"{r['unit']:14s} {r['port']:6d} {'ok' if r['healthy'] else r['detail']:8s} "
-                  f"{str(r['pid'] or '-'):>8s} {r['restarts']:8d}")
+                  f"{str(r['pid'] or '-'):>8s} {r['restarts']:8d}  {info}")
     return 0 if all(r["healthy"] for r in rows) else 3
 
 

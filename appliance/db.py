@@ -43,6 +43,16 @@ def open_database(url: str) -> peewee.Database:
     raise ValueError(f"unsupported database URL scheme {scheme!r}")
 
 
+def write_transaction(database):
+    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a read-then-write
+    transaction must not lose the race for the lock to another writer (SQLITE_BUSY_SNAPSHOT fails at
+    once, without waiting for busy_timeout). PostgreSQL needs nothing special."""
+    target = database.obj if isinstance(database, peewee.DatabaseProxy) else database
+    if isinstance(target, peewee.SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
 class JSONField(peewee.TextField):
     """A JSON document stored as text, portable between SQLite and PostgreSQL."""
 

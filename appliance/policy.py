@@ -149,6 +149,7 @@ def credentials(ctx) -> dict:
         "project_domain_id": ctx.project_domain_id,
         "user_domain_id": ctx.user_domain_id,
         "system_scope": ctx.system,
+        "scope": ctx.scope,
         "roles": ctx.roles,
         "is_service": str(ctx.is_service),
     }
@@ -166,7 +167,8 @@ def enforce(rule: str, target: dict | None = None) -> None:
 
 # Keystone's personas, shared by every service's defaults
 BASE_RULES = {
-    "admin_required": "role:admin",
+    # an admin role on a domain does not make a cloud admin; project- or system-scoped admins are
+    "admin_required": "role:admin and not scope:domain",
     "service_role": "role:service",
     "service_or_admin": "rule:admin_required or rule:service_role",
     "admin_or_owner": "rule:admin_required or project_id:%(project_id)s",

@@ -27,7 +27,12 @@ def health_url(settings: config.Settings, unit: Unit) -> str:
 def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status == 200, f"HTTP {resp.status}"
+            # a unit may say one short thing about itself in /healthz's "info" (compute: the domain type)
+            try:
+                info = json.loads(resp.read(65536) or b"{}").get("info")
+            except (ValueError, AttributeError):
+                info = None
+            return resp.status == 200, str(info) if info else f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         return False, f"HTTP {exc.code}"
     except OSError as exc:

@@ -8,7 +8,7 @@ APT_PACKAGES=(
   # build + runtime of the Python venv
   python3-venv python3-dev gcc pkg-config git make curl ca-certificates
   # compute: libvirt + QEMU (TCG here, KVM on real hardware) and the tiny test guest
-  libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio
+  libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio genisoimage
   # network: bridges/netns/nftables/dnsmasq
   iproute2 nftables dnsmasq-base iputils-ping arping conntrack
   # storage

@@ -59,6 +59,22 @@ def create_app(settings=None, *, driver=None):
             request._cached_data = data
 
     @app.after_request
+    def _drain_rejected_body(response):
+        # read (and drop) a moderately oversized body before answering 413: closing with unread data makes
+        # the kernel reset the connection, and the client would never see the 413
+        if response.status_code == 413:
+            budget = 8 * settings.max_request_body
+            try:
+                while budget > 0:
+                    chunk = request.stream.read(min(65536, budget))
+                    if not chunk:
+                        break
+                    budget -= len(chunk)
+            except Exception:  # a client that went away is fine
+                pass
+        return response
+
+    @app.after_request
     def _www_authenticate(response):
         # every 401 tells the client where to authenticate, as Keystone does
         if response.status_code == 401 and "WWW-Authenticate" not in response.headers:

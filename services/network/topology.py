@@ -55,7 +55,7 @@ def build_topology(settings, prefix: str) -> base.Topology:
             for a in allocs[q.id]:
                 if subnets[a.subnet_id].enable_dhcp:
                     hosts.append(base.DhcpHost(mac=q.mac_address, ip=a.ip_address, hostname=_hostname(q, a.ip_address),
-                                               device_id=q.device_id))
+                                               device_id=q.device_id, project_id=q.project_id))
         iface = base.Iface(port_id=p.id, tap=names.tap(p.id), inner=names.dhcp_inner(p.id), mac=p.mac_address,
                            bridge=names.bridge(net.id), addresses=addresses(p))
         topo.dhcp.append(base.DhcpSpec(network_id=net.id, netns=names.dhcp_netns(prefix, net.id), iface=iface,

@@ -305,12 +305,16 @@ class ImageManager:
             own = img.owner == ctx.project_id
             if visibility and visibility != "all" and img.visibility != visibility:
                 continue
-            if not admin or visibility is None:
+            if admin:
+                # as in Glance: an admin lists every image, except other projects' community images unless asked
+                if visibility is None and img.visibility == "community" and not own:
+                    continue
+            else:
                 seen = own or img.visibility == "public" or \
                     (img.visibility == "community" and visibility == "community") or \
                     (img.visibility == "shared" and img.id in member_of and
                      (visibility == "shared" or member_of[img.id] == "accepted"))
-                if not seen and not (admin and visibility):
+                if not seen:
                     continue
             images.append(img)
         images = [i for i in images if _matches(i, args)]

@@ -5,19 +5,15 @@ import uuid
 
 import peewee
 
-from appliance.db import JSONField, model_base
+from appliance.db import JSONField, model_base, write_transaction
 
 database = peewee.DatabaseProxy()
 Base = model_base(database)
 
 
 def write_txn():
-    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a read-then-write
-    transaction must not lose the race for the lock to a background task's update (SQLITE_BUSY_SNAPSHOT
-    fails at once, without waiting for busy_timeout)."""
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
+    """A transaction that holds the write lock from its start (see appliance.db.write_transaction)."""
+    return write_transaction(database)
 
 
 def dashed_id() -> str:

@@ -43,6 +43,7 @@ class DhcpHost:
     ip: str
     hostname: str
     device_id: str = ""
+    project_id: str = ""
 
 
 @dataclass

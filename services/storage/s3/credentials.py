@@ -67,6 +67,17 @@ class IdentityCredentials(CredentialStore):
             self.cache[access] = (now, cred)
         return cred
 
+    def _still_authorized(self, user_id, project_id) -> bool:
+        """As Keystone's ec2tokens does: the key's user must be enabled and still hold a role on the project."""
+        if not user_id:
+            return False
+        resp = self.client.request("identity", "GET", f"/v3/users/{user_id}", expected=(200, 404))
+        if resp.status_code == 404 or not resp.json()["user"].get("enabled", True):
+            return False
+        roles = self.client.request("identity", "GET", "/v3/role_assignments", params={
+            "user.id": user_id, "scope.project.id": project_id, "effective": ""}).json()["role_assignments"]
+        return bool(roles)
+
     def _fetch(self, access):
         cred_id = hashlib.sha256(access.encode()).hexdigest()
         resp = self.client.request("identity", "GET", f"/v3/credentials/{cred_id}", expected=(200, 404))
@@ -78,6 +89,8 @@ class IdentityCredentials(CredentialStore):
         blob = doc.get("blob")
         blob = json.loads(blob) if isinstance(blob, str) else (blob or {})
         if blob.get("access") != access or not blob.get("secret") or not doc.get("project_id"):
+            return None
+        if not self._still_authorized(doc.get("user_id"), doc["project_id"]):
             return None
         return Credential(access=access, secret=blob["secret"], project_id=doc["project_id"],
                           user_id=doc.get("user_id"))

@@ -183,3 +183,17 @@ def test_checksums_and_content_md5(s3):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="sums")["Contents"]] == ["md5", "sha"]
     s3.delete_objects(Bucket="sums", Delete={"Objects": [{"Key": "md5"}, {"Key": "sha"}]})
     s3.delete_bucket(Bucket="sums")
+
+
+def test_unusual_keys_round_trip(s3):
+    s3.create_bucket(Bucket="keys")
+    keys = ["with space/ü+plus=eq&amp;.txt", "../escape", "a//double", "tilde~*(paren)'quote'", "日本語/ファイル"]
+    for key in keys:
+        s3.put_object(Bucket="keys", Key=key, Body=key.encode())
+        assert s3.get_object(Bucket="keys", Key=key)["Body"].read() == key.encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="keys")["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "keys", "Key": keys[0]}, ExpiresIn=60)
+    assert requests.get(url, timeout=10).content == keys[0].encode()
+    s3.delete_objects(Bucket="keys", Delete={"Objects": [{"Key": k} for k in keys]})
+    s3.delete_bucket(Bucket="keys")

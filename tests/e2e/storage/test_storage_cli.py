@@ -105,3 +105,15 @@ def test_volume_from_image(cloud, tmp_path):
     assert shown["bootable"] in (True, "true") and shown["volume_image_metadata"]["image_name"] == "boot-e2e"
     cloud.openstack("volume", "delete", "bootvol-e2e")
     cloud.openstack("image", "delete", "boot-e2e")
+
+
+def test_volume_type_with_multiattach(cloud):
+    cloud.openstack("volume", "type", "create", "--property", "multiattach=<is> True", "multi-e2e")
+    shown = cloud.openstack_json("volume", "type", "show", "multi-e2e")
+    assert "multiattach" in str(shown["properties"])
+    vol = cloud.openstack_json("volume", "create", "--size", "1", "--type", "multi-e2e", "shared-e2e")
+    assert vol["multiattach"] is True and vol["type"] == "multi-e2e"
+    wait_for(lambda: volume_status(cloud, "shared-e2e") == "available", "multiattach volume")
+    cloud.openstack("volume", "delete", "shared-e2e")
+    wait_for(lambda: "shared-e2e" not in [v["Name"] for v in cloud.openstack_json("volume", "list")], "deleted")
+    cloud.openstack("volume", "type", "delete", "multi-e2e")

@@ -64,7 +64,7 @@ def test_metadata_reaches_compute_with_signed_instance_id(cloud, net_env):
     seen = net_env["metadata"].requests[-1]
     secret = (net_env["settings"].state_dir / "secrets" / "metadata-proxy-secret").read_text().strip()
     assert seen["X-Instance-ID"] == port["device_id"] and seen["X-Forwarded-For"] == vm.ip
-    assert seen["X-Neutron-Network-ID"] == net["id"]
+    assert seen["X-Neutron-Network-ID"] == net["id"] and seen["X-Tenant-ID"] == "p-a"
     assert seen["X-Instance-ID-Signature"] == hmac.new(secret.encode(), port["device_id"].encode(),
                                                        hashlib.sha256).hexdigest()
     mode = (net_env["settings"].state_dir / "secrets" / "metadata-proxy-secret").stat().st_mode & 0o777

@@ -55,3 +55,16 @@ def test_unknown_and_recursive_rules():
         e.check("a", {}, creds([]))
     with pytest.raises(PolicyError):
         e.check("nope", {}, creds([]))
+
+
+def test_domain_scoped_admin_is_not_a_cloud_admin():
+    from appliance.policy import credentials
+    from appliance.tokens import TokenData
+    e = Enforcer(BASE_RULES)
+    common = dict(user_id="u", methods=["password"], expires_at=0, issued_at=0, audit_ids=["a"], roles=["admin"])
+    project_admin = credentials(TokenData(project_id="p1", **common))
+    domain_admin = credentials(TokenData(domain_id="d1", **common))
+    system_admin = credentials(TokenData(system="all", **common))
+    assert e.check("admin_required", {}, project_admin)
+    assert e.check("admin_required", {}, system_admin)
+    assert not e.check("admin_required", {}, domain_admin)

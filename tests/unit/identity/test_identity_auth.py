@@ -394,3 +394,39 @@ def test_wrongly_typed_auth_fields_are_400_or_401_never_500(env, kerr):
             resp = env.req("POST", "/v3/auth/tokens", json=body)
             assert resp.status_code in (400, 401), (body, resp.status_code, resp.get_json())
             kerr(resp, resp.status_code)
+
+
+def test_token_delete_and_domain_delete_revoke_elsewhere(env):
+    other = _other_service(env)
+    tok = env.token()
+    assert _ok_elsewhere(other, tok) == 200
+    assert env.req("DELETE", "/v3/auth/tokens", env.admin, headers={"X-Subject-Token": tok}).status_code == 204
+    assert _ok_elsewhere(other, tok) == 401
+    assert _ok_elsewhere(other, env.admin) == 200  # only that token
+    did = env.ok("POST", "/v3/domains", json={"domain": {"name": "gone"}})["domain"]["id"]
+    uid = env.ok("POST", "/v3/users", json={"user": {"name": "gu", "domain_id": did,
+                                                     "password": "User-Pass-1"}})["user"]["id"]
+    env.ok("PUT", f"/v3/domains/{did}/users/{uid}/roles/{env.role_id('reader')}")
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "id": uid, "password": "User-Pass-1"}}}, "scope": {"domain": {"id": did}}}}
+    dtok = env.req("POST", "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+    assert _ok_elsewhere(other, dtok) == 200
+    # a disabled domain's tokens die at once; deleting it afterwards keeps them dead
+    env.ok("PATCH", f"/v3/domains/{did}", json={"domain": {"enabled": False}})
+    env.ok("DELETE", f"/v3/domains/{did}")
+    assert _ok_elsewhere(other, dtok) == 401
+
+
+def test_unrestricted_app_cred_may_create_app_creds(env):
+    pid = env.project("p1")
+    uid = env.user("u1", project_id=pid)
+    tok = env.token("u1", "User-Pass-1", "p1")
+    cred = env.ok("POST", f"/v3/users/{uid}/application_credentials", tok, json={
+        "application_credential": {"name": "parent", "unrestricted": True}})["application_credential"]
+    assert cred["unrestricted"] is True
+    body = {"auth": {"identity": {"methods": ["application_credential"],
+                                  "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}}
+    ac_tok = env.req("POST", "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+    child = env.ok("POST", f"/v3/users/{uid}/application_credentials", ac_tok,
+                   json={"application_credential": {"name": "child", "secret": "Chosen-Secret-1"}})
+    assert child["application_credential"]["secret"] == "Chosen-Secret-1"

@@ -232,3 +232,46 @@ def test_metrics_report_resources(client, alice_net):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'egret_network_resources{kind="networks"} 1.0' in text
     assert "egret_network_dhcp_leases" in text
+
+
+def test_router_routes_update_and_validation(alice, driver, snapshot, public_net, alice_net):
+    router, _ = _router_with_net(alice, None, public_net, alice_net)
+    upd = alice.ok("PUT", f"/v2.0/routers/{router['id']}", {"router": {
+        "routes": [{"destination": "192.168.7.0/24", "nexthop": "10.0.0.50"}], "name": "edge"}})["router"]
+    assert upd["routes"] == [{"destination": "192.168.7.0/24", "nexthop": "10.0.0.50"}] and upd["name"] == "edge"
+    assert next(r for r in driver.topology.routers if r.id == router["id"]).routes == upd["routes"]
+    before = snapshot()
+    code, doc = alice.put(f"/v2.0/routers/{router['id']}", {"router": {"routes": [{"destination": "nope",
+                                                                                  "nexthop": "10.0.0.50"}]}})
+    assert code == 400 and "routes/destination" in neutron_error(doc)
+    code, doc = alice.put(f"/v2.0/routers/{router['id']}", {"router": {"admin_state_up": "up"}})
+    assert code == 400 and "admin_state_up" in neutron_error(doc)
+    assert snapshot() == before
+
+
+def test_other_project_cannot_touch_router_or_fip(alice, bob, snapshot, public_net, alice_net):
+    pub, _ = public_net
+    router, _ = _router_with_net(alice, None, public_net, alice_net)
+    fip = alice.ok("POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": pub["id"]}})["floatingip"]
+    before = snapshot()
+    assert bob.get(f"/v2.0/routers/{router['id']}")[0] == 404
+    code, doc = bob.put(f"/v2.0/routers/{router['id']}", {"router": {"name": "mine"}})
+    assert code == 404 and neutron_error(doc, "RouterNotFound")
+    code, doc = bob.delete(f"/v2.0/floatingips/{fip['id']}")
+    assert code == 404 and neutron_error(doc, "FloatingIPNotFound")
+    assert bob.ok("GET", "/v2.0/floatingips")["floatingips"] == []
+    assert snapshot() == before
+
+
+def test_floating_ip_pool_exhausted(alice, admin, snapshot):
+    net = admin.ok("POST", "/v2.0/networks", {"network": {"router:external": True, "provider:network_type": "flat",
+                                                          "provider:physical_network": "public"}})["network"]
+    admin.ok("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "198.51.100.0/24",
+                                                  "enable_dhcp": False, "allocation_pools": [
+                                                      {"start": "198.51.100.10", "end": "198.51.100.11"}]}})
+    for _ in range(2):
+        alice.ok("POST", "/v2.0/floatingips", {"floatingip": {"floating_network_id": net["id"]}})
+    before = snapshot()
+    code, doc = alice.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": net["id"]}})
+    assert code == 409 and neutron_error(doc, "IpAddressGenerationFailure")
+    assert snapshot() == before

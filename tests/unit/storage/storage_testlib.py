@@ -126,3 +126,21 @@ def qcow2_bytes(tmp_path, size="1M", extra=()):
     p = tmp_path / f"img-{len(list(tmp_path.iterdir()))}.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", *extra, str(p), size], check=True)
     return p.read_bytes()
+
+
+# --- Cinder helpers -------------------------------------------------------------------------------------
+V = "/v3/p-alice"
+B = "/v3/p-bob"
+
+
+def assert_cinder_error(r, status, words):
+    assert r.status_code == status, (r.status_code, r.data)
+    (fault, body), = r.json.items()
+    assert body["code"] == status and words.lower() in body["message"].lower(), body
+    return fault
+
+
+def create(client, h, base=V, **volume):
+    r = client.post(f"{base}/volumes", json={"volume": {"size": 1, "name": "v", **volume}}, headers=h)
+    assert r.status_code == 202, r.json
+    return r.json["volume"]

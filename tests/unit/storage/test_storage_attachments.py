@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.unit.storage.storage_testlib import db_state
-from tests.unit.storage.test_storage_volumes import V, assert_cinder_error, create
+from tests.unit.storage.storage_testlib import V, assert_cinder_error, create
 
 MV = {"OpenStack-API-Version": "volume 3.44"}
 CONNECTOR = {"host": "node1", "initiator": "iqn.1993-08.org.debian:01:abc"}

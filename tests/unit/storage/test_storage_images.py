@@ -276,3 +276,13 @@ def test_members_and_tags_bad_input(image_client, tokens):
                         "member itself")
     assert_glance_error(image_client.delete(f"{url}/p-bob", headers=b), 403, "not permitted")
     assert db_state() == before
+
+
+def test_admin_lists_every_project_image(image_client, tokens):
+    private = make_image(image_client, tokens["alice"], visibility="private")
+    community = make_image(image_client, tokens["bob"], visibility="community")
+    listed = {i["id"] for i in image_client.get("/v2/images", headers=tokens["admin"]).json["images"]}
+    assert private["id"] in listed and community["id"] not in listed
+    listed = {i["id"] for i in image_client.get("/v2/images?visibility=community",
+                                                headers=tokens["admin"]).json["images"]}
+    assert listed == {community["id"]}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from services.storage import Storage
 from services.storage.models import Attachment, Bucket, Image, Snapshot, Volume
-from tests.unit.storage.test_storage_volumes import V, create
+from tests.unit.storage.storage_testlib import V, create
 
 
 def restart(settings, driver, creds):

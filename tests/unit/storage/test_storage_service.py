@@ -53,8 +53,17 @@ class _IdentityStub:
     def __init__(self, creds):
         self.creds = creds
         self.calls = []
+        self.enabled = {"u1": True}
+        self.roles = {("u1", "p1")}
 
-    def request(self, target, method, path, expected=None, **kw):
+    def request(self, target, method, path, expected=None, params=None, **kw):
+        if path.startswith("/v3/users/"):
+            enabled = self.enabled.get(path.rsplit("/", 1)[1])
+            return _Resp(404) if enabled is None else _Resp(200, {"user": {"enabled": enabled}})
+        if path == "/v3/role_assignments":
+            assert "effective" in params
+            held = (params["user.id"], params["scope.project.id"]) in self.roles
+            return _Resp(200, {"role_assignments": [{"role": {"id": "r"}}] if held else []})
         self.calls.append((target, method, path))
         doc = self.creds.get(path.rsplit("/", 1)[1])
         return _Resp(404) if doc is None else _Resp(200, {"credential": doc})
@@ -82,6 +91,22 @@ def test_identity_credentials_lookup_and_cache(settings, monkeypatch):
     stub.creds[cred_id] = {"type": "ec2", "project_id": "p1", "blob": json.dumps({"access": "OTHER", "secret": "x"})}
     monkeypatch.setattr(time, "monotonic", lambda: now + 3 * IdentityCredentials.TTL)
     assert store.lookup(access) is None
+
+
+def test_identity_credentials_need_an_enabled_user_with_a_role(settings):
+    access = "AK9"
+    cred_id = hashlib.sha256(access.encode()).hexdigest()
+    doc = {"id": cred_id, "type": "ec2", "project_id": "p1", "user_id": "u1",
+           "blob": json.dumps({"access": access, "secret": "s"})}
+    stub = _IdentityStub({cred_id: doc})
+    assert IdentityCredentials(settings, client=stub).lookup(access).project_id == "p1"
+    stub.roles.clear()                      # the role on the project was removed
+    assert IdentityCredentials(settings, client=stub).lookup(access) is None
+    stub.roles.add(("u1", "p1"))
+    stub.enabled["u1"] = False              # the user was disabled
+    assert IdentityCredentials(settings, client=stub).lookup(access) is None
+    del stub.enabled["u1"]                  # the user was deleted
+    assert IdentityCredentials(settings, client=stub).lookup(access) is None
 
 
 def test_lvm_driver_commands(monkeypatch):

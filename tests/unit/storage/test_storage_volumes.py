@@ -3,23 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.storage.storage_testlib import db_state
-
-V = "/v3/p-alice"
-B = "/v3/p-bob"
-
-
-def assert_cinder_error(r, status, words):
-    assert r.status_code == status, (r.status_code, r.data)
-    (fault, body), = r.json.items()
-    assert body["code"] == status and words.lower() in body["message"].lower(), body
-    return fault
-
-
-def create(client, h, base=V, **volume):
-    r = client.post(f"{base}/volumes", json={"volume": {"size": 1, "name": "v", **volume}}, headers=h)
-    assert r.status_code == 202, r.json
-    return r.json["volume"]
+from tests.unit.storage.storage_testlib import B, V, assert_cinder_error, create, db_state
 
 
 def test_discovery_and_microversions(volume_client, tokens):

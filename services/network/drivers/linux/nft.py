@@ -55,6 +55,17 @@ def _set(items) -> str:
     return "{ " + ", ".join(items) + " }"
 
 
+def _addrs(items) -> list[str]:
+    """Addresses/prefixes collapsed so an anonymous set never holds overlapping intervals (nft rejects those)."""
+    nets = [ipaddress.ip_network(i, strict=False) for i in items]
+    out = []
+    for version in (4, 6):
+        same = [n for n in nets if n.version == version]
+        out += [str(n) if n.num_addresses > 1 else str(n.network_address)
+                for n in ipaddress.collapse_addresses(same)]
+    return out
+
+
 def _rule_match(rule: SgRule) -> str | None:
     """nft match expression for one SG rule, or None when it can match nothing (empty remote group)."""
     v6 = rule.ethertype == "IPv6"
@@ -76,7 +87,7 @@ def _rule_match(rule: SgRule) -> str | None:
     elif proto is not None:
         parts.append(f"meta l4proto {int(proto)}")
     if rule.remote_prefixes is not None:
-        nets = [str(ipaddress.ip_network(p, strict=False)) for p in rule.remote_prefixes]
+        nets = _addrs(rule.remote_prefixes)
         if not nets:
             return None
         if not any(ipaddress.ip_network(n).prefixlen == 0 for n in nets):
@@ -102,19 +113,19 @@ def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
         mark_body.append(f'    iifname "{tap}" meta mark set meta mark and 0xffff0000 or {n:#x}\n')
         # anti-spoofing: the VM may only send from its own MAC and addresses (plus allowed address pairs)
         mark_body.append(f'    iifname "{tap}" ether saddr != {_set(sorted(macs))} drop\n')
-        mark_body.append(f'    iifname "{tap}" ether type arp arp saddr ip != {_set(sorted(v4) or ["0.0.0.0"])} '
+        mark_body.append(f'    iifname "{tap}" ether type arp arp saddr ip != {_set(_addrs(v4 or ["0.0.0.0"]))} '
                          f'drop\n')
-        mark_body.append(f'    iifname "{tap}" ether type ip ip saddr != {_set(sorted(v4 + ["0.0.0.0"]))} drop\n')
-        v6_ok = sorted(set(v6)) + ["fe80::/10", "::"]
-        mark_body.append(f'    iifname "{tap}" ether type ip6 ip6 saddr != {_set(v6_ok)} drop\n')
+        mark_body.append(f'    iifname "{tap}" ether type ip ip saddr != {_set(_addrs(v4 + ["0.0.0.0"]))} drop\n')
+        mark_body.append(f'    iifname "{tap}" ether type ip6 ip6 saddr != {_set(_addrs(v6 + ["fe80::/10", "::"]))} '
+                         f'drop\n')
         fwd_body.append(f'    oifname "{tap}" meta mark set meta mark and 0x0000ffff or {n << 16:#x}\n')
         in_map.append(f"{n << 16:#x} : jump in_{n}")
         out_map.append(f"{n:#x} : jump out_{n}")
-        egress = ["    ct state established,related return\n", "    ct state invalid drop\n",
+        egress = ["    ct state established,related return\n", "    ct state invalid counter drop\n",
                   "    meta l4proto udp udp sport 68 udp dport 67 return\n",
                   "    meta l4proto udp udp sport 546 udp dport 547 return\n",
                   f"    meta l4proto ipv6-icmp icmpv6 type {_ND_TYPES} return\n"]
-        ingress = ["    ct state established,related accept\n", "    ct state invalid drop\n",
+        ingress = ["    ct state established,related accept\n", "    ct state invalid counter drop\n",
                    "    meta l4proto udp udp sport 67 udp dport 68 accept\n",
                    "    meta l4proto udp udp sport 547 udp dport 546 accept\n",
                    f"    meta l4proto ipv6-icmp icmpv6 type {_ND_TYPES} accept\n"]

@@ -30,7 +30,7 @@ def _tbf_args(kbps: int, burst_kbps: int | None) -> list[str]:
     rate_bytes = kbps * 1000 // 8
     # Neutron's default burst is 80% of the rate over one second; tbf needs at least one MTU per tick
     burst = max((burst_kbps or int(kbps * 0.8)) * 1000 // 8, 16 * 1024)
-    return ["rate", f"{kbps}kbit", "burst", str(burst), "latency", "50ms"] if rate_bytes else []
+    return ["rate", f"{kbps}kbit", "burst", str(burst), "latency", "100ms"] if rate_bytes else []
 
 
 def current(tap: str) -> tuple[str | None, str | None]:

@@ -1,0 +1,156 @@
+"""Compute service: Nova v2.1 API over libvirt, plus the metadata service (one process, two ports)."""
+from __future__ import annotations
+
+import logging
+
+from appliance import config
+from appliance.db import migrate as run_migrations
+from appliance.db import open_database
+
+log = logging.getLogger(__name__)
+
+
+def _open(settings):
+    from services.compute import models
+    db = open_database(settings.database_for("compute"))
+    models.database.initialize(db)
+    return db
+
+
+def migrate(settings) -> list[str]:
+    db = _open(settings)
+    try:
+        return run_migrations(db, "services.compute.migrations")
+    finally:
+        db.close()
+
+
+def build_api(settings, driver, clients, synchronous=False):
+    """The Nova API app (no background threads; create_app adds them)."""
+    from appliance.app import make_app
+    from services.compute import microversion, models
+    from services.compute.api import attachments, flavors, misc, servers, versions
+    from services.compute.manager import ComputeManager
+    from services.compute.policies import POLICIES
+
+    app = make_app("compute", settings, error_format="nova", policies=POLICIES, database=models.database)
+    app.url_map.strict_slashes = False
+    manager = ComputeManager(settings, driver, clients, synchronous=synchronous)
+    app.extensions["compute.manager"] = manager
+    for module in (versions, servers, flavors, attachments, misc):
+        app.register_blueprint(module.bp)
+
+    @app.before_request
+    def _microversion():
+        from flask import request
+        if request.path.startswith("/v2.1/"):
+            microversion.negotiate()
+
+    app.after_request(microversion.add_headers)
+    _health_info(app, driver)
+    _register_metrics(app, manager)
+    return app
+
+
+def _health_info(app, driver) -> None:
+    """/healthz also says which domain type the driver chose (egret status prints it)."""
+    from flask import jsonify
+    original = app.view_functions["_healthz"]
+
+    def healthz():
+        resp, status = original()
+        body = resp.get_json()
+        caps = driver.cached_caps()
+        body["info"] = f"domain type {caps.domain_type} ({caps.domain_type_reason})" if caps else "detecting"
+        return jsonify(body), status
+    healthz._egret_public = True
+    app.view_functions["_healthz"] = healthz
+
+
+def create_app(settings=None, *, driver=None, clients=None):
+    from services.compute.drivers import load_driver
+    from services.compute.external import http_clients
+    from services.compute.metadata import build_metadata_app
+
+    settings = settings or config.load()
+    db = _open(settings)
+    run_migrations(db, "services.compute.migrations")
+    db.close()
+    driver = driver or load_driver(settings)
+    clients = clients or http_clients(settings)
+    api = build_api(settings, driver, clients)
+    manager = api.extensions["compute.manager"]
+    metadata = build_metadata_app(settings, manager)
+    section = settings.section("compute")
+    if section.get("background", True):
+        _start_background(settings, manager, float(section.get("sync_interval", 10)))
+    return PortDispatcher(api, metadata, settings.port("metadata"))
+
+
+class PortDispatcher:
+    """Serve the metadata API on its own port from the same process (gunicorn binds both)."""
+
+    def __init__(self, api, metadata, metadata_port: int):
+        self.api, self.metadata, self.metadata_port = api, metadata, str(metadata_port)
+
+    def __call__(self, environ, start_response):
+        if environ.get("SERVER_PORT") == self.metadata_port:
+            return self.metadata(environ, start_response)
+        return self.api(environ, start_response)
+
+
+def _start_background(settings, manager, interval: float) -> None:
+    """One process runs reconcile + power sync: the holder of a lock file (gunicorn may fork several workers)."""
+    import fcntl
+    import threading
+    path = settings.state_dir / "compute" / "background.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return
+    manager._background_lock = fh
+
+    def run():
+        try:
+            manager.driver.host_caps()
+            report = manager.reconcile()
+            log.info("compute reconcile: %s", report)
+        except Exception:
+            log.exception("compute reconcile failed")
+        manager.start_background(interval)
+    threading.Thread(target=run, name="compute-reconcile", daemon=True).start()
+
+
+def _register_metrics(app, manager) -> None:
+    from prometheus_client import Gauge
+
+    from services.compute.models import Instance, database
+    registry = app.extensions["egret.metrics"].registry
+
+    def by_state():
+        with database.connection_context():
+            rows = list(Instance.select(Instance.vm_state, Instance.flavor).where(Instance.deleted == False))  # noqa
+        return rows
+
+    servers = Gauge("egret_compute_servers", "Servers by vm_state", ["vm_state"], registry=registry)
+    vcpus = Gauge("egret_compute_vcpus_allocated", "vCPUs allocated to servers", registry=registry)
+    ram = Gauge("egret_compute_ram_mb_allocated", "RAM (MiB) allocated to servers", registry=registry)
+
+    def collect():
+        rows = by_state()
+        counts: dict = {}
+        for r in rows:
+            counts[r.vm_state] = counts.get(r.vm_state, 0) + 1
+        for state in ("active", "building", "stopped", "paused", "suspended", "error", "resized"):
+            servers.labels(state).set(counts.get(state, 0))
+        vcpus.set(sum(int(r.flavor.get("vcpus", 0)) for r in rows))
+        ram.set(sum(int(r.flavor.get("ram", 0)) for r in rows))
+
+    @app.before_request
+    def _refresh_metrics():
+        from flask import request
+        if request.path == "/metrics":
+            collect()

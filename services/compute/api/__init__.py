@@ -1,0 +1,1 @@
+"""Nova v2.1 API blueprints."""

@@ -1,0 +1,1 @@
+"""The libvirt driver: host capabilities, guest lifecycle, and the domain XML model."""

@@ -1,0 +1,47 @@
+"""Start virtlogd/libvirtd as plain processes where no init system runs them (never stops them)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+LIBVIRT_SOCK = "/run/libvirt/libvirt-sock"
+VIRTLOGD_SOCK = "/run/libvirt/virtlogd-sock"
+# the daemon's default pidfile: libvirtd locks it, so two callers racing here start only one daemon
+LIBVIRTD_PIDFILE = "/run/libvirtd.pid"
+
+
+def fix_kvm_permissions() -> None:
+    """Give /dev/kvm the owner udev would (root:kvm 0660) where no udev ran.
+
+    libvirt checks /dev/kvm as its qemu user on every capabilities lookup; a root-only /dev/kvm makes
+    it throw its cache away and re-probe QEMU (seconds of CPU) on every defineXML.
+    """
+    try:
+        import grp
+        st = os.stat("/dev/kvm")
+        gid = grp.getgrnam("kvm").gr_gid
+    except (OSError, KeyError):
+        return
+    if st.st_gid != gid or (st.st_mode & 0o060) != 0o060:
+        try:
+            os.chown("/dev/kvm", 0, gid)
+            os.chmod("/dev/kvm", 0o660)
+        except OSError:
+            pass
+
+
+def ensure_libvirtd(timeout: float = 30.0) -> bool:
+    """Make sure libvirtd (and virtlogd) answer on their sockets; True if this call started libvirtd."""
+    fix_kvm_permissions()
+    if os.path.exists(LIBVIRT_SOCK):
+        return False
+    if not os.path.exists(VIRTLOGD_SOCK):
+        subprocess.run(["virtlogd", "-d"], check=False, capture_output=True)
+    subprocess.run(["libvirtd", "-d", "-p", LIBVIRTD_PIDFILE], check=False, capture_output=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(LIBVIRT_SOCK):
+            return True
+        time.sleep(0.1)
+    raise RuntimeError(f"libvirtd did not create {LIBVIRT_SOCK} within {timeout}s")

@@ -1,0 +1,201 @@
+"""The libvirt compute driver: guests as libvirt domains on qemu:///system (KVM, or QEMU/TCG)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import libvirt
+
+from services.compute.drivers import base
+from services.compute.drivers.libvirt import host as hostmod
+from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_element
+
+log = logging.getLogger(__name__)
+
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: base.NOSTATE, libvirt.VIR_DOMAIN_RUNNING: base.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: base.RUNNING, libvirt.VIR_DOMAIN_PAUSED: base.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: base.SHUTDOWN, libvirt.VIR_DOMAIN_SHUTOFF: base.SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: base.CRASHED, libvirt.VIR_DOMAIN_PMSUSPENDED: base.SUSPENDED,
+}
+
+
+def _quiet(ctx, err):
+    # libvirt prints every error to stderr by default; we raise them as exceptions instead
+    pass
+
+
+class LibvirtDriver(base.ComputeDriver):
+    def __init__(self, uri: str = "qemu:///system", prefix: str = "egret-", section: dict | None = None,
+                 start_daemon: bool = True):
+        self.uri = uri
+        self.prefix = prefix
+        self.section = dict(section or {})
+        self.start_daemon = start_daemon
+        self._conn = None
+        self._caps = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings):
+        section = settings.section("compute")
+        return cls(section.get("libvirt_uri", "qemu:///system"), section.get("domain_prefix", "egret-"), section)
+
+    @property
+    def conn(self):
+        with self._lock:
+            if self._conn is None or not self._conn.isAlive():
+                if self.start_daemon and self.uri.startswith("qemu:///system"):
+                    from services.compute.drivers.libvirt.daemon import ensure_libvirtd
+                    ensure_libvirtd()
+                libvirt.registerErrorHandler(_quiet, None)
+                self._conn = libvirt.open(self.uri)
+            return self._conn
+
+    def host_caps(self) -> base.HostCaps:
+        if self._caps is None:
+            self._caps = hostmod.host_caps(self.conn, self.section)
+        return self._caps
+
+    def cached_caps(self):
+        return self._caps
+
+    def _dom(self, name: str):
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise base.NotFound(f"domain {name} not found") from None
+            raise base.DriverError(str(exc)) from None
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except libvirt.libvirtError as exc:
+            raise base.DriverError(exc.get_error_message() or str(exc)) from None
+
+    def define(self, spec: base.GuestSpec) -> None:
+        self._call(self.conn.defineXML, self.domain_xml_for(spec))
+
+    def spawn(self, spec: base.GuestSpec) -> None:
+        xml = self.domain_xml_for(spec)
+        dom = self._call(self.conn.defineXML, xml)
+        try:
+            self._call(dom.create)
+        except base.DriverError:
+            self.destroy(spec.name)
+            raise
+
+    def destroy(self, name: str) -> None:
+        try:
+            dom = self._dom(name)
+        except base.NotFound:
+            return
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                raise base.DriverError(str(exc)) from None
+        flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise base.DriverError(str(exc)) from None
+
+    def power_off(self, name: str, timeout: float = 0) -> None:
+        dom = self._dom(name)
+        if not dom.isActive():
+            return
+        if timeout > 0:
+            try:
+                dom.shutdown()
+            except libvirt.libvirtError:
+                pass
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not dom.isActive():
+                    return
+                time.sleep(0.25)
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as exc:
+            if dom.isActive():
+                raise base.DriverError(str(exc)) from None
+
+    def power_on(self, name: str) -> None:
+        dom = self._dom(name)
+        if not dom.isActive():
+            self._call(dom.create)
+
+    def reboot(self, name: str, hard: bool = False) -> None:
+        dom = self._dom(name)
+        if hard or not dom.isActive():
+            # a hard reboot is destroy + start from the persistent definition, as Nova's libvirt driver does
+            if dom.isActive():
+                self._call(dom.destroy)
+            self._call(dom.create)
+        else:
+            try:
+                dom.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+            except libvirt.libvirtError:
+                # guests without an ACPI handler ignore soft reboots; fall back to a reset
+                self._call(dom.reset)
+
+    def pause(self, name: str) -> None:
+        self._call(self._dom(name).suspend)
+
+    def unpause(self, name: str) -> None:
+        self._call(self._dom(name).resume)
+
+    def suspend(self, name: str) -> None:
+        self._call(self._dom(name).managedSave)
+
+    def resume(self, name: str) -> None:
+        self._call(self._dom(name).create)
+
+    def power_state(self, name: str) -> int:
+        try:
+            state, _ = self._dom(name).state()
+        except base.NotFound:
+            return base.NOSTATE
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and self._dom(name).hasManagedSaveImage():
+            return base.SUSPENDED
+        return _STATES.get(state, base.NOSTATE)
+
+    def list_domains(self) -> list[str]:
+        return sorted(d.name() for d in self._call(self.conn.listAllDomains) if d.name().startswith(self.prefix))
+
+    def xml(self, name: str) -> str:
+        return self._call(self._dom(name).XMLDesc, 0)
+
+    def _flags(self, dom):
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        return flags
+
+    def attach_disk(self, name: str, disk: base.DiskSpec) -> None:
+        dom = self._dom(name)
+        self._call(dom.attachDeviceFlags, to_string(disk_element(disk)), self._flags(dom))
+
+    def detach_disk(self, name: str, target: str) -> None:
+        import xml.etree.ElementTree as ET
+        dom = self._dom(name)
+        tree = ET.fromstring(dom.XMLDesc(0))
+        for el in tree.findall("./devices/disk"):
+            t = el.find("target")
+            if t is not None and t.get("dev") == target:
+                self._call(dom.detachDeviceFlags, ET.tostring(el, encoding="unicode"), self._flags(dom))
+                return
+        raise base.NotFound(f"disk {target} not attached to {name}")
+
+    def attach_vif(self, name: str, vif: base.VifSpec) -> None:
+        dom = self._dom(name)
+        self._call(dom.attachDeviceFlags, to_string(vif_element(vif)), self._flags(dom))
+
+    def detach_vif(self, name: str, vif: base.VifSpec) -> None:
+        dom = self._dom(name)
+        self._call(dom.detachDeviceFlags, to_string(vif_element(vif)), self._flags(dom))

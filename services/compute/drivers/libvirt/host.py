@@ -1,0 +1,66 @@
+"""Host facts for the libvirt driver: KVM-or-TCG detection, CPUs, memory, NUMA nodes, huge pages."""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import socket
+
+from services.compute.drivers.base import HostCaps
+
+log = logging.getLogger(__name__)
+
+
+def parse_cpuset(text: str) -> list[int]:
+    cpus: list[int] = []
+    for part in str(text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = (int(x) for x in part.split("-", 1))
+            cpus.extend(range(lo, hi + 1))
+        else:
+            cpus.append(int(part))
+    return sorted(set(cpus))
+
+
+def detect_domain_type(conn, requested: str = "auto") -> tuple[str, str]:
+    """('kvm'|'qemu', why). 'auto' picks kvm only where hardware virtualization really runs stock guests."""
+    if requested in ("kvm", "qemu"):
+        return requested, f"forced by compute.domain_type={requested}"
+    if not os.path.exists("/dev/kvm"):
+        return "qemu", "no /dev/kvm"
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        flags = ""
+    # kvm_pvm (nested software virtualization) offers /dev/kvm without vmx/svm and runs only PVM guest
+    # kernels; a stock guest hangs there, so such a /dev/kvm does not count
+    if " vmx" not in flags and " svm" not in flags:
+        return "qemu", "/dev/kvm present but the CPU has no vmx/svm (kvm_pvm): using TCG"
+    try:
+        conn.getDomainCapabilities(None, "x86_64", None, "kvm", 0)
+    except Exception as exc:  # libvirt says KVM is not usable
+        return "qemu", f"libvirt refuses kvm: {exc}"
+    return "kvm", "hardware virtualization available"
+
+
+def host_caps(conn, section: dict) -> HostCaps:
+    domain_type, reason = detect_domain_type(conn, section.get("domain_type", "auto"))
+    info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
+    hugepages = {}
+    for path in glob.glob("/sys/kernel/mm/hugepages/hugepages-*kB"):
+        size = int(os.path.basename(path)[len("hugepages-"):-2])
+        try:
+            free = int(open(os.path.join(path, "free_hugepages")).read())
+        except OSError:
+            free = 0
+        if free:
+            hugepages[size] = free
+    nodes = len(glob.glob("/sys/devices/system/node/node[0-9]*")) or max(1, int(info[4]))
+    log.info("libvirt domain type %s (%s)", domain_type, reason)
+    return HostCaps(domain_type=domain_type, domain_type_reason=reason, hostname=socket.gethostname(),
+                    cpus=int(info[2]), memory_mb=int(info[1]), numa_nodes=nodes,
+                    dedicated_cpus=parse_cpuset(section.get("cpu_dedicated_set", "")),
+                    hugepages=hugepages, hypervisor_version=conn.getVersion())

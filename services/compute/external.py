@@ -1,0 +1,121 @@
+"""The services compute calls (network, image, volume) behind small interfaces; HTTP here, fakes in fakes.py."""
+from __future__ import annotations
+
+import shutil
+
+from appliance.clients import ClientError, ServiceClient
+
+
+class ExternalError(Exception):
+    """Another service refused or failed; `status` is its HTTP status (404 means not found)."""
+
+    def __init__(self, message: str, status: int = 500):
+        super().__init__(message)
+        self.status = status
+
+
+def _wrap(exc: ClientError) -> ExternalError:
+    body = exc.body
+    message = str(body)
+    if isinstance(body, dict):
+        inner = next(iter(body.values()), body) if len(body) == 1 else body
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or str(inner)
+        if "message" in body:
+            message = body["message"]
+    return ExternalError(f"{exc.url}: {message}", exc.status)
+
+
+class _Http:
+    def __init__(self, settings):
+        self.client = ServiceClient(settings, "compute")
+
+    def _req(self, target, method, path, token=None, **kw):
+        try:
+            return self.client.request(target, method, path, token=token, **kw)
+        except ClientError as exc:
+            raise _wrap(exc) from None
+        except OSError as exc:  # connection refused: the service is down
+            raise ExternalError(f"{target} service unreachable: {exc}", 503) from None
+
+
+class NetworkClient(_Http):
+    """Neutron v2.0 at settings.url('network') + /v2.0."""
+
+    def get_network(self, network_id, token=None) -> dict:
+        return self._req("network", "GET", f"/v2.0/networks/{network_id}", token).json()["network"]
+
+    def list_networks(self, token=None, **filters) -> list[dict]:
+        return self._req("network", "GET", "/v2.0/networks", token, params=filters).json()["networks"]
+
+    def get_port(self, port_id, token=None) -> dict:
+        return self._req("network", "GET", f"/v2.0/ports/{port_id}", token).json()["port"]
+
+    def create_port(self, body: dict, token=None) -> dict:
+        return self._req("network", "POST", "/v2.0/ports", token, json={"port": body}).json()["port"]
+
+    def update_port(self, port_id, body: dict, token=None) -> dict:
+        return self._req("network", "PUT", f"/v2.0/ports/{port_id}", token, json={"port": body}).json()["port"]
+
+    def delete_port(self, port_id, token=None) -> None:
+        self._req("network", "DELETE", f"/v2.0/ports/{port_id}", token, expected=(204, 404))
+
+    def list_ports(self, token=None, **filters) -> list[dict]:
+        return self._req("network", "GET", "/v2.0/ports", token, params=filters).json()["ports"]
+
+    def list_floatingips(self, token=None, **filters) -> list[dict]:
+        return self._req("network", "GET", "/v2.0/floatingips", token, params=filters).json()["floatingips"]
+
+    def list_subnets(self, token=None, **filters) -> list[dict]:
+        return self._req("network", "GET", "/v2.0/subnets", token, params=filters).json()["subnets"]
+
+
+class ImageClient(_Http):
+    """Glance v2 at settings.url('image')."""
+
+    def get_image(self, image_id, token=None) -> dict:
+        return self._req("image", "GET", f"/v2/images/{image_id}", token).json()
+
+    def download(self, image_id, dest: str, token=None) -> None:
+        resp = self._req("image", "GET", f"/v2/images/{image_id}/file", token, stream=True, timeout=300)
+        with open(dest, "wb") as fh:
+            shutil.copyfileobj(resp.raw, fh, 1 << 20)
+
+    def create_image(self, body: dict, token=None) -> dict:
+        return self._req("image", "POST", "/v2/images", token, json=body).json()
+
+    def upload(self, image_id, path: str, token=None) -> None:
+        with open(path, "rb") as fh:
+            self._req("image", "PUT", f"/v2/images/{image_id}/file", token, data=fh,
+                      headers={"Content-Type": "application/octet-stream"}, timeout=600)
+
+
+class VolumeClient(_Http):
+    """Cinder v3 attachments at settings.url('volume') + /v3/{project_id}."""
+
+    H = {"OpenStack-API-Version": "volume 3.44"}
+
+    def get_volume(self, project_id, volume_id, token=None) -> dict:
+        return self._req("volume", "GET", f"/v3/{project_id}/volumes/{volume_id}", token,
+                         headers=self.H).json()["volume"]
+
+    def create_attachment(self, project_id, volume_id, instance_id, connector: dict, token=None) -> dict:
+        body = {"attachment": {"volume_id": volume_id, "instance_uuid": instance_id, "connector": connector}}
+        return self._req("volume", "POST", f"/v3/{project_id}/attachments", token, json=body,
+                         headers=self.H).json()["attachment"]
+
+    def complete_attachment(self, project_id, attachment_id, token=None) -> None:
+        self._req("volume", "POST", f"/v3/{project_id}/attachments/{attachment_id}/action", token,
+                  json={"os-complete": None}, headers=self.H)
+
+    def delete_attachment(self, project_id, attachment_id, token=None) -> None:
+        self._req("volume", "DELETE", f"/v3/{project_id}/attachments/{attachment_id}", token,
+                  headers=self.H, expected=(200, 202, 204, 404))
+
+    def delete_volume(self, project_id, volume_id, token=None) -> None:
+        self._req("volume", "DELETE", f"/v3/{project_id}/volumes/{volume_id}", token, headers=self.H,
+                  expected=(202, 204, 404))
+
+
+def http_clients(settings) -> dict:
+    return {"network": NetworkClient(settings), "image": ImageClient(settings), "volume": VolumeClient(settings)}

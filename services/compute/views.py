@@ -1,0 +1,166 @@
+"""Nova response bodies: servers, flavors, keypairs, attachments, as each microversion shows them."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import request
+
+from appliance import policy
+from services.compute.microversion import at_least
+
+STATUS = {"active": "ACTIVE", "building": "BUILD", "stopped": "SHUTOFF", "paused": "PAUSED",
+          "suspended": "SUSPENDED", "error": "ERROR", "resized": "VERIFY_RESIZE", "deleted": "DELETED",
+          "rescued": "RESCUE", "shelved": "SHELVED", "soft-delete": "SOFT_DELETED"}
+TASK_STATUS = {"rebooting": "REBOOT", "reboot_started": "REBOOT", "rebooting_hard": "HARD_REBOOT",
+               "reboot_started_hard": "HARD_REBOOT", "resize_prep": "RESIZE", "resize_migrating": "RESIZE",
+               "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE"}
+
+
+def iso(dt) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def base_url() -> str:
+    return request.host_url.rstrip("/")
+
+
+def links(kind: str, ident: str, project_id: str | None = None) -> list:
+    root = base_url()
+    return [{"rel": "self", "href": f"{root}/v2.1/{kind}/{ident}"},
+            {"rel": "bookmark", "href": f"{root}/{kind}/{ident}"}]
+
+
+def status_of(inst) -> str:
+    if inst.vm_state in ("active",) and inst.task_state in TASK_STATUS:
+        return TASK_STATUS[inst.task_state]
+    if inst.vm_state == "stopped" and inst.task_state in ("rebooting_hard", "reboot_started_hard"):
+        return "HARD_REBOOT"
+    return STATUS.get(inst.vm_state, "UNKNOWN")
+
+
+def is_admin() -> bool:
+    return policy.check("admin_required")
+
+
+def flavor(f, detail=True) -> dict:
+    body = {"id": f.id, "name": f.name, "links": links("flavors", f.id)}
+    if not detail:
+        if at_least(55):
+            body["description"] = f.description
+        return body
+    body.update({"ram": f.ram, "vcpus": f.vcpus, "disk": f.disk, "swap": f.swap or "",
+                 "OS-FLV-EXT-DATA:ephemeral": f.ephemeral, "OS-FLV-DISABLED:disabled": f.disabled,
+                 "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
+    if at_least(55):
+        body["description"] = f.description
+    if at_least(61):
+        body["extra_specs"] = dict(f.extra_specs or {})
+    return body
+
+
+def flavor_snapshot(f) -> dict:
+    """What an instance keeps of its flavor (Nova's instance.flavor)."""
+    return {"id": f.id, "name": f.name, "ram": f.ram, "vcpus": f.vcpus, "disk": f.disk, "swap": f.swap,
+            "ephemeral": f.ephemeral, "extra_specs": dict(f.extra_specs or {})}
+
+
+def keypair(k, with_private: str | None = None, detail=True) -> dict:
+    body = {"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint}
+    if at_least(2):
+        body["type"] = k.type
+    if with_private:
+        body["private_key"] = with_private
+    if detail:
+        body.update({"user_id": k.user_id, "created_at": iso(k.created_at), "deleted": False,
+                     "deleted_at": None, "updated_at": None, "id": abs(hash(k.id)) % (10 ** 8)})
+    return body
+
+
+def addresses(inst, floating: dict) -> dict:
+    out: dict[str, list] = {}
+    for p in inst.ports or []:
+        entries = out.setdefault(p.get("network_name") or p.get("network_id", "network"), [])
+        for ip in p.get("ips", []):
+            version = 6 if ":" in ip else 4
+            entries.append({"version": version, "addr": ip, "OS-EXT-IPS:type": "fixed",
+                            "OS-EXT-IPS-MAC:mac_addr": p.get("mac")})
+            for fip in floating.get((p["port_id"], ip), []):
+                entries.append({"version": 4, "addr": fip, "OS-EXT-IPS:type": "floating",
+                                "OS-EXT-IPS-MAC:mac_addr": p.get("mac")})
+    return out
+
+
+def server_brief(inst) -> dict:
+    return {"id": inst.id, "name": inst.name, "links": links("servers", inst.id)}
+
+
+def server(inst, *, floating: dict | None = None, attachments=None, groups=None) -> dict:
+    admin = is_admin()
+    fl = inst.flavor or {}
+    if at_least(47):
+        flv = {"vcpus": fl.get("vcpus"), "ram": fl.get("ram"), "disk": fl.get("disk"),
+               "ephemeral": fl.get("ephemeral", 0), "swap": fl.get("swap", 0), "original_name": fl.get("name"),
+               "extra_specs": fl.get("extra_specs", {})}
+    else:
+        flv = {"id": fl.get("id"), "links": [links("flavors", fl.get("id", ""))[1]]}
+    image = "" if inst.boot_from_volume or not inst.image_ref else \
+        {"id": inst.image_ref, "links": [{"rel": "bookmark", "href": f"{base_url()}/images/{inst.image_ref}"}]}
+    host_id = hashlib.sha224((inst.project_id + inst.host).encode()).hexdigest() if inst.host else ""
+    vols = [{"id": a.volume_id, **({"delete_on_termination": a.delete_on_termination} if at_least(3) else {})}
+            for a in (attachments or [])]
+    body = {
+        "id": inst.id, "name": inst.name, "status": status_of(inst), "tenant_id": inst.project_id,
+        "user_id": inst.user_id, "metadata": dict(inst.metadata or {}), "hostId": host_id, "image": image,
+        "flavor": flv, "created": iso(inst.created_at), "updated": iso(inst.updated_at),
+        "addresses": addresses(inst, floating or {}), "accessIPv4": inst.access_ipv4,
+        "accessIPv6": inst.access_ipv6, "links": links("servers", inst.id), "OS-DCF:diskConfig": "MANUAL",
+        "progress": 100 if inst.vm_state == "active" else 0,
+        "OS-EXT-AZ:availability_zone": inst.availability_zone, "config_drive": "True" if inst.config_drive else "",
+        "key_name": inst.key_name, "OS-SRV-USG:launched_at": iso(inst.launched_at),
+        "OS-SRV-USG:terminated_at": iso(inst.terminated_at), "OS-EXT-STS:task_state": inst.task_state,
+        "OS-EXT-STS:vm_state": inst.vm_state, "OS-EXT-STS:power_state": inst.power_state,
+        "os-extended-volumes:volumes_attached": vols,
+        "security_groups": [{"name": n} for n in (inst.security_groups or ["default"])] if inst.ports else [],
+    }
+    if admin:
+        body.update({"OS-EXT-SRV-ATTR:host": inst.host or None,
+                     "OS-EXT-SRV-ATTR:hypervisor_hostname": inst.host or None,
+                     "OS-EXT-SRV-ATTR:instance_name": inst.domain_name})
+        if at_least(3):
+            img = inst.image or {}
+            body.update({"OS-EXT-SRV-ATTR:reservation_id": inst.reservation_id,
+                         "OS-EXT-SRV-ATTR:launch_index": inst.launch_index,
+                         "OS-EXT-SRV-ATTR:hostname": inst.hostname,
+                         "OS-EXT-SRV-ATTR:kernel_id": img.get("kernel_id", ""),
+                         "OS-EXT-SRV-ATTR:ramdisk_id": img.get("ramdisk_id", ""),
+                         "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                         "OS-EXT-SRV-ATTR:user_data": inst.user_data})
+    if at_least(9):
+        body["locked"] = inst.locked
+    if at_least(16) and admin:
+        body["host_status"] = "UP" if inst.host else ""
+    if at_least(19):
+        body["description"] = inst.description
+    if at_least(26):
+        body["tags"] = list(inst.tags or [])
+    if at_least(63):
+        body["trusted_image_certificates"] = None
+    if at_least(71):
+        body["server_groups"] = list(groups or [])
+    if at_least(73):
+        body["locked_reason"] = inst.locked_reason
+    if inst.fault and inst.vm_state in ("error", "deleted"):
+        fault = {k: inst.fault[k] for k in ("code", "message", "created")}
+        if admin or inst.fault.get("code") != 500:
+            fault["details"] = inst.fault.get("details", "")
+        body["fault"] = fault
+    return body
+
+
+def volume_attachment(a) -> dict:
+    body = {"id": a.volume_id, "volumeId": a.volume_id, "serverId": a.instance_id, "device": f"/dev/{a.device}"}
+    if at_least(70):
+        body["tag"] = a.tag
+    if at_least(79):
+        body["delete_on_termination"] = a.delete_on_termination
+    return body

@@ -1,0 +1,146 @@
+"""One contract for the compute drivers: the fake and the real libvirt driver (QEMU domains on qemu:///system)."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from appliance.testing.guest import BOOT_MARKER
+from services.compute.drivers import base
+from services.compute.drivers.fake import FakeDriver
+
+
+@pytest.fixture(scope="module", params=["fake", "libvirt"])
+def driver(request, run_prefix):
+    if request.param == "fake":
+        drv = FakeDriver(prefix=f"{run_prefix}f-")
+    else:
+        request.getfixturevalue("libvirtd")
+        from services.compute.drivers.libvirt.driver import LibvirtDriver
+        drv = LibvirtDriver("qemu:///system", prefix=f"{run_prefix}l-")
+    yield drv
+    for name in drv.list_domains():
+        drv.destroy(name)
+
+
+@pytest.fixture(scope="module")
+def workdir(libvirt_instances_dir, request):
+    path = libvirt_instances_dir / f"contract-{uuid.uuid4().hex[:6]}"
+    path.mkdir()
+    path.chmod(0o755)
+    return path
+
+
+def _spec(driver, workdir, guest, name, **kw):
+    overlay = workdir / f"{name}.qcow2"
+    if not overlay.exists():
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk), "-F", "qcow2",
+                        str(overlay)], check=True)
+    fields = dict(name=driver.prefix + name, uuid=str(uuid.uuid4()), vcpus=1, memory_mb=256,
+                  disks=[base.DiskSpec(path=str(overlay), target="vda")],
+                  kernel=str(guest.kernel), initrd=str(guest.initrd), cmdline=guest.cmdline,
+                  console_log=str(workdir / f"{name}.console.log"))
+    fields.update(kw)
+    return base.GuestSpec(**fields)
+
+
+def _rich_host(driver):
+    return dataclasses.replace(driver.host_caps(), dedicated_cpus=[0, 1], hugepages={2048: 1024}, numa_nodes=2)
+
+
+def test_host_caps_names_a_domain_type(driver):
+    caps = driver.host_caps()
+    assert caps.domain_type in ("kvm", "qemu", "fake")
+    assert caps.domain_type_reason
+    assert caps.cpus >= 1 and caps.memory_mb > 0
+
+
+def test_extra_specs_produce_pinning_hugepages_realtime_numa(driver, workdir, tiny_guest, monkeypatch):
+    rich = _rich_host(driver)
+    monkeypatch.setattr(driver, "host_caps", lambda: rich)
+    specs = {"hw:cpu_policy": "dedicated", "hw:mem_page_size": "2MB", "hw:cpu_realtime": "yes",
+             "hw:cpu_realtime_mask": "^0", "hw:numa_nodes": "2"}
+    spec = _spec(driver, workdir, tiny_guest, "xml", vcpus=2, memory_mb=512, extra_specs=specs)
+    driver.define(spec)
+    try:
+        tree = ET.fromstring(driver.xml(spec.name))  # read back from the hypervisor's definition
+        pins = {p.get("vcpu"): p.get("cpuset") for p in tree.findall("./cputune/vcpupin")}
+        assert pins == {"0": "0", "1": "1"}
+        sched = tree.find("./cputune/vcpusched")
+        assert sched.get("vcpus") == "1" and sched.get("scheduler") == "fifo"
+        page = tree.find("./memoryBacking/hugepages/page")
+        assert page.get("size") == "2048" and page.get("unit") == "KiB"
+        cells = tree.findall("./cpu/numa/cell")
+        assert [(c.get("id"), c.get("cpus")) for c in cells] == [("0", "0"), ("1", "1")]
+        assert tree.get("type") in ("qemu", "kvm", "fake")
+    finally:
+        driver.destroy(spec.name)
+    assert spec.name not in driver.list_domains()
+
+
+@pytest.mark.parametrize("specs,needle", [
+    ({"hw:mem_page_size": "2MB"}, "huge pages"),
+    ({"hw:cpu_policy": "dedicated"}, "cpu_dedicated_set"),
+    ({"hw:cpu_realtime": "yes"}, "requires hw:cpu_policy=dedicated"),
+    ({"hw:numa_nodes": "4"}, "NUMA"),
+])
+def test_extra_specs_the_host_cannot_give_are_refused(driver, specs, needle, monkeypatch):
+    bare = dataclasses.replace(driver.host_caps(), dedicated_cpus=[], hugepages={}, numa_nodes=1)
+    monkeypatch.setattr(driver, "host_caps", lambda: bare)
+    with pytest.raises(base.UnsupportedSpec, match=needle):
+        driver.check_extra_specs(specs, 4, 512)
+
+
+def _wait(predicate, timeout=60.0, step=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def test_guest_lifecycle(driver, workdir, tiny_guest):
+    spec = _spec(driver, workdir, tiny_guest, "life")
+    driver.spawn(spec)
+    try:
+        assert spec.name in driver.list_domains()
+        assert _wait(lambda: BOOT_MARKER in driver.console_log(spec.console_log)), \
+            driver.console_log(spec.console_log)
+        assert driver.power_state(spec.name) == base.RUNNING
+        assert driver.console_log(spec.console_log, lines=0) == ""
+
+        volume = workdir / "vol.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume), "16M"], check=True)
+        driver.attach_disk(spec.name, base.DiskSpec(path=str(volume), target="vdb", serial="vol-1"))
+        targets = [t.get("dev") for t in ET.fromstring(driver.xml(spec.name)).findall("./devices/disk/target")]
+        assert "vdb" in targets
+        driver.detach_disk(spec.name, "vdb")
+        with pytest.raises(base.NotFound):
+            driver.detach_disk(spec.name, "vdz")
+
+        driver.pause(spec.name)
+        assert driver.power_state(spec.name) == base.PAUSED
+        driver.unpause(spec.name)
+        assert driver.power_state(spec.name) == base.RUNNING
+
+        driver.power_off(spec.name)
+        assert _wait(lambda: driver.power_state(spec.name) == base.SHUTDOWN, 15)
+        with pytest.raises(base.DriverError):
+            driver.pause(spec.name)
+        driver.power_on(spec.name)
+        assert driver.power_state(spec.name) == base.RUNNING
+        driver.reboot(spec.name, hard=True)
+        assert driver.power_state(spec.name) == base.RUNNING
+    finally:
+        driver.destroy(spec.name)
+    assert spec.name not in driver.list_domains()
+    assert driver.power_state(spec.name) == base.NOSTATE
+    driver.destroy(spec.name)  # idempotent
+    with pytest.raises(base.NotFound):
+        driver.power_on(spec.name)
