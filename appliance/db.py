@@ -95,6 +95,24 @@ class AppliedMigration(peewee.Model):
         table_name = "egret_migrations"
 
 
+def open_service_database(settings, service: str, proxy: peewee.DatabaseProxy, *, migrations: bool = True):
+    """Open `service`'s database, bind its models' proxy to it and (by default) apply its migrations."""
+    database = open_database(settings.database_for(service))
+    proxy.initialize(database)
+    if migrations:
+        migrate(database, f"services.{service}.migrations")
+    return database
+
+
+def migrate_service(settings, service: str, proxy: peewee.DatabaseProxy) -> list[str]:
+    """What `egret migrate` runs for one service: apply its pending migrations, then close."""
+    database = open_service_database(settings, service, proxy, migrations=False)
+    try:
+        return migrate(database, f"services.{service}.migrations")
+    finally:
+        database.close()
+
+
 def migrate(database: peewee.Database, package: str) -> list[str]:
     """Apply the numbered migration modules of `package` (NNNN_name.py with up(db)) not yet applied."""
     pkg = importlib.import_module(package)

@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 from appliance import config
-from appliance.db import migrate as run_migrations
-from appliance.db import open_database
+from appliance.db import migrate_service, open_service_database
 
 
 def _open(settings):
     from services.identity import models
-    db = open_database(settings.database_for("identity"))
-    models.database.initialize(db)
-    return db
+    return open_service_database(settings, "identity", models.database, migrations=False)
 
 
 def migrate(settings) -> list[str]:
-    db = _open(settings)
-    try:
-        return run_migrations(db, "services.identity.migrations")
-    finally:
-        db.close()
+    from services.identity import models
+    return migrate_service(settings, "identity", models.database)
 
 
 def create_app(settings=None, *, driver=None):
@@ -34,9 +28,7 @@ def create_app(settings=None, *, driver=None):
     from services.identity.policies import POLICIES
 
     settings = settings or config.load()
-    db = _open(settings)
-    run_migrations(db, "services.identity.migrations")
-    db.close()
+    open_service_database(settings, "identity", models.database).close()
     app = make_app("identity", settings, error_format="keystone", policies=POLICIES, database=models.database)
     app.url_map.strict_slashes = False
     manager = Manager(settings)

@@ -6,18 +6,14 @@ import threading
 
 from appliance import config
 from appliance.app import make_app
-from appliance.db import migrate as run_migrations
-from appliance.db import open_database
+from appliance.db import migrate_service, open_service_database
 
 log = logging.getLogger("egret.network")
 
 
 def migrate(settings=None) -> list[str]:
-    settings = settings or config.load()
     from services.network import models
-    db = open_database(settings.database_for("network"))
-    models.database.initialize(db)
-    return run_migrations(db, "services.network.migrations")
+    return migrate_service(settings or config.load(), "network", models.database)
 
 
 def _reconcile_loop(app, manager, interval: float, tick: float, stop: threading.Event) -> None:
@@ -49,9 +45,7 @@ def create_app(settings=None, *, driver=None):
     from services.network.manager import Manager
     from services.network.policies import POLICIES
 
-    db = open_database(settings.database_for("network"))
-    models.database.initialize(db)
-    run_migrations(db, "services.network.migrations")
+    open_service_database(settings, "network", models.database)
     app = make_app("network", settings, error_format="neutron", policies=POLICIES, database=models.database)
     driver = driver or load_driver(settings)
     manager = Manager(settings, driver, models.database)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import logging
 
 from appliance import config
-from appliance.db import migrate as run_migrations
-from appliance.db import open_database
+from appliance.db import migrate_service, open_service_database
 
 log = logging.getLogger("egret.storage")
 
@@ -65,12 +64,8 @@ class PortDispatcher:
 
 
 def migrate(settings=None) -> list[str]:
-    settings = settings or config.load()
-    db = open_database(settings.database_for("storage"))
-    try:
-        return run_migrations(db, "services.storage.migrations")
-    finally:
-        db.close()
+    from services.storage import models
+    return migrate_service(settings or config.load(), "storage", models.database)
 
 
 def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
@@ -79,9 +74,7 @@ def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
     from services.storage import models
     from services.storage.policies import POLICIES
     settings = settings or config.load()
-    db = open_database(settings.database_for("storage"))
-    run_migrations(db, "services.storage.migrations")
-    models.database.initialize(db)
+    db = open_service_database(settings, "storage", models.database)
     storage = Storage(settings, driver, credentials)
     storage.reconcile()
     if not db.is_closed():

@@ -77,7 +77,9 @@ def serve_once(netns, port, reply=b"hello", timeout=8.0):
     return proc
 
 
-def connect(netns, ip, port, timeout=2.0) -> str | None:
+def connect(netns, ip, port, timeout=10.0) -> str | None:
+    # generous by default: on a loaded 2-core machine the Python peers may wait seconds for a CPU; the
+    # "must be closed" checks pass a short timeout explicitly
     code = (f"import socket\ntry:\n s=socket.create_connection(('{ip}',{port}),timeout={timeout});"
             "print(s.recv(200).decode())\nexcept Exception as e: print('FAIL',type(e).__name__)")
     out = sh("ip", "netns", "exec", netns, "python3", "-c", code, timeout=timeout + 10).stdout.strip()
@@ -164,6 +166,17 @@ class Cloud:
         vm = Vm(f"{self.env['prefix']}vm{len(self.env['vms'])}", port, self.env["hook"])
         self.env["vms"].append(vm)
         return vm
+
+    def diag(self) -> str:
+        """State worth seeing when a connectivity assertion fails: SG tables with counters, conntrack stats."""
+        prefix = self.env["prefix"]
+        parts = []
+        for cmd in (["nft", "list", "table", "inet", f"{prefix}_sg"], ["nft", "list", "table", "bridge", f"{prefix}_sg"],
+                    ["conntrack", "-S"], ["sysctl", "net.bridge.bridge-nf-call-iptables",
+                                          "net.netfilter.nf_conntrack_checksum"]):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            parts.append("$ " + " ".join(cmd) + "\n" + proc.stdout + proc.stderr)
+        return "\n".join(parts)
 
     def sync(self):
         self.manager.sync()

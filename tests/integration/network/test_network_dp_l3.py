@@ -44,7 +44,7 @@ def test_snat_out_and_floating_ip_in(cloud, net_env):
         reply = connect(ext, fip["floating_ip_address"], 8080)
     finally:
         srv.kill()
-    assert reply == "from-vm peer=203.0.113.1"
+    assert reply == "from-vm peer=203.0.113.1", cloud.diag()
     # and the VM's own outbound traffic now leaves with its floating IP
     srv = serve_once(ext, 7071)
     try:
@@ -69,7 +69,7 @@ def test_security_group_rules_open_and_close_ports(cloud):
         rule = cloud.a("POST", "/v2.0/security-group-rules", {"security_group_rule": {
             "security_group_id": locked["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 9000,
             "port_range_max": 9000, "remote_ip_prefix": f"{client.ip}/32"}})["security_group_rule"]
-        assert connect(client.name, server.ip, 9000) == f"hello peer={client.ip}"
+        assert connect(client.name, server.ip, 9000) == f"hello peer={client.ip}", cloud.diag()
         assert not client.ping(server.ip, count=1)          # only TCP 9000 was opened
         cloud.a("DELETE", f"/v2.0/security-group-rules/{rule['id']}", status=204)
         assert connect(client.name, server.ip, 9000, timeout=1.0) is None
@@ -107,7 +107,7 @@ def _throughput(src, dst_ns, dst_ip, port, seconds=1.5) -> float:
                                  "print(n/(time.time()-t),flush=True)"], stdout=subprocess.PIPE, text=True)
         assert sink.stdout.readline().strip() == "ready"
         # the send timeout bounds a stall (TCP backing off behind a shaper on a loaded machine)
-        code = (f"import socket,time,sys\ntry: s=socket.create_connection(('{dst_ip}',{port + attempt * 100}),5)\n"
+        code = (f"import socket,time,sys\ntry: s=socket.create_connection(('{dst_ip}',{port + attempt * 100}),10)\n"
                 "except OSError: sys.exit(3)\n"
                 f"s.settimeout(5);b=b'x'*65536;t=time.time()\ntry:\n while time.time()-t<{seconds}: s.send(b)\n"
                 "except OSError: pass\ns.close()")
@@ -202,15 +202,15 @@ def test_security_groups_filter_ipv6(cloud):
                            text=True)
     assert srv.stdout.readline().strip() == "ready"
 
-    def dial():
-        probe = ("import socket\ntry:\n s=socket.create_connection(('%s',9100),timeout=1.5);print(s.recv(100).decode())\n"
-                 "except Exception: print('FAIL')" % v6[server.name])
+    def dial(timeout):
+        probe = ("import socket\ntry:\n s=socket.create_connection(('%s',9100),timeout=%s);print(s.recv(100).decode())\n"
+                 "except Exception: print('FAIL')" % (v6[server.name], timeout))
         return client.run("python3", "-c", probe).stdout.strip()
     try:
-        assert dial() == "FAIL"
+        assert dial(1.5) == "FAIL"
         cloud.a("POST", "/v2.0/security-group-rules", {"security_group_rule": {
             "security_group_id": locked["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "tcp",
             "port_range_min": 9100, "port_range_max": 9100, "remote_ip_prefix": "fd00:75::/64"}})
-        assert dial() == f"v6 {v6[client.name]}"
+        assert dial(10) == f"v6 {v6[client.name]}", cloud.diag()
     finally:
         srv.kill()

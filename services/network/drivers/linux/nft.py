@@ -103,7 +103,11 @@ def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
     fwd_body = ["  chain portout {\n    type filter hook forward priority -200; policy accept;\n"]
     inet = []
     in_map, out_map = [], []
-    for n, port in enumerate(secured, start=1):
+    # port ids start at a per-prefix offset above 0x1000, so marks of another instance on this host never
+    # look like ours even to a rule that does not check the bridge
+    offset = int(hashlib.sha256(prefix.encode()).hexdigest()[:4], 16)
+    for i, port in enumerate(secured):
+        n = 0x1000 + (offset + i) % 0xF000
         tap = port.tap
         macs = {port.mac.lower()} | {p["mac_address"].lower() for p in port.allowed_pairs if p.get("mac_address")}
         v4 = [ip for ip in port.ips if ":" not in ip] + [p["ip_address"] for p in port.allowed_pairs
@@ -143,8 +147,11 @@ def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
         inet.append(f"  chain in_{n} {{\n" + "".join(ingress) + "  }\n")
     base = "  chain forward {\n    type filter hook forward priority 0; policy accept;\n"
     if out_map:
-        base += f"    meta mark and 0x0000ffff vmap {_set(out_map)}\n"
-        base += f"    meta mark and 0xffff0000 vmap {_set(in_map)}\n"
+        # marks are only unique within this table, and another Egret instance on the host has its own: match
+        # packets bridged by our own bridges only (through br_netfilter, iif/oif are the bridge devices)
+        bridges = _set(f'"{b}"' for b in sorted({p.bridge for p in secured}))
+        base += f"    iifname {bridges} meta mark and 0x0000ffff vmap {_set(out_map)}\n"
+        base += f"    oifname {bridges} meta mark and 0xffff0000 vmap {_set(in_map)}\n"
     base += "  }\n"
     table = f"{prefix}_sg"
     bridge_text = _replace("bridge", table, "".join(mark_body) + "  }\n" + "".join(fwd_body) + "  }\n")
