@@ -21,5 +21,11 @@ unit: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# the appliance image (Debian path): artifacts/image/egret-$(ARCH).raw (+ .sha256, .update.tar, .packages.txt).
+# ARCH=arm64 builds the aarch64 image under qemu-user (~20 min; needs qemu-user-static binfmt-support).
+ARCH ?= amd64
+image: setup
+	$(PY) images/build.py --arch $(ARCH)
+
 clean:
 	rm -rf .egret build *.egg-info

@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     fb = sub.add_parser("firstboot", help="first-boot setup from an answers file, or print the console banner")
     fb.add_argument("--answers", help="YAML answers file (same steps and validation as the wizard)")
     fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
+    from appliance.image.cli import add_parsers
+    add_parsers(sub)  # image write | update apply/status/health/mark-good
     return parser
 
 
@@ -220,7 +222,8 @@ def main(argv=None) -> int:
     except config.ConfigError as exc:
         print(f"egret: {exc}", file=sys.stderr)
         return 2
-    return COMMANDS[args.command](args, settings) or 0
+    handler = COMMANDS.get(args.command) or args.handler
+    return handler(args, settings) or 0
 
 
 if __name__ == "__main__":

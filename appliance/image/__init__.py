@@ -1,0 +1,1 @@
+"""Appliance image tooling: systemd units from the manifest, flashing, A/B updates."""

@@ -1,0 +1,32 @@
+"""Create A/B update bundles: a plain tar of root.img.zst, kernel, initrd, egret-update.json and SHA256SUMS."""
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from appliance.image.progress import sha256_file
+
+
+def make_bundle(out: Path, root_img: Path, kernel: Path, initrd: Path, version: str, arch: str = "amd64",
+                cmdline: str = "") -> Path:
+    with tempfile.TemporaryDirectory(prefix="egret-bundle-") as tmp:
+        work = Path(tmp)
+        zst = work / "root.img.zst"
+        subprocess.run(["zstd", "-q", "-T0", "-3", str(root_img), "-o", str(zst)], check=True)
+        members = {"root.img.zst": zst, "vmlinuz": Path(kernel), "initrd.img": Path(initrd)}
+        manifest = {"version": version, "arch": arch, "kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": cmdline,
+                    "root": {"file": "root.img.zst", "size": root_img.stat().st_size,
+                             "sha256": sha256_file(root_img)}}
+        (work / "egret-update.json").write_text(json.dumps(manifest, indent=1))
+        members["egret-update.json"] = work / "egret-update.json"
+        (work / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {n}\n" for n, p in members.items()))
+        members["SHA256SUMS"] = work / "SHA256SUMS"
+        tmp_out = Path(str(out) + ".tmp")
+        with tarfile.open(tmp_out, "w") as tar:
+            for name, path in members.items():
+                tar.add(path, arcname=name)
+        tmp_out.rename(out)
+    return out

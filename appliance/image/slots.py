@@ -1,0 +1,318 @@
+"""A/B root slots: `egret update apply` writes the inactive slot and a counted boot entry; mark-good blesses it.
+
+The ESP holds one systemd-boot Type #1 entry per slot, `egret-<N>-<slot>[+<tries>].conf`. systemd-boot
+boots the entry with the highest N and decrements the counter in its file name on every try; an entry at
++0 sorts last, so the previous slot's entry (kept, uncounted) boots by itself when the new slot never
+reaches a healthy state. `egret update health` (a unit ordered before boot-complete.target) drops the
+counter once every service is healthy, and reboots when they are not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.image import gpt
+from appliance.image.progress import Progress, copy_into, sha256_file
+
+ENTRY_RE = re.compile(r"^egret-(?P<n>\d+)-(?P<slot>[ab])(?:\+(?P<left>\d+)(?:-(?P<done>\d+))?)?\.conf$")
+LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+MANIFEST = "egret-update.json"
+SUMS = "SHA256SUMS"
+
+
+class UpdateError(RuntimeError):
+    """The update was refused before anything was written, or writing it failed."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    n: int
+    slot: str
+    tries_left: int | None  # None: not counted (blessed or factory)
+
+    @property
+    def id(self) -> str:
+        return f"egret-{self.n}-{self.slot}"
+
+
+def entries(esp: Path) -> list[Entry]:
+    found = []
+    folder = esp / "loader" / "entries"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = ENTRY_RE.match(path.name)
+            if m:
+                found.append(Entry(path, int(m["n"]), m["slot"], int(m["left"]) if m["left"] is not None else None))
+    return sorted(found, key=lambda e: e.n)
+
+
+def boot_order(esp: Path) -> list[Entry]:
+    """What systemd-boot tries first: entries with tries left before exhausted ones, then highest N."""
+    return sorted(entries(esp), key=lambda e: (e.tries_left == 0, -e.n))
+
+
+def other(slot: str) -> str:
+    return {"a": "b", "b": "a"}[slot]
+
+
+def slot_from_cmdline(cmdline: str | None = None) -> str:
+    cmdline = cmdline if cmdline is not None else Path("/proc/cmdline").read_text()
+    for word in cmdline.split():
+        if word.startswith("egret.slot="):
+            return word.split("=", 1)[1]
+    raise UpdateError("kernel command line has no egret.slot=; not booted from an Egret A/B image")
+
+
+def slot_partition(disk: str, slot: str) -> gpt.Partition:
+    parts = gpt.partitions(disk)
+    for p in parts:
+        if p.name == f"root-{slot}":
+            return p
+    if slot == "b":
+        for p in parts:
+            if p.name == "_empty":
+                return p
+    raise UpdateError(f"{disk}: no partition for slot {slot} (root-{slot} or _empty)")
+
+
+# ---------------------------------------------------------------- sources: bundle tar or raw disk image
+
+@dataclass
+class Source:
+    version: str
+    root_size: int
+    root_sha256: str
+    open_root: object  # () -> (stream, closer)
+    kernel: Path
+    initrd: Path
+    cmdline_extra: str
+    workdir: tempfile.TemporaryDirectory
+
+
+def _verify_bundle(path: str) -> dict:
+    """Check every member against SHA256SUMS before anything is written; return the manifest."""
+    try:
+        tar = tarfile.open(path, "r:")
+    except (tarfile.TarError, OSError) as exc:
+        raise UpdateError(f"{path}: not an update bundle ({exc})") from exc
+    with tar:
+        names = {m.name: m for m in tar.getmembers() if m.isfile()}
+        if SUMS not in names or MANIFEST not in names:
+            raise UpdateError(f"{path}: bundle lacks {SUMS} or {MANIFEST}")
+        sums = {}
+        for line in tar.extractfile(names[SUMS]).read().decode().splitlines():
+            if line.strip():
+                digest, name = line.split(None, 1)
+                sums[name.lstrip("*")] = digest.lower()
+        for name, member in names.items():
+            if name == SUMS:
+                continue
+            if name not in sums:
+                raise UpdateError(f"{path}: {name} is not listed in {SUMS}")
+            h = hashlib.sha256()
+            fh = tar.extractfile(member)
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            if h.hexdigest() != sums[name]:
+                raise UpdateError(f"{path}: checksum mismatch for {name}; nothing written")
+        missing = set(sums) - set(names)
+        if missing:
+            raise UpdateError(f"{path}: {SUMS} lists missing files: {', '.join(sorted(missing))}")
+        manifest = json.loads(tar.extractfile(names[MANIFEST]).read())
+    for key in ("version", "root", "kernel", "initrd"):
+        if key not in manifest:
+            raise UpdateError(f"{path}: {MANIFEST} lacks {key!r}")
+    return manifest
+
+
+def open_bundle(path: str) -> Source:
+    manifest = _verify_bundle(path)
+    work = tempfile.TemporaryDirectory(prefix="egret-update-")
+    with tarfile.open(path, "r:") as tar:
+        for key in ("kernel", "initrd"):
+            member = tar.getmember(manifest[key])
+            with tar.extractfile(member) as src, open(Path(work.name) / key, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    root = manifest["root"]
+
+    def open_root():
+        tar = tarfile.open(path, "r:")
+        raw = tar.extractfile(tar.getmember(root["file"]))
+        if root["file"].endswith(".zst"):
+            proc = subprocess.Popen(["zstd", "-dc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            import threading
+
+            def feed():
+                try:
+                    shutil.copyfileobj(raw, proc.stdin, 1 << 20)
+                finally:
+                    proc.stdin.close()
+            t = threading.Thread(target=feed, daemon=True)
+            t.start()
+
+            def close():
+                t.join()
+                if proc.wait() != 0:
+                    raise UpdateError("zstd failed while decompressing the root image")
+                tar.close()
+            return proc.stdout, close
+        return raw, tar.close
+
+    return Source(version=manifest["version"], root_size=int(root["size"]), root_sha256=root["sha256"].lower(),
+                  open_root=open_root, kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd",
+                  cmdline_extra=manifest.get("cmdline", ""), workdir=work)
+
+
+def open_disk_image(path: str) -> Source:
+    """A full disk image from `make image` (with its .sha256): slot a's root and kernel are the update."""
+    sidecar = Path(path + ".sha256")
+    if not sidecar.exists():
+        raise UpdateError(f"{path}: a disk image needs its checksum file {sidecar.name} next to it")
+    expected = sidecar.read_text().split()[0].lower()
+    if sha256_file(path) != expected:
+        raise UpdateError(f"{path}: sha256 does not match {sidecar.name}; nothing written")
+    root = gpt.by_name(path, "root-a")
+    esp = gpt.by_name(path, "esp")
+    work = tempfile.TemporaryDirectory(prefix="egret-update-")
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    for name, member in (("kernel", "vmlinuz"), ("initrd", "initrd.img")):
+        subprocess.run(["mcopy", "-n", "-i", f"{path}@@{esp.start}", f"::/EFI/egret/a/{member}",
+                        str(Path(work.name) / name)], check=True, env=env, capture_output=True)
+    info = {}
+    try:
+        out = subprocess.run(["mtype", "-i", f"{path}@@{esp.start}", "::/EFI/egret/release.json"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        info = json.loads(out)
+    except (subprocess.CalledProcessError, ValueError):
+        pass
+
+    def open_root():
+        fh = open(path, "rb")
+        fh.seek(root.start)
+
+        class Limited:
+            left = root.size
+
+            def read(self, n):
+                block = fh.read(min(n, self.left))
+                self.left -= len(block)
+                return block
+        return Limited(), fh.close
+
+    return Source(version=info.get("version", "unknown"), root_size=root.size,
+                  root_sha256=sha256_file(path, size=root.size, offset=root.start), open_root=open_root,
+                  kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd", cmdline_extra="",
+                  workdir=work)
+
+
+def open_source(path: str) -> Source:
+    if not os.path.isfile(path):
+        raise UpdateError(f"{path}: no such file")
+    if tarfile.is_tarfile(path):
+        return open_bundle(path)
+    return open_disk_image(path)
+
+
+# ---------------------------------------------------------------- apply, bless
+
+def entry_text(version: str, slot: str, partuuid: str, console: str, extra: str = "") -> str:
+    options = f"root=PARTUUID={partuuid} rw console={console},115200 egret.slot={slot} {extra}".strip()
+    return (f"title Egret {version} (slot {slot})\nversion {version}\n"
+            f"linux /EFI/egret/{slot}/vmlinuz\ninitrd /EFI/egret/{slot}/initrd.img\noptions {options}\n")
+
+
+def _fsync_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".new")
+    shutil.copyfile(src, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dst)
+
+
+def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 3, console: str = "ttyS0",
+          progress: bool = True, stderr=None) -> dict:
+    """Verify, write the inactive slot, verify it, install its kernel and a counted entry. Returns a summary."""
+    import sys
+    stderr = stderr or sys.stderr
+    if tries < 1:
+        raise UpdateError("tries must be at least 1")
+    src = open_source(source_path)
+    try:
+        target = other(current)
+        part = slot_partition(disk, target)
+        if src.root_size > part.size:
+            raise UpdateError(f"root image ({src.root_size} bytes) is larger than slot {target} ({part.size} bytes)")
+        stream, close = src.open_root()
+        bar = Progress(src.root_size, f"slot {target}", stderr, progress)
+        try:
+            written, digest = copy_into(stream, disk, part.start, part.size, bar)
+        finally:
+            close()
+            bar.close()
+        if written != src.root_size or digest != src.root_sha256:
+            raise UpdateError(f"slot {target}: wrote {written} bytes with sha256 {digest}, expected "
+                              f"{src.root_size} bytes with {src.root_sha256}; the current slot is untouched")
+        readback = sha256_file(disk, size=written, offset=part.start)
+        if readback != digest:
+            raise UpdateError(f"slot {target}: read-back sha256 {readback} differs; the current slot is untouched")
+        _fsync_copy(src.kernel, esp / "EFI" / "egret" / target / "vmlinuz")
+        _fsync_copy(src.initrd, esp / "EFI" / "egret" / target / "initrd.img")
+        existing = entries(esp)
+        for e in existing:
+            if e.slot == target:
+                e.path.unlink()
+        n = max((e.n for e in existing), default=0) + 1
+        entry = esp / "loader" / "entries" / f"egret-{n}-{target}+{tries}.conf"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_text(entry_text(src.version, target, part.uuid, console, src.cmdline_extra))
+        with open(entry, "rb") as fh:
+            os.fsync(fh.fileno())
+        if part.name != f"root-{target}":
+            gpt.set_name(disk, part.number, f"root-{target}")
+        return {"slot": target, "entry": entry.name, "version": src.version, "bytes": written, "sha256": digest,
+                "tries": tries}
+    finally:
+        src.workdir.cleanup()
+
+
+def _efivar(efivars: Path, name: str) -> str | None:
+    path = efivars / f"{name}-{LOADER_GUID}"
+    try:
+        raw = path.read_bytes()[4:]  # 4 bytes of attributes, then UTF-16LE
+    except OSError:
+        return None
+    return raw.decode("utf-16-le").rstrip("\0")
+
+
+def mark_good(esp: Path, efivars: Path = Path("/sys/firmware/efi/efivars")) -> str | None:
+    """Drop the boot counter of the entry we booted from; returns the new file name (None: nothing counted)."""
+    counted = _efivar(efivars, "LoaderBootCountPath")
+    candidates = []
+    if counted:
+        candidates.append(esp / counted.replace("\\", "/").lstrip("/"))
+    selected = _efivar(efivars, "LoaderEntrySelected")
+    if selected:
+        candidates += [e.path for e in entries(esp) if e.id == selected.removesuffix(".conf")
+                       and e.tries_left is not None]
+    for path in candidates:
+        m = ENTRY_RE.match(path.name)
+        if path.exists() and m and m["left"] is not None:
+            blessed = path.with_name(f"egret-{m['n']}-{m['slot']}.conf")
+            os.replace(path, blessed)
+            fd = os.open(blessed.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return blessed.name
+    return None

@@ -1,0 +1,120 @@
+"""services/manifest.toml → hardened systemd units (the Debian image; nix/lib/units.nix mirrors this exactly)."""
+from __future__ import annotations
+
+from appliance.manifest import Unit
+
+# Where the appliance keeps state and configuration; the data partition is mounted at STATE_DIR.
+STATE_DIR = "/var/lib/egret"
+CONFIG_DIR = "/etc/egret"
+GROUP = "egret"
+
+# Capabilities that need kernel tunables, namespaces or devices: the hardening that would break them
+# is dropped only for units that list them.
+_NEEDS_TUNABLES = {"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}
+_NEEDS_NAMESPACES = {"CAP_SYS_ADMIN"}
+_NEEDS_DEVICES = {"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_SYS_RAWIO"}
+
+
+def unit_name(name: str) -> str:
+    return f"egret-{name}.service"
+
+
+def _words(items) -> str:
+    return " ".join(items)
+
+
+def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dict[str, str]]:
+    """One unit as {section: {key: value}}; every value a string so the Nix side can match it exactly."""
+    caps = sorted(set(unit.capabilities))
+    deps = [unit_name(d) for d in unit.after if d in present]
+    device_allow = list(unit.extra.get("device_allow", ()))
+    svc = {
+        "Type": "simple",
+        "ExecStart": f"{egret_bin} serve {unit.name}",
+        "Environment": f"EGRET_STATE_DIR={STATE_DIR} EGRET_CONFIG_DIR={CONFIG_DIR}",
+        "Restart": "on-failure",
+        "RestartSec": "2",
+        # core keeps every service's database and the Fernet keys side by side in one state dir,
+        # so each unit writes its own StateDirectory and the shared top (group egret, see tmpfiles)
+        "StateDirectory": f"egret/{unit.state_dir}",
+        "StateDirectoryMode": "0750",
+        "ReadWritePaths": STATE_DIR,
+        "UMask": "0007",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "ProtectControlGroups": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelLogs": "yes",
+        "ProtectClock": "yes",
+        "ProtectHostname": "yes",
+        "RestrictSUIDSGID": "yes",
+        "RestrictRealtime": "yes",
+        "LockPersonality": "yes",
+        "SystemCallArchitectures": "native",
+        # AF_NETLINK: pyroute2 and pyudev talk netlink; without CAP_NET_ADMIN it can only read
+        "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+        "CapabilityBoundingSet": _words(caps),
+    }
+    if unit.user != "root":
+        svc["User"] = unit.user
+        svc["Group"] = GROUP
+    if caps:
+        svc["AmbientCapabilities"] = _words(caps)
+    if unit.supplementary_groups:
+        svc["SupplementaryGroups"] = _words(unit.supplementary_groups)
+    if not set(caps) & _NEEDS_TUNABLES:
+        svc["ProtectKernelTunables"] = "yes"
+    if not set(caps) & _NEEDS_NAMESPACES:
+        svc["RestrictNamespaces"] = "yes"
+    if device_allow:
+        svc["DeviceAllow"] = _words(device_allow)
+    elif not set(caps) & _NEEDS_DEVICES:
+        svc["PrivateDevices"] = "yes"
+    return {
+        "Unit": {
+            "Description": unit.description,
+            "After": _words(["network-online.target", "egret-state.service", *deps]),
+            "Wants": "network-online.target",
+            "Requires": _words(["egret-state.service", *deps]),
+        },
+        "Service": svc,
+        "Install": {"WantedBy": "multi-user.target"},
+    }
+
+
+def generate(units: dict[str, Unit], egret_bin: str = "/opt/egret/bin/egret") -> dict:
+    """{"units": {file name: sections}, "users": [system users], "group": shared group} for a manifest."""
+    present = set(units)
+    return {
+        "units": {unit_name(n): service_unit(u, present, egret_bin) for n, u in sorted(units.items())},
+        "users": sorted({u.user for u in units.values() if u.user != "root"}),
+        "group": GROUP,
+    }
+
+
+def render(sections: dict[str, dict[str, str]]) -> str:
+    """systemd INI text for one unit."""
+    out = ["# generated from services/manifest.toml by appliance/image/units.py; do not edit"]
+    for section, values in sections.items():
+        out.append(f"\n[{section}]")
+        for key in sorted(values):
+            out.append(f"{key}={values[key]}")
+    return "\n".join(out) + "\n"
+
+
+def sysusers(generated: dict) -> str:
+    lines = [f"g {generated['group']} -"]
+    for user in generated["users"]:
+        lines.append(f'u {user} - "Egret service {user}" {STATE_DIR}')
+        lines.append(f"m {user} {generated['group']}")
+    return "\n".join(lines) + "\n"
+
+
+def tmpfiles() -> str:
+    # setgid shared top: files the services create there stay group egret
+    return (f"d {STATE_DIR} 2770 root {GROUP} -\n"
+            f"d {STATE_DIR}/config 2770 root {GROUP} -\n"
+            f"C {STATE_DIR}/config/00-image.toml - - - - /usr/share/egret/00-image.toml\n"
+            f"z {STATE_DIR}/config/00-image.toml 0640 root {GROUP} -\n")

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""`make image`: the Debian-built Egret appliance image (GPT raw-efi, A/B root slots) from services/manifest.toml.
+
+Stage 1 (cached by its inputs under /var/cache/egret-image): mmdebstrap bookworm with systemd, kernel, libvirt,
+qemu, dnsmasq, nftables, lvm2. Stage 2 (every run): the Egret wheel from this worktree into /opt/egret, units
+generated from the manifest, then the disk assembled without loop devices or mounts (mkfs -d, mtools, sfdisk,
+dd). Outputs in --out: egret-<arch>.raw (+ .sha256), .update.tar (A/B bundle), .packages.txt, build.json.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from appliance.image import units as unitgen  # noqa: E402
+from appliance.manifest import load_manifest  # noqa: E402
+from images import files, rootfs  # noqa: E402
+
+ESP_MB, ROOT_MB, DATA_MB = 256, 2048, 1024
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    if cmd[0] == "chroot":
+        # the host's pip settings (find-links, certificates) point at host paths
+        kw.setdefault("env", {k: v for k, v in os.environ.items() if not k.startswith("PIP_")})
+    return subprocess.run(cmd, **kw)
+
+
+def present_units(manifest_path: Path, repo: Path) -> tuple[dict, list[str]]:
+    """Units whose app module is in this tree; the rest are listed (a helper may not have merged yet)."""
+    units = load_manifest(manifest_path)
+    keep, omitted = {}, []
+    for name, unit in units.items():
+        module = unit.app.split(":")[0]
+        rel = Path(*module.split("."))
+        if (repo / rel).with_suffix(".py").exists() or (repo / rel / "__init__.py").exists():
+            keep[name] = unit
+        else:
+            omitted.append(name)
+    return keep, omitted
+
+
+def build_wheels(dest: Path, log) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    venv_py = REPO / ".venv" / "bin" / "python"
+    py = str(venv_py) if venv_py.exists() else sys.executable
+    # the same interpreter ABI as the image (bookworm's python3.11), so binary wheels fit
+    run([py, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest), str(REPO)], cwd=str(REPO))
+    log(f"wheels: {len(list(dest.glob('*.whl')))} in {dest}")
+
+
+def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[str], version: str, log) -> dict:
+    a = rootfs.ARCHES[arch]
+    shutil.copytree(wheels, root / "tmp/wheels")
+    run(["chroot", str(root), "python3", "-m", "venv", "--system-site-packages", "/opt/egret"])
+    run(["chroot", str(root), "/opt/egret/bin/pip", "install", "-q", "--no-index", "--no-cache-dir",
+         "--find-links", "/tmp/wheels", "egret"])
+    shutil.rmtree(root / "tmp/wheels")
+    log("venv: /opt/egret")
+    placeholders = []
+    if not any(u.service == "firstboot" for u in units.values()):
+        # firstboot/ is not merged yet: the image's own manifest gets the placeholder wizard unit, so the
+        # console banner, `egret serve`, the health check and the tests treat it like any other unit
+        from appliance.image.placeholder import MANIFEST_UNIT
+        installed = next((root / "opt/egret/lib").glob("python3*/site-packages/services/manifest.toml"))
+        installed.write_text(installed.read_text() + MANIFEST_UNIT)
+        units = {**units, **{k: v for k, v in load_manifest(installed).items() if k == "firstboot"}}
+        placeholders.append("firstboot")
+        log("firstboot unit missing from the manifest: using the placeholder wizard (appliance/image/placeholder.py)")
+
+    generated = unitgen.generate(units)
+    sysd = root / "etc/systemd/system"
+    service_units = list(generated["units"])
+    for name, sections in generated["units"].items():
+        (sysd / name).write_text(unitgen.render(sections))
+    extra = {"egret-state.service": files.STATE_UNIT, "egret-console.service": files.CONSOLE_UNIT,
+             "egret-health.service": files.health_unit(service_units),
+             "egret-hook-early.service": files.hook_unit("early", service_units),
+             "egret-hook-late.service": files.hook_unit("late", service_units)}
+    for name, text in extra.items():
+        (sysd / name).write_text(text)
+    (root / "usr/lib/egret").mkdir(parents=True, exist_ok=True)
+    hook = root / "usr/lib/egret/hook"
+    hook.write_text(files.HOOK_SCRIPT)
+    hook.chmod(0o755)
+    (root / "usr/lib/sysusers.d/egret.conf").write_text(unitgen.sysusers(generated))
+    (root / "usr/lib/tmpfiles.d/egret.conf").write_text(unitgen.tmpfiles())
+    run(["systemd-sysusers", f"--root={root}"])
+    share = root / "usr/share/egret"
+    share.mkdir(parents=True, exist_ok=True)
+    (share / "00-image.toml").write_text(files.IMAGE_TOML)
+    info = {"version": version, "arch": arch, "units": sorted(units), "omitted_units": omitted,
+            "placeholder_units": placeholders,
+            "service_units": service_units, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (share / "image.json").write_text(json.dumps(info, indent=1))
+    etc_egret = root / "etc/egret"
+    if etc_egret.is_dir() and not etc_egret.is_symlink():
+        shutil.rmtree(etc_egret)
+    # config lives on the data partition so it survives A/B updates
+    os.symlink("/var/lib/egret/config", etc_egret)
+    (root / "var/lib/egret").mkdir(parents=True, exist_ok=True)
+    (root / "boot/efi").mkdir(parents=True, exist_ok=True)
+    (root / "etc/fstab").write_text(files.FSTAB)
+    (root / "etc/hostname").write_text("egret\n")
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 egret\n::1 localhost ip6-localhost\n")
+    (root / "etc/systemd/network/80-egret-dhcp.network").write_text(files.NETWORK)
+    run(["systemctl", f"--root={root}", "enable", "systemd-networkd.service", *service_units, *extra],
+        capture_output=True)
+    # nothing here needs a routable address before starting; do not wait minutes for DHCP on every NIC
+    run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
+    run(["chroot", str(root), "passwd", "-l", "root"], capture_output=True)
+    kver = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))[-1]
+    return {**info, "kernel": kver, "console": a["console"]}
+
+
+def package_manifest(root: Path) -> str:
+    deb = run(["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"],
+              capture_output=True, text=True).stdout
+    pip = run(["chroot", str(root), "/opt/egret/bin/pip", "list", "--format=freeze"], capture_output=True,
+              text=True).stdout
+    return "# Debian packages (dpkg-query -W)\n" + deb + "# Python packages in /opt/egret (pip)\n" + pip
+
+
+def make_esp(root: Path, work: Path, info: dict, arch: str, root_uuid: str) -> Path:
+    a = rootfs.ARCHES[arch]
+    esp = work / "esp.vfat"
+    esp.unlink(missing_ok=True)
+    run(["truncate", "-s", f"{ESP_MB}M", str(esp)])
+    run(["mkfs.vfat", "-F", "32", "-n", "ESP", str(esp)], capture_output=True)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    img = ["-i", str(esp)]
+    run(["mmd", *img, "::/EFI", "::/EFI/BOOT", "::/EFI/egret", "::/EFI/egret/a", "::/loader", "::/loader/entries"],
+        env=env)
+    efi = root / f"usr/lib/systemd/boot/efi/systemd-boot{a['efi_arch']}.efi"
+    run(["mcopy", *img, str(efi), f"::/EFI/BOOT/BOOT{a['efi_arch'].upper()}.EFI"], env=env)
+    kver = info["kernel"]
+    run(["mcopy", *img, str(root / f"boot/vmlinuz-{kver}"), "::/EFI/egret/a/vmlinuz"], env=env)
+    run(["mcopy", *img, str(root / f"boot/initrd.img-{kver}"), "::/EFI/egret/a/initrd.img"], env=env)
+    from appliance.image.slots import entry_text
+    (work / "loader.conf").write_text("timeout 0\neditor no\n")
+    (work / "egret-1-a.conf").write_text(entry_text(info["version"], "a", root_uuid, info["console"]))
+    (work / "release.json").write_text(json.dumps(info, indent=1))
+    run(["mcopy", *img, str(work / "loader.conf"), "::/loader/loader.conf"], env=env)
+    run(["mcopy", *img, str(work / "egret-1-a.conf"), "::/loader/entries/egret-1-a.conf"], env=env)
+    run(["mcopy", *img, str(work / "release.json"), "::/EFI/egret/release.json"], env=env)
+    return esp
+
+
+def make_ext4(path: Path, size_mb: int, label: str, source: Path | None) -> None:
+    path.unlink(missing_ok=True)
+    run(["truncate", "-s", f"{size_mb}M", str(path)])
+    cmd = ["mkfs.ext4", "-q", "-F", "-L", label, "-E", "root_owner=0:0"]
+    if source:
+        cmd += ["-d", str(source)]
+    run(cmd + [str(path)])
+
+
+def assemble(out: Path, esp: Path, root_img: Path, data_img: Path, arch: str, root_uuid: str) -> None:
+    a = rootfs.ARCHES[arch]
+    out.unlink(missing_ok=True)
+    total = 1 + ESP_MB + 2 * ROOT_MB + DATA_MB + 1
+    run(["truncate", "-s", f"{total}M", str(out)])
+    table = (f"label: gpt\n"
+             f"start=1MiB, size={ESP_MB}MiB, type={ESP_TYPE}, name=esp\n"
+             f"size={ROOT_MB}MiB, type={a['root_type']}, name=root-a, uuid={root_uuid}\n"
+             f"size={ROOT_MB}MiB, type={a['root_type']}, name=_empty, uuid={uuid.uuid4()}\n"
+             f"size={DATA_MB}MiB, type={LINUX_TYPE}, name=data, uuid={uuid.uuid4()}\n")
+    run(["sfdisk", "-q", str(out)], input=table.encode())
+    offset = 1
+    for part, size in ((esp, ESP_MB), (root_img, ROOT_MB), (None, ROOT_MB), (data_img, DATA_MB)):
+        if part is not None:
+            run(["dd", f"if={part}", f"of={out}", "bs=1M", f"seek={offset}", "conv=notrunc,sparse", "status=none"])
+        offset += size
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_bundle(out: Path, root_img: Path, root: Path, info: dict) -> None:
+    """The A/B update: zstd root image + kernel + initrd + manifest, every member in SHA256SUMS."""
+    from appliance.image.bundle import make_bundle as make
+    kver = info["kernel"]
+    make(out, root_img, root / f"boot/vmlinuz-{kver}", root / f"boot/initrd.img-{kver}", info["version"],
+         info["arch"])
+
+
+def version_string() -> str:
+    import tomllib
+    base = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    try:
+        rev = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                  text=True).stdout.strip()
+    except subprocess.CalledProcessError:
+        rev = "nogit"
+    return f"{base}+{rev}.{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+
+
+def build(arch: str, out_dir: Path, cache_dir: Path, bundle: bool = True, manifest: Path | None = None,
+          bare: bool = False, log=print) -> dict:
+    t0 = time.monotonic()
+    timings = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / f"work-{arch}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    base = rootfs.build_rootfs(arch, cache_dir, log)
+    timings["rootfs"] = round(time.monotonic() - t0, 1)
+    root = work / "rootfs"
+    run(["cp", "-a", "--reflink=auto", str(base), str(root)])
+    (root / ".egret-complete").unlink(missing_ok=True)
+    timings["copy"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
+    name = f"egret-{arch}" if not bare else f"bare-{arch}"
+    if bare:
+        info = bare_customize(root, arch)
+    else:
+        build_wheels(work / "wheels", log)
+        units, omitted = present_units(manifest or (REPO / "services/manifest.toml"), REPO)
+        if omitted:
+            log(f"units not in this tree (not built into the image): {', '.join(omitted)}")
+        info = customize(root, arch, work / "wheels", units, omitted, version_string(), log)
+        (out_dir / f"{name}.packages.txt").write_text(package_manifest(root))
+    timings["customize"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
+    root_uuid = str(uuid.uuid4())
+    esp = make_esp(root, work, info, arch, root_uuid)
+    root_img, data_img = work / "root.ext4", work / "data.ext4"
+    # the filesystem only as large as its content needs (+25%): an update writes this many bytes into the
+    # slot, so a smaller root means a faster update; the slot partition keeps ROOT_MB for growth
+    used = int(run(["du", "-sxb", str(root)], capture_output=True, text=True).stdout.split()[0])
+    root_mb = min(ROOT_MB, int(used * 1.25 / 2**20) + 256)
+    make_ext4(root_img, root_mb, "root", root)
+    make_ext4(data_img, DATA_MB, "data", None)
+    image = out_dir / f"{name}.raw"
+    assemble(image, esp, root_img, data_img, arch, root_uuid)
+    (out_dir / f"{name}.raw.sha256").write_text(f"{sha256(image)}  {image.name}\n")
+    timings["disk"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
+    if bundle and not bare:
+        make_bundle(out_dir / f"{name}.update.tar", root_img, root, info)
+        timings["bundle"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
+    shutil.rmtree(work, ignore_errors=True)
+    result = {**info, "image": str(image), "seconds": round(time.monotonic() - t0, 1), "timings": timings,
+              "sizes_mb": {"esp": ESP_MB, "root_slot": ROOT_MB, "root_fs": root_mb, "data": DATA_MB}}
+    (out_dir / f"{name}.build.json").write_text(json.dumps(result, indent=1))
+    log(f"image: {image} in {result['seconds']}s {timings}")
+    return result
+
+
+def bare_customize(root: Path, arch: str) -> dict:
+    """The same rootfs without Egret: the boot-time baseline for bench/boot.py."""
+    sysd = root / "etc/systemd/system"
+    (sysd / "bare-marker.service").write_text(
+        "[Unit]\nDescription=boot marker\nAfter=multi-user.target\n\n[Service]\nType=oneshot\n"
+        "ExecStart=/bin/sh -c 'echo \"EGRET-MARKER healthy uptime=$(cut -d\\\" \\\" -f1 /proc/uptime) slot=bare\" "
+        "> /dev/kmsg'\n\n[Install]\nWantedBy=multi-user.target\n")
+    (root / "etc/fstab").write_text("")
+    (root / "etc/hostname").write_text("bare\n")
+    run(["systemctl", f"--root={root}", "enable", "bare-marker.service"], capture_output=True)
+    kver = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))[-1]
+    return {"version": "bare", "arch": arch, "kernel": kver, "console": rootfs.ARCHES[arch]["console"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", default=os.environ.get("ARCH", "amd64"), choices=sorted(rootfs.ARCHES))
+    p.add_argument("--out", type=Path, default=REPO / "artifacts" / "image")
+    p.add_argument("--cache", type=Path, default=Path(os.environ.get("EGRET_IMAGE_CACHE", "/var/cache/egret-image")))
+    p.add_argument("--manifest", type=Path, default=None, help="service manifest (default services/manifest.toml)")
+    p.add_argument("--no-bundle", action="store_true", help="skip the A/B update bundle")
+    p.add_argument("--bare", action="store_true", help="build the bare Debian baseline image (no Egret)")
+    args = p.parse_args(argv)
+    if args.arch == "arm64":
+        rootfs.ensure_binfmt()
+    build(args.arch, args.out, args.cache, bundle=not args.no_bundle, manifest=args.manifest, bare=args.bare)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

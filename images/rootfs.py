@@ -1,0 +1,83 @@
+"""Stage 1 of the Debian image: a cached mmdebstrap rootfs (Debian packages only), keyed by its inputs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+# bump when the hooks below change meaning, so cached rootfs trees are rebuilt
+RECIPE_VERSION = "4"
+
+ARCHES = {
+    "amd64": {"kernel": "linux-image-amd64", "qemu": "qemu-system-x86", "efi_arch": "x64",
+              "root_type": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", "console": "ttyS0"},
+    "arm64": {"kernel": "linux-image-arm64", "qemu": "qemu-system-arm", "efi_arch": "aa64",
+              "root_type": "B921B045-1DF0-41C3-AF44-4C6F280D3FAE", "console": "ttyAMA0"},
+}
+
+PACKAGES = [
+    # boot and base system
+    "systemd-sysv", "udev", "dbus", "initramfs-tools", "zstd", "kmod", "fdisk", "e2fsprogs", "dosfstools",
+    "util-linux", "procps", "systemd-boot-efi", "mtools", "netbase", "iproute2", "iputils-ping", "curl", "ca-certificates", "less",
+    # the Egret venv (pip installs the wheel; libvirt bindings come from Debian)
+    "python3", "python3-venv", "python3-libvirt",
+    # what the services drive
+    "libvirt-daemon-system", "qemu-utils", "dnsmasq-base", "nftables", "lvm2", "thin-provisioning-tools",
+]
+
+
+def packages(arch: str) -> list[str]:
+    return PACKAGES + [ARCHES[arch]["kernel"], ARCHES[arch]["qemu"]]
+
+
+def cache_key(arch: str) -> str:
+    blob = json.dumps({"suite": SUITE, "arch": arch, "packages": packages(arch), "recipe": RECIPE_VERSION},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_rootfs(arch: str, cache_dir: Path, log=print) -> Path:
+    """The cached rootfs directory for `arch`; built with mmdebstrap when missing (a few minutes)."""
+    key = cache_key(arch)
+    target = cache_dir / f"rootfs-{arch}-{key}"
+    if (target / ".egret-complete").exists():
+        log(f"rootfs: cache hit {target}")
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f"rootfs-{arch}-{key}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [
+        "mmdebstrap", "--variant=minbase", f"--architectures={arch}", "--include=" + ",".join(packages(arch)),
+        # no docs, man pages or translations on an appliance
+        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--aptopt=APT::Install-Recommends \"false\"",
+        "--customize-hook=chroot \"$1\" apt-get clean",
+        "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/*",
+        SUITE, str(tmp), MIRROR,
+    ]
+    log("rootfs: " + " ".join(cmd))
+    started = time.monotonic()
+    subprocess.run(cmd, check=True)
+    (tmp / ".egret-complete").write_text(json.dumps({"key": key, "seconds": round(time.monotonic() - started, 1)}))
+    tmp.rename(target)
+    log(f"rootfs: built in {time.monotonic() - started:.0f}s → {target}")
+    # keep only the newest two trees of this arch
+    old = sorted(cache_dir.glob(f"rootfs-{arch}-*"), key=lambda p: p.stat().st_mtime)
+    for path in old[:-2]:
+        if path != target:
+            shutil.rmtree(path, ignore_errors=True)
+    return target
+
+
+def ensure_binfmt() -> None:
+    """arm64 rootfs builds run the target's maintainer scripts under qemu-user through binfmt_misc."""
+    if not Path("/proc/sys/fs/binfmt_misc/status").exists():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"], check=True)
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        raise SystemExit("arm64 image: install qemu-user-static binfmt-support (apt) so aarch64 binaries run")

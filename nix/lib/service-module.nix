@@ -1,0 +1,33 @@
+# A NixOS module for one Egret service: its units come from services/manifest.toml through units.nix,
+# the same function the Debian image's generator is checked against.
+service:
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.egret.${service};
+  core = config.egret;
+  manifest = builtins.fromTOML (builtins.readFile ../../services/manifest.toml);
+  generated = import ./units.nix { inherit manifest; egretBin = "${core.package}/bin/egret"; };
+  mine = lib.filterAttrs (name: spec: spec.service == service) (manifest.units or { });
+  unitFile = name: "egret-${name}.service";
+  split = s: lib.filter (w: w != "") (lib.splitString " " s);
+  toNixos = name:
+    let u = generated.units.${unitFile name}; in {
+      description = u.Unit.Description;
+      after = split u.Unit.After;
+      wants = split u.Unit.Wants;
+      requires = split u.Unit.Requires;
+      wantedBy = split u.Install.WantedBy;
+      serviceConfig = u.Service;
+    };
+in
+{
+  options.egret.${service} = {
+    enable = lib.mkEnableOption "the Egret ${service} service" // { default = core.enable; };
+  };
+  config = lib.mkIf (core.enable && cfg.enable) {
+    systemd.services = lib.mapAttrs' (name: _: lib.nameValuePair "egret-${name}" (toNixos name)) mine;
+    users.users = lib.listToAttrs (map
+      (name: lib.nameValuePair mine.${name}.user { isSystemUser = true; group = "egret"; home = "/var/lib/egret"; })
+      (lib.filter (name: mine.${name}.user != "root") (builtins.attrNames mine)));
+  };
+}

@@ -1,0 +1,70 @@
+# services/manifest.toml → hardened systemd units, in pure Nix (no nixpkgs), mirroring
+# appliance/image/units.py key for key; tests/unit/image/test_units_nix.py compares the two outputs.
+{ manifest, egretBin ? "/opt/egret/bin/egret" }:
+let
+  stateDir = "/var/lib/egret";
+  configDir = "/etc/egret";
+  group = "egret";
+  units = manifest.units or { };
+  names = builtins.attrNames units;
+  words = builtins.concatStringsSep " ";
+  unique = list: builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ] list;
+  sortStrings = builtins.sort builtins.lessThan;
+  intersects = a: b: builtins.any (x: builtins.elem x b) a;
+  unitName = name: "egret-${name}.service";
+
+  serviceUnit = name: spec:
+    let
+      caps = sortStrings (unique (spec.capabilities or [ ]));
+      deps = map unitName (builtins.filter (d: builtins.elem d names) (spec.after or [ ]));
+      deviceAllow = spec.device_allow or [ ];
+      groups = spec.supplementary_groups or [ ];
+      user = spec.user;
+      opt = cond: attrs: if cond then attrs else { };
+    in {
+      Unit = {
+        Description = spec.description;
+        After = words ([ "network-online.target" "egret-state.service" ] ++ deps);
+        Wants = "network-online.target";
+        Requires = words ([ "egret-state.service" ] ++ deps);
+      };
+      Service = {
+        Type = "simple";
+        ExecStart = "${egretBin} serve ${name}";
+        Environment = "EGRET_STATE_DIR=${stateDir} EGRET_CONFIG_DIR=${configDir}";
+        Restart = "on-failure";
+        RestartSec = "2";
+        StateDirectory = "egret/${spec.state_dir or name}";
+        StateDirectoryMode = "0750";
+        ReadWritePaths = stateDir;
+        UMask = "0007";
+        ProtectSystem = "strict";
+        ProtectHome = "yes";
+        PrivateTmp = "yes";
+        NoNewPrivileges = "yes";
+        ProtectControlGroups = "yes";
+        ProtectKernelModules = "yes";
+        ProtectKernelLogs = "yes";
+        ProtectClock = "yes";
+        ProtectHostname = "yes";
+        RestrictSUIDSGID = "yes";
+        RestrictRealtime = "yes";
+        LockPersonality = "yes";
+        SystemCallArchitectures = "native";
+        RestrictAddressFamilies = "AF_UNIX AF_INET AF_INET6 AF_NETLINK";
+        CapabilityBoundingSet = words caps;
+      }
+      // opt (user != "root") { User = user; Group = group; }
+      // opt (caps != [ ]) { AmbientCapabilities = words caps; }
+      // opt (groups != [ ]) { SupplementaryGroups = words groups; }
+      // opt (!(intersects caps [ "CAP_NET_ADMIN" "CAP_SYS_ADMIN" ])) { ProtectKernelTunables = "yes"; }
+      // opt (!(intersects caps [ "CAP_SYS_ADMIN" ])) { RestrictNamespaces = "yes"; }
+      // (if deviceAllow != [ ] then { DeviceAllow = words deviceAllow; }
+          else opt (!(intersects caps [ "CAP_SYS_ADMIN" "CAP_MKNOD" "CAP_SYS_RAWIO" ])) { PrivateDevices = "yes"; });
+      Install = { WantedBy = "multi-user.target"; };
+    };
+in {
+  units = builtins.listToAttrs (map (name: { name = unitName name; value = serviceUnit name units.${name}; }) names);
+  users = sortStrings (unique (builtins.filter (u: u != "root") (map (name: units.${name}.user) names)));
+  inherit group;
+}

@@ -1,0 +1,2 @@
+# Egret federation service: options and hardened units generated from services/manifest.toml.
+import ../lib/service-module.nix "federation"
