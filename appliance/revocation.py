@@ -44,7 +44,7 @@ class RevocationList:
         event["revoked_at"] = now
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(event, sort_keys=True) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, line)

@@ -18,6 +18,9 @@ class TokenError(Exception):
     """The token is malformed, forged, expired or revoked."""
 
 
+KEY_FILE_MODE = 0o640
+
+
 class KeyRepository:
     """Keystone's layout: file 0 is the staged key, the highest number is the primary, the rest decrypt only."""
 
@@ -37,7 +40,7 @@ class KeyRepository:
 
     def _write_key(self, index: int) -> None:
         tmp = self.path / f".{index}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEY_FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(Fernet.generate_key())
             fh.flush()
@@ -47,7 +50,9 @@ class KeyRepository:
     def setup(self) -> bool:
         """Create the repository with a staged and a primary key; False if it already existed."""
         self.path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path, 0o700)
+        # setgid: keys and the revocation list inherit the directory's group (egret on the box), whose
+        # service users must read them to validate tokens; nobody else may
+        os.chmod(self.path, 0o2750)
         if self._key_files():
             return False
         self._write_key(0)

@@ -28,7 +28,9 @@ def test_round_trip(provider):
     token = provider.issue(_data())
     got = provider.validate(token)
     assert (got.user_id, got.project_id, got.roles, got.scope) == ("u1", "p1", ["member"], "project")
-    assert oct(os.stat(provider.keys.path / "1").st_mode & 0o777) == "0o600"
+    # readable by the services' shared group, never by others
+    assert oct(os.stat(provider.keys.path / "1").st_mode & 0o777) == "0o640"
+    assert oct(os.stat(provider.keys.path).st_mode & 0o7777) == "0o2750"
 
 
 def test_rotation_keeps_recent_tokens_valid(provider):
