@@ -70,17 +70,6 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
          "--find-links", "/tmp/wheels", "egret"])
     shutil.rmtree(root / "tmp/wheels")
     log("venv: /opt/egret")
-    placeholders = []
-    if not any(u.service == "firstboot" for u in units.values()):
-        # firstboot/ is not merged yet: the image's own manifest gets the placeholder wizard unit, so the
-        # console banner, `egret serve`, the health check and the tests treat it like any other unit
-        from appliance.image.placeholder import MANIFEST_UNIT
-        installed = next((root / "opt/egret/lib").glob("python3*/site-packages/services/manifest.toml"))
-        installed.write_text(installed.read_text() + MANIFEST_UNIT)
-        units = {**units, **{k: v for k, v in load_manifest(installed).items() if k == "firstboot"}}
-        placeholders.append("firstboot")
-        log("firstboot unit missing from the manifest: using the placeholder wizard (appliance/image/placeholder.py)")
-
     generated = unitgen.generate(units)
     sysd = root / "etc/systemd/system"
     service_units = list(generated["units"])
@@ -103,7 +92,6 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
     share.mkdir(parents=True, exist_ok=True)
     (share / "00-image.toml").write_text(files.IMAGE_TOML)
     info = {"version": version, "arch": arch, "units": sorted(units), "omitted_units": omitted,
-            "placeholder_units": placeholders,
             "service_units": service_units, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (share / "image.json").write_text(json.dumps(info, indent=1))
     etc_egret = root / "etc/egret"
