@@ -76,3 +76,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def new_database(server_url: str, prefix: str) -> str:
+    """A new, empty database on the test server (for one test); returns its URL."""
+    import psycopg2
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+    finally:
+        conn.close()
+    return server_url.rsplit("/", 1)[0] + "/" + name

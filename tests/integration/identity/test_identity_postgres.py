@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -17,14 +16,8 @@ def _egret(args, env):
 
 
 def test_cli_bootstrap_migrate_and_auth_on_postgres(postgres_url, tmp_path):
-    import psycopg2
-    name = "it_" + uuid.uuid4().hex[:12]
-    conn = psycopg2.connect(postgres_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    from appliance.testing.postgres import new_database
+    url = new_database(postgres_url, "it")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EGRET_", "OS_"))}
     env.update(EGRET_STATE_DIR=str(tmp_path / "state"), EGRET_CONFIG_DIR=str(tmp_path / "etc"),
                EGRET_DATABASE_URL=url, EGRET_ENABLED_SERVICES="identity", EGRET_PASSWORD_HASH_LOG2N="12")

@@ -80,21 +80,10 @@ class Env:
 def settings(request, tmp_path):
     """SQLite always; also a fresh PostgreSQL database per test with --postgres."""
     from appliance.testing.plugin import make_settings
+    from appliance.testing.postgres import new_database
     extra = {}
     if request.param == "postgres":
-        import uuid
-
-        import psycopg2
-        server = request.getfixturevalue("postgres_url")
-        name = "compute_" + uuid.uuid4().hex[:12]
-        conn = psycopg2.connect(server)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {name}")
-        finally:
-            conn.close()
-        extra["database_url"] = server.rsplit("/", 1)[0] + "/" + name
+        extra["database_url"] = new_database(request.getfixturevalue("postgres_url"), "compute")
     return make_settings(tmp_path / "state", **extra)
 
 

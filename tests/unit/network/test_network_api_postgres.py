@@ -1,7 +1,6 @@
 """The same API flows on PostgreSQL (the site-cluster engine); runs with --postgres (make test passes it)."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -13,14 +12,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_app(postgres_url, settings):
-    import psycopg2
-    name = "net_" + uuid.uuid4().hex[:16]
-    conn = psycopg2.connect(postgres_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
-    settings.database_url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    from appliance.testing.postgres import new_database
+    settings.database_url = new_database(postgres_url, "net")
     settings.fake_drivers = True
     settings.service = {"network": {"physical_interface_mappings": {"public": "eth9"}}}
     return create_app(settings, driver=FakeDriver(settings, prefix="egp"))

@@ -18,21 +18,10 @@ BOB = Credential("AKBOB00000000000000002", "bob-secret-0123456789", "p-bob", "u-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
     """SQLite always; also a fresh PostgreSQL database per test with --postgres."""
+    from appliance.testing.postgres import new_database
     extra = {}
     if request.param == "postgres":
-        import uuid
-
-        import psycopg2
-        server = request.getfixturevalue("postgres_url")
-        name = "storage_" + uuid.uuid4().hex[:12]
-        conn = psycopg2.connect(server)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {name}")
-        finally:
-            conn.close()
-        extra["database_url"] = server.rsplit("/", 1)[0] + "/" + name
+        extra["database_url"] = new_database(request.getfixturevalue("postgres_url"), "storage")
     return make_settings(tmp_path / "state", service={"storage": {"synchronous": True}}, **extra)
 
 
