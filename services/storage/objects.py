@@ -26,6 +26,20 @@ class ObjectManager:
         self.lock = threading.Lock()
 
     # --- buckets ------------------------------------------------------------------------------------------
+    def _write_file(self, bucket, name, payload, limit):
+        """Stream `payload` into the bucket's file `name` atomically (md5 kept for the ETag); nothing on failure."""
+        writer = store.AtomicWriter(self.bucket_dir(bucket) / name, hashes=("md5",))
+        try:
+            writer.copy_from(payload, limit=limit)
+        except store.UploadAborted as exc:
+            writer.abort()
+            raise S3Error("EntityTooLarge", str(exc)) from None
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        return writer
+
     def bucket_dir(self, bucket: Bucket) -> Path:
         return self.root / bucket.id
 
@@ -101,16 +115,7 @@ class ObjectManager:
         if payload.declared_length is not None and payload.declared_length > self.max_object:
             raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.")
         name = uuid.uuid4().hex
-        writer = store.AtomicWriter(self.bucket_dir(bucket) / name, hashes=("md5",))
-        try:
-            writer.copy_from(payload, limit=self.max_object)
-        except store.UploadAborted as exc:
-            writer.abort()
-            raise S3Error("EntityTooLarge", str(exc)) from None
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+        writer = self._write_file(bucket, name, payload, self.max_object)
         etag = f'"{writer.hexdigest("md5")}"'
         return self._publish(bucket, key, name, writer.size, etag, content_type, metadata, payload.checksum())
 
@@ -226,16 +231,7 @@ class ObjectManager:
             raise S3Error("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, "
                           "inclusive")
         name = f"part-{uuid.uuid4().hex}"
-        writer = store.AtomicWriter(self.bucket_dir(bucket) / name, hashes=("md5",))
-        try:
-            writer.copy_from(payload, limit=5 * 1024 ** 3)
-        except store.UploadAborted as exc:
-            writer.abort()
-            raise S3Error("EntityTooLarge", str(exc)) from None
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+        writer = self._write_file(bucket, name, payload, 5 * 1024 ** 3)
         old = None
         with self.lock, write_txn():
             if Upload.get_or_none(Upload.id == up.id) is None:
