@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 
@@ -31,17 +32,30 @@ def fix_kvm_permissions() -> None:
             pass
 
 
+def answers(path: str) -> bool:
+    """True if a daemon accepts connections on the unix socket at `path`.
+
+    A socket file alone proves nothing: a daemon killed without cleanup (or a machine whose processes
+    were restarted while /run was kept) leaves the file behind and every connect is refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+            return True
+        except OSError:
+            return False
+
+
 def ensure_libvirtd(timeout: float = 30.0) -> bool:
     """Make sure libvirtd (and virtlogd) answer on their sockets; True if this call started libvirtd."""
     fix_kvm_permissions()
-    if os.path.exists(LIBVIRT_SOCK):
+    if answers(LIBVIRT_SOCK):
         return False
-    if not os.path.exists(VIRTLOGD_SOCK):
+    if not answers(VIRTLOGD_SOCK):
         subprocess.run(["virtlogd", "-d"], check=False, capture_output=True)
     subprocess.run(["libvirtd", "-d", "-p", LIBVIRTD_PIDFILE], check=False, capture_output=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if os.path.exists(LIBVIRT_SOCK):
+        if answers(LIBVIRT_SOCK):
             return True
         time.sleep(0.1)
-    raise RuntimeError(f"libvirtd did not create {LIBVIRT_SOCK} within {timeout}s")
+    raise RuntimeError(f"libvirtd does not answer on {LIBVIRT_SOCK} {timeout}s after starting it")
