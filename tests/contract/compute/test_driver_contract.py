@@ -77,6 +77,10 @@ def test_extra_specs_produce_pinning_hugepages_realtime_numa(driver, workdir, ti
         cells = tree.findall("./cpu/numa/cell")
         assert [(c.get("id"), c.get("cpus")) for c in cells] == [("0", "0"), ("1", "1")]
         assert tree.get("type") in ("qemu", "kvm", "fake")
+        # SMBIOS as Nova writes it: cloud-init's ds-identify looks for "OpenStack Nova" on x86
+        smbios = {e.get("name"): e.text for e in tree.findall("./sysinfo[@type='smbios']/system/entry")}
+        assert smbios["product"] == "OpenStack Nova" and smbios["uuid"] == spec.uuid, smbios
+        assert tree.find("./os/smbios").get("mode") == "sysinfo"
     finally:
         driver.destroy(spec.name)
     assert spec.name not in driver.list_domains()

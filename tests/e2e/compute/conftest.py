@@ -84,3 +84,29 @@ def wait_for(predicate, timeout=120.0, step=1.0):
             return value
         time.sleep(step)
     return value
+
+
+def _net_prefix(state_dir) -> str:
+    from appliance.config import Settings
+    from services.network.conf import section
+    return section(Settings(state_dir=state_dir))["prefix"]
+
+
+@pytest.fixture(scope="session")
+def topology(cloud):
+    """An external flat network, a tenant network behind router r1; ext_ns is the outside namespace."""
+    if "network" not in services_available():
+        pytest.skip("needs the network service in services/manifest.toml")
+    osc, js = cloud.openstack, cloud.openstack_json
+    js("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network",
+       "public", "public")
+    js("subnet", "create", "--network", "public", "--subnet-range", "203.0.113.0/24", "--no-dhcp", "--gateway",
+       "203.0.113.1", "--allocation-pool", "start=203.0.113.10,end=203.0.113.50", "public-sub")
+    js("network", "create", "private")
+    js("subnet", "create", "--network", "private", "--subnet-range", "10.81.0.0/24", "private-sub")
+    js("router", "create", "r1")
+    osc("router", "add", "subnet", "r1", "private-sub")
+    osc("router", "set", "--external-gateway", "public", "r1")
+    js("security", "group", "rule", "create", "--protocol", "icmp", "default")
+    js("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default")
+    return {"ext_ns": f"{_net_prefix(cloud.state_dir)}-ext"}

@@ -15,29 +15,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     reason="needs the network and storage services in services/manifest.toml")]
 
 
-def _net_prefix(state_dir) -> str:
-    from appliance.config import Settings
-    from services.network.conf import section
-    return section(Settings(state_dir=state_dir))["prefix"]
-
-
-@pytest.fixture(scope="module")
-def topology(cloud, tiny_image):
-    osc, js = cloud.openstack, cloud.openstack_json
-    js("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network",
-       "public", "public")
-    js("subnet", "create", "--network", "public", "--subnet-range", "203.0.113.0/24", "--no-dhcp", "--gateway",
-       "203.0.113.1", "--allocation-pool", "start=203.0.113.10,end=203.0.113.50", "public-sub")
-    js("network", "create", "private")
-    js("subnet", "create", "--network", "private", "--subnet-range", "10.81.0.0/24", "private-sub")
-    js("router", "create", "r1")
-    osc("router", "add", "subnet", "r1", "private-sub")
-    osc("router", "set", "--external-gateway", "public", "r1")
-    js("security", "group", "rule", "create", "--protocol", "icmp", "default")
-    js("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default")
-    return {"ext_ns": f"{_net_prefix(cloud.state_dir)}-ext"}
-
-
 def _console(cloud, name):
     return cloud.openstack("console", "log", "show", name).stdout
 
@@ -47,7 +24,7 @@ def _between(text, begin, end):
     return m.group(1) if m else None
 
 
-def test_cli_server_lifecycle_on_a_real_network(cloud, topology, tmp_path):
+def test_cli_server_lifecycle_on_a_real_network(cloud, topology, tiny_image, tmp_path):
     osc, js = cloud.openstack, cloud.openstack_json
     user_data = tmp_path / "ud.txt"
     user_data.write_text("hello-from-user-data-42\n")
@@ -112,7 +89,7 @@ def test_cli_server_lifecycle_on_a_real_network(cloud, topology, tmp_path):
     osc("volume", "delete", "v1")
 
 
-def test_openstacksdk_create_server_auto_ip(cloud, topology):
+def test_openstacksdk_create_server_auto_ip(cloud, topology, tiny_image):
     import openstack
     conn = openstack.connect(**cloud.auth)
     try:

@@ -186,6 +186,14 @@ def domain_xml(spec: GuestSpec, host: HostCaps) -> str:
         _sub(os_el, "cmdline", spec.cmdline or "console=ttyS0")
     else:
         _sub(os_el, "boot", dev="hd")
+    # SMBIOS as Nova writes it: cloud-init's ds-identify only considers the OpenStack datasource on x86
+    # when the product name says "OpenStack Nova", and guests read their instance id from the serial/uuid
+    _sub(os_el, "smbios", mode="sysinfo")
+    sysinfo = _sub(dom, "sysinfo", type="smbios")
+    system = _sub(sysinfo, "system")
+    for name, value in (("manufacturer", "OpenStack Foundation"), ("product", "OpenStack Nova"),
+                        ("serial", spec.uuid), ("uuid", spec.uuid), ("family", "Virtual Machine")):
+        _sub(system, "entry", value, name=name)
     feats = _sub(dom, "features")
     _sub(feats, "acpi")
     _sub(feats, "apic")
