@@ -140,11 +140,16 @@ class BuildMixin:
         return vifs
 
     def _security_group_ids(self, names, token) -> list:
+        """Nova takes names or IDs (the openstack CLI resolves names and sends IDs)."""
         ids = []
         for name in names:
-            resp = self.network._req("network", "GET", "/v2.0/security-groups", token, params={"name": name}) \
-                if hasattr(self.network, "_req") else None
-            groups = resp.json()["security_groups"] if resp is not None else []
+            groups = []
+            if hasattr(self.network, "_req"):
+                for params in ({"name": name}, {"id": name}):
+                    resp = self.network._req("network", "GET", "/v2.0/security-groups", token, params=params)
+                    groups = [g for g in resp.json()["security_groups"] if g.get(next(iter(params))) == name]
+                    if groups:
+                        break
             if not groups:
                 raise BuildError(f"Security group {name} not found.")
             ids.append(groups[0]["id"])
