@@ -1,5 +1,6 @@
 """Compute bench: POST /servers -> ACTIVE and -> first console line (1 and 5 concurrent, real libvirt/TCG),
-next to a bare qemu-system start of the same guest; server list latency with 200 servers (fake driver);
+next to a bare qemu-system start of the same guest; a Debian cloud-init guest's boot to cloud-init's final stage
+under bare qemu (EGRET_BENCH_CLOUD_INIT=0 skips it); server list latency with 200 servers (fake driver);
 the compute service's RSS. Prints JSON.
 
 Run as root on a machine with libvirtd available: .venv/bin/python bench/compute.py
@@ -256,6 +257,9 @@ def main() -> None:
     try:
         result["bare_qemu_to_first_console_line_s"] = bare_qemu(guest)
         result["bare_qemu_5_concurrent_to_first_console_line_s"] = bare_qemu(guest, runs=1, concurrent=5)
+        if os.environ.get("EGRET_BENCH_CLOUD_INIT", "1") == "1":
+            # Debian 12 + cloud-init, 512 MiB, config drive: qemu start -> cloud-init's final stage
+            result["cloud_init_guest_bare_qemu"] = cloud_init_bare()
         result["load_average_at_start"] = os.getloadavg()
         env = {"EGRET_SERVICE": json.dumps({"compute": {"domain_prefix": f"{tag}-"}})}
         cloud = RunningCloud(state / "real", services=["identity", "storage", "compute"], extra_env=env)
