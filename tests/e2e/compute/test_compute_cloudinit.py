@@ -3,10 +3,12 @@ and, with the metadata service out of reach, from a config drive; checked over S
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -140,8 +142,8 @@ def test_cloud_init_guest_metadata_service_and_config_drive(cloud, topology, clo
         assert re.search(r"^status: done$", status, re.M), status
         results[s["id"]] = (ip, key)
 
-    for s, key, marker, sub in ((s1, key1, "md-7f3a", "metadata (http://169.254.169.254"),
-                                (s2, key2, "cd-91c4", "config-disk (/dev/sr0)")):
+    for s, key, marker, platform, sub in ((s1, key1, "md-7f3a", "openstack", "metadata (http://169.254.169.254"),
+                                          (s2, key2, "cd-91c4", "configdrive", "config-disk (/dev/sr0)")):
         ip = fips[s["id"]]
         # the hostname cloud-init set is the one Nova derived from the server's name
         out = _ssh(ns, key, user, ip, "hostname")
@@ -154,7 +156,7 @@ def test_cloud_init_guest_metadata_service_and_config_drive(cloud, topology, clo
         result = json.loads(out.stdout)["v1"]
         assert result["errors"] == [], result
         data = _instance_data(ns, key, user, ip)
-        assert data["v1"]["platform"] == "openstack", data["v1"]
+        assert data["v1"]["platform"] == platform, data["v1"]
         assert data["v1"]["subplatform"].startswith(sub), data["v1"]["subplatform"]
         assert data["v1"]["instance_id"] == s["id"]
         assert data["v1"]["local_hostname"] == hostnames[s["id"]]
@@ -163,8 +165,7 @@ def test_cloud_init_guest_metadata_service_and_config_drive(cloud, topology, clo
     data = _instance_data(ns, key1, user, fips[s1["id"]])
     ec2 = data["ds"]["ec2_metadata"]
     assert ec2["instance-id"] == s1["id"]
-    assert ec2["public-keys"]["ci-imported"] == [key1.with_suffix(".pub").read_text().strip()] or \
-        key1.with_suffix(".pub").read_text().split()[1] in json.dumps(ec2["public-keys"])
+    assert Path(f"{key1}.pub").read_text().split()[1] in json.dumps(ec2.get("public-keys")), ec2
     assert ec2["local-ipv4"] in str(js("server", "show", s1["id"])["addresses"])
     # the config-drive guest really had no metadata service: its egress is closed
     probe = "python3 -c \"import urllib.request as u; u.urlopen('http://169.254.169.254/openstack', timeout=5)\""
@@ -174,8 +175,10 @@ def test_cloud_init_guest_metadata_service_and_config_drive(cloud, topology, clo
     out = _ssh(ns, key1, user, fips[s1["id"]], probe)
     assert out.returncode == 0, out
 
-    final = _boot_to_final(ns, key1, user, fips[s1["id"]])
-    print(f"\nEGRET-FIGURE cloud-init guest: POST->ACTIVE {active1:.1f}s, kernel boot->cloud-init final {final:.1f}s")
+    finals = [_boot_to_final(ns, k, user, fips[s["id"]]) for s, k in ((s1, key1), (s2, key2))]
+    print(f"\nEGRET-FIGURE cloud-init guests (2 concurrent, load {os.getloadavg()[0]:.1f}): POST->ACTIVE "
+          f"{active1:.1f}s; kernel boot->cloud-init final: metadata service {finals[0]:.1f}s, "
+          f"config drive {finals[1]:.1f}s")
 
     for s in (s1, s2):
         osc("server", "remove", "floating", "ip", s["id"], fips[s["id"]])
