@@ -42,11 +42,18 @@ class KeyRepository:
     def _write_key(self, index: int) -> None:
         tmp = self.path / f".{index}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode)
+        if os.geteuid() == 0:
+            # root rotating a service's keys on the box: the key belongs to whoever owns the repository
+            owner = self.path.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         with os.fdopen(fd, "wb") as fh:
             fh.write(Fernet.generate_key())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path / str(index))
+
+    def is_set_up(self) -> bool:
+        return bool(self._key_files())
 
     def setup(self) -> bool:
         """Create the repository with a staged and a primary key; False if it already existed."""

@@ -7,7 +7,6 @@ import secrets
 from appliance.clients import service_credentials_path, write_service_credentials
 from appliance.manifest import load_manifest, start_order
 from appliance.tokens import KeyRepository
-from services.identity import sealing
 
 # port name -> catalog entries (type, service name, path); URL shapes the OpenStack clients accept
 CATALOG = {
@@ -57,7 +56,6 @@ def bootstrap(settings, admin_password: str | None) -> dict:
     from services.identity.manager import Manager
     from services.identity.models import Domain, ImpliedRole, Project, Region, Role, User
     KeyRepository(settings.key_repository, settings.fernet_max_active_keys).setup()
-    sealing.install(settings)
     db = _open(settings)
     try:
         manager = Manager(settings)

@@ -18,10 +18,14 @@ def credential_keys(settings) -> KeyRepository:
 
 
 def install(settings) -> KeyRepository:
-    """Create the credential key repository if needed and use it for every SealedTextField."""
+    """Use the credential keys for every SealedTextField, creating them on first use.
+
+    Created by the identity process itself, so on the box they belong to identity's own user and no other
+    service can read them."""
     global _keys
     repo = credential_keys(settings)
-    repo.setup()
+    if not repo.is_set_up():
+        repo.setup()
     _keys = repo
     return repo
 
