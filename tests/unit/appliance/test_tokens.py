@@ -128,7 +128,8 @@ def test_private_repository_is_owner_only(tmp_path):
 def test_root_rotating_a_service_repository_keeps_the_service_owner(tmp_path):
     repo = KeyRepository(tmp_path / "keys")
     repo.setup()
-    os.chown(repo.path, 65534, 65534)  # as if the service user (nobody here) had created it
+    for path in (repo.path, *repo.path.iterdir()):  # as if the service user (nobody here) had set it up
+        os.chown(path, 65534, 65534)
     new = repo.rotate()
     for name in ("0", str(new)):
         st = os.stat(repo.path / name)
