@@ -43,7 +43,8 @@ for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -e /sys/class/
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
-  udhcpc -i eth0 -n -q -t 8 -T 2 -O staticroutes -s /bin/egret-udhcpc 2>/dev/null || echo "EGRET-NO-LEASE"
+  # a loaded TCG host can take a while to answer the first DISCOVERs: retry for up to a minute
+  udhcpc -i eth0 -n -q -t 20 -T 3 -O staticroutes -s /bin/egret-udhcpc 2>/dev/null || echo "EGRET-NO-LEASE"
   ok=""
   for i in 1 2 3 4 5 6 7 8 9 10; do
     timeout 5 wget -q -O /tmp/md http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null && ok=1 && break
