@@ -32,7 +32,7 @@ PYTEST_DISTS = ["pytest", "pluggy", "iniconfig", "packaging", "pygments"]
 PRODUCT_TOOLS = ["lvcreate", "lvs", "thin_check", "qemu-img", "losetup", "dnsmasq", "nft", "tc", "ip", "arping"]
 
 # The early hook runs before the services start, on an otherwise idle guest (they would only compete for the
-# one TCG CPU; the suites do not need them). Code under test: the installed /opt/egret, unless the host asks for
+# TCG vCPUs; the suites do not need them). Code under test: the installed /opt/egret, unless the host asks for
 # the repo's source (EGRET_SUITES_CODE=repo, to iterate on a driver fix without rebuilding the image).
 HOOK = r"""
 modprobe 9pnet_virtio 2>/dev/null
@@ -150,7 +150,8 @@ def suites(image, image_tmp):
         keep = REPO / "artifacts" / "image-suites"
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(work / "results", keep)
-        shutil.copy2(g.log, keep / "serial.log")
+        if g.log.exists():
+            shutil.copy2(g.log, keep / "serial.log")
         print(f"--- guest suites' logs, JUnit XML and serial log: {keep}", file=sys.stderr)
 
 
