@@ -113,3 +113,12 @@ def test_vlan_network(cloud, net_env):
     assert not vm3.ping(vm1.ip, count=2)
     assert not vm3.ping("10.71.0.200", count=2)
     assert not vm1.ping(vm3.ip, count=2)
+    # deleting VLAN 102 removes its sub-interface and bridge; VLAN 101 keeps carrying traffic
+    vm3.destroy()
+    cloud.admin("DELETE", f"/v2.0/ports/{vm3.port['id']}")
+    cloud.admin("DELETE", f"/v2.0/networks/{nets[102]['id']}")
+    cloud.sync()
+    present = sh("ip", "-o", "link", "show").stdout
+    assert "vl-" + nets[102]["id"][:11] not in present and "brq" + nets[102]["id"][:11] not in present
+    assert "vl-" + nets[101]["id"][:11] in present
+    assert vm1.ping("10.71.0.200", count=2)
