@@ -41,6 +41,19 @@ def test_new_port_reservation_reloads_dnsmasq(cloud):
     assert "ip=10.62.0.78" in vm.dhcp()
 
 
+def test_deleted_port_releases_its_lease_for_the_next_port(cloud):
+    """A VM deleted and replaced by another on the same address (another MAC) gets a lease at once."""
+    net, _ = cloud.network(cloud.a, "10.66.0.0/24")
+    first = cloud.port(cloud.a, net, fixed_ips=[{"ip_address": "10.66.0.50"}])
+    vm = cloud.vm(first)
+    assert "ip=10.66.0.50" in vm.dhcp()
+    vm.destroy()
+    cloud.a("DELETE", f"/v2.0/ports/{first['id']}", status=204)
+    second = cloud.port(cloud.a, net, fixed_ips=[{"ip_address": "10.66.0.50"}])
+    assert second["mac_address"] != first["mac_address"]
+    assert "ip=10.66.0.50" in cloud.vm(second).dhcp()
+
+
 def test_projects_are_isolated(cloud):
     net_a, _ = cloud.network(cloud.a, "10.63.0.0/24", "a")
     net_b, _ = cloud.network(cloud.b, "10.64.0.0/24", "b")
