@@ -89,19 +89,49 @@ def command(spec: DhcpSpec, conf: Path) -> list[str]:
     return cmd
 
 
+def reserved_ips(hosts_text: str) -> set[str]:
+    """Addresses of a dhcp-hostsfile (`mac,ip[,ip...],name` lines)."""
+    return {field.strip("[]") for line in hosts_text.splitlines() for field in line.split(",")[1:-1]}
+
+
+def _lease_lines(leases: Path) -> list[str]:
+    return leases.read_text().splitlines(keepends=True) if leases.exists() else []
+
+
+def leased_ips(leases: Path) -> set[str]:
+    """Addresses in a dnsmasq lease file (field 3 in both its IPv4 and IPv6 line formats)."""
+    return {line.split()[2] for line in _lease_lines(leases) if len(line.split()) >= 3}
+
+
+def drop_leases(leases: Path, ips: set[str]) -> None:
+    """Remove the leases of `ips` from a stopped dnsmasq's lease file.
+
+    dnsmasq keeps a lease until it expires (a day) even when its reservation is gone, and refuses the address
+    to any other MAC meanwhile: a port deleted and re-created on the same IP would get no lease."""
+    leases.write_text("".join(line for line in _lease_lines(leases)
+                              if len(line.split()) < 3 or line.split()[2] not in ips))
+
+
 def ensure(spec: DhcpSpec, base: Path) -> None:
-    """Start dnsmasq, or SIGHUP it when only the host/option files changed, or restart it when its flags did."""
+    """Start dnsmasq, or SIGHUP it when only the host/option files changed, or restart it when its flags did
+    or when a removed reservation still holds a lease."""
     conf = base / spec.network_id
     conf.mkdir(parents=True, exist_ok=True)
+    files = files_for(spec)
+    old_hosts = (conf / "hosts").read_text() if (conf / "hosts").exists() else ""
+    released = reserved_ips(old_hosts) - reserved_ips(files["hosts"])
     changed = False
-    for name, text in files_for(spec).items():
+    for name, text in files.items():
         changed |= _write_if_changed(conf / name, text)
     cmd = command(spec, conf)
     flags_changed = _write_if_changed(conf / "cmdline", "\n".join(cmd))
     pid = pid_alive(conf / "pid", str(conf))
-    if pid and flags_changed:
+    stale = released & leased_ips(conf / "leases")
+    if pid and (flags_changed or stale):
         stop(conf)
         pid = None
+    if stale:
+        drop_leases(conf / "leases", stale)
     if pid is None:
         proc = subprocess.run(["ip", "netns", "exec", spec.netns, *cmd], capture_output=True, text=True)
         if proc.returncode != 0:
