@@ -31,8 +31,7 @@ runcmd:
 
 @pytest.fixture(scope="module")
 def ci_network(cloud, topology):
-    """Its own tenant network behind r1: the network service does not release a deleted port's DHCP lease, so
-    a later server given the same IP on a shared network would get no lease from dnsmasq (see the report)."""
+    """Its own tenant network behind r1, so these servers' addresses are never reused by the other tests'."""
     cloud.openstack_json("network", "create", "ci-net")
     cloud.openstack_json("subnet", "create", "--network", "ci-net", "--subnet-range", "10.82.0.0/24", "ci-sub")
     cloud.openstack("router", "add", "subnet", "r1", "ci-sub")
