@@ -42,7 +42,10 @@ def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
 def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
     cmd = [sys.executable, "-m", "gunicorn", "--name", f"egret-{unit.name}",
            "--worker-class", "gthread", "--workers", str(settings.workers), "--threads", str(settings.threads),
-           "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower()]
+           "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower(),
+           # clients poll (`--wait` every few seconds) on pooled connections: gunicorn's 2 s default closed
+           # them just as a request went out ("Remote end closed connection"); 75 s as nginx and Apache
+           "--keep-alive", "75"]
     for port in unit.ports:
         cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
     if _gunicorn_version() >= (27,):
