@@ -140,18 +140,12 @@ class BuildMixin:
         return vifs
 
     def _security_group_ids(self, names, token) -> list:
-        """Nova takes names or IDs (the openstack CLI resolves names and sends IDs)."""
+        """The groups' IDs by name (the API resolved them to unique names of the project at create)."""
         ids = []
         for name in names:
-            groups = []
-            if hasattr(self.network, "_req"):
-                for params in ({"name": name}, {"id": name}):
-                    resp = self.network._req("network", "GET", "/v2.0/security-groups", token, params=params)
-                    groups = [g for g in resp.json()["security_groups"] if g.get(next(iter(params))) == name]
-                    if groups:
-                        break
-            if not groups:
-                raise BuildError(f"Security group {name} not found.")
+            groups = self.network.list_security_groups(token, name=name)
+            if len(groups) != 1:
+                raise BuildError(f"Security group {name} not found, or not unique any more.")
             ids.append(groups[0]["id"])
         return ids
 

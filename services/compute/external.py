@@ -69,6 +69,9 @@ class NetworkClient(_Http):
     def list_subnets(self, token=None, **filters) -> list[dict]:
         return self._req("network", "GET", "/v2.0/subnets", token, params=filters).json()["subnets"]
 
+    def list_security_groups(self, token=None, **filters) -> list[dict]:
+        return self._req("network", "GET", "/v2.0/security-groups", token, params=filters).json()["security_groups"]
+
 
 class ImageClient(_Http):
     """Glance v2 at settings.url('image')."""

@@ -17,7 +17,17 @@ class FakeNetwork:
         self.networks: dict[str, dict] = {}
         self.ports: dict[str, dict] = {}
         self.floatingips: dict[str, dict] = {}
+        self.security_groups: dict[str, dict] = {}
+        self.add_security_group("default")
         self._next_ip = 10
+
+    def add_security_group(self, name: str, project_id="p-test") -> dict:
+        sg = {"id": str(uuid.uuid4()), "name": name, "project_id": project_id, "tenant_id": project_id}
+        self.security_groups[sg["id"]] = sg
+        return sg
+
+    def list_security_groups(self, token=None, **filters):
+        return [g for g in self.security_groups.values() if all(str(g.get(k)) == str(v) for k, v in filters.items())]
 
     def add_network(self, name="private", project_id="p-test", shared=False, external=False) -> dict:
         net = {"id": str(uuid.uuid4()), "name": name, "project_id": project_id, "tenant_id": project_id,

@@ -239,6 +239,22 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
             out = out[:limit]
         return out
 
+    def resolve_security_groups(self, requested: list[dict], token) -> list[str]:
+        """The request's groups (names or IDs, as Nova takes them) → their names; unknown is 400, ambiguous 409."""
+        names = []
+        for ref in (g["name"] for g in requested):
+            try:
+                found = self.network.list_security_groups(token, name=ref) or \
+                    self.network.list_security_groups(token, id=ref)
+            except ExternalError as exc:
+                raise BadRequest(f"Security group {ref} could not be checked: {exc}") from None
+            if not found:
+                raise BadRequest(f"Security group {ref} not found.")
+            if len(found) > 1:
+                raise Conflict(f"Multiple security groups found matching '{ref}'. Use an ID to be more specific.")
+            names.append(found[0]["name"])
+        return names or ["default"]
+
     def resolve_networks(self, networks, ctx, token) -> list:
         """Validate the request's networks: 'auto', 'none' or [{uuid|port, fixed_ip}] -> a plan of NICs."""
         if networks == "none":
@@ -357,7 +373,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
             raise BadRequest("min_count must be <= max_count")
         self.check_quota(ctx.project_id, min_count, flavor)
         plan = self.resolve_networks(body.get("networks"), ctx, token)
-        sgs = [g["name"] for g in body.get("security_groups") or []] or ["default"]
+        sgs = self.resolve_security_groups(body.get("security_groups") or [], token)
         import uuid
         reservation = "r-" + secrets.token_hex(4)
         made = []

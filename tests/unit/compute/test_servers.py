@@ -89,6 +89,7 @@ def test_another_projects_server_is_not_found(env):
     ({"networks": [{"uuid": "nope"}]}, 400, "Network nope could not be found"),
     ({"networks": [{"port": "nope"}]}, 400, "Port id nope could not be found"),
     ({"key_name": "missing"}, 400, "Invalid key_name"),
+    ({"security_groups": [{"name": "missing"}]}, 400, "Security group missing not found"),
     ({"user_data": "not base64!"}, 400, "valid base 64"),
     ({"name": ""}, 400, "server/name"),
     ({"flavorRef": None}, 400, "server/flavorRef"),
@@ -101,6 +102,19 @@ def test_bad_create_input_changes_nothing(env, change, status, needle):
     fault = next(iter(resp.json.values()))
     assert fault["code"] == status and needle in fault["message"]
     assert env.count() == 0 and env.network.ports == {} and env.driver.domains == {}
+
+
+def test_security_groups_by_name_or_id_show_names_and_reach_the_port(env):
+    web = env.network.add_security_group("web")
+    sid = env.boot(security_groups=[{"name": web["id"]}])  # what the openstack CLI sends
+    server = env.api.get(f"/v2.1/servers/{sid}").json["server"]
+    assert server["security_groups"] == [{"name": "web"}]
+    [port] = env.network.list_ports(device_id=sid)
+    assert port["security_groups"] == [web["id"]]
+    env.network.add_security_group("web")
+    resp = env.api.post("/v2.1/servers", json=env.server_body(name="dup", security_groups=[{"name": "web"}]))
+    assert resp.status_code == 409 and "Use an ID" in resp.json["conflictingRequest"]["message"]
+    assert env.count() == 1
 
 
 def test_networks_is_required_from_2_37(env):
