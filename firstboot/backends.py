@@ -126,6 +126,40 @@ def health_rows(settings: Settings) -> list[dict]:
     return rows
 
 
+def share_state_dir(state_dir: Path, group: str = "egret") -> int:
+    """What egret-state.service does at boot, for the files apply just created as root (identity's database,
+    keys, service-user secrets, the configuration): group egret, group read/write, nothing for others. The
+    service users are in that group; without this the units would start unable to read them. Returns how many
+    paths changed."""
+    import grp
+    import os
+    import stat
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        gid = None
+    changed = 0
+    for root, dirs, files in os.walk(state_dir):
+        for path in [root, *(os.path.join(root, f) for f in files)]:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            want = (mode | stat.S_IRGRP | stat.S_IWGRP) & ~stat.S_IRWXO
+            if stat.S_ISDIR(st.st_mode) or mode & stat.S_IXUSR:
+                want |= stat.S_IXGRP
+            try:
+                if gid is not None and st.st_gid != gid:
+                    os.chown(path, -1, gid)
+                    changed += 1
+                if want != mode:
+                    os.chmod(path, want)
+                    changed += 1
+            except PermissionError:  # a service's own file (its umask already shares it with the group)
+                pass
+    return changed
+
+
 def run_systemctl(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=timeout)
 
@@ -156,6 +190,7 @@ class SystemdServices:
         unit = unit_name(name)
         # the gated units' second triggering condition: setup-done does not exist until apply has finished
         self.gate.mkdir(parents=True, exist_ok=True)
+        share_state_dir(settings.state_dir)
         # blocking: the job is done (unit started, or skipped by its condition) when systemctl returns
         r = self.systemctl(["start", unit], timeout=timeout)
         if r.returncode != 0:

@@ -209,3 +209,30 @@ def test_make_services_detects_or_follows_the_setting(tmp_path):
     assert isinstance(make_services(forced), SystemdServices)
     with pytest.raises(ValueError, match="services = 'docker'"):
         make_services(make_settings(tmp_path / "c", service={"firstboot": {"services": "docker"}}))
+
+
+def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
+    """Files apply created as root (0600 keys, 0644 database) become group read/write, nothing for others."""
+    import os
+    import stat
+
+    from firstboot.backends import share_state_dir
+    state = tmp_path / "state"
+    (state / "fernet-keys").mkdir(parents=True, mode=0o700)
+    key = state / "fernet-keys" / "0"
+    key.write_text("k")
+    key.chmod(0o600)
+    db = state / "identity.db"
+    db.write_text("")
+    db.chmod(0o644)
+    tool = state / "tool"
+    tool.write_text("")
+    tool.chmod(0o700)
+    (state / "link").symlink_to("/etc/hostname")
+    before = stat.S_IMODE(os.stat("/etc/hostname").st_mode)
+    assert share_state_dir(state, group="no-such-group-here") >= 4
+    mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
+    assert mode(state / "fernet-keys") == 0o770 and mode(key) == 0o660
+    assert mode(db) == 0o660 and mode(tool) == 0o770
+    assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before  # a symlink is never followed
+    assert share_state_dir(state, group="no-such-group-here") == 0
