@@ -46,7 +46,7 @@ esac
 
 
 ANSWERS = {
-    "admin": {"password": "Egret-AB-Heron-2026!"},
+    "admin": {"password": "Tern-Heron-Slots-2026!"},
     "box": {"hostname": "egret-ab", "timezone": "UTC"},
     "network": {"interface": "@NIC@", "mode": "static", "address": "10.0.2.15/24", "gateway": "10.0.2.2"},
     "storage": {"assignments": {}},
