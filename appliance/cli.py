@@ -179,6 +179,15 @@ def cmd_serve(args, settings):
 
 
 def cmd_keys(args, settings):
+    if args.credential:
+        from services.identity import rotate_credential_keys
+        from services.identity.sealing import credential_keys
+        if args.action == "setup":
+            print("created" if credential_keys(settings).setup() else "already set up")
+        else:
+            primary, rows = rotate_credential_keys(settings)
+            print(f"new primary credential key {primary}; {rows} credentials re-encrypted")
+        return 0
     from appliance.tokens import KeyRepository
     repo = KeyRepository(settings.key_repository, settings.fernet_max_active_keys)
     if args.action == "setup":
@@ -199,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     sv = sub.add_parser("serve", help="run one unit in the foreground")
     sv.add_argument("unit")
-    ks = sub.add_parser("keys", help="Fernet key repository")
+    ks = sub.add_parser("keys", help="Fernet key repositories: token keys, or credential keys with --credential")
     ks.add_argument("action", choices=["setup", "rotate"])
+    ks.add_argument("--credential", action="store_true",
+                    help="the keys that encrypt stored credentials (rotate re-encrypts every credential)")
     fb = sub.add_parser("firstboot", help="first-boot setup from an answers file, or print the console banner")
     fb.add_argument("--answers", help="YAML answers file (same steps and validation as the wizard)")
     fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")

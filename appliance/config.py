@@ -64,6 +64,10 @@ class Settings:
         return self.state_dir / "fernet-keys"
 
     @property
+    def credential_key_repository(self) -> Path:
+        return self.state_dir / "credential-keys"
+
+    @property
     def revocation_file(self) -> Path:
         return self.state_dir / "fernet-keys" / "revocations.jsonl"
 

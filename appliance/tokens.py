@@ -18,15 +18,16 @@ class TokenError(Exception):
     """The token is malformed, forged, expired or revoked."""
 
 
-KEY_FILE_MODE = 0o640
-
-
 class KeyRepository:
-    """Keystone's layout: file 0 is the staged key, the highest number is the primary, the rest decrypt only."""
+    """Keystone's layout: file 0 is the staged key, the highest number is the primary, the rest decrypt only.
 
-    def __init__(self, path: Path, max_active_keys: int = 3):
+    Token keys are group-readable (every service validates tokens); a `private` repository (the credential
+    keys, which only identity uses) is readable by its owner alone."""
+
+    def __init__(self, path: Path, max_active_keys: int = 3, *, private: bool = False):
         self.path = Path(path)
         self.max_active_keys = max(2, max_active_keys)
+        self.dir_mode, self.file_mode = (0o700, 0o600) if private else (0o2750, 0o640)
         self._cache_stamp = None
         self._fernet = None
 
@@ -40,19 +41,26 @@ class KeyRepository:
 
     def _write_key(self, index: int) -> None:
         tmp = self.path / f".{index}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEY_FILE_MODE)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode)
+        if os.geteuid() == 0:
+            # root rotating a service's keys on the box: the key belongs to whoever owns the repository
+            owner = self.path.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         with os.fdopen(fd, "wb") as fh:
             fh.write(Fernet.generate_key())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path / str(index))
 
+    def is_set_up(self) -> bool:
+        return bool(self._key_files())
+
     def setup(self) -> bool:
         """Create the repository with a staged and a primary key; False if it already existed."""
         self.path.mkdir(parents=True, exist_ok=True)
         # setgid: keys and the revocation list inherit the directory's group (egret on the box), whose
         # service users must read them to validate tokens; nobody else may
-        os.chmod(self.path, 0o2750)
+        os.chmod(self.path, self.dir_mode)
         if self._key_files():
             return False
         self._write_key(0)

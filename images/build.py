@@ -53,12 +53,29 @@ def present_units(manifest_path: Path, repo: Path) -> tuple[dict, list[str]]:
     return keep, omitted
 
 
-def build_wheels(dest: Path, log) -> None:
+# wheel platform tags a bookworm userland (glibc 2.36) runs, per image architecture
+WHEEL_MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
+GLIBC_MINOR = 36
+
+
+def build_wheels(dest: Path, arch: str, log) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     venv_py = REPO / ".venv" / "bin" / "python"
     py = str(venv_py) if venv_py.exists() else sys.executable
-    # the same interpreter ABI as the image (bookworm's python3.11), so binary wheels fit
-    run([py, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest), str(REPO)], cwd=str(REPO))
+    if WHEEL_MACHINES[arch] == os.uname().machine:
+        # the same interpreter ABI as the image (bookworm's python3.11), so binary wheels fit
+        run([py, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest), str(REPO)], cwd=str(REPO))
+    else:
+        # another architecture: Egret itself is pure Python; its dependencies come as the target's
+        # binary wheels (building them here would give wheels for this machine's CPU)
+        import tomllib
+        deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+        machine = WHEEL_MACHINES[arch]
+        platforms = ["linux_" + machine, *(f"manylinux_2_{m}_{machine}" for m in range(17, GLIBC_MINOR + 1))]
+        run([py, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dest), str(REPO)], cwd=str(REPO))
+        run([py, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
+             "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+             *(f"--platform={p}" for p in platforms), "--dest", str(dest), *deps])
     log(f"wheels: {len(list(dest.glob('*.whl')))} in {dest}")
 
 
@@ -219,7 +236,7 @@ def build(arch: str, out_dir: Path, cache_dir: Path, bundle: bool = True, manife
     if bare:
         info = bare_customize(root, arch)
     else:
-        build_wheels(work / "wheels", log)
+        build_wheels(work / "wheels", arch, log)
         units, omitted = present_units(manifest or (REPO / "services/manifest.toml"), REPO)
         if omitted:
             log(f"units not in this tree (not built into the image): {', '.join(omitted)}")

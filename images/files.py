@@ -13,8 +13,9 @@ After=local-fs.target systemd-tmpfiles-setup.service systemd-sysusers.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-# `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made
-ExecStart=/bin/sh -c 'chgrp -R egret /var/lib/egret && chmod -R g+rwX,o-rwx /var/lib/egret'
+# `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made.
+# Not the credential keys: identity creates them as its own user, for itself alone.
+ExecStart=/bin/sh -c 'find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +'
 
 [Install]
 WantedBy=multi-user.target

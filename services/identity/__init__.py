@@ -15,12 +15,23 @@ def migrate(settings) -> list[str]:
     return migrate_service(settings, "identity", models.database)
 
 
+def rotate_credential_keys(settings) -> tuple[int, int]:
+    """Rotate the credential keys and re-encrypt every credential with the new primary: (primary, rows)."""
+    from services.identity import models, sealing
+    primary = sealing.install(settings).rotate()
+    _open(settings)
+    try:
+        return primary, sealing.reseal(models.Credential, models.Credential.blob)
+    finally:
+        models.database.close()
+
+
 def create_app(settings=None, *, driver=None):
     from flask import request
 
     from appliance import errors
     from appliance.app import make_app
-    from services.identity import models
+    from services.identity import models, sealing
     from services.identity.api import auth, catalog, credentials, discovery, projects, roles, users
     from services.identity.authn import Authenticator
     from services.identity.credentials import Credentials
@@ -28,7 +39,12 @@ def create_app(settings=None, *, driver=None):
     from services.identity.policies import POLICIES
 
     settings = settings or config.load()
-    open_service_database(settings, "identity", models.database).close()
+    sealing.install(settings)
+    open_service_database(settings, "identity", models.database)
+    try:
+        sealing.reseal(models.Credential, models.Credential.blob, legacy_only=True)
+    finally:
+        models.database.close()
     app = make_app("identity", settings, error_format="keystone", policies=POLICIES, database=models.database)
     app.url_map.strict_slashes = False
     manager = Manager(settings)

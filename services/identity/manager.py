@@ -29,6 +29,9 @@ def conflict(kind: str, detail: str) -> errors.Conflict:
     return errors.Conflict(f"Conflict occurred attempting to store {kind} - {detail}.")
 
 
+SERVICE_FIELDS = ("type", "name", "description", "enabled")
+
+
 class Manager:
     def __init__(self, settings):
         self.settings = settings
@@ -477,13 +480,49 @@ class Manager:
             raise errors.Forbidden(f"Cannot delete region {region.id}: it has child regions or endpoints.")
         region.delete_instance()
 
+    def update_region(self, region_id: str, data: dict) -> Region:
+        region = self.get(Region, region_id)
+        if "description" in data:
+            region.description = data["description"] or ""
+            region.save()
+        return region
+
+    def create_service(self, data: dict) -> Service:
+        return Service.create(**{k: data[k] for k in SERVICE_FIELDS if k in data})
+
+    def update_service(self, service_id: str, data: dict) -> Service:
+        service = self.get(Service, service_id)
+        for k in SERVICE_FIELDS:
+            if k in data:
+                setattr(service, k, data[k])
+        service.save()
+        return service
+
+    @staticmethod
+    def _check_region(region_id: str | None) -> None:
+        if region_id and not Region.get_or_none(Region.id == region_id):
+            raise errors.BadRequest(f"Invalid input for field 'region_id': could not find region: {region_id}.")
+
     def create_endpoint(self, data: dict) -> Endpoint:
         self.get(Service, data["service_id"])
         region_id = data.get("region_id") or data.get("region")
-        if region_id and not Region.get_or_none(Region.id == region_id):
-            raise errors.BadRequest(f"Invalid input for field 'region_id': could not find region: {region_id}.")
+        self._check_region(region_id)
         return Endpoint.create(service_id=data["service_id"], interface=data["interface"], url=data["url"],
                                region_id=region_id, enabled=data.get("enabled", True))
+
+    def update_endpoint(self, endpoint_id: str, data: dict) -> Endpoint:
+        endpoint = self.get(Endpoint, endpoint_id)
+        if "service_id" in data:
+            self.get(Service, data["service_id"])
+        self._check_region(data.get("region_id"))
+        for k in ("interface", "url", "enabled", "service_id", "region_id"):
+            if k in data:
+                setattr(endpoint, k, data[k])
+        endpoint.save()
+        return endpoint
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self.get(Endpoint, endpoint_id).delete_instance()
 
     def delete_service(self, service_id: str) -> None:
         service = self.get(Service, service_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import peewee
 
 from appliance.db import JSONField, model_base
+from services.identity.sealing import SealedTextField
 
 
 
@@ -140,7 +141,7 @@ class Credential(Base):
     user_id = peewee.CharField(max_length=64, index=True)
     project_id = peewee.CharField(max_length=64, null=True)
     type = peewee.CharField(max_length=255)
-    blob = peewee.TextField()
+    blob = SealedTextField()
     extra = JSONField(default=dict)
 
 

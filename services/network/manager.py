@@ -469,6 +469,7 @@ class Manager(L3Mixin, SecurityMixin):
             self.check_quota(owner, "port")
             if "security_groups" in body:
                 groups = [self.get_security_group(ctx, g).id for g in body["security_groups"] or []]
+                self.check_one_mode(groups)
             elif port_security and not owner_kind.startswith("network:"):
                 groups = [self.ensure_default_sg(owner).id]
             else:
@@ -514,6 +515,7 @@ class Manager(L3Mixin, SecurityMixin):
         with self.db.atomic():
             if "security_groups" in body:
                 changes["security_groups"] = [self.get_security_group(ctx, g).id for g in body["security_groups"] or []]
+                self.check_one_mode(changes["security_groups"])
             groups = changes.get("security_groups", port.security_groups)
             if not security and (groups or changes.get("allowed_address_pairs", port.allowed_address_pairs)):
                 raise conflict("Port has security group associated. Cannot disable port security or IP address "

@@ -68,6 +68,10 @@ class SecurityMixin:
         sg = self.get_security_group(ctx, sg_id)
         if sg.name == "default" and body.get("name", "default") != "default":
             raise conflict("Updating default security group not allowed.", "SecurityGroupCannotUpdateDefault")
+        if "stateful" in body and body["stateful"] != sg.stateful and self._ports_using(sg.id):
+            # as Neutron: flipping the mode under live ports would mix modes on ports with several groups
+            raise conflict(f"Cannot update the stateful attribute of security group {sg.id}: it is in use.",
+                           "SecurityGroupInUse")
         self._bump(sg, **{k: body[k] for k in ("name", "description", "stateful") if k in body})
         self.sync()
         return render.security_group(sg)
@@ -77,15 +81,27 @@ class SecurityMixin:
         if sg.name == "default" and not ctx.is_admin:
             raise conflict("Removing default security group not allowed.", "SecurityGroupCannotRemoveDefault")
         with self.db.atomic():
-            in_use = [p.id for p in models.Port.select(models.Port.id, models.Port.security_groups)
-                      if sg.id in (p.security_groups or [])]
-            if in_use:
+            if self._ports_using(sg.id):
                 raise conflict(f"Security Group {sg.id} in use.", "SecurityGroupInUse")
             if models.SecurityGroupRule.select().where(models.SecurityGroupRule.remote_group_id == sg.id,
                                                        models.SecurityGroupRule.security_group != sg.id).exists():
                 raise conflict(f"Security Group {sg.id} in use as a remote group.", "SecurityGroupInUse")
             sg.delete_instance()
         self.sync()
+
+    @staticmethod
+    def _ports_using(sg_id: str) -> list[str]:
+        return [p.id for p in models.Port.select(models.Port.id, models.Port.security_groups)
+                if sg_id in (p.security_groups or [])]
+
+    @staticmethod
+    def check_one_mode(group_ids: list[str]) -> None:
+        """A port's groups are all stateful or all stateless (Neutron refuses the mix too)."""
+        modes = {sg.stateful for sg in models.SecurityGroup.select(models.SecurityGroup.stateful)
+                 .where(models.SecurityGroup.id.in_(group_ids))}
+        if len(modes) > 1:
+            raise bad_request("Invalid input for field 'security_groups': cannot apply both stateful and stateless "
+                              "security groups on the same port at the same time.", "HTTPBadRequest")
 
     def get_sg_rule(self, ctx: Ctx, rule_id: str) -> models.SecurityGroupRule:
         r = models.SecurityGroupRule.get_or_none(models.SecurityGroupRule.id == rule_id)

@@ -97,6 +97,8 @@ def _port_specs(ports, nets, subnets, allocs) -> list[base.PortSpec]:
     rules_by_sg = defaultdict(list)
     for r in models.SecurityGroupRule.select():
         rules_by_sg[r.security_group_id].append(r)
+    stateless = {sg.id for sg in models.SecurityGroup.select(models.SecurityGroup.id)
+                 .where(models.SecurityGroup.stateful == False)}  # noqa: E712
     qos_rules = defaultdict(dict)
     for r in models.QosBandwidthLimitRule.select():
         qos_rules[r.policy_id][r.direction] = (r.max_kbps, r.max_burst_kbps)
@@ -107,7 +109,8 @@ def _port_specs(ports, nets, subnets, allocs) -> list[base.PortSpec]:
             continue
         spec = base.PortSpec(id=p.id, tap=names.tap(p.id), bridge=names.bridge(p.network_id), mac=p.mac_address,
                              ips=[a.ip_address for a in allocs[p.id]], allowed_pairs=list(p.allowed_address_pairs or []),
-                             port_security=p.port_security_enabled)
+                             port_security=p.port_security_enabled,
+                             stateful=not (set(p.security_groups or []) & stateless))
         for sg in p.security_groups or []:
             for r in rules_by_sg[sg]:
                 remote = None

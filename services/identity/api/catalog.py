@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from services.identity.api.common import enforce
 from services.identity import schemas
-from services.identity.api.common import (args, body, collection, mgr, render_endpoint, render_region,
+from services.identity.api.common import (args, body, collection, enforce, mgr, render_endpoint, render_region,
                                           render_service)
 from services.identity.models import Endpoint, Region, Service
 
@@ -43,11 +42,7 @@ def get_region(region_id):
 def update_region(region_id):
     enforce("identity:manage_regions")
     data = body(schemas.wrap("region", schemas.REGION), "region")
-    region = mgr().get(Region, region_id)
-    if "description" in data:
-        region.description = data["description"] or ""
-        region.save()
-    return jsonify({"region": render_region(region)})
+    return jsonify({"region": render_region(mgr().update_region(region_id, data))})
 
 
 @bp.delete("/v3/regions/<region_id>")
@@ -67,8 +62,7 @@ def list_services():
 def create_service():
     enforce("identity:manage_services")
     data = body(schemas.create("service", schemas.SERVICE, required=("type",)), "service")
-    service = Service.create(**{k: data[k] for k in ("type", "name", "description", "enabled") if k in data})
-    return jsonify({"service": render_service(service)}), 201
+    return jsonify({"service": render_service(mgr().create_service(data))}), 201
 
 
 @bp.get("/v3/services/<service_id>")
@@ -81,12 +75,7 @@ def get_service(service_id):
 def update_service(service_id):
     enforce("identity:manage_services")
     data = body(schemas.update("service", schemas.SERVICE), "service")
-    service = mgr().get(Service, service_id)
-    for k in ("type", "name", "description", "enabled"):
-        if k in data:
-            setattr(service, k, data[k])
-    service.save()
-    return jsonify({"service": render_service(service)})
+    return jsonify({"service": render_service(mgr().update_service(service_id, data))})
 
 
 @bp.delete("/v3/services/<service_id>")
@@ -121,18 +110,11 @@ def get_endpoint(endpoint_id):
 def update_endpoint(endpoint_id):
     enforce("identity:manage_endpoints")
     data = body(schemas.update("endpoint", schemas.ENDPOINT), "endpoint")
-    endpoint = mgr().get(Endpoint, endpoint_id)
-    if "service_id" in data:
-        mgr().get(Service, data["service_id"])
-    for k in ("interface", "url", "enabled", "service_id", "region_id"):
-        if k in data:
-            setattr(endpoint, k, data[k])
-    endpoint.save()
-    return jsonify({"endpoint": render_endpoint(endpoint)})
+    return jsonify({"endpoint": render_endpoint(mgr().update_endpoint(endpoint_id, data))})
 
 
 @bp.delete("/v3/endpoints/<endpoint_id>")
 def delete_endpoint(endpoint_id):
     enforce("identity:manage_endpoints")
-    mgr().get(Endpoint, endpoint_id).delete_instance()
+    mgr().delete_endpoint(endpoint_id)
     return "", 204

@@ -91,6 +91,7 @@ class PortSpec:
     allowed_pairs: list[dict] = field(default_factory=list)
     port_security: bool = True
     rules: list[SgRule] = field(default_factory=list)
+    stateful: bool = True               # False: no connection tracking, replies need their own rules
     egress_kbps: int | None = None      # from the VM (Neutron "egress")
     egress_burst_kbps: int | None = None
     ingress_kbps: int | None = None     # towards the VM

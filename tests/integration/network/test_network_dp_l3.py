@@ -92,6 +92,35 @@ def test_security_group_rules_open_and_close_ports(cloud):
         srv.kill()
 
 
+def test_stateless_group_needs_a_rule_for_replies(cloud):
+    """Same rules, two modes: conntrack lets the reply to an outbound connection back in only when stateful."""
+    net, _ = cloud.network(cloud.a, "10.73.0.0/24")
+    rules = lambda sg: cloud.a("POST", "/v2.0/security-group-rules", {"security_group_rule": {  # noqa: E731
+        "security_group_id": sg["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 9200,
+        "port_range_max": 9200, "remote_ip_prefix": "10.73.0.0/24"}})
+    tracked = cloud.a("POST", "/v2.0/security-groups", {"security_group": {"name": "tracked"}})["security_group"]
+    loose = cloud.a("POST", "/v2.0/security-groups", {"security_group": {"name": "loose",
+                                                                         "stateful": False}})["security_group"]
+    rules(tracked)
+    rules(loose)
+    peer = cloud.vm(cloud.port(cloud.a, net, security_groups=[tracked["id"]]))
+    with_ct = cloud.vm(cloud.port(cloud.a, net, security_groups=[tracked["id"]]))
+    without_ct = cloud.vm(cloud.port(cloud.a, net, security_groups=[loose["id"]]))
+    for vm in (peer, with_ct, without_ct):
+        vm.dhcp()
+    srv = serve_once(peer.name, 9200, timeout=30)
+    try:
+        assert connect(with_ct.name, peer.ip, 9200) == f"hello peer={with_ct.ip}", cloud.diag()
+        # the SYN leaves (egress rule), the SYN-ACK from port 9200 matches no ingress rule: dropped
+        assert connect(without_ct.name, peer.ip, 9200, timeout=1.5) is None
+        cloud.a("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": loose["id"], "direction": "ingress", "protocol": "tcp",
+            "remote_ip_prefix": f"{peer.ip}/32"}})
+        assert connect(without_ct.name, peer.ip, 9200) == f"hello peer={without_ct.ip}", cloud.diag()
+    finally:
+        srv.kill()
+
+
 def _throughput(src, dst_ns, dst_ip, port, seconds=1.5) -> float:
     """Bytes/s received by a sink in `dst_ns` from a sender in netns `src` (a plain Python socket pump).
 

@@ -115,3 +115,22 @@ def test_prune_drops_only_expired_events(tmp_path):
     assert rl.events() == []
     with pytest.raises(ValueError):
         rl.revoke(nonsense="x")
+
+
+def test_private_repository_is_owner_only(tmp_path):
+    repo = KeyRepository(tmp_path / "credential-keys", private=True)
+    assert not repo.is_set_up() and repo.setup() and repo.is_set_up()
+    assert oct(os.stat(repo.path).st_mode & 0o7777) == "0o700"
+    assert {oct(os.stat(repo.path / n).st_mode & 0o777) for n in ("0", "1")} == {"0o600"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root (the build machines run as root)")
+def test_root_rotating_a_service_repository_keeps_the_service_owner(tmp_path):
+    repo = KeyRepository(tmp_path / "keys")
+    repo.setup()
+    for path in (repo.path, *repo.path.iterdir()):  # as if the service user (nobody here) had set it up
+        os.chown(path, 65534, 65534)
+    new = repo.rotate()
+    for name in ("0", str(new)):
+        st = os.stat(repo.path / name)
+        assert (st.st_uid, st.st_gid) == (65534, 65534), name

@@ -28,6 +28,8 @@ def test_endpoint_patch(env, kerr):
         kerr(env.req("PATCH", f"/v3/endpoints/{eid}", env.admin, json={"endpoint": {"service_id": "nope"}}), 404)
         kerr(env.req("PATCH", f"/v3/endpoints/{eid}", env.admin, json={"endpoint": {"interface": "x"}}), 400,
              "endpoint/interface")
+        kerr(env.req("PATCH", f"/v3/endpoints/{eid}", env.admin, json={"endpoint": {"region_id": "Nowhere"}}),
+             400, "region_id")
 
 
 def test_system_and_domain_group_grant_lists(env, kerr):

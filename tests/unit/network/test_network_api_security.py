@@ -128,3 +128,28 @@ def test_quotas(admin, alice, snapshot):
     assert details == {"limit": 1, "used": 1, "reserved": 0}
     admin.ok("DELETE", "/v2.0/quotas/proj-a", status=204)
     assert alice.ok("GET", "/v2.0/quotas/proj-a")["quota"]["network"] == 100
+
+
+def test_stateless_groups_reach_the_driver_and_are_not_mixed(alice, driver, alice_net, snapshot):
+    net, _ = alice_net
+    loose = alice.ok("POST", "/v2.0/security-groups", {"security_group": {"name": "loose", "stateful": False}},
+                     status=201)["security_group"]
+    assert loose["stateful"] is False
+    default = alice.ok("GET", "/v2.0/security-groups", name="default")["security_groups"][0]
+    port = alice.ok("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "security_groups": [loose["id"]]}},
+                    status=201)["port"]
+    plain = alice.ok("POST", "/v2.0/ports", {"port": {"network_id": net["id"]}}, status=201)["port"]
+    states = {p.id: p.stateful for p in driver.topology.ports}
+    assert states[port["id"]] is False and states[plain["id"]] is True
+    before = snapshot()
+    code, doc = alice.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                    "security_groups": [loose["id"], default["id"]]}})
+    assert code == 400 and "security_groups" in neutron_error(doc), doc
+    code, doc = alice.put(f"/v2.0/ports/{plain['id']}", {"port": {"security_groups": [default["id"], loose["id"]]}})
+    assert code == 400 and "stateless" in neutron_error(doc), doc
+    code, doc = alice.put(f"/v2.0/security-groups/{loose['id']}", {"security_group": {"stateful": True}})
+    assert code == 409 and neutron_error(doc, "SecurityGroupInUse"), doc
+    assert snapshot() == before
+    alice.ok("DELETE", f"/v2.0/ports/{port['id']}", status=204)
+    assert alice.ok("PUT", f"/v2.0/security-groups/{loose['id']}", {"security_group": {"stateful": True}})[
+        "security_group"]["stateful"] is True

@@ -125,11 +125,13 @@ def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
         fwd_body.append(f'    oifname "{tap}" meta mark set meta mark and 0x0000ffff or {n << 16:#x}\n')
         in_map.append(f"{n << 16:#x} : jump in_{n}")
         out_map.append(f"{n:#x} : jump out_{n}")
-        egress = ["    ct state established,related return\n", "    ct state invalid counter drop\n",
-                  "    meta l4proto udp udp sport 68 udp dport 67 return\n",
+        # a stateless port has no conntrack shortcut: every packet, replies too, must match a rule
+        tracked = (["    ct state established,related return\n", "    ct state invalid counter drop\n"]
+                   if port.stateful else [])
+        egress = [*tracked, "    meta l4proto udp udp sport 68 udp dport 67 return\n",
                   "    meta l4proto udp udp sport 546 udp dport 547 return\n",
                   f"    meta l4proto ipv6-icmp icmpv6 type {_ND_TYPES} return\n"]
-        ingress = ["    ct state established,related accept\n", "    ct state invalid counter drop\n",
+        ingress = [*(line.replace("return", "accept") for line in tracked),
                    "    meta l4proto udp udp sport 67 udp dport 68 accept\n",
                    "    meta l4proto udp udp sport 547 udp dport 546 accept\n",
                    f"    meta l4proto ipv6-icmp icmpv6 type {_ND_TYPES} accept\n"]
