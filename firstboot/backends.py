@@ -126,6 +126,10 @@ def health_rows(settings: Settings) -> list[dict]:
     return rows
 
 
+# what stays private to its owner (egret-state.service prunes it too): identity's credential keys
+PRIVATE_STATE = ("credential-keys",)
+
+
 def share_state_dir(state_dir: Path, group: str = "egret") -> int:
     """What egret-state.service does at boot, for the files apply just created as root (identity's database,
     keys, service-user secrets, the configuration): group egret, group read/write, nothing for others. The
@@ -140,6 +144,8 @@ def share_state_dir(state_dir: Path, group: str = "egret") -> int:
         gid = None
     changed = 0
     for root, dirs, files in os.walk(state_dir):
+        if Path(root) == Path(state_dir):
+            dirs[:] = [d for d in dirs if d not in PRIVATE_STATE]
         for path in [root, *(os.path.join(root, f) for f in files)]:
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):

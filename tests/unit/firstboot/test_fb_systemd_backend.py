@@ -229,10 +229,14 @@ def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     tool.write_text("")
     tool.chmod(0o700)
     (state / "link").symlink_to("/etc/hostname")
+    (state / "credential-keys").mkdir(mode=0o700)  # identity's own, private (egret-state.service prunes it too)
+    (state / "credential-keys" / "0").write_text("c")
+    (state / "credential-keys" / "0").chmod(0o600)
     before = stat.S_IMODE(os.stat("/etc/hostname").st_mode)
     assert share_state_dir(state, group="no-such-group-here") >= 4
     mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
     assert mode(state / "fernet-keys") == 0o770 and mode(key) == 0o660
     assert mode(db) == 0o660 and mode(tool) == 0o770
     assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before  # a symlink is never followed
+    assert mode(state / "credential-keys") == 0o700 and mode(state / "credential-keys" / "0") == 0o600
     assert share_state_dir(state, group="no-such-group-here") == 0
