@@ -28,6 +28,8 @@ PACKAGES = [
     "python3", "python3-venv", "python3-libvirt",
     # what the services drive
     "libvirt-daemon-system", "qemu-utils", "dnsmasq-base", "nftables", "lvm2", "thin-provisioning-tools",
+    # the network driver announces (re)plumbed router gateway and floating IPs with `arping -U`
+    "iputils-arping",
 ]
 
 
@@ -75,9 +77,20 @@ def build_rootfs(arch: str, cache_dir: Path, log=print) -> Path:
     return target
 
 
+# what a foreign-architecture build needs on this machine: qemu-user through binfmt_misc for the target's
+# maintainer scripts, arch-test for mmdebstrap, and the target's UEFI firmware and QEMU to boot the result
+FOREIGN_BUILD_PACKAGES = ["qemu-user-static", "binfmt-support", "arch-test", "qemu-efi-aarch64", "qemu-system-arm"]
+
+
 def ensure_binfmt() -> None:
     """arm64 rootfs builds run the target's maintainer scripts under qemu-user through binfmt_misc."""
+    missing = [p for p in FOREIGN_BUILD_PACKAGES if subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout != "install ok installed"]
+    if missing:
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
+                        "--no-install-recommends", *missing], check=True)
     if not Path("/proc/sys/fs/binfmt_misc/status").exists():
         subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"], check=True)
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        raise SystemExit("arm64 image: install qemu-user-static binfmt-support (apt) so aarch64 binaries run")
+        # without systemd as PID 1 nothing registered the formats at install time
+        subprocess.run(["update-binfmts", "--enable", "qemu-aarch64"], check=True)

@@ -11,6 +11,12 @@ from pathlib import Path
 
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+# per image architecture: emulator, machine and UEFI firmware (OVMF for x86_64, AAVMF for aarch64)
+MACHINES = {
+    "amd64": {"qemu": "qemu-system-x86_64", "machine": "q35", "code": OVMF_CODE, "vars": OVMF_VARS},
+    "arm64": {"qemu": "qemu-system-aarch64", "machine": "virt", "code": "/usr/share/AAVMF/AAVMF_CODE.fd",
+              "vars": "/usr/share/AAVMF/AAVMF_VARS.fd"},
+}
 MARKER_RE = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\] (?P<text>EGRET-[A-Z]+ .*)")
 
 
@@ -23,7 +29,8 @@ class Guest:
 
     def __init__(self, image: Path, workdir: Path, name: str = "g", *, mem: int = 1536, smp: int = 1,
                  hostfwd: dict | None = None, fw_cfg: dict | None = None, share: Path | None = None,
-                 socket_net: tuple | None = None, mac_index: int = 1, extra_disks: list | None = None):
+                 socket_net: tuple | None = None, mac_index: int = 1, extra_disks: list | None = None,
+                 arch: str = "amd64"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name, self.image = name, Path(image).resolve()
@@ -33,12 +40,13 @@ class Guest:
         self.mem, self.smp, self.hostfwd = mem, smp, hostfwd or {}
         self.fw_cfg, self.share, self.socket_net = dict(fw_cfg or {}), share, socket_net
         self.mac_index, self.extra_disks = mac_index, extra_disks or []
+        self.machine = MACHINES[arch]
         self.proc: subprocess.Popen | None = None
         self.started = 0.0
         if not self.disk.exists():
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(self.image),
                             str(self.disk)], check=True)
-            shutil.copyfile(OVMF_VARS, self.vars)
+            shutil.copyfile(self.machine["vars"], self.vars)
 
     def set_hook(self, name: str, script: str) -> None:
         """fw_cfg blob opt/egret/<name>: the image's hook unit runs it (early: before services; late: after)."""
@@ -47,10 +55,11 @@ class Guest:
         self.fw_cfg[name] = path
 
     def command(self) -> list[str]:
-        cmd = ["qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-machine", "q35",
+        m = self.machine
+        cmd = [m["qemu"], "-accel", "tcg,thread=multi", "-cpu", "max", "-machine", m["machine"],
                "-m", str(self.mem), "-smp", str(self.smp), "-nodefaults", "-display", "none", "-vga", "none",
                "-serial", f"file:{self.log}", "-monitor", "none",
-               "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+               "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={m['code']}",
                "-drive", f"if=pflash,format=raw,unit=1,file={self.vars}",
                "-drive", f"file={self.disk},format=qcow2,if=virtio,discard=unmap",
                "-device", "virtio-rng-pci"]

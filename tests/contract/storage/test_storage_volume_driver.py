@@ -15,22 +15,29 @@ from services.storage.drivers.lvm import LvmThinDriver, device_mapper_available
 NO_DM = "no device-mapper on this kernel (DESIGN.md §9); runs inside the appliance image"
 
 
-def _lvm_driver(tmp_path):
-    """A loop-backed VG with a thin pool, torn down afterwards (needs device-mapper and root)."""
+@pytest.fixture(scope="module")
+def lvm_pool(tmp_path_factory):
+    """A loop-backed VG with a thin pool, shared by the module's lvm cases (under TCG each LVM command costs
+    seconds) and torn down afterwards; needs device-mapper and root."""
     if not device_mapper_available():
         pytest.skip(NO_DM)
     name = "eg" + uuid.uuid4().hex[:4]
-    backing = tmp_path / "pv.img"
+    backing = tmp_path_factory.mktemp("lvm") / "pv.img"
     subprocess.run(["truncate", "-s", "4G", str(backing)], check=True)
     loop = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True,
                           text=True).stdout.strip()
-    subprocess.run(["vgcreate", "-q", name, loop], check=True, capture_output=True)
-    subprocess.run(["lvcreate", "-q", "-T", f"{name}/pool", "-L", "3G"], check=True, capture_output=True)
-
-    def cleanup():
+    try:
+        subprocess.run(["vgcreate", "-q", name, loop], check=True, capture_output=True)
+        subprocess.run(["lvcreate", "-q", "-T", f"{name}/pool", "-L", "3G"], check=True, capture_output=True)
+        yield name
+    finally:
         subprocess.run(["vgremove", "-q", "-f", name], capture_output=True)
         subprocess.run(["losetup", "-d", loop], capture_output=True)
-    return LvmThinDriver(name, "pool"), cleanup
+
+
+def _lvs(vg):
+    out = subprocess.run(["lvs", "--noheadings", "-o", "lv_name", vg], check=True, capture_output=True, text=True)
+    return sorted(out.stdout.split())
 
 
 @pytest.fixture(params=["fake", "file-qcow2", "file-raw", "lvm"])
@@ -40,11 +47,13 @@ def driver(request, tmp_path):
     elif request.param.startswith("file"):
         yield FileDriver(tmp_path / "volumes", request.param.split("-")[1])
     else:
-        drv, cleanup = _lvm_driver(tmp_path)
-        try:
-            yield drv
-        finally:
-            cleanup()
+        vg = request.getfixturevalue("lvm_pool")
+        yield LvmThinDriver(vg, "pool")
+        # every case deletes what it made: nothing but the pool may be left in the shared VG
+        left = [lv for lv in _lvs(vg) if lv != "pool"]
+        for lv in left:
+            subprocess.run(["lvremove", "-q", "-f", f"{vg}/{lv}"], capture_output=True)
+        assert left == [], f"leaked logical volumes: {left}"
 
 
 def vid():

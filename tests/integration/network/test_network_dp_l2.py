@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+from network_dp_support import sh
+from services.network.conf import section
+
 pytestmark = pytest.mark.integration
 
 
@@ -71,12 +74,51 @@ def test_metadata_reaches_compute_with_signed_instance_id(cloud, net_env):
     assert mode == 0o600
 
 
-def test_vlan_network(cloud):
-    if cloud.driver.vlan_supported():
-        net = cloud.admin("POST", "/v2.0/networks", {"network": {
-            "provider:network_type": "vlan", "provider:physical_network": "public",
-            "provider:segmentation_id": 101}})["network"]
-        cloud.sync()
-        assert "brq" + net["id"][:11] in cloud.driver.inventory()["bridges"]
-    else:
+def test_vlan_network(cloud, net_env):
+    """Two VLAN provider networks on the physical network "public" (the fixture's veth <prefix>ext0 into the
+    upstream namespace) with the SAME CIDR: only the 802.1Q tag keeps them apart."""
+    if not cloud.driver.vlan_supported():
         pytest.skip("no 802.1Q on this kernel (DESIGN.md §9); tested inside the appliance image")
+    nets = {}
+    for vid in (101, 102):
+        net = cloud.admin("POST", "/v2.0/networks", {"network": {
+            "name": f"vlan{vid}", "provider:network_type": "vlan", "provider:physical_network": "public",
+            "provider:segmentation_id": vid}})["network"]
+        assert net["provider:segmentation_id"] == vid
+        cloud.admin("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.71.0.0/24",
+                                                          "ip_version": 4}})
+        nets[vid] = net
+    vm1, vm2, vm3 = (cloud.vm(cloud.port(cloud.admin, nets[vid], fixed_ips=[{"ip_address": ip}]))
+                     for vid, ip in ((101, "10.71.0.11"), (101, "10.71.0.12"), (102, "10.71.0.13")))
+    cloud.sync()
+    uplink = section(net_env["settings"])["physical_interface_mappings"]["public"]
+    for vid, net in nets.items():
+        assert "brq" + net["id"][:11] in cloud.driver.inventory()["bridges"]
+        # the bridge's uplink is an 802.1Q sub-interface of the physical interface
+        detail = sh("ip", "-d", "link", "show", "vl-" + net["id"][:11]).stdout
+        assert f"@{uplink}:" in detail and f"vlan protocol 802.1Q id {vid} " in detail, detail
+        assert f"master brq{net['id'][:11]}" in detail, detail
+    for vm in (vm1, vm2, vm3):
+        assert f"ip={vm.ip}" in vm.dhcp()
+    assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
+    # an outside host on VLAN 101 of the wire (a tagged sub-interface in the upstream namespace) is reached only
+    # through the tag: this is traffic carried by 802.1Q, not just by the network's own bridge
+    ext = net_env["ext"]
+    sh("ip", "-n", ext, "link", "add", "link", "br-up", "name", "br-up.101", "type", "vlan", "id", "101")
+    sh("ip", "-n", ext, "addr", "add", "10.71.0.200/24", "dev", "br-up.101")
+    sh("ip", "-n", ext, "link", "set", "br-up.101", "up")
+    assert vm1.ping("10.71.0.200", count=3), sh("ip", "-n", ext, "-s", "link", "show", "br-up.101").stdout
+    # VLAN 102 shares the wire and the CIDR, yet reaches neither VLAN 101's VMs nor its outside host
+    assert vm3.ping("10.71.0.2", count=1)        # its own network's DHCP port answers: the checks can fail
+    assert not vm3.ping(vm1.ip, count=2)
+    assert not vm3.ping("10.71.0.200", count=2)
+    assert not vm1.ping(vm3.ip, count=2)
+    # deleting VLAN 102 removes its sub-interface and bridge; VLAN 101 keeps carrying traffic
+    vm3.destroy()
+    cloud.admin("DELETE", f"/v2.0/ports/{vm3.port['id']}")
+    cloud.admin("DELETE", f"/v2.0/networks/{nets[102]['id']}")
+    cloud.sync()
+    present = sh("ip", "-o", "link", "show").stdout
+    assert "vl-" + nets[102]["id"][:11] not in present and "brq" + nets[102]["id"][:11] not in present
+    assert "vl-" + nets[101]["id"][:11] in present
+    assert vm1.ping("10.71.0.200", count=2)

@@ -133,11 +133,12 @@ def test_lvm_driver_commands(monkeypatch):
                                                             "name": "volume-v1"}}
     made = [c for c in calls if c[0] != "lvs"]
     assert made[0][:6] == ["lvcreate", "-q", "-T", "vg0/pool0", "-V", "1g"] and "volume-v1" in made[0]
-    assert ["lvchange", "-ay", "-K", "vg0/volume-v1"] in made
-    assert ["lvcreate", "-q", "-s", "-n", "snapshot-s1", "vg0/volume-v1", "-y"] in made
-    assert ["lvcreate", "-q", "-s", "-n", "volume-v2", "vg0/snapshot-s1", "-y"] in made
+    # LVM refuses LV names starting with "snapshot"; thin snapshots are created active (-kn: no activation skip)
+    assert ["lvcreate", "-q", "-s", "-kn", "-n", "_snapshot-s1", "vg0/volume-v1", "-y"] in made
+    assert ["lvcreate", "-q", "-s", "-kn", "-n", "volume-v2", "vg0/_snapshot-s1", "-y"] in made
     assert ["lvextend", "-q", "-L", "2g", "vg0/volume-v2"] in made
     assert ["lvextend", "-q", "-L", "3g", "vg0/volume-v1"] in made
-    assert ["lvremove", "-q", "-f", "vg0/snapshot-s1"] in made
+    assert ["lvremove", "-q", "-f", "vg0/_snapshot-s1"] in made
+    assert not any(c[0] == "lvchange" for c in made)
     with pytest.raises(lvm.DriverError):
         drv.extend_volume("v1", 0)

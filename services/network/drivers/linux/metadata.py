@@ -54,10 +54,13 @@ def ensure(netns: str, network_id: str, conf: Path, hosts: dict, upstream: str, 
         return
     root_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "services.network.drivers.linux.metadata",
+        # run as a script (stdlib only; -P keeps its directory off sys.path), not with -m: that would import the
+        # services.network package (Flask, pyroute2, the models), 4x the start-up time, which under TCG or on a
+        # loaded box exceeded the timeout (found running the driver contract inside the appliance image)
+        cmd = ["ip", "netns", "exec", netns, sys.executable, "-P", str(Path(__file__).resolve()),
                "--root-netns-fd", str(root_ns), "--conf", str(conf), "--network-id", network_id,
                "--upstream", upstream, "--secret", str(secret)]
-        proc = subprocess.run(cmd, pass_fds=(root_ns,), capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(cmd, pass_fds=(root_ns,), capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"metadata proxy for {network_id} failed: {proc.stderr.strip()[-500:]}")
     finally:
