@@ -107,14 +107,14 @@ def boot_egret(image: Path, smp: int, timeout: float = 900) -> dict:
         "factory_box": {"kernel_to_userspace_s": factory["kernel_to_userspace_s"],
                         "kernel_to_wizard_ready_s": factory["kernel_to_healthy_s"],
                         "qemu_start_to_wizard_ready_wall_s": round(ready_wall, 1),
-                        "healthy_marker": ready.group(0).split("EGRET-MARKER ")[1]},
+                        "healthy_marker": ready.group(0).split("EGRET-MARKER ")[1].strip()},
         "headless_setup": {"rc": int(hooks["setup-end"][1]),
                            "duration_s": round(hooks["setup-end"][0] - hooks["setup-start"][0], 2),
                            "wall_from_wizard_ready_s": round(setup_wall, 1)},
         "set_up_box_reboot": {"kernel_to_userspace_s": setup_box["kernel_to_userspace_s"],
                               "kernel_to_all_services_healthy_s": setup_box["kernel_to_healthy_s"],
                               "reboot_request_to_all_healthy_wall_s": round(again_wall, 1),
-                              "healthy_marker": again.group(0).split("EGRET-MARKER ")[1]},
+                              "healthy_marker": again.group(0).split("EGRET-MARKER ")[1].strip()},
     }
 
 
