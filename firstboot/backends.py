@@ -1,8 +1,12 @@
-"""Seams to the rest of Egret: identity bootstrap and the service supervisor (real and fake)."""
+"""Seams to the rest of Egret: identity bootstrap and the services (dev supervisor or the box's systemd; fakes)."""
 from __future__ import annotations
 
 import atexit
+import shutil
+import subprocess
 import threading
+import time
+from pathlib import Path
 
 import requests
 
@@ -110,9 +114,149 @@ class SupervisedServices:
             self.sup.stop()
 
     def health(self, settings: Settings) -> list[dict]:
-        rows = []
-        for unit in start_order(load_manifest(), settings.enabled_services):
-            ok, detail = probe(health_url(settings, unit), timeout=1.5)
-            rows.append({"unit": unit.name, "service": unit.service, "port": settings.port(unit.ports[0]),
-                         "healthy": ok, "detail": detail})
-        return rows
+        return health_rows(settings)
+
+
+def health_rows(settings: Settings) -> list[dict]:
+    rows = []
+    for unit in start_order(load_manifest(), settings.enabled_services):
+        ok, detail = probe(health_url(settings, unit), timeout=1.5)
+        rows.append({"unit": unit.name, "service": unit.service, "port": settings.port(unit.ports[0]),
+                     "healthy": ok, "detail": detail})
+    return rows
+
+
+# what stays private to its owner (egret-state.service prunes it too): identity's credential keys
+PRIVATE_STATE = ("credential-keys",)
+
+
+def share_state_dir(state_dir: Path, group: str = "egret") -> int:
+    """What egret-state.service does at boot, for the files apply just created as root (identity's database,
+    keys, service-user secrets, the configuration): group egret, group read/write, nothing for others. The
+    service users are in that group; without this the units would start unable to read them. Returns how many
+    paths changed."""
+    import grp
+    import os
+    import stat
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        gid = None
+    changed = 0
+    for root, dirs, files in os.walk(state_dir):
+        if Path(root) == Path(state_dir):
+            dirs[:] = [d for d in dirs if d not in PRIVATE_STATE]
+        for path in [root, *(os.path.join(root, f) for f in files)]:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            want = (mode | stat.S_IRGRP | stat.S_IWGRP) & ~stat.S_IRWXO
+            if stat.S_ISDIR(st.st_mode) or mode & stat.S_IXUSR:
+                want |= stat.S_IXGRP
+            try:
+                if gid is not None and st.st_gid != gid:
+                    os.chown(path, -1, gid)
+                    changed += 1
+                if want != mode:
+                    os.chmod(path, want)
+                    changed += 1
+            except PermissionError:  # a service's own file (its umask already shares it with the group)
+                pass
+    return changed
+
+
+def run_systemctl(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=timeout)
+
+
+class SystemdServices:
+    """On the appliance the services are systemd units (generated from the manifest, gated until setup is done):
+    apply opens the setup gate for this boot, `systemctl start`s each unit and waits for its /healthz. The units
+    are systemd's, not the wizard's: they outlive it, restart on failure and start at every boot once set up."""
+
+    MAX_RESTARTS = 3
+
+    def __init__(self, systemctl=run_systemctl, gate: Path | None = None, poll: float = 1.0,
+                 clock=time.monotonic, sleep=time.sleep):
+        from appliance.image.units import SETUP_GATE
+        self.systemctl, self.gate = systemctl, Path(gate or SETUP_GATE)
+        self.poll, self.clock, self.sleep = poll, clock, sleep
+
+    @staticmethod
+    def units(settings: Settings) -> list[str]:
+        return SupervisedServices.units(settings)
+
+    def _show(self, unit: str) -> dict:
+        out = self.systemctl(["show", "-p", "ActiveState,SubState,Result,NRestarts,ConditionResult", unit])
+        return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+    def start(self, settings: Settings, name: str, timeout: float = 300.0) -> None:
+        from appliance.image.units import unit_name
+        unit = unit_name(name)
+        # the gated units' second triggering condition: setup-done does not exist until apply has finished
+        self.gate.mkdir(parents=True, exist_ok=True)
+        share_state_dir(settings.state_dir)
+        # blocking: the job is done (unit started, or skipped by its condition) when systemctl returns
+        r = self.systemctl(["start", unit], timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"systemctl start {unit} failed: {(r.stderr or r.stdout).strip()[:300]}")
+        url = health_url(settings, load_manifest()[name])
+        deadline = self.clock() + timeout
+        while True:
+            ok, detail = probe(url, timeout=2.0)
+            if ok:
+                return
+            state = self._show(unit)
+            if state.get("ConditionResult") == "no":
+                raise RuntimeError(f"{unit} was not started: its setup gate ({self.gate}) is closed")
+            restarts = int(state.get("NRestarts") or 0) if (state.get("NRestarts") or "0").isdigit() else 0
+            if state.get("ActiveState") == "failed" or restarts >= self.MAX_RESTARTS:
+                raise RuntimeError(f"{unit} failed ({state.get('ActiveState')}/{state.get('SubState')}, "
+                                   f"{restarts} restarts); see journalctl -u {unit}")
+            if self.clock() > deadline:
+                raise RuntimeError(f"{unit} not healthy after {timeout:.0f}s ({detail}); see journalctl -u {unit}")
+            self.sleep(self.poll)
+
+    def stop(self, name: str) -> None:
+        from appliance.image.units import unit_name
+        r = self.systemctl(["stop", unit_name(name)])
+        if r.returncode != 0:
+            raise RuntimeError(f"systemctl stop {unit_name(name)} failed: {(r.stderr or r.stdout).strip()[:300]}")
+
+    def keep_running(self) -> None:
+        """Nothing to do: systemd restarts the units, and starts them at boot now that setup-done exists."""
+
+    def stop_all(self) -> None:
+        """Nothing to stop: the units belong to systemd and outlive the wizard or `egret firstboot` (a failed
+        apply has already stopped what it started, in its rollback)."""
+
+    def health(self, settings: Settings) -> list[dict]:
+        return health_rows(settings)
+
+
+def systemd_manages_egret(settings: Settings, systemctl=run_systemctl,
+                          booted: Path = Path("/run/systemd/system")) -> bool:
+    """True on a box booted with systemd that has Egret's units installed (the image, NixOS): sd_booted() and
+    the first unit the wizard would start is loaded. A dev machine (no systemd, or no Egret units) gives False."""
+    if not booted.is_dir() or shutil.which("systemctl") is None:
+        return False
+    names = SupervisedServices.units(settings)
+    if not names:
+        return False
+    from appliance.image.units import unit_name
+    try:
+        out = systemctl(["show", "-p", "LoadState", "--value", unit_name(names[0])])
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "loaded"
+
+
+def make_services(settings: Settings):
+    """The services backend: [service.firstboot] services = "systemd" | "supervisor" | "auto" (default: detect)."""
+    choice = str(settings.section("firstboot").get("services", "auto"))
+    if choice not in ("auto", "systemd", "supervisor"):
+        raise ValueError(f"[service.firstboot] services = {choice!r}: use auto, systemd or supervisor")
+    if choice == "systemd" or (choice == "auto" and systemd_manages_egret(settings)):
+        return SystemdServices()
+    return SupervisedServices()

@@ -12,12 +12,12 @@ from firstboot.steps import Context, StepError
 
 class Wizard:
     def __init__(self, settings: Settings, *, system=None, identity=None, services=None, clock=None):
-        from firstboot.backends import RealIdentity, SupervisedServices
+        from firstboot.backends import RealIdentity, make_services
         from firstboot.system import make_system
         self.settings = settings
         self.state = WizardState(settings)
         self.ctx = Context(settings=settings, system=system or make_system(settings),
-                           identity=identity or RealIdentity(), services=services or SupervisedServices(),
+                           identity=identity or RealIdentity(), services=services or make_services(settings),
                            state=self.state, clock=clock)
         section = settings.section("firstboot")
         self.code = SetupCode(settings, clock=self.ctx.now)

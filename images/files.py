@@ -103,6 +103,10 @@ IMAGE_TOML = """\
 # Defaults of the Egret appliance image; the wizard and operators add files next to this one.
 state_dir = "/var/lib/egret"
 bind_host = "0.0.0.0"
+
+[ports]
+# until setup is done the box serves only the wizard, on port 80 (the unit has CAP_NET_BIND_SERVICE)
+firstboot = 80
 """
 
 NETWORK = """\

@@ -1,4 +1,7 @@
-"""Boot assessment on the box: wait until every Egret unit answers /healthz, write markers, bless the entry."""
+"""Boot assessment on the box: wait until every Egret unit that should run answers /healthz, bless the entry.
+
+Until setup is done only the wizard runs (the other units are gated, appliance/image/units.py), so a box that
+is not set up is healthy when its wizard is; a set-up box when every unit is."""
 from __future__ import annotations
 
 import json
@@ -72,13 +75,27 @@ def check(timeout: float, esp: Path = Path("/boot/efi")) -> int:
     return code
 
 
+def setup_done(settings: config.Settings) -> bool:
+    return (settings.state_dir / "firstboot" / "setup-done").exists()
+
+
+def expected_units(names: list[str], manifest: dict, done: bool) -> list[str]:
+    """The units that should get healthy this boot: all of them once set up, else those that run before setup."""
+    from appliance.image.units import before_setup
+    if done:
+        return list(names)
+    return [n for n in names if n in manifest and before_setup(manifest[n])]
+
+
 def _check(timeout: float, esp: Path) -> int:
     info = json.loads(IMAGE_INFO.read_text()) if IMAGE_INFO.exists() else {}
     settings = config.load()
     manifest = load_manifest()
-    names = info["units"] if "units" in info else sorted(manifest)
+    done = setup_done(settings)
+    names = expected_units(info["units"] if "units" in info else sorted(manifest), manifest, done)
     slot = current_slot()
-    kmsg(f"EGRET-MARKER userspace uptime={uptime()} slot={slot} version={info.get('version', '?')}")
+    kmsg(f"EGRET-MARKER userspace uptime={uptime()} slot={slot} version={info.get('version', '?')} "
+         f"setup={'done' if done else 'pending'}")
     deadline = time.monotonic() + timeout
     pending = set(names)
     next_report = time.monotonic() + 90
@@ -109,5 +126,5 @@ def _check(timeout: float, esp: Path) -> int:
         except OSError as exc:
             kmsg(f"EGRET-MARKER bless-failed {exc}")
     kmsg(f"EGRET-MARKER healthy uptime={uptime()} slot={slot} units={','.join(names) or '-'} "
-         f"blessed={blessed or '-'}")
+         f"blessed={blessed or '-'} setup={'done' if done else 'pending'}")
     return 0

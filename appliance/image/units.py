@@ -7,6 +7,13 @@ from appliance.manifest import Unit
 STATE_DIR = "/var/lib/egret"
 CONFIG_DIR = "/etc/egret"
 GROUP = "egret"
+# The setup gate. A unit without `before_setup` starts only when setup is done (the wizard's marker on the data
+# partition: every boot from then on, A/B updates included) or when the wizard's apply opened the gate for this
+# boot (a directory under /run, gone at reboot, so a box whose setup was cut short boots to the wizard alone).
+# Two triggering conditions (|): either one lets the unit start.
+SETUP_DONE = f"{STATE_DIR}/firstboot/setup-done"
+RUN_DIR = "/run/egret"
+SETUP_GATE = f"{RUN_DIR}/setup-applying"
 
 # Capabilities that need kernel tunables, namespaces or devices: the hardening that would break them
 # is dropped only for units that list them.
@@ -17,6 +24,11 @@ _NEEDS_DEVICES = {"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_SYS_RAWIO"}
 
 def unit_name(name: str) -> str:
     return f"egret-{name}.service"
+
+
+def before_setup(unit: Unit) -> bool:
+    """True for the units a box that is not set up runs (the wizard); every other unit is gated."""
+    return unit.extra.get("before_setup", False) is True
 
 
 def _words(items) -> str:
@@ -72,13 +84,20 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         svc["DeviceAllow"] = _words(device_allow)
     elif not set(caps) & _NEEDS_DEVICES:
         svc["PrivateDevices"] = "yes"
+    head = {
+        "Description": unit.description,
+        "After": _words(["network-online.target", "egret-state.service", *deps]),
+        "Wants": "network-online.target",
+        "Requires": _words(["egret-state.service", *deps]),
+    }
+    if before_setup(unit):
+        # the wizard opens the gate (a directory under /run) before it starts the other units
+        svc["ReadWritePaths"] = f"{STATE_DIR} -{RUN_DIR}"
+    else:
+        head["ConditionPathExists"] = f"|{SETUP_DONE}"
+        head["ConditionPathIsDirectory"] = f"|{SETUP_GATE}"
     return {
-        "Unit": {
-            "Description": unit.description,
-            "After": _words(["network-online.target", "egret-state.service", *deps]),
-            "Wants": "network-online.target",
-            "Requires": _words(["egret-state.service", *deps]),
-        },
+        "Unit": head,
         "Service": svc,
         "Install": {"WantedBy": "multi-user.target"},
     }
@@ -117,4 +136,5 @@ def tmpfiles() -> str:
     return (f"d {STATE_DIR} 2770 root {GROUP} -\n"
             f"d {STATE_DIR}/config 2770 root {GROUP} -\n"
             f"C {STATE_DIR}/config/00-image.toml - - - - /usr/share/egret/00-image.toml\n"
-            f"z {STATE_DIR}/config/00-image.toml 0640 root {GROUP} -\n")
+            f"z {STATE_DIR}/config/00-image.toml 0640 root {GROUP} -\n"
+            f"d {RUN_DIR} 0755 root root -\n")

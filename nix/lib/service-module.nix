@@ -17,6 +17,8 @@ let
       wants = split u.Unit.Wants;
       requires = split u.Unit.Requires;
       wantedBy = split u.Install.WantedBy;
+      # the setup gate (ConditionPathExists=|…, ConditionPathIsDirectory=|…) has no NixOS option of its own
+      unitConfig = lib.filterAttrs (key: _: lib.hasPrefix "Condition" key) u.Unit;
       serviceConfig = u.Service;
     };
 in

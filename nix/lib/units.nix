@@ -12,6 +12,10 @@ let
   sortStrings = builtins.sort builtins.lessThan;
   intersects = a: b: builtins.any (x: builtins.elem x b) a;
   unitName = name: "egret-${name}.service";
+  # the setup gate (see appliance/image/units.py): units without before_setup wait for setup
+  setupDone = "${stateDir}/firstboot/setup-done";
+  runDir = "/run/egret";
+  setupGate = "${runDir}/setup-applying";
 
   serviceUnit = name: spec:
     let
@@ -21,13 +25,15 @@ let
       groups = spec.supplementary_groups or [ ];
       user = spec.user;
       opt = cond: attrs: if cond then attrs else { };
+      beforeSetup = (spec.before_setup or false) == true;
     in {
       Unit = {
         Description = spec.description;
         After = words ([ "network-online.target" "egret-state.service" ] ++ deps);
         Wants = "network-online.target";
         Requires = words ([ "egret-state.service" ] ++ deps);
-      };
+      }
+      // opt (!beforeSetup) { ConditionPathExists = "|${setupDone}"; ConditionPathIsDirectory = "|${setupGate}"; };
       Service = {
         Type = "simple";
         ExecStart = "${egretBin} serve ${name}";
@@ -54,6 +60,7 @@ let
         RestrictAddressFamilies = "AF_UNIX AF_INET AF_INET6 AF_NETLINK";
         CapabilityBoundingSet = words caps;
       }
+      // opt beforeSetup { ReadWritePaths = "${stateDir} -${runDir}"; }
       // opt (user != "root") { User = user; Group = group; }
       // opt (caps != [ ]) { AmbientCapabilities = words caps; }
       // opt (groups != [ ]) { SupplementaryGroups = words groups; }

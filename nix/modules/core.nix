@@ -23,11 +23,14 @@ in
     egret.settings = {
       state_dir = lib.mkDefault "/var/lib/egret";
       bind_host = lib.mkDefault "0.0.0.0";
+      # until setup is done the box serves only the wizard, on port 80 (as the Debian image's 00-image.toml)
+      ports.firstboot = lib.mkDefault 80;
     };
     environment.etc."egret/00-image.toml".source = settingsFormat.generate "00-image.toml" cfg.settings;
     environment.systemPackages = [ cfg.package ];
     users.groups.egret = { };
-    systemd.tmpfiles.rules = [ "d /var/lib/egret 2770 root egret -" ];
+    # /run/egret: the wizard opens the setup gate there for the boot it applies setup in (lib/units.nix)
+    systemd.tmpfiles.rules = [ "d /var/lib/egret 2770 root egret -" "d /run/egret 0755 root root -" ];
 
     systemd.services.egret-state = {
       description = "Egret state directory (ownership for the service users)";

@@ -13,7 +13,7 @@ in
     description = "Open the wizard's port on the management network.";
   };
   config = lib.mkIf (core.enable && cfg.enable) {
-    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ 80 8000 ];
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [ core.settings.ports.firstboot ];
     systemd.services.egret-console = {
       description = "Egret console banner: wizard URL and setup code";
       wantedBy = [ "multi-user.target" ];

@@ -1,5 +1,6 @@
-"""A/B updates on a booted image: apply an update and boot the new slot (state kept), then apply a broken
-update and watch the box fall back to the previous slot by itself (boot counting + health assessment)."""
+"""A/B updates on a booted image: set the box up (headless answers), apply an update and boot the new slot (state
+kept, every service healthy), then apply a broken update and watch the box fall back to the previous slot by
+itself (boot counting + health assessment of all services)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,8 @@ import re
 import subprocess
 import tarfile
 from pathlib import Path
+
+import yaml
 
 from appliance.image.bundle import make_bundle
 
@@ -19,6 +22,14 @@ mkdir -p /mnt/share
 mountpoint -q /mnt/share || mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro egretshare /mnt/share
 slot=$(sed -n 's/.*egret\.slot=\([ab]\).*/\1/p' /proc/cmdline)
 phase=$(cat /var/lib/egret/ab-phase 2>/dev/null || echo 0)
+if [ "$phase" = 0 ]; then
+  # a factory box runs only the wizard: set it up, so that "every service healthy" decides a good slot
+  nic=$(ip -4 route show default | awk '{print $5; exit}')
+  sed "s/@NIC@/$nic/" /mnt/share/answers.yaml > /run/answers.yaml
+  egret firstboot --answers /run/answers.yaml > /run/firstboot.log 2>&1; rc=$?
+  tail -n 4 /run/firstboot.log
+  echo "ab-setup exit=$rc"
+fi
 echo "ab-boot slot=$slot phase=$phase release=$(cat /etc/egret-update 2>/dev/null || echo factory)"
 echo "ab-state dbs=$(cd /var/lib/egret && ls *.db 2>/dev/null | tr '\n' ,) note=$(cat /var/lib/egret/ab-note 2>/dev/null || echo none)"
 case "$phase" in
@@ -32,6 +43,15 @@ case "$phase" in
 *) echo "ab-final slot=$slot"; egret update status | tr -d '\n'; echo ;;
 esac
 """
+
+
+ANSWERS = {
+    "admin": {"password": "Tern-Heron-Slots-2026!"},
+    "box": {"hostname": "egret-ab", "timezone": "UTC"},
+    "network": {"interface": "@NIC@", "mode": "static", "address": "10.0.2.15/24", "gateway": "10.0.2.2"},
+    "storage": {"assignments": {}},
+    "role": {"role": "standalone"},
+}
 
 
 def derive_update(image: dict, work: Path, name: str, release: str, broken: bool) -> Path:
@@ -65,17 +85,25 @@ def test_ab_update_then_broken_update_falls_back(image, guests, tmp_path):
     derive_update(image, share / "w-broken", "broken", "update-broken", broken=True)
     for d in ("w-good", "w-broken"):
         subprocess.run(["rm", "-rf", str(share / d)], check=True)
+    (share / "answers.yaml").write_text(yaml.safe_dump(ANSWERS))
     g = guests(image["raw"], "ab", smp=2, share=share)
     g.set_hook("late", LATE_HOOK)
     g.start()
-    # 1. factory slot a, healthy, applies the good update and reboots
-    first = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=a", 900)
-    state_a = g.wait_for(r"ab-state dbs=(\S*) note=none", 120, first.end())
+    # 1. factory slot a: only the wizard runs (and is what must be healthy); headless setup; the good update
+    first = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=a units=(\S+) blessed=\S+ setup=(\w+)", 900)
+    assert first.groups() == ("firstboot", "pending"), first.group(0)
+    setup = g.wait_for(r"EGRET-HOOK late: ab-setup exit=(\d+)", 900, first.end())
+    assert setup.group(1) == "0", g.tail(80)
+    state_a = g.wait_for(r"ab-state dbs=(\S*) note=none", 120, setup.end())
+    assert "identity.db" in state_a.group(1), state_a.group(0)
     applied = g.wait_for(r'EGRET-HOOK late: (\{"slot": "b", "entry".*\})', 900, state_a.end())
     assert json.loads(applied.group(1))["tries"] == 1
     # 2. slot b boots (the counted entry), gets healthy, is blessed; the data partition kept the state
-    on_b = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=b units=\S+ blessed=(\S+)", 900, applied.end())
-    assert on_b.group(1) == "egret-2-b.conf", g.tail()
+    on_b = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=b units=(\S+) blessed=(\S+) setup=(\w+)", 900,
+                      applied.end())
+    assert on_b.group(2) == "egret-2-b.conf", g.tail()
+    # set up: the assessment that blessed slot b waited for every unit, not just the wizard
+    assert sorted(on_b.group(1).split(",")) == sorted(image["info"]["units"]) and on_b.group(3) == "done"
     boot_b = g.wait_for(r"ab-boot slot=b phase=1 release=update-good", 120, on_b.end())
     state_b = g.wait_for(r"ab-state dbs=(\S*) note=(\S+)", 60, boot_b.end())
     assert state_b.group(1) == state_a.group(1) and state_b.group(2) == "written-in-slot-a"

@@ -26,11 +26,12 @@ class Clock:
 class Box:
     """One wizard under test: its app, client, fakes and helpers to walk the steps."""
 
-    def __init__(self, tmp_path, bootstrapped=False, **section):
-        self.settings = make_settings(tmp_path / "state", service={"firstboot": {"confirm_timeout": 60, "network_apply_delay": 0, **section}})
+    def __init__(self, tmp_path, bootstrapped=False, services=None, ports=None, **section):
+        extra = {"ports": ports} if ports else {}
+        self.settings = make_settings(tmp_path / "state", service={"firstboot": {"confirm_timeout": 60, "network_apply_delay": 0, **section}}, **extra)
         self.system = FakeSystem(tmp_path / "root")
         self.identity = FakeIdentity(bootstrapped=bootstrapped)
-        self.services = FakeServices()
+        self.services = services or FakeServices()
         self.clock = Clock()
         self.app = create_app(self.settings, system=self.system, identity=self.identity, services=self.services,
                               clock=self.clock)

@@ -97,3 +97,47 @@ def test_every_nix_file_parses():
     for path in files:
         r = subprocess.run(["nix-instantiate", "--parse", str(path)], env=NIX_ENV, capture_output=True, text=True)
         assert r.returncode == 0, f"{path}: {r.stderr}"
+
+
+def test_live_manifest_gates_every_unit_but_the_wizard_until_setup_is_done():
+    gen = unitgen.generate(load_manifest())["units"]
+    wizard = gen["egret-firstboot.service"]
+    assert not any(k.startswith("Condition") for k in wizard["Unit"])
+    # port 80 without root's full capability set; it opens the gate under /run for the apply
+    assert "CAP_NET_BIND_SERVICE" in wizard["Service"]["CapabilityBoundingSet"].split()
+    assert wizard["Service"]["ReadWritePaths"] == f"{unitgen.STATE_DIR} -{unitgen.RUN_DIR}"
+    gated = [n for n in gen if n != "egret-firstboot.service"]
+    assert gated, "no unit besides the wizard"
+    for name in gated:
+        head = gen[name]["Unit"]
+        assert head["ConditionPathExists"] == "|/var/lib/egret/firstboot/setup-done", name
+        assert head["ConditionPathIsDirectory"] == "|/run/egret/setup-applying", name
+        assert gen[name]["Service"]["ReadWritePaths"] == unitgen.STATE_DIR
+    text = unitgen.render(gen[gated[0]])
+    assert "ConditionPathExists=|/var/lib/egret/firstboot/setup-done\n" in text
+    assert f"d {unitgen.RUN_DIR} 0755 root root -" in unitgen.tmpfiles()
+
+
+def test_setup_gate_paths_match_the_wizard(tmp_path):
+    """The marker the units check is the one the wizard writes; the gate is the one its systemd backend opens."""
+    from appliance.testing.plugin import make_settings
+    from firstboot.backends import SystemdServices
+    from firstboot.state import WizardState
+    state = WizardState(make_settings(tmp_path / "state"))
+    assert str(state.done_marker.relative_to(tmp_path / "state")) == \
+        str(Path(unitgen.SETUP_DONE).relative_to(unitgen.STATE_DIR))
+    assert SystemdServices().gate == Path(unitgen.SETUP_GATE)
+
+
+def test_health_expects_the_wizard_before_setup_and_every_unit_after(tmp_path):
+    from appliance.image import health
+    from appliance.testing.plugin import make_settings
+    manifest = load_manifest()
+    names = sorted(manifest)
+    assert health.expected_units(names, manifest, done=False) == ["firstboot"]
+    assert health.expected_units(names, manifest, done=True) == names
+    settings = make_settings(tmp_path / "state")
+    assert not health.setup_done(settings)
+    from firstboot.state import WizardState
+    WizardState(settings).mark_done()
+    assert health.setup_done(settings)
