@@ -107,6 +107,10 @@ bind_host = "0.0.0.0"
 [ports]
 # until setup is done the box serves only the wizard, on port 80 (the unit has CAP_NET_BIND_SERVICE)
 firstboot = 80
+
+[service.firstboot]
+# the wizard writes the box's own /etc (host name, time zone, NTP, resolver, management network)
+system_root = "/"
 """
 
 NETWORK = """\

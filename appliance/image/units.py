@@ -93,6 +93,10 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
     if before_setup(unit):
         # the wizard opens the gate (a directory under /run) before it starts the other units
         svc["ReadWritePaths"] = f"{STATE_DIR} -{RUN_DIR}"
+    if unit.extra.get("configures_system", False) is True:
+        # the box's own /etc and the running host name (ProtectHostname would give it a private UTS namespace)
+        svc["ReadWritePaths"] += " /etc"
+        del svc["ProtectHostname"]
     else:
         head["ConditionPathExists"] = f"|{SETUP_DONE}"
         head["ConditionPathIsDirectory"] = f"|{SETUP_GATE}"

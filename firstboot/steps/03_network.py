@@ -113,5 +113,10 @@ def config_sections(answers: dict, ctx) -> dict:
 
 
 def apply(answers: dict, ctx):
-    """The live change was made and confirmed on this step; here nothing is left but the config file."""
-    return None
+    """The live change was made and confirmed on this step; here it is written down for the next boot."""
+    return {"previous": ctx.system.persist_network(answers)}
+
+
+def undo(record: dict, ctx) -> None:
+    if record:
+        ctx.system.restore_files(record["previous"])

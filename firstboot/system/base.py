@@ -93,6 +93,30 @@ class SystemLayer:
     def restore_identity(self, previous: dict) -> None:
         self.restore_files(previous)
 
+    MGMT_NETWORK_FILE = "etc/systemd/network/10-egret-mgmt.network"
+    MGMT_VLAN_FILES = ["etc/systemd/network/10-egret-mgmt-vlan.netdev",
+                       "etc/systemd/network/11-egret-mgmt-vlan.network"]
+
+    def persist_network(self, plan: dict) -> dict:
+        """systemd-networkd files for the confirmed management network, so it survives a reboot; returns
+        the previous files for an undo. The file name sorts before the image's catch-all DHCP file."""
+        previous = self.read_files([self.MGMT_NETWORK_FILE, *self.MGMT_VLAN_FILES])
+        if plan["mode"] == "static":
+            addressing = f"Address={plan['address']}\n" + (f"Gateway={plan['gateway']}\n" if plan.get("gateway")
+                                                           else "")
+        else:
+            addressing = "DHCP=yes\n"
+        addressing += "".join(f"DNS={d}\n" for d in plan.get("dns") or [])
+        match = f"[Match]\nName={plan['interface']}\n\n"
+        if plan.get("vlan"):
+            vlan = f"{plan['interface'][:10]}.{plan['vlan']}"
+            self._write(self.MGMT_NETWORK_FILE, match + f"[Network]\nVLAN={vlan}\nLinkLocalAddressing=no\n")
+            self._write(self.MGMT_VLAN_FILES[0], f"[NetDev]\nName={vlan}\nKind=vlan\n\n[VLAN]\nId={plan['vlan']}\n")
+            self._write(self.MGMT_VLAN_FILES[1], f"[Match]\nName={vlan}\n\n[Network]\n{addressing}")
+        else:
+            self._write(self.MGMT_NETWORK_FILE, match + f"[Network]\n{addressing}")
+        return previous
+
     def _set_live_hostname(self, hostname: str) -> None:
         """Only the real box changes the running kernel's host name (never a dev machine)."""
 

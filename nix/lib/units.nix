@@ -26,6 +26,7 @@ let
       user = spec.user;
       opt = cond: attrs: if cond then attrs else { };
       beforeSetup = (spec.before_setup or false) == true;
+      configuresSystem = (spec.configures_system or false) == true;
     in {
       Unit = {
         Description = spec.description;
@@ -52,7 +53,6 @@ let
         ProtectKernelModules = "yes";
         ProtectKernelLogs = "yes";
         ProtectClock = "yes";
-        ProtectHostname = "yes";
         RestrictSUIDSGID = "yes";
         RestrictRealtime = "yes";
         LockPersonality = "yes";
@@ -61,6 +61,8 @@ let
         CapabilityBoundingSet = words caps;
       }
       // opt beforeSetup { ReadWritePaths = "${stateDir} -${runDir}"; }
+      // opt configuresSystem { ReadWritePaths = (if beforeSetup then "${stateDir} -${runDir}" else stateDir) + " /etc"; }
+      // opt (!configuresSystem) { ProtectHostname = "yes"; }
       // opt (user != "root") { User = user; Group = group; }
       // opt (caps != [ ]) { AmbientCapabilities = words caps; }
       // opt (groups != [ ]) { SupplementaryGroups = words groups; }

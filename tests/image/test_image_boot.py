@@ -43,6 +43,7 @@ listening() { ss -ltnH | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' ,
 if [ -e /var/lib/egret/boot-test-note ]; then
   echo "second-boot note=$(cat /var/lib/egret/boot-test-note) dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
   echo "second-boot listening=$(listening)"
+  echo "second-boot hostname=$(hostname) etc-hostname=$(cat /etc/hostname) mgmt=$(grep -h '^Address=' /etc/systemd/network/10-egret-mgmt.network)"
   exit 0
 fi
 echo "pre-setup listening=$(listening) done=$(test -e /var/lib/egret/firstboot/setup-done && echo yes || echo no)"
@@ -190,6 +191,9 @@ def test_state_survives_reboot(box):
     assert sorted(again.group(1).split(",")) == sorted(box["info"]["units"]) and again.group(2) == "done"
     second = g.wait_for(r"second-boot note=(\S+) dbs=(\S*)", 300, again.end())
     assert second.groups() == first.groups()
+    # the wizard wrote the box's own /etc: the host name and the management network came back after the reboot
+    box_conf = g.wait_for(r"second-boot hostname=(\S*) etc-hostname=(\S*) mgmt=(\S*)", 60, second.end())
+    assert box_conf.groups() == ("egret-box", "egret-box", "Address=10.0.2.15/24"), box_conf.group(0)
     # every service's database is on the data partition (none when the image has no database-backed unit)
     assert all(f"{u}.db" in first.group(2) for u in box["info"]["units"] if u in ("identity", "storage")), first.group(0)
     for name, port in box["ports"].items():

@@ -23,6 +23,9 @@ def test_standalone_apply_writes_config_bootstraps_and_starts(unlocked):
     assert (root / "etc/timezone").read_text() == "Europe/Paris\n"
     assert "NTP=pool.ntp.org" in (root / "etc/systemd/timesyncd.conf.d/egret.conf").read_text()
     assert (root / "etc/resolv.conf").read_text() == "nameserver 192.168.1.1\n"
+    # the confirmed management network is written down for the next boot (systemd-networkd)
+    mgmt = (root / "etc/systemd/network/10-egret-mgmt.network").read_text()
+    assert "Address=192.168.1.30/24" in mgmt and "Gateway=192.168.1.1" in mgmt and "DNS=192.168.1.1" in mgmt
     clouds = yaml.safe_load(unlocked.client.get("/clouds.yaml").data)
     assert clouds["clouds"]["egret"]["auth"]["password"] == PASSWORD
     assert clouds["clouds"]["egret"]["auth"]["auth_url"].startswith("http://192.168.1.30:")
@@ -47,6 +50,7 @@ def test_failed_service_start_rolls_back_everything(unlocked):
     assert unlocked.services.running == []
     assert unlocked.system.prepared == {}
     assert not (unlocked.system.root / "etc/hostname").exists()
+    assert not (unlocked.system.root / "etc/systemd/network/10-egret-mgmt.network").exists()
     assert not (unlocked.settings.state_dir / "storage" / "volumes").is_symlink()
     assert not unlocked.wizard.state.setup_done
     page = unlocked.client.get("/step/apply").data.decode()
@@ -158,3 +162,16 @@ def test_totp_is_registered_with_identity(unlocked):
     assert secret not in unlocked.wizard.state.path.read_text()  # the seed leaves the state file once applied
     clouds = yaml.safe_load(unlocked.client.get("/clouds.yaml").data)["clouds"]["egret"]
     assert clouds["auth_type"] == "v3multifactor" and clouds["auth_methods"] == ["v3password", "v3totp"]
+
+
+def test_management_vlan_is_persisted_as_a_networkd_netdev(tmp_path):
+    from firstboot.system.fake import FakeSystem
+    system = FakeSystem(tmp_path)
+    previous = system.persist_network({"interface": "eno1", "mode": "dhcp", "vlan": 42, "dns": []})
+    net = tmp_path / "etc/systemd/network"
+    assert (net / "10-egret-mgmt.network").read_text() == (
+        "[Match]\nName=eno1\n\n[Network]\nVLAN=eno1.42\nLinkLocalAddressing=no\n")
+    assert "Kind=vlan\n\n[VLAN]\nId=42" in (net / "10-egret-mgmt-vlan.netdev").read_text()
+    assert (net / "11-egret-mgmt-vlan.network").read_text() == "[Match]\nName=eno1.42\n\n[Network]\nDHCP=yes\n"
+    system.restore_files(previous)
+    assert list(net.iterdir()) == []

@@ -105,7 +105,11 @@ def test_live_manifest_gates_every_unit_but_the_wizard_until_setup_is_done():
     assert not any(k.startswith("Condition") for k in wizard["Unit"])
     # port 80 without root's full capability set; it opens the gate under /run for the apply
     assert "CAP_NET_BIND_SERVICE" in wizard["Service"]["CapabilityBoundingSet"].split()
-    assert wizard["Service"]["ReadWritePaths"] == f"{unitgen.STATE_DIR} -{unitgen.RUN_DIR}"
+    # and writes the box's /etc and host name (configures_system), which no other unit may
+    assert wizard["Service"]["ReadWritePaths"] == f"{unitgen.STATE_DIR} -{unitgen.RUN_DIR} /etc"
+    assert "ProtectHostname" not in wizard["Service"]
+    assert all(gen[n]["Service"]["ProtectHostname"] == "yes" and "/etc" not in gen[n]["Service"]["ReadWritePaths"]
+               for n in gen if n != "egret-firstboot.service")
     gated = [n for n in gen if n != "egret-firstboot.service"]
     assert gated, "no unit besides the wizard"
     for name in gated:
