@@ -9,6 +9,8 @@ APT_PACKAGES=(
   python3-venv python3-dev gcc pkg-config git make curl ca-certificates
   # compute: libvirt + QEMU (TCG here, KVM on real hardware) and the tiny test guest
   libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils busybox-static cpio genisoimage
+  # the cloud-init guest test logs in over SSH with a generated key
+  openssh-client
   # network: bridges/netns/nftables/dnsmasq
   iproute2 nftables dnsmasq-base iputils-ping arping conntrack
   # storage
