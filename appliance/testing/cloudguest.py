@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.testing.guest import CACHE
+from appliance.testing.guest import CACHE, prepare_cache, publish
 
 SUITE = "bookworm"
 RECIPE_VERSION = "1"
@@ -105,8 +105,7 @@ def build_cloud_guest(log=print) -> CloudGuest:
     guest = CloudGuest(target / "vmlinuz", target / "initrd.img", target / "disk.qcow2")
     if (target / "done").exists():
         return guest
-    CACHE.mkdir(parents=True, exist_ok=True)
-    os.chmod(CACHE, 0o755)
+    prepare_cache()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         work = Path(tmp)
@@ -136,16 +135,8 @@ def build_cloud_guest(log=print) -> CloudGuest:
                        capture_output=True)
         subprocess.run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(stage / "disk.qcow2")],
                        check=True)
-        for f in stage.iterdir():
-            os.chmod(f, 0o644)
-        (stage / "done").write_text(json.dumps({"seconds": round(time.monotonic() - started, 1),
-                                                "rootfs_mib": used_kib // 1024}) + "\n")
-        os.chmod(stage, 0o755)
-        try:
-            os.rename(stage, target)
-        except OSError:
-            if not (target / "done").exists():  # another run won the race only if it finished
-                raise
+        publish(stage, target, json.dumps({"seconds": round(time.monotonic() - started, 1),
+                                           "rootfs_mib": used_kib // 1024}) + "\n")
     log(f"cloud guest built in {time.monotonic() - started:.0f}s -> {target}")
     return guest
 

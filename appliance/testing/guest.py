@@ -118,14 +118,32 @@ def _kernel_deb(workdir: Path) -> Path:
     return Path(shutil.move(str(deb), debs / deb.name))
 
 
+def prepare_cache() -> None:
+    """The shared cache of built test guests; traversable for libvirt's qemu user."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    os.chmod(CACHE, 0o755)
+
+
+def publish(stage: Path, target: Path, done: str) -> None:
+    """Move a finished build into the cache at once, world-readable for libvirt's qemu user; `done` marks it."""
+    for f in stage.iterdir():
+        os.chmod(f, 0o644)
+    (stage / "done").write_text(done)
+    os.chmod(stage, 0o755)
+    try:
+        os.rename(stage, target)
+    except OSError:
+        if not (target / "done").exists():  # another run won the race only if it finished
+            raise
+
+
 def build_tiny_guest() -> TinyGuest:
     """Build (or reuse from the cache) the tiny guest; files are world-readable for libvirt's qemu user."""
     target = CACHE / f"guest-{_recipe_hash()}"
     guest = TinyGuest(target / "vmlinuz", target / "initrd.gz", target / "disk.qcow2")
     if (target / "done").exists():
         return guest
-    CACHE.mkdir(parents=True, exist_ok=True)
-    os.chmod(CACHE, 0o755)
+    prepare_cache()
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         work = Path(tmp)
         deb = _kernel_deb(work)
@@ -152,13 +170,5 @@ def build_tiny_guest() -> TinyGuest:
         (stage / "initrd.gz").write_bytes(gzip.compress(cpio, compresslevel=1))
         shutil.copy(next((work / "x" / "boot").glob("vmlinuz-*")), stage / "vmlinuz")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(stage / "disk.qcow2"), "64M"], check=True)
-        for f in stage.iterdir():
-            os.chmod(f, 0o644)
-        (stage / "done").write_text("ok\n")
-        os.chmod(stage, 0o755)
-        try:
-            os.rename(stage, target)
-        except OSError:
-            if not (target / "done").exists():  # another run won the race only if it finished
-                raise
+        publish(stage, target, "ok\n")
     return guest

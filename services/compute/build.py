@@ -251,15 +251,7 @@ class BuildMixin:
         except drv.DriverError as exc:
             log.warning("destroy %s: %s", inst.domain_name, exc)
         for record in list(inst.ports or []):
-            try:
-                if record.get("created"):
-                    self.network.delete_port(record["port_id"], token)
-                else:
-                    self.network.update_port(record["port_id"], {"binding:host_id": "", "device_id": "",
-                                                                 "device_owner": ""}, token)
-            except ExternalError as exc:
-                if exc.status != 404:
-                    log.warning("release port %s: %s", record["port_id"], exc)
+            self._release_port(record, token)
         inst.ports = []
         inst.save()
         self._release_unrecorded_ports(inst, token)

@@ -77,7 +77,8 @@ class DevicesMixin:
                 self.network.update_port(record["port_id"], {"binding:host_id": "", "device_id": "",
                                                              "device_owner": ""}, token)
         except ExternalError as exc:
-            log.warning("release port %s: %s", record["port_id"], exc)
+            if exc.status != 404:  # already gone is what we wanted
+                log.warning("release port %s: %s", record["port_id"], exc)
 
     def floating_ips(self, instances) -> dict:
         """{(port_id, fixed_ip): [floating ip, ...]} for the ports of these servers (one network call each)."""
