@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICE_NAMES = ("identity", "storage", "network", "compute", "federation", "firstboot")
+SERVICE_NAMES = ("identity", "storage", "network", "compute", "cluster", "federation", "firstboot")
 
 DEFAULT_PORTS = {
     "identity": 5000,
@@ -20,6 +20,7 @@ DEFAULT_PORTS = {
     "image": 9292,
     "s3": 8080,
     "federation": 8119,
+    "cluster": 8120,
     "firstboot": 8000,
 }
 

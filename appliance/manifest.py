@@ -41,7 +41,8 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Unit]:
 
 def start_order(units: dict[str, Unit], enabled_services) -> list[Unit]:
     """Enabled units, each after the units it names in `after` (a topological order)."""
-    wanted = set(enabled_services) or {u.service for u in units.values()}
+    # optional units (a federation hub) run only where enabled_services names them
+    wanted = set(enabled_services) or {u.service for u in units.values() if not u.extra.get("optional")}
     chosen = {n: u for n, u in units.items() if u.service in wanted}
     ordered, seen = [], set()
 

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,12 +22,15 @@ log = logging.getLogger("egret.supervisor")
 
 def health_url(settings: config.Settings, unit: Unit) -> str:
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
-    return f"http://{host}:{settings.port(unit.ports[0])}/healthz"
+    scheme = "https" if unit.extra.get("tls") else "http"
+    return f"{scheme}://{host}:{settings.port(unit.ports[0])}/healthz"
 
 
 def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        # a health probe asks "does it answer", not "whom do I trust": TLS units' certificates are not checked
+        context = ssl._create_unverified_context() if url.startswith("https:") else None
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             # a unit may say one short thing about itself in /healthz's "info" (compute: the domain type)
             try:
                 info = json.loads(resp.read(65536) or b"{}").get("info")
@@ -48,6 +52,12 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
            "--keep-alive", "75"]
     for port in unit.ports:
         cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
+    if unit.extra.get("tls"):
+        from appliance.pki import tls_files
+        files = tls_files(settings, unit.state_dir)
+        # --cert-reqs 1 (optional): joining/enrolling peers have no certificate yet; views that need one check it
+        cmd += ["--certfile", str(files["cert"]), "--keyfile", str(files["key"]), "--ca-certs", str(files["ca"]),
+                "--cert-reqs", "1"]
     if _gunicorn_version() >= (27,):
         # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
         cmd.append("--no-control-socket")

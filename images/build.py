@@ -40,10 +40,13 @@ def run(cmd, **kw):
 
 
 def present_units(manifest_path: Path, repo: Path) -> tuple[dict, list[str]]:
-    """Units whose app module is in this tree; the rest are listed (a helper may not have merged yet)."""
+    """Units every box runs whose app module is in this tree; the rest are listed (optional ones, or not merged yet)."""
     units = load_manifest(manifest_path)
     keep, omitted = {}, []
     for name, unit in units.items():
+        if unit.extra.get("optional"):  # a federation hub is its own deployment, not part of every box
+            omitted.append(name)
+            continue
         module = unit.app.split(":")[0]
         rel = Path(*module.split("."))
         if (repo / rel).with_suffix(".py").exists() or (repo / rel / "__init__.py").exists():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from firstboot import jointoken
+from appliance import jointoken
 from firstboot.steps import StepError, check_schema
 
 NAME = "role"

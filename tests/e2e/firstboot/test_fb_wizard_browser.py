@@ -131,7 +131,7 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     shot("role")
     # join with a token: the peer's CA fingerprint is shown before anything changes; apply then stops, saying
     # joining is not implemented yet, and nothing changed
-    from firstboot import jointoken
+    from appliance import jointoken
     fp = "sha256:" + "5e" * 32
     token = jointoken.make_token("join", ca_fingerprint=fp, expires_at=time.time() + 600,
                                  addresses=["10.9.9.9:9443"])

@@ -68,7 +68,7 @@ def test_unhealthy_service_fails_the_health_check(unlocked):
 
 def test_join_is_refused_before_anything_changes(unlocked):
     import time
-    from firstboot import jointoken
+    from appliance import jointoken
     token = jointoken.make_token("join", ca_fingerprint="sha256:" + "cd" * 32, expires_at=time.time() + 600,
                                  addresses=["10.9.9.9:9443"])
     unlocked.complete_steps(role={"role": "join", "token": token, "fingerprint_confirmed": True})

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from firstboot import jointoken
+from appliance import jointoken
 from firstboot.steps import BY_NAME
 
 PASSWORD = "Correct-Horse-9"

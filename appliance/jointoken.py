@@ -2,7 +2,7 @@
 
 JSON fields: addresses (["host:port", ...], join) or hub_url (enrol), ca_fingerprint ("sha256:" + 64 hex),
 secret (>= 22 url-safe characters), expires_at (UTC, ISO 8601 "2026-11-21T08:00:00Z"), optional members
-(host names already in the site). The cluster and federation services will issue these.
+(host names already in the site). The cluster service issues join tokens, the federation hub enrol tokens.
 """
 from __future__ import annotations
 

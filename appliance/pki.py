@@ -1,0 +1,258 @@
+"""A small certificate authority (site CA, hub CA), CSRs, fingerprints and HTTPS pinned to a CA fingerprint."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import json
+import os
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_DAYS = 3650
+LEAF_DAYS = 825
+
+
+class PinMismatch(ValueError):
+    """The peer's CA is not the one the token pins: maybe the wrong address, maybe someone in between."""
+
+
+class PeerError(RuntimeError):
+    """The peer answered with an error, or could not be reached; the message says which."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def fingerprint(cert_pem: str | bytes) -> str:
+    """sha256:<hex> of the certificate's DER encoding (what tokens pin and what the wizard shows)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
+    return "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _key_pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def new_key_and_csr(common_name: str) -> tuple[str, str]:
+    """A fresh P-256 key (never leaves this box) and a CSR for it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+           .sign(key, hashes.SHA256()))
+    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def common_name(cert_pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+class CertificateAuthority:
+    """ca.key (0600) and ca.crt in one directory; issues leaf certificates for CSRs it was given."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.key_path = self.directory / "ca.key"
+        self.cert_path = self.directory / "ca.crt"
+
+    def exists(self) -> bool:
+        return self.key_path.exists() and self.cert_path.exists()
+
+    @classmethod
+    def create(cls, directory: Path, name: str) -> "CertificateAuthority":
+        ca = cls(directory)
+        if ca.exists():
+            return ca
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Egret"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = _now()
+        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                             content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, encipher_only=False,
+                                             decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .sign(key, hashes.SHA256()))
+        ca.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(ca.directory, 0o700)
+        write_private(ca.key_path, _key_pem(key))
+        ca.cert_path.write_text(cert.public_bytes(serialization.Encoding.PEM).decode())
+        return ca
+
+    @property
+    def cert_pem(self) -> str:
+        return self.cert_path.read_text()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.cert_pem)
+
+    def issue(self, csr_pem: str, name: str, *, sans: list[str] = (), days: int = LEAF_DAYS) -> str:
+        """A certificate for the CSR's key, named `name` (the CSR's own subject is not trusted), for TLS both ways."""
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        if not csr.is_signature_valid:
+            raise ValueError("the certificate request's signature is invalid")
+        ca_key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        ca_cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        alt = []
+        for san in [name, *sans]:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(san)))
+            except ValueError:
+                alt.append(x509.DNSName(san))
+        now = _now()
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(ca_cert.subject).public_key(csr.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=days))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(list(dict.fromkeys(alt))), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                               critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def ensure_leaf(self, cert_path: Path, key_path: Path, name: str, sans: list[str] = ()) -> None:
+        """This box's own certificate: issued once and kept, reissued if another CA signed it or a SAN is new."""
+        if cert_path.exists() and key_path.exists() and verifies(cert_path.read_text(), self.cert_pem):
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            have = {str(v.value) for v in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value}
+            if common_name(cert_path.read_text()) == name and set(map(str, sans)) <= have:
+                return
+        key_pem, csr_pem = new_key_and_csr(name)
+        write_private(key_path, key_pem)
+        cert_path.write_text(self.issue(csr_pem, name, sans=list(sans)))
+
+
+def verifies(cert_pem: str, ca_pem: str) -> bool:
+    """True if cert_pem was signed by the CA in ca_pem."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        ca = x509.load_pem_x509_certificate(ca_pem.encode())
+        cert.verify_directly_issued_by(ca)
+        return True
+    except Exception:  # InvalidSignature, a wrong key type, a malformed PEM: all mean "not issued by this CA"
+        return False
+
+
+def tls_files(settings, unit_state_dir: str) -> dict[str, Path]:
+    """Where a TLS unit keeps its server certificate, key and the CA its clients' certificates must chain to."""
+    base = Path(settings.state_dir) / unit_state_dir / "tls"
+    return {"cert": base / "server.crt", "key": base / "server.key", "ca": base / "ca.crt"}
+
+
+def install_server_tls(settings, unit_state_dir: str, ca: CertificateAuthority, name: str,
+                       sans: list[str] = (), client_ca_pem: str | None = None) -> dict[str, Path]:
+    """This unit's server certificate from `ca` (issued once) and its client trust root, where gunicorn reads them."""
+    files = tls_files(settings, unit_state_dir)
+    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    ca.ensure_leaf(files["cert"], files["key"], name, sans)
+    ca_pem = client_ca_pem or ca.cert_pem
+    if not files["ca"].exists() or files["ca"].read_text() != ca_pem:
+        files["ca"].write_text(ca_pem)
+    return files
+
+
+# --- HTTPS between boxes --------------------------------------------------------------------------------
+def client_context(ca_pem: str | None, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    """TLS that trusts exactly one CA (or, with None, nothing: only to fetch a CA whose fingerprint we pin).
+
+    Host names are not checked: the trust root is a private CA pinned by fingerprint, and every certificate it
+    issues belongs to a box of the same site or hub; boxes are often reached by an address the cert lacks.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    if ca_pem is None:
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca_pem)
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    return ctx
+
+
+def request(method: str, url: str, *, ca_pem: str | None, body: dict | None = None,
+            cert: tuple[Path, Path] | None = None, timeout: float = 15.0) -> dict:
+    """One JSON request over HTTPS to a peer; PeerError with the peer's own message on failure."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=client_context(ca_pem, cert)) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", {}).get("message") or exc.reason
+        except (ValueError, AttributeError):
+            message = exc.reason
+        raise PeerError(f"{url} refused: {message} (HTTP {exc.code})", status=exc.code) from None
+    except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PeerError(f"cannot reach {url}: {reason}") from None
+
+
+def fetch_pinned_ca(base_url: str, expected: str, path: str = "/ca") -> str:
+    """The peer's CA certificate, only if its fingerprint is the one the token pins (then used as trust root)."""
+    answer = request("GET", base_url.rstrip("/") + path, ca_pem=None)
+    ca_pem = answer.get("ca_certificate", "")
+    try:
+        got = fingerprint(ca_pem)
+    except ValueError:
+        raise PeerError(f"{base_url} sent no valid CA certificate") from None
+    if got != expected:
+        raise PinMismatch(f"The peer at {base_url} presents CA {got}, but the token pins {expected}: "
+                          "this is not the box that issued the token. Nothing was changed.")
+    # the CA must also be the one that signed the TLS server we are talking to
+    request("GET", base_url.rstrip("/") + path, ca_pem=ca_pem)
+    return ca_pem
+
+
+def peer_certificate(environ) -> dict | None:
+    """The verified client certificate of this request (gunicorn TLS with --cert-reqs 1), or None."""
+    sock = environ.get("gunicorn.socket")
+    getpeercert = getattr(sock, "getpeercert", None)
+    return getpeercert() if getpeercert else None
+
+
+def peer_name(environ) -> str | None:
+    cert = peer_certificate(environ)
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
