@@ -1,6 +1,7 @@
 """Runs every enabled unit as a gunicorn child process, restarts crashed ones, stops all on exit."""
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -67,6 +68,16 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
     return cmd
 
 
+def prepare(settings: config.Settings, unit: Unit) -> None:
+    """A unit's pre-start step, its app module's `prepare(settings)`: TLS units write the certificate files
+    gunicorn insists on before it binds (`egret serve` runs it as the unit's user, `egret up` in the supervisor)."""
+    if not unit.extra.get("tls"):
+        return
+    module = importlib.import_module(unit.app.split(":")[0])
+    if hasattr(module, "prepare"):
+        module.prepare(settings)
+
+
 def _gunicorn_version() -> tuple:
     import gunicorn
     return tuple(gunicorn.version_info)
@@ -101,6 +112,7 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         child.log_path = self.log_dir / f"{child.unit.name}.log"
+        prepare(self.settings, child.unit)
         logfile = open(child.log_path, "ab")
         child.process = subprocess.Popen(
             gunicorn_command(self.settings, child.unit), env=self.env, stdout=logfile, stderr=subprocess.STDOUT,
