@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 
-def create_app(settings=None, *, system=None, identity=None, services=None, clock=None):
+def create_app(settings=None, *, system=None, identity=None, services=None, clock=None, membership=None):
     from appliance import config
     from firstboot.web import build_app
     from firstboot.wizard import Wizard
     settings = settings or config.load()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    wizard = Wizard(settings, system=system, identity=identity, services=services, clock=clock)
+    wizard = Wizard(settings, system=system, identity=identity, services=services, clock=clock,
+                    membership=membership)
     wizard.recover()
     if wizard.mode() == "setup" and not wizard.code.exists():
         # the unit's output goes to the box's journal and console; the image's getty banner re-issues a code

@@ -69,6 +69,54 @@ class RealIdentity:
             raise RuntimeError(f"identity refused the TOTP credential (HTTP {r.status_code}): {r.text[:200]}")
 
 
+class RealMembership:
+    """The box's place in a site or a hub: appliance.cluster (site CA, join) and appliance.federation_site."""
+
+    @staticmethod
+    def check_peer(kind: str, body: dict) -> None:
+        """The peer in the token answers over TLS with the CA the token pins (raises with the reason)."""
+        from appliance import pki
+        if kind == "enrol":
+            pki.fetch_pinned_ca(body["hub_url"], body["ca_fingerprint"], path="/v1/ca")
+            return
+        unreachable = []
+        for address in body["addresses"]:
+            try:
+                pki.fetch_pinned_ca(f"https://{address}", body["ca_fingerprint"], path="/v1/cluster/ca")
+                return
+            except pki.PinMismatch:
+                raise
+            except pki.PeerError as exc:
+                unreachable.append(str(exc))
+        raise pki.PeerError("No address in the token answered: " + "; ".join(unreachable) + ".")
+
+    @staticmethod
+    def found(settings: Settings, site_name: str) -> None:
+        from appliance.cluster import membership
+        membership.found(settings, site_name)
+
+    @staticmethod
+    def join(settings: Settings, token: str) -> None:
+        from appliance.cluster.join import join
+        join(settings, token)
+
+    @staticmethod
+    def leave(settings: Settings) -> None:
+        from appliance.cluster import membership
+        membership.leave(settings)
+
+    @staticmethod
+    def enrol(settings: Settings, token: str) -> None:
+        from appliance import federation_site
+        from appliance.cluster import membership
+        federation_site.enrol(settings, token, site_name=membership.node_name(settings))
+
+    @staticmethod
+    def unenrol(settings: Settings) -> None:
+        from appliance import federation_site
+        federation_site.forget(settings)
+
+
 class SupervisedServices:
     """Starts the other manifest units as children of the wizard, one at a time, and keeps them running."""
 

@@ -1,4 +1,4 @@
-"""Fakes of the identity bootstrap and the service supervisor, same contracts as firstboot.backends."""
+"""Fakes of the identity bootstrap, the service supervisor and site membership, same contracts as firstboot.backends."""
 from __future__ import annotations
 
 
@@ -63,3 +63,41 @@ class FakeServices:
         return [{"unit": u, "service": u, "port": 1000 + i, "healthy": u in self.running and u not in self.unhealthy,
                  "detail": "HTTP 200" if u in self.running and u not in self.unhealthy else "down"}
                 for i, u in enumerate(self._units)]
+
+
+class FakeMembership:
+    """Records what the role step did; `refuse` makes the peer check or the join/enrol fail with that reason."""
+
+    def __init__(self):
+        self.refuse_peer: str | None = None
+        self.refuse_apply: str | None = None
+        self.role: str | None = None
+        self.calls: list[tuple] = []
+
+    def check_peer(self, kind, body):
+        self.calls.append(("check_peer", kind))
+        if self.refuse_peer:
+            raise RuntimeError(self.refuse_peer)
+
+    def _do(self, role, *args):
+        self.calls.append((role, *args))
+        if self.refuse_apply:
+            raise RuntimeError(self.refuse_apply)
+        self.role = role
+
+    def found(self, settings, site_name):
+        self._do("cluster", site_name)
+
+    def join(self, settings, token):
+        self._do("join", token)
+
+    def enrol(self, settings, token):
+        self._do("enrol", token)
+
+    def leave(self, settings):
+        self.calls.append(("leave",))
+        self.role = None
+
+    def unenrol(self, settings):
+        self.calls.append(("unenrol",))
+        self.role = None

@@ -155,8 +155,9 @@ class Runner:
             self._mark(i, "done", detail, undo=undo)
         self.ctx.services.keep_running()
         self._set(lambda r: r.update(status="done", finished_at=time.time()))
-        # the TOTP seed now lives in identity only
-        self.ctx.state.update(lambda d: (d.pop("pending_totp", None), d["answers"]["admin"].pop("totp_secret", None)))
+        # the TOTP seed now lives in identity only; a join/enrol token is spent
+        self.ctx.state.update(lambda d: (d.pop("pending_totp", None), d["answers"]["admin"].pop("totp_secret", None),
+                                         d["answers"]["role"].pop("token", None)))
         self.ctx.state.mark_done()
 
     def _mark(self, i: int, status: str, detail: str, undo=None) -> None:

@@ -11,14 +11,15 @@ from firstboot.steps import Context, StepError
 
 
 class Wizard:
-    def __init__(self, settings: Settings, *, system=None, identity=None, services=None, clock=None):
-        from firstboot.backends import RealIdentity, make_services
+    def __init__(self, settings: Settings, *, system=None, identity=None, services=None, clock=None,
+                 membership=None):
+        from firstboot.backends import RealIdentity, RealMembership, make_services
         from firstboot.system import make_system
         self.settings = settings
         self.state = WizardState(settings)
         self.ctx = Context(settings=settings, system=system or make_system(settings),
                            identity=identity or RealIdentity(), services=services or make_services(settings),
-                           state=self.state, clock=clock)
+                           state=self.state, clock=clock, membership=membership or RealMembership())
         section = settings.section("firstboot")
         self.code = SetupCode(settings, clock=self.ctx.now)
         self.trial = NetworkTrial(self.ctx, timeout=float(section.get("confirm_timeout", 120)),

@@ -22,10 +22,6 @@ SCHEMA = {
     "required": ["role"],
     "additionalProperties": False,
 }
-NOT_IMPLEMENTED = ("{what} is not implemented yet in this release of Egret: the token is valid, but nothing was "
-                   "changed on this box. Choose 'standalone' or 'new site cluster' to continue.")
-
-
 def from_form(form) -> dict:
     out = {"role": form.get("role", "")}
     for key in ("site_name", "token", "hub_url"):
@@ -57,6 +53,8 @@ def validate(answers: dict, ctx) -> dict:
             body = jointoken.parse(role, answers.get("token", ""), now=ctx.now())
         except jointoken.TokenInvalid as exc:
             raise StepError("token", str(exc)) from None
+        if role == "enrol" and body["hub_url"].rstrip("/") != out["hub_url"].rstrip("/"):
+            raise StepError("hub_url", f"This token was issued by the hub at {body['hub_url']}, not {out['hub_url']}.")
         fingerprint = jointoken.pretty_fingerprint(body["ca_fingerprint"])
         hostname = (ctx.state.answers().get("box") or {}).get("hostname")
         if role == "join" and hostname and hostname in body.get("members", []):
@@ -66,9 +64,13 @@ def validate(answers: dict, ctx) -> dict:
             raise StepError("fingerprint_confirmed", f"Check the peer's CA fingerprint: {fingerprint}. Confirm it "
                                                      "matches the one printed by the issuing box.",
                             fingerprint=fingerprint, peer=body.get("addresses") or out.get("hub_url"))
+        try:  # before anything changes: the peer answers and presents the CA the token pins
+            ctx.membership.check_peer(role, body)
+        except Exception as exc:
+            raise StepError("token", str(exc)) from None
+        # the token is kept (root-only state file) until setup is done: apply redeems it
         out.update(ca_fingerprint=body["ca_fingerprint"], peer=body.get("addresses") or [out.get("hub_url")],
-                   expires_at=body["expires_at"])
-        # the token's secret stays out of the state file: joining is not implemented, so it is not needed
+                   expires_at=body["expires_at"], token=answers["token"].strip())
     return out
 
 
@@ -79,21 +81,46 @@ def summary(answers: dict) -> list[tuple[str, str]]:
     if answers.get("ca_fingerprint"):
         rows += [("Peer", ", ".join(answers["peer"])),
                  ("Peer CA", jointoken.pretty_fingerprint(answers["ca_fingerprint"])),
-                 ("Note", "Not implemented yet in this release: Apply will stop before changing anything.")]
+                 ("Token expires", answers["expires_at"])]
     return rows
 
 
 def preflight(answers: dict, ctx) -> None:
-    """Runs before apply changes anything: join and enrol stop here, honestly."""
-    if answers["role"] == "join":
-        raise StepError("role", NOT_IMPLEMENTED.format(what="Joining a site cluster"))
-    if answers["role"] == "enrol":
-        raise StepError("role", NOT_IMPLEMENTED.format(what="Enrolling in a federation hub"))
+    """Runs before apply changes anything: a token that expired since this step was answered stops here."""
+    if answers["role"] in ("join", "enrol"):
+        try:
+            jointoken.parse(answers["role"], answers.get("token", ""), now=ctx.now())
+        except jointoken.TokenInvalid as exc:
+            raise StepError("token", f"{exc} Go back to 'Role' and enter a new token.") from None
 
 
 def config_sections(answers: dict, ctx) -> dict:
-    return {"cluster": {k: v for k, v in answers.items() if k in ("role", "site_name")}}
+    section = {k: v for k, v in answers.items() if k in ("role", "site_name")}
+    hostname = (ctx.state.answers().get("box") or {}).get("hostname")
+    if hostname:
+        section["node_name"] = hostname  # the name this box has in its site, and towards a hub
+    return {"cluster": section}
 
 
 def apply(answers: dict, ctx):
-    return None
+    """Found the site, join it, or enrol in the hub, with the settings the box will run with."""
+    role = answers["role"]
+    if role == "standalone":
+        return None
+    from firstboot.runner import planned_settings
+    settings = planned_settings(ctx)[0]
+    if role == "cluster":
+        ctx.membership.found(settings, answers["site_name"])
+    elif role == "join":
+        ctx.membership.join(settings, answers["token"])
+    else:
+        ctx.membership.enrol(settings, answers["token"])
+    return {"role": role}
+
+
+def undo(record: dict, ctx) -> None:
+    """A failed apply leaves the box standalone: no site files, no certificates, no enrolment."""
+    if record["role"] == "enrol":
+        ctx.membership.unenrol(ctx.settings)
+    else:
+        ctx.membership.leave(ctx.settings)

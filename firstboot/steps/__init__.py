@@ -29,6 +29,7 @@ class Context:
     identity: object
     services: object
     state: object
+    membership: object = None  # found / join a site, enrol in a hub (firstboot.backends.RealMembership)
     secrets: dict = field(default_factory=dict)   # in memory only: admin password
     clock: object = None
     hardware_cache: dict = field(default_factory=dict)

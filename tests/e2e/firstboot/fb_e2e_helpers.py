@@ -64,16 +64,19 @@ class Box:
         tmp.mkdir(parents=True, exist_ok=True)
         self.state = tmp / "state"
         self.root = tmp / "root"
-        self.ports = {"firstboot": free_port(), "identity": free_port()}
+        self.ports = {"firstboot": free_port(), "identity": free_port(), "cluster": free_port()}
         self.firstboot = {"system_root": str(self.root), "confirm_timeout": 60, "dhcp_timeout": 3, **firstboot}
+        self.services = ["identity", "firstboot"]  # what the wizard starts (a test may add the cluster unit)
+        self.service_settings: dict = {}
         self.procs: list[subprocess.Popen] = []
 
     @property
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "EGRET_"))}
         env.update({"EGRET_STATE_DIR": str(self.state), "EGRET_CONFIG_DIR": str(self.state / "etc"),
-                    "EGRET_ENABLED_SERVICES": "identity,firstboot", "EGRET_BIND_HOST": "0.0.0.0",
-                    "EGRET_PASSWORD_HASH_LOG2N": "12", "EGRET_SERVICE": json.dumps({"firstboot": self.firstboot}),
+                    "EGRET_ENABLED_SERVICES": ",".join(self.services), "EGRET_BIND_HOST": "0.0.0.0",
+                    "EGRET_PASSWORD_HASH_LOG2N": "12",
+                    "EGRET_SERVICE": json.dumps({**self.service_settings, "firstboot": self.firstboot}),
                     "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
         for name, port in self.ports.items():
             env[f"EGRET_PORT_{name.upper()}"] = str(port)

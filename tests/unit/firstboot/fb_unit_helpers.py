@@ -6,7 +6,7 @@ import time
 
 from appliance.testing.plugin import make_settings
 from firstboot import create_app
-from firstboot.fakes import FakeIdentity, FakeServices
+from firstboot.fakes import FakeIdentity, FakeMembership, FakeServices
 from firstboot.system.fake import FakeSystem
 
 PASSWORD = "Correct-Horse-9"
@@ -32,9 +32,10 @@ class Box:
         self.system = FakeSystem(tmp_path / "root")
         self.identity = FakeIdentity(bootstrapped=bootstrapped)
         self.services = services or FakeServices()
+        self.membership = FakeMembership()
         self.clock = Clock()
         self.app = create_app(self.settings, system=self.system, identity=self.identity, services=self.services,
-                              clock=self.clock)
+                              clock=self.clock, membership=self.membership)
         self.wizard = self.app.extensions["egret.firstboot"]
         self.client = self.app.test_client()
         self.code = self.wizard.code.issue()

@@ -66,19 +66,49 @@ def test_unhealthy_service_fails_the_health_check(unlocked):
     assert run["status"] == "failed" and "unhealthy: identity (down)" in run["error"]
 
 
-def test_join_is_refused_before_anything_changes(unlocked):
+def _join_token(expires_in=600):
     import time
     from appliance import jointoken
-    token = jointoken.make_token("join", ca_fingerprint="sha256:" + "cd" * 32, expires_at=time.time() + 600,
-                                 addresses=["10.9.9.9:9443"])
+    return jointoken.make_token("join", ca_fingerprint="sha256:" + "cd" * 32, expires_at=time.time() + expires_in,
+                                addresses=["10.9.9.9:9443"])
+
+
+def test_join_redeems_the_token_then_forgets_it(unlocked):
+    token = _join_token()
     unlocked.complete_steps(role={"role": "join", "token": token, "fingerprint_confirmed": True})
-    r = unlocked.post("apply", {})
-    assert r.status_code == 400
-    assert r.json["error"]["field"] == "role"
-    assert "not implemented yet" in r.json["error"]["message"] and "nothing was changed" in r.json["error"]["message"]
+    assert unlocked.membership.calls == [("check_peer", "join")]
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done", run
+    assert ("join", token) in unlocked.membership.calls and unlocked.membership.role == "join"
+    assert token not in unlocked.wizard.state.path.read_text()  # spent: not kept after setup
+    assert 'node_name = "edge-01"' in (unlocked.settings.config_dir / "egret.toml").read_text()
+
+
+def test_failed_join_rolls_back_and_says_why(unlocked):
+    unlocked.membership.refuse_apply = "https://10.9.9.9:9443/v1/cluster/join refused: the join token has expired"
+    unlocked.complete_steps(role={"role": "join", "token": _join_token(), "fingerprint_confirmed": True})
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "failed" and "the join token has expired" in run["error"], run
     assert unlocked.identity.calls == [] and unlocked.services.running == []
     assert not (unlocked.settings.config_dir / "egret.toml").exists()
     assert not (unlocked.system.root / "etc/hostname").exists()
+
+
+def test_expired_token_stops_apply_before_anything_changes(unlocked):
+    unlocked.complete_steps(role={"role": "join", "token": _join_token(expires_in=60), "fingerprint_confirmed": True})
+    unlocked.clock.advance(120)
+    r = unlocked.post("apply", {})
+    assert r.status_code == 400 and r.json["error"]["field"] == "token" and "expired" in r.json["error"]["message"]
+    assert unlocked.membership.role is None and unlocked.identity.calls == []
+    assert not (unlocked.system.root / "etc/hostname").exists()
+
+
+def test_new_site_is_founded_and_undone_on_failure(unlocked):
+    unlocked.services.fail_start["compute"] = "compute would not start"
+    unlocked.complete_steps(role={"role": "cluster", "site_name": "lyon"})
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "failed" and ("cluster", "lyon") in unlocked.membership.calls
+    assert unlocked.membership.calls[-1] == ("leave",) and unlocked.membership.role is None
 
 
 def test_apply_refused_until_every_step_is_done(unlocked):

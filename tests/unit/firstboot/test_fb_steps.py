@@ -161,7 +161,13 @@ def test_join_token_validation(unlocked):
     assert err["fingerprint"] == jointoken.pretty_fingerprint(FP) and err["peer"] == ["10.0.0.1:9443"]
     r = unlocked.post("role", {"role": "join", "token": good, "fingerprint_confirmed": True})
     assert r.status_code == 200 and r.json["answers"]["ca_fingerprint"] == FP
-    assert "secret" not in unlocked.wizard.state.path.read_text()
+
+
+def test_join_peer_must_answer_with_the_pinned_ca(unlocked):
+    unlocked.membership.refuse_peer = "The peer at https://10.0.0.1:9443 presents CA sha256:99, but the token pins"
+    err = _bad(unlocked, "role", {"role": "join", "token": _token(), "fingerprint_confirmed": True}, "token",
+               "presents CA")
+    assert "role" not in unlocked.answers() and err["field"] == "token"
 
 
 def test_duplicate_hostname_in_cluster_refused(unlocked):
@@ -172,6 +178,8 @@ def test_duplicate_hostname_in_cluster_refused(unlocked):
 
 def test_enrol_needs_https_hub(unlocked):
     _bad(unlocked, "role", {"role": "enrol", "hub_url": "http://hub", "token": _token("enrol")}, "hub_url", "https")
+    _bad(unlocked, "role", {"role": "enrol", "hub_url": "https://other.example.net", "token": _token("enrol"),
+                            "fingerprint_confirmed": True}, "hub_url", "issued by the hub at https://hub.example.net")
     r = unlocked.post("role", {"role": "enrol", "hub_url": "https://hub.example.net", "token": _token("enrol"),
                                "fingerprint_confirmed": True})
     assert r.status_code == 200, r.json
