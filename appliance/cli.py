@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
     from appliance.image.cli import add_parsers
     add_parsers(sub)  # image write | update apply/status/health/mark-good
+    from services.federation.cli import add_parsers as federation_parsers
+    federation_parsers(sub)  # enrol-token (on a federation hub)
     return parser
 
 
