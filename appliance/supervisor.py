@@ -61,8 +61,10 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
     if _gunicorn_version() >= (27,):
         # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
         cmd.append("--no-control-socket")
-    if settings.workers > 1:
-        cmd.append("--preload")  # migrations run once, in the master, before workers fork
+    if settings.workers > 1 or unit.extra.get("tls"):
+        # migrations run once, in the master, before workers fork; and a TLS unit's app creates its certificate
+        # files when it loads, which gunicorn checks for before it binds (so the app must load first)
+        cmd.append("--preload")
     cmd.append(unit.app)
     return cmd
 
