@@ -135,3 +135,8 @@ def test_enrol_token_cli_refuses_a_bad_ttl(hub):
     assert out.returncode == 2 and "--ttl must be between 60 and 604800" in out.stderr
     out = enrol_token(hub, "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["ca_fingerprint"].startswith("sha256:")
+
+
+def test_egret_up_prints_the_hub_as_https(hub):
+    text = hub.output_path.read_text()
+    assert f"https://127.0.0.1:{hub.ports['federation']}/v1" in text, text
