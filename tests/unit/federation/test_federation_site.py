@@ -7,9 +7,15 @@ import time
 import pytest
 
 from appliance import federation_site, jointoken
-from appliance.testing.plugin import free_port
+from appliance.testing.plugin import free_port, make_settings
 
 FP = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """No hub database here: the site side runs once, not once per database engine."""
+    return make_settings(tmp_path / "state")
 
 
 def token(hub_url, fingerprint=FP, expires_in=600):
