@@ -113,3 +113,19 @@ def report(settings, health: dict, inventory: dict, *, timeout: float = 15.0) ->
     return pki.request("POST", f"{record['hub_url']}/v1/sites/{record['site']}/reports",
                        ca_pem=(files / "ca.crt").read_text(), cert=(files / "site.crt", files / "site.key"),
                        body={"health": health, "inventory": inventory}, timeout=timeout)
+
+
+def local_report(settings) -> tuple[dict, dict]:
+    """(health, inventory) of this box as a report carries them: each enabled unit's /healthz, and what runs here."""
+    import socket
+
+    from appliance.supervisor import status
+    rows = status(settings)
+    health = {r["unit"]: bool(r["healthy"]) for r in rows}
+    inventory = {"hostname": socket.gethostname(), "units": sorted(health)}
+    try:
+        from importlib.metadata import version
+        inventory["version"] = version("egret")
+    except Exception:  # not installed as a distribution (a source checkout): the report still goes out
+        pass
+    return health, inventory

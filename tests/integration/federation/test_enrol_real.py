@@ -140,3 +140,29 @@ def test_enrol_token_cli_refuses_a_bad_ttl(hub):
 def test_egret_up_prints_the_hub_as_https(hub):
     text = hub.output_path.read_text()
     assert f"https://127.0.0.1:{hub.ports['federation']}/v1" in text, text
+
+
+def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
+    token = enrol_token(hub).stdout.strip()
+    site_env = {**{k: v for k, v in hub.env.items() if not k.startswith("EGRET_")},
+                "EGRET_STATE_DIR": str(tmp_path / "site"), "EGRET_CONFIG_DIR": str(tmp_path / "site" / "etc")}
+
+    def egret(*args):
+        return subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=site_env, capture_output=True,
+                              text=True, timeout=60)
+
+    out = egret("dial-home")
+    assert out.returncode == 1 and "not enrolled" in out.stderr
+    out = egret("enrol", token, "--site", "Bad_Name")
+    assert out.returncode == 1 and "'site'" in out.stderr and "(HTTP 400)" in out.stderr
+    out = egret("enrol", token, "--site", "edge-cli")
+    assert out.returncode == 0, out.stderr
+    assert "Enrolled as site 'edge-cli'" in out.stdout
+    out = egret("dial-home", "--json")
+    assert out.returncode == 0, out.stderr
+    site = json.loads(out.stdout)["site"]
+    # nothing runs in this site's state dir, so every unit reports unhealthy, and the hub shows just that
+    assert site["status"] == "online" and site["health"] and not any(site["health"].values())
+    assert site["inventory"]["units"] == sorted(site["health"]) and site["info"]["hostname"]
+    assert egret("enrol", "--forget").returncode == 0
+    assert not (tmp_path / "site" / "cluster" / "federation").exists()
