@@ -69,39 +69,49 @@ def enrol(settings, token: str, *, site_name: str, info: dict | None = None, hub
     except pki.PeerError as exc:
         raise EnrolError(f"Cannot fetch the hub's CA: {exc}") from exc
     key_pem, csr_pem = pki.new_key_and_csr(f"site:{site_name}")
+    # the key is written before the hub is asked, so a box that cannot write its state fails with the token unspent
+    staging = _staging(settings)
     try:
-        answer = pki.request("POST", url + "/v1/enrol", ca_pem=ca_pem, timeout=timeout,
-                             body={"secret": body["secret"], "site": site_name, "csr": csr_pem, "info": info or {}})
-    except pki.PeerError as exc:
-        raise EnrolError(f"The hub refused the enrolment: {exc}" if exc.status else
-                         f"The hub could not be reached: {exc}") from exc
-    cert_pem = answer.get("certificate", "")
-    if not pki.verifies(cert_pem, ca_pem):
-        raise EnrolError("The hub answered with a certificate its pinned CA did not sign; nothing was written.")
-    site = answer.get("site") or {}
-    record = {"hub_url": url, "ca_fingerprint": body["ca_fingerprint"], "site": site_name,
-              "site_id": site.get("id"), "enrolled_at": site.get("enrolled_at")
-              or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "certificate_fingerprint": pki.fingerprint(cert_pem)}
-    _install(settings, record, ca_pem, cert_pem, key_pem)
-    return record
-
-
-def _install(settings, record: dict, ca_pem: str, cert_pem: str, key_pem: str) -> None:
-    """Write every file into a fresh directory, then rename it into place: a crash leaves all or nothing."""
-    target = directory(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".federation-", dir=target.parent))
-    try:
-        os.chmod(staging, 0o700)
+        pki.write_private(staging / "site.key", key_pem)
+        try:
+            answer = pki.request("POST", url + "/v1/enrol", ca_pem=ca_pem, timeout=timeout,
+                                 body={"secret": body["secret"], "site": site_name, "csr": csr_pem,
+                                       "info": info or {}})
+        except pki.PeerError as exc:
+            raise EnrolError(f"The hub refused the enrolment: {exc}" if exc.status else
+                             f"The hub could not be reached: {exc}") from exc
+        cert_pem = answer.get("certificate", "")
+        if not pki.verifies(cert_pem, ca_pem):
+            raise EnrolError("The hub answered with a certificate its pinned CA did not sign; nothing was written.")
+        site = answer.get("site") or {}
+        record = {"hub_url": url, "ca_fingerprint": body["ca_fingerprint"], "site": site_name,
+                  "site_id": site.get("id"), "enrolled_at": site.get("enrolled_at")
+                  or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "certificate_fingerprint": pki.fingerprint(cert_pem)}
         (staging / "ca.crt").write_text(ca_pem)
         (staging / "site.crt").write_text(cert_pem)
-        pki.write_private(staging / "site.key", key_pem)
         (staging / "hub.json").write_text(json.dumps(record, indent=1) + "\n")
-        os.rename(staging, target)
+        # one rename publishes every file at once: a crash leaves all of them or none
+        os.rename(staging, directory(settings))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return record
+
+
+def _staging(settings) -> Path:
+    """A fresh private directory beside the target; a leftover target without hub.json is removed first."""
+    target = directory(settings)
+    try:
+        if target.exists() and not (target / "hub.json").exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".federation-", dir=target.parent))
+        os.chmod(staging, 0o700)
+        return staging
+    except OSError as exc:
+        raise EnrolError(f"Cannot write the enrolment under {target.parent}: {exc}; nothing was sent to the hub.") \
+            from None
 
 
 def report(settings, health: dict, inventory: dict, *, timeout: float = 15.0) -> dict:

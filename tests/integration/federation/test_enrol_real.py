@@ -166,3 +166,20 @@ def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
     assert site["inventory"]["units"] == sorted(site["health"]) and site["info"]["hostname"]
     assert egret("enrol", "--forget").returncode == 0
     assert not (tmp_path / "site" / "cluster" / "federation").exists()
+
+
+def test_a_box_that_cannot_write_fails_with_the_token_unspent(hub, tmp_path):
+    token = enrol_token(hub).stdout.strip()
+    site = make_settings(tmp_path / "site")
+    (site.state_dir / "cluster").write_text("not a directory")
+    with pytest.raises(federation_site.EnrolError, match="Cannot write the enrolment .* nothing was sent"):
+        federation_site.enrol(site, token, site_name="edge-w")
+    (site.state_dir / "cluster").unlink()
+    # a leftover directory without hub.json (not an enrolment) is cleared, and the same token still works
+    (federation_site.directory(site)).mkdir(parents=True)
+    (federation_site.directory(site) / "site.key").write_text("stale")
+    record = federation_site.enrol(site, token, site_name="edge-w")
+    assert record["site"] == "edge-w"
+    assert pki.verifies((federation_site.directory(site) / "site.crt").read_text(),
+                        (federation_site.directory(site) / "ca.crt").read_text())
+    assert sorted(p.name for p in (site.state_dir / "cluster").iterdir()) == ["federation"]
