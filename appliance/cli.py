@@ -13,15 +13,12 @@ import threading
 from appliance import config
 
 
-def _service_module(name: str):
-    return importlib.import_module(f"services.{name}")
-
-
 def migrate_all(settings: config.Settings) -> dict[str, list[str]]:
     from appliance.manifest import load_manifest, start_order
     applied = {}
-    for name in dict.fromkeys(u.service for u in start_order(load_manifest(), settings.enabled_services)):
-        module = _service_module(name)
+    # a unit's package is the module of its app (services.<name>, or appliance.cluster.service)
+    for unit in {u.service: u for u in start_order(load_manifest(), settings.enabled_services)}.values():
+        name, module = unit.service, importlib.import_module(unit.app.split(":")[0])
         if hasattr(module, "migrate"):
             applied[name] = module.migrate(settings)
     return applied
@@ -175,8 +172,9 @@ def cmd_status(args, settings):
 def cmd_serve(args, settings):
     """Run one unit in the foreground (what a systemd unit executes)."""
     from appliance.manifest import load_manifest
-    from appliance.supervisor import gunicorn_command
+    from appliance.supervisor import gunicorn_command, prepare
     unit = load_manifest()[args.unit]
+    prepare(settings, unit)
     cmd = gunicorn_command(settings, unit)
     os.environ.update(config.to_env(settings))
     os.execv(cmd[0], cmd)
@@ -221,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
     from appliance.image.cli import add_parsers
     add_parsers(sub)  # image write | update apply/status/health/mark-good
+    from appliance.cluster.cli import add_parsers as add_cluster_parsers
+    add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
     from services.federation.cli import add_parsers as federation_parsers
-    federation_parsers(sub)  # enrol-token (on a federation hub)
+    federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)
     return parser
 
 

@@ -95,20 +95,21 @@ class AppliedMigration(peewee.Model):
         table_name = "egret_migrations"
 
 
-def open_service_database(settings, service: str, proxy: peewee.DatabaseProxy, *, migrations: bool = True):
+def open_service_database(settings, service: str, proxy: peewee.DatabaseProxy, *, migrations: bool = True,
+                          package: str | None = None):
     """Open `service`'s database, bind its models' proxy to it and (by default) apply its migrations."""
     database = open_database(settings.database_for(service))
     proxy.initialize(database)
     if migrations:
-        migrate(database, f"services.{service}.migrations")
+        migrate(database, package or f"services.{service}.migrations")
     return database
 
 
-def migrate_service(settings, service: str, proxy: peewee.DatabaseProxy) -> list[str]:
+def migrate_service(settings, service: str, proxy: peewee.DatabaseProxy, package: str | None = None) -> list[str]:
     """What `egret migrate` runs for one service: apply its pending migrations, then close."""
     database = open_service_database(settings, service, proxy, migrations=False)
     try:
-        return migrate(database, f"services.{service}.migrations")
+        return migrate(database, package or f"services.{service}.migrations")
     finally:
         database.close()
 

@@ -1,6 +1,7 @@
 """Runs every enabled unit as a gunicorn child process, restarts crashed ones, stops all on exit."""
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -61,12 +62,20 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
     if _gunicorn_version() >= (27,):
         # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
         cmd.append("--no-control-socket")
-    if settings.workers > 1 or unit.extra.get("tls"):
-        # migrations run once, in the master, before workers fork; and a TLS unit's app creates its certificate
-        # files when it loads, which gunicorn checks for before it binds (so the app must load first)
-        cmd.append("--preload")
+    if settings.workers > 1:
+        cmd.append("--preload")  # migrations run once, in the master, before workers fork
     cmd.append(unit.app)
     return cmd
+
+
+def prepare(settings: config.Settings, unit: Unit) -> None:
+    """A unit's pre-start step, its app module's `prepare(settings)`: TLS units write the certificate files
+    gunicorn insists on before it binds (`egret serve` runs it as the unit's user, `egret up` in the supervisor)."""
+    if not unit.extra.get("tls"):
+        return
+    module = importlib.import_module(unit.app.split(":")[0])
+    if hasattr(module, "prepare"):
+        module.prepare(settings)
 
 
 def _gunicorn_version() -> tuple:
@@ -103,6 +112,7 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         child.log_path = self.log_dir / f"{child.unit.name}.log"
+        prepare(self.settings, child.unit)
         logfile = open(child.log_path, "ab")
         child.process = subprocess.Popen(
             gunicorn_command(self.settings, child.unit), env=self.env, stdout=logfile, stderr=subprocess.STDOUT,

@@ -16,6 +16,12 @@ def open_database(settings):
     return open_service_database(settings, "federation", models.database)
 
 
+def prepare(settings) -> None:
+    """Before gunicorn binds (the supervisor and `egret serve` call it): the hub CA and the TLS files it serves."""
+    from services.federation.manager import install_tls
+    install_tls(settings)
+
+
 def create_app(settings=None, *, driver=None):
     from appliance.app import make_app
     from services.federation import models
@@ -26,7 +32,7 @@ def create_app(settings=None, *, driver=None):
     settings = settings or config.load()
     db = open_database(settings)
     db.close()
-    # gunicorn opens these per connection, so they must exist before the first one arrives
+    # prepare() made them before gunicorn bound; again here for an app loaded some other way (tests, a WSGI host)
     install_tls(settings)
     app = make_app("federation", settings, error_format="keystone", policies=POLICIES, database=models.database)
     app.url_map.strict_slashes = False

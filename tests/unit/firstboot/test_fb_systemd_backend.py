@@ -1,12 +1,14 @@
 """The systemd services backend (the appliance): gate, `systemctl start`, health wait, rollback; detection."""
 from __future__ import annotations
 
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from appliance import pki
 from appliance.testing.plugin import free_port, make_settings
 from firstboot.backends import SupervisedServices, SystemdServices, make_services, systemd_manages_egret
 from fb_unit_helpers import Box
@@ -37,9 +39,20 @@ class FakeSystemctl:
         self.condition: dict[str, str] = {}
         self.loaded = True
 
-    def _port(self, unit):
+    def _unit(self, unit):
         from appliance.manifest import load_manifest
-        return self.settings.port(load_manifest()[unit[len("egret-"):-len(".service")]].ports[0])
+        return load_manifest()[unit[len("egret-"):-len(".service")]]
+
+    def _serve(self, unit) -> ThreadingHTTPServer:
+        srv = ThreadingHTTPServer(("127.0.0.1", self.settings.port(self._unit(unit).ports[0])), _Healthz)
+        if self._unit(unit).extra.get("tls"):  # the health probe speaks HTTPS to TLS units
+            ca = pki.CertificateAuthority.create(self.settings.state_dir / "fake-ca", "fake")
+            crt, key = self.settings.state_dir / "fake.crt", self.settings.state_dir / "fake.key"
+            ca.ensure_leaf(crt, key, "fake", ["127.0.0.1"])
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(crt, key)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        return srv
 
     def __call__(self, args, timeout=60.0):
         self.calls.append(list(args))
@@ -49,7 +62,7 @@ class FakeSystemctl:
             open_gate = self.gate.is_dir() or (self.settings.state_dir / "firstboot" / "setup-done").exists()
             self.condition[unit] = "yes" if open_gate else "no"
             if open_gate and unit not in self.servers and not (self.broken | self.crashloop | self.silent) & {unit}:
-                srv = ThreadingHTTPServer(("127.0.0.1", self._port(unit)), _Healthz)
+                srv = self._serve(unit)
                 threading.Thread(target=srv.serve_forever, daemon=True).start()
                 self.servers[unit] = srv
         elif verb == "stop" and unit in self.servers:
@@ -75,7 +88,7 @@ class FakeSystemctl:
 @pytest.fixture
 def ports_settings(tmp_path):
     ports = {name: free_port() for name in ("identity", "network", "image", "volume", "s3", "compute", "metadata",
-                                             "firstboot")}
+                                             "cluster", "firstboot")}
     return make_settings(tmp_path / "state", ports=ports)
 
 
@@ -186,7 +199,7 @@ def test_apply_through_systemd_then_rollback_on_failure(tmp_path, fake, ports_se
     ctl.broken.clear()
     run = box.apply_and_wait()
     assert run["status"] == "done", run
-    assert sorted(ctl.servers) == sorted(f"egret-{u}.service" for u in UNITS)
+    assert sorted(ctl.servers) == sorted(f"egret-{u}.service" for u in UNITS + ["cluster"])
     assert box.wizard.state.setup_done
 
 

@@ -1,0 +1,1 @@
+"""Site membership: the site CA, single-use join tokens, node certificates and heartbeats (the `cluster` unit)."""

@@ -1,0 +1,245 @@
+"""This box's place in a site: standalone, founder (holds the site CA, issues join tokens) or member."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from appliance import errors, jointoken, pki
+from appliance.cluster import models
+
+STATE = "cluster"  # the unit's state directory
+DEFAULT_TTL = 3600
+HEARTBEAT_INTERVAL = 10.0
+
+
+def interval(settings) -> float:
+    return float(settings.section("cluster").get("heartbeat_interval", HEARTBEAT_INTERVAL))
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def state_dir(settings) -> Path:
+    return Path(settings.state_dir) / STATE
+
+
+def site_file(settings) -> Path:
+    return state_dir(settings) / "site.json"
+
+
+def box_ca(settings) -> pki.CertificateAuthority:
+    """Every box has a CA from its first start; founding a site makes it the site CA."""
+    return pki.CertificateAuthority.create(state_dir(settings) / "ca", f"Egret {node_name(settings)}")
+
+
+def node_name(settings) -> str:
+    return settings.section("cluster").get("node_name") or socket.gethostname().split(".")[0]
+
+
+def advertised(settings) -> list[str]:
+    """host:port peers use to reach this box's cluster API (setting `advertise`, else public_host)."""
+    hosts = settings.section("cluster").get("advertise") or [settings.public_host]
+    return [h if ":" in h and not h.startswith("[") else f"{h}:{settings.port('cluster')}" for h in hosts]
+
+
+def site(settings) -> dict | None:
+    path = site_file(settings)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def adopt(settings) -> None:
+    """Files root wrote (the wizard, `egret join`) belong to the cluster unit's user, who owns the directory."""
+    base = state_dir(settings)
+    if os.geteuid() != 0 or not base.exists():
+        return
+    owner = base.stat()
+    for root, dirs, files in os.walk(base):
+        for entry in [root, *(os.path.join(root, f) for f in dirs + files)]:
+            os.chown(entry, owner.st_uid, owner.st_gid)
+
+
+def role(settings) -> str:
+    info = site(settings)
+    return info["role"] if info else "standalone"
+
+
+def site_ca_pem(settings) -> str:
+    """The CA peers must trust: the site's for a member, this box's own otherwise."""
+    info = site(settings)
+    if info and info["role"] == "member":
+        return (state_dir(settings) / "member" / "ca.crt").read_text()
+    return box_ca(settings).cert_pem
+
+
+def prepare_tls(settings) -> dict:
+    """Server certificate, key and client trust root for the cluster unit (gunicorn reads them per connection)."""
+    info = site(settings)
+    files = pki.tls_files(settings, STATE)
+    if info and info["role"] == "member":
+        files["cert"].parent.mkdir(parents=True, exist_ok=True)
+        member = state_dir(settings) / "member"
+        for target, source in ((files["cert"], member / "node.crt"), (files["key"], member / "node.key"),
+                               (files["ca"], member / "ca.crt")):
+            data = source.read_text()
+            if not target.exists() or target.read_text() != data:
+                (pki.write_private if target == files["key"] else Path.write_text)(target, data)
+        return files
+    hosts = [a.rsplit(":", 1)[0].strip("[]") for a in advertised(settings)]
+    return pki.install_server_tls(settings, STATE, box_ca(settings), node_name(settings),
+                                  sans=sorted({"127.0.0.1", *hosts}))
+
+
+def node_certificate(settings) -> tuple[Path, Path]:
+    """This node's client certificate for mTLS to its peers."""
+    files = prepare_tls(settings)
+    return files["cert"], files["key"]
+
+
+# --- founding a site --------------------------------------------------------------------------------------
+def found(settings, site_name: str) -> dict:
+    """Make this box the first node of a new site (idempotent for the same name)."""
+    info = site(settings)
+    if info:
+        if info["role"] == "founder" and info["site"] == site_name:
+            return info
+        raise errors.Conflict(f"This box is already {describe(info)}.")
+    ca = box_ca(settings)
+    info = {"site": site_name, "role": "founder", "node": node_name(settings), "ca_fingerprint": ca.fingerprint,
+            "seeds": advertised(settings), "founded_at": time.time()}
+    state_dir(settings).mkdir(parents=True, exist_ok=True)
+    write_json(site_file(settings), info)
+    prepare_tls(settings)
+    adopt(settings)
+    return info
+
+
+def leave(settings) -> None:
+    """Forget the site on this box (the wizard's rollback; `egret cluster leave`): the box is standalone again."""
+    site_file(settings).unlink(missing_ok=True)
+    shutil.rmtree(state_dir(settings) / "member", ignore_errors=True)
+    for path in pki.tls_files(settings, STATE).values():
+        path.unlink(missing_ok=True)
+
+
+def describe(info: dict | None) -> str:
+    if not info:
+        return "standalone"
+    what = "the founding node" if info["role"] == "founder" else "a member"
+    return f"{what} of site '{info['site']}'"
+
+
+# --- on the founder: tokens, joins, heartbeats ----------------------------------------------------------------
+def _founder(settings) -> dict:
+    info = site(settings)
+    if not info:
+        raise errors.Conflict("This box is standalone: found a site first (the wizard's 'new site cluster' role).")
+    if info["role"] != "founder":
+        raise errors.Conflict(f"Join tokens are issued by the site's founding node ({', '.join(info['seeds'])}).")
+    if not models.Node.select().where(models.Node.founder).exists():
+        record_own_heartbeat(settings, {})
+    return info
+
+
+def issue_token(settings, ttl: int = DEFAULT_TTL) -> dict:
+    if not 60 <= ttl <= 7 * 86400:
+        raise errors.BadRequest("ttl must be between 60 seconds and 7 days.")
+    info = _founder(settings)
+    secret = secrets.token_urlsafe(24)
+    expires = time.time() + ttl
+    members = [n.name for n in models.Node.select(models.Node.name)]
+    token = jointoken.make_token("join", ca_fingerprint=info["ca_fingerprint"], expires_at=expires,
+                                 addresses=advertised(settings), members=members or [info["node"]], secret=secret)
+    models.JoinToken.create(secret_sha256=_digest(secret), expires_at=_utc(expires))
+    return {"token": token, "expires_at": jointoken.parse("join", token)["expires_at"],
+            "ca_fingerprint": info["ca_fingerprint"]}
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _utc(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
+
+
+def redeem(settings, secret: str, name: str, address: str, csr_pem: str) -> dict:
+    """Admit a node: the token is consumed atomically, the node gets a certificate from the site CA."""
+    info = _founder(settings)
+    with models.database.atomic():
+        row = models.JoinToken.get_or_none(models.JoinToken.secret_sha256 == _digest(secret))
+        if row is None:
+            raise errors.Unauthorized("The join token is not one this site issued (or it was revoked).")
+        if row.used_at is not None:
+            raise errors.Unauthorized(f"The join token was already used by node '{row.used_by}'; "
+                                      "ask for a new one with `egret join-token`.")
+        if row.expires_at <= now():
+            raise errors.Unauthorized("The join token has expired; ask for a new one with `egret join-token`.")
+        if name == info["node"] or models.Node.get_or_none(models.Node.name == name):
+            raise errors.Conflict(f"name: a node called '{name}' is already a member of site '{info['site']}'.")
+        try:
+            cert = box_ca(settings).issue(csr_pem, name, sans=[address.rsplit(":", 1)[0].strip("[]")])
+        except ValueError as exc:
+            raise errors.BadRequest(f"csr: {exc}.") from None
+        # consume only if still unused: two nodes racing with one token cannot both win
+        used = (models.JoinToken.update(used_at=now(), used_by=name)
+                .where(models.JoinToken.id == row.id, models.JoinToken.used_at.is_null()).execute())
+        if used != 1:
+            raise errors.Unauthorized("The join token was just used by another node.")
+        models.Node.create(name=name, address=address, cert_fingerprint=pki.fingerprint(cert), last_seen=now())
+    return {"site": info["site"], "ca_certificate": box_ca(settings).cert_pem, "certificate": cert,
+            "seeds": info["seeds"], "members": members(settings), "heartbeat_interval": interval(settings)}
+
+
+def heartbeat(settings, name: str, address: str | None, health: dict) -> dict:
+    _founder(settings)
+    node = models.Node.get_or_none(models.Node.name == name)
+    if node is None:
+        raise errors.Forbidden(f"Node '{name}' is not a member of this site (it was removed).")
+    node.last_seen, node.health = now(), health
+    if address:
+        node.address = address
+    node.save()
+    return {"members": members(settings), "heartbeat_interval": interval(settings)}
+
+
+def record_own_heartbeat(settings, health: dict) -> None:
+    info = site(settings)
+    prepare_tls(settings)
+    node, _ = models.Node.get_or_create(name=info["node"], defaults={
+        "address": info["seeds"][0], "cert_fingerprint": pki.fingerprint(pki.tls_files(settings, STATE)["cert"]
+                                                                         .read_text()), "founder": True})
+    node.last_seen, node.health = now(), health
+    node.save()
+
+
+def remove(settings, name: str) -> None:
+    info = _founder(settings)
+    if name == info["node"]:
+        raise errors.BadRequest("name: the founding node cannot remove itself.")
+    if not models.Node.delete().where(models.Node.name == name).execute():
+        raise errors.NotFound(f"No node called '{name}' in site '{info['site']}'.")
+
+
+def members(settings) -> list[dict]:
+    limit = now() - datetime.timedelta(seconds=3 * interval(settings))
+    out = []
+    for n in models.Node.select().order_by(models.Node.created_at):
+        status = "online" if n.last_seen and n.last_seen >= limit else "offline"
+        out.append({"name": n.name, "address": n.address, "founder": n.founder, "status": status,
+                    "last_seen": n.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ") if n.last_seen else None,
+                    "health": n.health})
+    return out

@@ -1,0 +1,156 @@
+"""The cluster unit: HTTPS API for joins and heartbeats, and the loop that reports this box's health to its site."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from flask import Blueprint, current_app, jsonify, request
+
+from appliance import config, errors, pki
+from appliance.app import json_body, make_app, public
+from appliance.cluster import membership, models
+from appliance.db import migrate_service, open_service_database
+from appliance.policy import enforce
+
+log = logging.getLogger("egret.cluster")
+PACKAGE = "appliance.cluster.migrations"
+POLICIES = {"cluster:issue_token": "rule:admin_required", "cluster:list_nodes": "rule:admin_required",
+            "cluster:remove_node": "rule:admin_required"}
+NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
+JOIN_SCHEMA = {"type": "object", "required": ["secret", "name", "address", "csr"], "additionalProperties": False,
+               "properties": {"secret": {"type": "string", "minLength": 22, "maxLength": 256}, "name": NAME,
+                              "address": {"type": "string", "maxLength": 255, "minLength": 1},
+                              "csr": {"type": "string", "maxLength": 8192}}}
+HEARTBEAT_SCHEMA = {"type": "object", "additionalProperties": False,
+                    "properties": {"address": {"type": "string", "maxLength": 255},
+                                   "health": {"type": "object", "additionalProperties": {"type": "boolean"}}}}
+TOKEN_SCHEMA = {"type": "object", "additionalProperties": False,
+                "properties": {"ttl": {"type": "integer", "minimum": 60, "maximum": 7 * 86400}}}
+
+bp = Blueprint("cluster", __name__)
+
+
+def _settings():
+    return current_app.extensions["egret.settings"]
+
+
+@bp.get("/v1/cluster")
+@public
+def show():
+    s = _settings()
+    info = membership.site(s)
+    return jsonify(cluster={"role": membership.role(s), "site": info and info["site"], "node": membership.node_name(s),
+                            "ca_fingerprint": pki.fingerprint(membership.site_ca_pem(s)),
+                            "seeds": info["seeds"] if info else membership.advertised(s)})
+
+
+@bp.get("/v1/cluster/ca")
+@public
+def ca():
+    return jsonify(ca_certificate=membership.site_ca_pem(_settings()))
+
+
+@bp.post("/v1/cluster/join")
+@public
+def join():
+    body = json_body(JOIN_SCHEMA)
+    return jsonify(membership.redeem(_settings(), body["secret"], body["name"], body["address"], body["csr"])), 201
+
+
+@bp.post("/v1/cluster/heartbeat")
+@public  # authenticated by the node's certificate, not a Keystone token
+def heartbeat():
+    name = pki.peer_name(request.environ)
+    if not name:
+        raise errors.Unauthorized("A node certificate issued by this site's CA is required.")
+    body = json_body(HEARTBEAT_SCHEMA)
+    return jsonify(membership.heartbeat(_settings(), name, body.get("address"), body.get("health", {})))
+
+
+@bp.post("/v1/cluster/join-tokens")
+def issue_token():
+    enforce("cluster:issue_token", {})
+    body = json_body(TOKEN_SCHEMA, required=False)
+    return jsonify(membership.issue_token(_settings(), body.get("ttl", membership.DEFAULT_TTL))), 201
+
+
+@bp.get("/v1/cluster/nodes")
+def nodes():
+    enforce("cluster:list_nodes", {})
+    s = _settings()
+    info = membership.site(s)
+    if info and info["role"] == "member":
+        return jsonify(nodes=json.loads((membership.state_dir(s) / "member" / "members.json").read_text()))
+    return jsonify(nodes=membership.members(s))
+
+
+@bp.delete("/v1/cluster/nodes/<name>")
+def remove_node(name):
+    enforce("cluster:remove_node", {})
+    membership.remove(_settings(), name)
+    return "", 204
+
+
+# --- the background loop -------------------------------------------------------------------------------------
+def local_health(settings) -> dict:
+    """Which of this box's units answer /healthz (the cluster unit itself and the wizard excepted)."""
+    from appliance.manifest import load_manifest, start_order
+    from appliance.supervisor import health_url, probe
+    return {u.name: probe(health_url(settings, u), timeout=3.0)[0]
+            for u in start_order(load_manifest(), settings.enabled_services) if u.name not in ("cluster", "firstboot")}
+
+
+def beat_once(settings) -> None:
+    """Founder: record its own heartbeat. Member: send one to the first seed that answers, keep the member list."""
+    info = membership.site(settings)
+    if not info:
+        return
+    health = local_health(settings)
+    if info["role"] == "founder":
+        with models.database.connection_context():
+            membership.record_own_heartbeat(settings, health)
+        return
+    member_dir = membership.state_dir(settings) / "member"
+    ca_pem = (member_dir / "ca.crt").read_text()
+    for seed in info["seeds"]:
+        try:
+            answer = pki.request("POST", f"https://{seed}/v1/cluster/heartbeat", ca_pem=ca_pem,
+                                 cert=membership.node_certificate(settings),
+                                 body={"address": membership.advertised(settings)[0], "health": health})
+        except pki.PeerError as exc:
+            log.warning("heartbeat to %s failed: %s", seed, exc)
+            continue
+        membership.write_json(member_dir / "members.json", answer["members"])
+        return
+
+
+def _loop(settings, stop: threading.Event) -> None:
+    while not stop.wait(membership.interval(settings)):
+        try:
+            beat_once(settings)
+        except Exception:  # the loop must outlive one bad round (a peer down, a disk hiccup)
+            log.exception("cluster heartbeat round failed")
+
+
+def migrate(settings) -> list[str]:
+    return migrate_service(settings, "cluster", models.database, package=PACKAGE)
+
+
+def prepare(settings) -> None:
+    """Before gunicorn starts: it refuses to bind without the certificate files (it rereads them per connection)."""
+    membership.state_dir(settings).mkdir(parents=True, exist_ok=True)
+    membership.prepare_tls(settings)
+
+
+def create_app(settings=None, *, driver=None, background: bool = True):
+    settings = settings or config.load()
+    prepare(settings)
+    open_service_database(settings, "cluster", models.database, package=PACKAGE)
+    app = make_app("cluster", settings, error_format="keystone", policies=POLICIES, database=models.database)
+    app.register_blueprint(bp)
+    if background:
+        stop = threading.Event()
+        threading.Thread(target=_loop, args=(settings, stop), daemon=True, name="cluster-heartbeat").start()
+        app.extensions["cluster.stop"] = stop
+    return app
