@@ -86,3 +86,14 @@ def test_forget_removes_the_enrolment(settings):
 def test_report_without_enrolment_says_so(settings):
     with pytest.raises(federation_site.EnrolError, match="not enrolled"):
         federation_site.report(settings, {}, {})
+
+
+def test_hub_prepare_writes_the_tls_files_gunicorn_needs_before_it_binds(settings):
+    from appliance import pki
+    from appliance.manifest import load_manifest
+    from appliance.supervisor import prepare
+    prepare(settings, load_manifest()["federation"])  # what egret up / egret serve run before gunicorn
+    files = pki.tls_files(settings, "federation")
+    ca_pem = (settings.state_dir / "federation" / "ca" / "ca.crt").read_text()
+    assert files["ca"].read_text() == ca_pem and pki.verifies(files["cert"].read_text(), ca_pem)
+    assert files["key"].stat().st_mode & 0o777 == 0o600
