@@ -119,10 +119,14 @@ def cmd_up(args, settings: config.Settings) -> int:
         return 1
     running = {u.service for u in sup.units}
     ports = {p for u in sup.units for p in u.ports}
+    tls_ports = {p for u in sup.units if u.extra.get("tls") for p in u.ports}
     print("Egret is up. Endpoints:")
     for port, label, path in ENDPOINT_LABELS:
         if port in ports:
-            print(f"  {label:28s} {settings.url(port, path)}")
+            url = settings.url(port, path)
+            if port in tls_ports:  # a TLS unit serves https whatever public_scheme says
+                url = "https://" + url.split("://", 1)[1]
+            print(f"  {label:28s} {url}")
     if "firstboot" in running:
         print(f"Setup wizard: {settings.url('firstboot', '/')}")
     print(f"clouds.yaml:  {clouds}")
@@ -217,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)  # image write | update apply/status/health/mark-good
     from appliance.cluster.cli import add_parsers as add_cluster_parsers
     add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
+    from services.federation.cli import add_parsers as federation_parsers
+    federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Blueprints of the federation hub's fleet API (/v1)."""

@@ -1,0 +1,190 @@
+"""Federation hub logic: the hub CA, enrolment tokens, enrolment (certificate issue), site reports, revocation."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+import socket
+import time
+from pathlib import Path
+
+from cryptography import x509
+
+from appliance import errors, jointoken, pki
+from appliance.db import utcnow, write_transaction
+from services.federation import models
+from services.federation.schemas import DEFAULT_TTL
+
+DEFAULT_REPORT_INTERVAL = 60
+
+
+class Gone(errors.ApiError):
+    status = 410
+
+
+def hub_ca(settings) -> pki.CertificateAuthority:
+    """The hub's CA (created at first start): it signs the hub's TLS certificate and every site's certificate."""
+    return pki.CertificateAuthority.create(Path(settings.state_dir) / "federation" / "ca", "Egret federation hub CA")
+
+
+def install_tls(settings) -> dict:
+    """Server certificate and client trust root where gunicorn reads them (per connection)."""
+    sans = list(dict.fromkeys(["127.0.0.1", "localhost", settings.public_host, socket.gethostname()]))
+    return pki.install_server_tls(settings, "federation", hub_ca(settings), "egret-federation-hub", sans)
+
+
+def site_common_name(site: str) -> str:
+    return f"site:{site}"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+class Manager:
+    def __init__(self, settings):
+        self.settings = settings
+        self.section = settings.section("federation")
+        self.ca = hub_ca(settings)
+
+    # --- settings -------------------------------------------------------------------------------------
+    @property
+    def report_interval(self) -> int:
+        return int(self.section.get("report_interval", DEFAULT_REPORT_INTERVAL))
+
+    @property
+    def hub_url(self) -> str:
+        url = self.section.get("public_url")
+        if url:
+            return str(url).rstrip("/")
+        return f"https://{self.settings.public_host}:{self.settings.port('federation')}"
+
+    # --- enrolment tokens -----------------------------------------------------------------------------
+    def issue_token(self, ttl: int = DEFAULT_TTL, created_by: str = "") -> dict:
+        """A single-use enrol token; only the SHA-256 of its secret is kept."""
+        secret = secrets.token_urlsafe(32)
+        expires = int(time.time()) + int(ttl)
+        models.EnrolmentToken.create(secret_hash=_hash(secret), created_by=created_by,
+                                     expires_at=datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+                                     .replace(tzinfo=None))
+        token = jointoken.make_token("enrol", ca_fingerprint=self.ca.fingerprint, expires_at=expires,
+                                     hub_url=self.hub_url, secret=secret)
+        return {"token": token, "expires_at": _iso(datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)),
+                "hub_url": self.hub_url, "ca_fingerprint": self.ca.fingerprint}
+
+    # --- enrolment ------------------------------------------------------------------------------------
+    def enrol(self, secret: str, site: str, csr_pem: str, info: dict | None = None) -> dict:
+        """Consume the token and issue the site's certificate, all or nothing."""
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem.encode())
+        except ValueError:
+            raise errors.BadRequest("Invalid input for field 'csr': not a PEM certificate signing request.") \
+                from None
+        if not csr.is_signature_valid:
+            raise errors.BadRequest("Invalid input for field 'csr': the request's signature is invalid.")
+        with write_transaction(models.database):
+            token = models.EnrolmentToken.get_or_none(models.EnrolmentToken.secret_hash == _hash(secret))
+            if token is None:
+                raise errors.Unauthorized("The enrolment token is not known to this hub (wrong hub, or a "
+                                          "mistyped token).")
+            now = utcnow()
+            if token.used_at is not None:
+                raise Gone(f"The enrolment token was already used at {_iso(token.used_at)} (by site "
+                           f"'{token.used_by}'); ask for a new one.")
+            if token.expires_at <= now:
+                raise errors.Unauthorized(f"The enrolment token expired at {_iso(token.expires_at)}; ask for a "
+                                          "new one.")
+            if models.Site.get_or_none(models.Site.name == site) is not None:
+                raise errors.Conflict(f"A site named '{site}' is already enrolled in this hub; choose another "
+                                      "name or revoke the old site first.")
+            cert_pem = self.ca.issue(csr_pem, site_common_name(site))
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+            # a conditional update: of two enrolments racing on one token, exactly one changes the row
+            claimed = (models.EnrolmentToken.update(used_at=now, used_by=site)
+                       .where((models.EnrolmentToken.id == token.id) & models.EnrolmentToken.used_at.is_null())
+                       .execute())
+            if claimed != 1:
+                raise Gone("The enrolment token was used by another enrolment at the same time; ask for a new one.")
+            row = models.Site.create(name=site, enrolled_at=now, cert_serial=format(cert.serial_number, "x"),
+                                     cert_fingerprint=pki.fingerprint(cert_pem), info=info or {})
+        return {"site": self.render(row), "certificate": cert_pem, "ca_certificate": self.ca.cert_pem}
+
+    # --- reports --------------------------------------------------------------------------------------
+    def authorize_site(self, site: str, peer: dict | None) -> models.Site:
+        """The site row, if the verified client certificate `peer` is the one issued to `site` and not revoked."""
+        if not peer:
+            raise errors.Unauthorized("A site reports with the client certificate it received at enrolment; "
+                                      "none was presented.")
+        cn = _common_name(peer)
+        try:
+            serial = int(str(peer.get("serialNumber", "")), 16)
+        except ValueError:
+            raise errors.Unauthorized("The client certificate has no serial number.") from None
+        if models.RevokedCertificate.get_or_none(models.RevokedCertificate.cert_serial == format(serial, "x")):
+            raise errors.Forbidden(f"The certificate of site '{site}' was revoked on this hub; enrol again.")
+        if cn != site_common_name(site):
+            raise errors.Forbidden(f"The client certificate names '{cn}', not site '{site}'.")
+        row = models.Site.get_or_none(models.Site.name == site)
+        if row is None or int(row.cert_serial, 16) != serial:
+            raise errors.Forbidden(f"The client certificate is not the current certificate of site '{site}'.")
+        return row
+
+    def report(self, site: str, peer: dict | None, health: dict, inventory: dict | None) -> dict:
+        with write_transaction(models.database):
+            row = self.authorize_site(site, peer)
+            row.last_seen = utcnow()
+            row.health = health
+            if inventory is not None:
+                row.inventory = inventory
+            row.report_count += 1
+            row.save()
+        return {"site": self.render(row), "next_report_in": self.report_interval}
+
+    # --- sites ----------------------------------------------------------------------------------------
+    def get(self, name: str) -> models.Site:
+        row = models.Site.get_or_none(models.Site.name == name)
+        if row is None:
+            raise errors.NotFound(f"Could not find site: {name}.")
+        return row
+
+    def list(self) -> list[models.Site]:
+        return list(models.Site.select().order_by(models.Site.name))
+
+    def revoke(self, name: str) -> None:
+        """Forget the site; its certificate is refused from now on (even before it expires)."""
+        with write_transaction(models.database):
+            row = self.get(name)
+            models.RevokedCertificate.create(cert_serial=row.cert_serial, site=row.name, revoked_at=utcnow())
+            row.delete_instance()
+
+    def status(self, row: models.Site, now: datetime.datetime | None = None) -> str:
+        if row.last_seen is None:
+            return "enrolled"
+        now = now or utcnow()
+        fresh = (now - row.last_seen).total_seconds() <= 3 * self.report_interval
+        return "online" if fresh else "offline"
+
+    def counts_by_status(self) -> dict[str, int]:
+        counts = {"enrolled": 0, "online": 0, "offline": 0}
+        now = utcnow()
+        for row in models.Site.select(models.Site.last_seen):
+            counts[self.status(row, now)] += 1
+        return counts
+
+    def render(self, row: models.Site) -> dict:
+        return {"id": row.id, "name": row.name, "status": self.status(row), "enrolled_at": _iso(row.enrolled_at),
+                "last_seen": _iso(row.last_seen), "report_count": row.report_count,
+                "certificate_fingerprint": row.cert_fingerprint, "info": row.info, "health": row.health,
+                "inventory": row.inventory}
+
+
+def _common_name(peer: dict) -> str | None:
+    for rdn in peer.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None

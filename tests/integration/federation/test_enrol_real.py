@@ -1,0 +1,185 @@
+"""A real hub (egret up: identity + federation under gunicorn, real TLS) and a site enrolling and dialing home."""
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from appliance import federation_site, jointoken, pki
+from appliance.testing.cloud import RunningCloud
+from appliance.testing.plugin import make_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    cloud = RunningCloud(tmp_path_factory.mktemp("hub"), services=["identity", "federation"]).start()
+    yield cloud
+    cloud.stop()
+
+
+def enrol_token(hub, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", "enrol-token", *args], env=hub.env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def admin_token(hub) -> str:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": hub.password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    req = urllib.request.Request(hub.url("identity", "/v3/auth/tokens"), data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.headers["X-Subject-Token"]
+
+
+def hub_api(hub, method, path, ca_pem, token):
+    ctx = ssl.create_default_context(cadata=ca_pem)
+    ctx.check_hostname = False
+    req = urllib.request.Request(f"https://127.0.0.1:{hub.ports['federation']}{path}", method=method,
+                                 headers={"X-Auth-Token": token})
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def local_files(settings):
+    base = settings.state_dir / "cluster"
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*")) if base.exists() else []
+
+
+def test_enrol_report_list_revoke(hub, tmp_path):
+    started = time.time()
+    out = enrol_token(hub, "--ttl", "600")
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    body = jointoken.parse("enrol", token)
+    assert body["hub_url"] == f"https://127.0.0.1:{hub.ports['federation']}"
+    assert jointoken.pretty_fingerprint(body["ca_fingerprint"]) in out.stderr
+
+    # a token pinning another CA: the site refuses the hub before sending its secret, and keeps nothing
+    wrong = jointoken.make_token("enrol", ca_fingerprint="sha256:" + "00" * 32, hub_url=body["hub_url"],
+                                 expires_at=time.time() + 600)
+    other = make_settings(tmp_path / "other")
+    with pytest.raises(pki.PinMismatch, match="this is not the box that issued the token"):
+        federation_site.enrol(other, wrong, site_name="edge-9")
+    assert local_files(other) == []
+
+    site = make_settings(tmp_path / "site")
+    record = federation_site.enrol(site, token, site_name="edge-1",
+                                   info={"version": "test", "units": ["identity"], "hostname": "box-1"})
+    assert record["site"] == "edge-1" and record["ca_fingerprint"] == body["ca_fingerprint"]
+    assert local_files(site) == ["federation", "federation/ca.crt", "federation/hub.json", "federation/site.crt",
+                                 "federation/site.key"]
+    files = federation_site.directory(site)
+    assert (files / "site.key").stat().st_mode & 0o777 == 0o600
+    ca_pem = (files / "ca.crt").read_text()
+    assert pki.fingerprint(ca_pem) == body["ca_fingerprint"]
+    assert pki.verifies((files / "site.crt").read_text(), ca_pem)
+    assert federation_site.enrolment(site) == record
+    # again with the same token: nothing to do, and no request reaches the hub (the token is used up there)
+    assert federation_site.enrol(site, token, site_name="edge-1") == record
+
+    # the used token, from another box: a clear refusal, nothing written
+    with pytest.raises(federation_site.EnrolError, match="already used"):
+        federation_site.enrol(other, token, site_name="edge-2")
+    assert local_files(other) == []
+
+    answer = federation_site.report(site, {"identity": True, "compute": False}, {"servers": 2, "vcpus": 4})
+    assert answer["next_report_in"] == 60 and answer["site"]["status"] == "online"
+    federation_site.report(site, {"identity": True, "compute": True}, {"servers": 3})
+
+    admin = admin_token(hub)
+    status, listed = hub_api(hub, "GET", "/v1/sites", ca_pem, admin)
+    assert status == 200
+    (edge,) = listed["sites"]
+    assert edge["name"] == "edge-1" and edge["status"] == "online" and edge["report_count"] == 2
+    assert edge["health"] == {"identity": True, "compute": True} and edge["inventory"] == {"servers": 3}
+    assert edge["info"]["hostname"] == "box-1"
+
+    # mTLS is what authenticates a report: no client certificate, or one from another CA, is refused
+    url = f"{record['hub_url']}/v1/sites/edge-1/reports"
+    with pytest.raises(pki.PeerError) as refused:
+        pki.request("POST", url, ca_pem=ca_pem, body={"health": {}})
+    assert refused.value.status == 401 and "client certificate" in str(refused.value)
+    rogue_ca = pki.CertificateAuthority.create(tmp_path / "rogue-ca", "rogue")
+    key_pem, csr_pem = pki.new_key_and_csr("site:edge-1")
+    pki.write_private(tmp_path / "rogue.key", key_pem)
+    (tmp_path / "rogue.crt").write_text(rogue_ca.issue(csr_pem, "site:edge-1"))
+    with pytest.raises(pki.PeerError) as refused:
+        pki.request("POST", url, ca_pem=ca_pem, body={"health": {}},
+                    cert=(tmp_path / "rogue.crt", tmp_path / "rogue.key"))
+    assert refused.value.status is None  # the TLS handshake itself fails: the hub does not trust that CA
+
+    status, _ = hub_api(hub, "DELETE", "/v1/sites/edge-1", ca_pem, admin)
+    assert status == 204
+    with pytest.raises(pki.PeerError) as refused:
+        federation_site.report(site, {"identity": True}, {})
+    assert refused.value.status == 403 and "revoked" in str(refused.value)
+    status, listed = hub_api(hub, "GET", "/v1/sites", ca_pem, admin)
+    assert listed["sites"] == []
+    assert time.time() - started < 60
+
+
+def test_enrol_token_cli_refuses_a_bad_ttl(hub):
+    out = enrol_token(hub, "--ttl", "10")
+    assert out.returncode == 2 and "--ttl must be between 60 and 604800" in out.stderr
+    out = enrol_token(hub, "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["ca_fingerprint"].startswith("sha256:")
+
+
+def test_egret_up_prints_the_hub_as_https(hub):
+    text = hub.output_path.read_text()
+    assert f"https://127.0.0.1:{hub.ports['federation']}/v1" in text, text
+
+
+def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
+    token = enrol_token(hub).stdout.strip()
+    site_env = {**{k: v for k, v in hub.env.items() if not k.startswith("EGRET_")},
+                "EGRET_STATE_DIR": str(tmp_path / "site"), "EGRET_CONFIG_DIR": str(tmp_path / "site" / "etc")}
+
+    def egret(*args):
+        return subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=site_env, capture_output=True,
+                              text=True, timeout=60)
+
+    out = egret("dial-home")
+    assert out.returncode == 1 and "not enrolled" in out.stderr
+    out = egret("enrol", token, "--site", "Bad_Name")
+    assert out.returncode == 1 and "'site'" in out.stderr and "(HTTP 400)" in out.stderr
+    out = egret("enrol", token, "--site", "edge-cli")
+    assert out.returncode == 0, out.stderr
+    assert "Enrolled as site 'edge-cli'" in out.stdout
+    out = egret("dial-home", "--json")
+    assert out.returncode == 0, out.stderr
+    site = json.loads(out.stdout)["site"]
+    # nothing runs in this site's state dir, so every unit reports unhealthy, and the hub shows just that
+    assert site["status"] == "online" and site["health"] and not any(site["health"].values())
+    assert site["inventory"]["units"] == sorted(site["health"]) and site["info"]["hostname"]
+    assert egret("enrol", "--forget").returncode == 0
+    assert not (tmp_path / "site" / "cluster" / "federation").exists()
+
+
+def test_a_box_that_cannot_write_fails_with_the_token_unspent(hub, tmp_path):
+    token = enrol_token(hub).stdout.strip()
+    site = make_settings(tmp_path / "site")
+    (site.state_dir / "cluster").write_text("not a directory")
+    with pytest.raises(federation_site.EnrolError, match="Cannot write the enrolment .* nothing was sent"):
+        federation_site.enrol(site, token, site_name="edge-w")
+    (site.state_dir / "cluster").unlink()
+    # a leftover directory without hub.json (not an enrolment) is cleared, and the same token still works
+    (federation_site.directory(site)).mkdir(parents=True)
+    (federation_site.directory(site) / "site.key").write_text("stale")
+    record = federation_site.enrol(site, token, site_name="edge-w")
+    assert record["site"] == "edge-w"
+    assert pki.verifies((federation_site.directory(site) / "site.crt").read_text(),
+                        (federation_site.directory(site) / "ca.crt").read_text())
+    assert sorted(p.name for p in (site.state_dir / "cluster").iterdir()) == ["federation"]
