@@ -16,6 +16,7 @@
         compute = ./nix/modules/compute.nix;
         network = ./nix/modules/network.nix;
         storage = ./nix/modules/storage.nix;
+        cluster = ./nix/modules/cluster.nix;
         federation = ./nix/modules/federation.nix;
       };
       appliance = system: lib.nixosSystem {

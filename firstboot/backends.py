@@ -110,6 +110,7 @@ class RealMembership:
         from appliance import federation_site
         from appliance.cluster import membership
         federation_site.enrol(settings, token, site_name=membership.node_name(settings))
+        membership.adopt(settings)  # the cluster unit, which dials home, reads the site key
 
     @staticmethod
     def unenrol(settings: Settings) -> None:

@@ -133,6 +133,8 @@ def leave(settings) -> None:
     shutil.rmtree(state_dir(settings) / "member", ignore_errors=True)
     for path in pki.tls_files(settings, STATE).values():
         path.unlink(missing_ok=True)
+    prepare_tls(settings)  # the cluster unit serves with the box's own CA again
+    adopt(settings)
 
 
 def describe(info: dict | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -101,12 +102,11 @@ def local_health(settings) -> dict:
             for u in start_order(load_manifest(), settings.enabled_services) if u.name not in ("cluster", "firstboot")}
 
 
-def beat_once(settings) -> None:
+def beat_once(settings, health: dict) -> None:
     """Founder: record its own heartbeat. Member: send one to the first seed that answers, keep the member list."""
     info = membership.site(settings)
     if not info:
         return
-    health = local_health(settings)
     if info["role"] == "founder":
         with models.database.connection_context():
             membership.record_own_heartbeat(settings, health)
@@ -125,10 +125,30 @@ def beat_once(settings) -> None:
         return
 
 
+def dial_home(settings, health: dict, schedule: dict) -> None:
+    """An enrolled box reports to its federation hub when the hub's last answer said to; a hub that cannot be
+    reached is retried next round while the box keeps working."""
+    from appliance import federation_site
+    if federation_site.enrolment(settings) is None or time.time() < schedule.get("next", 0.0):
+        return
+    info = membership.site(settings) or {}
+    inventory = {"node": membership.node_name(settings), "site_cluster": info.get("site"),
+                 "cluster_role": membership.role(settings), "units": sorted(health)}
+    try:
+        answer = federation_site.report(settings, health, inventory)
+    except pki.PeerError as exc:
+        log.warning("report to the federation hub failed: %s", exc)
+        return
+    schedule["next"] = time.time() + float(answer.get("next_report_in", 60))
+
+
 def _loop(settings, stop: threading.Event) -> None:
+    schedule: dict = {}
     while not stop.wait(membership.interval(settings)):
         try:
-            beat_once(settings)
+            health = local_health(settings)
+            beat_once(settings, health)
+            dial_home(settings, health, schedule)
         except Exception:  # the loop must outlive one bad round (a peer down, a disk hiccup)
             log.exception("cluster heartbeat round failed")
 

@@ -24,7 +24,9 @@ let
 in
 {
   options.egret.${service} = {
-    enable = lib.mkEnableOption "the Egret ${service} service" // { default = core.enable; };
+    # optional units (a federation hub) are off unless a configuration turns them on
+    enable = lib.mkEnableOption "the Egret ${service} service"
+      // { default = core.enable && !(lib.any (spec: spec.optional or false) (lib.attrValues mine)); };
   };
   config = lib.mkIf (core.enable && cfg.enable) {
     systemd.services = lib.mapAttrs' (name: _: lib.nameValuePair "egret-${name}" (toNixos name)) mine;

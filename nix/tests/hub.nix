@@ -11,13 +11,14 @@ let
 in
 pkgs.testers.runNixOSTest {
   name = "egret-hub";
-  nodes = { hub = box; site1 = box; site2 = box; };
+  nodes = { hub = { imports = [ box ]; egret.federation.enable = true; }; site1 = box; site2 = box; };
   testScript = ''
     start_all()
     for m in (hub, site1, site2):
         m.wait_for_unit("egret-health.service")
-    hub.succeed("curl -sf http://127.0.0.1:8119/healthz")
+    # the hub speaks HTTPS with its own CA (sites pin its fingerprint from the enrol token)
+    hub.succeed("curl -skf https://127.0.0.1:8119/healthz")
     for m in (site1, site2):
-        m.succeed("curl -sf http://hub:8119/healthz")
+        m.succeed("curl -skf https://hub:8119/healthz")
   '';
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -63,8 +64,11 @@ echo reboot-requested; systemctl reboot
 
 
 def get(url: str, data: bytes | None = None, timeout: float = 30):
+    # TLS units (cluster) use the box's own CA: the probe checks that they answer, not whom to trust
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=timeout,
+                                    context=context) as resp:
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -75,6 +79,11 @@ def unit_ports(info: dict) -> dict[str, int]:
     manifest = load_manifest()
     return {name: WIZARD_PORT if name == "firstboot" else DEFAULT_PORTS[manifest[name].ports[0]]
             for name in info["units"]}
+
+
+def healthz(box, name: str) -> str:
+    scheme = "https" if load_manifest()[name].extra.get("tls") else "http"
+    return f"{scheme}://127.0.0.1:{box['fwd'][box['ports'][name]]}/healthz"
 
 
 def closed(url: str) -> bool:
@@ -120,7 +129,7 @@ def test_before_setup_only_the_wizard_runs(box):
     assert status == 200 and json.loads(body)["status"] == "ok"
     for name, port in box["ports"].items():
         if name != "firstboot":
-            assert closed(f"http://127.0.0.1:{box['fwd'][port]}/healthz"), f"{name} answers before setup"
+            assert closed(healthz(box, name)), f"{name} answers before setup"
 
 
 def test_console_shows_wizard_url_and_setup_code(box):
@@ -158,7 +167,7 @@ def test_headless_answers_complete_setup_inside_the_guest(box):
     active = g.wait_for(r"EGRET-HOOK late: after-setup active=(\S+)", 60, done.end())
     assert active.group(1) == "active,active,", active.group(0)
     for name, port in box["ports"].items():
-        status, body = get(f"http://127.0.0.1:{box['fwd'][port]}/healthz")
+        status, body = get(healthz(box, name))
         assert status == 200 and json.loads(body)["status"] == "ok", (name, body)
 
 
@@ -197,7 +206,7 @@ def test_state_survives_reboot(box):
     # every service's database is on the data partition (none when the image has no database-backed unit)
     assert all(f"{u}.db" in first.group(2) for u in box["info"]["units"] if u in ("identity", "storage")), first.group(0)
     for name, port in box["ports"].items():
-        assert get(f"http://127.0.0.1:{box['fwd'][port]}/healthz")[0] == 200, name
+        assert get(healthz(box, name))[0] == 200, name
     assert issue_token(box)["id"]  # admin, keys and catalog came back from the data partition
     # the wizard is closed: it asks for the admin login now
     import requests

@@ -40,7 +40,7 @@ def test_answers_file_sets_the_box_up_like_the_wizard(make_box, tmp_path):
     assert conf["public_host"] == lan.new_ip and conf["bind_host"] == "0.0.0.0"
     assert conf["service"]["box"] == {"hostname": "edge-e2e", "ntp_servers": [], "timezone": "Europe/Paris"}
     assert conf["service"]["management_network"]["address"] == f"{lan.new_ip}/24"
-    assert conf["service"]["cluster"] == {"role": "standalone"}
+    assert conf["service"]["cluster"] == {"role": "standalone", "node_name": "edge-e2e"}
     assert (box.root / "etc" / "hostname").read_text() == "edge-e2e\n"
     assert (box.root / "etc" / "resolv.conf").read_text() == f"nameserver {lan.host_ip}\n"
     # a second run refuses: the box is set up
