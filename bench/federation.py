@@ -28,16 +28,6 @@ from appliance.testing.plugin import make_settings  # noqa: E402
 SITES, REPORTS, CONCURRENT = 8, 200, 4
 
 
-def admin_token(hub) -> str:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": hub.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    req = urllib.request.Request(hub.url("identity", "/v3/auth/tokens"), data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.headers["X-Subject-Token"]
-
-
 def issue(hub, admin) -> str:
     ctx = ssl._create_unverified_context()  # the bench measures the site side; the tests check trust
     req = urllib.request.Request(f"https://127.0.0.1:{hub.ports['federation']}/v1/enrolment-tokens", data=b"{}",
@@ -58,7 +48,7 @@ def main() -> None:
     hub = RunningCloud(tmp / "hub", services=["identity", "federation"]).start()
     started = time.perf_counter() - t0
     try:
-        admin = admin_token(hub)
+        admin = hub.admin_token()
         sites, enrol_times = [], []
         for i in range(SITES):
             token = issue(hub, admin)

@@ -67,6 +67,11 @@ def adopt(settings) -> None:
     if os.geteuid() != 0 or not base.exists():
         return
     owner = base.stat()
+    if owner.st_uid == 0:
+        # nobody else owns it yet (the wizard on a fresh box, or dev): on the box, systemd hands the whole tree to
+        # the unit's user when the unit starts (StateDirectory= fixes a mismatched owner recursively); the
+        # wizard's unit could not chown anyway (no CAP_CHOWN)
+        return
     for root, dirs, files in os.walk(base):
         for entry in [root, *(os.path.join(root, f) for f in dirs + files)]:
             os.chown(entry, owner.st_uid, owner.st_gid)

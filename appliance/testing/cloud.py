@@ -100,3 +100,20 @@ class RunningCloud:
     def openstack_json(self, *args, **kw):
         import json
         return json.loads(self.openstack(*args, "-f", "json", **kw).stdout)
+
+    def egret(self, *args, timeout=120) -> subprocess.CompletedProcess:
+        """Run the `egret` CLI against this cloud's state (join-token, enrol-token, cluster members, ...)."""
+        return subprocess.run([sys.executable, "-m", "appliance.cli", *map(str, args)], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def admin_token(self) -> str:
+        """A project-scoped admin token from this cloud's identity (password login)."""
+        import json
+        import urllib.request
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": self.password}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        req = urllib.request.Request(self.url("identity", "/v3/auth/tokens"), data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.headers["X-Subject-Token"]

@@ -10,13 +10,13 @@ import re
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from appliance.config import DEFAULT_PORTS
 from appliance.manifest import load_manifest
@@ -26,15 +26,14 @@ from egret_qemu import Guest
 ADMIN_PASSWORD = "Tern-Heron-Image-2026!"
 WIZARD_PORT = 80  # the image's 00-image.toml: until setup is done the box serves only the wizard, on port 80
 
-# the answers the host stages on the 9p share once its pre-setup checks are done; @NIC@ is the guest's NIC
+# what the host answers through the wizard's JSON API (port 80), as the browser would; the box founds site "lab"
 ANSWERS = {
-    "admin": {"password": ADMIN_PASSWORD},
+    "admin": {"password": ADMIN_PASSWORD, "password_confirm": ADMIN_PASSWORD},
     "box": {"hostname": "egret-box", "timezone": "UTC"},
     # the address QEMU's user network gives the guest, made static (the wizard's network step, live)
-    "network": {"interface": "@NIC@", "mode": "static", "address": "10.0.2.15/24", "gateway": "10.0.2.2",
-                "dns": ["10.0.2.3"]},
+    "network": {"mode": "static", "address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": ["10.0.2.3"]},
     "storage": {"assignments": {}},
-    "role": {"role": "standalone"},
+    "role": {"role": "cluster", "site_name": "lab"},
 }
 
 LATE_HOOK = r"""
@@ -48,12 +47,10 @@ if [ -e /var/lib/egret/boot-test-note ]; then
   exit 0
 fi
 echo "pre-setup listening=$(listening) done=$(test -e /var/lib/egret/firstboot/setup-done && echo yes || echo no)"
-# the host stages the answers once it has checked the box before setup
-while [ ! -e /mnt/share/answers.yaml ]; do sleep 1; done
-nic=$(ip -4 route show default | awk '{print $5; exit}')
-sed "s/@NIC@/$nic/" /mnt/share/answers.yaml > /run/answers.yaml
-egret firstboot --answers /run/answers.yaml
-echo "headless-exit=$?"
+# the host completes setup through the wizard (its own hardened unit applies it)
+while [ ! -e /var/lib/egret/firstboot/setup-done ]; do sleep 2; done
+echo "setup-done-seen"
+echo "cluster-role=$(egret cluster show | tr -d ' \n')"
 echo "after-setup active=$(systemctl is-active egret-identity.service egret-firstboot.service | tr '\n' ,)"
 echo "note-$$" > /var/lib/egret/boot-test-note
 echo "first-boot note=note-$$ dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
@@ -157,18 +154,56 @@ def test_wizard_unlocks_with_the_console_code_over_http(box):
     assert "Admin account" in step1.text and 'name="password"' in step1.text
 
 
-def test_headless_answers_complete_setup_inside_the_guest(box):
-    (box["tmp"] / "share" / "answers.yaml").write_text(yaml.safe_dump(ANSWERS))
+def test_wizard_api_completes_setup_inside_its_unit(box):
+    """Setup through the wizard's JSON API, as the browser drives it: the apply runs in the wizard's hardened unit
+    (systemd starts the units; the wizard writes /etc and founds the site)."""
+    import requests
+    base = f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}"
+    s = requests.Session()
+    code = box.get("code") or re.search(r"EGRET-CONSOLE\s+One-time setup code:\s+(\S+)", box["guest"].text()).group(1)
+    assert s.post(base + "/api/unlock", json={"code": code}, timeout=60).status_code == 200
+    for step in ("admin", "box"):
+        r = s.post(f"{base}/api/steps/{step}", json=ANSWERS[step], timeout=120)
+        assert r.status_code == 200, r.text
+    nics = s.get(base + "/api/steps/network", timeout=60).json()["discovered"]["interfaces"]
+    nic = next(n["name"] for n in nics if any(a.startswith("10.0.2.15/") for a in n.get("addresses", [])))
+    r = s.post(base + "/api/steps/network", json={"interface": nic, **ANSWERS["network"]}, timeout=120)
+    assert r.status_code == 200, r.text
+    token = r.json()["trial"]["token"]
+    deadline, trial = time.time() + 120, {}
+    while time.time() < deadline:  # the change is applied once the answer is out, then awaits confirmation
+        trial = s.get(base + "/api/network", timeout=60).json()["trial"]
+        if trial["status"] != "applying":
+            break
+        time.sleep(0.5)
+    assert trial["status"] == "pending", trial
+    # confirmed "from the new address": the browser would now reach the box at 10.0.2.15
+    r = s.post(base + "/api/network/confirm", json={"token": token},
+               headers={"Host": "10.0.2.15"}, timeout=60)
+    assert r.status_code == 200, r.text
+    for step in ("storage", "role"):
+        r = s.post(f"{base}/api/steps/{step}", json=ANSWERS[step], timeout=120)
+        assert r.status_code == 200, r.text
+    assert s.post(base + "/api/steps/apply", json={}, timeout=120).status_code == 200
+    deadline, run = time.time() + 900, {}
+    while time.time() < deadline:
+        run = s.get(base + "/api/apply", timeout=60).json()["apply"]
+        if run["status"] in ("done", "failed"):
+            break
+        time.sleep(3)
+    assert run["status"] == "done", json.dumps(run, indent=1)
     g = box["guest"]
-    done = g.wait_for(r"EGRET-HOOK late: headless-exit=(\d+)", 900)
-    hook = "\n".join(line for line in g.text().splitlines() if "EGRET-HOOK" in line)
-    assert done.group(1) == "0", hook[-8000:]
-    assert "EGRET-HOOK late: Setup complete." in hook
-    active = g.wait_for(r"EGRET-HOOK late: after-setup active=(\S+)", 60, done.end())
+    seen = g.wait_for(r"EGRET-HOOK late: setup-done-seen", 300)
+    role = g.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, seen.end())
+    assert '"role":"founder"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
+    active = g.wait_for(r"EGRET-HOOK late: after-setup active=(\S+)", 60, seen.end())
     assert active.group(1) == "active,active,", active.group(0)
-    for name, port in box["ports"].items():
+    for name in box["ports"]:
         status, body = get(healthz(box, name))
         assert status == 200 and json.loads(body)["status"] == "ok", (name, body)
+    # the founder's cluster unit (its own user, files the root wizard wrote) serves the site CA over TLS
+    status, body = get(f"https://127.0.0.1:{box['fwd'][box['ports']['cluster']]}/v1/cluster")
+    assert status == 200 and json.loads(body)["cluster"]["site"] == "lab", body
 
 
 def issue_token(box) -> dict:

@@ -1,12 +1,16 @@
-"""Two booted images on one virtual L2 (qemu -netdev socket over 127.0.0.1) reach each other's APIs (before
-setup, the wizard's: it is the only unit a box that is not set up runs)."""
+"""Two booted images on one virtual L2 (qemu -netdev socket over 127.0.0.1): before setup they reach each other's
+wizard (the only unit a box that is not set up runs); then box A founds site "lab", box B joins it with A's
+token, and A sees B's heartbeats, all through the box's own units under systemd."""
 from __future__ import annotations
 
 import re
 
+import yaml
+
 from appliance.testing.plugin import free_port
 
 WIZARD_PORT = 80  # the image's 00-image.toml
+PASSWORD = "Tern-Heron-Site-2026!"
 
 
 def early(index: int) -> str:
@@ -17,23 +21,52 @@ def early(index: int) -> str:
             "networkctl reload\n")
 
 
-def late(peer: int, port: int) -> str:
+def late(index: int, peer: int, port: int) -> str:
+    """Reach the peer's wizard; then set up from the answers the host stages (@NIC@: the L2 NIC); report the site."""
     return (f"for i in $(seq 1 300); do\n"
             f"  body=$(curl -sf --max-time 3 http://192.168.77.{peer}:{port}/healthz) && break; sleep 2\n"
             f"done\n"
             f"echo \"peer-api 192.168.77.{peer}:{port} $body\"\n"
-            f"ip -4 -o addr show | grep -o '192.168.77.[0-9]*' | sed 's/^/l2-address: /'\n")
+            f"ip -4 -o addr show | grep -o '192.168.77.[0-9]*' | sed 's/^/l2-address: /'\n"
+            "modprobe 9pnet_virtio 2>/dev/null; mkdir -p /mnt/share\n"
+            "mount -t 9p -o trans=virtio,version=9p2000.L,ro egretshare /mnt/share\n"
+            "while [ ! -e /mnt/share/answers.yaml ]; do sleep 1; done\n"
+            f"nic=$(ip -o link | awk -F': ' '/52:54:00:aa:00:0{index}/ {{print $2}}')\n"
+            "sed \"s/@NIC@/$nic/\" /mnt/share/answers.yaml > /run/answers.yaml\n"
+            "egret firstboot --answers /run/answers.yaml\n"
+            "echo \"setup-exit=$?\"\n"
+            "echo \"cluster-role=$(egret cluster show | tr -d ' \\n')\"\n"
+            "if grep -q 'role: cluster' /run/answers.yaml; then\n"
+            "  echo \"token=$(egret join-token --ttl 1800 | head -1)\"\n"
+            "  for i in $(seq 1 300); do\n"
+            "    members=$(egret cluster members | tr -s ' ' | tr '\\n' ';')\n"
+            "    case \"$members\" in *boxb\\ 192.168.77.2:8120\\ online*) break;; esac; sleep 2\n"
+            "  done\n"
+            "  echo \"members=$members\"\n"
+            "fi\n")
 
 
-def test_two_boxes_reach_each_other_over_shared_l2(image, guests):
+def answers(index: int, role: dict) -> str:
+    return yaml.safe_dump({
+        "admin": {"password": PASSWORD},
+        "box": {"hostname": f"box{'ab'[index - 1]}", "timezone": "UTC"},
+        "network": {"interface": "@NIC@", "mode": "static", "address": f"192.168.77.{index}/24",
+                    "gateway": "192.168.77.254", "dns": ["192.168.77.254"]},
+        "storage": {"assignments": {}}, "role": role})
+
+
+def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     port = WIZARD_PORT
     link = free_port()
-    a = guests(image["raw"], "boxa", smp=1, socket_net=("listen", link), mac_index=1)
-    b = guests(image["raw"], "boxb", smp=1, socket_net=("connect", link), mac_index=2)
+    shares = {i: tmp_path / f"share{i}" for i in (1, 2)}
+    for d in shares.values():
+        d.mkdir()
+    a = guests(image["raw"], "boxa", smp=1, socket_net=("listen", link), mac_index=1, share=shares[1])
+    b = guests(image["raw"], "boxb", smp=1, socket_net=("connect", link), mac_index=2, share=shares[2])
     a.set_hook("early", early(1))
-    a.set_hook("late", late(2, port))
+    a.set_hook("late", late(1, 2, port))
     b.set_hook("early", early(2))
-    b.set_hook("late", late(1, port))
+    b.set_hook("late", late(2, 1, port))
     a.start()
     a.wait_for(r"Linux version", 120)  # the listening end must be up before the other connects
     b.start()
@@ -41,3 +74,21 @@ def test_two_boxes_reach_each_other_over_shared_l2(image, guests):
         m = g.wait_for(rf"EGRET-HOOK late: peer-api 192\.168\.77\.{peer}:{port} (.*)", 1200)
         assert re.search(r'"status":\s*"ok"', m.group(1)), g.tail()
         g.wait_for(rf"EGRET-HOOK late: l2-address: 192\.168\.77\.{own}\b", 60, m.end())
+
+    # A founds the site and prints a join token; B joins with it (its wizard pins A's CA over the L2)
+    (shares[1] / "answers.yaml").write_text(answers(1, {"role": "cluster", "site_name": "lab"}))
+    done = a.wait_for(r"EGRET-HOOK late: setup-exit=(\d+)", 1200)
+    assert done.group(1) == "0", a.tail()
+    role = a.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
+    assert '"role":"founder"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
+    token = a.wait_for(r"EGRET-HOOK late: token=(egret-join:v1:\S+)", 300, role.end()).group(1)
+    (shares[2] / "answers.yaml").write_text(answers(2, {"role": "join", "token": token,
+                                                        "fingerprint_confirmed": True}))
+    done = b.wait_for(r"EGRET-HOOK late: setup-exit=(\d+)", 1200)
+    assert done.group(1) == "0", b.tail()
+    role = b.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
+    assert '"role":"member"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
+    # B's cluster unit (its own user; files the root wizard wrote) heartbeats to A over mTLS
+    members = a.wait_for(r"EGRET-HOOK late: members=(.*)", 900).group(1)
+    assert re.search(r"boxa 192\.168\.77\.1:8120 online", members), members
+    assert re.search(r"boxb 192\.168\.77\.2:8120 online", members), members

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -38,8 +37,7 @@ def _answers(lan, role: dict) -> dict:
 
 
 def test_enrol_in_a_hub_from_an_answers_file(make_box, hub, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "appliance.cli", "enrol-token"], env=hub.env, capture_output=True,
-                         text=True, timeout=60)
+    out = hub.egret("enrol-token")
     assert out.returncode == 0, out.stdout + out.stderr
     token = out.stdout.strip().splitlines()[-1]
     hub_url = jointoken.parse("enrol", token)["hub_url"]
@@ -68,11 +66,7 @@ def test_enrol_in_a_hub_from_an_answers_file(make_box, hub, tmp_path):
     up = subprocess.Popen(box.in_ns(VENV_BIN / "egret", "up"), env=box.env, stdout=log, stderr=subprocess.STDOUT,
                           start_new_session=True)
     box.procs.append(up)
-    login = requests.post(hub.url("identity", "/v3/auth/tokens"), timeout=10, json={"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": hub.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-    admin = {"X-Auth-Token": login.headers["X-Subject-Token"]}
+    admin = {"X-Auth-Token": hub.admin_token()}
     deadline, site = time.time() + 120, {}
     while time.time() < deadline:
         r = requests.get(f"https://127.0.0.1:{hub.ports['federation']}/v1/sites/edge-far", headers=admin,

@@ -33,11 +33,7 @@ def founder(tmp_path, lan):
 
 
 def test_join_a_site_in_the_browser(make_box, make_browser, founder, tmp_path):
-    token_out = founder_cli = None
-    import subprocess
-    import sys
-    founder_cli = subprocess.run([sys.executable, "-m", "appliance.cli", "join-token"], env=founder.env,
-                                 capture_output=True, text=True, timeout=60)
+    founder_cli = founder.egret("join-token")
     assert founder_cli.returncode == 0, founder_cli.stdout + founder_cli.stderr
     token_out = founder_cli.stdout.splitlines()[0]
     ca_fp = jointoken.parse("join", token_out)["ca_fingerprint"]
@@ -86,11 +82,7 @@ def test_join_a_site_in_the_browser(make_box, make_browser, founder, tmp_path):
     served = pki.request("GET", f"https://{box.lan.new_ip}:{box.ports['cluster']}/v1/cluster", ca_pem=None)
     assert served["cluster"]["role"] == "member" and served["cluster"]["ca_fingerprint"] == ca_fp
     # the founder sees it, online, with the health its heartbeats (mTLS) report
-    login = requests.post(founder.url("identity", "/v3/auth/tokens"), timeout=10, json={"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": founder.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-    admin = {"X-Auth-Token": login.headers["X-Subject-Token"]}
+    admin = {"X-Auth-Token": founder.admin_token()}
     deadline, nodes = time.time() + 90, {}
     while time.time() < deadline:
         r = requests.get(f"https://127.0.0.1:{founder.ports['cluster']}/v1/cluster/nodes", headers=admin,

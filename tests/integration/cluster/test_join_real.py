@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -29,20 +27,6 @@ def _settings(box: RunningCloud) -> config.Settings:
     return config.load(env=box.env)
 
 
-def _egret(box: RunningCloud, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=box.env, capture_output=True,
-                          text=True, timeout=60)
-
-
-def _admin_token(box: RunningCloud) -> str:
-    r = requests.post(box.url("identity", "/v3/auth/tokens"), timeout=10, json={"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": box.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-    assert r.status_code == 201, r.text
-    return r.headers["X-Subject-Token"]
-
-
 def _cluster_url(box: RunningCloud, path: str) -> str:
     return f"https://127.0.0.1:{box.ports['cluster']}{path}"
 
@@ -63,11 +47,11 @@ def boxes(tmp_path_factory):
 def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     alpha, beta = boxes
     a_settings, b_settings = _settings(alpha), _settings(beta)
-    out = _egret(alpha, "join-token")
+    out = alpha.egret("join-token")
     assert out.returncode == 1 and "standalone" in out.stdout, out.stdout + out.stderr
 
     membership.found(a_settings, "edge1")
-    out = _egret(alpha, "join-token", "--ttl", "600")
+    out = alpha.egret("join-token", "--ttl", "600")
     assert out.returncode == 0, out.stdout + out.stderr
     token = out.stdout.splitlines()[0]
     body = jointoken.parse("join", token)
@@ -76,7 +60,7 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     assert pki.fingerprint(served["ca_certificate"]) == body["ca_fingerprint"]
     assert body["addresses"] == [f"127.0.0.1:{alpha.ports['cluster']}"]
 
-    out = _egret(beta, "join", token, "--address", f"127.0.0.1:{beta.ports['cluster']}")
+    out = beta.egret("join", token, "--address", f"127.0.0.1:{beta.ports['cluster']}")
     assert out.returncode == 0 and "joined site 'edge1' as node 'beta'" in out.stdout, out.stdout + out.stderr
     info = membership.site(b_settings)
     assert info["role"] == "member" and info["ca_fingerprint"] == body["ca_fingerprint"]
@@ -88,11 +72,11 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     assert beta_ca["ca_certificate"] == served["ca_certificate"]
 
     # joining again with the same token is a no-op: already a member
-    again = _egret(beta, "join", token)
+    again = beta.egret("join", token)
     assert again.returncode == 0, again.stdout
 
     # heartbeats over mTLS carry beta's health to the founder
-    admin = {"X-Auth-Token": _admin_token(alpha)}
+    admin = {"X-Auth-Token": alpha.admin_token()}
     deadline, nodes = time.time() + 60, {}
     while time.time() < deadline:
         rows = requests.get(_cluster_url(alpha, "/v1/cluster/nodes"), headers=admin, verify=False, timeout=10)
@@ -111,7 +95,7 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
             break
         time.sleep(0.5)
     assert {n["name"] for n in listed} == {"alpha", "beta"}
-    members_out = _egret(beta, "cluster", "members")
+    members_out = beta.egret("cluster", "members")
     assert "alpha" in members_out.stdout and "beta" in members_out.stdout, members_out.stdout
 
     # the listing needs an admin token; a heartbeat needs a node certificate
@@ -146,7 +130,7 @@ def test_wrong_pin_and_unreachable_leave_nothing(boxes, tmp_path):
     a_settings = _settings(alpha)
     if not membership.site(a_settings):
         membership.found(a_settings, "edge1")
-    out = _egret(alpha, "join-token")
+    out = alpha.egret("join-token")
     body = jointoken.parse("join", out.stdout.splitlines()[0])
     other = pki.CertificateAuthority.create(tmp_path / "other", "other").fingerprint
     forged = jointoken.make_token("join", ca_fingerprint=other, expires_at=time.time() + 600,

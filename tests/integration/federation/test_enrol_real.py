@@ -24,21 +24,6 @@ def hub(tmp_path_factory):
     cloud.stop()
 
 
-def enrol_token(hub, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli", "enrol-token", *args], env=hub.env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def admin_token(hub) -> str:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": hub.password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    req = urllib.request.Request(hub.url("identity", "/v3/auth/tokens"), data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.headers["X-Subject-Token"]
-
-
 def hub_api(hub, method, path, ca_pem, token):
     ctx = ssl.create_default_context(cadata=ca_pem)
     ctx.check_hostname = False
@@ -59,7 +44,7 @@ def local_files(settings):
 
 def test_enrol_report_list_revoke(hub, tmp_path):
     started = time.time()
-    out = enrol_token(hub, "--ttl", "600")
+    out = hub.egret("enrol-token", "--ttl", "600")
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
     body = jointoken.parse("enrol", token)
@@ -98,7 +83,7 @@ def test_enrol_report_list_revoke(hub, tmp_path):
     assert answer["next_report_in"] == 60 and answer["site"]["status"] == "online"
     federation_site.report(site, {"identity": True, "compute": True}, {"servers": 3})
 
-    admin = admin_token(hub)
+    admin = hub.admin_token()
     status, listed = hub_api(hub, "GET", "/v1/sites", ca_pem, admin)
     assert status == 200
     (edge,) = listed["sites"]
@@ -131,9 +116,9 @@ def test_enrol_report_list_revoke(hub, tmp_path):
 
 
 def test_enrol_token_cli_refuses_a_bad_ttl(hub):
-    out = enrol_token(hub, "--ttl", "10")
+    out = hub.egret("enrol-token", "--ttl", "10")
     assert out.returncode == 2 and "--ttl must be between 60 and 604800" in out.stderr
-    out = enrol_token(hub, "--json")
+    out = hub.egret("enrol-token", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["ca_fingerprint"].startswith("sha256:")
 
 
@@ -143,7 +128,7 @@ def test_egret_up_prints_the_hub_as_https(hub):
 
 
 def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
-    token = enrol_token(hub).stdout.strip()
+    token = hub.egret("enrol-token").stdout.strip()
     site_env = {**{k: v for k, v in hub.env.items() if not k.startswith("EGRET_")},
                 "EGRET_STATE_DIR": str(tmp_path / "site"), "EGRET_CONFIG_DIR": str(tmp_path / "site" / "etc")}
 
@@ -169,7 +154,7 @@ def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
 
 
 def test_a_box_that_cannot_write_fails_with_the_token_unspent(hub, tmp_path):
-    token = enrol_token(hub).stdout.strip()
+    token = hub.egret("enrol-token").stdout.strip()
     site = make_settings(tmp_path / "site")
     (site.state_dir / "cluster").write_text("not a directory")
     with pytest.raises(federation_site.EnrolError, match="Cannot write the enrolment .* nothing was sent"):
