@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -57,10 +58,13 @@ class KeyRepository:
 
     def setup(self) -> bool:
         """Create the repository with a staged and a primary key; False if it already existed."""
-        self.path.mkdir(parents=True, exist_ok=True)
         # setgid: keys and the revocation list inherit the directory's group (egret on the box), whose
-        # service users must read them to validate tokens; nobody else may
-        os.chmod(self.path, self.dir_mode)
+        # service users must read them to validate tokens; nobody else may. Under the box's setgid state dir a
+        # new directory inherits the bit, and chmod must not set it there: units run with RestrictSUIDSGID=,
+        # whose seccomp filter refuses any chmod that sets S_ISGID
+        self.path.mkdir(parents=True, exist_ok=True, mode=self.dir_mode & 0o777)
+        if stat.S_IMODE(self.path.stat().st_mode) != self.dir_mode:
+            os.chmod(self.path, self.dir_mode)
         if self._key_files():
             return False
         self._write_key(0)

@@ -61,7 +61,10 @@ def test_full_catalog_shapes_and_service_users(tmp_path, full_manifest):
     for name in ("storage", "compute", "network"):
         creds = json.loads(service_credentials_path(settings, name).read_text())
         assert creds["username"] == name and creds["project"] == "service" and len(creds["password"]) >= 20
-        assert (service_credentials_path(settings, name).stat().st_mode & 0o077) == 0
+        # the service users share the state dir's group (the box's units run as distinct users; root writes
+        # these at setup), nobody else reads them, and nobody but the writer changes them
+        assert (service_credentials_path(settings, name).stat().st_mode & 0o777) == 0o640
+        assert (service_credentials_path(settings, name).parent.stat().st_mode & 0o007) == 0
 
 
 def test_rerun_refreshes_catalog_and_keeps_admin(tmp_path, full_manifest):
