@@ -77,8 +77,21 @@ ENDPOINT_LABELS = [
     ("image", "image (Glance v2)", ""),
     ("volume", "block-storage (Cinder v3)", "/v3"),
     ("s3", "object-store (S3)", ""),
+    ("cluster", "site membership (cluster)", "/v1/cluster"),
     ("federation", "federation", "/v1"),
 ]
+
+
+def endpoints(settings: config.Settings, units) -> list[tuple[str, str]]:
+    """(label, URL) of each API the units serve; a TLS unit serves https whatever public_scheme says."""
+    ports = {p for u in units for p in u.ports}
+    tls_ports = {p for u in units if u.extra.get("tls") for p in u.ports}
+    out = []
+    for port, label, path in ENDPOINT_LABELS:
+        if port in ports:
+            url = settings.url(port, path)
+            out.append((label, "https://" + url.split("://", 1)[1] if port in tls_ports else url))
+    return out
 
 
 def _lock_state_dir(settings: config.Settings):
@@ -118,15 +131,9 @@ def cmd_up(args, settings: config.Settings) -> int:
         print(f"egret: {exc}", file=sys.stderr)
         return 1
     running = {u.service for u in sup.units}
-    ports = {p for u in sup.units for p in u.ports}
-    tls_ports = {p for u in sup.units if u.extra.get("tls") for p in u.ports}
     print("Egret is up. Endpoints:")
-    for port, label, path in ENDPOINT_LABELS:
-        if port in ports:
-            url = settings.url(port, path)
-            if port in tls_ports:  # a TLS unit serves https whatever public_scheme says
-                url = "https://" + url.split("://", 1)[1]
-            print(f"  {label:28s} {url}")
+    for label, url in endpoints(settings, sup.units):
+        print(f"  {label:28s} {url}")
     if "firstboot" in running:
         print(f"Setup wizard: {settings.url('firstboot', '/')}")
     print(f"clouds.yaml:  {clouds}")

@@ -108,12 +108,11 @@ class Wizard:
             return not self.ctx.secrets.get("password")
 
     def endpoints(self) -> list[dict]:
-        from appliance.cli import ENDPOINT_LABELS
-        settings = self.ctx.settings
+        from appliance.cli import endpoints
         from appliance.manifest import load_manifest, start_order
-        ports = {p for u in start_order(load_manifest(), settings.enabled_services) for p in u.ports}
-        return [{"label": label, "url": settings.url(port, path)} for port, label, path in ENDPOINT_LABELS
-                if port in ports]
+        settings = self.ctx.settings
+        units = start_order(load_manifest(), settings.enabled_services)
+        return [{"label": label, "url": url} for label, url in endpoints(settings, units)]
 
 
 def _public_trial(trial: dict | None, with_token: bool = False) -> dict | None:
