@@ -46,8 +46,15 @@ def node_name(settings) -> str:
 
 def advertised(settings) -> list[str]:
     """host:port peers use to reach this box's cluster API (setting `advertise`, else public_host)."""
-    hosts = settings.section("cluster").get("advertise") or [settings.public_host]
-    return [h if ":" in h and not h.startswith("[") else f"{h}:{settings.port('cluster')}" for h in hosts]
+    port = settings.port("cluster")
+
+    def with_port(host: str) -> str:
+        if host.startswith("["):  # [v6] or [v6]:port
+            return host if "]:" in host else f"{host}:{port}"
+        if host.count(":") == 1:  # name:port or v4:port
+            return host
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return [with_port(h) for h in settings.section("cluster").get("advertise") or [settings.public_host]]
 
 
 def site(settings) -> dict | None:

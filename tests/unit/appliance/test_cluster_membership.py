@@ -117,3 +117,13 @@ def test_api_validates_and_needs_credentials(founder, mint_token):
     assert r.status_code == 201 and jointoken.parse("join", r.json["token"])["ca_fingerprint"] == \
         membership.box_ca(settings).fingerprint
     assert client.get("/v1/cluster").json["cluster"]["role"] == "founder"
+
+
+def test_advertised_addresses_get_the_cluster_port(settings):
+    import dataclasses
+    port = settings.port("cluster")
+    s = dataclasses.replace(settings, service={"cluster": {"advertise": ["10.0.0.1", "h:9", "fd00::1", "[fd00::2]",
+                                                                        "[fd00::3]:7"]}})
+    assert membership.advertised(s) == [f"10.0.0.1:{port}", "h:9", f"[fd00::1]:{port}", f"[fd00::2]:{port}",
+                                        "[fd00::3]:7"]
+    assert all(jointoken.HOSTPORT.match(a) for a in membership.advertised(s))
