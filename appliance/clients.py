@@ -31,9 +31,10 @@ def service_credentials_path(settings: Settings, service: str) -> Path:
 
 def write_service_credentials(settings: Settings, service: str, creds: dict) -> Path:
     path = service_credentials_path(settings, service)
-    # readable by the state dir's group (egret on the box, inherited through its setgid bit), like the token keys:
-    # each service user reads its own credentials, and the wizard that writes them at setup is root, not them
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    # the state dir's group (egret on the box, inherited through its setgid bit), like the token keys: each service
+    # user reads its own credentials (the wizard that writes them at setup is root), and compute or network
+    # creates the metadata proxy's shared secret here
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o770)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with os.fdopen(fd, "w") as fh:
         json.dump(creds, fh)

@@ -175,8 +175,9 @@ def health_rows(settings: Settings) -> list[dict]:
     return rows
 
 
-# what stays private to its owner (egret-state.service prunes it too): identity's credential keys
-PRIVATE_STATE = ("credential-keys",)
+# what stays private to its owner (egret-state.service prunes it too): identity's credential keys, the cluster
+# unit's CA and keys, a hub's CA
+PRIVATE_STATE = ("credential-keys", "cluster", "federation")
 
 
 def share_state_dir(state_dir: Path, group: str = "egret") -> int:

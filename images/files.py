@@ -14,8 +14,9 @@ After=local-fs.target systemd-tmpfiles-setup.service systemd-sysusers.service
 Type=oneshot
 RemainAfterExit=yes
 # `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made.
-# Not the credential keys: identity creates them as its own user, for itself alone.
-ExecStart=/bin/sh -c 'find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +'
+# Not the credential keys (identity creates them as its own user, for itself alone), nor the cluster unit's CA,
+# node and site keys (systemd hands that directory to the cluster unit's user).
+ExecStart=/bin/sh -c 'find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -path /var/lib/egret/cluster -prune -o -path /var/lib/egret/federation -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +'
 
 [Install]
 WantedBy=multi-user.target

@@ -38,7 +38,9 @@ in
       after = [ "local-fs.target" "systemd-tmpfiles-setup.service" ];
       unitConfig.RequiresMountsFor = "/var/lib/egret";
       serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-      script = "chgrp -R egret /var/lib/egret && chmod -R g+rwX,o-rwx /var/lib/egret";
+      # as the Debian image: not identity's credential keys, the cluster unit's keys or a hub's CA (private)
+      script = "find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -path /var/lib/egret/cluster -prune"
+        + " -o -path /var/lib/egret/federation -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +";
     };
 
     # boot assessment: the same `egret update health` the Debian image runs; failing it spends a boot try

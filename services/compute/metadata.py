@@ -29,12 +29,13 @@ def secret_path(settings):
 
 
 def proxy_secret(settings) -> bytes:
-    """The shared secret, created (0600) on first use by whichever service needs it first."""
+    """The shared secret, created on first use by whichever service needs it first; 0640: on the box compute and
+    network run as different users of group egret, and both must read it."""
     path = secret_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except FileExistsError:
             pass
         else:

@@ -34,7 +34,7 @@ def ensure_secret(state_dir: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)  # compute reads it too (group egret)
         except FileExistsError:     # compute's metadata service created it first: share that one
             return path
         with os.fdopen(fd, "w") as fh:
