@@ -1,8 +1,6 @@
 """Federation hub unit fixtures: the hub app on a private SQLite file, admin/reader tokens, fake mTLS peers."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from cryptography import x509
 
@@ -28,31 +26,20 @@ def peer(cert_pem: str | None) -> dict:
     return {"gunicorn.socket": FakeTlsSocket(cert_pem)}
 
 
-def _admin_sql(server_url: str, sql: str) -> None:
-    import psycopg2
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
     """The hub's settings: its database on SQLite always, on a private PostgreSQL database with --postgres."""
     if request.param == "sqlite":
         yield make_settings(tmp_path / "state")
         return
+    from appliance.testing.postgres import drop_database, new_database
     server_url = request.getfixturevalue("postgres_url")
-    name = "fed_" + uuid.uuid4().hex[:16]
-    _admin_sql(server_url, f"CREATE DATABASE {name}")
-    yield make_settings(tmp_path / "state", database_url=server_url.rsplit("/", 1)[0] + "/" + name)
+    url = new_database(server_url, "fed")
+    yield make_settings(tmp_path / "state", database_url=url)
     from services.federation import models
     if models.database.obj is not None:
         models.database.close()
-    _admin_sql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    drop_database(server_url, url)
 
 
 @pytest.fixture

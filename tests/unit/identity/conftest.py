@@ -9,6 +9,7 @@ from http import HTTPStatus
 import pytest
 
 from appliance.testing.plugin import make_settings
+from appliance.testing.postgres import admin_sql
 
 ADMIN_PASSWORD = "Admin-Pass-1"
 
@@ -34,20 +35,9 @@ def postgres_template(postgres_url, tmp_path_factory):
     return postgres_url, "identity_template"
 
 
-def _admin_sql(postgres_url: str, sql: str) -> None:
-    import psycopg2
-    conn = psycopg2.connect(postgres_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 def _create_database(postgres_url: str, name: str, template: str | None = None) -> str:
     # FILE_COPY clones a small template about 4x faster than PostgreSQL 15's default WAL_LOG strategy
-    _admin_sql(postgres_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY"
+    admin_sql(postgres_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY"
                                                           if template else ""))
     return postgres_url.rsplit("/", 1)[0] + "/" + name
 
@@ -66,7 +56,7 @@ def database_url(request, tmp_path):
     name = "t_" + uuid.uuid4().hex[:16]
     yield _create_database(server_url, name, template)
     # dropped at once, so ~100 test databases never pile up on disk
-    _admin_sql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin_sql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class Env:
