@@ -76,19 +76,11 @@ class RealMembership:
     def check_peer(kind: str, body: dict) -> None:
         """The peer in the token answers over TLS with the CA the token pins (raises with the reason)."""
         from appliance import pki
+        from appliance.cluster.join import reach_site
         if kind == "enrol":
             pki.fetch_pinned_ca(body["hub_url"], body["ca_fingerprint"], path="/v1/ca")
-            return
-        unreachable = []
-        for address in body["addresses"]:
-            try:
-                pki.fetch_pinned_ca(f"https://{address}", body["ca_fingerprint"], path="/v1/cluster/ca")
-                return
-            except pki.PinMismatch:
-                raise
-            except pki.PeerError as exc:
-                unreachable.append(str(exc))
-        raise pki.PeerError("No address in the token answered: " + "; ".join(unreachable) + ".")
+        else:
+            reach_site(body)
 
     @staticmethod
     def found(settings: Settings, site_name: str) -> None:

@@ -53,12 +53,9 @@ def cmd_cluster(args, settings) -> int:
     if not info:
         print("this box is standalone")
         return 0
-    if info["role"] == "member":
-        rows = json.loads((membership.state_dir(settings) / "member" / "members.json").read_text())
-    else:
+    if info["role"] == "founder":
         _open(settings)
-        rows = membership.members(settings)
-    for row in rows:
+    for row in membership.known_members(settings):
         print(f"{row['name']:<24} {row['address']:<24} {row['status']:<8} last seen {row['last_seen'] or '-'}")
     return 0
 

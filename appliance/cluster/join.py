@@ -27,25 +27,32 @@ def join(settings, token: str, *, name: str | None = None, address: str | None =
                         "(`egret cluster leave`).")
     name = name or membership.node_name(settings)
     address = address or membership.advertised(settings)[0]
+    try:
+        base, ca_pem = reach_site(body)
+        key_pem, csr_pem = pki.new_key_and_csr(name)
+        answer = pki.request("POST", base + "/v1/cluster/join", ca_pem=ca_pem,
+                             body={"secret": body["secret"], "name": name, "address": address, "csr": csr_pem})
+    except pki.PinMismatch as exc:
+        raise JoinError(str(exc)) from None
+    except pki.PeerError as exc:
+        raise JoinError(f"{exc} Nothing was changed.") from None
+    if not pki.verifies(answer.get("certificate", ""), ca_pem):
+        raise JoinError(f"{base} returned a certificate the pinned site CA did not sign. Nothing was changed.")
+    return _install(settings, body, answer, ca_pem, key_pem, name)
+
+
+def reach_site(body: dict) -> tuple[str, str]:
+    """(base URL, CA certificate) of the first address in a join token that answers with the CA it pins."""
     unreachable = []
     for peer in body["addresses"]:
         base = f"https://{peer}"
         try:
-            ca_pem = pki.fetch_pinned_ca(base, body["ca_fingerprint"], path="/v1/cluster/ca")
-            key_pem, csr_pem = pki.new_key_and_csr(name)
-            answer = pki.request("POST", base + "/v1/cluster/join", ca_pem=ca_pem,
-                                 body={"secret": body["secret"], "name": name, "address": address, "csr": csr_pem})
-        except pki.PinMismatch as exc:
-            raise JoinError(str(exc)) from None
+            return base, pki.fetch_pinned_ca(base, body["ca_fingerprint"], path="/v1/cluster/ca")
+        except pki.PinMismatch:
+            raise
         except pki.PeerError as exc:
-            if exc.status is not None:  # the site answered and refused: another address would say the same
-                raise JoinError(str(exc)) from None
             unreachable.append(str(exc))
-            continue
-        if not pki.verifies(answer.get("certificate", ""), ca_pem):
-            raise JoinError(f"{base} returned a certificate the pinned site CA did not sign. Nothing was changed.")
-        return _install(settings, body, answer, ca_pem, key_pem, name)
-    raise JoinError("No address in the token answered: " + "; ".join(unreachable) + ". Nothing was changed.")
+    raise pki.PeerError("No address in the token answered: " + "; ".join(unreachable) + ".")
 
 
 def _install(settings, body: dict, answer: dict, ca_pem: str, key_pem: str, name: str) -> dict:

@@ -116,8 +116,8 @@ def prepare_tls(settings) -> dict:
 
 
 def node_certificate(settings) -> tuple[Path, Path]:
-    """This node's client certificate for mTLS to its peers."""
-    files = prepare_tls(settings)
+    """This node's client certificate for mTLS to its peers (the files prepare_tls installed at start or join)."""
+    files = pki.tls_files(settings, STATE)
     return files["cert"], files["key"]
 
 
@@ -232,10 +232,12 @@ def heartbeat(settings, name: str, address: str | None, health: dict) -> dict:
 
 def record_own_heartbeat(settings, health: dict) -> None:
     info = site(settings)
-    prepare_tls(settings)
-    node, _ = models.Node.get_or_create(name=info["node"], defaults={
-        "address": info["seeds"][0], "cert_fingerprint": pki.fingerprint(pki.tls_files(settings, STATE)["cert"]
-                                                                         .read_text()), "founder": True})
+    node = models.Node.get_or_none(models.Node.name == info["node"])
+    if node is None:  # the founder's own row, made once, with the certificate it serves with
+        cert = prepare_tls(settings)["cert"].read_text()
+        models.Node.create(name=info["node"], address=info["seeds"][0], cert_fingerprint=pki.fingerprint(cert),
+                           founder=True, last_seen=now(), health=health)
+        return
     node.last_seen, node.health = now(), health
     node.save()
 
@@ -246,6 +248,14 @@ def remove(settings, name: str) -> None:
         raise errors.BadRequest("name: the founding node cannot remove itself.")
     if not models.Node.delete().where(models.Node.name == name).execute():
         raise errors.NotFound(f"No node called '{name}' in site '{info['site']}'.")
+
+
+def known_members(settings) -> list[dict]:
+    """The site's nodes as this box knows them: the founder's records, or a member's copy from its last heartbeat."""
+    info = site(settings)
+    if info and info["role"] == "member":
+        return json.loads((state_dir(settings) / "member" / "members.json").read_text())
+    return members(settings)
 
 
 def members(settings) -> list[dict]:

@@ -1,7 +1,6 @@
 """The cluster unit: HTTPS API for joins and heartbeats, and the loop that reports this box's health to its site."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -79,11 +78,7 @@ def issue_token():
 @bp.get("/v1/cluster/nodes")
 def nodes():
     enforce("cluster:list_nodes", {})
-    s = _settings()
-    info = membership.site(s)
-    if info and info["role"] == "member":
-        return jsonify(nodes=json.loads((membership.state_dir(s) / "member" / "members.json").read_text()))
-    return jsonify(nodes=membership.members(s))
+    return jsonify(nodes=membership.known_members(_settings()))
 
 
 @bp.delete("/v1/cluster/nodes/<name>")
@@ -96,10 +91,8 @@ def remove_node(name):
 # --- the background loop -------------------------------------------------------------------------------------
 def local_health(settings) -> dict:
     """Which of this box's units answer /healthz (the cluster unit itself and the wizard excepted)."""
-    from appliance.manifest import load_manifest, start_order
-    from appliance.supervisor import health_url, probe
-    return {u.name: probe(health_url(settings, u), timeout=3.0)[0]
-            for u in start_order(load_manifest(), settings.enabled_services) if u.name not in ("cluster", "firstboot")}
+    from appliance.supervisor import status
+    return {r["unit"]: r["healthy"] for r in status(settings) if r["unit"] not in ("cluster", "firstboot")}
 
 
 def beat_once(settings, health: dict) -> None:
