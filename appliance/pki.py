@@ -219,7 +219,7 @@ def request(method: str, url: str, *, ca_pem: str | None, body: dict | None = No
         except (ValueError, AttributeError):
             message = exc.reason
         raise PeerError(f"{url} refused: {message} (HTTP {exc.code})", status=exc.code) from None
-    except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # URLError and SSLError are OSErrors
         reason = getattr(exc, "reason", exc)
         raise PeerError(f"cannot reach {url}: {reason}") from None
 

@@ -94,7 +94,7 @@ def test_join_a_site_in_the_browser(make_box, make_browser, founder, tmp_path):
     node = nodes.get("edge-e2e")
     assert node and node["status"] == "online" and node["health"] == {"identity": True}, (nodes, box.logs())
     assert node["address"] == f"{box.lan.new_ip}:{box.ports['cluster']}"
-    # the token is spent: a second box cannot reuse it
+    # exactly the founder and the box that joined: the wizard joined once, under its host name
     r = requests.get(f"https://127.0.0.1:{founder.ports['cluster']}/v1/cluster/nodes", headers=admin,
                      verify=False, timeout=10)
     assert {n["name"] for n in r.json()["nodes"]} == {"hq", "edge-e2e"}
