@@ -29,6 +29,18 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+class SqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose transactions take the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred read-then-write transaction that loses the race for the lock to another writer fails at
+    once with "database is locked" (SQLITE_BUSY_SNAPSHOT is not retried by busy_timeout): two servers
+    booting together each creating a port hit exactly that. Taking the lock at BEGIN makes the loser
+    wait for busy_timeout instead. Autocommit reads stay lock-free (WAL)."""
+
+    def begin(self, lock_type=None):
+        super().begin(lock_type or "IMMEDIATE")
+
+
 def open_database(url: str) -> peewee.Database:
     """Open a database by URL: sqlite:///path or postgresql://user:pw@host/db."""
     scheme = urlparse(url).scheme
@@ -37,20 +49,10 @@ def open_database(url: str) -> peewee.Database:
         if path != ":memory:":
             import os
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if scheme in ("postgres", "postgresql"):
         return url_connect(url.replace("postgres://", "postgresql://", 1))
     raise ValueError(f"unsupported database URL scheme {scheme!r}")
-
-
-def write_transaction(database):
-    """A transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE): a read-then-write
-    transaction must not lose the race for the lock to another writer (SQLITE_BUSY_SNAPSHOT fails at
-    once, without waiting for busy_timeout). PostgreSQL needs nothing special."""
-    target = database.obj if isinstance(database, peewee.DatabaseProxy) else database
-    if isinstance(target, peewee.SqliteDatabase):
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
 
 
 class JSONField(peewee.TextField):

@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography import x509
 
 from appliance import errors, jointoken, pki
-from appliance.db import utcnow, write_transaction
+from appliance.db import utcnow
 from services.federation import models
 from services.federation.schemas import DEFAULT_TTL
 
@@ -86,7 +86,7 @@ class Manager:
                 from None
         if not csr.is_signature_valid:
             raise errors.BadRequest("Invalid input for field 'csr': the request's signature is invalid.")
-        with write_transaction(models.database):
+        with models.database.atomic():
             token = models.EnrolmentToken.get_or_none(models.EnrolmentToken.secret_hash == _hash(secret))
             if token is None:
                 raise errors.Unauthorized("The enrolment token is not known to this hub (wrong hub, or a "
@@ -134,7 +134,7 @@ class Manager:
         return row
 
     def report(self, site: str, peer: dict | None, health: dict, inventory: dict | None) -> dict:
-        with write_transaction(models.database):
+        with models.database.atomic():
             row = self.authorize_site(site, peer)
             row.last_seen = utcnow()
             row.health = health
@@ -156,7 +156,7 @@ class Manager:
 
     def revoke(self, name: str) -> None:
         """Forget the site; its certificate is refused from now on (even before it expires)."""
-        with write_transaction(models.database):
+        with models.database.atomic():
             row = self.get(name)
             models.RevokedCertificate.create(cert_serial=row.cert_serial, site=row.name, revoked_at=utcnow())
             row.delete_instance()

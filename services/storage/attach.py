@@ -4,7 +4,7 @@ from __future__ import annotations
 from appliance import errors
 from appliance.db import utcnow
 from services.storage.drivers.base import DriverError
-from services.storage.models import Attachment, Volume, database, write_txn
+from services.storage.models import Attachment, Volume, database
 from services.storage.volumes import is_admin
 
 
@@ -72,7 +72,7 @@ class AttachmentManager:
         if mode not in ("rw", "ro"):
             raise errors.BadRequest("Invalid input for field 'attachment/mode': rw or ro.")
         vol = self.volumes.get(volume_id, ctx, "volume:attach")
-        with self.volumes.lock, write_txn():
+        with self.volumes.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             self._reserve(vol, instance, ctx)
             att = Attachment.create(volume=vol.id, instance_uuid=instance, attach_mode=mode,
@@ -85,7 +85,7 @@ class AttachmentManager:
         connector = self._validate_connector(body.get("connector"))
         if connector is None:
             raise errors.BadRequest("Invalid input for field 'attachment/connector': it is required.")
-        with self.volumes.lock, write_txn():
+        with self.volumes.lock, database.atomic():
             att = Attachment.get_by_id(att.id)
             if att.status == "attached":
                 raise errors.BadRequest(f"Invalid attachment: attachment {att.id} is already attached.")
@@ -97,7 +97,7 @@ class AttachmentManager:
 
     def complete(self, attachment_id: str, ctx) -> None:
         att = self.get(attachment_id, ctx)
-        with self.volumes.lock, write_txn():
+        with self.volumes.lock, database.atomic():
             att = Attachment.get_by_id(att.id)
             if att.connector is None:
                 raise errors.BadRequest(f"Invalid attachment: attachment {att.id} has no connector yet.")
@@ -108,7 +108,7 @@ class AttachmentManager:
 
     def delete(self, attachment_id: str, ctx) -> None:
         att = self.get(attachment_id, ctx)
-        with self.volumes.lock, write_txn():
+        with self.volumes.lock, database.atomic():
             volume_id = att.volume_id
             att.delete_instance()
             self._refresh_status(volume_id)
@@ -130,7 +130,7 @@ class AttachmentManager:
     def legacy(self, volume_id: str, action: str, body, ctx):
         vol = self.volumes.get(volume_id, ctx, "volume:attach")
         body = body if isinstance(body, dict) else {}
-        with self.volumes.lock, write_txn():
+        with self.volumes.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             if action == "os-reserve":
                 self._reserve(vol, None, ctx)

@@ -7,7 +7,7 @@ from pathlib import Path
 from appliance import errors
 from appliance.config import Settings
 from services.storage import formats, store
-from services.storage.models import Image, ImageMember, database, write_txn
+from services.storage.models import Image, ImageMember, database
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class ImageManager:
         img = self.owned(image_id, ctx)
         if img.protected:
             raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        with write_txn():
+        with database.atomic():
             img.delete_instance(recursive=True)
         store.remove(self.path(image_id))
 

@@ -5,15 +5,10 @@ import uuid
 
 import peewee
 
-from appliance.db import JSONField, model_base, write_transaction
+from appliance.db import JSONField, model_base
 
 database = peewee.DatabaseProxy()
 Base = model_base(database)
-
-
-def write_txn():
-    """A transaction that holds the write lock from its start (see appliance.db.write_transaction)."""
-    return write_transaction(database)
 
 
 def dashed_id() -> str:

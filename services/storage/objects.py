@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from services.storage import store
-from services.storage.models import Bucket, Object, Part, Upload, database, write_txn
+from services.storage.models import Bucket, Object, Part, Upload, database
 from services.storage.s3.errors import S3Error
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -57,7 +57,7 @@ class ObjectManager:
 
     def create_bucket(self, name: str, project_id: str, location: str = "") -> Bucket:
         self.check_name(name)
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             existing = Bucket.get_or_none(Bucket.name == name)
             if existing is not None:
                 if existing.project_id == project_id:
@@ -73,7 +73,7 @@ class ObjectManager:
 
     def delete_bucket(self, name: str, project_id: str) -> None:
         b = self.bucket(name, project_id)
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             if Object.select().where(Object.bucket == b.id).exists() or \
                     Upload.select().where(Upload.bucket == b.id).exists():
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", BucketName=name)
@@ -121,7 +121,7 @@ class ObjectManager:
 
     def _publish(self, bucket, key, name, size, etag, content_type, metadata, checksum) -> Object:
         old_file = None
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             if Bucket.get_or_none(Bucket.id == bucket.id) is None:
                 store.remove(self.bucket_dir(bucket) / name)
                 raise S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=bucket.name)
@@ -162,7 +162,7 @@ class ObjectManager:
                              metadata, src.checksum)
 
     def delete(self, bucket: Bucket, key: str) -> None:
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             obj = Object.get_or_none((Object.bucket == bucket.id) & (Object.key == key))
             if obj is None:
                 return  # S3 deletes are idempotent
@@ -233,7 +233,7 @@ class ObjectManager:
         name = f"part-{uuid.uuid4().hex}"
         writer = self._write_file(bucket, name, payload, 5 * 1024 ** 3)
         old = None
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             if Upload.get_or_none(Upload.id == up.id) is None:
                 store.remove(self.bucket_dir(bucket) / name)
                 raise S3Error("NoSuchUpload", "The specified upload does not exist.", UploadId=up.id)
@@ -304,7 +304,7 @@ class ObjectManager:
 
     def abort(self, bucket: Bucket, up: Upload) -> None:
         files = [p.data_file for p in self.parts(up)]
-        with write_txn():
+        with database.atomic():
             Part.delete().where(Part.upload == up.id).execute()
             up.delete_instance()
         for f in files:

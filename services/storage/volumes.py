@@ -11,7 +11,7 @@ from appliance.db import utcnow
 from appliance.policy import enforce
 from services.storage import store
 from services.storage.drivers.base import GiB, DriverError
-from services.storage.models import Attachment, Quota, Snapshot, Volume, VolumeType, database, write_txn
+from services.storage.models import Attachment, Quota, Snapshot, Volume, VolumeType, database
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class VolumeManager:
                 raise errors.BadRequest(f"Invalid input for field 'quota_set/{key}': unknown quota resource.")
             if not isinstance(value, int) or isinstance(value, bool) or value < -1:
                 raise errors.BadRequest(f"Invalid input for field 'quota_set/{key}': must be an integer >= -1.")
-        with write_txn():
+        with database.atomic():
             for key, value in values.items():
                 Quota.insert(project_id=project_id, resource=key, hard_limit=value).on_conflict(
                     conflict_target=[Quota.project_id, Quota.resource],
@@ -217,7 +217,7 @@ class VolumeManager:
                 raise errors.BadRequest(f"Invalid input for field '{field}': a string of at most {limit} "
                                         "characters.")
         metadata = self._check_metadata(body.get("metadata") or {})
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             self._check_quota(ctx.project_id, volumes=1, gigabytes=size, size=size)
             vol = Volume.create(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,
                                 size=size, status="creating", volume_type=vtype.id, metadata=metadata,
@@ -287,7 +287,7 @@ class VolumeManager:
 
     def delete(self, volume_id: str, ctx, cascade=False, force=False) -> None:
         vol = self.get(volume_id, ctx, "volume:write")
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             if Attachment.select().where(Attachment.volume == vol.id).exists() and not force:
                 raise errors.BadRequest(f"Invalid volume: volume {vol.id} is attached; detach it first.")
@@ -317,7 +317,7 @@ class VolumeManager:
             log.error("volume %s: delete failed: %s", volume_id, exc)
             Volume.update(status="error_deleting", task=None).where(Volume.id == volume_id).execute()
             return
-        with write_txn():
+        with database.atomic():
             Attachment.delete().where(Attachment.volume == volume_id).execute()
             Volume.delete().where(Volume.id == volume_id).execute()
 
@@ -328,7 +328,7 @@ class VolumeManager:
                 new_size = int(new_size)
             else:
                 raise errors.BadRequest("Invalid input for field 'os-extend/new_size': must be an integer.")
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             if vol.status != "available":
                 raise errors.BadRequest(f"Invalid volume: volume status must be 'available' to extend, "
@@ -380,7 +380,7 @@ class VolumeManager:
                 raise errors.BadRequest(f"Invalid input for field 'snapshot/{field}': a string of at most 255 "
                                         "characters.")
         metadata = self._check_metadata(body.get("metadata") or {})
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             if vol.status != "available" and not (force and vol.status == "in-use"):
                 raise errors.BadRequest(f"Invalid volume: volume {vol.id} status must be available, but the "
@@ -415,7 +415,7 @@ class VolumeManager:
 
     def delete_snapshot(self, snapshot_id: str, ctx) -> None:
         snap = self.get_snapshot(snapshot_id, ctx, "volume:write")
-        with self.lock, write_txn():
+        with self.lock, database.atomic():
             snap = Snapshot.get_by_id(snap.id)
             if snap.status not in ("available", "error"):
                 raise errors.BadRequest(f"Invalid snapshot: snapshot status must be available or error, "

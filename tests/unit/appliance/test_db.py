@@ -70,3 +70,38 @@ def test_model_base_stamps_and_ids(tmp_path):
     got = Thing.get_by_id(t.id)
     assert got.doc == {"k": [1, 2]}
     assert got.created_at is not None
+
+
+def test_read_then_write_transactions_wait_for_each_other(tmp_path):
+    # Two request threads, each reading then writing in one transaction (a quota check, then a port row),
+    # with the reads interleaved. With deferred BEGIN the second writer fails at once with "database is
+    # locked"; with the lock taken at BEGIN it waits its turn and both commit.
+    import threading
+    proxy = peewee.DatabaseProxy()
+    database = db.open_database(f"sqlite:///{tmp_path}/race.db")
+    proxy.initialize(database)
+    database.execute_sql("CREATE TABLE port (n INTEGER)")
+    both_read = threading.Barrier(2, timeout=1)
+    errors = []
+
+    def create_port(n):
+        try:
+            with proxy.atomic():
+                proxy.execute_sql("SELECT count(*) FROM port").fetchone()
+                try:
+                    both_read.wait()  # deferred: both have read; immediate: the other waits in BEGIN
+                except threading.BrokenBarrierError:
+                    pass
+                proxy.execute_sql("INSERT INTO port VALUES (?)", (n,))
+        except peewee.OperationalError as exc:
+            errors.append(str(exc))
+        finally:
+            proxy.close()
+
+    threads = [threading.Thread(target=create_port, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r[0] for r in database.execute_sql("SELECT n FROM port")) == [1, 2]
