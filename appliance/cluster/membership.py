@@ -11,6 +11,8 @@ import socket
 import time
 from pathlib import Path
 
+import peewee
+
 from appliance import errors, jointoken, pki
 from appliance.cluster import models
 
@@ -232,14 +234,17 @@ def heartbeat(settings, name: str, address: str | None, health: dict) -> dict:
 
 def record_own_heartbeat(settings, health: dict) -> None:
     info = site(settings)
-    node = models.Node.get_or_none(models.Node.name == info["node"])
-    if node is None:  # the founder's own row, made once, with the certificate it serves with
-        cert = prepare_tls(settings)["cert"].read_text()
-        models.Node.create(name=info["node"], address=info["seeds"][0], cert_fingerprint=pki.fingerprint(cert),
-                           founder=True, last_seen=now(), health=health)
+    if models.Node.update(last_seen=now(), health=health).where(models.Node.name == info["node"]).execute():
         return
-    node.last_seen, node.health = now(), health
-    node.save()
+    # the founder's own row, made once, with the certificate it serves with. The unit's loop and a CLI
+    # (`egret join-token` right after setup) can both get here: the second insert loses and is dropped.
+    cert = prepare_tls(settings)["cert"].read_text()
+    try:
+        with models.database.atomic():
+            models.Node.create(name=info["node"], address=info["seeds"][0], cert_fingerprint=pki.fingerprint(cert),
+                               founder=True, last_seen=now(), health=health)
+    except peewee.IntegrityError:
+        pass
 
 
 def remove(settings, name: str) -> None:

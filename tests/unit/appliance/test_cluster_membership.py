@@ -127,3 +127,30 @@ def test_advertised_addresses_get_the_cluster_port(settings):
     assert membership.advertised(s) == [f"10.0.0.1:{port}", "h:9", f"[fd00::1]:{port}", f"[fd00::2]:{port}",
                                         "[fd00::3]:7"]
     assert all(jointoken.HOSTPORT.match(a) for a in membership.advertised(s))
+
+
+def test_founder_row_is_made_once_when_the_unit_and_a_cli_race(founder, monkeypatch):
+    # right after setup the cluster unit's loop and `egret join-token` both find no founder row; both
+    # read the certificate (held there until both have looked) and both insert
+    import threading
+    settings, _ = founder
+    models.Node.delete().execute()
+    both_looked, failures = threading.Barrier(2, timeout=5), []
+    prepare_tls = membership.prepare_tls
+    monkeypatch.setattr(membership, "prepare_tls", lambda s: (both_looked.wait(), prepare_tls(s))[1])
+
+    def beat():
+        try:
+            membership.record_own_heartbeat(settings, {"identity": True})
+        except Exception as exc:  # noqa: BLE001 - the assertion below names it
+            failures.append(repr(exc))
+        finally:
+            models.database.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert [(n.name, n.founder) for n in models.Node.select()] == [(membership.node_name(settings), True)]
