@@ -1,4 +1,5 @@
-"""Network bench: API+data-plane setup time, port-to-reachable time, throughput (veth / bridge / router NAT), RSS.
+"""Network bench: API+data-plane setup time, port-to-reachable time, concurrent port creation, throughput
+(veth / bridge / router NAT), RSS.
 
 Runs a real `egret up` (identity + network) on free ports, drives it over HTTP, uses namespaces as VMs,
 and prints one JSON document. Needs root. Throughput is a plain Python socket pump (no iperf3 here).
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -62,6 +64,27 @@ def rss_kb(state_dir: Path) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
+
+
+def create_ports_concurrently(http, base, network_id, clients=8, per_client=5) -> dict:
+    """`clients` threads each POST `per_client` ports at once (as compute does for servers booted together)
+    and delete them: latency, rate and how many requests failed (SQLite write-lock contention shows here)."""
+    def one(_):
+        t0 = time.perf_counter()
+        resp = http.post(base + "/ports", json={"port": {"network_id": network_id}})
+        return time.perf_counter() - t0, resp
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(clients * per_client)))
+    wall = time.perf_counter() - t0
+    for _, resp in results:
+        if resp.ok:
+            http.delete(f"{base}/ports/{resp.json()['port']['id']}")
+    latencies = sorted(t for t, _ in results)
+    return {"clients": clients, "ports": len(results), "failed": sum(not r.ok for _, r in results),
+            "ports_per_s": round(len(results) / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1)}
 
 
 def main() -> None:
@@ -137,6 +160,7 @@ def main() -> None:
                     raise RuntimeError(f"port {port['id']} never became ACTIVE")
                 time.sleep(0.1)
             active.append(time.perf_counter() - t0)
+        concurrent_create = create_ports_concurrently(http, base, net["id"])
         ip = {n: sh("ip", "-n", n, "-4", "-o", "addr", "show", "eth0").split()[3].split("/")[0] for n, _ in vms}
         call("PUT", f"/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}})
 
@@ -157,6 +181,7 @@ def main() -> None:
                                  "what": "POST /ports -> tap plugged -> DHCP lease -> ping gateway"},
             "port_active_s": {"median": round(statistics.median(active), 3),
                               "what": "until GET /ports shows ACTIVE (taps polled every 1 s)"},
+            "concurrent_port_create": concurrent_create,
             "throughput_mbit_s": {
                 "plain_veth": pump(f"{prefix}pa", f"{prefix}pb", "192.0.2.2", 6001),
                 "bridge_vm_to_vm_with_sg": pump(a, b, ip[b], 6002),

@@ -48,18 +48,40 @@ class Manager(L3Mixin, SecurityMixin):
         self.vni_min = int(self.conf.get("vni_min", 1001))
         self.vni_max = int(self.conf.get("vni_max", 16000))
         self.dns_domain = self.conf.get("dns_domain", "openstacklocal")
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # held while applying; teardown takes it too
+        self._sync_state = threading.Condition()
+        self._sync_wanted = self._sync_done = 0
+        self._sync_running = self._verify_wanted = False
 
     # ---------------------------------------------------------------- data plane
     def sync(self, verify: bool = False) -> None:
-        """Push the DB's whole desired state to the driver; failures are logged, reconcile retries."""
-        with self._sync_lock:
-            try:
+        """Push the DB's whole desired state to the driver; failures are logged, reconcile retries.
+
+        Callers that arrive while a pass runs share the next one: a pass reads the DB after it starts, so it
+        covers every change committed before then, and N ports created at once cost two passes, not N."""
+        with self._sync_state:
+            self._sync_wanted += 1
+            ticket = self._sync_wanted
+            self._verify_wanted |= verify
+            while self._sync_done < ticket:
+                if not self._sync_running:
+                    break
+                self._sync_state.wait()
+            else:
+                return  # a pass that started after this caller's commit has finished
+            self._sync_running = True
+            upto, verify, self._verify_wanted = self._sync_wanted, self._verify_wanted, False
+        try:
+            with self._sync_lock:
                 with connected(self.db):
                     topology = build_topology(self.settings, self.driver.prefix)
                 self.driver.apply(topology, verify=verify)
-            except Exception:
-                log.exception("data plane sync failed; the reconcile loop retries")
+        except Exception:
+            log.exception("data plane sync failed; the reconcile loop retries")
+        finally:
+            with self._sync_state:
+                self._sync_running, self._sync_done = False, upto
+                self._sync_state.notify_all()
 
     def refresh_port_status(self) -> int:
         """Port status follows the tap: ACTIVE when it is up on its bridge. Returns how many changed."""

@@ -69,10 +69,12 @@ class LinuxDriver(Driver):
                 for spec in topology.routers:
                     self._once(errors, ("router", spec.id), spec, self._router, root, bridges, spec)
                 self._guard(errors, "security groups", self._security, topology)
+                present = links.links_by_name(root)
                 for port in topology.ports:
                     # a tap the hypervisor made before a bridge was (re)built goes back on it, as Neutron's agent does
                     if port.bridge in bridges:
-                        self._guard(errors, f"plug {port.id}", links.enslave, root, port.tap, bridges[port.bridge])
+                        self._guard(errors, f"plug {port.id}", links.enslave, root, port.tap, bridges[port.bridge],
+                                    present)
                 for port in topology.ports:
                     self._guard(errors, f"qos {port.id}", qos.apply, root, port, self.alias, self._qos_state)
             self._garp = [p for p in self._garp if p.poll() is None]

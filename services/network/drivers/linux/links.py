@@ -94,8 +94,9 @@ def ensure_vlan(ipr, name: str, parent: str, vid: int, bridge_idx: int, alias: s
     ipr.link("set", index=links[name]["index"], ifalias=alias, master=bridge_idx, state="up")
 
 
-def enslave(ipr, name: str, bridge_idx: int) -> bool:
-    links = links_by_name(ipr)
+def enslave(ipr, name: str, bridge_idx: int, links: dict[str, dict] | None = None) -> bool:
+    """Put `name` on the bridge, up. `links`: a links_by_name() dump to reuse (one per sync, not one per port)."""
+    links = links if links is not None else links_by_name(ipr)
     if name not in links:
         return False
     if links[name]["master"] != bridge_idx:
