@@ -29,6 +29,11 @@ class ConfigError(ValueError):
     """A setting has a value of the wrong type or an unknown name."""
 
 
+# state subdirectories private to the unit that owns them, never shared with group egret (the wizard's sharing and
+# the box's egret-state.service skip them): identity's credential keys, the cluster unit's CA and keys, a hub's CA
+PRIVATE_STATE = ("credential-keys", "cluster", "federation")
+
+
 @dataclass
 class Settings:
     # where every service keeps its state (SQLite files, keys, images, volumes)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,10 @@ from appliance import config, pki  # noqa: E402
 from appliance.cluster import membership  # noqa: E402
 from appliance.cluster.join import join  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
+from bench.stats import ms  # noqa: E402
 
 JOINS, HEARTBEATS = 8, 200
 
-
-def ms(values):
-    values = sorted(values)
-    return {"p50_ms": round(statistics.median(values) * 1000, 1),
-            "p95_ms": round(values[int(len(values) * 0.95) - 1] * 1000, 1), "n": len(values)}
 
 
 def rss_mb(state_dir: Path, unit: str) -> float:

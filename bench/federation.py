@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import ssl
 import sys
 import tempfile
@@ -23,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from appliance import federation_site  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
+from bench.stats import ms  # noqa: E402
 from appliance.testing.plugin import make_settings  # noqa: E402
 
 SITES, REPORTS, CONCURRENT = 8, 200, 4
@@ -35,11 +35,6 @@ def issue(hub, admin) -> str:
     with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
         return json.loads(resp.read())["token"]
 
-
-def ms(values):
-    values = sorted(values)
-    return {"p50_ms": round(statistics.median(values) * 1000, 1),
-            "p95_ms": round(values[int(len(values) * 0.95) - 1] * 1000, 1), "n": len(values)}
 
 
 def main() -> None:

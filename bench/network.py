@@ -21,6 +21,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.testing.cloud import RunningCloud  # noqa: E402
+from bench.stats import ms  # noqa: E402
 
 HOOK = """#!/bin/sh
 case "$1" in
@@ -81,10 +82,8 @@ def create_ports_concurrently(http, base, network_id, clients=8, per_client=5) -
     for _, resp in results:
         if resp.ok:
             http.delete(f"{base}/ports/{resp.json()['port']['id']}")
-    latencies = sorted(t for t, _ in results)
-    return {"clients": clients, "ports": len(results), "failed": sum(not r.ok for _, r in results),
-            "ports_per_s": round(len(results) / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1)}
+    return {"clients": clients, "failed": sum(not r.ok for _, r in results),
+            "ports_per_s": round(len(results) / wall, 1), **ms(t for t, _ in results)}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from appliance.config import Settings
+from appliance.config import PRIVATE_STATE, Settings
 from appliance.manifest import load_manifest, start_order
 from appliance.supervisor import Supervisor, health_url, probe
 
@@ -165,11 +165,6 @@ def health_rows(settings: Settings) -> list[dict]:
         rows.append({"unit": unit.name, "service": unit.service, "port": settings.port(unit.ports[0]),
                      "healthy": ok, "detail": detail})
     return rows
-
-
-# what stays private to its owner (egret-state.service prunes it too): identity's credential keys, the cluster
-# unit's CA and keys, a hub's CA
-PRIVATE_STATE = ("credential-keys", "cluster", "federation")
 
 
 def share_state_dir(state_dir: Path, group: str = "egret") -> int:

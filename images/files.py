@@ -1,10 +1,14 @@
 """Files the Debian image carries besides the generated service units (boot assessment, console, hooks)."""
 from __future__ import annotations
 
+from appliance.config import PRIVATE_STATE
+
 EGRET = "/opt/egret/bin/egret"
 PY = "/opt/egret/bin/python"
 
-STATE_UNIT = """\
+_PRUNE_PRIVATE = " ".join(f"-path /var/lib/egret/{name} -prune -o" for name in PRIVATE_STATE)
+
+STATE_UNIT = f"""\
 [Unit]
 Description=Egret state directory on the data partition (ownership for the service users)
 RequiresMountsFor=/var/lib/egret
@@ -16,7 +20,7 @@ RemainAfterExit=yes
 # `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made.
 # Not the credential keys (identity creates them as its own user, for itself alone), nor the cluster unit's CA,
 # node and site keys (systemd hands that directory to the cluster unit's user).
-ExecStart=/bin/sh -c 'find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -path /var/lib/egret/cluster -prune -o -path /var/lib/egret/federation -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +'
+ExecStart=/bin/sh -c 'find /var/lib/egret {_PRUNE_PRIVATE} -exec chgrp egret {{}} + -exec chmod g+rwX,o-rwx {{}} +'
 
 [Install]
 WantedBy=multi-user.target

@@ -38,7 +38,7 @@ in
       after = [ "local-fs.target" "systemd-tmpfiles-setup.service" ];
       unitConfig.RequiresMountsFor = "/var/lib/egret";
       serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-      # as the Debian image: not identity's credential keys, the cluster unit's keys or a hub's CA (private)
+      # as the Debian image: not appliance.config.PRIVATE_STATE (identity's credential keys, the cluster unit's keys, a hub's CA)
       script = "find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -path /var/lib/egret/cluster -prune"
         + " -o -path /var/lib/egret/federation -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +";
     };
