@@ -93,12 +93,14 @@ class Guest:
         return [(float(m["ts"]), m["text"].rstrip()) for m in MARKER_RE.finditer(self.text())]
 
     def wait_for(self, pattern: str, timeout: float = 600, after: int = 0) -> re.Match:
-        """First match of `pattern` in the serial log past character offset `after`."""
+        """First match of `pattern` in the serial log's complete lines past character offset `after`."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
             text = self.text()
-            m = rx.search(text, after)
+            # only whole lines: a trailing (.*) or (\S+) read while the guest is still writing the line
+            # would match half of it (seen: half a JSON health answer, failing its assertion)
+            m = rx.search(text[:text.rfind("\n") + 1], after)
             if m:
                 return m
             if self.proc and self.proc.poll() is not None:
