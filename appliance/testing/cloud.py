@@ -1,16 +1,54 @@
 """A real `egret up` in a subprocess on free loopback ports, for e2e tests and benches."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from appliance.config import DEFAULT_PORTS
 from appliance.testing.plugin import free_port
+
+
+class CloudUser:
+    """An ordinary user of a RunningCloud: its own clouds.yaml, so the unmodified clients act as that user."""
+
+    def __init__(self, cloud: "RunningCloud", name: str, project: str, role: str, password: str,
+                 user_id: str, project_id: str):
+        self.cloud, self.name, self.project, self.role = cloud, name, project, role
+        self.password, self.user_id, self.project_id = password, user_id, project_id
+        self.clouds_yaml = cloud.state_dir / f"clouds-{name}.yaml"
+        doc = {"clouds": {"egret": {"auth": self.auth, "region_name": "RegionOne", "interface": "public",
+                                    "identity_api_version": 3}}}
+        self.clouds_yaml.write_text(json.dumps(doc))  # JSON is YAML
+
+    @property
+    def auth(self) -> dict:
+        return {"auth_url": self.cloud.url("identity", "/v3"), "username": self.name, "password": self.password,
+                "project_name": self.project, "user_domain_name": "Default", "project_domain_name": "Default"}
+
+    @property
+    def env(self) -> dict:
+        return {**self.cloud.env, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), "OS_CLOUD": "egret"}
+
+    def openstack(self, *args, check=True, timeout=120) -> subprocess.CompletedProcess:
+        return self.cloud.openstack(*args, check=check, timeout=timeout, env=self.env)
+
+    def openstack_json(self, *args, **kw):
+        return json.loads(self.openstack(*args, "-f", "json", **kw).stdout)
+
+    def token(self) -> str:
+        return _password_token(self.cloud.url("identity", "/v3/auth/tokens"), self.name, self.password, self.project)
+
+    def connection(self):
+        """An openstacksdk Connection as this user."""
+        import openstack
+        return openstack.connect(**self.auth, region_name="RegionOne")
 
 
 class RunningCloud:
@@ -88,17 +126,17 @@ class RunningCloud:
             self.process.kill()
             return self.process.wait()
 
-    def openstack(self, *args, check=True, timeout=120) -> subprocess.CompletedProcess:
-        """Run the unmodified openstack CLI against this cloud."""
+    def openstack(self, *args, check=True, timeout=120, env=None) -> subprocess.CompletedProcess:
+        """Run the unmodified openstack CLI against this cloud (as the admin unless `env` says otherwise)."""
         exe = Path(sys.executable).parent / "openstack"
-        proc = subprocess.run([str(exe), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([str(exe), *args], env=env or self.env, capture_output=True, text=True,
+                              timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n"
                                  f"{proc.stdout}\n{self.logs()}")
         return proc
 
     def openstack_json(self, *args, **kw):
-        import json
         return json.loads(self.openstack(*args, "-f", "json", **kw).stdout)
 
     def egret(self, *args, timeout=120) -> subprocess.CompletedProcess:
@@ -108,12 +146,23 @@ class RunningCloud:
 
     def admin_token(self) -> str:
         """A project-scoped admin token from this cloud's identity (password login)."""
-        import json
-        import urllib.request
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": self.password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        req = urllib.request.Request(self.url("identity", "/v3/auth/tokens"), data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.headers["X-Subject-Token"]
+        return _password_token(self.url("identity", "/v3/auth/tokens"), "admin", self.password, "admin")
+
+    def add_user(self, name: str, project: str, role: str = "member") -> CloudUser:
+        """As the admin: make `project` (if new) and a user with `role` on it; returns that user's clients."""
+        existing = {p["Name"]: p["ID"] for p in self.openstack_json("project", "list")}
+        project_id = existing.get(project) or self.openstack_json("project", "create", project)["id"]
+        password = "Us-" + secrets.token_urlsafe(12)
+        user = self.openstack_json("user", "create", "--project", project, "--password", password, name)
+        self.openstack("role", "add", "--project", project, "--user", name, role)
+        return CloudUser(self, name, project, role, password, user["id"], project_id)
+
+
+def _password_token(url: str, user: str, password: str, project: str) -> str:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.headers["X-Subject-Token"]
