@@ -8,7 +8,7 @@ from flask import g, request
 from appliance.errors import BadRequest, NotAcceptable
 
 MIN_VERSION = (2, 1)
-# 2.79 is the highest version whose every change up to it is implemented here (see README)
+# 2.79 is the highest version whose every change up to it is implemented here (see docs/compute.md)
 MAX_VERSION = (2, 79)
 _RE = re.compile(r"^(\d+)\.(\d+)$")
 
