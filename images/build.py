@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from appliance.image import signing  # noqa: E402
 from appliance.image import units as unitgen  # noqa: E402
 from appliance.manifest import load_manifest  # noqa: E402
 from images import files, rootfs  # noqa: E402
@@ -82,7 +83,8 @@ def build_wheels(dest: Path, arch: str, log) -> None:
     log(f"wheels: {len(list(dest.glob('*.whl')))} in {dest}")
 
 
-def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[str], version: str, log) -> dict:
+def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[str], version: str, log,
+              key=None) -> dict:
     a = rootfs.ARCHES[arch]
     shutil.copytree(wheels, root / "tmp/wheels")
     run(["chroot", str(root), "python3", "-m", "venv", "--system-site-packages", "/opt/egret"])
@@ -111,7 +113,13 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
     share = root / "usr/share/egret"
     share.mkdir(parents=True, exist_ok=True)
     (share / "00-image.toml").write_text(files.IMAGE_TOML)
+    if key is not None:
+        # `egret update apply` on this image accepts only updates signed by this build machine's key
+        trusted = root / str(signing.TRUSTED_DIR).lstrip("/")
+        trusted.mkdir(parents=True, exist_ok=True)
+        (trusted / "build.pub").write_bytes(signing.public_pem(key.public_key()))
     info = {"version": version, "arch": arch, "units": sorted(units), "omitted_units": omitted,
+            "update_key": signing.key_id(key.public_key()) if key is not None else None,
             "service_units": service_units, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (share / "image.json").write_text(json.dumps(info, indent=1))
     etc_egret = root / "etc/egret"
@@ -202,12 +210,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def make_bundle(out: Path, root_img: Path, root: Path, info: dict) -> None:
-    """The A/B update: zstd root image + kernel + initrd + manifest, every member in SHA256SUMS."""
+def make_bundle(out: Path, root_img: Path, root: Path, info: dict, key) -> None:
+    """The A/B update: zstd root image + kernel + initrd + manifest, every member in SHA256SUMS, signed."""
     from appliance.image.bundle import make_bundle as make
     kver = info["kernel"]
     make(out, root_img, root / f"boot/vmlinuz-{kver}", root / f"boot/initrd.img-{kver}", info["version"],
-         info["arch"])
+         info["arch"], key=key)
 
 
 def version_string() -> str:
@@ -222,7 +230,7 @@ def version_string() -> str:
 
 
 def build(arch: str, out_dir: Path, cache_dir: Path, bundle: bool = True, manifest: Path | None = None,
-          bare: bool = False, log=print) -> dict:
+          bare: bool = False, log=print, signing_key: Path | None = None) -> dict:
     t0 = time.monotonic()
     timings = {}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +251,9 @@ def build(arch: str, out_dir: Path, cache_dir: Path, bundle: bool = True, manife
         units, omitted = present_units(manifest or (REPO / "services/manifest.toml"), REPO)
         if omitted:
             log(f"units not in this tree (not built into the image): {', '.join(omitted)}")
-        info = customize(root, arch, work / "wheels", units, omitted, version_string(), log)
+        key = signing.ensure_build_key(signing_key)
+        log(f"update signing key: {signing.key_id(key.public_key())} ({signing_key or signing.BUILD_KEY})")
+        info = customize(root, arch, work / "wheels", units, omitted, version_string(), log, key=key)
         (out_dir / f"{name}.packages.txt").write_text(package_manifest(root))
     timings["customize"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
     root_uuid = str(uuid.uuid4())
@@ -257,10 +267,13 @@ def build(arch: str, out_dir: Path, cache_dir: Path, bundle: bool = True, manife
     make_ext4(data_img, DATA_MB, "data", None)
     image = out_dir / f"{name}.raw"
     assemble(image, esp, root_img, data_img, arch, root_uuid)
-    (out_dir / f"{name}.raw.sha256").write_text(f"{sha256(image)}  {image.name}\n")
+    sums = out_dir / f"{name}.raw.sha256"
+    sums.write_text(f"{sha256(image)}  {image.name}\n")
+    if not bare:  # the whole disk image is an update source too (`egret update apply x.raw`)
+        (out_dir / f"{name}.raw.sha256.sig").write_bytes(signing.sign(key, sums.read_bytes()))
     timings["disk"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
     if bundle and not bare:
-        make_bundle(out_dir / f"{name}.update.tar", root_img, root, info)
+        make_bundle(out_dir / f"{name}.update.tar", root_img, root, info, key)
         timings["bundle"] = round(time.monotonic() - t0 - sum(timings.values()), 1)
     shutil.rmtree(work, ignore_errors=True)
     result = {**info, "image": str(image), "seconds": round(time.monotonic() - t0, 1), "timings": timings,
@@ -292,10 +305,13 @@ def main(argv=None) -> int:
     p.add_argument("--manifest", type=Path, default=None, help="service manifest (default services/manifest.toml)")
     p.add_argument("--no-bundle", action="store_true", help="skip the A/B update bundle")
     p.add_argument("--bare", action="store_true", help="build the bare Debian baseline image (no Egret)")
+    p.add_argument("--signing-key", type=Path, default=None,
+                   help=f"Ed25519 key that signs updates (default {signing.BUILD_KEY}, made on first use)")
     args = p.parse_args(argv)
     if args.arch == "arm64":
         rootfs.ensure_binfmt()
-    build(args.arch, args.out, args.cache, bundle=not args.no_bundle, manifest=args.manifest, bare=args.bare)
+    build(args.arch, args.out, args.cache, bundle=not args.no_bundle, manifest=args.manifest, bare=args.bare,
+          signing_key=args.signing_key)
     return 0
 
 

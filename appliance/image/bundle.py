@@ -1,4 +1,4 @@
-"""Create A/B update bundles: a plain tar of root.img.zst, kernel, initrd, egret-update.json and SHA256SUMS."""
+"""Create A/B update bundles: a tar of root.img.zst, kernel, initrd, egret-update.json, SHA256SUMS and its signature."""
 from __future__ import annotations
 
 import json
@@ -7,11 +7,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from appliance.image import signing
 from appliance.image.progress import sha256_file
 
 
 def make_bundle(out: Path, root_img: Path, kernel: Path, initrd: Path, version: str, arch: str = "amd64",
-                cmdline: str = "") -> Path:
+                cmdline: str = "", key=None) -> Path:
+    """key: the Ed25519 private key that signs SHA256SUMS (None only for tests of unsigned bundles)."""
     with tempfile.TemporaryDirectory(prefix="egret-bundle-") as tmp:
         work = Path(tmp)
         zst = work / "root.img.zst"
@@ -24,6 +26,9 @@ def make_bundle(out: Path, root_img: Path, kernel: Path, initrd: Path, version: 
         members["egret-update.json"] = work / "egret-update.json"
         (work / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {n}\n" for n, p in members.items()))
         members["SHA256SUMS"] = work / "SHA256SUMS"
+        if key is not None:
+            (work / "SHA256SUMS.sig").write_bytes(signing.sign(key, (work / "SHA256SUMS").read_bytes()))
+            members["SHA256SUMS.sig"] = work / "SHA256SUMS.sig"
         tmp_out = Path(str(out) + ".tmp")
         with tarfile.open(tmp_out, "w") as tar:
             for name, path in members.items():

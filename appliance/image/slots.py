@@ -19,13 +19,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.image import gpt
+from appliance.image import gpt, signing
 from appliance.image.progress import Progress, copy_into, sha256_file
 
 ENTRY_RE = re.compile(r"^egret-(?P<n>\d+)-(?P<slot>[ab])(?:\+(?P<left>\d+)(?:-(?P<done>\d+))?)?\.conf$")
 LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 MANIFEST = "egret-update.json"
 SUMS = "SHA256SUMS"
+SIG = "SHA256SUMS.sig"
 
 
 class UpdateError(RuntimeError):
@@ -96,10 +97,11 @@ class Source:
     initrd: Path
     cmdline_extra: str
     workdir: tempfile.TemporaryDirectory
+    signer: str = ""
 
 
-def _verify_bundle(path: str) -> dict:
-    """Check every member against SHA256SUMS before anything is written; return the manifest."""
+def _verify_bundle(path: str, keys: list) -> dict:
+    """Check SHA256SUMS's signature, then every member against it, before anything is written; the manifest."""
     try:
         tar = tarfile.open(path, "r:")
     except (tarfile.TarError, OSError) as exc:
@@ -108,13 +110,19 @@ def _verify_bundle(path: str) -> dict:
         names = {m.name: m for m in tar.getmembers() if m.isfile()}
         if SUMS not in names or MANIFEST not in names:
             raise UpdateError(f"{path}: bundle lacks {SUMS} or {MANIFEST}")
+        sums_bytes = tar.extractfile(names[SUMS]).read()
+        sig = tar.extractfile(names[SIG]).read() if SIG in names else None
+        try:
+            signer = signing.verify(sums_bytes, sig, keys, f"{path}: bundle")
+        except signing.SignatureError as exc:
+            raise UpdateError(f"{exc}; nothing written") from exc
         sums = {}
-        for line in tar.extractfile(names[SUMS]).read().decode().splitlines():
+        for line in sums_bytes.decode().splitlines():
             if line.strip():
                 digest, name = line.split(None, 1)
                 sums[name.lstrip("*")] = digest.lower()
         for name, member in names.items():
-            if name == SUMS:
+            if name in (SUMS, SIG):
                 continue
             if name not in sums:
                 raise UpdateError(f"{path}: {name} is not listed in {SUMS}")
@@ -128,20 +136,25 @@ def _verify_bundle(path: str) -> dict:
         if missing:
             raise UpdateError(f"{path}: {SUMS} lists missing files: {', '.join(sorted(missing))}")
         manifest = json.loads(tar.extractfile(names[MANIFEST]).read())
+        manifest["_sums"], manifest["_signer"] = sums, signer
     for key in ("version", "root", "kernel", "initrd"):
         if key not in manifest:
             raise UpdateError(f"{path}: {MANIFEST} lacks {key!r}")
     return manifest
 
 
-def open_bundle(path: str) -> Source:
-    manifest = _verify_bundle(path)
+def open_bundle(path: str, keys: list) -> Source:
+    manifest = _verify_bundle(path, keys)
     work = tempfile.TemporaryDirectory(prefix="egret-update-")
     with tarfile.open(path, "r:") as tar:
         for key in ("kernel", "initrd"):
             member = tar.getmember(manifest[key])
             with tar.extractfile(member) as src, open(Path(work.name) / key, "wb") as dst:
                 shutil.copyfileobj(src, dst)
+            # the copies are what gets installed: check them too, so a bundle swapped after the check is refused
+            if sha256_file(Path(work.name) / key) != manifest["_sums"].get(manifest[key]):
+                work.cleanup()
+                raise UpdateError(f"{path}: {manifest[key]} changed while reading the bundle; nothing written")
     root = manifest["root"]
 
     def open_root():
@@ -169,15 +182,21 @@ def open_bundle(path: str) -> Source:
 
     return Source(version=manifest["version"], root_size=int(root["size"]), root_sha256=root["sha256"].lower(),
                   open_root=open_root, kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd",
-                  cmdline_extra=manifest.get("cmdline", ""), workdir=work)
+                  cmdline_extra=manifest.get("cmdline", ""), workdir=work, signer=manifest["_signer"])
 
 
-def open_disk_image(path: str) -> Source:
-    """A full disk image from `make image` (with its .sha256): slot a's root and kernel are the update."""
+def open_disk_image(path: str, keys: list) -> Source:
+    """A full disk image from `make image` (with its signed .sha256): slot a's root and kernel are the update."""
     sidecar = Path(path + ".sha256")
     if not sidecar.exists():
         raise UpdateError(f"{path}: a disk image needs its checksum file {sidecar.name} next to it")
-    expected = sidecar.read_text().split()[0].lower()
+    sums = sidecar.read_bytes()
+    sig_path = Path(path + ".sha256.sig")
+    try:
+        signer = signing.verify(sums, sig_path.read_bytes() if sig_path.exists() else None, keys, f"{path}: image")
+    except signing.SignatureError as exc:
+        raise UpdateError(f"{exc}; nothing written") from exc
+    expected = sums.decode().split()[0].lower()
     if sha256_file(path) != expected:
         raise UpdateError(f"{path}: sha256 does not match {sidecar.name}; nothing written")
     root = gpt.by_name(path, "root-a")
@@ -211,15 +230,17 @@ def open_disk_image(path: str) -> Source:
     return Source(version=info.get("version", "unknown"), root_size=root.size,
                   root_sha256=sha256_file(path, size=root.size, offset=root.start), open_root=open_root,
                   kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd", cmdline_extra="",
-                  workdir=work)
+                  workdir=work, signer=signer)
 
 
-def open_source(path: str) -> Source:
+def open_source(path: str, keys: list | None = None) -> Source:
+    """keys: trusted Ed25519 public keys (default: the ones baked into this image)."""
     if not os.path.isfile(path):
         raise UpdateError(f"{path}: no such file")
+    keys = signing.trusted_keys() if keys is None else keys
     if tarfile.is_tarfile(path):
-        return open_bundle(path)
-    return open_disk_image(path)
+        return open_bundle(path, keys)
+    return open_disk_image(path, keys)
 
 
 # ---------------------------------------------------------------- apply, bless
@@ -240,13 +261,13 @@ def _fsync_copy(src: Path, dst: Path) -> None:
 
 
 def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 3, console: str = "ttyS0",
-          progress: bool = True, stderr=None) -> dict:
+          progress: bool = True, stderr=None, keys: list | None = None) -> dict:
     """Verify, write the inactive slot, verify it, install its kernel and a counted entry. Returns a summary."""
     import sys
     stderr = stderr or sys.stderr
     if tries < 1:
         raise UpdateError("tries must be at least 1")
-    src = open_source(source_path)
+    src = open_source(source_path, keys)
     try:
         target = other(current)
         part = slot_partition(disk, target)
@@ -280,7 +301,7 @@ def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 
         if part.name != f"root-{target}":
             gpt.set_name(disk, part.number, f"root-{target}")
         return {"slot": target, "entry": entry.name, "version": src.version, "bytes": written, "sha256": digest,
-                "tries": tries}
+                "tries": tries, "signed_by": src.signer}
     finally:
         src.workdir.cleanup()
 

@@ -1,6 +1,6 @@
-"""A/B updates on a booted image: set the box up (headless answers), apply an update and boot the new slot (state
-kept, every service healthy), then apply a broken update and watch the box fall back to the previous slot by
-itself (boot counting + health assessment of all services)."""
+"""A/B updates on a booted image: set the box up (headless answers), see a tampered and a foreign-signed bundle
+refused, apply a signed update and boot the new slot (state kept, every service healthy), then apply a broken
+update and watch the box fall back to the previous slot by itself (boot counting + health assessment)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,9 @@ import tarfile
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance.image import signing
 from appliance.image.bundle import make_bundle
 
 SITE = "/opt/egret/lib/python3.11/site-packages"
@@ -34,6 +36,10 @@ echo "ab-boot slot=$slot phase=$phase release=$(cat /etc/egret-update 2>/dev/nul
 echo "ab-state dbs=$(cd /var/lib/egret && ls *.db 2>/dev/null | tr '\n' ,) note=$(cat /var/lib/egret/ab-note 2>/dev/null || echo none)"
 case "$phase" in
 0) echo "written-in-slot-$slot" > /var/lib/egret/ab-note
+   for b in tampered foreign; do
+     out=$(egret update apply --quiet --json --tries 1 /mnt/share/$b.update.tar 2>&1); rc=$?
+     echo "ab-refused $b exit=$rc entries=$(ls /boot/efi/loader/entries | tr '\n' ,) msg=$out"
+   done
    egret update apply --quiet --json --tries 1 /mnt/share/good.update.tar && echo 1 > /var/lib/egret/ab-phase \
      && sync && echo ab-applied-good && systemctl reboot ;;
 1) [ "$slot" = b ] || { echo "ab-unexpected slot=$slot"; exit 1; }
@@ -54,8 +60,9 @@ ANSWERS = {
 }
 
 
-def derive_update(image: dict, work: Path, name: str, release: str, broken: bool) -> Path:
-    """A new bundle from the built one: root image edited offline with debugfs (no mounts)."""
+def derive_update(image: dict, work: Path, name: str, release: str, broken: bool, key=None) -> Path:
+    """A new bundle from the built one: root image edited offline with debugfs (no mounts), signed with key
+    (default: this build machine's key, the one the image trusts)."""
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(image["bundle"]) as tar:
         for member in ("root.img.zst", "vmlinuz", "initrd.img"):
@@ -73,7 +80,9 @@ def derive_update(image: dict, work: Path, name: str, release: str, broken: bool
     script.write_text("\n".join(cmds) + "\n")
     r = subprocess.run(["debugfs", "-w", "-f", str(script), str(root)], capture_output=True, text=True)
     assert r.returncode == 0 and "rror" not in r.stderr, r.stderr
-    out = make_bundle(work.parent / f"{name}.update.tar", root, work / "vmlinuz", work / "initrd.img", release)
+    key = key or signing.ensure_build_key()
+    out = make_bundle(work.parent / f"{name}.update.tar", root, work / "vmlinuz", work / "initrd.img", release,
+                      key=key)
     root.unlink()
     return out
 
@@ -83,7 +92,13 @@ def test_ab_update_then_broken_update_falls_back(image, guests, tmp_path):
     share.mkdir()
     derive_update(image, share / "w-good", "good", "update-good", broken=False)
     derive_update(image, share / "w-broken", "broken", "update-broken", broken=True)
-    for d in ("w-good", "w-broken"):
+    derive_update(image, share / "w-foreign", "foreign", "update-foreign", broken=False,
+                  key=Ed25519PrivateKey.generate())
+    tampered = bytearray((share / "good.update.tar").read_bytes())
+    with tarfile.open(share / "good.update.tar") as tar:
+        tampered[tar.getmember("root.img.zst").offset_data + 4096] ^= 0x01  # one bit of the signed payload
+    (share / "tampered.update.tar").write_bytes(bytes(tampered))
+    for d in ("w-good", "w-broken", "w-foreign"):
         subprocess.run(["rm", "-rf", str(share / d)], check=True)
     (share / "answers.yaml").write_text(yaml.safe_dump(ANSWERS))
     g = guests(image["raw"], "ab", smp=2, share=share)
@@ -96,6 +111,11 @@ def test_ab_update_then_broken_update_falls_back(image, guests, tmp_path):
     assert setup.group(1) == "0", g.tail(80)
     state_a = g.wait_for(r"ab-state dbs=(\S*) note=none", 120, setup.end())
     assert "identity.db" in state_a.group(1), state_a.group(0)
+    # a flipped bit and a stranger's key are both refused before anything is written: still one entry
+    for name, why in (("tampered", "checksum mismatch for root.img.zst"), ("foreign", "any trusted key")):
+        refused = g.wait_for(rf"ab-refused {name} exit=(\d+) entries=(\S*) msg=(.*)", 300, state_a.end())
+        assert refused.group(1) == "1" and refused.group(2) == "egret-1-a.conf," and why in refused.group(3), \
+            refused.group(0)
     applied = g.wait_for(r'EGRET-HOOK late: (\{"slot": "b", "entry".*\})', 900, state_a.end())
     assert json.loads(applied.group(1))["tries"] == 1
     # 2. slot b boots (the counted entry), gets healthy, is blessed; the data partition kept the state

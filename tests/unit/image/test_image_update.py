@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.image import gpt, slots
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.image import gpt, signing, slots
 from appliance.image.bundle import make_bundle
 from appliance.image.progress import sha256_file
 
@@ -29,6 +31,17 @@ def make_disk(path: Path, slot_mb: int = 4) -> dict:
     return uuids
 
 
+@pytest.fixture(autouse=True)
+def build_key(tmp_path, monkeypatch):
+    """This test's build machine: its key signs the bundles, its public half is the box's only trusted key."""
+    key = signing.ensure_build_key(tmp_path / "keys" / "update-signing.key")
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    (trusted / "build.pub").write_bytes(signing.public_pem(key.public_key()))
+    monkeypatch.setattr(signing, "TRUSTED_DIR", trusted)
+    return key
+
+
 @pytest.fixture
 def box(tmp_path):
     disk = tmp_path / "disk.raw"
@@ -43,12 +56,14 @@ def box(tmp_path):
     return {"disk": disk, "esp": esp, "uuids": uuids, "tmp": tmp_path}
 
 
-def bundle(tmp: Path, payload: bytes, version: str = "2.0", name: str = "u.tar") -> Path:
+def bundle(tmp: Path, payload: bytes, version: str = "2.0", name: str = "u.tar", key="build") -> Path:
     root = tmp / f"root-{version}.img"
     root.write_bytes(payload)
     (tmp / "vmlinuz").write_bytes(b"kernel-" + version.encode())
     (tmp / "initrd").write_bytes(b"initrd-" + version.encode())
-    return make_bundle(tmp / name, root, tmp / "vmlinuz", tmp / "initrd", version)
+    if key == "build":
+        key = signing.ensure_build_key(tmp / "keys" / "update-signing.key")
+    return make_bundle(tmp / name, root, tmp / "vmlinuz", tmp / "initrd", version, key=key)
 
 
 def slot_bytes(disk: Path, name: str, n: int) -> bytes:
@@ -180,11 +195,18 @@ def test_disk_image_source(box, tmp_path):
         fh.seek(root_part.start)
         fh.write(b"N" * root_part.size)
     (tmp_path / "new.raw.sha256").write_text(f"{sha256_file(src)}  new.raw\n")
+    with pytest.raises(slots.UpdateError, match="image is not signed"):
+        slots.apply(str(src), disk=str(box["disk"]), esp=box["esp"], current="a", progress=False)
+    key = signing.ensure_build_key(tmp_path / "keys" / "update-signing.key")
+    (tmp_path / "new.raw.sha256.sig").write_bytes(signing.sign(key, (tmp_path / "new.raw.sha256").read_bytes()))
     res = slots.apply(str(src), disk=str(box["disk"]), esp=box["esp"], current="a", progress=False)
     assert res["version"] == "9.9" and res["slot"] == "b"
     assert slot_bytes(box["disk"], "root-b", 4) == b"NNNN"
     assert (box["esp"] / "EFI/egret/b/initrd.img").read_bytes() == b"I9"
     (tmp_path / "new.raw.sha256").write_text("0" * 64 + "  new.raw\n")
+    with pytest.raises(slots.UpdateError, match="signature does not verify"):  # the old signature
+        slots.apply(str(src), disk=str(box["disk"]), esp=box["esp"], current="b", progress=False)
+    (tmp_path / "new.raw.sha256.sig").write_bytes(signing.sign(key, (tmp_path / "new.raw.sha256").read_bytes()))
     with pytest.raises(slots.UpdateError, match="does not match"):
         slots.apply(str(src), disk=str(box["disk"]), esp=box["esp"], current="b", progress=False)
 
