@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from appliance.db import utcnow
+from services.compute import access
 from services.compute.drivers import base as drv
-from services.compute.external import ExternalError
+from services.compute.external import ExternalError, public_text
 from services.compute.models import Instance, ServerGroup, VolumeAttachment, database
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class BuildMixin:
         except Exception as exc:  # every failure leaves a clean ERROR server with a fault
             log.warning("build of %s failed: %s", instance_id, exc, exc_info=not isinstance(
                 exc, (BuildError, drv.DriverError, ExternalError)))
-            self._fail_build(instance_id, exc, token)
+            self._fail_build(instance_id, exc)
 
     def _injected_delay(self, inst) -> None:
         """Crash tests: with compute.fault_injection on, metadata egret_build_delay holds the build after spawn."""
@@ -89,13 +90,13 @@ class BuildMixin:
         inst.task_state = task
         inst.save()
 
-    def _fail_build(self, instance_id: str, exc, token) -> None:
+    def _fail_build(self, instance_id: str, exc) -> None:
         inst = Instance.get_by_id(instance_id)
         if inst.task_state == "deleting":
             return  # the delete task finishes the job
-        self._teardown(inst, token, keep_volumes=True)
+        self._teardown(inst, keep_volumes=True)
         inst = Instance.get_by_id(instance_id)
-        self.fault(inst, exc)
+        self.fault(inst, exc, building=True)
         inst.vm_state, inst.task_state, inst.power_state = "error", None, drv.NOSTATE
         inst.save()
 
@@ -111,39 +112,50 @@ class BuildMixin:
                                  f"(server group {group.id} has policy anti-affinity).")
 
     def _allocate_ports(self, inst, token) -> list:
+        """Ports are created as the user (the network service checks the network is theirs or shared) and bound
+        with compute's service credentials (binding:host_id is service-only, as in Neutron), as Nova does."""
         vifs = []
         ports = list(inst.ports or [])
         for req in inst.requested_networks or []:
             if req.get("port_id"):
-                port = self.network.get_port(req["port_id"], token)
+                port = access.port(self.network, req["port_id"], inst, token)
                 record = {"port_id": port["id"], "network_id": port["network_id"], "created": False}
             else:
-                # device_id/owner at create too, so a crash before the port is recorded can still find it
-                body = {"network_id": req["network_id"], "admin_state_up": True, "device_id": inst.id,
-                        "device_owner": "compute:nova"}
-                if req.get("fixed_ip"):
-                    body["fixed_ips"] = [{"ip_address": req["fixed_ip"]}]
-                sgs = [s for s in inst.security_groups or [] if s != "default"]
-                if sgs:
-                    body["security_groups"] = self._security_group_ids(sgs, token)
-                port = self.network.create_port(body, token)
+                port = self._create_port(inst, req, token)
                 record = {"port_id": port["id"], "network_id": port["network_id"], "created": True}
             # persist before binding so a crash from here on can release the port
             ports.append(record)
             inst.ports = ports
             inst.save()
+            # the port is the user's: fetched with their token above, or created in their project
             bound = self.network.update_port(port["id"], {"binding:host_id": self.host, "device_id": inst.id,
-                                                          "device_owner": "compute:nova"}, token)
+                                                          "device_owner": "compute:nova"}, None)
             vifs.append(self._vif(bound, record))
             inst.ports = ports
             inst.save()
         return vifs
 
-    def _security_group_ids(self, names, token) -> list:
+    def _create_port(self, inst, req, token) -> dict:
+        # device_id/owner at create too, so a crash before the port is recorded can still find it
+        body = {"network_id": req["network_id"], "admin_state_up": True, "device_id": inst.id,
+                "device_owner": "compute:nova"}
+        if req.get("fixed_ip"):
+            body["fixed_ips"] = [{"ip_address": req["fixed_ip"]}]
+        sgs = [s for s in inst.security_groups or [] if s != "default"]
+        if sgs:
+            body["security_groups"] = self._security_group_ids(inst, sgs, token)
+        port = access.as_user(lambda t: self.network.create_port(body, t), token)
+        if port is None:
+            # no live user token: the service creates the port in the server's project, on a network it may use
+            access.network(self.network, req["network_id"], inst, None)
+            port = self.network.create_port({**body, "project_id": inst.project_id}, None)
+        return port
+
+    def _security_group_ids(self, inst, names, token) -> list:
         """The groups' IDs by name (the API resolved them to unique names of the project at create)."""
         ids = []
         for name in names:
-            groups = self.network.list_security_groups(token, name=name)
+            groups = access.security_groups(self.network, name, inst, token)
             if len(groups) != 1:
                 raise BuildError(f"Security group {name} not found, or not unique any more.")
             ids.append(groups[0]["id"])
@@ -157,20 +169,29 @@ class BuildMixin:
         record.update({"mac": port["mac_address"], "bridge": bridge, "tap": "tap" + port["id"][:11],
                        "ips": [ip["ip_address"] for ip in port.get("fixed_ips", [])]})
         try:
+            # the name only, of the network of a port already checked as the server's
             record["network_name"] = self.network.get_network(port["network_id"]).get("name")
         except ExternalError:
             record["network_name"] = port["network_id"]
         return drv.VifSpec(bridge=bridge, tap=record["tap"], mac=record["mac"], port_id=port["id"])
 
-    def _cached_image(self, image_id: str, token) -> tuple[Path, dict]:
-        """Download an image once into _base (shared by every overlay on it)."""
-        meta = self.image.get_image(image_id, token)
+    def _cached_image(self, inst, image_id: str, token) -> tuple[Path, dict]:
+        """Download an image once into _base (shared by every overlay on it), after checking the user may use it.
+
+        The check comes first even when the file is cached: another project's download must not open it."""
+        try:
+            meta = access.image(self.image, image_id, inst, token)
+        except access.AccessDenied as exc:
+            raise BuildError(f"Image {image_id} could not be used: {exc}") from None
+        if meta.get("status", "active") != "active":
+            raise BuildError(f"Image {image_id} could not be used: it is {meta.get('status')}, not active.")
         base = self._mkdir(self.instances_dir / "_base")
         path = base / image_id
         with self.lock_for("image:" + image_id):
             if not path.exists():
                 tmp = base / f".{image_id}.part"
-                self.image.download(image_id, str(tmp), token)
+                # the node's cache is the service's: a long download must not depend on the user's token
+                self.image.download(image_id, str(tmp), None)
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, path)
         return path, meta
@@ -180,7 +201,7 @@ class BuildMixin:
         disks = []
         image_info = {}
         if inst.image_ref:
-            base_path, meta = self._cached_image(inst.image_ref, token)
+            base_path, meta = self._cached_image(inst, inst.image_ref, token)
             fmt = meta.get("disk_format") or "qcow2"
             if fmt not in ("qcow2", "raw"):
                 raise BuildError(f"Image {inst.image_ref} has disk_format {fmt}; qcow2 or raw can be booted.")
@@ -196,7 +217,8 @@ class BuildMixin:
             disks.append(drv.DiskSpec(path=str(overlay), target="vda"))
             for key in ("kernel_id", "ramdisk_id"):
                 if meta.get(key):
-                    path, _ = self._cached_image(meta[key], token)
+                    # a user's image may name any kernel_id: the kernel must be theirs to use too
+                    path, _ = self._cached_image(inst, meta[key], token)
                     image_info[key] = meta[key]
                     image_info[key[:-3] + "_path"] = str(path)
             image_info["os_command_line"] = meta.get("os_command_line")
@@ -226,9 +248,12 @@ class BuildMixin:
         raise BuildError("No free disk device name left.")
 
     def _connect_volume(self, inst, att, token) -> drv.DiskSpec:
+        """Attach with the service's credentials (connection info names host paths; the user's token may be gone
+        by the time a build reaches its volumes) once the volume is checked as the server's project's."""
+        access.volume(self.volume, att.volume_id, inst, token)
         connector = {"host": self.host, "platform": "x86_64", "os_type": "linux", "multipath": False,
                      "initiator": None, "mountpoint": f"/dev/{att.device}"}
-        created = self.volume.create_attachment(inst.project_id, att.volume_id, inst.id, connector, token)
+        created = self.volume.create_attachment(inst.project_id, att.volume_id, inst.id, connector, None)
         att.attachment_id = created["id"]
         att.save()  # recorded before use, so a crash still knows what to release
         info = created.get("connection_info") or {}
@@ -238,27 +263,31 @@ class BuildMixin:
         kind = info.get("driver_volume_type", "file")
         if kind not in ("file", "block", "local"):
             raise BuildError(f"Volume {att.volume_id} uses {kind}, which this host cannot attach.")
-        self.volume.complete_attachment(inst.project_id, att.attachment_id, token)
+        self.volume.complete_attachment(inst.project_id, att.attachment_id, None)
         return drv.DiskSpec(path=data.get("path") or data.get("device_path"), target=att.device,
                             format=data.get("format", "raw"), source_type="block" if kind == "block" else "file",
                             serial=att.volume_id)
 
     # -- teardown -----------------------------------------------------------------------------------------
-    def _teardown(self, inst, token, keep_volumes=False) -> None:
-        """Destroy the domain and release every port, attachment and file the server holds."""
+    def _teardown(self, inst, keep_volumes=False) -> None:
+        """Destroy the domain and release every port, attachment and file the server holds.
+
+        With the service's credentials: the user's token may have expired (a delete long after the create, a
+        build that failed late, reconcile after a restart), and what is released is what this server recorded
+        as its own (ports it bound, attachments it made)."""
         try:
             self.driver.destroy(inst.domain_name)
         except drv.DriverError as exc:
             log.warning("destroy %s: %s", inst.domain_name, exc)
         for record in list(inst.ports or []):
-            self._release_port(record, token)
+            self._release_port(record)
         inst.ports = []
         inst.save()
-        self._release_unrecorded_ports(inst, token)
+        self._release_unrecorded_ports(inst)
         for att in list(inst.attachments):
             if att.attachment_id:
                 try:
-                    self.volume.delete_attachment(inst.project_id, att.attachment_id, token)
+                    self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
                 except ExternalError as exc:
                     log.warning("release attachment %s: %s", att.attachment_id, exc)
                 att.attachment_id = None
@@ -266,31 +295,32 @@ class BuildMixin:
             if not keep_volumes:
                 if att.delete_on_termination:
                     try:
-                        self.volume.delete_volume(inst.project_id, att.volume_id, token)
+                        self.volume.delete_volume(inst.project_id, att.volume_id, None)
                     except ExternalError as exc:
                         log.warning("delete volume %s: %s", att.volume_id, exc)
                 att.delete_instance()
         shutil.rmtree(self.instance_dir(inst), ignore_errors=True)
 
-    def _release_unrecorded_ports(self, inst, token) -> None:
+    def _release_unrecorded_ports(self, inst) -> None:
         """Ports we created for this server but never recorded (a crash between create and save)."""
         try:
-            leaked = self.network.list_ports(token, device_id=inst.id)
+            # the server's own project only: a user may set any device_id on a port of theirs
+            leaked = self.network.list_ports(None, device_id=inst.id, project_id=inst.project_id)
         except ExternalError as exc:
             log.warning("list ports of %s: %s", inst.id, exc)
             return
         for port in leaked:
             if port.get("device_owner") == "compute:nova":
                 try:
-                    self.network.delete_port(port["id"], token)
+                    self.network.delete_port(port["id"], None)
                 except ExternalError as exc:
                     log.warning("release leaked port %s: %s", port["id"], exc)
 
     @_db
-    def delete_instance(self, instance_id: str, token) -> None:
+    def delete_instance(self, instance_id: str) -> None:
         inst = Instance.get_by_id(instance_id)
         with self.lock_for(instance_id):
-            self._teardown(inst, token)
+            self._teardown(inst)
             inst = Instance.get_by_id(instance_id)
             inst.deleted, inst.vm_state, inst.task_state = True, "deleted", None
             inst.power_state, inst.terminated_at = drv.NOSTATE, utcnow()
@@ -400,11 +430,11 @@ class BuildMixin:
             raise BadRequest(f"Unable to create the image: {exc}") from None
         inst.task_state = "image_snapshot"
         inst.save()
-        self.submit(self.do_snapshot, inst.id, image["id"], token)
+        self.submit(self.do_snapshot, inst.id, image["id"])
         return image
 
     @_db
-    def do_snapshot(self, instance_id: str, image_id: str, token) -> None:
+    def do_snapshot(self, instance_id: str, image_id: str) -> None:
         inst = Instance.get_by_id(instance_id)
         out = self.instance_dir(inst) / f"snapshot-{image_id}.qcow2"
         try:
@@ -417,7 +447,9 @@ class BuildMixin:
                 finally:
                     if paused:
                         self.driver.unpause(inst.domain_name)
-            self.image.upload(image_id, str(out), token)
+            # the image this server's user created just now (start_snapshot); the service uploads it, so that a
+            # long copy does not outlive the user's token
+            self.image.upload(image_id, str(out), None)
         except Exception as exc:
             log.warning("snapshot of %s failed: %s", instance_id, exc)
         finally:
@@ -438,10 +470,10 @@ class BuildMixin:
                 report["ghost_domains"].append(name)
         for inst in live.values():
             if inst.task_state == "deleting":
-                self.delete_instance(inst.id, None)
+                self.delete_instance(inst.id)
                 report["finished_deletes"].append(inst.id)
             elif inst.vm_state == "building":
-                self._teardown(inst, None, keep_volumes=True)
+                self._teardown(inst, keep_volumes=True)
                 inst = Instance.get_by_id(inst.id)
                 self.fault(inst, "Build interrupted: the compute service restarted during the build.")
                 inst.vm_state, inst.task_state, inst.power_state = "error", None, drv.NOSTATE
@@ -453,7 +485,7 @@ class BuildMixin:
                 report["reset_tasks"].append(inst.id)
         for inst in Instance.select().where(Instance.deleted == True):  # noqa: E712
             if inst.ports:
-                self._teardown(inst, None)
+                self._teardown(inst)
         self.sync_power_states()
         return report
 

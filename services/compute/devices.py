@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from services.compute import access
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.models import VolumeAttachment
@@ -19,10 +20,12 @@ class DevicesMixin:
             try:
                 disk = self._connect_volume(inst, att, token)
                 self.driver.attach_disk(inst.domain_name, disk)
-            except Exception:
+            except Exception as exc:
                 if att.attachment_id:
-                    self.volume.delete_attachment(inst.project_id, att.attachment_id, token)
+                    self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
                 att.delete_instance()
+                if isinstance(exc, access.AccessDenied):
+                    raise access.api_error(exc) from None
                 raise
             return att
 
@@ -33,7 +36,8 @@ class DevicesMixin:
             except drv.NotFound:
                 pass
             if att.attachment_id:
-                self.volume.delete_attachment(inst.project_id, att.attachment_id, token)
+                # the attachment this server made, with the credentials that made it
+                self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
             att.delete_instance()
 
     # -- interfaces ---------------------------------------------------------------------------------------
@@ -42,13 +46,16 @@ class DevicesMixin:
             plan = self.resolve_networks([{"port": port_id}] if port_id else [{"uuid": net_id}], _Ctx(inst), token)
             inst.requested_networks = plan
             existing = list(inst.ports or [])
-            vifs = self._allocate_ports(inst, token)
+            try:
+                vifs = self._allocate_ports(inst, token)
+            except access.AccessDenied as exc:
+                raise access.api_error(exc) from None
             record = inst.ports[-1]
             try:
                 self.driver.attach_vif(inst.domain_name, vifs[-1])
             except drv.DriverError:
                 inst.ports = existing + [record]
-                self._release_port(record, token)
+                self._release_port(record)
                 inst.ports = existing
                 inst.save()
                 raise
@@ -65,17 +72,18 @@ class DevicesMixin:
                                                                      mac=record["mac"], port_id=port_id))
             except drv.NotFound:
                 pass
-            self._release_port(record, token)
+            self._release_port(record)
             inst.ports = [p for p in inst.ports if p["port_id"] != port_id]
             inst.save()
 
-    def _release_port(self, record, token) -> None:
+    def _release_port(self, record) -> None:
+        """With the service's credentials: unbinding is service-only, and only ports this server recorded."""
         try:
             if record.get("created"):
-                self.network.delete_port(record["port_id"], token)
+                self.network.delete_port(record["port_id"], None)
             else:
                 self.network.update_port(record["port_id"], {"binding:host_id": "", "device_id": "",
-                                                             "device_owner": ""}, token)
+                                                             "device_owner": ""}, None)
         except ExternalError as exc:
             if exc.status != 404:  # already gone is what we wanted
                 log.warning("release port %s: %s", record["port_id"], exc)

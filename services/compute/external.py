@@ -1,20 +1,38 @@
 """The services compute calls (network, image, volume) behind small interfaces; HTTP here, fakes in fakes.py."""
 from __future__ import annotations
 
+import re
 import shutil
 
 from appliance.clients import ClientError, ServiceClient
 
 
-class ExternalError(Exception):
-    """Another service refused or failed; `status` is its HTTP status (404 means not found)."""
+# what a user may not see of another service's answer: its URLs, API paths and policy rule names
+_INTERNAL = [re.compile(r"https?://\S+"), re.compile(r"\(?rule:[\w:.*-]+\)?\s*"),
+             re.compile(r"(?<![\w.])/(?:v[0-9][\w.]*|[\w-]+/v[0-9][\w.]*)(?:/\S*)?")]
 
-    def __init__(self, message: str, status: int = 500):
+
+def public_text(text: str) -> str:
+    """`text` without internal URLs, API paths and policy rule names (for faults a non-admin reads)."""
+    for pattern in _INTERNAL:
+        text = pattern.sub("", text)
+    return re.sub(r"\s{2,}", " ", text).strip(" :")
+
+
+class ExternalError(Exception):
+    """Another service refused or failed; `status` is its HTTP status (404 means not found).
+
+    str() is the other service's own message (fit for the user who made the request); `details` adds where it
+    came from (the service, method and path), which only an admin sees in a server's fault."""
+
+    def __init__(self, message: str, status: int = 500, service: str = "", details: str = ""):
         super().__init__(message)
         self.status = status
+        self.service = service
+        self.details = details or message
 
 
-def _wrap(exc: ClientError) -> ExternalError:
+def _wrap(exc: ClientError, target: str) -> ExternalError:
     body = exc.body
     message = str(body)
     if isinstance(body, dict):
@@ -23,7 +41,7 @@ def _wrap(exc: ClientError) -> ExternalError:
             message = inner.get("message") or inner.get("detail") or str(inner)
         if "message" in body:
             message = body["message"]
-    return ExternalError(f"{exc.url}: {message}", exc.status)
+    return ExternalError(str(message), exc.status, target, f"{exc.url}: {message}")
 
 
 class _Http:
@@ -31,12 +49,14 @@ class _Http:
         self.client = ServiceClient(settings, "compute")
 
     def _req(self, target, method, path, token=None, **kw):
+        """token=None acts with compute's own service credentials; a user's token acts as that user."""
         try:
             return self.client.request(target, method, path, token=token, **kw)
         except ClientError as exc:
-            raise _wrap(exc) from None
+            raise _wrap(exc, target) from None
         except OSError as exc:  # connection refused: the service is down
-            raise ExternalError(f"{target} service unreachable: {exc}", 503) from None
+            raise ExternalError(f"{target.capitalize()} service unavailable", 503, target,
+                                f"{target} {method} {path}: {exc}") from None
 
 
 class NetworkClient(_Http):
@@ -83,6 +103,9 @@ class ImageClient(_Http):
         resp = self._req("image", "GET", f"/v2/images/{image_id}/file", token, stream=True, timeout=300)
         with open(dest, "wb") as fh:
             shutil.copyfileobj(resp.raw, fh, 1 << 20)
+
+    def list_members(self, image_id, token=None) -> list[dict]:
+        return self._req("image", "GET", f"/v2/images/{image_id}/members", token).json()["members"]
 
     def create_image(self, body: dict, token=None) -> dict:
         return self._req("image", "POST", "/v2/images", token, json=body).json()

@@ -1,4 +1,10 @@
-"""In-memory network, image and volume clients with the HTTP clients' contract (unit tests, laptops)."""
+"""In-memory network, image and volume clients with the HTTP clients' contract and the services' access rules.
+
+Tokens are registered with FakeAuth (token -> project and roles); token=None is compute's own service user
+(roles admin and service, as identity's bootstrap gives it). As in the real services, a user sees only their
+project's resources (plus shared networks and public or shared images), and only the service or an admin may
+set a port's binding. `calls` records (client, method, resource id, "service" or the caller's project) for tests.
+"""
 from __future__ import annotations
 
 import shutil
@@ -7,13 +13,39 @@ import uuid
 from services.compute.external import ExternalError
 
 
+SERVICE = {"project_id": "service", "roles": {"admin", "service"}, "who": "service"}
+
+
+class FakeAuth:
+    def __init__(self):
+        self.tokens: dict[str, dict] = {}
+        self.calls: list[tuple] = []
+
+    def register(self, token: str, project_id: str, roles) -> None:
+        self.tokens[token] = {"project_id": project_id, "roles": set(roles), "who": project_id}
+
+    def who(self, token) -> dict:
+        if token is None:
+            return SERVICE
+        if token not in self.tokens:
+            raise ExternalError("The request you have made requires authentication.", 401, "identity")
+        return self.tokens[token]
+
+    def privileged(self, caller: dict) -> bool:
+        return bool(caller["roles"] & {"admin", "service"})
+
+    def record(self, client: str, method: str, rid, caller: dict) -> None:
+        self.calls.append((client, method, rid, caller["who"]))
+
+
 def _mac() -> str:
     raw = uuid.uuid4().bytes
     return "fa:16:3e:%02x:%02x:%02x" % (raw[0], raw[1], raw[2])
 
 
 class FakeNetwork:
-    def __init__(self):
+    def __init__(self, auth: FakeAuth | None = None):
+        self.auth = auth or FakeAuth()
         self.networks: dict[str, dict] = {}
         self.ports: dict[str, dict] = {}
         self.floatingips: dict[str, dict] = {}
@@ -26,8 +58,15 @@ class FakeNetwork:
         self.security_groups[sg["id"]] = sg
         return sg
 
+    def _mine(self, caller, item) -> bool:
+        return self.auth.privileged(caller) or item.get("project_id") == caller["project_id"]
+
+    def _filter(self, items, caller, filters, shared=False):
+        return [i for i in items if (self._mine(caller, i) or (shared and i.get("shared")))
+                and all(str(i.get(k)) == str(v) for k, v in filters.items())]
+
     def list_security_groups(self, token=None, **filters):
-        return [g for g in self.security_groups.values() if all(str(g.get(k)) == str(v) for k, v in filters.items())]
+        return self._filter(self.security_groups.values(), self.auth.who(token), filters)
 
     def add_network(self, name="private", project_id="p-test", shared=False, external=False) -> dict:
         net = {"id": str(uuid.uuid4()), "name": name, "project_id": project_id, "tenant_id": project_id,
@@ -36,74 +75,111 @@ class FakeNetwork:
         return net
 
     def get_network(self, network_id, token=None):
-        if network_id not in self.networks:
-            raise ExternalError(f"Network {network_id} could not be found.", 404)
-        return self.networks[network_id]
+        caller = self.auth.who(token)
+        net = self.networks.get(network_id)
+        if net is None or not (self._mine(caller, net) or net.get("shared")):
+            raise ExternalError(f"Network {network_id} could not be found.", 404, "network")
+        return net
 
     def list_networks(self, token=None, **filters):
-        return [n for n in self.networks.values() if all(str(n.get(k)) == str(v) for k, v in filters.items())]
+        return self._filter(self.networks.values(), self.auth.who(token), filters, shared=True)
 
     def get_port(self, port_id, token=None):
-        if port_id not in self.ports:
-            raise ExternalError(f"Port {port_id} could not be found.", 404)
-        return self.ports[port_id]
+        caller = self.auth.who(token)
+        port = self.ports.get(port_id)
+        if port is None or not self._mine(caller, port):
+            raise ExternalError(f"Port {port_id} could not be found.", 404, "network")
+        return port
+
+    def _check_binding(self, body, caller, action):
+        # the network service's rule network:binding: admin or service (services/network/policies.py)
+        bound = sorted(k for k in body if k.startswith("binding:"))
+        if bound and not self.auth.privileged(caller):
+            raise ExternalError(f"(rule:{action}_port:{bound[0]}) is disallowed by policy.", 403, "network",
+                                f"network {action} /v2.0/ports: (rule:{action}_port:{bound[0]}) is disallowed")
 
     def create_port(self, body, token=None):
-        net = self.get_network(body["network_id"])
+        caller = self.auth.who(token)
+        net = self.get_network(body["network_id"], token)
+        self._check_binding(body, caller, "create")
+        if body.get("project_id", caller["project_id"]) != caller["project_id"] and not self.auth.privileged(caller):
+            raise ExternalError("(rule:create_port:project_id) is disallowed by policy.", 403, "network")
         self._next_ip += 1
         port = {"id": str(uuid.uuid4()), "network_id": net["id"], "mac_address": _mac(),
                 "fixed_ips": [{"subnet_id": "fake-subnet", "ip_address": f"10.0.0.{self._next_ip}"}],
                 "device_id": "", "device_owner": "", "binding:host_id": "", "binding:vif_type": "unbound",
                 "binding:vif_details": {}, "security_groups": [], "status": "DOWN",
-                "project_id": body.get("project_id", net["project_id"])}
+                "project_id": caller["project_id"] if token else net["project_id"]}
         port.update({k: v for k, v in body.items() if k != "network_id"})
         self.ports[port["id"]] = port
+        self.auth.record("network", "create_port", port["id"], caller)
         return port
 
     def update_port(self, port_id, body, token=None):
-        port = self.get_port(port_id)
+        caller = self.auth.who(token)
+        port = self.get_port(port_id, token)
+        self._check_binding(body, caller, "update")
         port.update(body)
         if body.get("binding:host_id"):
             port["binding:vif_type"] = "bridge"
             port["binding:vif_details"] = {"bridge_name": "brq" + port["network_id"][:11]}
             port["status"] = "ACTIVE"
+            self.auth.record("network", "bind_port", port_id, caller)
         return port
 
     def delete_port(self, port_id, token=None):
-        self.ports.pop(port_id, None)
+        caller = self.auth.who(token)
+        port = self.ports.get(port_id)
+        if port is not None and self._mine(caller, port):
+            self.ports.pop(port_id)
+            self.auth.record("network", "delete_port", port_id, caller)
 
     def list_ports(self, token=None, **filters):
-        return [p for p in self.ports.values() if all(str(p.get(k)) == str(v) for k, v in filters.items())]
+        return self._filter(self.ports.values(), self.auth.who(token), filters)
 
     def list_floatingips(self, token=None, **filters):
-        return [f for f in self.floatingips.values() if all(str(f.get(k)) == str(v) for k, v in filters.items())]
+        return self._filter(self.floatingips.values(), self.auth.who(token), filters)
 
     def list_subnets(self, token=None, **filters):
         return []
 
 
 class FakeImage:
-    def __init__(self):
+    def __init__(self, auth: FakeAuth | None = None):
+        self.auth = auth or FakeAuth()
         self.images: dict[str, dict] = {}
         self.files: dict[str, str] = {}
         self.uploaded: dict[str, str] = {}
+        self.members: dict[str, set] = {}
 
     def add_image(self, path: str | None = None, name="cirros", **props) -> dict:
         image = {"id": str(uuid.uuid4()), "name": name, "status": "active", "disk_format": "qcow2",
                  "container_format": "bare", "min_disk": 0, "min_ram": 0, "size": 1, "visibility": "public",
-                 **props}
+                 "owner": "p-admin", **props}
         self.images[image["id"]] = image
         if path:
             self.files[image["id"]] = path
         return image
 
+    def _visible(self, caller, image) -> bool:
+        # the image service's rule (services/storage/images.py ImageManager._visible)
+        return (self.auth.privileged(caller) or image.get("owner") == caller["project_id"]
+                or image.get("visibility") in ("public", "community")
+                or (image.get("visibility") == "shared" and caller["project_id"] in self.members.get(image["id"], ())))
+
     def get_image(self, image_id, token=None):
-        if image_id not in self.images:
-            raise ExternalError(f"Image {image_id} could not be found.", 404)
-        return self.images[image_id]
+        image = self.images.get(image_id)
+        if image is None or not self._visible(self.auth.who(token), image):
+            raise ExternalError(f"No image found with ID {image_id}", 404, "image")
+        return image
+
+    def list_members(self, image_id, token=None):
+        self.get_image(image_id, token)
+        return [{"member_id": m, "image_id": image_id, "status": "accepted"} for m in self.members.get(image_id, ())]
 
     def download(self, image_id, dest, token=None):
-        self.get_image(image_id)
+        self.get_image(image_id, token)
+        self.auth.record("image", "download", image_id, self.auth.who(token))
         src = self.files.get(image_id)
         if src:
             shutil.copy(src, dest)
@@ -111,54 +187,80 @@ class FakeImage:
             open(dest, "wb").close()
 
     def create_image(self, body, token=None):
-        return self.add_image(name=body.get("name", ""), **{k: v for k, v in body.items() if k != "name"})
+        caller = self.auth.who(token)
+        return self.add_image(name=body.get("name", ""), owner=caller["project_id"],
+                              **{k: v for k, v in body.items() if k not in ("name", "owner")})
 
     def upload(self, image_id, path, token=None):
+        caller = self.auth.who(token)
+        image = self.get_image(image_id, token)
+        if not (self.auth.privileged(caller) or image.get("owner") == caller["project_id"]):
+            raise ExternalError(f"You are not permitted to modify image {image_id}.", 403, "image")
         self.uploaded[image_id] = path
+        self.auth.record("image", "upload", image_id, caller)
 
 
 class FakeVolume:
-    def __init__(self):
+    def __init__(self, auth: FakeAuth | None = None):
+        self.auth = auth or FakeAuth()
         self.volumes: dict[str, dict] = {}
         self.attachments: dict[str, dict] = {}
 
     def add_volume(self, project_id="p-test", path="/dev/null", size=1, name="vol") -> dict:
         vol = {"id": str(uuid.uuid4()), "name": name, "size": size, "status": "available", "attachments": [],
-               "project_id": project_id, "path": path, "bootable": "false"}
+               "project_id": project_id, "os-vol-tenant-attr:tenant_id": project_id, "path": path,
+               "bootable": "false"}
         self.volumes[vol["id"]] = vol
         return vol
 
     def get_volume(self, project_id, volume_id, token=None):
+        # as the storage service: the token's project decides (admin and service see all), not the URL's
+        caller = self.auth.who(token)
         vol = self.volumes.get(volume_id)
-        if vol is None or vol["project_id"] != project_id:
-            raise ExternalError(f"Volume {volume_id} could not be found.", 404)
+        if vol is None or not (self.auth.privileged(caller) or vol["project_id"] == caller["project_id"]):
+            raise ExternalError(f"Volume {volume_id} could not be found.", 404, "volume")
         return vol
 
     def create_attachment(self, project_id, volume_id, instance_id, connector, token=None):
-        vol = self.get_volume(project_id, volume_id)
+        vol = self.get_volume(project_id, volume_id, token)
         if vol["status"] != "available":
             raise ExternalError(f"Invalid volume: volume {volume_id} status must be available, "
-                                f"but is {vol['status']}.", 400)
+                                f"but is {vol['status']}.", 400, "volume")
         att = {"id": str(uuid.uuid4()), "volume_id": volume_id, "instance": instance_id, "status": "reserved",
                "connection_info": {"driver_volume_type": "file",
                                    "data": {"path": vol["path"], "format": "raw"}}}
         self.attachments[att["id"]] = att
         vol["status"] = "reserved"
+        self.auth.record("volume", "create_attachment", volume_id, self.auth.who(token))
+        return att
+
+    def _attachment(self, attachment_id, token):
+        att = self.attachments.get(attachment_id)
+        if att is None:
+            raise ExternalError(f"Attachment {attachment_id} could not be found.", 404, "volume")
+        self.get_volume(None, att["volume_id"], token)
         return att
 
     def complete_attachment(self, project_id, attachment_id, token=None):
-        att = self.attachments[attachment_id]
+        att = self._attachment(attachment_id, token)
         att["status"] = "attached"
         self.volumes[att["volume_id"]]["status"] = "in-use"
 
     def delete_attachment(self, project_id, attachment_id, token=None):
-        att = self.attachments.pop(attachment_id, None)
-        if att:
-            self.volumes[att["volume_id"]]["status"] = "available"
+        if attachment_id not in self.attachments:
+            return
+        att = self._attachment(attachment_id, token)
+        self.attachments.pop(attachment_id)
+        self.volumes[att["volume_id"]]["status"] = "available"
+        self.auth.record("volume", "delete_attachment", att["volume_id"], self.auth.who(token))
 
     def delete_volume(self, project_id, volume_id, token=None):
-        self.volumes.pop(volume_id, None)
+        if volume_id in self.volumes:
+            self.get_volume(project_id, volume_id, token)
+            self.volumes.pop(volume_id)
 
 
 def fake_clients() -> dict:
-    return {"network": FakeNetwork(), "image": FakeImage(), "volume": FakeVolume()}
+    """The three fakes sharing one FakeAuth (reachable as clients["network"].auth)."""
+    auth = FakeAuth()
+    return {"network": FakeNetwork(auth), "image": FakeImage(auth), "volume": FakeVolume(auth)}

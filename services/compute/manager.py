@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from appliance.db import utcnow
-from appliance.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from services.compute import build, devices
-from services.compute.drivers.base import DriverError, UnsupportedSpec
+from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
+from services.compute import build, devices, faults
+from services.compute.drivers.base import UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
 
@@ -412,7 +412,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
         self.check_lock(inst, admin)
         inst.task_state = "deleting"
         inst.save()
-        self.submit(self.delete_instance, inst.id, token)
+        self.submit(self.delete_instance, inst.id)
 
     def action(self, inst: Instance, name: str, args, token: str, admin: bool):
         """Check the state machine, set the task state, and run the action (async where Nova is)."""
@@ -510,15 +510,10 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
             raise Conflict(f"Instance {inst.id} has not finished building yet.")
         return {"output": self.driver.console_log(str(self.console_path(inst)), lines)}
 
-    def fault(self, inst: Instance, exc: Exception | str, code: int = 500) -> None:
-        message = str(exc)
-        if isinstance(exc, ApiError):
-            code = exc.status
-        elif isinstance(exc, (UnsupportedSpec,)):
-            code = 400
-        elif isinstance(exc, (DriverError, ExternalError)):
-            code = 500
-        inst.fault = {"code": code, "message": message[:255], "details": message, "created": _now_iso()}
+    def fault(self, inst: Instance, exc: Exception | str, building: bool = False) -> None:
+        """Record what went wrong: `message` for the server's user, `details` (internal) for admins only."""
+        code, message, details = faults.describe(exc, building)
+        inst.fault = {"code": code, "message": message[:255], "details": details, "created": _now_iso()}
 
 
 def _snapshot(flavor: Flavor) -> dict:

@@ -151,8 +151,12 @@ def server(inst, *, floating: dict | None = None, attachments=None, groups=None)
         body["locked_reason"] = inst.locked_reason
     if inst.fault and inst.vm_state in ("error", "deleted"):
         fault = {k: inst.fault[k] for k in ("code", "message", "created")}
-        if admin or inst.fault.get("code") != 500:
+        # details name internal URLs and services (Nova shows them to admins only); a user's own mistake (4xx)
+        # needs no more than its message
+        if admin:
             fault["details"] = inst.fault.get("details", "")
+        elif inst.fault.get("code") != 500:
+            fault["details"] = inst.fault["message"]
         body["fault"] = fault
     return body
 

@@ -56,6 +56,13 @@ class Env:
         self.member_token = mint_token(user_id="u-member", project_id=PROJECT, roles=["member", "reader"])
         self.other_token = mint_token(user_id="u-other", project_id=OTHER, roles=["member", "reader"])
         self.admin_token = mint_token(user_id="u-admin", project_id="p-admin", roles=["admin", "member", "reader"])
+        self.reader_token = mint_token(user_id="u-reader", project_id=PROJECT, roles=["reader"])
+        # the fake services learn who each token is, as the real ones do from identity's keys
+        self.auth = self.network.auth
+        self.auth.register(self.member_token, PROJECT, ["member", "reader"])
+        self.auth.register(self.other_token, OTHER, ["member", "reader"])
+        self.auth.register(self.admin_token, "p-admin", ["admin", "member", "reader"])
+        self.auth.register(self.reader_token, PROJECT, ["reader"])
         self.api = Api(self.app, self.member_token)
         self.admin = Api(self.app, self.admin_token)
         self.other = Api(self.app, self.other_token)
