@@ -243,6 +243,20 @@ class ImageManager:
                      os_hash_value=writer.hexdigest("sha512")).where(Image.id == img.id).execute()
         return Image.get_by_id(img.id)
 
+    def inspect_for_conversion(self, img: Image) -> dict:
+        """The stored data, inspected again before it becomes a volume; 400 with Cinder's reason if refused."""
+        try:
+            found = formats.check(self.path(img.id), img.disk_format)
+        except formats.FormatError as exc:
+            raise errors.BadRequest(f"Image {img.id} is unacceptable: {exc}.") from None
+        except OSError as exc:
+            raise errors.BadRequest(f"Image {img.id} is unacceptable: its data cannot be read ({exc.strerror}).") \
+                from None
+        if found["qemu_format"] is None:
+            raise errors.BadRequest(f"Image {img.id} is unacceptable: a {img.disk_format} image cannot be "
+                                    "converted to a volume.")
+        return found
+
     def data_path(self, image_id: str, ctx) -> tuple[Image, Path | None]:
         img = self.get(image_id, ctx)
         if img.status == "deactivated" and not _is_admin(ctx):

@@ -199,6 +199,8 @@ class VolumeManager:
             img, path = self.images.data_path(body["imageRef"], ctx)
             if path is None or img.status != "active":
                 raise errors.BadRequest(f"Invalid image: image {img.id} is {img.status}, not active.")
+            # inspected again, as Cinder does: the store may hold data from before an inspector fix
+            self.images.inspect_for_conversion(img)
             need = max(img.min_disk or 0, math.ceil((img.virtual_size or img.size or 0) / GiB))
             size = size or max(need, 1)
             if size < need:

@@ -7,14 +7,32 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from appliance import diskimage
 from services.storage.drivers.base import GiB, DriverError, VolumeDriver
 
 
-def qemu_img(*args, timeout=3600) -> str:
-    proc = subprocess.run(["qemu-img", *args], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise DriverError(f"qemu-img {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
+def qemu_img(*args, readable=(), writable=(), timeout=3600) -> str:
+    """qemu-img in the sandbox: it sees only `readable` (read-only) and `writable`, never the state dir."""
+    try:
+        return diskimage.run_qemu_img(list(args), readable=readable, writable=writable, timeout=timeout)
+    except diskimage.QemuImgError as exc:
+        raise DriverError(str(exc)) from None
+
+
+def inspected(path: Path, declared: str, own_raw: bool = False) -> str:
+    """The qemu-img format of a conversion's source, after oslo.utils' inspector found it safe.
+
+    own_raw: the source is one of our raw volumes or snapshots. Its bytes are whatever a guest wrote (a qcow2
+    header, a broken partition table): with -f raw qemu-img never interprets them, so they are not refused."""
+    if own_raw:
+        return "raw"
+    try:
+        found = diskimage.inspect(path, declared)
+    except diskimage.UnsafeImage as exc:
+        raise DriverError(f"the source {path.name} is refused: {exc}") from None
+    if found.qemu_format is None:
+        raise DriverError(f"cannot make a volume from a {declared} image")
+    return found.qemu_format
 
 
 class FileDriver(VolumeDriver):
@@ -52,54 +70,64 @@ class FileDriver(VolumeDriver):
         if final.exists():
             raise DriverError(f"{final.name} already exists")
         tmp = self._tmp(final)
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+        # the sandbox binds exactly this file writable, so it must exist (empty) before qemu-img runs
+        tmp.touch(mode=0o640)
         return tmp
 
     def create_volume(self, volume_id, size_gb):
         final = self.path(volume_id)
         tmp = self._fresh(final)
-        qemu_img("create", "-q", "-f", self.format, str(tmp), str(size_gb * GiB))
-        self._publish(tmp, final)
+        try:
+            qemu_img("create", "-q", "-f", self.format, str(tmp), str(size_gb * GiB), writable=[tmp])
+            self._publish(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
-    def _convert(self, src: Path, src_fmt: str, final: Path, size_gb: int) -> None:
+    def _convert(self, src: Path, declared: str, final: Path, size_gb: int, own: bool = False) -> None:
+        # the inspector decides the format and refuses extents, backing/data files and format lies
+        # before qemu-img opens anything; qemu-img then sees only this source and the new file
+        src_fmt = inspected(src, declared, own_raw=own and self.format == "raw")
         tmp = self._fresh(final)
         try:
             # -U: the source may be attached to a running guest, which holds qemu's image lock
-            info = json.loads(qemu_img("info", "-U", "--output=json", "-f", src_fmt, str(src)))
+            info = json.loads(qemu_img("info", "-U", "--output=json", "-f", src_fmt, str(src), readable=[src]))
             if info.get("backing-filename") or info.get("format-specific", {}).get("data", {}).get("data-file"):
                 raise DriverError("sources with a backing or data file are refused")
             if info["virtual-size"] > size_gb * GiB:
                 raise DriverError(f"the source is {info['virtual-size']} bytes; the volume is only {size_gb} GiB")
-            qemu_img("convert", "-q", "-U", "-f", src_fmt, "-O", self.format, str(src), str(tmp))
-            qemu_img("resize", "-q", "-f", self.format, str(tmp), str(size_gb * GiB))
+            qemu_img("convert", "-q", "-U", "-f", src_fmt, "-O", self.format, str(src), str(tmp),
+                     readable=[src], writable=[tmp])
+            qemu_img("resize", "-q", "-f", self.format, str(tmp), str(size_gb * GiB), writable=[tmp])
             self._publish(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
     def create_from_image(self, volume_id, size_gb, image_path, image_format):
-        if image_format not in ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx"):
-            raise DriverError(f"cannot make a volume from a {image_format} image")
-        fmt = {"vhd": "vpc"}.get(image_format, image_format)
-        self._convert(Path(image_path), fmt, self.path(volume_id), size_gb)
+        self._convert(Path(image_path), image_format, self.path(volume_id), size_gb)
 
     def clone_volume(self, volume_id, size_gb, source_id):
-        self._convert(self._existing(self.path(source_id)), self.format, self.path(volume_id), size_gb)
+        self._convert(self._existing(self.path(source_id)), self.format, self.path(volume_id), size_gb, own=True)
 
     def create_snapshot(self, snapshot_id, volume_id):
         src = self._existing(self.path(volume_id))
+        # a qcow2 volume's header is checked like an upload's; a raw one is opened with -f raw whatever it holds
+        fmt = inspected(src, self.format, own_raw=self.format == "raw")
         final = self.snapshot_path(snapshot_id)
         tmp = self._fresh(final)
         try:
-            qemu_img("convert", "-q", "-U", "-f", self.format, "-O", self.format, str(src), str(tmp))
+            qemu_img("convert", "-q", "-U", "-f", fmt, "-O", self.format, str(src), str(tmp),
+                     readable=[src], writable=[tmp])
             self._publish(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
     def create_from_snapshot(self, volume_id, size_gb, snapshot_id):
-        self._convert(self._existing(self.snapshot_path(snapshot_id)), self.format, self.path(volume_id), size_gb)
+        self._convert(self._existing(self.snapshot_path(snapshot_id)), self.format, self.path(volume_id), size_gb,
+                      own=True)
 
     def delete_snapshot(self, snapshot_id):
         self.snapshot_path(snapshot_id).unlink(missing_ok=True)
@@ -113,7 +141,7 @@ class FileDriver(VolumeDriver):
         path = self._existing(self.path(volume_id))
         if size_gb * GiB < self.virtual_size(volume_id):
             raise DriverError("volumes can only grow")
-        qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB))
+        qemu_img("resize", "-q", "-f", self.format, str(path), str(size_gb * GiB), writable=[path])
 
     def _existing(self, path: Path) -> Path:
         if not path.exists():
@@ -127,8 +155,8 @@ class FileDriver(VolumeDriver):
         return self.snapshot_path(snapshot_id).exists()
 
     def virtual_size(self, volume_id):
-        info = json.loads(qemu_img("info", "-U", "--output=json", "-f", self.format,
-                                   str(self._existing(self.path(volume_id)))))
+        path = self._existing(self.path(volume_id))
+        info = json.loads(qemu_img("info", "-U", "--output=json", "-f", self.format, str(path), readable=[path]))
         return int(info["virtual-size"])
 
     def connection_info(self, volume_id):
@@ -144,11 +172,12 @@ class FileDriver(VolumeDriver):
                 return fh.read(length).ljust(length, b"\0")
         with tempfile.TemporaryDirectory(dir=self.dir) as tmp:
             out = Path(tmp) / "range.raw"
+            out.touch()
             # qemu-img dd reads the guest view; bs=1 would be slow, so read whole 512-byte sectors.
             # Its count includes the skipped blocks (qemu 7.2), hence count=end.
             start, end = offset // 512, -(-(offset + length) // 512)
             qemu_img("dd", "-U", "-f", self.format, "-O", "raw", "bs=512", f"skip={start}",
-                     f"count={end}", f"if={src}", f"of={out}")
+                     f"count={end}", f"if={src}", f"of={out}", readable=[src], writable=[out])
             data = out.read_bytes()
         lead = offset - start * 512
         return data[lead:lead + length].ljust(length, b"\0")

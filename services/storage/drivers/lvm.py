@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from services.storage.drivers.base import GiB, DriverError, VolumeDriver
+from services.storage.drivers.file import inspected, qemu_img
 
 
 def device_mapper_available() -> bool:
@@ -50,13 +51,13 @@ class LvmThinDriver(VolumeDriver):
         run("lvcreate", "-q", "-T", f"{self.vg}/{self.pool}", "-V", f"{size_gb}g", "-n", self.lv(volume_id), "-y")
 
     def create_from_image(self, volume_id, size_gb, image_path, image_format):
+        # inspected before any LV exists or qemu-img opens it: extents, backing/data files and format lies
+        # are refused here, and qemu-img then sees only the image and the new LV's device node
+        fmt = inspected(Path(image_path), image_format)
         self.create_volume(volume_id, size_gb)
         try:
-            fmt = {"vhd": "vpc"}.get(image_format, image_format)
-            proc = subprocess.run(["qemu-img", "convert", "-q", "-n", "-f", fmt, "-O", "raw", str(image_path),
-                                   self.device(self.lv(volume_id))], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise DriverError(f"qemu-img convert failed: {proc.stderr.strip()}")
+            qemu_img("convert", "-q", "-n", "-f", fmt, "-O", "raw", str(image_path), self.device(self.lv(volume_id)),
+                     readable=[image_path], writable=[self.device(self.lv(volume_id))])
         except BaseException:
             self.delete_volume(volume_id)
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import subprocess
 
 import pytest
 
@@ -190,7 +191,10 @@ def test_upload_format_checks(image_client, tokens, tmp_path, settings):
     backing.write_bytes(b"\0" * 1024)
     with_backing = qcow2_bytes(tmp_path, extra=("-b", str(backing), "-F", "raw"))
     with_data_file = qcow2_bytes(tmp_path, extra=("-o", f"data_file={tmp_path / 'ext.raw'}"))
-    iso = b"\0" * 0x8001 + b"CD001" + b"\0" * 2000
+    (tmp_path / "iso").mkdir()
+    (tmp_path / "iso" / "hello").write_text("hi")
+    subprocess.run(["genisoimage", "-quiet", "-o", str(tmp_path / "real.iso"), str(tmp_path / "iso")], check=True)
+    iso = (tmp_path / "real.iso").read_bytes()
     cases = [
         ("qcow2", b"plain raw bytes", "is raw, but disk_format is qcow2"),
         ("raw", qcow, "is qcow2, but disk_format is raw"),
