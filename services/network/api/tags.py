@@ -3,7 +3,7 @@ from flask import Blueprint, jsonify
 
 from appliance.app import json_body
 from services.network import schemas
-from services.network.api.common import manager, write_ctx
+from services.network.api.common import ctx, manager, write_ctx
 from services.network.errors import bad_request
 
 bp = Blueprint("tags", __name__)
@@ -12,13 +12,16 @@ _GETTERS = {"networks": "get_network", "subnets": "get_subnet", "ports": "get_po
             "floatingips": "get_floatingip", "security-groups": "get_security_group", "policies": "get_qos_policy"}
 
 
-def _obj(resource, rid):
+def _obj(resource, rid, write=True):
     getter = _GETTERS.get(resource)
     if getter is None:
         from appliance.errors import NotFound
         raise NotFound("The resource could not be found.")
-    c = write_ctx()
-    return getattr(manager(), getter)(c, rid)
+    obj = getattr(manager(), getter)(ctx(), rid)
+    if write:
+        # seeing a resource (an external or shared network) is not owning it: tags change with its owner's rights
+        write_ctx(obj.project_id)
+    return obj
 
 
 def _save(obj, tags):
@@ -34,7 +37,7 @@ def _check(tag):
 
 @bp.get("/v2.0/<resource>/<rid>/tags")
 def list_tags(resource, rid):
-    return jsonify({"tags": list(_obj(resource, rid).tags)})
+    return jsonify({"tags": list(_obj(resource, rid, write=False).tags)})
 
 
 @bp.put("/v2.0/<resource>/<rid>/tags")
@@ -55,7 +58,7 @@ def clear_tags(resource, rid):
 
 @bp.get("/v2.0/<resource>/<rid>/tags/<tag>")
 def has_tag(resource, rid, tag):
-    if tag not in _obj(resource, rid).tags:
+    if tag not in _obj(resource, rid, write=False).tags:
         from appliance.errors import ApiError
         raise ApiError(f"Tag {tag} could not be found.", status=404, kind="TagNotFound")
     return "", 204

@@ -1,0 +1,120 @@
+"""Policy matrix: per route, the status each persona (admin, member, reader, other project, no token) gets."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+PERSONAS = ("admin", "member", "reader", "other", "anon")
+MEMBER_PROJECT, OTHER_PROJECT, ADMIN_PROJECT = "p-member", "p-other", "p-admin"
+# Flask's own routes (static files) are not part of any API
+FRAMEWORK_RULES = {("GET", "/static/<path:filename>")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """One row: `method rule`, the expected status per persona, how to build its ids and its body."""
+    method: str
+    rule: str
+    expect: dict[str, int]
+    make: Callable[[Any], dict] | None = None  # world -> {path var: value, ...}, fresh for every cell
+    body: Any = None  # a dict, or ids -> dict (or bytes)
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.rule
+
+
+def route(spec: str, statuses: str, make=None, body=None, note="") -> Route:
+    """route("GET /v2.0/networks/<rid>", "200 200 200 404 401", make=..., body=...)."""
+    method, rule = spec.split(" ", 1)
+    codes = [int(c) for c in statuses.split()]
+    if len(codes) != len(PERSONAS):
+        raise ValueError(f"{spec}: {len(PERSONAS)} statuses expected, got {statuses!r}")
+    return Route(method, rule, dict(zip(PERSONAS, codes)), make, body, note)
+
+
+def persona_tokens(mint_token, users: dict[str, str] | None = None,
+                   projects: dict[str, str] | None = None) -> dict[str, str | None]:
+    """Real Fernet tokens for the personas; `users`/`projects` map a persona to real ids where they matter."""
+    users, projects = users or {}, projects or {}
+    spec = {"admin": (ADMIN_PROJECT, ["admin", "member", "reader"]),
+            "member": (MEMBER_PROJECT, ["member", "reader"]),
+            "reader": (MEMBER_PROJECT, ["reader"]),
+            "other": (OTHER_PROJECT, ["member", "reader"])}
+    tokens: dict[str, str | None] = {"anon": None}
+    for name, (project, roles) in spec.items():
+        tokens[name] = mint_token(user_id=users.get(name, f"u-{name}"), project_id=projects.get(name, project),
+                                  roles=roles)
+    return tokens
+
+
+def app_routes(app, ignore=FRAMEWORK_RULES) -> set[tuple[str, str]]:
+    """Every (method, rule) the app serves, HEAD/OPTIONS aside."""
+    out = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if (method, rule.rule) not in ignore:
+                out.add((method, rule.rule))
+    return out
+
+
+def coverage_gaps(apps, routes: list[Route]) -> tuple[set, set]:
+    """(routes served but not declared, rows declared but not served): both must be empty."""
+    served = set().union(*(app_routes(a) for a in apps))
+    declared = {r.key for r in routes}
+    return served - declared, declared - served
+
+
+def fill(rule: str, ids: dict) -> str:
+    """'/v2.0/networks/<rid>' with ids {'rid': 'x'} -> '/v2.0/networks/x' (converters like <path:key> too)."""
+    out, i = [], 0
+    while (start := rule.find("<", i)) >= 0:
+        end = rule.index(">", start)
+        name = rule[start + 1:end].split(":")[-1]
+        out.append(rule[i:start])
+        out.append(str(ids[name]))
+        i = end + 1
+    out.append(rule[i:])
+    return "".join(out)
+
+
+@dataclasses.dataclass
+class Cell:
+    route: Route
+    persona: str
+    expected: int
+    got: int
+    detail: str = ""
+
+
+def run(routes: list[Route], world, send: Callable[[str, str, str, Any], tuple[int, str]],
+        personas=PERSONAS) -> list[Cell]:
+    """Every cell: fresh ids from route.make(world), the path filled, the body built, the status compared.
+
+    `send(persona, method, path, body)` returns (status, text of the response for the report)."""
+    cells = []
+    for r in routes:
+        for persona in personas:
+            ids = r.make(world) if r.make else {}
+            body = r.body(ids) if callable(r.body) else r.body
+            status, text = send(persona, r.method, fill(r.rule, ids), body)
+            cells.append(Cell(r, persona, r.expect[persona], status, text[:200]))
+    return cells
+
+
+def mismatches(cells: list[Cell]) -> str:
+    """A readable list of the cells that differ (empty string when all match)."""
+    bad = [c for c in cells if c.got != c.expected]
+    return "\n".join(f"{c.route.method} {c.route.rule} as {c.persona}: expected {c.expected}, got {c.got}"
+                     f" ({c.detail})" for c in bad)
+
+
+def render_markdown(routes: list[Route], title: str = "") -> str:
+    """The matrix as a markdown table, one row per route, one column per persona."""
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| method | route | " + " | ".join(PERSONAS) + " |")
+    lines.append("|---|---|" + "---|" * len(PERSONAS))
+    for r in routes:
+        lines.append(f"| {r.method} | `{r.rule}` | " + " | ".join(str(r.expect[p]) for p in PERSONAS) + " |")
+    return "\n".join(lines) + "\n"
