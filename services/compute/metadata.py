@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets as pysecrets
 
 from flask import Response, request
@@ -22,6 +23,15 @@ OPENSTACK_VERSIONS = ["2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2
                       "2017-02-22", "2018-08-27", "2020-10-14", "latest"]
 EC2_VERSIONS = ["1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15", "2008-02-01",
                 "2008-09-01", "2009-04-04", "latest"]
+
+
+# the only trees a guest may ask for; everything else the shared app factory adds (/metrics, /healthz) stays
+# off this port, so a guest behind the proxy never sees Prometheus output or service internals
+METADATA_PATH = re.compile(r"^/(openstack(/[^/]*){0,2}/?|[^/]+/(user-data|meta-data(/.*)?))?$")
+
+
+def is_metadata_path(path: str) -> bool:
+    return bool(METADATA_PATH.match(path)) and not path.startswith(("/metrics", "/healthz"))
 
 
 def secret_path(settings):
@@ -94,6 +104,12 @@ def build_metadata_app(settings, manager):
 
     app = make_app("compute-metadata", settings, error_format="nova", database=models.database)
     secret = proxy_secret(settings)
+
+    def only_metadata():
+        if not is_metadata_path(request.path):
+            raise NotFound("The resource could not be found.")
+    # first of all hooks: not even the metrics middleware sees a request for a path outside the metadata trees
+    app.before_request_funcs.setdefault(None, []).insert(0, only_metadata)
 
     def instance() -> Instance:
         iid = request.headers.get("X-Instance-ID")

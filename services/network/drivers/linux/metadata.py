@@ -14,8 +14,10 @@ import hmac
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 CLONE_NEWNET = 0x40000000
+# only the metadata trees go upstream (as compute's services.compute.metadata.METADATA_PATH): a guest asking for
+# /metrics, /healthz or anything else gets a 404 from the proxy and never reaches the service
+METADATA_PATH = re.compile(r"^/(openstack(/[^/]*){0,2}/?|[^/]+/(user-data|meta-data(/.*)?))?$")
+
+
+def forwardable(path: str) -> bool:
+    path = urlparse(path).path
+    return bool(METADATA_PATH.match(path)) and not path.startswith(("/metrics", "/healthz"))
 
 
 def secret_path(state_dir: Path) -> Path:
@@ -60,6 +70,9 @@ def ensure(netns: str, network_id: str, conf: Path, hosts: dict, upstream: str, 
         cmd = ["ip", "netns", "exec", netns, sys.executable, "-P", str(Path(__file__).resolve()),
                "--root-netns-fd", str(root_ns), "--conf", str(conf), "--network-id", network_id,
                "--upstream", upstream, "--secret", str(secret)]
+        if upstream.startswith("https:"):
+            # the box's API CA (appliance.pki.api_tls_files) sits in the same state dir as the shared secret
+            cmd += ["--cafile", str(Path(secret).parent.parent / "tls" / "ca.crt")]
         proc = subprocess.run(cmd, pass_fds=(root_ns,), capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"metadata proxy for {network_id} failed: {proc.stderr.strip()[-500:]}")
@@ -79,7 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "egret-metadata-proxy"
 
     def _proxy(self):
-        conf, network_id, upstream, secret = self.server.egret
+        conf, network_id, upstream, secret, cafile = self.server.egret
+        if not forwardable(self.path):
+            self.send_error(404, "not a metadata path")
+            return
         guest_ip = self.client_address[0]
         try:
             hosts = json.loads((conf / "metadata.json").read_text())
@@ -98,7 +114,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         url = urlparse(upstream)
         try:
-            conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
+            if url.scheme == "https":  # [tls] enabled: compute serves the box's certificate; trust only its CA
+                ctx = ssl.create_default_context(cafile=cafile)
+                ctx.check_hostname = False  # the upstream is reached on loopback; the CA is the trust anchor
+                conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=30, context=ctx)
+            else:
+                conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
@@ -127,6 +148,7 @@ def main(argv=None) -> None:
     p.add_argument("--upstream", required=True)
     p.add_argument("--secret", required=True)
     p.add_argument("--port", type=int, default=80)
+    p.add_argument("--cafile", default=None, help="CA of an https upstream")
     args = p.parse_args(argv)
     conf = Path(args.conf)
     server = ThreadingHTTPServer(("169.254.169.254", args.port), _Handler)   # bound inside the netns
@@ -135,7 +157,7 @@ def main(argv=None) -> None:
     if libc.setns(args.root_netns_fd, CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "setns to the host network namespace failed")
     os.close(args.root_netns_fd)
-    server.egret = (conf, args.network_id, args.upstream, Path(args.secret))
+    server.egret = (conf, args.network_id, args.upstream, Path(args.secret), args.cafile)
     # daemonize so the service never has to reap us and we outlive its restarts, like dnsmasq
     if os.fork():
         os._exit(0)
