@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 
+from appliance import diskimage
 from appliance.db import utcnow
 from services.compute import access
 from services.compute.drivers import base as drv
@@ -207,13 +207,14 @@ class BuildMixin:
                 raise BuildError(f"Image {inst.image_ref} has disk_format {fmt}; qcow2 or raw can be booted.")
             overlay = idir / "disk"
             if not overlay.exists():
-                cmd = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base_path), "-F", fmt, str(overlay)]
+                _inspect_base(inst.image_ref, base_path, fmt)
+                cmd = ["create", "-q", "-f", "qcow2", "-b", str(base_path), "-F", fmt, str(overlay)]
                 if int(inst.flavor.get("disk") or 0) > 0:
-                    virtual = _virtual_size(base_path)
+                    virtual = _virtual_size(base_path, fmt)
                     wanted = int(inst.flavor["disk"]) << 30
                     if wanted > virtual:
                         cmd.append(str(wanted))
-                _run(cmd)
+                _qemu_img(cmd, readable=[base_path], writable=[overlay], new=overlay)
             disks.append(drv.DiskSpec(path=str(overlay), target="vda"))
             for key in ("kernel_id", "ramdisk_id"):
                 if meta.get(key):
@@ -400,7 +401,8 @@ class BuildMixin:
         self.driver.destroy(inst.domain_name)
         overlay = self.instance_dir(inst) / "disk"
         if overlay.exists() and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
-            _run(["qemu-img", "resize", "-q", str(overlay), f"{int(flavor['disk'])}G"])
+            _qemu_img(["resize", "-q", "-f", "qcow2", str(overlay), f"{int(flavor['disk'])}G"],
+                      readable=_backing(self.instances_dir, inst), writable=[overlay])
         spec = _spec_from_xml(tree_xml, inst, flavor)
         if running:
             self.driver.spawn(spec)
@@ -443,7 +445,9 @@ class BuildMixin:
                 if paused:
                     self.driver.pause(inst.domain_name)  # a consistent copy without a live block job
                 try:
-                    _run(["qemu-img", "convert", "-U", "-O", "qcow2", str(self.instance_dir(inst) / "disk"), str(out)])
+                    _qemu_img(["convert", "-U", "-f", "qcow2", "-O", "qcow2", str(self.instance_dir(inst) / "disk"),
+                               str(out)], readable=[self.instance_dir(inst) / "disk",
+                                                    *_backing(self.instances_dir, inst)], writable=[out], new=out)
                 finally:
                     if paused:
                         self.driver.unpause(inst.domain_name)
@@ -520,18 +524,39 @@ class BuildMixin:
         return t
 
 
-def _run(cmd) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"{cmd[0]} {cmd[1]} failed: {proc.stderr.strip()[:300]}")
-
-
-def _virtual_size(path) -> int:
-    import json
-    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(path)], capture_output=True, text=True)
+def _qemu_img(args, readable=(), writable=(), new=None) -> str:
+    """qemu-img in the bubblewrap sandbox (appliance.diskimage): it sees only these files, never the keys.
+    `new`: an output file, made empty first (the sandbox binds it) and removed again if qemu-img fails."""
+    if new is not None:
+        Path(new).touch(mode=0o644)
     try:
-        return int(json.loads(out.stdout)["virtual-size"])
-    except (ValueError, KeyError):
+        return diskimage.run_qemu_img(args, readable=readable, writable=writable)
+    except diskimage.QemuImgError as exc:
+        if new is not None:
+            Path(new).unlink(missing_ok=True)
+        raise BuildError(str(exc)[:400]) from None
+
+
+def _inspect_base(image_id, path, fmt) -> None:
+    """The cached image, checked by oslo.utils' inspector before an overlay (and so qemu and libvirt) opens it."""
+    try:
+        diskimage.inspect(path, fmt)
+    except diskimage.UnsafeImage as exc:
+        raise BuildError(f"Image {image_id} is unacceptable: {exc}") from None
+
+
+def _backing(instances_dir, inst) -> list:
+    """The cached base under a server's overlay: the only other file qemu-img may open through it."""
+    base = Path(instances_dir) / "_base" / str(inst.image_ref or "")
+    return [base] if inst.image_ref and base.exists() else []
+
+
+def _virtual_size(path, fmt) -> int:
+    import json
+    try:
+        out = _qemu_img(["info", "-U", "--output=json", "-f", fmt, str(path)], readable=[path])
+        return int(json.loads(out)["virtual-size"])
+    except (BuildError, ValueError, KeyError):
         return 0
 
 
