@@ -8,7 +8,7 @@ import jsonschema
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from appliance import errors, policy
+from appliance import bodies, errors, policy
 from appliance.config import Settings
 from appliance.metrics import Metrics
 from appliance.tokens import TokenError, TokenProvider
@@ -68,12 +68,10 @@ def make_app(service: str, settings: Settings, *, error_format: str = "keystone"
         g.request_id = "req-" + str(uuid.uuid4())
         metrics.start()
         g.context = None
-        length = request.content_length
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
         limit = getattr(view, "_egret_max_body", settings.max_request_body)
-        if limit is not None and length is not None and length > limit:
-            _drain(length)
-            raise errors.PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
+        if limit is not None:
+            bodies.bound(limit)
         if database is not None:
             database.connect(reuse_if_open=True)
         if view is None or getattr(view, "_egret_public", False):
@@ -111,6 +109,21 @@ def make_app(service: str, settings: Settings, *, error_format: str = "keystone"
             exc.code, exc.description or exc.name)
         return render_error(errors.ApiError(message, status=exc.code or 500))
 
+    @app.errorhandler(TimeoutError)
+    def _stalled(exc):
+        # a client that stopped sending (the worker's socket timeout): answer, then stop reading from it.
+        # Through the app's own ApiError handler, so S3 answers in XML.
+        bodies.hang_up()
+        return app.handle_user_exception(errors.ApiError(
+            f"The request body did not arrive within {bodies.idle_timeout(settings):g} seconds.", status=408))
+
+    def _bad_framing(exc):
+        bodies.hang_up()
+        return app.handle_user_exception(errors.BadRequest(f"Malformed request body: {exc or exc.__class__.__name__}."))
+
+    for kind in (bodies.FramingError, *bodies.GUNICORN_BODY_ERRORS):  # met while a streaming view reads
+        app.register_error_handler(kind, _bad_framing)
+
     @app.errorhandler(Exception)
     def _crash(exc):
         log.exception("unhandled error")
@@ -139,22 +152,6 @@ def make_app(service: str, settings: Settings, *, error_format: str = "keystone"
     return app
 
 
-# read and discard a rejected body up to this size, so the client sees our 413 rather than a reset connection
-DRAIN_LIMIT = 16 * 1024 * 1024
-
-
-def _drain(length: int) -> None:
-    if length > DRAIN_LIMIT:
-        return
-    stream = request.stream
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(65536, remaining))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-
-
 def _unauthorized(settings: Settings, message: str) -> errors.Unauthorized:
     return errors.Unauthorized(message, headers={
         "WWW-Authenticate": f'Keystone uri="{settings.url("identity", "/v3")}"'})
@@ -175,11 +172,7 @@ def json_body(schema: dict | None = None, *, required: bool = True) -> dict:
         if required:
             raise errors.BadRequest("The request body is empty; a JSON document is required.")
         return {}
-    try:
-        import json
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise errors.BadRequest(f"Malformed JSON in request body: {exc}.") from None
+    body = bodies.parse_json(raw)
     if schema is not None:
         validate(body, schema)
     return body

@@ -55,6 +55,8 @@ class Settings:
     # scrypt cost (N = 2**password_hash_log2n); record it with the bench figures
     password_hash_log2n: int = 15
     max_request_body: int = 1024 * 1024
+    # seconds a client may leave a request (its headers or body) without sending a byte before it is cut off
+    request_idle_timeout: int = 10
     # gunicorn worker processes and threads per service
     workers: int = 1
     threads: int = 8
@@ -64,6 +66,9 @@ class Settings:
     policy: dict = field(default_factory=dict)
     # free-form per-service settings: {"compute": {"domain_type": "qemu"}}
     service: dict = field(default_factory=dict)
+    # [tls] enabled = true (the appliance image): every unit serves HTTPS (appliance/pki.py api_tls_files); dev
+    # `egret up` stays plain HTTP on loopback unless asked. Optional: sans = ["name", "10.0.0.5"] for the cert.
+    tls: dict = field(default_factory=dict)
 
     @property
     def key_repository(self) -> Path:
@@ -85,8 +90,13 @@ class Settings:
     def port(self, name: str) -> int:
         return int(self.ports.get(name, DEFAULT_PORTS[name]))
 
+    @property
+    def tls_enabled(self) -> bool:
+        return _coerce("tls.enabled", self.tls.get("enabled", False), bool)
+
     def url(self, name: str, path: str = "") -> str:
-        return f"{self.public_scheme}://{self.public_host}:{self.port(name)}{path}"
+        scheme = "https" if self.tls_enabled else self.public_scheme
+        return f"{scheme}://{self.public_host}:{self.port(name)}{path}"
 
     def section(self, service: str) -> dict:
         return dict(self.service.get(service, {}))

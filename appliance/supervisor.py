@@ -23,7 +23,7 @@ log = logging.getLogger("egret.supervisor")
 
 def health_url(settings: config.Settings, unit: Unit) -> str:
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
-    scheme = "https" if unit.extra.get("tls") else "http"
+    scheme = "https" if unit.extra.get("tls") or settings.tls_enabled else "http"
     return f"{scheme}://{host}:{settings.port(unit.ports[0])}/healthz"
 
 
@@ -45,8 +45,9 @@ def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
 
 
 def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
-    cmd = [sys.executable, "-m", "gunicorn", "--name", f"egret-{unit.name}",
-           "--worker-class", "gthread", "--workers", str(settings.workers), "--threads", str(settings.threads),
+    # appliance.gworker: gthread with socket idle timeouts, gunicorn's 4xx in the API's format, PR_SET_PDEATHSIG
+    cmd = [sys.executable, "-m", "gunicorn", "--name", f"egret-{unit.name}", "--worker-class",
+           "appliance.gworker.EgretWorker", "--workers", str(settings.workers), "--threads", str(settings.threads),
            "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower(),
            # clients poll (`--wait` every few seconds) on pooled connections: gunicorn's 2 s default closed
            # them just as a request went out ("Remote end closed connection"); 75 s as nginx and Apache
@@ -59,6 +60,9 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
         # --cert-reqs 1 (optional): joining/enrolling peers have no certificate yet; views that need one check it
         cmd += ["--certfile", str(files["cert"]), "--keyfile", str(files["key"]), "--ca-certs", str(files["ca"]),
                 "--cert-reqs", "1"]
+    else:
+        from appliance.pki import unit_tls_args
+        cmd += unit_tls_args(settings, unit)  # [tls] enabled: every API over HTTPS with the box's certificate
     if _gunicorn_version() >= (27,):
         # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
         cmd.append("--no-control-socket")
@@ -71,7 +75,7 @@ def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
 def prepare(settings: config.Settings, unit: Unit) -> None:
     """A unit's pre-start step, its app module's `prepare(settings)`: TLS units write the certificate files
     gunicorn insists on before it binds (`egret serve` runs it as the unit's user, `egret up` in the supervisor)."""
-    if not unit.extra.get("tls"):
+    if not (unit.extra.get("tls") or settings.tls_enabled):
         return
     module = importlib.import_module(unit.app.split(":")[0])
     if hasattr(module, "prepare"):
@@ -162,6 +166,12 @@ class Supervisor:
                         self._write_state()
                 continue
             child.restarts += 1
+            # a worker orphaned by its master's crash would hold the port (EADDRINUSE for the restart); the
+            # unit is its own process group (start_new_session), so reap whatever is left of it
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             # a unit that ran a while is considered recovered; reset its backoff
             ran_for = now - child.started_at
             backoff = 1.0 if ran_for > 60 else min(self.MAX_BACKOFF, 2.0 ** min(child.restarts, 5))

@@ -27,9 +27,6 @@ def rotate_credential_keys(settings) -> tuple[int, int]:
 
 
 def create_app(settings=None, *, driver=None):
-    from flask import request
-
-    from appliance import errors
     from appliance.app import make_app
     from services.identity import models, sealing
     from services.identity.api import auth, catalog, credentials, discovery, projects, roles, users
@@ -55,32 +52,6 @@ def create_app(settings=None, *, driver=None):
         app.register_blueprint(module.bp)
 
     www_auth = f'Keystone uri="{settings.url("identity", "/v3")}"'
-
-    @app.before_request
-    def _bounded_chunked_body():
-        # a chunked body has no Content-Length for the core's check, so read at most the limit here
-        if request.content_length is None and request.method in ("POST", "PUT", "PATCH"):
-            limit = settings.max_request_body
-            data = request.stream.read(limit + 1)
-            if len(data) > limit:
-                raise errors.PayloadTooLarge(f"Request body is over the limit of {limit} bytes.")
-            request._cached_data = data
-
-    @app.after_request
-    def _drain_rejected_body(response):
-        # read (and drop) a moderately oversized body before answering 413: closing with unread data makes
-        # the kernel reset the connection, and the client would never see the 413
-        if response.status_code == 413:
-            budget = 8 * settings.max_request_body
-            try:
-                while budget > 0:
-                    chunk = request.stream.read(min(65536, budget))
-                    if not chunk:
-                        break
-                    budget -= len(chunk)
-            except Exception:  # a client that went away is fine
-                pass
-        return response
 
     @app.after_request
     def _www_authenticate(response):

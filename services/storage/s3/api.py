@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 from flask import Response, current_app, g, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
-from appliance import errors
+from appliance import bodies, errors
 from appliance.app import max_body, public
 from services.storage import store
 from services.storage.s3 import errors as s3errors
@@ -96,6 +96,10 @@ def dispatch(bucket=None, key=None):
     storage = current_app.extensions["egret.storage"]
     auth = sigv4.authenticate(request, storage.credentials)
     g.s3_project = auth.credential.project_id
+    if key is None or request.method == "POST":
+        # only object PUTs (objects, parts) stream; every other body is an XML document, bounded whatever its
+        # framing (a chunked body has no Content-Length for the views' checks)
+        bodies.bound(XML_LIMIT)
     g.s3_payload = Payload(request.stream, auth, request.headers, request.content_length)
     method = request.method
     if bucket is None:

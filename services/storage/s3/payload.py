@@ -282,4 +282,5 @@ class Payload:
                 return out
             out += data
             if len(out) > limit:
-                raise S3Error("MalformedXML", f"The XML document is larger than {limit} bytes")
+                # 413 as every Egret API answers an oversized body (AWS says EntityTooLarge with a 400)
+                raise S3Error("EntityTooLarge", f"The XML document is larger than {limit} bytes", status=413)
