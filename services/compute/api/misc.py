@@ -151,6 +151,8 @@ def delete_group(group_id):
 @bp.get("/os-availability-zone")
 @bp.get("/os-availability-zone/detail")
 def zones():
+    if request.path.endswith("/detail"):
+        enforce("compute:availability_zones:detail")  # hosts and services per zone: operators only, as in Nova
     return jsonify(availabilityZoneInfo=[{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}])
 
 
