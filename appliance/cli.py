@@ -64,6 +64,10 @@ def write_clouds_yaml(settings: config.Settings, password: str | None) -> str:
         auth["password"] = password
     doc = {"clouds": {"egret": {"auth": auth, "region_name": settings.region, "interface": "public",
                                 "identity_api_version": 3}}}
+    if settings.tls_enabled:
+        # every API serves the box's certificate (or an operator's): the clients verify it against this CA
+        from appliance.pki import ensure_api_tls
+        doc["clouds"]["egret"]["cacert"] = str(ensure_api_tls(settings)["ca"])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         yaml.safe_dump(doc, fh, sort_keys=False)
@@ -230,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
     from services.federation.cli import add_parsers as federation_parsers
     federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)
+    from appliance.tlscli import add_parsers as tls_parsers
+    tls_parsers(sub)  # tls show | ensure | install CERT KEY [--ca CA]
     return parser
 
 

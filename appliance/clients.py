@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from appliance.config import Settings
+from appliance.pki import verify_arg
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class ServiceClient:
         self.service = service
         self.timeout = timeout
         self.http = requests.Session()
+        # [tls] enabled: the other units serve the box's certificate; trust exactly the box's CA for them. Passed
+        # with every request: requests lets REQUESTS_CA_BUNDLE in the environment override a Session's verify
+        self.verify = verify_arg(settings)
         self._token = None
         self._token_expires = 0.0
         self._lock = threading.Lock()
@@ -69,7 +73,7 @@ class ServiceClient:
                 "name": creds["username"], "domain": {"id": "default"}, "password": creds["password"]}}},
                 "scope": {"project": {"name": creds.get("project", "service"), "domain": {"id": "default"}}}}}
             resp = self.http.post(self.endpoint("identity") + "/v3/auth/tokens?nocatalog", json=body,
-                                  timeout=self.timeout)
+                                  timeout=self.timeout, verify=self.verify)
             if resp.status_code != 201:
                 raise ClientError(resp.status_code, _body(resp), "identity /v3/auth/tokens")
             self._token = resp.headers["X-Subject-Token"]
@@ -85,6 +89,7 @@ class ServiceClient:
         hdrs = {"X-Auth-Token": token or self.service_token(), "Accept": "application/json"}
         hdrs.update(headers or {})
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.verify)
         resp = self.http.request(method, url, headers=hdrs, **kwargs)
         if resp.status_code == 401 and token is None:
             # our cached service token may have been revoked; one fresh try

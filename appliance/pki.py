@@ -256,3 +256,110 @@ def peer_name(environ) -> str | None:
             if key == "commonName":
                 return value
     return None
+
+
+# --- the box's own APIs over HTTPS ([tls] enabled) ---------------------------------------------------------
+def api_tls_files(settings) -> dict[str, Path]:
+    """The certificate every API unit serves, its key, and the CA clients trust (clouds.yaml's cacert).
+    An `operator` marker next to them means an operator installed their own: never replaced by the box."""
+    base = Path(settings.state_dir) / "tls"
+    return {"cert": base / "server.crt", "key": base / "server.key", "ca": base / "ca.crt",
+            "operator": base / "operator.json"}
+
+
+def wizard_tls_files(settings) -> dict[str, Path]:
+    """The wizard's self-signed certificate (before setup there is no CA yet; the console shows its fingerprint)."""
+    base = Path(settings.state_dir) / "firstboot" / "tls"
+    return {"cert": base / "wizard.crt", "key": base / "wizard.key"}
+
+
+def api_sans(settings) -> list[str]:
+    """Names the API certificate must cover: loopback, the public host the catalog names, this host, extras."""
+    import socket
+    names = ["127.0.0.1", "::1", "localhost", settings.public_host, socket.gethostname(),
+             *settings.tls.get("sans", [])]
+    return sorted({str(n) for n in names if n})
+
+
+def ensure_api_tls(settings) -> dict[str, Path]:
+    """Issue (once; again when a name is new) the API certificate from the box CA, unless an operator's is in."""
+    files = api_tls_files(settings)
+    if files["operator"].exists():
+        return files
+    from appliance.cluster.membership import box_ca, node_name
+    ca = box_ca(settings)
+    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    ca.ensure_leaf(files["cert"], files["key"], f"egret-api-{node_name(settings)}", api_sans(settings))
+    if not files["ca"].exists() or files["ca"].read_text() != ca.cert_pem:
+        files["ca"].write_text(ca.cert_pem)
+    return files
+
+
+def install_operator_tls(settings, cert_pem: str, key_pem: str, ca_pem: str | None = None) -> dict:
+    """An operator's own certificate (and the CA that signed it, or the cert itself if self-signed) for every API.
+    Refused unless the key matches the certificate and the certificate chains to the given CA."""
+    try:
+        certs = x509.load_pem_x509_certificates(cert_pem.encode())
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate and unencrypted PEM private key: {exc}") from None
+    leaf = certs[0]
+    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
+            != leaf.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo):
+        raise ValueError("the private key does not belong to the certificate")
+    trust = ca_pem or cert_pem
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.load_verify_locations(cadata=trust)
+    except ssl.SSLError as exc:
+        raise ValueError(f"the CA file holds no usable certificate: {exc}") from None
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in certs]
+    # the file may carry intermediates after the leaf: each must be issued by the next, the last by the CA
+    chain_ok = all(verifies(pems[i], pems[i + 1]) for i in range(len(pems) - 1))
+    if ca_pem and not (chain_ok and verifies(pems[-1], ca_pem)):
+        raise ValueError("the certificate was not issued by the given CA")
+    files = api_tls_files(settings)
+    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    write_private(files["key"], key_pem)
+    files["cert"].write_text(cert_pem)
+    files["ca"].write_text(trust)
+    info = {"fingerprint": fingerprint(cert_pem), "subject": leaf.subject.rfc4514_string(),
+            "not_after": leaf.not_valid_after_utc.isoformat() if hasattr(leaf, "not_valid_after_utc")
+            else leaf.not_valid_after.isoformat()}
+    files["operator"].write_text(json.dumps(info, indent=1))
+    return info
+
+
+def ensure_wizard_tls(settings) -> dict[str, Path]:
+    """A self-signed certificate for the wizard (kept across restarts, so the fingerprint on the console holds)."""
+    files = wizard_tls_files(settings)
+    if files["cert"].exists() and files["key"].exists():
+        return files
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Egret setup wizard")])
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - datetime.timedelta(minutes=5))
+            .not_valid_after(_now() + datetime.timedelta(days=LEAF_DAYS))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    write_private(files["key"], _key_pem(key))
+    files["cert"].write_text(cert.public_bytes(serialization.Encoding.PEM).decode())
+    return files
+
+
+def unit_tls_args(settings, unit) -> list[str]:
+    """gunicorn's TLS arguments for a unit that is not TLS by itself, when the box serves every API over TLS."""
+    if not settings.tls_enabled:
+        return []
+    files = wizard_tls_files(settings) if unit.service == "firstboot" else api_tls_files(settings)
+    return ["--certfile", str(files["cert"]), "--keyfile", str(files["key"])]
+
+
+def verify_arg(settings) -> str | bool:
+    """What `requests` should verify this box's own APIs against: the CA file in TLS mode."""
+    return str(api_tls_files(settings)["ca"]) if settings.tls_enabled else True

@@ -17,3 +17,10 @@ def create_app(settings=None, *, system=None, identity=None, services=None, cloc
         import sys
         print(banner(settings), file=sys.stderr, flush=True)
     return build_app(settings, wizard)
+
+
+def prepare(settings) -> None:
+    """[tls] enabled: the wizard's self-signed certificate, made before gunicorn binds (its fingerprint is on the
+    console next to the setup code, so the operator can check it in the browser)."""
+    from appliance.pki import ensure_wizard_tls
+    ensure_wizard_tls(settings)

@@ -12,6 +12,7 @@ import requests
 
 from appliance.config import PRIVATE_STATE, Settings
 from appliance.manifest import load_manifest, start_order
+from appliance.pki import verify_arg
 from appliance.supervisor import Supervisor, health_url, probe
 
 
@@ -51,19 +52,20 @@ class RealIdentity:
 
     def check_password(self, settings: Settings, password: str) -> bool:
         try:
-            r = requests.post(settings.url("identity", "/v3/auth/tokens"), json=_auth_body(password), timeout=10)
+            r = requests.post(settings.url("identity", "/v3/auth/tokens"), json=_auth_body(password), timeout=10,
+                              verify=verify_arg(settings))
         except requests.RequestException:
             return False
         return r.status_code == 201
 
     def register_totp(self, settings: Settings, password: str, secret_b32: str) -> None:
         base = settings.url("identity", "/v3")
-        r = requests.post(base + "/auth/tokens", json=_auth_body(password), timeout=10)
+        r = requests.post(base + "/auth/tokens", json=_auth_body(password), timeout=10, verify=verify_arg(settings))
         if r.status_code != 201:
             raise RuntimeError(f"cannot log in as admin to register TOTP (HTTP {r.status_code})")
         token = r.headers["X-Subject-Token"]
         user_id = r.json()["token"]["user"]["id"]
-        r = requests.post(base + "/credentials", headers={"X-Auth-Token": token}, timeout=10,
+        r = requests.post(base + "/credentials", headers={"X-Auth-Token": token}, timeout=10, verify=verify_arg(settings),
                           json={"credential": {"type": "totp", "user_id": user_id, "blob": secret_b32}})
         if r.status_code not in (200, 201):
             raise RuntimeError(f"identity refused the TOTP credential (HTTP {r.status_code}): {r.text[:200]}")
