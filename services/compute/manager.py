@@ -13,6 +13,7 @@ from pathlib import Path
 from appliance.db import utcnow
 from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
 from services.compute import build, devices, faults
+from services.compute.schemas import to_bool
 from services.compute.drivers.base import UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
@@ -387,7 +388,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                 user_data=user_data, metadata=metadata, description=body.get("description"),
                 hostname=_hostname(body.get("hostname") or name), vm_state="building", task_state="scheduling",
                 domain_name=self.driver.prefix + iid, availability_zone=body.get("availability_zone") or "nova",
-                security_groups=sgs, config_drive=bool(body.get("config_drive")),
+                security_groups=sgs, config_drive=to_bool(body.get("config_drive")),
                 requested_networks=plan, tags=body.get("tags") or [],
                 server_group_id=group.id if group else None, launch_index=index, reservation_id=reservation,
                 access_ipv4=body.get("accessIPv4", ""), access_ipv6=body.get("accessIPv6", ""),
@@ -397,7 +398,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                     boot = str(bdm.get("boot_index", "")) == "0"
                     VolumeAttachment.create(instance=inst, volume_id=bdm["uuid"], device="vda" if boot else "",
                                             boot_index=0 if boot else None, tag=bdm.get("tag"),
-                                            delete_on_termination=bool(bdm.get("delete_on_termination")))
+                                            delete_on_termination=to_bool(bdm.get("delete_on_termination")))
             made.append(inst)
         for inst in made:
             self.submit(self.build_instance, inst.id, token)

@@ -2,6 +2,23 @@
 
 _name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?! )[^\x00-\x1f]*(?<! )$"}
 _id = {"type": ["string", "integer"], "minLength": 1}
+# Nova's parameter_types.boolean: a JSON boolean or one of these strings; anything else is refused
+TRUE_STRINGS = ("True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes")
+FALSE_STRINGS = ("False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no")
+_bool = {"type": ["boolean", "string"], "enum": [True, False, *TRUE_STRINGS, *FALSE_STRINGS]}
+# Nova's non-negative integers: at most 2**31 - 1, also as a string of digits
+INT_MAX = 2 ** 31 - 1
+
+
+def _count(minimum: int) -> dict:
+    digits = "^-?[0-9]{1,10}$" if minimum < 0 else "^[0-9]{1,10}$"
+    return {"type": ["integer", "string"], "pattern": digits, "minimum": minimum, "maximum": INT_MAX}
+
+
+def to_bool(value) -> bool:
+    """A value _bool accepted, as a bool ("false" is False, not a non-empty string)."""
+    return value in TRUE_STRINGS if isinstance(value, str) else bool(value)
+
 
 CREATE_SERVER = {
     "type": "object",
@@ -26,25 +43,25 @@ CREATE_SERVER = {
                              "propertyNames": {"minLength": 1, "maxLength": 255}},
                 "security_groups": {"type": "array", "items": {"type": "object", "required": ["name"],
                                                                 "properties": {"name": {"type": "string"}}}},
-                "config_drive": {"type": ["boolean", "string"]},
+                "config_drive": _bool,
                 "block_device_mapping_v2": {"type": "array", "items": {"type": "object", "properties": {
                     "uuid": {"type": "string"}, "source_type": {"enum": ["image", "volume", "snapshot", "blank"]},
                     "destination_type": {"enum": ["local", "volume"]},
                     "boot_index": {"type": ["integer", "string", "null"]},
-                    "delete_on_termination": {"type": ["boolean", "string"]},
+                    "delete_on_termination": _bool,
                     "volume_size": {"type": ["integer", "string", "null"]}, "device_name": {"type": ["string", "null"]},
                     "tag": {"type": "string"}, "disk_bus": {"type": "string"}, "device_type": {"type": "string"},
                     "guest_format": {"type": ["string", "null"]}, "volume_type": {"type": ["string", "null"]},
                     "no_device": {}}}},
-                "min_count": {"type": ["integer", "string"], "minimum": 1},
-                "max_count": {"type": ["integer", "string"], "minimum": 1},
-                "availability_zone": {"type": "string"},
+                "min_count": _count(1),
+                "max_count": _count(1),
+                "availability_zone": {"type": "string", "enum": ["nova"]},  # the one zone there is
                 "description": {"type": ["string", "null"], "maxLength": 255},
                 "tags": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 50},
                 "hostname": {"type": "string"},
                 "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
                 "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]},
-                "return_reservation_id": {"type": ["boolean", "string"]},
+                "return_reservation_id": _bool,
                 "personality": {"type": "array"}, "trusted_image_certificates": {},
                 "host": {"type": "string"}, "hypervisor_hostname": {"type": "string"},
             },
@@ -81,13 +98,10 @@ CREATE_FLAVOR = {
     "type": "object", "required": ["flavor"],
     "properties": {"flavor": {"type": "object", "required": ["name", "ram", "vcpus", "disk"], "properties": {
         "name": _name, "id": {"type": ["string", "null"], "maxLength": 255},
-        "ram": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
-        "vcpus": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
-        "disk": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0},
-        "swap": {"type": ["integer", "string"], "minimum": 0},
-        "OS-FLV-EXT-DATA:ephemeral": {"type": ["integer", "string"], "minimum": 0},
+        "ram": _count(1), "vcpus": _count(1), "disk": _count(0), "swap": _count(0),
+        "OS-FLV-EXT-DATA:ephemeral": _count(0),
         "rxtx_factor": {"type": ["number", "string"]},
-        "os-flavor-access:is_public": {"type": ["boolean", "string"]},
+        "os-flavor-access:is_public": _bool,
         "description": {"type": ["string", "null"], "maxLength": 65535}}, "additionalProperties": False}},
     "additionalProperties": False,
 }
@@ -137,9 +151,9 @@ CREATE_GROUP = {
 QUOTA_UPDATE = {
     "type": "object", "required": ["quota_set"],
     "properties": {"quota_set": {"type": "object", "properties": {
-        r: {"type": ["integer", "string"], "minimum": -1} for r in (
+        r: _count(-1) for r in (
             "instances", "cores", "ram", "key_pairs", "server_groups", "server_group_members", "metadata_items",
             "injected_files", "injected_file_content_bytes", "injected_file_path_bytes")} | {
-        "force": {"type": ["boolean", "string"]}}, "additionalProperties": False}},
+        "force": _bool}, "additionalProperties": False}},
     "additionalProperties": False,
 }

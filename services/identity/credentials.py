@@ -94,7 +94,7 @@ class Credentials:
         return Credential.create(id=ec2_id(access), user_id=user_id, project_id=project_id, type="ec2",
                                  blob=json.dumps({"access": access, "secret": secret}))
 
-    def create_credential(self, data: dict) -> Credential:
+    def create_credential(self, data: dict, ctx_is_admin: bool = False) -> Credential:
         self.m.get(User, data["user_id"]) if isinstance(data["user_id"], str) else None
         if not User.get_or_none(User.id == data["user_id"]):
             raise errors.BadRequest(f"Invalid input for field 'user_id': could not find user: {data['user_id']}.")
@@ -112,6 +112,9 @@ class Credentials:
                                         "string 'access' and 'secret'.") from None
             if not project_id:
                 raise errors.BadRequest("Invalid input for field 'project_id': ec2 credentials need a project.")
+            # an EC2 key acts on its project (S3): as with OS-EC2, the user must hold a role there
+            if not ctx_is_admin and not self.m.effective_role_ids(data["user_id"], "project", project_id):
+                raise errors.Forbidden("You have no role on the project you asked EC2 credentials for.")
             cred_id = ec2_id(access)
             if Credential.get_or_none(Credential.id == cred_id):
                 raise conflict("credential", f"Duplicate ID, {cred_id}")

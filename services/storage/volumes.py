@@ -219,6 +219,9 @@ class VolumeManager:
                 raise errors.BadRequest(f"Invalid input for field '{field}': a string of at most {limit} "
                                         "characters.")
         metadata = self._check_metadata(body.get("metadata") or {})
+        if body.get("availability_zone") not in (None, "", "nova"):  # one zone, as os-availability-zone says
+            raise errors.BadRequest(f"Invalid input for field 'availability_zone': {body['availability_zone']!r} "
+                                    "is not an available zone (nova).")
         with self.lock, database.atomic():
             self._check_quota(ctx.project_id, volumes=1, gigabytes=size, size=size)
             vol = Volume.create(project_id=ctx.project_id, user_id=ctx.user_id, name=name, description=description,

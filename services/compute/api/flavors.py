@@ -79,7 +79,7 @@ def create():
     for key in ("ram", "vcpus", "disk"):
         body[key] = int(body[key])
     if isinstance(body.get("os-flavor-access:is_public"), str):
-        body["os-flavor-access:is_public"] = body["os-flavor-access:is_public"].lower() in ("true", "1", "yes")
+        body["os-flavor-access:is_public"] = schemas.to_bool(body["os-flavor-access:is_public"])
     if "description" in body and not at_least(55):
         raise BadRequest("Invalid input for field 'flavor': Additional properties are not allowed "
                          "('description' was unexpected).")

@@ -62,7 +62,7 @@ def create():
     enforce("compute:servers:create", {"project_id": ctx().project_id})
     made = mgr().create_servers(ctx(), ctx().token, req, admin())
     inst = made[0]
-    if req.get("return_reservation_id"):
+    if schemas.to_bool(req.get("return_reservation_id")):
         return jsonify(reservation_id=inst.reservation_id), 202
     server = {"id": inst.id, "links": views.links("servers", inst.id), "OS-DCF:diskConfig": "MANUAL",
               "security_groups": [{"name": n} for n in inst.security_groups], "adminPass": secrets.token_urlsafe(9)}

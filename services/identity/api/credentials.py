@@ -86,7 +86,7 @@ def create_credential():
     data = json_body(schemas.create("credential", schemas.CREDENTIAL,
                                     required=("user_id", "type", "blob")))["credential"]
     enforce("identity:create_credential", {"user_id": data["user_id"]})
-    return jsonify({"credential": render_credential(creds().create_credential(data))}), 201
+    return jsonify({"credential": render_credential(creds().create_credential(data, is_admin()))}), 201
 
 
 def _owned(cred_id, rule):

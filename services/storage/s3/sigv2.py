@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import email.utils
 import hashlib
 import hmac
@@ -62,9 +63,14 @@ def verify(request, creds: CredentialStore, path: str, now: float):
         header = request.headers.get("Authorization", "")
         access, _, signature = header[4:].rpartition(":")
         stamp = request.headers.get("x-amz-date") or request.headers.get("Date")
-        parsed = email.utils.parsedate_to_datetime(stamp) if stamp else None
+        try:
+            parsed = email.utils.parsedate_to_datetime(stamp) if stamp else None
+        except (TypeError, ValueError, OverflowError):  # an unparsable Date is the client's error, not ours
+            parsed = None
         if parsed is None:
             raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        if parsed.tzinfo is None:  # "-0000" or no zone: RFC 5322 says UTC, not the server's local time
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
         if abs(now - parsed.timestamp()) > MAX_SKEW:
             raise S3Error("RequestTimeTooSkewed", "The difference between the request time and the current time "
                           "is too large.")
