@@ -269,8 +269,8 @@ def api_tls_files(settings) -> dict[str, Path]:
 
 def wizard_tls_files(settings) -> dict[str, Path]:
     """The wizard's self-signed certificate (before setup there is no CA yet; the console shows its fingerprint)."""
-    base = Path(settings.state_dir) / "firstboot" / "tls"
-    return {"cert": base / "wizard.crt", "key": base / "wizard.key"}
+    base = Path(settings.state_dir) / "firstboot" / "tls-wizard"
+    return {"dir": base, "cert": base / "wizard.crt", "key": base / "wizard.key"}
 
 
 def api_sans(settings) -> list[str]:
@@ -336,6 +336,10 @@ def ensure_wizard_tls(settings) -> dict[str, Path]:
     files = wizard_tls_files(settings)
     if files["cert"].exists() and files["key"].exists():
         return files
+    # the console banner and the wizard unit may both get here at boot: each writes a whole directory and renames
+    # it into place; the loser's rename fails and it uses the winner's, so the fingerprint shown is the one served
+    tmp = files["dir"].with_name(f".tls-wizard-{os.getpid()}")
+    files = {**files, "cert": tmp / "wizard.crt", "key": tmp / "wizard.key"}
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Egret setup wizard")])
     sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
@@ -346,11 +350,21 @@ def ensure_wizard_tls(settings) -> dict[str, Path]:
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     write_private(files["key"], _key_pem(key))
     files["cert"].write_text(cert.public_bytes(serialization.Encoding.PEM).decode())
-    return files
+    try:
+        os.rename(tmp, files["dir"])
+    except OSError:  # another process was first
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    return wizard_tls_files(settings)
 
+
+def browser_fingerprint(cert_pem: str) -> str:
+    """SHA-256 of the certificate as browsers show it (AB:CD:...), for the console next to the setup code."""
+    digest = fingerprint(cert_pem).split(":", 1)[1].upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 def unit_tls_args(settings, unit) -> list[str]:
     """gunicorn's TLS arguments for a unit that is not TLS by itself, when the box serves every API over TLS."""

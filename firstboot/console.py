@@ -7,13 +7,15 @@ import socket
 import segno
 
 from appliance.config import Settings
+from appliance.pki import browser_fingerprint, ensure_wizard_tls
 from firstboot.setupcode import SetupCode
 
 
 def wizard_urls(settings: Settings) -> list[str]:
     """URLs an operator can reach: the public host, then every non-loopback IPv4 address of the box."""
     port = settings.port("firstboot")
-    suffix = "" if (settings.public_scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
+    scheme = "https" if settings.tls_enabled else settings.public_scheme
+    suffix = "" if (scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
     hosts = [settings.public_host]
     try:
         from firstboot.hardware import list_interfaces
@@ -21,7 +23,7 @@ def wizard_urls(settings: Settings) -> list[str]:
             hosts += [a.split("/")[0] for a in nic["addresses"] if ":" not in a and not a.startswith("127.")]
     except Exception:  # discovery must never stop the banner from printing
         pass
-    return [f"{settings.public_scheme}://{h}{suffix}/" for h in dict.fromkeys(hosts)]
+    return [f"{scheme}://{h}{suffix}/" for h in dict.fromkeys(hosts)]
 
 
 def qr_text(data: str) -> str:
@@ -39,6 +41,12 @@ def banner(settings: Settings, code: str | None = None) -> str:
     lines = ["", "Egret first-boot setup", "=" * 22, "",
              "Open the setup wizard in a browser on the management network:"]
     lines += [f"    {u}" for u in urls]
+    if settings.tls_enabled:
+        # self-signed until setup: the browser warns; the operator accepts it only if these digits match
+        cert = ensure_wizard_tls(settings)["cert"].read_text()
+        fp = browser_fingerprint(cert)
+        lines += ["", "Its certificate is self-signed. Accept it only if its SHA-256 fingerprint is:",
+                  f"    {fp[:47]}", f"    {fp[48:]}"]
     lines += ["", f"One-time setup code:  {code}", "", "Or scan this QR code (URL with the code):", ""]
     text = "\n".join(lines) + "\n" + qr_text(f"{urls[-1]}?code={code}")
     return text + f"\nHost name: {socket.gethostname()}\n"

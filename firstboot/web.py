@@ -45,7 +45,8 @@ def build_app(settings, wizard):
         app.view_functions["static"] = public(lambda filename: view(filename=filename))
     app.secret_key = _session_key(settings)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_NAME="egret_setup", PERMANENT_SESSION_LIFETIME=3600 * 4)
+                      SESSION_COOKIE_NAME="egret_setup", PERMANENT_SESSION_LIFETIME=3600 * 4,
+                      SESSION_COOKIE_SECURE=settings.tls_enabled)  # served over HTTPS only: never sent in clear
     app.extensions["egret.firstboot"] = wizard
     _domain_metrics(app, wizard)
     app.jinja_env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
@@ -202,7 +203,7 @@ def build_app(settings, wizard):
         if wizard.mode() != "done":
             return redirect(url_for("index"))
         return page("done.html", endpoints=wizard.endpoints(), health=wizard.ctx.services.health(wizard.ctx.settings),
-                    settings=wizard.ctx.settings, answers=wizard.state.answers())
+                    settings=wizard.ctx.settings, answers=wizard.state.answers(), tls=wizard.ctx.settings.tls_enabled)
 
     login_guard = {"failures": 0, "locked_until": 0.0}
 
@@ -239,9 +240,27 @@ def build_app(settings, wizard):
         path = wizard.ctx.settings.state_dir / "clouds.yaml"
         if not path.exists():
             abort(404)
-        return Response(path.read_text(), mimetype="application/yaml",
+        text = path.read_text()
+        if wizard.ctx.settings.tls_enabled:
+            # the box's cacert path means nothing on the operator's machine: point at the CA file downloaded
+            # next to it (/egret-ca.crt), relative to where the openstack CLI runs
+            import yaml
+            doc = yaml.safe_load(text)
+            doc["clouds"]["egret"]["cacert"] = "egret-ca.crt"
+            text = yaml.safe_dump(doc, sort_keys=False)
+        return Response(text, mimetype="application/yaml",
                         headers={"Content-Disposition": "attachment; filename=clouds.yaml",
                                  "Cache-Control": "no-store"})
+
+    @app.get("/egret-ca.crt")
+    @guarded
+    def ca_certificate():
+        from appliance.pki import api_tls_files
+        path = api_tls_files(wizard.ctx.settings)["ca"]
+        if not wizard.ctx.settings.tls_enabled or not path.exists():
+            abort(404)
+        return Response(path.read_text(), mimetype="application/x-pem-file",
+                        headers={"Content-Disposition": "attachment; filename=egret-ca.crt"})
 
     # --- JSON API ------------------------------------------------------------------------------------
     @app.post("/api/unlock")
