@@ -1,0 +1,117 @@
+"""Hostile request bodies for property-based tests (malformed, deep, oversized, wrong-type, invalid Unicode), and
+checks that a refusal comes in the API's own error format."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+LIMIT = 1024 * 1024  # Settings.max_request_body
+
+# a test runs one @given per route; modest examples keep each file well under the two-minute budget
+FUZZ = settings(max_examples=40, deadline=None, derandomize=False,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large, HealthCheck.large_base_example])
+
+_leaf = st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=False, allow_infinity=False) \
+    | st.text(max_size=20)
+any_json = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=15)
+
+
+def nested(depth: int, leaf=0):
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+# values no service can take, wherever they sit
+poison = st.one_of(
+    st.text(max_size=6).map(lambda t: t + "\ud800"),          # a lone surrogate
+    st.text(max_size=6).map(lambda t: "x" + t + "\x00"),      # NUL
+    st.integers(min_value=2 ** 63) | st.integers(max_value=-2 ** 63 - 1) | st.just(10 ** 30),
+    st.integers(40, 300).map(nested),                         # deeper than the parser allows
+)
+# a JSON value that is not an object, where a service needs one
+not_object = _leaf | st.lists(any_json, max_size=3)
+
+
+def _dump(value) -> bytes:
+    return json.dumps(value).encode()  # ensure_ascii: a lone surrogate travels as "\ud800"
+
+
+def shaped(wrapper: str | None, fields: list[str]):
+    """The route's own document with random (and wrong-typed) field values plus one poisoned field."""
+    def build(draw_values):
+        values, (field, bad) = draw_values
+        doc = {**values, field: bad}
+        return _dump({wrapper: doc} if wrapper else doc)
+    names = st.sampled_from(fields) if fields else st.text(min_size=1, max_size=8)
+    return st.tuples(st.dictionaries(names, any_json, max_size=len(fields) or 3),
+                     st.tuples(names, poison)).map(build)
+
+
+def refused_bodies(wrapper: str | None, fields: list[str]):
+    """Bodies a service must refuse with a 4xx, changing nothing."""
+    raw_text = st.sampled_from([
+        b"{", b'{"a": ', b"[1, 2", b"\x00\x01\x02", b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}',
+        b'{"a": "\xff\xfe"}', b"\xef\xbb\xbf{}x", b'{"a": "\\ud800"}', b'{"a": "\\udfff\\ud800"}',
+        b'{"a": 1e999}', b'"\\u0000"', b"{" * 1000, b"[" * 100000 + b"]" * 100000,
+        b'{"a": ' + b"9" * 5000 + b"}",
+    ])
+    deep = st.integers(33, 100000).map(lambda n: b"[" * n + b"]" * n)
+    wrong_top = not_object.map(_dump) if wrapper is None else \
+        not_object.map(lambda v: _dump({wrapper: v}))
+    oversized = st.integers(LIMIT + 1, LIMIT + 4096).map(lambda n: b'{"a": "' + b"x" * (n - 9) + b'"}')
+    return st.one_of(raw_text, deep, wrong_top, oversized, shaped(wrapper, fields))
+
+
+def any_bodies():
+    """Arbitrary bytes and JSON: never a 5xx (a few may even be accepted)."""
+    return st.binary(max_size=300) | any_json.map(_dump)
+
+
+def fields_of(schema: dict, wrapper: str | None) -> list[str]:
+    node = schema.get("properties", {}).get(wrapper, {}) if wrapper else schema
+    return sorted(node.get("properties", {}))
+
+
+def error_message(fmt: str, resp) -> str:
+    """The message of an error response in API format `fmt`, asserting the format's shape."""
+    if fmt == "s3":
+        assert resp.mimetype == "application/xml", resp.data
+        text = resp.get_data(as_text=True)
+        assert "<Error><Code>" in text and "<Message>" in text, text
+        return text.split("<Message>", 1)[1].split("</Message>", 1)[0]
+    body = resp.get_json()
+    assert isinstance(body, dict), resp.data
+    if fmt == "keystone":
+        assert set(body) == {"error"} and body["error"]["code"] == resp.status_code, body
+        return body["error"]["message"]
+    if fmt == "nova":  # Nova and Cinder: {"badRequest": {"code", "message"}}
+        (fault, inner), = body.items()
+        assert fault in ("badRequest", "overLimit", "itemNotFound", "forbidden", "badMediaType"), body
+        assert inner["code"] == resp.status_code, body
+        return inner["message"]
+    if fmt == "neutron":
+        assert set(body) == {"NeutronError"} and body["NeutronError"]["type"], body
+        return body["NeutronError"]["message"]
+    if fmt == "glance":
+        assert body["code"] == resp.status_code and body["title"], body
+        return body["message"]
+    raise AssertionError(f"unknown format {fmt}")
+
+
+def assert_refused(fmt: str, resp, status: int | tuple = (400, 499), field: str | None = None) -> str:
+    """A 4xx (or exactly `status`) in the API's own format; the message names `field` if given."""
+    if isinstance(status, int):
+        assert resp.status_code == status, (resp.status_code, resp.data[:500])
+    else:
+        assert status[0] <= resp.status_code <= status[1], (resp.status_code, resp.data[:500])
+    message = error_message(fmt, resp)
+    assert message, resp.data
+    if field:
+        assert field in message, message
+    return message
