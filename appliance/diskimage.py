@@ -151,8 +151,10 @@ def bwrap_command(argv: list[str], readable=(), writable=()) -> list[str]:
             cmd += ["--symlink", os.readlink(p), p]
         elif os.path.exists(p):
             cmd += ["--ro-bind", p, p]
-    # a fresh /dev (null, zero, urandom...), /proc of the new pid namespace, an empty private /tmp
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # a fresh /dev (null, zero, urandom...) and an empty private /tmp. No /proc: qemu-img does not need it, and
+    # a hardened unit (ProtectKernelTunables=, ProtectProc=) hides parts of its /proc, so the kernel refuses a
+    # new proc mount in a user namespace there
+    cmd += ["--dev", "/dev", "--tmpfs", "/tmp"]
     for p in readable:
         real = os.path.realpath(p)
         if not os.path.exists(real):

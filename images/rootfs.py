@@ -28,6 +28,8 @@ PACKAGES = [
     "python3", "python3-venv", "python3-libvirt",
     # what the services drive
     "libvirt-daemon-system", "qemu-utils", "dnsmasq-base", "nftables", "lvm2", "thin-provisioning-tools",
+    # qemu-img runs in a bubblewrap sandbox (appliance/diskimage.py)
+    "bubblewrap",
     # the network driver announces (re)plumbed router gateway and floating IPs with `arping -U`
     "iputils-arping",
 ]

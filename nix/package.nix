@@ -1,6 +1,6 @@
 # The egret Python application from pyproject.toml (PEP 517 build with setuptools); dependencies by their
 # nixpkgs names. Every dependency here exists in nixpkgs, so the package builds from the binary cache.
-{ lib, python3Packages, qemu-utils, iproute2, nftables, dnsmasq, lvm2, thin-provisioning-tools }:
+{ lib, python3Packages, qemu-utils, bubblewrap, iproute2, nftables, dnsmasq, lvm2, thin-provisioning-tools }:
 let
   pyproject = lib.importTOML ../pyproject.toml;
 in
@@ -15,11 +15,11 @@ python3Packages.buildPythonApplication {
   build-system = [ python3Packages.setuptools ];
   dependencies = with python3Packages; [
     flask peewee cryptography jsonschema gunicorn prometheus-client requests pyyaml psycopg2 pyroute2 pyudev
-    libvirt
+    libvirt oslo-utils
   ];
   # tools the drivers call by name
   makeWrapperArgs = [
-    "--prefix PATH : ${lib.makeBinPath [ qemu-utils iproute2 nftables dnsmasq lvm2 thin-provisioning-tools ]}"
+    "--prefix PATH : ${lib.makeBinPath [ qemu-utils bubblewrap iproute2 nftables dnsmasq lvm2 thin-provisioning-tools ]}"
   ];
   nativeCheckInputs = [ python3Packages.pytestCheckHook ];
   # unit tests only: the other layers need daemons, namespaces or QEMU

@@ -20,6 +20,9 @@ SETUP_GATE = f"{RUN_DIR}/setup-applying"
 _NEEDS_TUNABLES = {"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}
 _NEEDS_NAMESPACES = {"CAP_SYS_ADMIN"}
 _NEEDS_DEVICES = {"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_SYS_RAWIO"}
+# the namespaces bubblewrap's --unshare-all makes (a unit with `sandboxes` runs qemu-img in it): the unit may
+# create these, nothing more; the sandbox itself holds no capability
+_SANDBOX_NAMESPACES = "user mnt pid net ipc uts cgroup"
 
 
 def unit_name(name: str) -> str:
@@ -79,7 +82,7 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
     if not set(caps) & _NEEDS_TUNABLES:
         svc["ProtectKernelTunables"] = "yes"
     if not set(caps) & _NEEDS_NAMESPACES:
-        svc["RestrictNamespaces"] = "yes"
+        svc["RestrictNamespaces"] = _SANDBOX_NAMESPACES if unit.extra.get("sandboxes", False) is True else "yes"
     if device_allow:
         svc["DeviceAllow"] = _words(device_allow)
     elif not set(caps) & _NEEDS_DEVICES:

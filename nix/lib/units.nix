@@ -27,6 +27,7 @@ let
       opt = cond: attrs: if cond then attrs else { };
       beforeSetup = (spec.before_setup or false) == true;
       configuresSystem = (spec.configures_system or false) == true;
+      sandboxes = (spec.sandboxes or false) == true;
     in {
       Unit = {
         Description = spec.description;
@@ -67,7 +68,10 @@ let
       // opt (caps != [ ]) { AmbientCapabilities = words caps; }
       // opt (groups != [ ]) { SupplementaryGroups = words groups; }
       // opt (!(intersects caps [ "CAP_NET_ADMIN" "CAP_SYS_ADMIN" ])) { ProtectKernelTunables = "yes"; }
-      // opt (!(intersects caps [ "CAP_SYS_ADMIN" ])) { RestrictNamespaces = "yes"; }
+      // opt (!(intersects caps [ "CAP_SYS_ADMIN" ])) {
+        # bubblewrap's --unshare-all (appliance/diskimage.py) for units that sandbox qemu-img
+        RestrictNamespaces = if sandboxes then "user mnt pid net ipc uts cgroup" else "yes";
+      }
       // (if deviceAllow != [ ] then { DeviceAllow = words deviceAllow; }
           else opt (!(intersects caps [ "CAP_SYS_ADMIN" "CAP_MKNOD" "CAP_SYS_RAWIO" ])) { PrivateDevices = "yes"; });
       Install = { WantedBy = "multi-user.target"; };
