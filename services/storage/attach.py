@@ -13,11 +13,11 @@ class AttachmentManager:
         self.volumes = volumes
         self.driver = volumes.driver
 
-    def get(self, attachment_id: str, ctx) -> Attachment:
+    def get(self, attachment_id: str, ctx, rule: str = "volume:attach") -> Attachment:
         att = Attachment.get_or_none(Attachment.id == attachment_id)
         if att is None:
             raise errors.NotFound(f"Attachment {attachment_id} could not be found.")
-        self.volumes.get(att.volume_id, ctx, "volume:attach")
+        self.volumes.get(att.volume_id, ctx, rule)
         return att
 
     def list(self, ctx, args):

@@ -4,8 +4,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from flask import current_app
+
 from appliance import errors
 from appliance.config import Settings
+from appliance.policy import credentials
 from services.storage import formats, store
 from services.storage.models import Image, ImageMember, database
 
@@ -48,7 +51,8 @@ class ImageManager:
 
     def owned(self, image_id: str, ctx) -> Image:
         img = self.get(image_id, ctx)
-        if not (_is_admin(ctx) or img.owner == ctx.project_id):
+        # Glance's modify_image default: the owner's members (its readers only read) or an admin
+        if not current_app.extensions["egret.policy"].check("image:modify", {"owner": img.owner}, credentials(ctx)):
             raise errors.Forbidden(f"You are not permitted to modify image {image_id}.")
         return img
 

@@ -4,8 +4,8 @@ POLICIES = {
     # images: ownership is checked by the manager; these gate the admin-only knobs
     "image:publicize_image": "rule:admin_required",
     "image:set_owner": "rule:admin_required",
-    "image:deactivate": "rule:admin_required or project_id:%(owner)s",
-    "image:reactivate": "rule:admin_required or project_id:%(owner)s",
+    "image:deactivate": "rule:admin_required or (role:member and project_id:%(owner)s)",
+    "image:reactivate": "rule:admin_required or (role:member and project_id:%(owner)s)",
     "image:upload": "rule:admin_required or (role:member and project_id:%(owner)s)",
     "image:modify": "rule:admin_required or (role:member and project_id:%(owner)s)",
     "image:create": "role:member or rule:admin_required",

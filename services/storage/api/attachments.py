@@ -50,7 +50,8 @@ def create_attachment(project_id):
 
 @bp.get(f"{P}/<attachment_id>")
 def show_attachment(project_id, attachment_id):
-    return jsonify(attachment=render(am().get(attachment_id, g.context)))
+    # showing is reading: a reader sees its project's attachments, as Cinder's attachment show default
+    return jsonify(attachment=render(am().get(attachment_id, g.context, "volume:read")))
 
 
 @bp.put(f"{P}/<attachment_id>")

@@ -193,7 +193,6 @@ def delete_member(image_id, member_id):
 
 
 @bp.get("/v2/schemas/image")
-@public
 def image_schema():
     # a minimal schema: clients use it to tell core attributes from properties
     props = {k: {"type": ["null", "string"]} for k in ("id", "name", "status", "visibility", "checksum",

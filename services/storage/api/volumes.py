@@ -394,6 +394,7 @@ def show_quota(project_id, target):
 @bp.get(f"{P}/os-quota-sets/<target>/defaults")
 def default_quota(project_id, target):
     from services.storage.volumes import DEFAULT_QUOTAS
+    enforce("volume:read_quota", {"project_id": target})  # Cinder checks the show policy here too
     return jsonify(quota_set={"id": target, **DEFAULT_QUOTAS})
 
 

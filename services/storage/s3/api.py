@@ -106,6 +106,8 @@ def dispatch(bucket=None, key=None):
         if method == "GET":
             return list_buckets()
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+    if method not in ("GET", "HEAD") and not auth.credential.can_write:
+        raise S3Error("AccessDenied", "Access Denied")  # a reader's key, as a reader's token elsewhere
     if key is None:
         return bucket_op(bucket, method)
     return object_op(bucket, key, method)

@@ -14,6 +14,12 @@ class Credential:
     secret: str
     project_id: str
     user_id: str | None = None
+    # the key's user's roles on its project: a reader's key reads and does not write
+    roles: tuple[str, ...] = ("member", "reader")
+
+    @property
+    def can_write(self) -> bool:
+        return bool({r.lower() for r in self.roles} & {"member", "admin"})
 
 
 class CredentialStore:
@@ -67,16 +73,19 @@ class IdentityCredentials(CredentialStore):
             self.cache[access] = (now, cred)
         return cred
 
-    def _still_authorized(self, user_id, project_id) -> bool:
-        """As Keystone's ec2tokens does: the key's user must be enabled and still hold a role on the project."""
+    def _roles_held(self, user_id, project_id) -> tuple[str, ...]:
+        """As Keystone's ec2tokens does: the key's user must be enabled and still hold a role on the project.
+
+        Returns the names of those roles (none: the key is refused)."""
         if not user_id:
-            return False
+            return ()
         resp = self.client.request("identity", "GET", f"/v3/users/{user_id}", expected=(200, 404))
         if resp.status_code == 404 or not resp.json()["user"].get("enabled", True):
-            return False
+            return ()
         roles = self.client.request("identity", "GET", "/v3/role_assignments", params={
-            "user.id": user_id, "scope.project.id": project_id, "effective": ""}).json()["role_assignments"]
-        return bool(roles)
+            "user.id": user_id, "scope.project.id": project_id, "effective": "",
+            "include_names": ""}).json()["role_assignments"]
+        return tuple(sorted({a["role"].get("name") or a["role"]["id"] for a in roles}))
 
     def _fetch(self, access):
         cred_id = hashlib.sha256(access.encode()).hexdigest()
@@ -90,7 +99,8 @@ class IdentityCredentials(CredentialStore):
         blob = json.loads(blob) if isinstance(blob, str) else (blob or {})
         if blob.get("access") != access or not blob.get("secret") or not doc.get("project_id"):
             return None
-        if not self._still_authorized(doc.get("user_id"), doc["project_id"]):
+        roles = self._roles_held(doc.get("user_id"), doc["project_id"])
+        if not roles:
             return None
         return Credential(access=access, secret=blob["secret"], project_id=doc["project_id"],
-                          user_id=doc.get("user_id"))
+                          user_id=doc.get("user_id"), roles=roles)
