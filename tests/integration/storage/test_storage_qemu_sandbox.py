@@ -3,12 +3,14 @@ inspection is bypassed; the real file backend refuses hostile sources, including
 volume file."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from appliance import diskimage
+from appliance.tokens import KeyRepository
 from services.storage import create_apps
 from services.storage.drivers.base import DriverError
 from services.storage.drivers.file import FileDriver
@@ -155,3 +157,37 @@ def test_safe_conversions_still_work_in_the_sandbox(settings, tmp_path):
     drv.create_snapshot("s0", "c0")
     drv.create_from_snapshot("r0", 2, "s0")
     assert drv.read("r0", 4096, 4) == b"data" and drv.virtual_size("r0") == 2 * 1024 ** 3
+
+
+def test_the_issue_descriptor_cannot_reach_the_token_keys_credential_keys_or_databases(cloud, tokens, settings):
+    """Issue 12 as filed: a member's VMDK whose FLAT extent is <state_dir>/fernet-keys/0 (absolute and relative),
+    the credential keys or the storage database."""
+    images, volumes, drv = cloud
+    KeyRepository(settings.credential_key_repository, private=True).setup()
+    store = settings.state_dir / "storage" / "images"
+    targets = [settings.key_repository / "0", settings.credential_key_repository / "1"]
+    targets += sorted(settings.state_dir.glob("*.db"))
+    assert len(targets) >= 3 and all(t.stat().st_size > 0 for t in targets)
+    h = tokens["alice"]
+    for target in targets:
+        secret = target.read_bytes()[:32]
+        for extent in (str(target), os.path.relpath(target, store)):
+            evil = flat_descriptor(extent)
+            img = images.post("/v2/images", json={"name": "evil", "disk_format": "vmdk",
+                                                  "container_format": "bare"}, headers=h).json
+            r = images.put(f"/v2/images/{img['id']}/file", data=evil,
+                           headers={**h, "Content-Type": "application/octet-stream"})
+            assert r.status_code == 400 and "vmdk images are accepted only" in r.json["message"].lower()
+            assert images.get(f"/v2/images/{img['id']}", headers=h).json["status"] == "queued"
+            # and with the inspector bypassed, the sandbox still cannot open it
+            src = store / f"planted-{img['id']}"
+            store.mkdir(parents=True, exist_ok=True)
+            src.write_bytes(evil)
+            out = drv.dir / "out.raw"
+            out.touch()
+            with pytest.raises(diskimage.QemuImgError, match="No such file"):
+                diskimage.run_qemu_img(["convert", "-f", "vmdk", "-O", "raw", str(src), str(out)],
+                                       readable=[src], writable=[out])
+            assert secret not in out.read_bytes()
+            for root in (store, drv.dir):
+                assert not [p for p in root.iterdir() if secret in p.read_bytes()]
