@@ -68,9 +68,22 @@ def refused_bodies(wrapper: str | None, fields: list[str]):
     return st.one_of(raw_text, deep, wrong_top, oversized, shaped(wrapper, fields))
 
 
-def any_bodies():
-    """Arbitrary bytes and JSON: never a 5xx (a few may even be accepted)."""
-    return st.binary(max_size=300) | any_json.map(_dump)
+# values of the wrong type or shape for most fields, but nothing the parser itself refuses
+odd_value = st.one_of(any_json, st.sampled_from(["", " ", "-1", "0", "abc", "10.0.0.0/33", "::", "1.2.3.4/24",
+                                                 "00:11:22:33:44:gg", "\u00e9t\u00e9", "x" * 300, "%s%n",
+                                                 "../../etc/passwd", "null", "true"]),
+                      st.sampled_from([-1, 0, 2 ** 31, 2 ** 63 - 1, -2 ** 63, 1.5, -0.0, 1e308]))
+
+
+def any_bodies(wrapper: str | None = None, fields: list[str] | None = None, base: dict | None = None):
+    """Arbitrary bytes and JSON, the route's document with odd field values, and a valid document (`base`)
+    with one or two fields made odd, to reach the managers: never a 5xx (some may even be accepted)."""
+    names = st.sampled_from(fields) if fields else st.text(min_size=1, max_size=8)
+    loose = st.dictionaries(names, odd_value, max_size=max(3, len(fields or ())))
+    loose = loose.map(lambda d: _dump({wrapper: d} if wrapper else d))
+    mutated = st.dictionaries(names, odd_value, min_size=1, max_size=2).map(
+        lambda d: _dump({wrapper: {**(base or {}), **d}} if wrapper else {**(base or {}), **d}))
+    return st.binary(max_size=300) | any_json.map(_dump) | loose | mutated | mutated
 
 
 def fields_of(schema: dict, wrapper: str | None) -> list[str]:

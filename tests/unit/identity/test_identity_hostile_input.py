@@ -54,7 +54,7 @@ def test_hostile_bodies_are_refused_and_change_nothing(env, target, route):
         assert env.snapshot() == before
 
     @hostile.FUZZ
-    @given(hostile.any_bodies())
+    @given(hostile.any_bodies(wrapper, hostile.fields_of(schema, wrapper)))
     def anything(raw):
         nonlocal before
         resp = _send(env, method, path, raw, token)
