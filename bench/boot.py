@@ -27,8 +27,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "image"))
+sys.path.insert(0, str(REPO))
 
 from egret_qemu import Guest  # noqa: E402
+from images import testlayer  # noqa: E402  (the fw_cfg hook units: a layer on a copy, not in the flashed image)
 from test_image_boot import ANSWERS  # noqa: E402  (the boot test's answers: the same setup)
 
 USERSPACE = re.compile(r"\[\s*(\d+\.\d+)\] systemd\[1\]: systemd \d+")
@@ -120,6 +122,11 @@ def boot_egret(image: Path, smp: int, timeout: float = 900) -> dict:
     }
 
 
+def with_hooks(raw: Path) -> Path:
+    units = json.loads(raw.with_name(raw.name.replace(".raw", ".build.json")).read_text())["service_units"]
+    return testlayer.layered_image(raw, raw.with_name(raw.name.replace(".raw", ".hooks.raw")), units)
+
+
 def main() -> int:
     out = REPO / "artifacts" / "image"
     egret = ensure("EGRET_IMAGE", out / "egret-amd64.raw", [])
@@ -128,7 +135,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     result = {"bench": "boot", "accel": "tcg", "firmware": "ovmf", "smp": smp, "mem_mb": 1536,
               "host_loadavg_1m_at_start": round(load, 2), "bare": boot_bare(bare, smp),
-              "egret": boot_egret(egret, smp)}
+              "egret": boot_egret(with_hooks(egret), smp)}
     info = json.loads((egret.with_name(egret.name.replace(".raw", ".build.json"))).read_text())
     result["egret_units"] = info.get("units")
     bare_s = result["bare"]["kernel_to_healthy_s"]

@@ -97,16 +97,11 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
     service_units = list(generated["units"])
     for name, sections in generated["units"].items():
         (sysd / name).write_text(unitgen.render(sections))
+    # no test hooks here: the QEMU fw_cfg hook units are a layer the tests add to a copy (images/testlayer.py)
     extra = {"egret-state.service": files.STATE_UNIT, "egret-console.service": files.CONSOLE_UNIT,
-             "egret-health.service": files.health_unit(service_units),
-             "egret-hook-early.service": files.hook_unit("early", service_units),
-             "egret-hook-late.service": files.hook_unit("late", service_units)}
+             "egret-health.service": files.health_unit(service_units)}
     for name, text in extra.items():
         (sysd / name).write_text(text)
-    (root / "usr/lib/egret").mkdir(parents=True, exist_ok=True)
-    hook = root / "usr/lib/egret/hook"
-    hook.write_text(files.HOOK_SCRIPT)
-    hook.chmod(0o755)
     (root / "usr/lib/sysusers.d/egret.conf").write_text(unitgen.sysusers(generated))
     (root / "usr/lib/tmpfiles.d/egret.conf").write_text(unitgen.tmpfiles())
     run(["systemd-sysusers", f"--root={root}"])

@@ -1,4 +1,4 @@
-"""Files the Debian image carries besides the generated service units (boot assessment, console, hooks)."""
+"""Files the Debian image carries besides the generated service units (boot assessment, console, config)."""
 from __future__ import annotations
 
 from appliance.config import PRIVATE_STATE
@@ -17,6 +17,11 @@ After=local-fs.target systemd-tmpfiles-setup.service systemd-sysusers.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+# [tls]: a box set up by an older image has no API certificate yet; issue it from the box CA (root holds that key
+# for this moment only; kept if an operator installed their own) before the services start and before sharing.
+# Best effort ('-'): a failure here must not keep the services from starting (they report it, unhealthy).
+Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret
+ExecStart=-/bin/sh -c '[ ! -e /var/lib/egret/firstboot/setup-done ] || {EGRET} tls ensure'
 # `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made.
 # Not the credential keys (identity creates them as its own user, for itself alone), nor the cluster unit's CA,
 # node and site keys (systemd hands that directory to the cluster unit's user).
@@ -68,50 +73,19 @@ RequiredBy=boot-complete.target
 """
 
 
-# QEMU test hooks: only a hypervisor that passes -fw_cfg opt/egret/<name> can run them (real boxes have no
-# fw_cfg); the early hook runs before the services (e.g. headless answers), the late one after assessment.
-HOOK_SCRIPT = """\
-#!/bin/sh
-# run the QEMU fw_cfg blob opt/egret/$1 (if any) as a shell script; its output goes to the console via kmsg
-modprobe qemu_fw_cfg 2>/dev/null
-f=/sys/firmware/qemu_fw_cfg/by_name/opt/egret/$1/raw
-[ -r "$f" ] || exit 0
-cp "$f" /run/egret-hook-$1.sh
-echo "EGRET-HOOK $1 start" > /dev/kmsg
-sh /run/egret-hook-$1.sh 2>&1 | while IFS= read -r line; do echo "EGRET-HOOK $1: $line" > /dev/kmsg; done
-echo "EGRET-HOOK $1 done" > /dev/kmsg
-"""
-
-
-def hook_unit(name: str, service_units: list[str]) -> str:
-    units = " ".join(service_units)
-    order = (f"After=egret-state.service\nBefore={units} egret-console.service egret-health.service"
-             if name == "early" else "After=egret-health.service egret-console.service")
-    return f"""\
-[Unit]
-Description=Egret QEMU test hook ({name})
-{order}
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret PATH=/opt/egret/bin:/usr/sbin:/usr/bin:/sbin:/bin
-ExecStart=/usr/lib/egret/hook {name}
-TimeoutStartSec=infinity
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
 IMAGE_TOML = """\
 # Defaults of the Egret appliance image; the wizard and operators add files next to this one.
 state_dir = "/var/lib/egret"
 bind_host = "0.0.0.0"
 
 [ports]
-# until setup is done the box serves only the wizard, on port 80 (the unit has CAP_NET_BIND_SERVICE)
-firstboot = 80
+# until setup is done the box serves only the wizard, over HTTPS on port 443 (the unit has CAP_NET_BIND_SERVICE)
+firstboot = 443
+
+[tls]
+# every API serves HTTPS: the wizard a self-signed certificate before setup (its fingerprint is on the console),
+# every unit the box CA's certificate after it (clouds.yaml's cacert); `egret tls install` for an operator's own
+enabled = true
 
 [service.firstboot]
 # the wizard writes the box's own /etc (host name, time zone, NTP, resolver, management network)

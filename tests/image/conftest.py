@@ -29,8 +29,9 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def image():
-    """{"raw": Path, "bundle": Path, "info": build.json} of the image under test."""
+def image(image_tmp):
+    """{"raw": Path, "flash_raw": Path, "bundle": Path, "info": build.json} of the image under test. "raw" is a copy
+    with the test layer (images/testlayer.py: the fw_cfg hook units); "flash_raw" is what users flash, without it."""
     if os.geteuid() != 0:
         pytest.skip("building and booting the image needs root (mmdebstrap chroot, mkfs -d ownership)")
     given = os.environ.get("EGRET_IMAGE")
@@ -43,7 +44,10 @@ def image():
         print(f"image build: {time.monotonic() - started:.0f}s", file=sys.stderr)
         raw = out / "egret-amd64.raw"
     info = json.loads(raw.with_name(raw.name.replace(".raw", ".build.json")).read_text())
-    return {"raw": raw, "bundle": raw.with_name(raw.name.replace(".raw", ".update.tar")), "info": info}
+    from images import testlayer
+    layered = testlayer.layered_image(raw, image_tmp / "egret-test.raw", info["service_units"])
+    return {"raw": layered, "flash_raw": raw, "bundle": raw.with_name(raw.name.replace(".raw", ".update.tar")),
+            "info": info}
 
 
 @pytest.fixture(scope="session")

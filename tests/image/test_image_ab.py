@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.image import signing
 from appliance.image.bundle import make_bundle
+from images import testlayer
 
 SITE = "/opt/egret/lib/python3.11/site-packages"
 
@@ -80,6 +81,8 @@ def derive_update(image: dict, work: Path, name: str, release: str, broken: bool
     script.write_text("\n".join(cmds) + "\n")
     r = subprocess.run(["debugfs", "-w", "-f", str(script), str(root)], capture_output=True, text=True)
     assert r.returncode == 0 and "rror" not in r.stderr, r.stderr
+    # the built bundle is what users get (no hooks); the tests' late hook must run in the new slot too
+    testlayer.add_to_ext4(str(root), image["info"]["service_units"])
     key = key or signing.ensure_build_key()
     out = make_bundle(work.parent / f"{name}.update.tar", root, work / "vmlinuz", work / "initrd.img", release,
                       key=key)

@@ -1,12 +1,15 @@
-"""One booted image (QEMU/TCG, OVMF): before setup only the wizard runs (port 80, the console shows its URL and
-setup code, it answers over HTTP through hostfwd); `egret firstboot --answers` inside the guest sets the box up;
-then every service is healthy, the openstack CLI gets a token through hostfwd, and all of it survives a reboot.
+"""One booted image (QEMU/TCG, OVMF): before setup only the wizard runs (HTTPS on 443, self-signed; the console
+shows its URL, setup code and certificate fingerprint, which the host pins); the wizard's API sets the box up;
+then every service is healthy and serves HTTPS from the box CA (plain HTTP gets no answer), the openstack CLI gets
+a token with the wizard's clouds.yaml and its CA through hostfwd, and all of it survives a reboot.
 The tests share the boot, in order."""
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -19,14 +22,16 @@ from pathlib import Path
 import pytest
 
 from appliance.config import DEFAULT_PORTS
+from appliance.image import gpt
 from appliance.manifest import load_manifest
 from appliance.testing.plugin import free_port
 from egret_qemu import Guest
+from images import testlayer
 
 ADMIN_PASSWORD = "Tern-Heron-Image-2026!"
-WIZARD_PORT = 80  # the image's 00-image.toml: until setup is done the box serves only the wizard, on port 80
+WIZARD_PORT = 443  # the image's 00-image.toml: until setup is done the box serves only the wizard, HTTPS on 443
 
-# what the host answers through the wizard's JSON API (port 80), as the browser would; the box founds site "lab"
+# what the host answers through the wizard's JSON API, as the browser would; the box founds site "lab"
 ANSWERS = {
     "admin": {"password": ADMIN_PASSWORD, "password_confirm": ADMIN_PASSWORD},
     "box": {"hostname": "egret-box", "timezone": "UTC"},
@@ -60,9 +65,11 @@ echo reboot-requested; systemctl reboot
 """
 
 
-def get(url: str, data: bytes | None = None, timeout: float = 30):
-    # TLS units (cluster) use the box's own CA: the probe checks that they answer, not whom to trust
-    context = ssl._create_unverified_context() if url.startswith("https:") else None
+def get(url: str, data: bytes | None = None, timeout: float = 30, cafile: str | None = None):
+    # a health probe checks that a unit answers; test_every_api_serves_the_box_ca checks whom to trust
+    context = None
+    if url.startswith("https:"):
+        context = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=timeout,
                                     context=context) as resp:
@@ -78,9 +85,27 @@ def unit_ports(info: dict) -> dict[str, int]:
             for name in info["units"]}
 
 
-def healthz(box, name: str) -> str:
-    scheme = "https" if load_manifest()[name].extra.get("tls") else "http"
+def healthz(box, name: str, scheme: str = "https") -> str:
+    """Every unit of the image serves HTTPS ([tls] enabled in 00-image.toml)."""
     return f"{scheme}://127.0.0.1:{box['fwd'][box['ports'][name]]}/healthz"
+
+
+def served_fingerprint(port: int) -> tuple[str, str]:
+    """(AB:CD:... SHA-256 as browsers show it, PEM) of the certificate behind a forwarded port."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # read it; the caller compares it, then pins it
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as raw, ctx.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, 64, 2)), ssl.DER_cert_to_PEM_cert(der)
+
+
+def wizard_session(box):
+    """A requests session that trusts exactly the wizard certificate whose fingerprint the console showed."""
+    import requests
+    s = requests.Session()
+    s.verify = str(box["wizard_pem"])
+    return s, f"https://127.0.0.1:{box['fwd'][WIZARD_PORT]}"
 
 
 def closed(url: str) -> bool:
@@ -113,6 +138,13 @@ def box(image, image_tmp):
         print(f"--- serial log: {g.log}", file=sys.stderr)
 
 
+def test_flashed_image_has_no_test_hooks(image):
+    """The fw_cfg hooks are the tests' layer: the image users flash carries no unit that runs host-supplied code."""
+    offset = gpt.by_name(str(image["flash_raw"]), "root-a").start
+    assert not testlayer.has_hooks(f"{image['flash_raw']}?offset={offset}")
+    assert testlayer.has_hooks(f"{image['raw']}?offset={offset}")
+
+
 def test_before_setup_only_the_wizard_runs(box):
     # the boot assessment expected the wizard alone: the box is not set up
     assert box["healthy"].group(2) == "firstboot" and box["healthy"].group(3) == "pending", box["guest"].tail()
@@ -122,27 +154,33 @@ def test_before_setup_only_the_wizard_runs(box):
     assert WIZARD_PORT in listening, listening
     gated = {p for n, p in box["ports"].items() if n != "firstboot"}
     assert not listening & gated, f"gated units listen before setup: {listening & gated}"
-    status, body = get(f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}/healthz")
+    status, body = get(f"https://127.0.0.1:{box['fwd'][WIZARD_PORT]}/healthz")
     assert status == 200 and json.loads(body)["status"] == "ok"
+    assert closed(f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}/healthz"), "the wizard answers plain HTTP"
     for name, port in box["ports"].items():
         if name != "firstboot":
             assert closed(healthz(box, name)), f"{name} answers before setup"
 
 
-def test_console_shows_wizard_url_and_setup_code(box):
+def test_console_shows_wizard_url_setup_code_and_fingerprint(box):
     text = box["guest"].text()
-    # firstboot.console.banner: the guest's address on port 80 (no port in the URL), a one-time code
-    url = re.search(r"EGRET-CONSOLE\s+(http://10\.0\.2\.15(:\d+)?/)", text)
+    # firstboot.console.banner: the guest's address on 443 (no port in the URL), a one-time code, and the
+    # SHA-256 fingerprint of the wizard's self-signed certificate on two lines
+    url = re.search(r"EGRET-CONSOLE\s+(https://10\.0\.2\.15(:\d+)?/)", text)
     code = re.search(r"EGRET-CONSOLE\s+(?:One-time )?setup code:\s+(\S{6,})", text, re.IGNORECASE)
-    assert url and code, box["guest"].tail()
-    assert url.group(1) == "http://10.0.2.15/", url.group(0)
+    halves = re.findall(r"EGRET-CONSOLE\s+([0-9A-F]{2}(?::[0-9A-F]{2}){15})\s*$", text, re.MULTILINE)
+    assert url and code and len(halves) >= 2 and "fingerprint is:" in text, box["guest"].tail()
+    assert url.group(1) == "https://10.0.2.15/", url.group(0)
     box["code"] = code.group(1)
+    # the host pins the certificate only if what the wizard serves is what the console shows
+    served, pem = served_fingerprint(box["fwd"][WIZARD_PORT])
+    assert served == halves[0] + ":" + halves[1], (served, halves)
+    box["wizard_pem"] = box["tmp"] / "wizard.pem"
+    box["wizard_pem"].write_text(pem)
 
 
-def test_wizard_unlocks_with_the_console_code_over_http(box):
-    import requests
-    base = f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}"
-    s = requests.Session()
+def test_wizard_unlocks_with_the_console_code_over_https(box):
+    s, base = wizard_session(box)
     page = s.get(base + "/", timeout=60)
     assert page.status_code == 200 and 'name="code"' in page.text, page.text[:500]
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -157,9 +195,7 @@ def test_wizard_unlocks_with_the_console_code_over_http(box):
 def test_wizard_api_completes_setup_inside_its_unit(box):
     """Setup through the wizard's JSON API, as the browser drives it: the apply runs in the wizard's hardened unit
     (systemd starts the units; the wizard writes /etc and founds the site)."""
-    import requests
-    base = f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}"
-    s = requests.Session()
+    s, base = wizard_session(box)
     code = box.get("code") or re.search(r"EGRET-CONSOLE\s+One-time setup code:\s+(\S+)", box["guest"].text()).group(1)
     assert s.post(base + "/api/unlock", json={"code": code}, timeout=60).status_code == 200
     for step in ("admin", "box"):
@@ -192,6 +228,11 @@ def test_wizard_api_completes_setup_inside_its_unit(box):
             break
         time.sleep(3)
     assert run["status"] == "done", json.dumps(run, indent=1)
+    # what an operator downloads from the finished wizard: clouds.yaml (cacert egret-ca.crt) and that CA
+    clouds, ca = s.get(base + "/clouds.yaml", timeout=60), s.get(base + "/egret-ca.crt", timeout=60)
+    assert clouds.status_code == 200 and ca.status_code == 200, (clouds.text[:200], ca.text[:200])
+    (box["tmp"] / "wizard-clouds.yaml").write_text(clouds.text)
+    (box["tmp"] / "egret-ca.crt").write_text(ca.text)
     g = box["guest"]
     seen = g.wait_for(r"EGRET-HOOK late: setup-done-seen", 300)
     role = g.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, seen.end())
@@ -206,22 +247,43 @@ def test_wizard_api_completes_setup_inside_its_unit(box):
     assert status == 200 and json.loads(body)["cluster"]["site"] == "lab", body
 
 
-def issue_token(box) -> dict:
-    clouds = box["tmp"] / "clouds.yaml"
-    clouds.write_text(json.dumps({"clouds": {"box": {"auth": {
-        "auth_url": f"http://127.0.0.1:{box['fwd'][DEFAULT_PORTS['identity']]}/v3", "username": "admin",
-        "password": ADMIN_PASSWORD, "project_name": "admin", "user_domain_name": "Default",
-        "project_domain_name": "Default"}, "identity_api_version": 3}}}))
+def issue_token(box, cacert: bool = True) -> subprocess.CompletedProcess:
+    """The openstack CLI with the wizard's own clouds.yaml (cacert: egret-ca.crt next to it, run from that
+    directory); only auth_url is moved to the forwarded port (the box names itself 10.0.2.15, which its
+    certificate also covers, as it covers 127.0.0.1)."""
+    import yaml
+    doc = yaml.safe_load((box["tmp"] / "wizard-clouds.yaml").read_text())
+    cloud = doc["clouds"]["egret"]
+    assert cloud["cacert"] == "egret-ca.crt" and cloud["auth"]["auth_url"].startswith("https://10.0.2.15:")
+    cloud["auth"]["auth_url"] = f"https://127.0.0.1:{box['fwd'][DEFAULT_PORTS['identity']]}/v3"
+    if not cacert:
+        cloud.pop("cacert")
+    clouds = box["tmp"] / ("clouds.yaml" if cacert else "clouds-no-ca.yaml")
+    clouds.write_text(yaml.safe_dump(doc))
     openstack = str(Path(sys.executable).parent / "openstack")
-    out = subprocess.run([openstack, "--os-cloud", "box", "token", "issue", "-f", "json"], capture_output=True,
-                         text=True, env={"OS_CLIENT_CONFIG_FILE": str(clouds), "PATH": "/usr/bin:/bin"}, timeout=180)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return subprocess.run([openstack, "--os-cloud", "egret", "token", "issue", "-f", "json"], capture_output=True,
+                          text=True, env={"OS_CLIENT_CONFIG_FILE": str(clouds), "PATH": "/usr/bin:/bin"},
+                          timeout=180, cwd=box["tmp"])
 
 
 def test_openstack_cli_issues_token_through_forwarded_port(box):
-    token = issue_token(box)
+    out = issue_token(box)
+    assert out.returncode == 0, out.stderr
+    token = json.loads(out.stdout)
     assert len(token["id"]) > 20 and token["project_id"]
+    # without the CA the CLI refuses the box: it really verifies the certificate
+    bare = issue_token(box, cacert=False)
+    assert bare.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in bare.stderr + bare.stdout, bare.stderr
+
+
+def test_every_api_serves_the_box_ca_and_refuses_plain_http(box):
+    cafile = str(box["tmp"] / "egret-ca.crt")
+    for name in box["ports"]:
+        if name == "firstboot":
+            continue  # the wizard keeps its self-signed certificate (pinned above)
+        status, body = get(healthz(box, name), cafile=cafile)  # hostname 127.0.0.1 checked too
+        assert status == 200 and json.loads(body)["status"] == "ok", (name, body)
+        assert closed(healthz(box, name, scheme="http")), f"{name} answers plain HTTP"
 
 
 def test_state_survives_reboot(box):
@@ -242,8 +304,8 @@ def test_state_survives_reboot(box):
     assert all(f"{u}.db" in first.group(2) for u in box["info"]["units"] if u in ("identity", "storage")), first.group(0)
     for name, port in box["ports"].items():
         assert get(healthz(box, name))[0] == 200, name
-    assert issue_token(box)["id"]  # admin, keys and catalog came back from the data partition
-    # the wizard is closed: it asks for the admin login now
-    import requests
-    page = requests.get(f"http://127.0.0.1:{box['fwd'][WIZARD_PORT]}/", timeout=60)
+    assert json.loads(issue_token(box).stdout)["id"]  # admin, keys, catalog and certificate came back
+    # the wizard is closed: it asks for the admin login now (same self-signed certificate after the reboot)
+    s, base = wizard_session(box)
+    page = s.get(base + "/", timeout=60)
     assert page.url.endswith("/login") and "This box is set up" in page.text

@@ -9,7 +9,7 @@ import yaml
 
 from appliance.testing.plugin import free_port
 
-WIZARD_PORT = 80  # the image's 00-image.toml
+WIZARD_PORT = 443  # the image's 00-image.toml (HTTPS, self-signed until setup)
 PASSWORD = "Tern-Heron-Site-2026!"
 
 
@@ -23,8 +23,10 @@ def early(index: int) -> str:
 
 def late(index: int, peer: int, port: int) -> str:
     """Reach the peer's wizard; then set up from the answers the host stages (@NIC@: the L2 NIC); report the site."""
+    # reachability only (-k): the peer's self-signed wizard certificate is pinned by an operator reading its console,
+    # which this probe is not; the join itself pins the founder's CA by the token's fingerprint
     return (f"for i in $(seq 1 300); do\n"
-            f"  body=$(curl -sf --max-time 3 http://192.168.77.{peer}:{port}/healthz) && break; sleep 2\n"
+            f"  body=$(curl -sfk --max-time 3 https://192.168.77.{peer}:{port}/healthz) && break; sleep 2\n"
             f"done\n"
             f"echo \"peer-api 192.168.77.{peer}:{port} $body\"\n"
             f"ip -4 -o addr show | grep -o '192.168.77.[0-9]*' | sed 's/^/l2-address: /'\n"
