@@ -14,6 +14,7 @@ from appliance.tokens import KeyRepository
 from services.storage import create_apps
 from services.storage.drivers.base import DriverError
 from services.storage.drivers.file import FileDriver
+from services.storage.drivers.lvm import LvmThinDriver
 from services.storage.models import Image, Volume
 from services.storage.s3.credentials import FakeCredentials
 from tests.unit.storage.image_attacks import SECRET, build, flat_descriptor, leaked, make_canary
@@ -191,3 +192,14 @@ def test_the_issue_descriptor_cannot_reach_the_token_keys_credential_keys_or_dat
             assert secret not in out.read_bytes()
             for root in (store, drv.dir):
                 assert not [p for p in root.iterdir() if secret in p.read_bytes()]
+
+
+@pytest.mark.parametrize("attack", ["vmdk-absolute-flat-extent", "qcow2-backing-file", "qcow2-uploaded-as-raw"])
+def test_the_lvm_driver_inspects_before_it_creates_an_lv(attack, tmp_path):
+    """No device-mapper here, so no LV: the refusal must come from the inspector, before lvcreate would run."""
+    canary = make_canary(tmp_path / "fernet-key-0")
+    fmt, data = build(attack, tmp_path, canary, tmp_path)
+    src = tmp_path / "img"
+    src.write_bytes(data)
+    with pytest.raises(DriverError, match="is refused"):
+        LvmThinDriver("egret-no-such-vg", "pool").create_from_image("v1", 1, src, fmt)
