@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from appliance import errors
 from appliance.app import json_body, public
 from appliance.policy import enforce
+from services.storage import schemas
 from services.storage.models import Attachment, Snapshot, Volume, VolumeType
 
 bp = Blueprint("volumes", __name__)
@@ -131,7 +132,7 @@ def render_type(t):
 
 
 def _body(key):
-    body = json_body({"type": "object", "required": [key], "properties": {key: {"type": "object"}}})
+    body = json_body(schemas.wrapped(key))
     return body[key]
 
 
@@ -313,7 +314,7 @@ def create_type(project_id):
         raise errors.Conflict(f"Volume Type {name} already exists.")
     public_flag = body.get("os-volume-type-access:is_public", body.get("is_public", True))
     vt = VolumeType.create(name=name, description=body.get("description"),
-                           is_public=str(public_flag).lower() in ("true", "1"),
+                           is_public=schemas.to_bool(public_flag),
                            extra_specs=_check_specs(body.get("extra_specs") or {}))
     return jsonify(volume_type=render_type(vt))
 
@@ -334,7 +335,7 @@ def update_type(project_id, type_id):
         if field in body:
             setattr(vt, field, body[field])
     if "is_public" in body:
-        vt.is_public = bool(body["is_public"])
+        vt.is_public = schemas.to_bool(body["is_public"])
     vt.save()
     return jsonify(volume_type=render_type(vt))
 
