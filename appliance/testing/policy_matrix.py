@@ -66,6 +66,27 @@ def coverage_gaps(apps, routes: list[Route]) -> tuple[set, set]:
     return served - declared, declared - served
 
 
+class RuleRecorder:
+    """Records every policy rule the apps evaluate, so a test can tell which declared rules no route checks."""
+
+    def __init__(self, apps):
+        self.seen: set[str] = set()
+        for app in apps:
+            enforcer = app.extensions["egret.policy"]
+            if getattr(enforcer, "_recorder", None) is None:
+                enforcer._recorder = self
+                enforcer.check = self._wrap(enforcer.check)
+
+    def _wrap(self, check):
+        def recording(rule, target, creds, _depth=0):
+            self.seen.add(rule)
+            return check(rule, target, creds, _depth)
+        return recording
+
+    def unchecked(self, declared) -> set[str]:
+        return set(declared) - self.seen
+
+
 def fill(rule: str, ids: dict) -> str:
     """'/v2.0/networks/<rid>' with ids {'rid': 'x'} -> '/v2.0/networks/x' (converters like <path:key> too)."""
     out, i = [], 0

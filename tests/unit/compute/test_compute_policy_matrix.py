@@ -13,6 +13,7 @@ from appliance.testing.policy_matrix import route as R
 from services.compute import build_api, models
 from services.compute.drivers.fake import FakeDriver
 from services.compute.fakes import fake_clients
+from services.compute.policies import POLICIES
 
 M = pm.MEMBER_PROJECT
 ROLES = {"admin": (pm.ADMIN_PROJECT, ["admin", "member", "reader"]), "member": (M, ["member", "reader"]),
@@ -101,6 +102,10 @@ def flavor(**kw):
 def quota(w):
     return {"project_id": M}
 
+
+# declared in policies.py, but no view consults them (ownership and all_tenants go by admin_required): an
+# override of these has no effect yet (found by this matrix; issue 13 wires them)
+UNWIRED = {"compute:owner", "compute:servers:all_tenants"}
 
 ROUTES = [
     R("GET /", OPEN), R("GET /v2.1", OPEN), R("GET /v2.1/", OPEN), R("GET /healthz", OPEN), R("GET /metrics", OPEN),
@@ -192,10 +197,13 @@ def test_compute_policy_matrix(world):
         resp = world.client.open(path, method=method, json=body, headers=world.headers(persona))
         return resp.status_code, resp.get_data(as_text=True)
 
+    recorder = pm.RuleRecorder([world.app])
     cells = pm.run(ROUTES, world, send)
     assert len(cells) == len(ROUTES) * len(pm.PERSONAS)
     problems = pm.mismatches(cells)
     assert not problems, "\n" + problems
+    # every declared rule is evaluated by some cell, but those the code does not consult yet
+    assert recorder.unchecked(POLICIES) == UNWIRED
 
 
 def test_console_output_needs_member_as_in_nova(world):

@@ -1,8 +1,12 @@
 """Glance, Cinder and S3 policy matrices: every storage route, the status admin/member/reader/other/anon get."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
+import json
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +14,8 @@ from appliance.testing import policy_matrix as pm
 from appliance.testing.policy_matrix import route as R
 from services.storage import create_apps
 from services.storage.drivers.fake import FakeDriver
-from services.storage.s3.credentials import Credential, FakeCredentials
+from services.storage.policies import POLICIES
+from services.storage.s3.credentials import Credential, FakeCredentials, IdentityCredentials
 from tests.unit.storage.storage_testlib import S3Signer
 
 M, O = pm.MEMBER_PROJECT, pm.OTHER_PROJECT
@@ -181,7 +186,7 @@ VOLUME_ROUTES = [
     R(f"DELETE {V}/types/<type_id>/extra_specs/<key>", "202 403 403 403 401", lambda w: w.volume_type(spec=True)),
     R(f"GET {V}/os-quota-sets/<target>", PROJECT_QUOTA, vol(target=M)),
     R(f"GET {V}/os-quota-sets/<target>/defaults", PROJECT_QUOTA, vol(target=M)),
-    R(f"PUT {V}/os-quota-sets/<target>", ADMIN, vol(target=M), {"quota_set": {"volumes": 20}}),
+    R(f"PUT {V}/os-quota-sets/<target>", ADMIN, vol(target=M), {"quota_set": {"volumes": 999}}),
     R(f"GET {V}/limits", AUTHED, vol()), R(f"GET {V}/extensions", AUTHED, vol()),
     R(f"GET {V}/os-availability-zone", AUTHED, vol()),
 ]
@@ -202,6 +207,21 @@ S3_ROUTES = [
     R("GET /<bucket>/<path:key>", "403 200 200 403 403", lambda w: w.bucket(key="obj")),
     R("DELETE /<bucket>/<path:key>", "403 204 403 403 403", lambda w: w.bucket(key="obj")),
     R("POST /<bucket>/<path:key>", "403 200 403 403 403", lambda w: w.bucket(key="obj"), {"query": "uploads"}),
+]
+
+
+# declared in policies.py, but the volume manager decides all_tenants by the admin role: an override has no effect
+# yet (found by this matrix; issue 13 wires it). image:upload is covered by image:modify, which upload checks
+UNWIRED = {"volume:all_tenants", "image:upload"}
+
+# rows whose bodies reach the admin-only knobs of a route the table above already declares
+KNOBS = [
+    R("PATCH /v2/images/<image_id>", "200 403 403 404 401", World.image,
+      [{"op": "replace", "path": "/visibility", "value": "public"}], note="image:publicize_image"),
+    R("POST /v2/images", "201 403 403 403 401", body={"name": "x", "disk_format": "raw", "container_format": "bare",
+                                                      "owner": "p-third"}, note="image:set_owner"),
+    R(f"POST {V}/volumes/<volume_id>/action", "202 403 403 404 401", World.volume,
+      {"os-reset_status": {"status": "error"}}, note="volume:reset_status"),
 ]
 
 
@@ -227,26 +247,39 @@ def _check(cells):
     assert not problems, "\n" + problems
 
 
-def test_image_policy_matrix(world):
+def _send_image(world):
     def send(persona, method, path, body):
         kw = {"json": body} if isinstance(body, (dict, list)) else {"data": body}
-        ctype = {"PATCH": PATCH, "PUT": "application/octet-stream"}.get(method) if path.endswith(
-            ("/file",)) or method == "PATCH" else None
+        ctype = PATCH if method == "PATCH" else ("application/octet-stream" if path.endswith("/file") else None)
         resp = world.image_client.open(path, method=method, headers=world.headers(
             persona, **({"Content-Type": ctype} if ctype else {})), **kw)
         return resp.status_code, resp.get_data(as_text=True)
+    return send
 
-    _check(pm.run(IMAGE_ROUTES, world, send))
 
-
-def test_volume_policy_matrix(world):
+def _send_volume(world):
     def send(persona, method, path, body):
         path = path.replace(f"/v3/{OWN}/", f"/v3/{PROJECTS[persona]}/")
         resp = world.volume_client.open(path, method=method, json=body,
                                         headers=world.headers(persona, **{"OpenStack-API-Version": CINDER}))
         return resp.status_code, resp.get_data(as_text=True)
+    return send
 
-    _check(pm.run(VOLUME_ROUTES, world, send))
+
+def test_image_policy_matrix(world):
+    _check(pm.run(IMAGE_ROUTES + [k for k in KNOBS if k.rule.startswith("/v2/")], world, _send_image(world)))
+
+
+def test_volume_policy_matrix(world):
+    _check(pm.run(VOLUME_ROUTES + [k for k in KNOBS if k.rule.startswith("/v3/")], world, _send_volume(world)))
+
+
+def test_every_storage_rule_is_checked_by_some_cell(world):
+    """Glance's and Cinder's rules live in one table: both matrices together consult every one of them."""
+    recorder = pm.RuleRecorder([world.apps["image"], world.apps["volume"]])
+    pm.run(IMAGE_ROUTES + KNOBS[:2], world, _send_image(world), personas=("admin", "member", "reader"))
+    pm.run(VOLUME_ROUTES + KNOBS[2:], world, _send_volume(world), personas=("admin", "member", "reader"))
+    assert recorder.unchecked(POLICIES) == UNWIRED
 
 
 def test_s3_policy_matrix(world):
@@ -255,8 +288,6 @@ def test_s3_policy_matrix(world):
         data = body.get("data", b"")
         headers = {}
         if body.get("query") == "delete":
-            import base64
-            import hashlib
             headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
         if path in ("/healthz", "/metrics"):
             resp = world.s3.client.open(path, method=method)
@@ -282,8 +313,6 @@ class _Identity:
         self.roles = roles
 
     def request(self, target, method, path, expected=None, params=None, **kw):
-        import json
-        from types import SimpleNamespace
         if path.startswith("/v3/credentials/"):
             doc = {"credential": {"type": "ec2", "project_id": M, "user_id": "u1",
                                   "blob": json.dumps({"access": "AKR", "secret": "s"})}}
@@ -296,7 +325,6 @@ class _Identity:
 
 
 def test_an_ec2_key_carries_its_users_roles(settings):
-    from services.storage.s3.credentials import IdentityCredentials
     reader = IdentityCredentials(settings, client=_Identity(["reader"])).lookup("AKR")
     assert reader.roles == ("reader",) and not reader.can_write
     member = IdentityCredentials(settings, client=_Identity(["member", "reader"])).lookup("AKR")
