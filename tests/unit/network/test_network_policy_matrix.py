@@ -181,6 +181,17 @@ ROUTES = [
 ]
 
 
+# rows whose bodies set the attributes only an operator may set, on routes the table above declares
+KNOBS = [
+    R("POST /v2.0/networks", "201 403 403 403 401", body={"network": {"router:external": True}}),
+    R("POST /v2.0/networks", "201 403 403 403 401", body={"network": {"shared": True}}),
+    R("POST /v2.0/networks", "201 403 403 403 401", body={"network": {"provider:network_type": "vxlan"}}),
+    R("POST /v2.0/ports", "201 403 403 404 401", ids(network_id=World.network),
+      lambda i: {"port": {"network_id": i["network_id"], "binding:host_id": "node1"}}),
+    R("PUT /v2.0/networks/<rid>", "200 403 403 404 401", rid("network"), {"network": {"shared": True}}),
+]
+
+
 @pytest.fixture
 def world(settings, mint_token):
     settings.fake_drivers = True
@@ -206,8 +217,8 @@ def test_network_policy_matrix(world):
         return resp.status_code, resp.get_data(as_text=True)
 
     recorder = pm.RuleRecorder([world.client.application])
-    cells = pm.run(ROUTES, world, send)
-    assert len(cells) == len(ROUTES) * len(pm.PERSONAS)
+    cells = pm.run(ROUTES + KNOBS, world, send)
+    assert len(cells) == len(ROUTES + KNOBS) * len(pm.PERSONAS)
     assert not pm.mismatches(cells), "\n" + pm.mismatches(cells)
     # every declared rule is evaluated by some cell, but those the code does not consult yet
     assert recorder.unchecked(POLICIES) == UNWIRED
