@@ -134,8 +134,9 @@ def mismatches(cells: list[Cell]) -> str:
 def render_markdown(routes: list[Route], title: str = "") -> str:
     """The matrix as a markdown table, one row per route, one column per persona."""
     lines = [f"### {title}", ""] if title else []
-    lines.append("| method | route | " + " | ".join(PERSONAS) + " |")
-    lines.append("|---|---|" + "---|" * len(PERSONAS))
+    lines.append("| method | route | " + " | ".join(PERSONAS) + " | note |")
+    lines.append("|---|---|" + "---|" * (len(PERSONAS) + 1))
     for r in routes:
-        lines.append(f"| {r.method} | `{r.rule}` | " + " | ".join(str(r.expect[p]) for p in PERSONAS) + " |")
+        lines.append(f"| {r.method} | `{r.rule}` | " + " | ".join(str(r.expect[p]) for p in PERSONAS) +
+                     f" | {r.note} |")
     return "\n".join(lines) + "\n"

@@ -171,7 +171,7 @@ ROUTES = [
     R("GET /v3/groups/<group_id>/users/<user_id>", ADMIN_DELETE, lambda w: w.fresh_group(with_user=True)),
     R("DELETE /v3/groups/<group_id>/users/<user_id>", ADMIN_DELETE, lambda w: w.fresh_group(with_user=True)),
     # roles, implied roles, grants and assignments: operators manage them (any user reads roles, see OPEN_READ)
-    R("GET /v3/roles", OPEN_READ),
+    R("GET /v3/roles", OPEN_READ, note="Keystone: operators only"),
     R("POST /v3/roles", ADMIN_CREATE, body={"role": {"name": "new-role"}}),
     R("GET /v3/roles/<role_id>", OPEN_READ, World.fresh_role),
     R("PATCH /v3/roles/<role_id>", ADMIN, World.fresh_role, {"role": {"description": "d"}}),
@@ -204,12 +204,12 @@ ROUTES = [
     R("GET /v3/regions/<region_id>", AUTHED, World.region),
     R("PATCH /v3/regions/<region_id>", ADMIN, World.region, {"region": {"description": "d"}}),
     R("DELETE /v3/regions/<region_id>", ADMIN_DELETE, World.region),
-    R("GET /v3/services", OPEN_READ),
+    R("GET /v3/services", OPEN_READ, note="Keystone: operators only"),
     R("POST /v3/services", ADMIN_CREATE, body={"service": {"type": "new-type"}}),
     R("GET /v3/services/<service_id>", OPEN_READ, World.service),
     R("PATCH /v3/services/<service_id>", ADMIN, World.service, {"service": {"description": "d"}}),
     R("DELETE /v3/services/<service_id>", ADMIN_DELETE, World.service),
-    R("GET /v3/endpoints", OPEN_READ),
+    R("GET /v3/endpoints", OPEN_READ, note="Keystone: operators only"),
     R("POST /v3/endpoints", ADMIN_CREATE, World.service, lambda i: {"endpoint": {
         "service_id": i["service_id"], "interface": "internal", "url": "http://127.0.0.1:2/"}}),
     R("GET /v3/endpoints/<endpoint_id>", OPEN_READ, World.endpoint),
@@ -235,7 +235,8 @@ ROUTES = [
     R("DELETE /v3/users/<user_id>/application_credentials/<cred_id>", SELF_DELETE, World.app_cred),
     # last: a password change revokes the user's tokens
     R("POST /v3/users/<user_id>/password", "403 204 403 403 401", me,
-      {"user": {"original_password": PASSWORD, "password": PASSWORD}}),
+      {"user": {"original_password": PASSWORD, "password": PASSWORD}},
+      note="Keystone leaves it unenforced: the original password suffices"),
 ]
 
 
@@ -285,3 +286,10 @@ def test_role_names_of_a_key_owner_as_storage_asks_for_them(world):
     assert "reader" in names("reader") and not {"member", "admin"} & names("reader")
     assert "member" in names("member")
     assert names("other") == set()
+
+
+def test_identity_matrix_renders_as_markdown():
+    table = pm.render_markdown(ROUTES, "identity")
+    assert table.count("\n| ") == len(ROUTES) + 1
+    assert "| GET | `/v3/users/<user_id>` | 200 | 200 | 403 | 403 | 401 |  |" in table
+    assert "| GET | `/v3/roles` | 200 | 200 | 200 | 200 | 401 | Keystone: operators only |" in table

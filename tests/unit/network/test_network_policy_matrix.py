@@ -227,7 +227,7 @@ def test_network_policy_matrix(world):
 def test_matrix_renders_as_markdown():
     table = pm.render_markdown(ROUTES, "network")
     assert table.count("\n| ") == len(ROUTES) + 1
-    assert "| GET | `/v2.0/networks/<rid>` | 200 | 200 | 200 | 404 | 401 |" in table
+    assert "| GET | `/v2.0/networks/<rid>` | 200 | 200 | 200 | 404 | 401 |  |" in table
 
 
 def test_a_member_cannot_tag_a_network_it_can_only_see(world):
