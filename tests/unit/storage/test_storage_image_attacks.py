@@ -87,3 +87,17 @@ def test_safe_images_of_every_inspected_format_are_accepted(image_client, tokens
         assert r.status_code == 204, (disk_format, opts, r.json)
         shown = image_client.get(f"/v2/images/{img['id']}", headers=h).json
         assert shown["status"] == "active" and shown["virtual_size"] >= 1024 * 1024, shown
+
+
+def test_a_kernel_with_a_boot_sector_signature_is_an_aki_but_not_a_raw_disk(image_client, tokens):
+    """A bzImage keeps 0x55AA at byte 510 with setup code where an MBR's partition entries would be: fine as a
+    kernel (aki, only ever read with -f raw), refused as a raw disk, as Nova refuses it."""
+    h = tokens["alice"]
+    kernel = bytearray(b"\x90" * 8192)
+    kernel[510:512] = b"\x55\xaa"
+    for disk_format, status in (("aki", 204), ("ari", 204), ("raw", 400)):
+        img = _image(image_client, h, disk_format)
+        r = image_client.put(f"/v2/images/{img['id']}/file", data=bytes(kernel), headers={**h, **OCTET})
+        assert r.status_code == status, (disk_format, r.data)
+        if status == 400:
+            assert "partition table" in r.json["message"]
