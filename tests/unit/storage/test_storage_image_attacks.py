@@ -2,6 +2,8 @@
 a 400 naming the reason, never stored, never active, and no byte of the file they point at read anywhere."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from services.storage.models import Image, Volume
@@ -74,7 +76,6 @@ def test_volume_from_a_stored_hostile_image_is_refused(attack, apps, volume_clie
 
 def test_safe_images_of_every_inspected_format_are_accepted(image_client, tokens, tmp_path, settings):
     """The inspector is not a wall: the formats qemu-img makes in their safe subformats still upload."""
-    import subprocess
     h = tokens["alice"]
     cases = [("qcow2", ["-f", "qcow2"]), ("vmdk", ["-f", "vmdk"]),
              ("vmdk", ["-f", "vmdk", "-o", "subformat=streamOptimized"]), ("vhd", ["-f", "vpc"]),
