@@ -172,10 +172,11 @@ class Supervisor:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            # a unit that ran a while is considered recovered; reset its backoff
+            # a unit that ran a while is considered recovered; reset its backoff. The first restart is quick:
+            # nothing of the old unit is left to collide with (its process group was reaped above)
             ran_for = now - child.started_at
-            backoff = 1.0 if ran_for > 60 else min(self.MAX_BACKOFF, 2.0 ** min(child.restarts, 5))
-            log.warning("%s exited with %s after %.1fs; restarting in %.0fs", child.unit.name, code, ran_for, backoff)
+            backoff = 0.5 if ran_for > 60 else min(self.MAX_BACKOFF, 0.5 * 2.0 ** min(child.restarts - 1, 6))
+            log.warning("%s exited with %s after %.1fs; restarting in %.1fs", child.unit.name, code, ran_for, backoff)
             child.history.append({"exit": code, "at": now})
             child.process = None
             child.healthy = False
