@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import openstack
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -166,3 +167,32 @@ def test_a_member_creates_and_deletes_a_server_with_openstacksdk(people, alice_n
         assert list(conn.network.ports(device_id=server.id)) == []
     finally:
         conn.close()
+
+
+def test_an_image_naming_another_projects_private_kernel_fails_cleanly(cloud, people, tiny_image, tiny_guest,
+                                                                      tmp_path):
+    """bob's own image names alice's private kernel: compute must not fetch it with its service credentials."""
+    alice, bob = people["alice"], people["bob"]
+    secret = tmp_path / "kernel.bin"
+    secret.write_bytes(b"alice's private kernel\n" * 64)
+    kernel = alice.openstack_json("image", "create", "--disk-format", "aki", "--container-format", "aki",
+                                  "--private", "--file", str(secret), "akernel")
+    image = bob.openstack_json("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                               "--private", "--file", str(tiny_guest.disk), "--property",
+                               f"kernel_id={kernel['id']}", "bimg")
+    conn, admin = bob.connection(), openstack.connect(**cloud.auth)
+    try:
+        server = bob.openstack_json("server", "create", "--image", image["id"], "--flavor", "m1.nano", "--nic",
+                                    "none", "bvm")
+        assert wait_for(lambda: conn.compute.get_server(server["id"]).status == "ERROR", 120)
+        fault = conn.compute.get_server(server["id"]).fault
+        assert fault["message"].startswith(f"Image {kernel['id']} could not be used"), fault
+        assert not re.search(r"http|/v2|rule:", str(fault), re.I) and "details" not in fault, fault
+        assert admin.compute.get_server(server["id"]).fault.get("details"), "an admin sees the details"
+        assert not (cloud.state_dir / "compute" / "instances" / "_base" / kernel["id"]).exists()
+        bob.openstack("server", "delete", "--wait", "bvm", timeout=120)
+    finally:
+        conn.close()
+        admin.close()
+        bob.openstack("image", "delete", image["id"], check=False)
+        alice.openstack("image", "delete", kernel["id"], check=False)
