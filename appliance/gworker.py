@@ -66,6 +66,7 @@ class EgretWorker(ThreadWorker):
             original, timeout = conn.init, self.idle_timeout()
 
             def init():
+                conn.sock.settimeout(timeout)  # bounds a TLS handshake too (the TLS socket inherits it)
                 original()
                 conn.sock.settimeout(timeout)
             conn.init = init
