@@ -5,11 +5,14 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import ssl
+import time
 
 from flask import Flask
 from gunicorn import util
 from gunicorn.http import errors as herrors
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.http.body import LengthReader
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 from appliance import bodies, errors
 
@@ -23,6 +26,11 @@ _STATUS = (
     (herrors.ExpectationFailed, 417, "Expectation failed"),
     (herrors.ForbiddenProxyRequest, 403, "Request forbidden"),
 )
+
+
+class _BodyPending(BaseException):
+    """The request's body has not all arrived: give the thread back (a BaseException, so that gunicorn's
+    `except Exception` in handle() does not answer it with a 500)."""
 
 
 def die_with_parent(ppid: int) -> None:
@@ -71,6 +79,98 @@ class EgretWorker(ThreadWorker):
                 conn.sock.settimeout(timeout)
             conn.init = init
         super().enqueue_req(conn)
+
+    # -- bodies arrive before a thread is spent on them ------------------------------------------------------
+    def handle(self, conn):
+        req = conn.__dict__.pop("egret_req", None)
+        try:
+            if req is None:
+                return super().handle(conn)
+            return self._resume(conn, req)
+        except _BodyPending:
+            return _DEFER  # gunicorn's poller re-enqueues the connection when the client sends more
+
+    def _resume(self, conn, req):
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(self.idle_timeout())
+            return self._keepalive_after(conn, self.handle_request(req, conn))
+        except _BodyPending:
+            raise
+        except (herrors.NoMoreData, OSError) as exc:
+            self.log.debug("Client went away while sending its body: %s", exc)
+        except Exception as exc:
+            self.handle_error(req, conn.sock, conn.client, exc)
+        return False
+
+    def handle_request(self, req, conn):
+        if not self._prefetch(conn, req):
+            conn.egret_req = req
+            raise _BodyPending()
+        return super().handle_request(req, conn)
+
+    def _prefetch(self, conn, req) -> bool:
+        """Read what has arrived of a bounded Content-Length body without blocking; True once it is all in the
+        parser's buffer (or there is nothing to wait for). A client that stalls mid-body then waits in the
+        poller, not in one of the worker's threads."""
+        reader = getattr(req.body, "reader", None)
+        if not isinstance(reader, LengthReader) or not 0 < reader.length <= self.prefetch_limit():
+            return True
+        unreader = req.unreader
+        have = conn.__dict__.pop("egret_body", None)
+        if have is None:
+            have = bytearray(unreader.take_buffered())
+        eof = False
+        timeout = conn.sock.gettimeout()
+        conn.sock.settimeout(0.0)
+        try:
+            while len(have) < reader.length:
+                try:
+                    data = conn.sock.recv(min(65536, reader.length - len(have)))
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if not data:
+                    eof = True
+                    break
+                have += data
+        finally:
+            conn.sock.settimeout(timeout)
+        if len(have) >= reader.length or eof:
+            unreader.unread(bytes(have))
+            conn.__dict__.pop("egret_deadline", None)
+            return True
+        # the client has `request_idle_timeout` to send more, and BODY_DEADLINE for all of it
+        now = time.monotonic()
+        started = conn.__dict__.setdefault("egret_started", now)
+        if len(have) > conn.__dict__.get("egret_seen", -1):  # progress: the idle clock restarts
+            conn.egret_deadline = min(now + self.idle_timeout(), started + bodies.BODY_DEADLINE)
+        conn.egret_body, conn.egret_seen = have, len(have)
+        return False
+
+    def murder_pending(self):
+        super().murder_pending()
+        # connections waiting for the rest of a body: answer 408 (in the API's format) once they stall too long
+        now = time.monotonic()
+        for conn in [c for c in self.pending_conns if c.__dict__.get("egret_deadline", now + 1) < now]:
+            self.pending_conns.remove(conn)
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            self.nr_conns -= 1
+            app = self._flask_app(conn.sock)
+            if app is not None:
+                try:
+                    util.write_nonblock(conn.sock, _render(app, errors.ApiError(
+                        f"The request body did not arrive within {self.idle_timeout():g} seconds.", status=408)))
+                except Exception:  # the client is gone
+                    pass
+            conn.close()
+
+    def prefetch_limit(self) -> int:
+        app = app_for_port(self.wsgi, 0)
+        settings = app.extensions.get("egret.settings") if app is not None else None
+        return int(getattr(settings, "max_request_body", 1024 * 1024))
 
     def handle_error(self, req, client, addr, exc):
         app = self._flask_app(client)

@@ -88,7 +88,7 @@ def test_kill_9_master_restarts_without_eaddrinuse(tmp_path, name):
               f"{outage:.2f} s")
         assert orphan_lived is not None and orphan_lived < 1.0
         assert "Address already in use" not in log and "Connection in use" not in log, log
-        assert outage < 6.0
+        assert outage < 8.0  # a new master starts in 2-5 s on a loaded 2-core machine
         assert sup.children[name].restarts == 1
     finally:
         sup.stop()
