@@ -29,8 +29,9 @@ class ConfigError(ValueError):
     """A setting has a value of the wrong type or an unknown name."""
 
 
-# state subdirectories private to the unit that owns them, never shared with group egret (the wizard's sharing and
-# the box's egret-state.service skip them): identity's credential keys, the cluster unit's CA and keys, a hub's CA
+# state subdirectories private to the unit that owns them, never shared with group egret (appliance/stateplan.py,
+# which egret-state.service and the wizard apply, skips them): identity's credential keys, the cluster unit's CA
+# and keys, a hub's CA
 PRIVATE_STATE = ("credential-keys", "cluster", "federation")
 
 
@@ -80,6 +81,12 @@ class Settings:
 
     @property
     def revocation_file(self) -> Path:
+        # its own directory, which only identity writes: the key repository is read-only to every other unit
+        return self.state_dir / "revocations" / "revocations.jsonl"
+
+    @property
+    def legacy_revocation_file(self) -> Path:
+        """Where boxes set up before issue 12 kept it; moved by identity or egret-state.service."""
         return self.state_dir / "fernet-keys" / "revocations.jsonl"
 
     def database_for(self, service: str) -> str:

@@ -1,4 +1,4 @@
-"""Token revocation events in an append-only file every service on the box reads locally."""
+"""Token revocation events in an append-only file every service on the box reads locally (identity alone writes)."""
 from __future__ import annotations
 
 import fcntl
@@ -23,11 +23,34 @@ def _token_fields(token) -> dict:
     }
 
 
-class RevocationList:
-    """Identity appends events; readers reload when the file's identity or size changes (a stat per check)."""
+def migrate_legacy(legacy: Path, path: Path) -> bool:
+    """Move a list kept in the key repository (before issue 12) to its own directory; True if it moved.
+    A list already at the new place wins, the old one's events are appended to it."""
+    legacy, path = Path(legacy), Path(path)
+    if not legacy.exists():
+        return False
+    # 0750 + the state dir's setgid: the group (every unit) reads, only its owner (identity) writes
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    if path.exists():
+        with open(legacy, "rb") as src, open(path, "ab") as dst:
+            dst.write(src.read())
+            dst.flush()
+            os.fsync(dst.fileno())
+        legacy.unlink()
+    else:
+        os.replace(legacy, path)
+    return True
 
-    def __init__(self, path: Path, max_token_lifetime: int):
+
+class RevocationList:
+    """Identity appends events; readers reload when the file's identity or size changes (a stat per check).
+
+    `legacy` is where older boxes kept the list (inside the key repository): read while the new file does not
+    exist yet, and moved by identity's first write (or by egret-state.service at boot)."""
+
+    def __init__(self, path: Path, max_token_lifetime: int, legacy: Path | None = None):
         self.path = Path(path)
+        self.legacy = Path(legacy) if legacy else None
         # events older than any token that could still be alive can be dropped
         self.retention = max_token_lifetime + 600
         self._stamp = None
@@ -42,7 +65,8 @@ class RevocationList:
         event = {k: v for k, v in fields.items() if v is not None}
         event["issued_before"] = now
         event["revoked_at"] = now
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         line = (json.dumps(event, sort_keys=True) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
@@ -55,6 +79,7 @@ class RevocationList:
 
     def prune(self) -> int:
         """Rewrite the file without expired events (atomic rename); returns how many were dropped."""
+        self._migrate()
         if not self.path.exists():
             return 0
         cutoff = time.time() - self.retention
@@ -66,7 +91,8 @@ class RevocationList:
             if len(keep) == len(events):
                 return 0
             tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as fh:
+            # 0640 like the list itself: the new file replaces it, the readers (group) must still open it
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as fh:
                 for e in keep:
                     fh.write(json.dumps(e, sort_keys=True) + "\n")
                 fh.flush()
@@ -76,9 +102,21 @@ class RevocationList:
         finally:
             os.close(lock_fd)
 
-    def _read(self) -> list[dict]:
+    def _migrate(self) -> None:
+        if self.legacy is not None and self.legacy.exists():
+            try:
+                migrate_legacy(self.legacy, self.path)
+            except PermissionError:  # the key repository is read-only to us: egret-state.service moves it
+                pass
+
+    def _current(self) -> Path:
+        if self.legacy is not None and not self.path.exists() and self.legacy.exists():
+            return self.legacy
+        return self.path
+
+    def _read(self, path: Path | None = None) -> list[dict]:
         events = []
-        with open(self.path) as fh:
+        with open(path or self.path) as fh:
             for line in fh:
                 line = line.strip()
                 if line:
@@ -89,14 +127,15 @@ class RevocationList:
         return events
 
     def events(self) -> list[dict]:
+        path = self._current()
         try:
-            st = os.stat(self.path)
+            st = os.stat(path)
         except FileNotFoundError:
             return []
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
             if stamp != self._stamp:
-                self._events = self._read()
+                self._events = self._read(path)
                 self._stamp = stamp
             return self._events
 

@@ -58,8 +58,8 @@ class KeyRepository:
 
     def setup(self) -> bool:
         """Create the repository with a staged and a primary key; False if it already existed."""
-        # setgid: keys and the revocation list inherit the directory's group (egret on the box), whose
-        # service users must read them to validate tokens; nobody else may. Under the box's setgid state dir a
+        # setgid: keys inherit the directory's group (egret on the box), whose service users must read them to
+        # validate tokens; nobody else may, and only the owner (identity's user, or root) writes: 2750/0640. Under the box's setgid state dir a
         # new directory inherits the bit, and chmod must not set it there: units run with RestrictSUIDSGID=,
         # whose seccomp filter refuses any chmod that sets S_ISGID
         self.path.mkdir(parents=True, exist_ok=True, mode=self.dir_mode & 0o777)
@@ -166,7 +166,8 @@ class TokenProvider:
     @classmethod
     def from_settings(cls, settings) -> "TokenProvider":
         return cls(KeyRepository(settings.key_repository, settings.fernet_max_active_keys),
-                   RevocationList(settings.revocation_file, settings.token_expiration))
+                   RevocationList(settings.revocation_file, settings.token_expiration,
+                                  legacy=settings.legacy_revocation_file))
 
     def issue(self, data: TokenData) -> str:
         blob = json.dumps(data.to_payload(), separators=(",", ":")).encode()

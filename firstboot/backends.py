@@ -10,7 +10,8 @@ from pathlib import Path
 
 import requests
 
-from appliance.config import PRIVATE_STATE, Settings
+from appliance import stateplan
+from appliance.config import Settings
 from appliance.manifest import load_manifest, start_order
 from appliance.pki import verify_arg
 from appliance.supervisor import Supervisor, health_url, probe
@@ -170,39 +171,11 @@ def health_rows(settings: Settings) -> list[dict]:
 
 
 def share_state_dir(state_dir: Path, group: str = "egret") -> int:
-    """What egret-state.service does at boot, for the files apply just created as root (identity's database,
-    keys, service-user secrets, the configuration): group egret, group read/write, nothing for others. The
-    service users are in that group; without this the units would start unable to read them. Returns how many
-    paths changed."""
-    import grp
-    import os
-    import stat
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        gid = None
-    changed = 0
-    for root, dirs, files in os.walk(state_dir):
-        if Path(root) == Path(state_dir):
-            dirs[:] = [d for d in dirs if d not in PRIVATE_STATE]
-        for path in [root, *(os.path.join(root, f) for f in files)]:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                continue
-            mode = stat.S_IMODE(st.st_mode)
-            want = (mode | stat.S_IRGRP | stat.S_IWGRP) & ~stat.S_IRWXO
-            if stat.S_ISDIR(st.st_mode) or mode & stat.S_IXUSR:
-                want |= stat.S_IXGRP
-            try:
-                if gid is not None and st.st_gid != gid:
-                    os.chown(path, -1, gid)
-                    changed += 1
-                if want != mode:
-                    os.chmod(path, want)
-                    changed += 1
-            except PermissionError:  # a service's own file (its umask already shares it with the group)
-                pass
-    return changed
+    """What egret-state.service does at boot (appliance/stateplan.py), for the files apply just created as root
+    (identity's database, keys, service-user secrets, the configuration): group egret, the modes of the plan,
+    nothing for others. The wizard has no CAP_CHOWN, so each unit's owner is given by egret-state.service, which
+    SystemdServices.start restarts next. Returns how many paths changed."""
+    return stateplan.apply(state_dir, stateplan.plan(load_manifest()), group)
 
 
 def run_systemctl(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -236,6 +209,10 @@ class SystemdServices:
         # the gated units' second triggering condition: setup-done does not exist until apply has finished
         self.gate.mkdir(parents=True, exist_ok=True)
         share_state_dir(settings.state_dir)
+        # the owners (each unit's database, the token keys to identity's user) need root with CAP_CHOWN
+        r = self.systemctl(["restart", "egret-state.service"], timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"systemctl restart egret-state.service failed: {(r.stderr or r.stdout).strip()[:300]}")
         # blocking: the job is done (unit started, or skipped by its condition) when systemctl returns
         r = self.systemctl(["start", unit], timeout=timeout)
         if r.returncode != 0:

@@ -1,12 +1,8 @@
 """Files the Debian image carries besides the generated service units (boot assessment, console, config)."""
 from __future__ import annotations
 
-from appliance.config import PRIVATE_STATE
-
 EGRET = "/opt/egret/bin/egret"
 PY = "/opt/egret/bin/python"
-
-_PRUNE_PRIVATE = " ".join(f"-path /var/lib/egret/{name} -prune -o" for name in PRIVATE_STATE)
 
 STATE_UNIT = f"""\
 [Unit]
@@ -22,10 +18,12 @@ RemainAfterExit=yes
 # Best effort ('-'): a failure here must not keep the services from starting (they report it, unhealthy).
 Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret
 ExecStart=-/bin/sh -c '[ ! -e /var/lib/egret/firstboot/setup-done ] || {EGRET} tls ensure'
-# `egret bootstrap` and the wizard run as root; the services (group egret) must read and write what they made.
-# Not the credential keys (identity creates them as its own user, for itself alone), nor the cluster unit's CA,
-# node and site keys (systemd hands that directory to the cluster unit's user).
-ExecStart=/bin/sh -c 'find /var/lib/egret {_PRUNE_PRIVATE} -exec chgrp egret {{}} + -exec chmod g+rwX,o-rwx {{}} +'
+# `egret bootstrap` and the wizard run as root: appliance/stateplan.py gives each unit's user its own database,
+# state subdir and service credentials, identity's user the token keys and revocations (group egret reads them,
+# nobody else writes them), everything else group read-only. Not appliance.config.PRIVATE_STATE (the credential
+# keys, the cluster unit's CA and keys, a hub's CA: each unit's own, 0700). The wizard restarts this unit
+# before it starts the services it set up.
+ExecStart={PY} -m appliance.stateplan /var/lib/egret
 
 [Install]
 WantedBy=multi-user.target

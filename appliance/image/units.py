@@ -139,8 +139,9 @@ def sysusers(generated: dict) -> str:
 
 
 def tmpfiles() -> str:
-    # setgid shared top: files the services create there stay group egret
-    return (f"d {STATE_DIR} 2770 root {GROUP} -\n"
+    # setgid shared top: files the services create there stay group egret; sticky: no unit renames or deletes
+    # another's database or the key repository (appliance/stateplan.py)
+    return (f"d {STATE_DIR} 3770 root {GROUP} -\n"
             f"d {STATE_DIR}/config 2770 root {GROUP} -\n"
             f"C {STATE_DIR}/config/00-image.toml - - - - /usr/share/egret/00-image.toml\n"
             f"z {STATE_DIR}/config/00-image.toml 0640 root {GROUP} -\n"

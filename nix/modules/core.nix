@@ -30,7 +30,7 @@ in
     environment.systemPackages = [ cfg.package ];
     users.groups.egret = { };
     # /run/egret: the wizard opens the setup gate there for the boot it applies setup in (lib/units.nix)
-    systemd.tmpfiles.rules = [ "d /var/lib/egret 2770 root egret -" "d /run/egret 0755 root root -" ];
+    systemd.tmpfiles.rules = [ "d /var/lib/egret 3770 root egret -" "d /run/egret 0755 root root -" ];
 
     systemd.services.egret-state = {
       description = "Egret state directory (ownership for the service users)";
@@ -38,9 +38,9 @@ in
       after = [ "local-fs.target" "systemd-tmpfiles-setup.service" ];
       unitConfig.RequiresMountsFor = "/var/lib/egret";
       serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-      # as the Debian image: not appliance.config.PRIVATE_STATE (identity's credential keys, the cluster unit's keys, a hub's CA)
-      script = "find /var/lib/egret -path /var/lib/egret/credential-keys -prune -o -path /var/lib/egret/cluster -prune"
-        + " -o -path /var/lib/egret/federation -prune -o -exec chgrp egret {} + -exec chmod g+rwX,o-rwx {} +";
+      # as the Debian image (images/files.py): the one plan in appliance/stateplan.py (per-unit owners, token keys
+      # and revocations read-only to the group, PRIVATE_STATE untouched); egret-state is pyproject's entry point
+      script = "${cfg.package}/bin/egret-state /var/lib/egret";
     };
 
     # boot assessment: the same `egret update health` the Debian image runs; failing it spends a boot try

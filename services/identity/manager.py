@@ -35,7 +35,8 @@ SERVICE_FIELDS = ("type", "name", "description", "enabled")
 class Manager:
     def __init__(self, settings):
         self.settings = settings
-        self.revocations = RevocationList(settings.revocation_file, settings.token_expiration)
+        self.revocations = RevocationList(settings.revocation_file, settings.token_expiration,
+                                          legacy=settings.legacy_revocation_file)
 
     # -- generic helpers -------------------------------------------------------------------------
     def get(self, model, ident, kind: str | None = None):

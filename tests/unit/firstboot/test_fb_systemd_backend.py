@@ -225,7 +225,8 @@ def test_make_services_detects_or_follows_the_setting(tmp_path):
 
 
 def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
-    """Files apply created as root (0600 keys, 0644 database) become group read/write, nothing for others."""
+    """Files apply created as root (0700 keys, 0644 database): the plan's modes (appliance/stateplan.py), the
+    token keys and databases group read-only, nothing for others, private state untouched."""
     import os
     import stat
 
@@ -242,14 +243,14 @@ def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     tool.write_text("")
     tool.chmod(0o700)
     (state / "link").symlink_to("/etc/hostname")
-    (state / "credential-keys").mkdir(mode=0o700)  # identity's own, private (egret-state.service prunes it too)
+    (state / "credential-keys").mkdir(mode=0o700)  # identity's own, private (egret-state.service skips it too)
     (state / "credential-keys" / "0").write_text("c")
     (state / "credential-keys" / "0").chmod(0o600)
     before = stat.S_IMODE(os.stat("/etc/hostname").st_mode)
     assert share_state_dir(state, group="no-such-group-here") >= 4
     mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
-    assert mode(state / "fernet-keys") == 0o770 and mode(key) == 0o660
-    assert mode(db) == 0o660 and mode(tool) == 0o770
+    assert mode(state / "fernet-keys") == 0o2750 and mode(key) == 0o640
+    assert mode(db) == 0o640 and mode(tool) == 0o750 and mode(state) == 0o3770
     assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before  # a symlink is never followed
     assert mode(state / "credential-keys") == 0o700 and mode(state / "credential-keys" / "0") == 0o600
     assert share_state_dir(state, group="no-such-group-here") == 0
