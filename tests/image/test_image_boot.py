@@ -57,6 +57,9 @@ while [ ! -e /var/lib/egret/firstboot/setup-done ]; do sleep 2; done
 echo "setup-done-seen"
 echo "cluster-role=$(egret cluster show | tr -d ' \n')"
 echo "after-setup active=$(systemctl is-active egret-identity.service egret-firstboot.service | tr '\n' ,)"
+# issue 12: a validating unit reads the token keys but writes neither them nor identity.db (appliance/stateplan.py)
+try_as() { runuser -u "$1" -- sh -c "$2" 2>/dev/null && echo yes || echo no; }
+echo "perms keys-read=$(try_as egret-storage 'cat /var/lib/egret/fernet-keys/0 >/dev/null') keys-write=$(try_as egret-storage 'touch /var/lib/egret/fernet-keys/x') iddb-write=$(try_as egret-network ': >> /var/lib/egret/identity.db') owners=$(stat -c %U:%a /var/lib/egret/fernet-keys /var/lib/egret/identity.db | tr '\n' ,)"
 echo "note-$$" > /var/lib/egret/boot-test-note
 echo "first-boot note=note-$$ dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
 # the host creates share/reboot once its HTTP checks are done
@@ -239,6 +242,9 @@ def test_wizard_api_completes_setup_inside_its_unit(box):
     assert '"role":"founder"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
     active = g.wait_for(r"EGRET-HOOK late: after-setup active=(\S+)", 60, seen.end())
     assert active.group(1) == "active,active,", active.group(0)
+    perms = g.wait_for(r"EGRET-HOOK late: perms (\S+ \S+ \S+ \S+)", 60, seen.end())
+    assert perms.group(1) == ("keys-read=yes keys-write=no iddb-write=no "
+                              "owners=egret-identity:2750,egret-identity:640,"), perms.group(0)
     for name in box["ports"]:
         status, body = get(healthz(box, name))
         assert status == 200 and json.loads(body)["status"] == "ok", (name, body)
