@@ -244,7 +244,7 @@ def test_wizard_api_completes_setup_inside_its_unit(box):
     assert active.group(1) == "active,active,", active.group(0)
     perms = g.wait_for(r"EGRET-HOOK late: perms (\S+ \S+ \S+ \S+)", 60, seen.end())
     assert perms.group(1) == ("keys-read=yes keys-write=no iddb-write=no "
-                              "owners=egret-identity:2750,egret-identity:640,"), perms.group(0)
+                              "owners=root:2750,egret-identity:640,"), perms.group(0)
     for name in box["ports"]:
         status, body = get(healthz(box, name))
         assert status == 200 and json.loads(body)["status"] == "ok", (name, body)
