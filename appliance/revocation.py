@@ -45,8 +45,8 @@ def migrate_legacy(legacy: Path, path: Path) -> bool:
 class RevocationList:
     """Identity appends events; readers reload when the file's identity or size changes (a stat per check).
 
-    `legacy` is where older boxes kept the list (inside the key repository): read while the new file does not
-    exist yet, and moved by identity's first write (or by egret-state.service at boot)."""
+    `legacy` is where older boxes kept the list (inside the key repository): read as well while it exists, moved
+    by egret-state.service at boot (or by identity's first write where it may, as root in dev)."""
 
     def __init__(self, path: Path, max_token_lifetime: int, legacy: Path | None = None):
         self.path = Path(path)
@@ -70,6 +70,7 @@ class RevocationList:
         line = (json.dumps(event, sort_keys=True) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
+            self._hand_to_owner(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, line)
             os.fsync(fd)
@@ -93,6 +94,7 @@ class RevocationList:
             tmp = self.path.with_suffix(".tmp")
             # 0640 like the list itself: the new file replaces it, the readers (group) must still open it
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as fh:
+                self._hand_to_owner(fh.fileno())
                 for e in keep:
                     fh.write(json.dumps(e, sort_keys=True) + "\n")
                 fh.flush()
@@ -103,16 +105,20 @@ class RevocationList:
             os.close(lock_fd)
 
     def _migrate(self) -> None:
-        if self.legacy is not None and self.legacy.exists():
-            try:
-                migrate_legacy(self.legacy, self.path)
-            except PermissionError:  # the key repository is read-only to us: egret-state.service moves it
-                pass
+        # only where we may remove it (dev, root): else the events would be appended again at every write. On
+        # the box the key repository is read-only to identity and egret-state.service moves the list at boot
+        if self.legacy is not None and self.legacy.exists() and os.access(self.legacy.parent, os.W_OK):
+            migrate_legacy(self.legacy, self.path)
 
-    def _current(self) -> Path:
-        if self.legacy is not None and not self.path.exists() and self.legacy.exists():
-            return self.legacy
-        return self.path
+    def _hand_to_owner(self, fd: int) -> None:
+        """Root (`egret bootstrap` prunes) writing identity's list: the file stays identity's, as the directory."""
+        if os.geteuid() == 0:
+            owner = self.path.parent.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+
+    def _sources(self) -> list[Path]:
+        # a list still in the key repository is read too (a box that has not moved it yet loses no event)
+        return [p for p in (self.path, self.legacy) if p is not None]
 
     def _read(self, path: Path | None = None) -> list[dict]:
         events = []
@@ -127,15 +133,23 @@ class RevocationList:
         return events
 
     def events(self) -> list[dict]:
-        path = self._current()
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return []
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        found = []
+        for path in self._sources():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            found.append((path, (st.st_ino, st.st_size, st.st_mtime_ns)))
+        stamp = tuple(s for _, s in found)
         with self._lock:
             if stamp != self._stamp:
-                self._events = self._read(path)
+                events = []
+                for path, _ in found:
+                    try:
+                        events.extend(self._read(path))
+                    except FileNotFoundError:  # moved or pruned between stat and open: the next check rereads
+                        stamp = None
+                self._events = events
                 self._stamp = stamp
             return self._events
 

@@ -44,9 +44,10 @@ def plan(units: dict[str, Unit]) -> list[Rule]:
     """Every rule, most specific first. PRIVATE_STATE is never touched (its unit keeps it 0700)."""
     identity = _user_of(units, "identity")
     rules = [
-        # identity creates and (at start) rotates the credential keys, bootstrap creates the token keys; root
-        # rotates them (`egret keys rotate`). Identity's user owns both, the other units only read
-        Rule("fernet-keys", identity, READ_ONLY_DIR, READ_ONLY_FILE, recursive=True),
+        # no unit writes the token keys: root creates them (`egret bootstrap`, the wizard) and rotates them
+        # (`egret keys rotate`); every unit, identity included, reads them through the group
+        Rule("fernet-keys", "root", READ_ONLY_DIR, READ_ONLY_FILE, recursive=True),
+        # identity alone appends revocations (and prunes them by rename, so it owns the directory)
         Rule("revocations", identity, READ_ONLY_DIR, READ_ONLY_FILE, recursive=True),
         Rule("secrets", None, SHARED_DIR),
     ]

@@ -1,5 +1,6 @@
 """Issue 12 with real users: a validating unit reads the token keys and revocations but writes neither, nor identity.db."""
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -123,3 +124,30 @@ def test_identity_appends_and_prunes_revocations(box):
     r = python_as(box["storage"], "from appliance.revocation import RevocationList; "
                   "print(len(RevocationList('revocations/revocations.jsonl', 3600).events()))", box["state"])
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
+
+
+def test_root_pruning_leaves_the_list_identitys(box):
+    """`egret bootstrap` (root) prunes: the rewritten list stays identity's, which appends to it afterwards."""
+    path = box["state"] / "revocations" / "revocations.jsonl"
+    revs = RevocationList(path, 3600)
+    revs.retention = -1
+    assert revs.prune() == 1
+    assert pwd.getpwuid(path.stat().st_uid).pw_name == box["identity"]
+    r = python_as(box["identity"], "from appliance.revocation import RevocationList; "
+                  "RevocationList('revocations/revocations.jsonl', 3600).revoke(user_id='u3')", box["state"])
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_list_left_in_the_key_repository_is_read_and_never_duplicated(box):
+    """Before egret-state.service moved it: identity cannot remove it (read-only keys), the readers see both."""
+    legacy = box["state"] / "fernet-keys" / "revocations.jsonl"
+    RevocationList(legacy, 3600).revoke(user_id="late-legacy")
+    os.chmod(legacy, 0o640)
+    code = ("from appliance.revocation import RevocationList; "
+            "r = RevocationList('revocations/revocations.jsonl', 3600, legacy='fernet-keys/revocations.jsonl'); ")
+    for _ in range(2):
+        r = python_as(box["identity"], code + "r.revoke(user_id='u4')", box["state"])
+        assert r.returncode == 0, r.stderr
+    r = python_as(box["storage"], code + "print(sorted(e['user_id'] for e in r.events()))", box["state"])
+    assert r.stdout.strip() == "['late-legacy', 'legacy-user', 'u4', 'u4']", r.stderr
+    assert legacy.exists()

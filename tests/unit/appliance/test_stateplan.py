@@ -28,9 +28,10 @@ def _want(tmp_path, rel, *, is_dir=False, mode=0o644):
     return owner, want
 
 
-def test_token_keys_and_revocations_are_identitys_and_group_read_only(tmp_path):
-    assert _want(tmp_path, "fernet-keys", is_dir=True, mode=0o770) == ("egret-identity", 0o2750)
-    assert _want(tmp_path, "fernet-keys/1", mode=0o660) == ("egret-identity", 0o640)
+def test_token_keys_are_roots_revocations_identitys_both_group_read_only(tmp_path):
+    # no unit writes the token keys: root creates and rotates them (egret bootstrap, egret keys rotate)
+    assert _want(tmp_path, "fernet-keys", is_dir=True, mode=0o770) == ("root", 0o2750)
+    assert _want(tmp_path, "fernet-keys/1", mode=0o660) == ("root", 0o640)
     assert _want(tmp_path, "revocations", is_dir=True, mode=0o770) == ("egret-identity", 0o2750)
     assert _want(tmp_path, "revocations/revocations.jsonl", mode=0o660) == ("egret-identity", 0o640)
 
