@@ -7,16 +7,16 @@ FALSE_STRINGS = ("False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No"
 _BOOL = {"type": ["boolean", "string"], "enum": [True, False, *TRUE_STRINGS, *FALSE_STRINGS]}
 _TEXT = {"type": ["string", "null"], "maxLength": 255}
 _ID = {"type": ["string", "null"], "maxLength": 255}
-_OBJECT = {"type": ["object", "null"]}
+_OBJECT = {"type": ["object", "null"]}  # Cinder's metadata_allows_null: the openstack CLI sends null
 
 # the inner document of each wrapper key; unknown keys pass (Cinder ignores them), wrong types do not
 PROPERTIES = {
     "volume": {"name": _TEXT, "description": _TEXT, "availability_zone": _TEXT, "volume_type": _ID,
                "snapshot_id": _ID, "source_volid": _ID, "imageRef": _ID, "backup_id": _ID, "group_id": _ID,
-               "consistencygroup_id": _ID, "multiattach": _BOOL, "metadata": {"type": "object"},
+               "consistencygroup_id": _ID, "multiattach": _BOOL, "metadata": _OBJECT,
                "scheduler_hints": _OBJECT},
     "snapshot": {"volume_id": {"type": "string"}, "name": _TEXT, "description": _TEXT, "force": _BOOL,
-                 "metadata": {"type": "object"}},
+                 "metadata": _OBJECT},
     "volume_type": {"name": {"type": "string"}, "description": _TEXT, "is_public": _BOOL,
                     "os-volume-type-access:is_public": _BOOL, "extra_specs": {"type": "object"}},
     "metadata": {}, "extra_specs": {}, "quota_set": {},
