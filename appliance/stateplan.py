@@ -62,6 +62,11 @@ def plan(units: dict[str, Unit]) -> list[Rule]:
         shm = 0o660 if service == "identity" else 0o640
         for suffix, mode in ((".db", 0o640), (".db-wal", 0o640), (".db-journal", 0o640), (".db-shm", shm)):
             rules.append(Rule(f"{service}{suffix}", user, file_mode=mode))
+    storage = _user_of(units, "storage")
+    if storage:
+        # the disks the wizard gave to storage (its volumes, images and objects live on them, linked from
+        # storage/): each mounted disk is storage's; the directory of mountpoints stays root's (the wizard's)
+        rules += [Rule("disks/*", storage, 0o2750, recursive=True), Rule("disks", None, 0o2750)]
     for unit in sorted(units.values(), key=lambda u: u.name):
         if unit.user != "root" and unit.state_dir and unit.state_dir not in PRIVATE_STATE:
             rules.append(Rule(unit.state_dir, unit.user, 0o2750, recursive=True))
@@ -78,7 +83,10 @@ def _read_only(mode: int, is_dir: bool) -> int:
 
 def _rule_for(rel: str, rules: list[Rule]) -> Rule | None:
     for rule in rules:
-        if rel == rule.path or (rule.recursive and rule.path and rel.startswith(rule.path + "/")):
+        if rule.path.endswith("/*"):  # any child of that directory, and (recursive) what is under it
+            if rel.startswith(rule.path[:-1]) and (rule.recursive or "/" not in rel[len(rule.path) - 1:]):
+                return rule
+        elif rel == rule.path or (rule.recursive and rule.path and rel.startswith(rule.path + "/")):
             return rule
     return None
 

@@ -61,6 +61,10 @@ def test_unit_subdirs_service_credentials_and_the_shared_places(tmp_path):
     # everything else (clouds.yaml, the box's TLS key, the configuration) is root's, group read-only
     assert _want(tmp_path, "clouds.yaml", mode=0o660) == (None, 0o640)
     assert _want(tmp_path, "tls", is_dir=True, mode=0o2770) == (None, 0o2750)
+    # a disk the wizard gave to storage is storage's; the directory of mountpoints stays root's
+    assert _want(tmp_path, "disks/sdb", is_dir=True, mode=0o2770) == ("egret-storage", 0o2750)
+    assert _want(tmp_path, "disks/sdb/volumes/volume-1", mode=0o660) == ("egret-storage", 0o640)
+    assert _want(tmp_path, "disks", is_dir=True, mode=0o2770) == (None, 0o2750)
     # the wizard (root) owns its own subdir: no rule hands it to a service user
     assert _want(tmp_path, "firstboot/setup-done", mode=0o660)[0] is None
 
