@@ -108,6 +108,7 @@ def wizard_session(box):
     import requests
     s = requests.Session()
     s.verify = str(box["wizard_pem"])
+    s.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment silently replaces s.verify
     return s, f"https://127.0.0.1:{box['fwd'][WIZARD_PORT]}"
 
 
