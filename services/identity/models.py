@@ -7,6 +7,12 @@ from appliance.db import JSONField, model_base
 from services.identity.sealing import SealedTextField
 
 
+class DescriptionField(peewee.TextField):
+    """A description: Keystone takes null for "none", the column keeps "" (it is NOT NULL)."""
+
+    def db_value(self, value):
+        return super().db_value("" if value is None else value)
+
 
 class _KeepSqliteOpen(peewee.DatabaseProxy):
     """Keeps each thread's SQLite connection between requests: opening one (and its pragmas) cost a third
@@ -24,7 +30,7 @@ Base = model_base(database)
 
 class Domain(Base):
     name = peewee.CharField(max_length=64, unique=True)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     enabled = peewee.BooleanField(default=True)
     extra = JSONField(default=dict)
 
@@ -33,7 +39,7 @@ class Project(Base):
     name = peewee.CharField(max_length=64)
     domain_id = peewee.CharField(max_length=64, index=True)
     parent_id = peewee.CharField(max_length=64, null=True)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     enabled = peewee.BooleanField(default=True)
     tags = JSONField(default=list)
     extra = JSONField(default=dict)
@@ -46,7 +52,7 @@ class User(Base):
     name = peewee.CharField(max_length=255)
     domain_id = peewee.CharField(max_length=64, index=True)
     default_project_id = peewee.CharField(max_length=64, null=True)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     email = peewee.CharField(max_length=255, null=True)
     enabled = peewee.BooleanField(default=True)
     password_hash = peewee.TextField(null=True)
@@ -60,7 +66,7 @@ class User(Base):
 class Group(Base):
     name = peewee.CharField(max_length=64)
     domain_id = peewee.CharField(max_length=64, index=True)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
 
     class Meta:
         indexes = ((("domain_id", "name"), True),)
@@ -77,7 +83,7 @@ class Membership(Base):
 class Role(Base):
     name = peewee.CharField(max_length=255)
     domain_id = peewee.CharField(max_length=64, null=True)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
 
     class Meta:
         indexes = ((("name", "domain_id"), True),)
@@ -104,14 +110,14 @@ class Assignment(Base):
 
 
 class Region(Base):
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     parent_region_id = peewee.CharField(max_length=255, null=True)
 
 
 class Service(Base):
     type = peewee.CharField(max_length=255, index=True)
     name = peewee.CharField(max_length=255, default="")
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     enabled = peewee.BooleanField(default=True)
 
 
@@ -127,7 +133,7 @@ class AppCredential(Base):
     name = peewee.CharField(max_length=255)
     user_id = peewee.CharField(max_length=64, index=True)
     project_id = peewee.CharField(max_length=64)
-    description = peewee.TextField(default="")
+    description = DescriptionField(default="")
     secret_hash = peewee.TextField()
     roles = JSONField(default=list)  # role ids
     expires_at = peewee.DateTimeField(null=True)

@@ -20,7 +20,7 @@ DOMAIN = {"name": NAME64, "description": TEXT, "enabled": BOOL, "tags": TAGS, "o
           "id": OPT_ID}
 PROJECT = {"name": NAME64, "description": TEXT, "enabled": BOOL, "domain_id": OPT_ID, "parent_id": OPT_ID,
            "is_domain": BOOL, "tags": TAGS, "options": {"type": "object"}}
-USER = {"name": NAME255, "description": TEXT, "enabled": BOOL, "domain_id": OPT_ID, "email": TEXT,
+USER = {"name": NAME255, "description": TEXT, "enabled": BOOL, "domain_id": OPT_ID, "email": {"type": ["string", "null"], "maxLength": 255},
         "default_project_id": OPT_ID, "password": {"type": ["string", "null"], "maxLength": 4096},
         "options": {"type": "object"}}
 GROUP = {"name": NAME64, "description": TEXT, "domain_id": OPT_ID}

@@ -6,25 +6,39 @@ from hypothesis import given
 from appliance.testing import hostile
 from services.identity import schemas as s
 
-# (method, path with {user}/{project} placeholders, wrapper key, schema the route validates against)
+# (method, path with {user}/{project} placeholders, wrapper key, schema the route validates against, a valid document)
+PASSWORD_AUTH = {"identity": {"methods": ["password"], "password": {"user": {
+    "name": "fuzzer", "domain": {"id": "default"}, "password": "User-Pass-1"}}},
+    "scope": {"project": {"name": "fuzz", "domain": {"id": "default"}}}}
 ROUTES = [
-    ("POST", "/v3/auth/tokens", "auth", s.AUTH),
-    ("POST", "/v3/users", "user", s.create("user", s.USER)),
-    ("PATCH", "/v3/users/{user}", "user", s.update("user", s.USER)),
-    ("POST", "/v3/users/{user}/password", "user", s.PASSWORD_CHANGE),
-    ("POST", "/v3/projects", "project", s.create("project", s.PROJECT)),
-    ("PATCH", "/v3/projects/{project}", "project", s.update("project", s.PROJECT)),
-    ("POST", "/v3/domains", "domain", s.create("domain", s.DOMAIN)),
-    ("POST", "/v3/groups", "group", s.create("group", s.GROUP)),
-    ("POST", "/v3/roles", "role", s.create("role", s.ROLE)),
-    ("POST", "/v3/regions", "region", s.create("region", s.REGION, ())),
-    ("POST", "/v3/services", "service", s.create("service", s.SERVICE, ("type",))),
-    ("POST", "/v3/endpoints", "endpoint", s.create("endpoint", s.ENDPOINT, ())),
-    ("POST", "/v3/credentials", "credential", s.create("credential", s.CREDENTIAL, ())),
-    ("POST", "/v3/users/{user}/credentials/OS-EC2", None, s.EC2_CREATE),
+    ("POST", "/v3/auth/tokens", "auth", s.AUTH, PASSWORD_AUTH),
+    ("POST", "/v3/users", "user", s.create("user", s.USER), {"name": "u1", "password": "Pass-word-1"}),
+    ("PATCH", "/v3/users/{user}", "user", s.update("user", s.USER), {"description": "d"}),
+    ("POST", "/v3/users/{user}/password", "user", s.PASSWORD_CHANGE,
+     {"password": "New-Pass-2", "original_password": "wrong"}),
+    ("POST", "/v3/projects", "project", s.create("project", s.PROJECT), {"name": "p1"}),
+    ("PATCH", "/v3/projects/{project}", "project", s.update("project", s.PROJECT), {"description": "d"}),
+    ("POST", "/v3/domains", "domain", s.create("domain", s.DOMAIN), {"name": "d1"}),
+    ("POST", "/v3/groups", "group", s.create("group", s.GROUP), {"name": "g1"}),
+    ("POST", "/v3/roles", "role", s.create("role", s.ROLE), {"name": "r1"}),
+    ("POST", "/v3/regions", "region", s.create("region", s.REGION, ()), {"description": "r"}),
+    ("POST", "/v3/services", "service", s.create("service", s.SERVICE, ("type",)), {"type": "t", "name": "n"}),
+    ("POST", "/v3/endpoints", "endpoint", s.create("endpoint", s.ENDPOINT, ()),
+     {"interface": "public", "url": "http://x", "service_id": "none"}),
+    ("POST", "/v3/credentials", "credential", s.create("credential", s.CREDENTIAL, ()),
+     {"user_id": "{user}", "type": "ec2", "project_id": "{project}", "blob": '{"access": "a", "secret": "s"}'}),
+    ("POST", "/v3/users/{user}/credentials/OS-EC2", None, s.EC2_CREATE, {"tenant_id": "{project}"}),
     ("POST", "/v3/users/{user}/application_credentials", "application_credential",
-     s.create("application_credential", s.APP_CRED)),
+     s.create("application_credential", s.APP_CRED), {"name": "ac"}),
 ]
+
+
+def _fill(value, target):
+    if isinstance(value, str):
+        return value.replace("{user}", target["user"]).replace("{project}", target["project"])
+    if isinstance(value, dict):
+        return {k: _fill(v, target) for k, v in value.items()}
+    return value
 
 
 @pytest.fixture
@@ -39,10 +53,10 @@ def _send(env, method, path, raw, token):
                            headers={"X-Auth-Token": token} if token else {})
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
 def test_hostile_bodies_are_refused_and_change_nothing(env, target, route):
-    method, path, wrapper, schema = route
-    path = path.format(**target)
+    method, path, wrapper, schema, base = route
+    path, base = path.format(**target), _fill(base, target)
     token = env.admin
     before = env.snapshot()
 
@@ -54,7 +68,7 @@ def test_hostile_bodies_are_refused_and_change_nothing(env, target, route):
         assert env.snapshot() == before
 
     @hostile.FUZZ
-    @given(hostile.any_bodies(wrapper, hostile.fields_of(schema, wrapper)))
+    @given(hostile.any_bodies(wrapper, hostile.fields_of(schema, wrapper), base))
     def anything(raw):
         nonlocal before
         resp = _send(env, method, path, raw, token)
