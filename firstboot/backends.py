@@ -174,7 +174,7 @@ def share_state_dir(state_dir: Path, group: str = "egret") -> int:
     """What egret-state.service does at boot (appliance/stateplan.py), for the files apply just created as root
     (identity's database, keys, service-user secrets, the configuration): group egret, the modes of the plan,
     nothing for others. The wizard has no CAP_CHOWN, so each unit's owner is given by egret-state.service, which
-    SystemdServices.start restarts next. Returns how many paths changed."""
+    SystemdServices.start reloads next. Returns how many paths changed."""
     return stateplan.apply(state_dir, stateplan.plan(load_manifest()), group)
 
 
@@ -209,10 +209,11 @@ class SystemdServices:
         # the gated units' second triggering condition: setup-done does not exist until apply has finished
         self.gate.mkdir(parents=True, exist_ok=True)
         share_state_dir(settings.state_dir)
-        # the owners (each unit's database, the token keys to identity's user) need root with CAP_CHOWN
-        r = self.systemctl(["restart", "egret-state.service"], timeout=timeout)
+        # the owners (each unit's database and credentials) need root with CAP_CHOWN: egret-state.service's
+        # ExecReload applies the plan. Not a restart, which would restart every unit that Requires= it
+        r = self.systemctl(["reload", "egret-state.service"], timeout=timeout)
         if r.returncode != 0:
-            raise RuntimeError(f"systemctl restart egret-state.service failed: {(r.stderr or r.stdout).strip()[:300]}")
+            raise RuntimeError(f"systemctl reload egret-state.service failed: {(r.stderr or r.stdout).strip()[:300]}")
         # blocking: the job is done (unit started, or skipped by its condition) when systemctl returns
         r = self.systemctl(["start", unit], timeout=timeout)
         if r.returncode != 0:

@@ -37,7 +37,8 @@ in
       wantedBy = [ "multi-user.target" ];
       after = [ "local-fs.target" "systemd-tmpfiles-setup.service" ];
       unitConfig.RequiresMountsFor = "/var/lib/egret";
-      serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+      # ExecReload: the wizard reloads it before it starts each unit it set up (as the Debian image)
+      serviceConfig = { Type = "oneshot"; RemainAfterExit = true; ExecReload = "${cfg.package}/bin/egret-state /var/lib/egret"; };
       # as the Debian image (images/files.py): the one plan in appliance/stateplan.py (per-unit owners, token keys
       # and revocations read-only to the group, PRIVATE_STATE untouched); egret-state is pyproject's entry point
       script = "${cfg.package}/bin/egret-state /var/lib/egret";

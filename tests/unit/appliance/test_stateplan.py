@@ -87,9 +87,12 @@ def test_apply_leaves_private_state_alone_and_never_follows_links(tmp_path):
 def test_the_box_and_the_nix_modules_run_the_plan():
     from images import files
     assert "ExecStart=/opt/egret/bin/python -m appliance.stateplan /var/lib/egret" in files.STATE_UNIT
+    # the wizard reloads it (a restart would restart every unit that Requires= it)
+    assert "ExecReload=/opt/egret/bin/python -m appliance.stateplan /var/lib/egret" in files.STATE_UNIT
     assert "find /var/lib/egret" not in files.STATE_UNIT
     core = open(os.path.join(os.path.dirname(stateplan.__file__), "..", "nix", "modules", "core.nix")).read()
     assert 'script = "${cfg.package}/bin/egret-state /var/lib/egret";' in core
+    assert 'ExecReload = "${cfg.package}/bin/egret-state /var/lib/egret";' in core
     assert "chmod g+rwX" not in core
 
 

@@ -128,6 +128,8 @@ def test_start_opens_the_gate_starts_the_unit_and_waits_for_health(ports_setting
     sd.start(ports_settings, "identity")
     assert ctl.gate.is_dir()
     assert ["start", "egret-identity.service"] in ctl.calls
+    # the owners of what apply created (root without CAP_CHOWN) come from egret-state.service first (issue 12)
+    assert ctl.calls.index(["reload", "egret-state.service"]) < ctl.calls.index(["start", "egret-identity.service"])
     row = {r["unit"]: r for r in sd.health(ports_settings)}["identity"]
     assert row["healthy"] and row["port"] == ports_settings.port("identity")
     assert not {r["unit"]: r for r in sd.health(ports_settings)}["compute"]["healthy"]
