@@ -19,8 +19,8 @@ RemainAfterExit=yes
 Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret
 ExecStart=-/bin/sh -c '[ ! -e /var/lib/egret/firstboot/setup-done ] || {EGRET} tls ensure'
 # `egret bootstrap` and the wizard run as root: appliance/stateplan.py gives each unit's user its own database,
-# state subdir and service credentials, identity's user the token keys and revocations (group egret reads them,
-# nobody else writes them), everything else group read-only. Not appliance.config.PRIVATE_STATE (the credential
+# state subdir and service credentials, and identity's user the revocations; the token keys stay root's. Group egret
+# reads both, no other unit writes them; everything else is group read-only. Not appliance.config.PRIVATE_STATE (the credential
 # keys, the cluster unit's CA and keys, a hub's CA: each unit's own, 0700). The wizard reloads this unit before it
 # starts each service it set up (a reload: a restart would restart every unit that Requires= this one).
 ExecStart={PY} -m appliance.stateplan /var/lib/egret
