@@ -116,6 +116,10 @@ class EgretWorker(ThreadWorker):
         reader = getattr(req.body, "reader", None)
         if not isinstance(reader, LengthReader) or not 0 < reader.length <= self.prefetch_limit():
             return True
+        if getattr(req, "_expected_100_continue", False):
+            # the client waits for this before it sends the body (gunicorn would send it only once the app runs)
+            util.write(conn.sock, b"HTTP/1.1 100 Continue\r\n\r\n")
+            req._expected_100_continue = False
         unreader = req.unreader
         have = conn.__dict__.pop("egret_body", None)
         if have is None:
