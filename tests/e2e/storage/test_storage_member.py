@@ -7,6 +7,7 @@ import time
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -107,7 +108,7 @@ def test_member_private_image_lifecycle(users, tmp_path):
     assert "alice-img" not in {i["Name"] for i in alice.openstack_json("image", "list")}
 
 
-def test_member_volume_lifecycle(users):
+def test_member_volume_lifecycle(cloud, users):
     alice, bob, rita = users["alice"], users["bob"], users["rita"]
     vol = alice.openstack_json("volume", "create", "--size", "1", "alice-vol")
     wait_for(lambda: _status(alice, ("volume",), "alice-vol") == "available", "volume available")
@@ -124,6 +125,10 @@ def test_member_volume_lifecycle(users):
     assert rita.openstack_json("volume", "show", vol["id"])["size"] == 2
     assert [s["Name"] for s in rita.openstack_json("volume", "snapshot", "list")] == ["alice-snap"]
     _refused(rita.openstack("volume", "create", "--size", "1", "rita-vol", check=False))
+    # the refusal is Cinder's own error body
+    resp = requests.post(cloud.url("volume", f"/v3/{rita.project_id}/volumes"), json={"volume": {"size": 1}},
+                         headers={"X-Auth-Token": rita.token()})
+    assert resp.status_code == 403 and resp.json()["forbidden"]["code"] == 403, resp.text
     _refused(rita.openstack("volume", "delete", vol["id"], check=False), _FORBIDDEN + ("Failed to delete",))
     _refused(rita.openstack("volume", "set", "--size", "3", vol["id"], check=False))
     _refused(rita.openstack("volume", "snapshot", "create", "--volume", vol["id"], "rita-snap", check=False))
