@@ -6,6 +6,7 @@ import os
 
 import openstack.exceptions
 import pytest
+import requests
 
 from appliance.testing.cloud import RunningCloud
 
@@ -70,7 +71,7 @@ def _refused(proc, words=_FORBIDDEN):
     assert any(w in proc.stderr for w in words), proc.stderr
 
 
-def test_member_admin_only_attributes_are_403(users, alice_topology):
+def test_member_admin_only_attributes_are_403(cloud, users, alice_topology):
     alice = users["alice"]
     for args in (("network", "create", "--provider-network-type", "flat", "--provider-physical-network", "public",
                   "a-flat"),
@@ -82,6 +83,10 @@ def test_member_admin_only_attributes_are_403(users, alice_topology):
         _refused(alice.openstack(*args, check=False))
     names = {n["Name"] for n in alice.openstack_json("network", "list")}
     assert not names & {"a-flat", "a-ext", "a-shared"} and "a-net" in names
+    # the refusal is Neutron's own error body
+    resp = requests.post(cloud.url("network", "/v2.0/networks"), headers={"X-Auth-Token": alice.token()},
+                         json={"network": {"name": "a-raw", "router:external": True}})
+    assert resp.status_code == 403 and resp.json()["NeutronError"]["message"], resp.text
     assert alice.openstack_json("network", "show", "a-net")["shared"] is False
 
 
