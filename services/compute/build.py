@@ -12,7 +12,7 @@ from appliance import diskimage
 from appliance.db import utcnow
 from services.compute import access
 from services.compute.drivers import base as drv
-from services.compute.external import ExternalError, public_text
+from services.compute.external import ExternalError
 from services.compute.models import Instance, ServerGroup, VolumeAttachment, database
 
 log = logging.getLogger(__name__)
