@@ -9,4 +9,6 @@ POLICIES = {
     # attributes only an operator may set (provider segments, external, shared, ports' binding)
     "network:admin_attributes": "rule:admin_required",
     "network:binding": "rule:admin_required or rule:service_role",
+    # QoS policies and their rules (Neutron: create/update/delete_policy and *_rule are admin_only)
+    "network:qos:manage": "rule:admin_required",
 }

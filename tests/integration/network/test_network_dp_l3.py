@@ -153,9 +153,10 @@ def _throughput(src, dst_ns, dst_ip, port, seconds=1.5) -> float:
 
 def test_qos_limit_caps_throughput(cloud):
     net, _ = cloud.network(cloud.a, "10.73.0.0/24")
-    policy = cloud.a("POST", "/v2.0/qos/policies", {"policy": {"name": "8mbit"}})["policy"]
+    # the operator makes the policy (QoS is admin-only, as in Neutron); the member attaches it to a port
+    policy = cloud.admin("POST", "/v2.0/qos/policies", {"policy": {"name": "8mbit", "shared": True}})["policy"]
     for direction in ("ingress", "egress"):
-        cloud.a("POST", f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {"bandwidth_limit_rule": {
+        cloud.admin("POST", f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {"bandwidth_limit_rule": {
             "max_kbps": 8000, "max_burst_kbps": 800, "direction": direction}})
     sg = cloud.a("GET", "/v2.0/security-groups", name="default")["security_groups"][0]
     limited = cloud.vm(cloud.port(cloud.a, net))

@@ -91,23 +91,34 @@ def test_group_in_use_and_default_protected(alice, snapshot, alice_net):
     assert snapshot() == before
 
 
-def test_qos_policy_rules_reach_the_driver(alice, driver, alice_net):
+def test_qos_policy_rules_reach_the_driver(admin, alice, driver, alice_net, snapshot):
     net, _ = alice_net
-    policy = alice.ok("POST", "/v2.0/qos/policies", {"policy": {"name": "slow"}}, status=201)["policy"]
-    rule = alice.ok("POST", f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
+    # QoS policies are the operator's, as in Neutron: a member is refused and nothing is made
+    before = snapshot()
+    code, doc = alice.post("/v2.0/qos/policies", {"policy": {"name": "mine"}})
+    assert code == 403 and neutron_error(doc)
+    assert snapshot() == before
+    policy = admin.ok("POST", "/v2.0/qos/policies", {"policy": {"name": "slow", "shared": True}},
+                      status=201)["policy"]
+    code, doc = alice.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
+        "bandwidth_limit_rule": {"max_kbps": 5}})
+    assert code == 403 and neutron_error(doc)
+    rule = admin.ok("POST", f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
         "bandwidth_limit_rule": {"max_kbps": 2000, "max_burst_kbps": 200, "direction": "ingress"}},
         status=201)["bandwidth_limit_rule"]
     assert rule["direction"] == "ingress"
-    code, doc = alice.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
+    code, doc = admin.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
         "bandwidth_limit_rule": {"max_kbps": 1, "direction": "ingress"}})
     assert code == 409 and neutron_error(doc, "QoSRulesConflict")
-    code, doc = alice.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
+    code, doc = admin.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules", {
         "bandwidth_limit_rule": {"max_kbps": -5}})
     assert code == 400 and "max_kbps" in neutron_error(doc)
     port = alice.ok("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "qos_policy_id": policy["id"]}})["port"]
     spec = next(p for p in driver.topology.ports if p.id == port["id"])
     assert (spec.ingress_kbps, spec.ingress_burst_kbps, spec.egress_kbps) == (2000, 200, None)
     code, doc = alice.delete(f"/v2.0/qos/policies/{policy['id']}")
+    assert code == 403 and neutron_error(doc)
+    code, doc = admin.delete(f"/v2.0/qos/policies/{policy['id']}")
     assert code == 409 and neutron_error(doc, "QosPolicyInUse")
     assert alice.ok("GET", "/v2.0/qos/rule-types")["rule_types"] == [{"type": "bandwidth_limit"}]
 

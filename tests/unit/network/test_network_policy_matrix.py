@@ -63,11 +63,13 @@ class World:
             "port_range_min": 22, "port_range_max": 22}})["security_group_rule"]["id"]
 
     def qos_policy(self):
-        return self.member("POST", "/v2.0/qos/policies", {"policy": {"name": f"q{next(self.seq)}"}})["policy"]["id"]
+        """The operator's policy for the member's project (only admins manage QoS, as in Neutron)."""
+        return self.call("admin", "POST", "/v2.0/qos/policies", {"policy": {
+            "name": f"q{next(self.seq)}", "project_id": M}})["policy"]["id"]
 
     def bw_rule(self):
         pid = self.qos_policy()
-        rid = self.member("POST", f"/v2.0/qos/policies/{pid}/bandwidth_limit_rules", {
+        rid = self.call("admin", "POST", f"/v2.0/qos/policies/{pid}/bandwidth_limit_rules", {
             "bandwidth_limit_rule": {"max_kbps": 1000}})["bandwidth_limit_rule"]["id"]
         return {"pid": pid, "rid": rid}
 
@@ -94,6 +96,7 @@ def ids(**makers):
 OPEN, AUTHED = "200 200 200 200 200", "200 200 200 200 401"
 READ_OWN, WRITE_OWN = "200 200 200 404 401", "200 200 403 404 401"
 DELETE_OWN, ADMIN_ONLY = "204 204 403 404 401", "200 403 403 403 401"
+OPERATOR_CREATE, OPERATOR_WRITE, OPERATOR_DELETE = "201 403 403 403 401", "200 403 403 403 401", "204 403 403 403 401"
 PROJECT_QUOTA = "200 200 200 403 401"  # another project's quota URL is refused, not hidden
 
 # declared in policies.py, but the manager decides with the token's roles and ownership instead: an override of
@@ -149,23 +152,20 @@ ROUTES = [
       lambda i: {"security_group_rule": {"security_group_id": i["sg"], "direction": "egress", "protocol": "udp"}}),
     R("GET /v2.0/security-group-rules/<rid>", READ_OWN, rid("security_group_rule")),
     R("DELETE /v2.0/security-group-rules/<rid>", DELETE_OWN, rid("security_group_rule")),
-    # QoS: Egret lets a project manage its own QoS policies (Neutron's defaults keep them admin-only)
+    # QoS policies and rules are the operator's (Neutron: admin_only); the project reads those made for it
     R("GET /v2.0/qos/rule-types", AUTHED),
     R("GET /v2.0/qos/policies", AUTHED),
-    R("POST /v2.0/qos/policies", "201 201 403 201 401", body={"policy": {"name": "x"}},
-      note="Neutron: admin only"),
+    R("POST /v2.0/qos/policies", OPERATOR_CREATE, body={"policy": {"name": "x"}}),
     R("GET /v2.0/qos/policies/<rid>", READ_OWN, rid("qos_policy")),
-    R("PUT /v2.0/qos/policies/<rid>", WRITE_OWN, rid("qos_policy"), {"policy": {"name": "y"}},
-      note="Neutron: admin only"),
-    R("DELETE /v2.0/qos/policies/<rid>", DELETE_OWN, rid("qos_policy"), note="Neutron: admin only"),
+    R("PUT /v2.0/qos/policies/<rid>", OPERATOR_WRITE, rid("qos_policy"), {"policy": {"name": "y"}}),
+    R("DELETE /v2.0/qos/policies/<rid>", OPERATOR_DELETE, rid("qos_policy")),
     R("GET /v2.0/qos/policies/<pid>/bandwidth_limit_rules", READ_OWN, ids(pid=World.qos_policy)),
-    R("POST /v2.0/qos/policies/<pid>/bandwidth_limit_rules", "201 201 403 404 401", ids(pid=World.qos_policy),
-      {"bandwidth_limit_rule": {"max_kbps": 2000}}, note="Neutron: admin only"),
+    R("POST /v2.0/qos/policies/<pid>/bandwidth_limit_rules", OPERATOR_CREATE, ids(pid=World.qos_policy),
+      {"bandwidth_limit_rule": {"max_kbps": 2000}}),
     R("GET /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", READ_OWN, World.bw_rule),
-    R("PUT /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", WRITE_OWN, World.bw_rule,
-      {"bandwidth_limit_rule": {"max_kbps": 3000}}, note="Neutron: admin only"),
-    R("DELETE /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", DELETE_OWN, World.bw_rule,
-      note="Neutron: admin only"),
+    R("PUT /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", OPERATOR_WRITE, World.bw_rule,
+      {"bandwidth_limit_rule": {"max_kbps": 3000}}),
+    R("DELETE /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", OPERATOR_DELETE, World.bw_rule),
     # tags follow the tagged resource: readers read, members write, others cannot see it
     R("GET /v2.0/<resource>/<rid>/tags", READ_OWN, World.tagged_network),
     R("PUT /v2.0/<resource>/<rid>/tags", WRITE_OWN, World.tagged_network, {"tags": ["red"]}),
