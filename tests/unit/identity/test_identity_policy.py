@@ -67,11 +67,16 @@ def test_reader_gets_only_reader_roles(env, two_projects):
     assert [r["name"] for r in tok["roles"]] == ["reader"]
 
 
-def test_users_can_read_catalog_roles_and_own_domain(env, two_projects):
+def test_users_read_own_domain_and_regions_but_only_operators_roles_and_catalog(env, two_projects, kerr):
     t = two_projects
-    assert env.ok("GET", "/v3/roles", t["ta"])["roles"]
-    assert env.ok("GET", "/v3/services", t["ta"])["services"]
     assert env.ok("GET", "/v3/domains/default", t["ta"])["domain"]["name"] == "Default"
+    assert env.ok("GET", "/v3/regions", t["ta"])["regions"]
+    # Keystone: roles, services and endpoints are read by operators (a user has the catalog in its token)
+    with env.unchanged():
+        for path in ("/v3/roles", f"/v3/roles/{env.role_id('member')}", "/v3/services", "/v3/endpoints",
+                     "/v3/role_inferences"):
+            kerr(env.req("GET", path, t["ta"]), 403)
+    assert env.ok("GET", "/v3/roles")["roles"] and env.ok("GET", "/v3/services")["services"]
 
 
 def test_domain_admin_is_not_cloud_admin(env, kerr):

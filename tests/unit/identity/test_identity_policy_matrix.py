@@ -115,8 +115,8 @@ class World:
 OPEN, AUTHED = "200 200 200 200 200", "200 200 200 200 401"
 ADMIN, ADMIN_CREATE, ADMIN_DELETE = "200 403 403 403 401", "201 403 403 403 401", "204 403 403 403 401"
 SELF, SELF_CREATE, SELF_DELETE = "200 200 403 403 401", "201 201 403 403 401", "204 204 403 403 401"
-# Egret lets any user read role names, services and endpoints (Keystone: operators and system readers only)
-OPEN_READ, OPEN_CHECK = AUTHED, "204 204 204 204 401"
+# roles, services and endpoints are read by operators only, as in Keystone (a user has the catalog in its token)
+OPERATOR_READ, OPERATOR_CHECK = ADMIN, "204 403 403 403 401"
 # another user's credential does not exist for the caller (Keystone answers 403; Egret hides its id)
 HIDDEN, HIDDEN_DELETE = "200 200 404 404 401", "204 204 404 404 401"
 
@@ -170,17 +170,17 @@ ROUTES = [
     R("PUT /v3/groups/<group_id>/users/<user_id>", ADMIN_DELETE, World.fresh_group),
     R("GET /v3/groups/<group_id>/users/<user_id>", ADMIN_DELETE, lambda w: w.fresh_group(with_user=True)),
     R("DELETE /v3/groups/<group_id>/users/<user_id>", ADMIN_DELETE, lambda w: w.fresh_group(with_user=True)),
-    # roles, implied roles, grants and assignments: operators manage them (any user reads roles, see OPEN_READ)
-    R("GET /v3/roles", OPEN_READ, note="Keystone: operators only"),
+    # roles, implied roles, grants and assignments: operators manage them (and only they read them)
+    R("GET /v3/roles", OPERATOR_READ),
     R("POST /v3/roles", ADMIN_CREATE, body={"role": {"name": "new-role"}}),
-    R("GET /v3/roles/<role_id>", OPEN_READ, World.fresh_role),
+    R("GET /v3/roles/<role_id>", OPERATOR_READ, World.fresh_role),
     R("PATCH /v3/roles/<role_id>", ADMIN, World.fresh_role, {"role": {"description": "d"}}),
     R("DELETE /v3/roles/<role_id>", ADMIN_DELETE, World.fresh_role),
-    R("GET /v3/roles/<prior_id>/implies", OPEN_READ, lambda w: w.implied_pair(linked=True)),
+    R("GET /v3/roles/<prior_id>/implies", OPERATOR_READ, lambda w: w.implied_pair(linked=True)),
     R("PUT /v3/roles/<prior_id>/implies/<implied_id>", ADMIN_CREATE, World.implied_pair),
-    R("GET /v3/roles/<prior_id>/implies/<implied_id>", OPEN_CHECK, lambda w: w.implied_pair(linked=True)),
+    R("GET /v3/roles/<prior_id>/implies/<implied_id>", OPERATOR_CHECK, lambda w: w.implied_pair(linked=True)),
     R("DELETE /v3/roles/<prior_id>/implies/<implied_id>", ADMIN_DELETE, lambda w: w.implied_pair(linked=True)),
-    R("GET /v3/role_inferences", OPEN_READ),
+    R("GET /v3/role_inferences", OPERATOR_READ),
     R("GET /v3/<any(projects, domains):targets>/<target_id>/<any(users, groups):actors>/<actor_id>/roles", ADMIN,
       grant(granted=True)),
     R("PUT /v3/<any(projects, domains):targets>/<target_id>/<any(users, groups):actors>/<actor_id>/roles/<role_id>",
@@ -196,7 +196,7 @@ ROUTES = [
     R("DELETE /v3/system/<any(users, groups):actors>/<actor_id>/roles/<role_id>", ADMIN_DELETE,
       grant(granted=True, system=True)),
     R("GET /v3/role_assignments", ADMIN),
-    # the catalog: operators manage it; any user reads it (see OPEN_READ)
+    # the catalog: operators manage and read it
     R("GET /v3/regions", AUTHED),
     R("POST /v3/regions", ADMIN_CREATE, body={"region": {"description": "r"}}),
     R("PUT /v3/regions/<region_id>", ADMIN_CREATE, lambda w: {"region_id": w.name("put-reg")},
@@ -204,15 +204,15 @@ ROUTES = [
     R("GET /v3/regions/<region_id>", AUTHED, World.region),
     R("PATCH /v3/regions/<region_id>", ADMIN, World.region, {"region": {"description": "d"}}),
     R("DELETE /v3/regions/<region_id>", ADMIN_DELETE, World.region),
-    R("GET /v3/services", OPEN_READ, note="Keystone: operators only"),
+    R("GET /v3/services", OPERATOR_READ),
     R("POST /v3/services", ADMIN_CREATE, body={"service": {"type": "new-type"}}),
-    R("GET /v3/services/<service_id>", OPEN_READ, World.service),
+    R("GET /v3/services/<service_id>", OPERATOR_READ, World.service),
     R("PATCH /v3/services/<service_id>", ADMIN, World.service, {"service": {"description": "d"}}),
     R("DELETE /v3/services/<service_id>", ADMIN_DELETE, World.service),
-    R("GET /v3/endpoints", OPEN_READ, note="Keystone: operators only"),
+    R("GET /v3/endpoints", OPERATOR_READ),
     R("POST /v3/endpoints", ADMIN_CREATE, World.service, lambda i: {"endpoint": {
         "service_id": i["service_id"], "interface": "internal", "url": "http://127.0.0.1:2/"}}),
-    R("GET /v3/endpoints/<endpoint_id>", OPEN_READ, World.endpoint),
+    R("GET /v3/endpoints/<endpoint_id>", OPERATOR_READ, World.endpoint),
     R("PATCH /v3/endpoints/<endpoint_id>", ADMIN, World.endpoint, {"endpoint": {"url": "http://127.0.0.1:3/"}}),
     R("DELETE /v3/endpoints/<endpoint_id>", ADMIN_DELETE, World.endpoint),
     # a user's own credentials: the user (and an operator) manage them; everyone lists only their own
@@ -292,4 +292,4 @@ def test_identity_matrix_renders_as_markdown():
     table = pm.render_markdown(ROUTES, "identity")
     assert table.count("\n| ") == len(ROUTES) + 1
     assert "| GET | `/v3/users/<user_id>` | 200 | 200 | 403 | 403 | 401 |  |" in table
-    assert "| GET | `/v3/roles` | 200 | 200 | 200 | 200 | 401 | Keystone: operators only |" in table
+    assert "| GET | `/v3/roles` | 200 | 403 | 403 | 403 | 401 |  |" in table
