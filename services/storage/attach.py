@@ -64,6 +64,8 @@ class AttachmentManager:
         volume_id = body.get("volume_uuid") or body.get("volume_id")
         if not volume_id:
             raise errors.BadRequest("Invalid input for field 'attachment/volume_uuid': it is required.")
+        if not isinstance(volume_id, str):
+            raise errors.BadRequest("Invalid input for field 'attachment/volume_uuid': must be a string.")
         instance = body.get("instance_uuid")
         if instance is not None and not isinstance(instance, str):
             raise errors.BadRequest("Invalid input for field 'attachment/instance_uuid': must be a string.")

@@ -109,6 +109,8 @@ def test_hostile_bodies_are_refused_and_change_nothing(apps, image_client, volum
     ("volume", f"{V}/volumes", {"volume": {"size": 1, "name": "a\ud800"}}, "volume/name"),
     ("volume", f"{V}/volumes", {"volume": {"size": 1, "name": "evil\x00"}}, "volume/name"),
     ("volume", f"{V}/volumes", {"volume": {"size": 1, "availability_zone": "mars"}}, "availability_zone"),
+    # found by the fuzz test above: a list where the volume's id belongs was a 500
+    ("volume", f"{V}/attachments", {"attachment": {"volume_uuid": [None, None]}}, "attachment/volume_uuid"),
 ])
 def test_named_cases(image_client, volume_client, tokens, api, path, doc, field):
     before = db_state()
