@@ -144,8 +144,10 @@ class VolumeManager:
         for key, value in values.items():
             if key not in DEFAULT_QUOTAS:
                 raise errors.BadRequest(f"Invalid input for field 'quota_set/{key}': unknown quota resource.")
-            if not isinstance(value, int) or isinstance(value, bool) or value < -1:
-                raise errors.BadRequest(f"Invalid input for field 'quota_set/{key}': must be an integer >= -1.")
+            # Cinder's limit too: the column is a 32-bit integer on PostgreSQL
+            if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= 2 ** 31 - 1:
+                raise errors.BadRequest(f"Invalid input for field 'quota_set/{key}': must be an integer from -1 "
+                                        "to 2147483647.")
         with database.atomic():
             for key, value in values.items():
                 Quota.insert(project_id=project_id, resource=key, hard_limit=value).on_conflict(

@@ -141,3 +141,15 @@ def test_s3_sigv2_with_an_unparsable_date(s3_client, date):
     assert resp.status_code == 403, resp.data
     assert hostile.error_message("s3", resp)
     assert b"<Code>AccessDenied</Code>" in resp.data
+
+
+def test_quota_beyond_32_bits_is_refused(volume_client, tokens):
+    """Found by the fuzz test on PostgreSQL, whose integer column overflowed into a 500."""
+    before = db_state()
+    resp = volume_client.put(f"{V}/os-quota-sets/p-alice", json={"quota_set": {"volumes": 2 ** 31}},
+                             headers=tokens["admin"])
+    hostile.assert_refused(FORMAT["volume"], resp, 400, field="quota_set/volumes")
+    assert db_state() == before
+    ok = volume_client.put(f"{V}/os-quota-sets/p-alice", json={"quota_set": {"volumes": 2 ** 31 - 1}},
+                           headers=tokens["admin"])
+    assert ok.status_code == 200 and ok.json["quota_set"]["volumes"] == 2 ** 31 - 1
