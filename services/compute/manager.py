@@ -409,7 +409,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
         if inst.locked and not admin:
             raise Conflict(f"Instance {inst.id} is locked")
 
-    def delete_server(self, inst: Instance, token: str, admin: bool) -> None:
+    def delete_server(self, inst: Instance, admin: bool) -> None:
         self.check_lock(inst, admin)
         inst.task_state = "deleting"
         inst.save()

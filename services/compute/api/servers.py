@@ -137,7 +137,7 @@ def update(server_id):
 @bp.delete("/servers/<server_id>")
 def delete(server_id):
     inst = load(server_id, "compute:servers:write")
-    mgr().delete_server(inst, ctx().token, admin())
+    mgr().delete_server(inst, admin())
     return "", 204
 
 
@@ -160,7 +160,7 @@ def action(server_id):
     # the console log too needs member, as Nova's os-console-output default: it can carry cloud-init's secrets
     inst = load(server_id, "compute:servers:write")
     if name == "forceDelete":
-        mgr().delete_server(inst, ctx().token, admin())
+        mgr().delete_server(inst, admin())
         return "", 202
     result = mgr().action(inst, name, args, ctx().token, admin())
     if name == "os-getConsoleOutput":
