@@ -1,4 +1,5 @@
-"""Compute bench: POST /servers -> ACTIVE and -> first console line (1 and 5 concurrent, real libvirt/TCG),
+"""Compute bench, servers booted by a project member: POST /servers -> ACTIVE and -> first console line (1 and 5
+concurrent, real libvirt/TCG),
 next to a bare qemu-system start of the same guest; a Debian cloud-init guest's boot to cloud-init's final stage
 under bare qemu (EGRET_BENCH_CLOUD_INIT=0 skips it); server list latency with 200 servers (fake driver);
 the compute service's RSS. Prints JSON.
@@ -106,13 +107,11 @@ def cloud_init_bare(runs=1) -> dict:
 
 
 class Api:
-    def __init__(self, cloud):
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": cloud.password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        resp = requests.post(cloud.url("identity", "/v3/auth/tokens"), json=body, timeout=30)
-        resp.raise_for_status()
-        self.h = {"X-Auth-Token": resp.headers["X-Subject-Token"], "OpenStack-API-Version": "compute 2.79"}
+    """Nova and Glance over HTTP as `user` (a CloudUser: an ordinary project member) or, without one, the admin."""
+
+    def __init__(self, cloud, user=None):
+        token = user.token() if user else cloud.admin_token()
+        self.h = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}
         self.compute = cloud.url("compute", "/v2.1")
         self.image = cloud.url("image")
         self.s = requests.Session()
@@ -152,12 +151,13 @@ def tiny_image(api, guest) -> str:
                       os_command_line=guest.cmdline)
 
 
-def boot_times(cloud, image, count) -> dict:
-    """Each server in its own thread (its own session): POST, then poll until ACTIVE, then the console."""
+def boot_times(cloud, image, count, user) -> dict:
+    """Each server in its own thread (its own session), booted by a project member as a user would: POST, then
+    poll until ACTIVE, then the console."""
     results = []
 
     def one(i):
-        api = Api(cloud)
+        api = Api(cloud, user)
         t0 = time.monotonic()
         sid = api.create(f"bench-{count}-{i}", image)
         active = marker = None
@@ -179,7 +179,7 @@ def boot_times(cloud, image, count) -> dict:
         t.start()
     for t in threads:
         t.join()
-    api = Api(cloud)
+    api = Api(cloud, user)
     for r in results:
         api.delete(r["id"])
     for r in results:
@@ -214,12 +214,12 @@ def list_latency(state, guest) -> dict:
     env = {"EGRET_SERVICE": json.dumps({"compute": {"driver": "fake", "domain_prefix": "egbenchf-"}})}
     cloud = RunningCloud(state, services=["identity", "storage", "compute"], extra_env=env).start(timeout=180)
     try:
-        api = Api(cloud)
-        project = requests.get(cloud.url("identity", "/v3/auth/tokens"), timeout=30,
-                               headers={**api.h, "X-Subject-Token": api.h["X-Auth-Token"]}).json()["token"]["project"]["id"]
-        api.s.put(f"{api.compute}/os-quota-sets/{project}", headers=api.h, timeout=30,
-                  json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
-        image = tiny_image(api, guest)
+        admin = Api(cloud)
+        member = cloud.add_user("bench-lister", "bench-list")
+        admin.s.put(f"{admin.compute}/os-quota-sets/{member.project_id}", headers=admin.h, timeout=30,
+                    json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
+        image = tiny_image(admin, guest)
+        api = Api(cloud, member)
         ids = [api.create(f"list-{i}", image) for i in range(200)]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -267,13 +267,14 @@ def main() -> None:
         (state / "real").chmod(0o755)
         cloud.start(timeout=180)
         try:
-            api = Api(cloud)
+            api = Api(cloud)                     # the admin publishes the image and reads the hypervisors
             image = tiny_image(api, guest)
-            boot_times(cloud, image, 1)          # warm-up: image cache, libvirt capabilities
+            member = cloud.add_user("bench-booter", "bench")
+            boot_times(cloud, image, 1, member)  # warm-up: image cache, libvirt capabilities
             result["domain_type"] = requests.get(f"{api.compute}/os-hypervisors/detail", headers=api.h,
                                                  timeout=30).json()["hypervisors"][0]["hypervisor_type"]
-            result["boot_1"] = boot_times(cloud, image, 1)
-            result["boot_5_concurrent"] = boot_times(cloud, image, 5)
+            result["boot_1"] = boot_times(cloud, image, 1, member)
+            result["boot_5_concurrent"] = boot_times(cloud, image, 5, member)
             result["compute_rss_mb_idle"] = compute_rss_mb(cloud)
             result["microversion"] = requests.get(api.compute, timeout=10).json()["version"]["version"]
         finally:
