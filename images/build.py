@@ -125,6 +125,8 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
     (root / "var/lib/egret").mkdir(parents=True, exist_ok=True)
     (root / "boot/efi").mkdir(parents=True, exist_ok=True)
     (root / "etc/fstab").write_text(files.FSTAB)
+    (root / "usr/lib/sysctl.d").mkdir(parents=True, exist_ok=True)
+    (root / "usr/lib/sysctl.d" / files.SYSCTL_NAME).write_text(files.SYSCTL)
     (root / "etc/hostname").write_text("egret\n")
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 egret\n::1 localhost ip6-localhost\n")
     (root / "etc/systemd/network/80-egret-dhcp.network").write_text(files.NETWORK)

@@ -103,6 +103,14 @@ LinkLocalAddressing=yes
 UseHostname=no
 """
 
+# The state dir is group-writable with the sticky bit (appliance/stateplan.py): each unit creates its own database
+# there and none can rename or delete another's. Debian's 99-protect-links.conf sets fs.protected_regular = 2,
+# which also refuses root's O_CREAT open of a unit's database in such a directory (`egret join-token` writing
+# cluster.db: "attempt to write a readonly database"). 1 (systemd's default) keeps the protection where it
+# matters, in world-writable sticky directories such as /tmp. The name sorts after Debian's file.
+SYSCTL_NAME = "99-zz-egret-state.conf"
+SYSCTL = "fs.protected_regular = 1\n"
+
 # no nofail: it would drop the ordering before local-fs.target, and tmpfiles (the image's config copy) and the
 # boot assessment (which blesses entries on the ESP) must see the real partitions
 FSTAB = """\

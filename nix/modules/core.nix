@@ -26,6 +26,9 @@ in
       # until setup is done the box serves only the wizard, on port 80 (as the Debian image's 00-image.toml)
       ports.firstboot = lib.mkDefault 80;
     };
+    # the state dir is group-writable and sticky (appliance/stateplan.py); 2 would refuse root's O_CREAT open of a
+    # unit's database there (egret join-token, the wizard), as on the Debian image (images/files.py SYSCTL)
+    boot.kernel.sysctl."fs.protected_regular" = 1;
     environment.etc."egret/00-image.toml".source = settingsFormat.generate "00-image.toml" cfg.settings;
     environment.systemPackages = [ cfg.package ];
     users.groups.egret = { };
