@@ -8,6 +8,7 @@ from functools import wraps
 from flask import (Response, abort, jsonify, redirect, render_template, request, session, url_for)
 from werkzeug.exceptions import HTTPException
 
+from appliance import bodies
 from appliance.app import make_app, public
 from firstboot import steps
 from firstboot.setupcode import LockedOut, lockout_seconds
@@ -20,6 +21,12 @@ def _session_key(settings) -> bytes:
     if not path.exists():
         write_private(path, secrets.token_hex(32))
     return bytes.fromhex(path.read_text().strip())
+
+
+def request_json():
+    """The body's JSON value (None when empty); too deep, invalid or poisoned bodies raise a 400 naming why."""
+    raw = request.get_data(cache=True)
+    return bodies.parse_json(raw) if raw else None
 
 
 def api_error(status: int, message: str, field: str | None = None, **extra):
@@ -266,7 +273,8 @@ def build_app(settings, wizard):
     @app.post("/api/unlock")
     @public
     def api_unlock():
-        body = request.get_json(silent=True) or {}
+        body = request_json()
+        body = body if isinstance(body, dict) else {}
         failure = try_unlock(str(body.get("code", "")))
         if failure:
             resp = api_error(failure[0], failure[1], "code")
@@ -296,8 +304,8 @@ def build_app(settings, wizard):
     @app.post("/api/steps/<name>")
     @guarded
     def api_submit(name):
-        body = request.get_json(silent=True)
-        if body is None:
+        body = request_json()
+        if not isinstance(body, dict):
             return api_error(400, "The request body must be a JSON object of the step's answers.", "/")
         try:
             return jsonify(wizard.submit(name, body))
@@ -321,7 +329,8 @@ def build_app(settings, wizard):
     @app.post("/api/network/confirm")
     @public
     def api_network_confirm():
-        body = request.get_json(silent=True) or {}
+        body = request_json()
+        body = body if isinstance(body, dict) else {}
         try:
             wizard.trial.confirm(str(body.get("token", "")), request.host.rsplit(":", 1)[0])
         except StepError as exc:
