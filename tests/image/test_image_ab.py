@@ -4,7 +4,6 @@ update and watch the box fall back to the previous slot by itself (boot counting
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -72,7 +71,7 @@ def derive_update(image: dict, work: Path, name: str, release: str, broken: bool
     root.unlink(missing_ok=True)
     subprocess.run(["zstd", "-q", "-d", str(work / "root.img.zst"), "-o", str(root)], check=True)
     (work / "egret-update").write_text(release + "\n")
-    cmds = [f"cd /etc", f"write {work / 'egret-update'} egret-update"]
+    cmds = ["cd /etc", f"write {work / 'egret-update'} egret-update"]
     if broken:
         # every service imports appliance.app: this update can never get healthy
         (work / "app.py").write_text('raise RuntimeError("deliberately broken update")\n')

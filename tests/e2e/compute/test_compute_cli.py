@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from appliance.testing.guest import BOOT_MARKER
-from tests.e2e.compute.conftest import services_available, wait_for
+from tests.e2e.compute.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 

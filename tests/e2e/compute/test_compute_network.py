@@ -1,7 +1,6 @@
 """e2e with the network and storage data planes: DHCP, metadata, floating IP from outside, volumes, cleanup."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.image import gpt, signing, slots
 from appliance.image.bundle import make_bundle

@@ -185,7 +185,7 @@ def test_project_isolation(volume_client, tokens):
         assert_cinder_error(r, 404, "could not be found")
     assert db_state() == before
     # admin sees everything with all_tenants
-    rows = volume_client.get(f"/v3/p-admin/volumes/detail?all_tenants=1", headers=tokens["admin"]).json["volumes"]
+    rows = volume_client.get("/v3/p-admin/volumes/detail?all_tenants=1", headers=tokens["admin"]).json["volumes"]
     assert [v["id"] for v in rows] == [vol["id"]]
 
 
