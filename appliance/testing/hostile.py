@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.errors import _NOVA_FAULTS as NOVA_FAULTS
@@ -88,6 +88,35 @@ def any_bodies(wrapper: str | None = None, fields: list[str] | None = None, base
     mutated = st.dictionaries(names, odd_value, min_size=1, max_size=2).map(
         lambda d: _dump({wrapper: {**(base or {}), **d}} if wrapper else {**(base or {}), **d}))
     return st.binary(max_size=300) | any_json.map(_dump) | loose | mutated | mutated
+
+
+def fuzz_route(send, fmt: str, wrapper: str | None, fields: list[str], base: dict | None, snapshot,
+               refuse_all: bool = True) -> None:
+    """Hostile bodies through `send(raw) -> response`: with `refuse_all`, every refused_bodies example gets a 4xx in
+    API format `fmt`; any_bodies examples never get a 5xx; and a refusal leaves `snapshot()` unchanged."""
+    before = snapshot()
+
+    @FUZZ
+    @given(refused_bodies(wrapper, fields))
+    def refused(raw):
+        assert_refused(fmt, send(raw))
+        assert snapshot() == before
+
+    @FUZZ
+    @given(any_bodies(wrapper, fields, base))
+    def anything(raw):
+        nonlocal before
+        resp = send(raw)
+        assert resp.status_code < 500, resp.data
+        if resp.status_code >= 400:
+            assert_refused(fmt, resp)
+            assert snapshot() == before
+        else:
+            before = snapshot()
+
+    if refuse_all:
+        refused()
+    anything()
 
 
 def db_rows(database) -> dict:

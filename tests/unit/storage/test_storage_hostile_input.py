@@ -4,7 +4,6 @@ non-boolean booleans) and S3's SigV2 with an unparsable Date."""
 import json
 
 import pytest
-from hypothesis import given
 
 from appliance.testing import hostile
 from tests.unit.storage.storage_testlib import ALICE, V, create, db_state
@@ -69,34 +68,7 @@ def test_hostile_bodies_are_refused_and_change_nothing(apps, image_client, volum
         return client.open(path, method=method, data=raw, content_type=content_type, headers=headers)
 
     with apps["image"].app_context():
-        before = db_state()
-
-    @hostile.FUZZ
-    @given(hostile.refused_bodies(wrapper, fields))
-    def refused(raw):
-        resp = send(raw)
-        if refuse_all:
-            hostile.assert_refused(fmt, resp)
-        else:
-            assert resp.status_code < 500, resp.data
-        if resp.status_code >= 400:
-            assert db_state() == before
-
-    @hostile.FUZZ
-    @given(hostile.any_bodies(wrapper, fields, base))
-    def anything(raw):
-        nonlocal before
-        resp = send(raw)
-        assert resp.status_code < 500, resp.data
-        if resp.status_code >= 400:
-            hostile.assert_refused(fmt, resp)
-            assert db_state() == before
-        else:
-            before = db_state()
-
-    if refuse_all:
-        refused()
-    anything()
+        hostile.fuzz_route(send, fmt, wrapper, fields, base, db_state, refuse_all)
 
 
 @pytest.mark.parametrize("api,path,doc,field", [
