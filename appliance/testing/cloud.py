@@ -15,6 +15,15 @@ from appliance.config import DEFAULT_PORTS
 from appliance.testing.plugin import free_port
 
 
+FORBIDDEN = ("HTTP 403", "403", "Forbidden")
+
+
+def assert_cli_refused(proc: subprocess.CompletedProcess, *words: str) -> None:
+    """The openstack CLI failed (never succeeded) and its stderr says why: one of `words`, by default a 403."""
+    assert proc.returncode != 0, f"expected a refusal, got success:\n{proc.stdout}"
+    assert any(w in proc.stderr for w in words or FORBIDDEN), proc.stderr
+
+
 class CloudUser:
     """An ordinary user of a RunningCloud: its own clouds.yaml, so the unmodified clients act as that user."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from appliance.testing.cloud import RunningCloud
+from appliance.testing.cloud import RunningCloud, assert_cli_refused
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,6 @@ def users(cloud):
 
 
 _NOT_FOUND = ("404", "No ApplicationCredential found", "Could not find", "not found")
-
-
-def _refused(proc, *words):
-    """A non-zero exit whose stderr carries one of `words` (defaults: the signs of a 403)."""
-    words = words or ("HTTP 403", "403", "Forbidden")
-    assert proc.returncode != 0, f"expected a refusal, got success:\n{proc.stdout}"
-    assert any(w in proc.stderr for w in words), proc.stderr
 
 
 def _app_cred_env(cloud, made):
@@ -56,11 +49,12 @@ def test_member_application_credential_lifecycle(cloud, users):
     # a wrong secret is refused (401 from Keystone)
     bad = cloud.openstack("token", "issue", env={**exe_env, "OS_APPLICATION_CREDENTIAL_SECRET": "nope"},
                           check=False)
-    _refused(bad, "401", "Unauthorized", "authenticate")
+    assert_cli_refused(bad, "401", "Unauthorized", "authenticate")
 
     alice.openstack("application", "credential", "delete", "alice-ac")
     assert "alice-ac" not in {c["Name"] for c in alice.openstack_json("application", "credential", "list")}
-    _refused(cloud.openstack("token", "issue", env=exe_env, check=False), "401", "Unauthorized", "authenticate")
+    assert_cli_refused(cloud.openstack("token", "issue",
+                                       env=exe_env, check=False), "401", "Unauthorized", "authenticate")
 
 
 def test_member_ec2_credentials(users):
@@ -84,16 +78,17 @@ def test_other_project_cannot_touch_alices_credentials(users):
         assert ec2["access"] not in {c["Access"] for c in bob.openstack_json("ec2", "credentials", "list")}
         assert all(c["User ID"] == bob.user_id for c in bob.openstack_json("credential", "list"))
         # naming alice explicitly is refused
-        _refused(bob.openstack("application", "credential", "list", "--user", alice.user_id, check=False))
-        _refused(bob.openstack("ec2", "credentials", "list", "--user", alice.user_id, check=False))
-        _refused(bob.openstack("ec2", "credentials", "show", "--user", alice.user_id, ec2["access"], check=False))
-        _refused(bob.openstack("ec2", "credentials", "delete", "--user", alice.user_id, ec2["access"],
-                               check=False))
+        assert_cli_refused(bob.openstack("application", "credential", "list", "--user", alice.user_id, check=False))
+        assert_cli_refused(bob.openstack("ec2", "credentials", "list", "--user", alice.user_id, check=False))
+        assert_cli_refused(bob.openstack("ec2", "credentials", "show", "--user", alice.user_id,
+                                         ec2["access"], check=False))
+        assert_cli_refused(bob.openstack("ec2", "credentials", "delete", "--user", alice.user_id, ec2["access"],
+                                         check=False))
         # by id under bob's own user: not found (it is not his)
-        _refused(bob.openstack("application", "credential", "show", ac["ID"], check=False),
-                 *_NOT_FOUND)
-        _refused(bob.openstack("application", "credential", "delete", ac["ID"], check=False),
-                 *_NOT_FOUND, "Failed to delete")
+        assert_cli_refused(bob.openstack("application", "credential", "show", ac["ID"], check=False),
+                           *_NOT_FOUND)
+        assert_cli_refused(bob.openstack("application", "credential", "delete", ac["ID"], check=False),
+                           *_NOT_FOUND, "Failed to delete")
         # and alice's things are all still there
         assert ac["ID"] in {c["ID"] for c in alice.openstack_json("application", "credential", "list")}
         assert ec2["access"] in {c["Access"] for c in alice.openstack_json("ec2", "credentials", "list")}
@@ -104,28 +99,29 @@ def test_other_project_cannot_touch_alices_credentials(users):
 
 def test_member_refused_admin_only_operations(cloud, users):
     alice = users["alice"]
-    _refused(alice.openstack("project", "create", "--domain", "default", "alice-proj", check=False))
-    _refused(alice.openstack("user", "create", "--domain", "default", "--password", "Xx-123456", "mallory",
-                             check=False))
+    assert_cli_refused(alice.openstack("project", "create", "--domain", "default", "alice-proj", check=False))
+    assert_cli_refused(alice.openstack("user", "create", "--domain", "default", "--password", "Xx-123456", "mallory",
+                                       check=False))
     # the CLI's `role add` (openstacksdk's assign_role_to_user) ignores a refusal and exits 0, so check the API's
     # answer and that nothing was granted
     alice.openstack("role", "add", "--project", alice.project_id, "--user", alice.user_id, "admin", check=False)
     roles = {r["Role"] for r in alice.openstack_json("role", "assignment", "list", "--user", alice.user_id,
                                                        "--names")}
     assert roles == {"member"}, roles
-    _refused(alice.openstack("role", "show", "admin", check=False))  # roles are read by operators, as in Keystone
+    assert_cli_refused(alice.openstack("role", "show",
+                                       "admin", check=False))  # roles are read by operators, as in Keystone
     admin_role = cloud.openstack_json("role", "show", "admin")["id"]
     resp = requests.put(cloud.url("identity", f"/v3/projects/{alice.project_id}/users/{alice.user_id}/roles/"
                                               f"{admin_role}"), headers={"X-Auth-Token": alice.token()})
     assert resp.status_code == 403 and resp.json()["error"]["code"] == 403, resp.text
     # GET /v3/projects is admin-only; the CLI falls back to the user's own projects on 403, as against Keystone
     assert [p["Name"] for p in alice.openstack_json("project", "list")] == ["proj-a"]
-    _refused(alice.openstack("user", "list", check=False))
+    assert_cli_refused(alice.openstack("user", "list", check=False))
     # what every user may do still works
     tok = alice.openstack_json("token", "issue")
     assert tok["user_id"] == alice.user_id and tok["project_id"] == alice.project_id
-    _refused(alice.openstack("role", "list", check=False))
-    _refused(alice.openstack("endpoint", "list", check=False))
+    assert_cli_refused(alice.openstack("role", "list", check=False))
+    assert_cli_refused(alice.openstack("endpoint", "list", check=False))
     assert [p["Name"] for p in alice.openstack_json("project", "list", "--my-projects")] == ["proj-a"]
 
 
@@ -140,7 +136,8 @@ def test_reader_tokens_and_own_application_credentials(cloud, users):
     assert "reader" in str(made["Roles"]) and "member" not in str(made["Roles"])
     assert "rita-ac" in {c["Name"] for c in rita.openstack_json("application", "credential", "list")}
     # it cannot ask for a role it does not hold
-    _refused(rita.openstack("application", "credential", "create", "--role", "member", "rita-up", check=False),
-             "403", "Forbidden", "400", "role")
+    assert_cli_refused(rita.openstack("application", "credential", "create", "--role", "member",
+                                      "rita-up", check=False),
+                       "403", "Forbidden", "400", "role")
     rita.openstack("application", "credential", "delete", "rita-ac")
-    _refused(rita.openstack("project", "create", "--domain", "default", "rita-proj", check=False))
+    assert_cli_refused(rita.openstack("project", "create", "--domain", "default", "rita-proj", check=False))

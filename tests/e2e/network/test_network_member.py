@@ -8,11 +8,10 @@ import openstack.exceptions
 import pytest
 import requests
 
-from appliance.testing.cloud import RunningCloud
+from appliance.testing.cloud import FORBIDDEN, RunningCloud, assert_cli_refused
 
 pytestmark = pytest.mark.e2e
 
-_FORBIDDEN = ("HTTP 403", "403", "Forbidden")
 _NOT_FOUND = ("HTTP 404", "404", "No Network found", "No Port found", "No Router found", "No SecurityGroup found",
               "No FloatingIP found", "No Subnet found", "not found", "Could not find", "Unable to find")
 
@@ -66,11 +65,6 @@ def alice_topology(users):
     return {"net": net, "sub": sub, "router": router, "sg": sg, "rule": rule, "port": port, "fip": fip}
 
 
-def _refused(proc, words=_FORBIDDEN):
-    assert proc.returncode != 0, f"expected a refusal, got success:\n{proc.stdout}"
-    assert any(w in proc.stderr for w in words), proc.stderr
-
-
 def test_member_admin_only_attributes_are_403(cloud, users, alice_topology):
     alice = users["alice"]
     for args in (("network", "create", "--provider-network-type", "flat", "--provider-physical-network", "public",
@@ -80,7 +74,7 @@ def test_member_admin_only_attributes_are_403(cloud, users, alice_topology):
                  ("network", "set", "--share", "a-net"),
                  ("network", "set", "--external", "a-net"),
                  ("port", "create", "--network", "a-net", "--host", "node-1", "a-bound")):
-        _refused(alice.openstack(*args, check=False))
+        assert_cli_refused(alice.openstack(*args, check=False))
     names = {n["Name"] for n in alice.openstack_json("network", "list")}
     assert not names & {"a-flat", "a-ext", "a-shared"} and "a-net" in names
     # the refusal is Neutron's own error body
@@ -114,7 +108,7 @@ def test_reader_reads_and_every_write_is_403(users, alice_topology):
               ("floating", "ip", "create", "public"), ("floating", "ip", "unset", "--port", t["fip"]["id"]),
               ("floating", "ip", "delete", t["fip"]["id"])]
     for args in writes:
-        _refused(rita.openstack(*args, check=False), _FORBIDDEN + ("Failed to delete",))
+        assert_cli_refused(rita.openstack(*args, check=False), *FORBIDDEN, "Failed to delete")
     # nothing changed
     alice = users["alice"]
     assert alice.openstack_json("network", "show", t["net"]["id"])["name"] == "a-net"
@@ -151,15 +145,15 @@ def test_other_project_sees_and_touches_nothing(users, alice_topology):
     assert t["fip"]["id"] not in {f["ID"] for f in js("floating", "ip", "list")}
     for kind, key in ((("network",), "net"), (("subnet",), "sub"), (("port",), "port"), (("router",), "router"),
                       (("security", "group"), "sg"), (("floating", "ip"), "fip")):
-        _refused(bob.openstack(*kind, "show", t[key]["id"], check=False), _NOT_FOUND)
-        _refused(bob.openstack(*kind, "delete", t[key]["id"], check=False), _NOT_FOUND + ("Failed to delete",))
-    _refused(bob.openstack("security", "group", "rule", "delete", t["rule"]["id"], check=False),
-             _NOT_FOUND + ("Failed to delete",))
+        assert_cli_refused(bob.openstack(*kind, "show", t[key]["id"], check=False), *_NOT_FOUND)
+        assert_cli_refused(bob.openstack(*kind, "delete", t[key]["id"], check=False), *_NOT_FOUND, "Failed to delete")
+    assert_cli_refused(bob.openstack("security", "group", "rule", "delete", t["rule"]["id"], check=False),
+                       *_NOT_FOUND, "Failed to delete")
     # no port on alice's private network, not even by its id
-    _refused(bob.openstack("port", "create", "--network", t["net"]["id"], "b-port", check=False), _NOT_FOUND)
+    assert_cli_refused(bob.openstack("port", "create", "--network", t["net"]["id"], "b-port", check=False), *_NOT_FOUND)
     # nor a router interface on alice's subnet
     bob.openstack("router", "create", "b-r")
-    _refused(bob.openstack("router", "add", "subnet", "b-r", t["sub"]["id"], check=False), _NOT_FOUND)
+    assert_cli_refused(bob.openstack("router", "add", "subnet", "b-r", t["sub"]["id"], check=False), *_NOT_FOUND)
     bob.openstack("router", "delete", "b-r")
     # alice's things are untouched
     alice = users["alice"]

@@ -1,6 +1,8 @@
 """One real `egret up` (identity + storage) per e2e module, plus a second project with its own member."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from appliance.testing.cloud import RunningCloud
@@ -39,3 +41,14 @@ def other(cloud):
                     "bob")
     cloud.openstack("role", "add", "--project", "other", "--user", "bob", "member")
     return Persona(cloud, "bob", "Bob-pass-123", "other")
+
+
+def wait_for(fn, what, timeout=180):
+    # each CLI run costs about a second (several on a loaded machine), so the budget is generous
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -4,22 +4,14 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 
 import pytest
+
+from tests.e2e.storage.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_for(fn, what, timeout=180):
-    # each CLI run costs about a second (several on a loaded machine), so the budget is generous
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_image_workflow(cloud, other, tmp_path):

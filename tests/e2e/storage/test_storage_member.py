@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import time
 
 import boto3
 import pytest
@@ -11,9 +10,11 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from appliance.testing.cloud import FORBIDDEN, assert_cli_refused
+from tests.e2e.storage.conftest import wait_for
+
 pytestmark = pytest.mark.e2e
 
-_FORBIDDEN = ("HTTP 403", "403", "Forbidden")
 _NOT_FOUND = ("HTTP 404", "404", "No image found", "No volume found", "No snapshot found", "not found",
               "No Image found", "No Volume found", "No Snapshot found", "Unable to find")
 
@@ -31,21 +32,6 @@ def public_image(cloud, tmp_path_factory):
     disk.write_bytes(b"\xeb\x63\x90" + b"\0" * (1024 * 1024 - 3))
     return cloud.openstack_json("image", "create", "--public", "--file", str(disk), "--disk-format", "raw",
                                 "--container-format", "bare", "public-boot")
-
-
-def _refused(proc, words=_FORBIDDEN):
-    assert proc.returncode != 0, f"expected a refusal, got success:\n{proc.stdout}"
-    assert any(w in proc.stderr for w in words), proc.stderr
-
-
-def wait_for(fn, what, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _status(user, kind, name):
@@ -86,24 +72,25 @@ def test_member_private_image_lifecycle(users, tmp_path):
     out2 = tmp_path / "rita.qcow2"
     rita.openstack("image", "save", "--file", str(out2), img["id"])
     assert out2.read_bytes() == data
-    _refused(rita.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2",
-                            "--container-format", "bare", "rita-img", check=False))
-    _refused(rita.openstack("image", "set", "--name", "renamed", img["id"], check=False))
-    _refused(rita.openstack("image", "delete", img["id"], check=False), _FORBIDDEN + ("Failed to delete",))
+    assert_cli_refused(rita.openstack("image", "create", "--file", str(disk), "--disk-format", "qcow2",
+                                      "--container-format", "bare", "rita-img", check=False))
+    assert_cli_refused(rita.openstack("image", "set", "--name", "renamed", img["id"], check=False))
+    assert_cli_refused(rita.openstack("image", "delete", img["id"], check=False), *FORBIDDEN, "Failed to delete")
 
     # another project neither lists, shows, downloads nor deletes it
     assert img["id"] not in {i["ID"] for i in bob.openstack_json("image", "list")}
-    _refused(bob.openstack("image", "show", img["id"], check=False), _NOT_FOUND)
-    _refused(bob.openstack("image", "save", "--file", str(tmp_path / "bob"), img["id"], check=False), _NOT_FOUND)
+    assert_cli_refused(bob.openstack("image", "show", img["id"], check=False), *_NOT_FOUND)
+    assert_cli_refused(bob.openstack("image", "save", "--file", str(tmp_path / "bob"),
+                                     img["id"], check=False), *_NOT_FOUND)
     # (the CLI reports any 404 on image delete as "Multi Backend support not enabled.", against Glance too)
-    _refused(bob.openstack("image", "delete", img["id"], check=False),
-             _NOT_FOUND + ("Failed to delete", "Multi Backend support not enabled"))
+    assert_cli_refused(bob.openstack("image", "delete", img["id"], check=False),
+                       *_NOT_FOUND, "Failed to delete", "Multi Backend support not enabled")
     assert alice.openstack_json("image", "show", img["id"])["status"] == "active"
 
     # publicizing is the admin's (Glance's publicize_image default)
-    _refused(alice.openstack("image", "create", "--public", "--file", str(disk), "--disk-format", "qcow2",
-                             "--container-format", "bare", "alice-public", check=False))
-    _refused(alice.openstack("image", "set", "--public", img["id"], check=False))
+    assert_cli_refused(alice.openstack("image", "create", "--public", "--file", str(disk), "--disk-format", "qcow2",
+                                       "--container-format", "bare", "alice-public", check=False))
+    assert_cli_refused(alice.openstack("image", "set", "--public", img["id"], check=False))
     alice.openstack("image", "delete", "alice-img")
     assert "alice-img" not in {i["Name"] for i in alice.openstack_json("image", "list")}
 
@@ -124,25 +111,26 @@ def test_member_volume_lifecycle(cloud, users):
     assert {v["Name"] for v in rita.openstack_json("volume", "list")} == {"alice-vol", "alice-restored"}
     assert rita.openstack_json("volume", "show", vol["id"])["size"] == 2
     assert [s["Name"] for s in rita.openstack_json("volume", "snapshot", "list")] == ["alice-snap"]
-    _refused(rita.openstack("volume", "create", "--size", "1", "rita-vol", check=False))
+    assert_cli_refused(rita.openstack("volume", "create", "--size", "1", "rita-vol", check=False))
     # the refusal is Cinder's own error body
     resp = requests.post(cloud.url("volume", f"/v3/{rita.project_id}/volumes"), json={"volume": {"size": 1}},
                          headers={"X-Auth-Token": rita.token()})
     assert resp.status_code == 403 and resp.json()["forbidden"]["code"] == 403, resp.text
-    _refused(rita.openstack("volume", "delete", vol["id"], check=False), _FORBIDDEN + ("Failed to delete",))
-    _refused(rita.openstack("volume", "set", "--size", "3", vol["id"], check=False))
-    _refused(rita.openstack("volume", "snapshot", "create", "--volume", vol["id"], "rita-snap", check=False))
-    _refused(rita.openstack("volume", "snapshot", "delete", snap["id"], check=False),
-             _FORBIDDEN + ("Failed to delete",))
+    assert_cli_refused(rita.openstack("volume", "delete", vol["id"], check=False), *FORBIDDEN, "Failed to delete")
+    assert_cli_refused(rita.openstack("volume", "set", "--size", "3", vol["id"], check=False))
+    assert_cli_refused(rita.openstack("volume", "snapshot", "create", "--volume", vol["id"], "rita-snap", check=False))
+    assert_cli_refused(rita.openstack("volume", "snapshot", "delete", snap["id"], check=False),
+                       *FORBIDDEN, "Failed to delete")
 
     # another project sees none of it
     assert bob.openstack_json("volume", "list") == []
     assert bob.openstack_json("volume", "snapshot", "list") == []
-    _refused(bob.openstack("volume", "show", vol["id"], check=False), _NOT_FOUND)
-    _refused(bob.openstack("volume", "snapshot", "show", snap["id"], check=False), _NOT_FOUND)
-    _refused(bob.openstack("volume", "delete", vol["id"], check=False), _NOT_FOUND + ("Failed to delete",))
-    _refused(bob.openstack("volume", "create", "--snapshot", snap["id"], "--size", "1", "stolen", check=False),
-             _NOT_FOUND)
+    assert_cli_refused(bob.openstack("volume", "show", vol["id"], check=False), *_NOT_FOUND)
+    assert_cli_refused(bob.openstack("volume", "snapshot", "show", snap["id"], check=False), *_NOT_FOUND)
+    assert_cli_refused(bob.openstack("volume", "delete", vol["id"], check=False), *_NOT_FOUND, "Failed to delete")
+    assert_cli_refused(bob.openstack("volume", "create", "--snapshot", snap["id"], "--size", "1",
+                                     "stolen", check=False),
+                       *_NOT_FOUND)
     assert alice.openstack_json("volume", "show", vol["id"])["status"] == "available"
 
     alice.openstack("volume", "snapshot", "delete", "alice-snap")
@@ -156,8 +144,8 @@ def test_member_volume_from_public_image(users, public_image):
     # the admin's public image is everyone's to read
     for user in (alice, bob, users["rita"]):
         assert public_image["id"] in {i["ID"] for i in user.openstack_json("image", "list")}
-    _refused(alice.openstack("image", "delete", public_image["id"], check=False),
-             _FORBIDDEN + ("Failed to delete",))
+    assert_cli_refused(alice.openstack("image", "delete", public_image["id"], check=False),
+                       *FORBIDDEN, "Failed to delete")
     alice.openstack("volume", "create", "--image", "public-boot", "--size", "1", "alice-boot")
     wait_for(lambda: _status(alice, ("volume",), "alice-boot") == "available", "volume from image")
     shown = alice.openstack_json("volume", "show", "alice-boot")
@@ -195,8 +183,8 @@ def test_s3_as_member_reader_and_other_project(cloud, users):
     # nor use alice's access key: bob's identity cannot list or show it
     assert alice_cred["access"] not in {c["Access"] for c in users["bob"].openstack_json("ec2", "credentials",
                                                                                          "list")}
-    _refused(users["bob"].openstack("ec2", "credentials", "show", "--user", users["alice"].user_id,
-                                    alice_cred["access"], check=False))
+    assert_cli_refused(users["bob"].openstack("ec2", "credentials", "show", "--user", users["alice"].user_id,
+                                              alice_cred["access"], check=False))
     # a key whose secret is wrong is refused outright
     forged = boto3.client("s3", endpoint_url=cloud.url("s3"), aws_access_key_id=alice_cred["access"],
                           aws_secret_access_key="not-the-secret", region_name="us-east-1",
