@@ -97,13 +97,17 @@ _MISSING = object()
 class Enforcer:
     def __init__(self, defaults: dict[str, str], overrides: dict[str, str] | None = None):
         self.rules: dict[str, tuple] = {}
+        self.texts: dict[str, str] = {}  # the rules as written, for `egret policy list`
         for name, text in {**defaults, **(overrides or {})}.items():
             self.rules[name] = _Parser(text).parse()
+            self.texts[name] = text
 
     def register(self, defaults: dict[str, str], overrides: dict[str, str] | None = None) -> None:
         for name, text in defaults.items():
             if name not in self.rules or (overrides and name in overrides):
-                self.rules[name] = _Parser((overrides or {}).get(name, text)).parse()
+                text = (overrides or {}).get(name, text)
+                self.rules[name] = _Parser(text).parse()
+                self.texts[name] = text
 
     def check(self, rule: str, target: dict, creds: dict, _depth: int = 0) -> bool:
         if rule not in self.rules:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from appliance.routes import NON_POLICY, PUBLIC
+
 PERSONAS = ("admin", "member", "reader", "other", "anon")
 MEMBER_PROJECT, OTHER_PROJECT, ADMIN_PROJECT = "p-member", "p-other", "p-admin"
 # Flask's own routes (static files) are not part of any API
@@ -140,3 +142,41 @@ def render_markdown(routes: list[Route], title: str = "") -> str:
         lines.append(f"| {r.method} | `{r.rule}` | " + " | ".join(str(r.expect[p]) for p in PERSONAS) +
                      f" | {r.note} |")
     return "\n".join(lines) + "\n"
+
+
+PERSONA_CREDS = {
+    "admin": {"project_id": ADMIN_PROJECT, "roles": ["admin", "member", "reader"]},
+    "member": {"project_id": MEMBER_PROJECT, "roles": ["member", "reader"]},
+    "reader": {"project_id": MEMBER_PROJECT, "roles": ["reader"]},
+    "other": {"project_id": OTHER_PROJECT, "roles": ["member", "reader"]},
+}
+_REFUSED = (403, 404)
+
+
+def agrees_with_rules(matrix: list[Route], declared, enforcer, exceptions: dict | None = None) -> list[str]:
+    """Where the hand-written matrix and the declared rules disagree (empty list: they agree).
+
+    The declared rule is evaluated for each persona against the member's resource (routes that load one) or the
+    persona's own project (lists and creates): a denial must show as 403/404 in the matrix, an allowance must
+    not be a 403, and a route that needs a token is 401 without one. `exceptions` maps a (method, path) to the
+    reason a row may differ (e.g. a rule that checks more than the project), so each exception is explained."""
+    by_key = {r.key: r for r in declared}
+    exceptions = exceptions or {}
+    out = []
+    for row in matrix:
+        route = by_key.get(row.key)
+        if route is None or row.key in exceptions:
+            continue
+        if route.rule != PUBLIC and row.expect["anon"] != 401:
+            out.append(f"{row.method} {row.rule}: needs a token but the matrix says {row.expect['anon']} without one")
+        if route.rule in NON_POLICY:
+            continue
+        for persona, creds in PERSONA_CREDS.items():
+            project = MEMBER_PROJECT if route.load is not None else creds["project_id"]
+            allowed = enforcer.check(route.rule, {"project_id": project}, {**creds, "scope": "project"})
+            got = row.expect[persona]
+            if allowed and got == 403:
+                out.append(f"{row.method} {row.rule} as {persona}: {route.rule} allows it, the matrix says 403")
+            if not allowed and got not in _REFUSED:
+                out.append(f"{row.method} {row.rule} as {persona}: {route.rule} denies it, the matrix says {got}")
+    return out
