@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import json
 import logging
+import os
 import pkgutil
+import re
 import uuid
 from urllib.parse import urlparse
 
@@ -47,7 +50,6 @@ def open_database(url: str) -> peewee.Database:
     if scheme == "sqlite":
         path = url[len("sqlite:///"):] or ":memory:"
         if path != ":memory:":
-            import os
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if scheme in ("postgres", "postgresql"):
@@ -59,11 +61,9 @@ class JSONField(peewee.TextField):
     """A JSON document stored as text, portable between SQLite and PostgreSQL."""
 
     def db_value(self, value):
-        import json
         return None if value is None else json.dumps(value, sort_keys=True)
 
     def python_value(self, value):
-        import json
         return None if value is None else json.loads(value)
 
 
@@ -135,3 +135,36 @@ def migrate(database: peewee.Database, package: str) -> list[str]:
             log.info("applied migration %s.%s", package, name)
             applied.append(name)
     return applied
+
+
+# The column types that differ between the engines, as the frozen baselines (services/*/migrations/0001_initial.py)
+# spell them: {timestamp}, {bool}, {bigint}. Frozen here rather than read from peewee's field_types, so that a
+# peewee upgrade cannot change what a baseline creates.
+BASELINE_TYPES = {
+    "sqlite": {"timestamp": "DATETIME", "bool": "INTEGER", "bigint": "INTEGER"},
+    "postgresql": {"timestamp": "TIMESTAMP", "bool": "BOOLEAN", "bigint": "BIGINT"},
+}
+
+
+def engine(database: peewee.Database) -> str:
+    """'sqlite' or 'postgresql': the engines Egret runs on."""
+    if isinstance(database, peewee.SqliteDatabase):
+        return "sqlite"
+    if isinstance(database, peewee.PostgresqlDatabase):
+        return "postgresql"
+    raise ValueError(f"unsupported database engine {type(database).__name__}")
+
+
+def ddl_statements(database: peewee.Database, script: str) -> list[str]:
+    """A DDL script's statements (each ends with ';' at the end of a line), with the engine's column types."""
+    types = BASELINE_TYPES[engine(database)]
+    text = re.sub(r"\{(\w+)\}", lambda m: types[m.group(1)], script)
+    return [s.strip() for s in re.split(r";[ \t]*$", text, flags=re.M) if s.strip()]
+
+
+def run_ddl(database: peewee.Database, script: str) -> None:
+    """Run a frozen DDL script statement by statement, inside the caller's transaction.
+
+    (sqlite3's executescript would COMMIT first, splitting a migration from its record.)"""
+    for statement in ddl_statements(database, script):
+        database.execute_sql(statement)
