@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 from appliance.clients import service_credentials_path, write_service_credentials
 from appliance.manifest import load_manifest, start_order
@@ -146,3 +147,17 @@ def _catalog(settings) -> list[str]:
                 ep.url, ep.enabled = url, True
                 ep.save()
     return sorted(wanted)
+
+
+def undo(settings) -> None:
+    """Forget a bootstrap that a failed first-boot apply made: identity's SQLite database and the service users'
+    secrets go (the Fernet keys stay: tokens already issued use them). `egret bootstrap --undo` runs it."""
+    url = settings.database_for("identity")
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            p.unlink(missing_ok=True)
+    secrets_dir = settings.state_dir / "secrets"
+    if secrets_dir.is_dir():
+        for p in secrets_dir.glob("*-service-user.json"):
+            p.unlink()
