@@ -22,7 +22,7 @@ import requests
 
 from appliance.testing.cloud import RunningCloud
 from appliance.testing.guest import BOOT_MARKER, build_tiny_guest
-from services.compute.drivers.libvirt.daemon import ensure_libvirtd
+from appliance.libvirtd import ensure_libvirtd
 
 IMAGES = Path("/var/lib/libvirt/images")
 
@@ -68,7 +68,7 @@ def cloud_init_bare(runs=1) -> dict:
                                      flavor={"name": "bench"}, reservation_id="r-bench", security_groups=[],
                                      user_data=None)
         iso = Path(tmp) / "config.iso"
-        build_config_drive(None, inst, str(iso))
+        build_config_drive(inst, str(iso))
         for _ in range(runs):
             overlay = Path(tmp) / "disk.qcow2"
             overlay.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ def _tool() -> list[str]:
     raise RuntimeError("config drives need genisoimage or xorriso (scripts/setup-debian.sh installs genisoimage)")
 
 
-def build_config_drive(manager, inst, dest: str) -> None:
+def build_config_drive(inst, dest: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files = {"meta_data.json": json.dumps(meta_data(inst)), "network_data.json": json.dumps(network_data(inst)),

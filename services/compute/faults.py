@@ -1,13 +1,24 @@
 """A server's fault: a message its user can act on, and the internal details only an admin sees (as in Nova)."""
 from __future__ import annotations
 
+from appliance.db import utcnow
 from appliance.errors import ApiError
 from services.compute.access import AccessDenied
-from services.compute.build import BuildError
 from services.compute.drivers.base import DriverError, UnsupportedSpec
 from services.compute.external import ExternalError, public_text
 
 SERVICE_NAMES = {"network": "Network", "image": "Image", "volume": "Volume", "identity": "Identity"}
+
+
+class BuildError(Exception):
+    """A build step failed; the message becomes the server's fault."""
+
+
+def record(inst, exc: Exception | str, building: bool = False) -> None:
+    """Record what went wrong on `inst` (not saved): `message` for the server's user, `details` for admins only."""
+    code, message, details = describe(exc, building)
+    inst.fault = {"code": code, "message": message[:255], "details": details,
+                  "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def describe(exc: Exception | str, building: bool = False) -> tuple[int, str, str]:

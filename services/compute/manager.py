@@ -1,22 +1,31 @@
-"""Compute logic: validation, quotas, server lifecycle and actions (the build itself lives in build.py)."""
+"""Compute's API-side logic: flavors, keypairs, quotas, server create/list/delete and the action state machine.
+
+The long halves run in composed collaborators: the builder (build.py), the device manager (devices.py), the
+actions (actions.py) and the reconciler (reconcile.py), which share one Node (node.py)."""
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import re
 import secrets
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import uuid
 
-from appliance.db import utcnow
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
-from services.compute import build, devices, faults
-from services.compute.schemas import to_bool
+from services.compute.actions import ServerActions
+from services.compute.build import ServerBuilder
+from services.compute.devices import DeviceManager
 from services.compute.drivers.base import UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
+from services.compute.node import Node
+from services.compute.reconcile import Reconciler
+from services.compute.schemas import to_bool
+from services.compute.views import flavor_snapshot, status_of
 
 log = logging.getLogger(__name__)
 
@@ -25,45 +34,50 @@ DEFAULT_QUOTAS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, 
                   "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255}
 
 
-class ComputeManager(build.BuildMixin, devices.DevicesMixin):
-    def __init__(self, settings, driver, clients: dict, synchronous: bool = False):
-        self.settings = settings
-        self.driver = driver
-        self.network, self.image, self.volume = clients["network"], clients["image"], clients["volume"]
-        section = settings.section("compute")
-        self.section = section
-        self.instances_dir = Path(section.get("instances_dir") or settings.state_dir / "compute" / "instances")
-        self.shutdown_timeout = float(section.get("shutdown_timeout", 10))
-        self.synchronous = synchronous
-        self.executor = ThreadPoolExecutor(max_workers=int(section.get("build_workers", 4)),
-                                           thread_name_prefix="compute-task")
-        self.locks: dict[str, threading.Lock] = {}
-        self.locks_guard = threading.Lock()
-        self._host = None
+class ComputeManager:
+    """The one object the API views hold; it validates, records, and hands the long work to its collaborators."""
 
-    # -- helpers -------------------------------------------------------------------------------------------
+    def __init__(self, settings, driver, clients: dict, synchronous: bool = False):
+        self.node = Node(settings, driver, clients, synchronous)
+        self.settings, self.driver, self.tasks = settings, driver, self.node.tasks
+        self.network, self.image, self.volume = self.node.network, self.node.image, self.node.volume
+        self.instances_dir = self.node.instances_dir
+        self.devices = DeviceManager(self.node)
+        self.builder = ServerBuilder(self.node, self.devices)
+        self.actions = ServerActions(self.node)
+        self.reconciler = Reconciler(self.node, self.builder)
+
+    # -- what the views and the service's start-up call on the collaborators ----------------------------------
     @property
     def host(self) -> str:
-        if self._host is None:
-            self._host = self.section.get("host") or self.driver.host_caps().hostname
-        return self._host
+        return self.node.host
 
-    def submit(self, fn, *args):
-        if self.synchronous:
-            fn(*args)
-        else:
-            self.executor.submit(self._guarded, fn, *args)
+    def attach_volume(self, inst, volume_id: str, token, delete_on_termination=False, tag=None):
+        return self.devices.attach_volume(inst, volume_id, token, delete_on_termination, tag)
 
-    @staticmethod
-    def _guarded(fn, *args):
-        try:
-            fn(*args)
-        except Exception:  # a task must never die silently
-            log.exception("compute task %s failed", getattr(fn, "__name__", fn))
+    def detach_volume(self, inst, att, token) -> None:
+        self.devices.detach_volume(inst, att, token)
 
-    def lock_for(self, key: str) -> threading.Lock:
-        with self.locks_guard:
-            return self.locks.setdefault(key, threading.Lock())
+    def attach_interface(self, inst, net_id: str | None, port_id: str | None, token) -> dict:
+        return self.devices.attach_interface(inst, net_id, port_id, token)
+
+    def detach_interface(self, inst, port_id: str, token) -> None:
+        self.devices.detach_interface(inst, port_id, token)
+
+    def floating_ips(self, instances) -> dict:
+        return self.devices.floating_ips(instances)
+
+    def console_output(self, inst: Instance, length) -> dict:
+        return self.actions.console_output(inst, length)
+
+    def reconcile(self) -> dict:
+        return self.reconciler.reconcile()
+
+    def sync_power_states(self) -> int:
+        return self.reconciler.sync_power_states()
+
+    def start_background(self, interval: float):
+        return self.reconciler.start_background(interval)
 
     # -- flavors ------------------------------------------------------------------------------------------
     def get_flavor(self, flavor_id: str, ctx=None, admin=True) -> Flavor:
@@ -99,7 +113,6 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
             raise Conflict(f"Flavor with name {body['name']} already exists.")
         if fid and Flavor.get_or_none(Flavor.id == fid):
             raise Conflict(f"Flavor with ID {fid} already exists.")
-        import uuid
         return Flavor.create(id=fid or str(uuid.uuid4()), name=body["name"], ram=body["ram"], vcpus=body["vcpus"],
                              disk=body["disk"], swap=body.get("swap") or 0,
                              ephemeral=body.get("OS-FLV-EXT-DATA:ephemeral", 0) or 0,
@@ -198,7 +211,6 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                 raise BadRequest(f"Invalid regular expression in filter 'name': {filters['name']}.") from None
         statuses = {s.upper() for s in filters.getlist("status")} if hasattr(filters, "getlist") else \
             ({filters["status"].upper()} if filters.get("status") else set())
-        from services.compute.views import status_of
         for inst in q.order_by(Instance.created_at.desc(), Instance.id):
             if name_re and not name_re.search(inst.name):
                 continue
@@ -239,69 +251,6 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                 raise BadRequest("Invalid input for query parameters limit: it must be a non-negative integer.")
             out = out[:limit]
         return out
-
-    def resolve_security_groups(self, requested: list[dict], token) -> list[str]:
-        """The request's groups (names or IDs, as Nova takes them) → their names; unknown is 400, ambiguous 409."""
-        names = []
-        for ref in (g["name"] for g in requested):
-            try:
-                found = self.network.list_security_groups(token, name=ref) or \
-                    self.network.list_security_groups(token, id=ref)
-            except ExternalError as exc:
-                raise BadRequest(f"Security group {ref} could not be checked: {exc}") from None
-            if not found:
-                raise BadRequest(f"Security group {ref} not found.")
-            if len(found) > 1:
-                raise Conflict(f"Multiple security groups found matching '{ref}'. Use an ID to be more specific.")
-            names.append(found[0]["name"])
-        return names or ["default"]
-
-    def resolve_networks(self, networks, ctx, token) -> list:
-        """Validate the request's networks: 'auto', 'none' or [{uuid|port, fixed_ip}] -> a plan of NICs."""
-        if networks == "none":
-            return []
-        if networks == "auto" or networks is None or networks == []:
-            try:
-                candidates = [n for n in self.network.list_networks(token) if not n.get("router:external")]
-            except ExternalError as exc:
-                raise BadRequest(f"Unable to list networks: {exc}") from None
-            own = [n for n in candidates if n.get("project_id") == ctx.project_id] or \
-                [n for n in candidates if n.get("shared")]
-            if networks is None or networks == []:
-                if len(own) > 1:
-                    raise Conflict("Multiple possible networks found, use a Network ID to be more specific.")
-            if not own:
-                if networks == "auto":
-                    raise BadRequest("Unable to automatically allocate a network for project "
-                                     f"{ctx.project_id}: there is no network available.")
-                return []
-            if len(own) > 1:
-                raise Conflict("Multiple possible networks found, use a Network ID to be more specific.")
-            return [{"network_id": own[0]["id"]}]
-        plan = []
-        for i, req in enumerate(networks):
-            if req.get("port"):
-                try:
-                    port = self.network.get_port(req["port"], token)
-                except ExternalError as exc:
-                    if exc.status == 404:
-                        raise BadRequest(f"Port id {req['port']} could not be found.") from None
-                    raise BadRequest(str(exc)) from None
-                if port.get("device_id"):
-                    raise Conflict(f"Port {req['port']} is still in use.")
-                plan.append({"port_id": port["id"], "network_id": port["network_id"]})
-            else:
-                try:
-                    self.network.get_network(req["uuid"], token)
-                except ExternalError as exc:
-                    if exc.status == 404:
-                        raise BadRequest(f"Network {req['uuid']} could not be found.") from None
-                    raise BadRequest(str(exc)) from None
-                entry = {"network_id": req["uuid"]}
-                if req.get("fixed_ip"):
-                    entry["fixed_ip"] = req["fixed_ip"]
-                plan.append(entry)
-        return plan
 
     def create_servers(self, ctx, token: str, body: dict, admin: bool) -> list[Instance]:
         flavor_id = str(body["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
@@ -373,9 +322,8 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
         if min_count > count:
             raise BadRequest("min_count must be <= max_count")
         self.check_quota(ctx.project_id, min_count, flavor)
-        plan = self.resolve_networks(body.get("networks"), ctx, token)
-        sgs = self.resolve_security_groups(body.get("security_groups") or [], token)
-        import uuid
+        plan = self.devices.resolve_networks(body.get("networks"), ctx, token)
+        sgs = self.devices.resolve_security_groups(body.get("security_groups") or [], token)
         reservation = "r-" + secrets.token_hex(4)
         made = []
         for index in range(count):
@@ -383,7 +331,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
             iid = str(uuid.uuid4())
             inst = Instance.create(
                 id=iid, name=name, project_id=ctx.project_id, user_id=ctx.user_id,
-                flavor=_snapshot(flavor), image_ref="" if boot_volume else image_ref,
+                flavor=flavor_snapshot(flavor), image_ref="" if boot_volume else image_ref,
                 key_name=key.name if key else None, key_data=key.public_key if key else None,
                 user_data=user_data, metadata=metadata, description=body.get("description"),
                 hostname=_hostname(body.get("hostname") or name), vm_state="building", task_state="scheduling",
@@ -401,7 +349,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                                             delete_on_termination=to_bool(bdm.get("delete_on_termination")))
             made.append(inst)
         for inst in made:
-            self.submit(self.build_instance, inst.id, token)
+            self.tasks.submit(self.builder.build_instance, inst.id, token)
         return made
 
     # -- deletion and actions ------------------------------------------------------------------------------
@@ -413,7 +361,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
         self.check_lock(inst, admin)
         inst.task_state = "deleting"
         inst.save()
-        self.submit(self.delete_instance, inst.id)
+        self.tasks.submit(self.builder.delete_instance, inst.id)
 
     def action(self, inst: Instance, name: str, args, token: str, admin: bool):
         """Check the state machine, set the task state, and run the action (async where Nova is)."""
@@ -443,7 +391,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                 raise Conflict(f"Cannot 'reboot' instance {inst.id} while it is in vm_state {inst.vm_state}")
             inst.task_state = "rebooting_hard" if hard else "rebooting"
             inst.save()
-            self.submit(self.do_reboot, inst.id, hard)
+            self.tasks.submit(self.actions.do_reboot, inst.id, hard)
             return None
         if name == "lock":
             inst.locked = True
@@ -473,7 +421,7 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
                                     f"of {self.quota_limit(inst.project_id, r)} {r}")
             inst.task_state = "resize_prep"
             inst.save()
-            self.submit(self.do_resize, inst.id, _snapshot(new))
+            self.tasks.submit(self.actions.do_resize, inst.id, flavor_snapshot(new))
             return None
         if name == "confirmResize":
             inst.old_flavor = None
@@ -483,43 +431,17 @@ class ComputeManager(build.BuildMixin, devices.DevicesMixin):
         if name == "revertResize":
             inst.task_state = "resize_reverting"
             inst.save()
-            self.submit(self.do_revert_resize, inst.id)
+            self.tasks.submit(self.actions.do_revert_resize, inst.id)
             return None
         if name == "createImage":
-            image = self.start_snapshot(inst, args, token)
-            return image
+            return self.actions.start_snapshot(inst, args, token)
         if name == "os-getConsoleOutput":
-            return self.console_output(inst, (args or {}).get("length"))
+            return self.actions.console_output(inst, (args or {}).get("length"))
         task = rules[name][1]
         inst.task_state = task
         inst.save()
-        self.submit(self.do_power_action, inst.id, name)
+        self.tasks.submit(self.actions.do_power_action, inst.id, name)
         return None
-
-    def console_output(self, inst: Instance, length) -> dict:
-        lines = None
-        if length is not None:
-            try:
-                lines = int(length)
-            except (TypeError, ValueError):
-                raise BadRequest(f"Invalid input for field 'length': {length!r} is not an integer.") from None
-            if lines < -1:
-                raise BadRequest("Invalid input for field 'length': it must be -1 or larger.")
-            if lines == -1:
-                lines = None
-        if inst.vm_state == "building" and not inst.host:
-            raise Conflict(f"Instance {inst.id} has not finished building yet.")
-        return {"output": self.driver.console_log(str(self.console_path(inst)), lines)}
-
-    def fault(self, inst: Instance, exc: Exception | str, building: bool = False) -> None:
-        """Record what went wrong: `message` for the server's user, `details` (internal) for admins only."""
-        code, message, details = faults.describe(exc, building)
-        inst.fault = {"code": code, "message": message[:255], "details": details, "created": _now_iso()}
-
-
-def _snapshot(flavor: Flavor) -> dict:
-    from services.compute.views import flavor_snapshot
-    return flavor_snapshot(flavor)
 
 
 def _hostname(name: str) -> str:
@@ -527,12 +449,7 @@ def _hostname(name: str) -> str:
     return host or "server"
 
 
-def _now_iso() -> str:
-    return utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _fingerprint(public_key: str) -> str:
-    import hashlib
     parts = public_key.strip().split()
     if len(parts) < 2:
         raise BadRequest("Keypair data is invalid: failed to generate fingerprint.")
@@ -545,8 +462,6 @@ def _fingerprint(public_key: str) -> str:
 
 
 def _generate_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     key = ed25519.Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                 serialization.NoEncryption()).decode()

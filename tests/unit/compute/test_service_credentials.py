@@ -148,7 +148,7 @@ def test_a_reader_cannot_create_or_delete(env):
 def _deferred(env, monkeypatch):
     """Hold the build back, as a busy worker pool would, so the user's token can expire before it runs."""
     held = []
-    monkeypatch.setattr(env.manager, "submit", lambda fn, *args: held.append((fn, args)))
+    monkeypatch.setattr(env.manager.tasks, "submit", lambda fn, *args: held.append((fn, args)))
     return held
 
 

@@ -1,0 +1,198 @@
+"""The asynchronous half of a server's actions: power, reboot, resize (and its revert), snapshot, console."""
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+
+from appliance.errors import BadRequest, Conflict
+from services.compute import faults
+from services.compute.build import backing, qemu_img
+from services.compute.drivers import base as drv
+from services.compute.external import ExternalError
+from services.compute.models import Instance
+from services.compute.tasks import in_db
+
+log = logging.getLogger(__name__)
+
+
+class ServerActions:
+    """What runs after the API accepted an action and set the task state: the driver call and the new state."""
+
+    def __init__(self, node):
+        self.node = node
+        self.driver = node.driver
+        self.image = node.image
+
+    # -- power actions ------------------------------------------------------------------------------------
+    @in_db
+    def do_power_action(self, instance_id: str, name: str) -> None:
+        inst = Instance.get_by_id(instance_id)
+        dom = inst.domain_name
+        steps = {
+            "os-start": (lambda: self.driver.power_on(dom), "active"),
+            "os-stop": (lambda: self.driver.power_off(dom, self.node.shutdown_timeout), "stopped"),
+            "pause": (lambda: self.driver.pause(dom), "paused"),
+            "unpause": (lambda: self.driver.unpause(dom), "active"),
+            "suspend": (lambda: self.driver.suspend(dom), "suspended"),
+            "resume": (lambda: self.driver.resume(dom), "active"),
+        }
+        fn, state = steps[name]
+        with self.node.tasks.lock_for(instance_id):
+            try:
+                fn()
+                inst.vm_state = state
+            except drv.DriverError as exc:
+                faults.record(inst, exc)
+                if name != "os-stop":
+                    log.warning("%s on %s failed: %s", name, instance_id, exc)
+                else:
+                    inst.vm_state = "error"
+            inst.task_state = None
+            inst.power_state = self.driver.power_state(dom)
+            inst.save()
+
+    @in_db
+    def do_reboot(self, instance_id: str, hard: bool) -> None:
+        inst = Instance.get_by_id(instance_id)
+        with self.node.tasks.lock_for(instance_id):
+            try:
+                if inst.vm_state in ("paused", "suspended", "stopped", "error"):
+                    hard = True
+                self.driver.reboot(inst.domain_name, hard=hard, timeout=self.node.shutdown_timeout)
+                inst.vm_state = "active"
+            except drv.DriverError as exc:
+                faults.record(inst, exc)
+                inst.vm_state = "error"
+            inst.task_state = None
+            inst.power_state = self.driver.power_state(inst.domain_name)
+            inst.save()
+
+    @in_db
+    def do_resize(self, instance_id: str, new_flavor: dict) -> None:
+        inst = Instance.get_by_id(instance_id)
+        with self.node.tasks.lock_for(instance_id):
+            try:
+                self._redefine(inst, new_flavor, old=inst.flavor)
+                inst.vm_state, inst.task_state = "resized", None
+            except Exception as exc:
+                faults.record(inst, exc)
+                inst.task_state = None
+            inst.power_state = self.driver.power_state(inst.domain_name)
+            inst.save()
+
+    @in_db
+    def do_revert_resize(self, instance_id: str) -> None:
+        inst = Instance.get_by_id(instance_id)
+        with self.node.tasks.lock_for(instance_id):
+            old = inst.old_flavor
+            self._redefine(inst, old, old=None)
+            inst.vm_state, inst.task_state = "active", None
+            inst.power_state = self.driver.power_state(inst.domain_name)
+            inst.save()
+
+    def _redefine(self, inst, flavor: dict, old) -> None:
+        """Resize on one host: same disks, new vCPUs/RAM (and a bigger root disk if the flavor says)."""
+        running = self.driver.power_state(inst.domain_name) == drv.RUNNING
+        tree_xml = self.driver.xml(inst.domain_name)
+        self.driver.destroy(inst.domain_name)
+        overlay = self.node.instance_dir(inst) / "disk"
+        if overlay.exists() and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
+            qemu_img(["resize", "-q", "-f", "qcow2", str(overlay), f"{int(flavor['disk'])}G"],
+                      readable=backing(self.node.instances_dir, inst), writable=[overlay])
+        spec = _spec_from_xml(tree_xml, inst, flavor)
+        if running:
+            self.driver.spawn(spec)
+        else:
+            self.driver.define(spec)
+        inst.old_flavor = old
+        inst.flavor = flavor
+
+    # -- snapshot -----------------------------------------------------------------------------------------
+    def start_snapshot(self, inst, args, token) -> dict:
+        name = (args or {}).get("name")
+        if not name:
+            raise BadRequest("Invalid input for field 'name': None is not of type 'string'.")
+        if inst.boot_from_volume:
+            raise BadRequest("Snapshots of volume-backed servers are not supported here.")
+        props = {k: v for k, v in ((args or {}).get("metadata") or {}).items()}
+        img = inst.image or {}
+        for key in ("kernel_id", "ramdisk_id", "os_command_line"):
+            if img.get(key):
+                props[key] = img[key]
+        body = {"name": name, "disk_format": "qcow2", "container_format": "bare", "visibility": "private",
+                "instance_uuid": inst.id, "image_type": "snapshot", "base_image_ref": inst.image_ref, **props}
+        try:
+            image = self.image.create_image(body, token)
+        except ExternalError as exc:
+            raise BadRequest(f"Unable to create the image: {exc}") from None
+        inst.task_state = "image_snapshot"
+        inst.save()
+        self.node.tasks.submit(self.do_snapshot, inst.id, image["id"])
+        return image
+
+    @in_db
+    def do_snapshot(self, instance_id: str, image_id: str) -> None:
+        inst = Instance.get_by_id(instance_id)
+        out = self.node.instance_dir(inst) / f"snapshot-{image_id}.qcow2"
+        try:
+            with self.node.tasks.lock_for(instance_id):
+                paused = self.driver.power_state(inst.domain_name) == drv.RUNNING
+                if paused:
+                    self.driver.pause(inst.domain_name)  # a consistent copy without a live block job
+                try:
+                    qemu_img(["convert", "-U", "-f", "qcow2", "-O", "qcow2", str(self.node.instance_dir(inst) / "disk"),
+                               str(out)], readable=[self.node.instance_dir(inst) / "disk",
+                                                    *backing(self.node.instances_dir, inst)], writable=[out], new=out)
+                finally:
+                    if paused:
+                        self.driver.unpause(inst.domain_name)
+            # the image this server's user created just now (start_snapshot); the service uploads it, so that a
+            # long copy does not outlive the user's token
+            self.image.upload(image_id, str(out), None)
+        except Exception as exc:
+            log.warning("snapshot of %s failed: %s", instance_id, exc)
+        finally:
+            out.unlink(missing_ok=True)
+            inst = Instance.get_by_id(instance_id)
+            inst.task_state = None
+            inst.save()
+
+    # -- console ------------------------------------------------------------------------------------------
+    def console_output(self, inst: Instance, length) -> dict:
+        lines = None
+        if length is not None:
+            try:
+                lines = int(length)
+            except (TypeError, ValueError):
+                raise BadRequest(f"Invalid input for field 'length': {length!r} is not an integer.") from None
+            if lines < -1:
+                raise BadRequest("Invalid input for field 'length': it must be -1 or larger.")
+            if lines == -1:
+                lines = None
+        if inst.vm_state == "building" and not inst.host:
+            raise Conflict(f"Instance {inst.id} has not finished building yet.")
+        return {"output": self.driver.console_log(str(self.node.console_path(inst)), lines)}
+
+
+def _spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
+    """Rebuild a GuestSpec from the live definition, for a resize that keeps disks and NICs."""
+    tree = ET.fromstring(xml_text)
+    disks, vifs = [], []
+    for d in tree.findall("./devices/disk"):
+        src = d.find("source")
+        disks.append(drv.DiskSpec(path=src.get("file") or src.get("dev"), target=d.find("target").get("dev"),
+                                  format=d.find("driver").get("type"), bus=d.find("target").get("bus"),
+                                  device=d.get("device"), source_type=d.get("type"),
+                                  readonly=d.find("readonly") is not None,
+                                  serial=d.findtext("serial")))
+    for i in tree.findall("./devices/interface"):
+        vifs.append(drv.VifSpec(bridge=i.find("source").get("bridge"), tap=i.find("target").get("dev"),
+                                mac=i.find("mac").get("address")))
+    log_el = tree.find("./devices/serial/log")
+    return drv.GuestSpec(name=inst.domain_name, uuid=inst.id, vcpus=int(flavor["vcpus"]),
+                         memory_mb=int(flavor["ram"]), disks=disks, vifs=vifs,
+                         kernel=tree.findtext("./os/kernel"), initrd=tree.findtext("./os/initrd"),
+                         cmdline=tree.findtext("./os/cmdline"),
+                         console_log=log_el.get("file") if log_el is not None else "",
+                         extra_specs=dict(flavor.get("extra_specs") or {}),
+                         metadata={"project": inst.project_id, "server": inst.name})
