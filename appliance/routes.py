@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from appliance import policy
 from appliance.app import json_body, public
+from appliance.errors import Forbidden
 
 # Rules that are not policy rules, named so the table says why a route has no check.
 PUBLIC = "@public"          # no token at all: version discovery, token issue, S3's own signature auth
@@ -83,6 +84,10 @@ class Route:
       matches every attribute with that prefix, e.g. 'provider:').
     - `render(result)`: turns the handler's result into the response body; without it the handler's return is
       the response.
+    - `checks`: rules the handler decides itself with call.check (e.g. who may make an image public); listed so
+      the table names every rule a route can consult.
+    - `deny`: the service's own 403 wording when `rule` refuses (formatted with the path args), where its clients
+      or tests expect it (Glance's "You are not permitted to modify image ...").
     """
     method: str
     path: str
@@ -96,6 +101,8 @@ class Route:
     status: int = 200
     body_required: bool = True
     wrap: tuple[Callable, ...] = ()     # view decorators (e.g. appliance.app.max_body)
+    checks: tuple[str, ...] = ()
+    deny: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -103,7 +110,7 @@ class Route:
 
     def rules(self) -> set[str]:
         """Every policy rule this route can check."""
-        return ({self.rule} - set(NON_POLICY)) | set(self.fields.values())
+        return ({self.rule} - set(NON_POLICY)) | set(self.fields.values()) | set(self.checks)
 
 
 def _body_attributes(body: Any) -> dict:
@@ -125,6 +132,13 @@ def _enforce_fields(route: Route, call: Call, target: dict) -> None:
             policy.enforce(rule, target)
 
 
+def _enforce_rule(route: Route, call: Call, target: dict) -> None:
+    if not route.deny:
+        policy.enforce(route.rule, target)
+    elif not policy.check(route.rule, target):
+        raise Forbidden(route.deny.format(**call.args))
+
+
 def dispatch(route: Route, args: dict):
     """Load, enforce, run, render: the only place a route's access is decided."""
     call = Call(route, args)
@@ -136,7 +150,7 @@ def dispatch(route: Route, args: dict):
             target = {**args, **target_of(call.resource)}
         else:
             target = call.default_target()
-        policy.enforce(route.rule, target)
+        _enforce_rule(route, call, target)
         _enforce_fields(route, call, target)
     elif route.load is not None:
         call.resource = route.load(call)
