@@ -4,13 +4,13 @@ from __future__ import annotations
 import copy
 import threading
 
+from services.network.conf import section
 from services.network.drivers import names
 from services.network.drivers.base import Driver, Topology
 
 
 class FakeDriver(Driver):
     def __init__(self, settings=None, prefix: str | None = None):
-        from services.network.conf import section
         self.prefix = prefix or (section(settings)["prefix"] if settings is not None else "eg")
         self.topology = Topology()
         self.plugged: set[str] = set()   # taps a test pretends libvirt created

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from services.network.conf import section
 from services.network.drivers import names
 from services.network.drivers.base import Driver, Topology
 from services.network.drivers.linux import dhcp, links, metadata, nft, qos
@@ -21,7 +22,6 @@ log = logging.getLogger("egret.network.linux")
 
 class LinuxDriver(Driver):
     def __init__(self, settings, prefix: str | None = None):
-        from services.network.conf import section
         conf = section(settings)
         self.settings = settings
         self.prefix = prefix or conf["prefix"]

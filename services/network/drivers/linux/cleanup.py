@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from appliance import config
+from services.network.drivers.linux import LinuxDriver
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     overrides = {"state_dir": Path(argv[0]).absolute()} if argv else {}
     settings = config.load(**overrides)
-    from services.network.drivers.linux import LinuxDriver
     driver = LinuxDriver(settings)
     driver.teardown()
     print(f"removed the data plane of prefix {driver.prefix} ({settings.state_dir})")

@@ -8,31 +8,15 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from services.network.drivers.base import DhcpSpec
+from services.network.drivers.linux import metadata
+from services.network.drivers.linux.daemons import pid_alive, write_if_changed
 
 log = logging.getLogger("egret.network.linux")
 METADATA_IP = "169.254.169.254"
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.exists() and path.read_text() == text:
-        return False
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return True
-
-
-def pid_alive(pidfile: Path, needle: str) -> int | None:
-    """The pid in `pidfile` if that process is alive and its command line contains `needle`."""
-    try:
-        pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (OSError, ValueError):
-        return None
-    return pid if needle in cmdline else None
 
 
 def dhcp_ip(spec: DhcpSpec, version: int) -> str | None:
@@ -122,9 +106,9 @@ def ensure(spec: DhcpSpec, base: Path) -> None:
     released = reserved_ips(old_hosts) - reserved_ips(files["hosts"])
     changed = False
     for name, text in files.items():
-        changed |= _write_if_changed(conf / name, text)
+        changed |= write_if_changed(conf / name, text)
     cmd = command(spec, conf)
-    flags_changed = _write_if_changed(conf / "cmdline", "\n".join(cmd))
+    flags_changed = write_if_changed(conf / "cmdline", "\n".join(cmd))
     pid = pid_alive(conf / "pid", str(conf))
     stale = released & leased_ips(conf / "leases")
     if pid and (flags_changed or stale):
@@ -145,7 +129,6 @@ def stop(conf: Path) -> None:
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        import time
         for _ in range(50):
             if not Path(f"/proc/{pid}").exists():
                 break
@@ -155,7 +138,6 @@ def stop(conf: Path) -> None:
 def remove(base: Path, network_id: str) -> None:
     conf = base / network_id
     stop(conf)
-    from services.network.drivers.linux import metadata
     metadata.stop(conf)
     shutil.rmtree(conf, ignore_errors=True)
 

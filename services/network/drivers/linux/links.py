@@ -6,6 +6,8 @@ import errno
 import ipaddress
 import logging
 import os
+import signal
+import subprocess
 
 from pyroute2 import IPRoute, NetNS, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -203,19 +205,16 @@ def delete_link(ipr, name: str) -> None:
 
 def sysctl_in(netns_name: str, key: str, value: str) -> None:
     """Write a sysctl inside a namespace (/proc/sys/net is per netns)."""
-    import subprocess
     subprocess.run(["ip", "netns", "exec", netns_name, "sysctl", "-qw", f"{key}={value}"], check=True,
                    capture_output=True)
 
 
 def pids_in_netns(name: str) -> list[int]:
-    import subprocess
     proc = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
     return [int(p) for p in proc.stdout.split()]
 
 
 def kill_netns_processes(name: str) -> None:
-    import signal
     for pid in pids_in_netns(name):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import subprocess
 
 from services.network.drivers.base import PortSpec, RouterSpec, SgRule
@@ -29,7 +30,6 @@ def run(text: str, netns: str | None = None) -> None:
 
 
 def list_tables(netns: str | None = None) -> list[tuple[str, str]]:
-    import json
     cmd = (["ip", "netns", "exec", netns] if netns else []) + ["nft", "-j", "list", "tables"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
