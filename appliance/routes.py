@@ -79,9 +79,12 @@ class Route:
 
     - `rule`: the policy rule enforced before the handler runs (or PUBLIC / ANY_TOKEN).
     - `load(call)`: fetch the resource the path names (raise NotFound to hide it); the target is then its project.
-    - `target(call)`: an explicit policy target instead (may read call.body, e.g. a create's project_id).
+    - `target(call)`: an explicit policy target instead (may read call.body, e.g. a create's project_id); with
+      `load` it runs after it and may read call.resource (e.g. a shared resource is read as the caller's own).
     - `fields`: body attribute -> rule; each attribute present in the body is enforced too (a key ending in ':'
       matches every attribute with that prefix, e.g. 'provider:').
+    - `unset`: body values that count as not set for `fields` (Neutron checks an attribute only when it is set
+      explicitly: a member's `"shared": false` is no operator's knob).
     - `render(result)`: turns the handler's result into the response body; without it the handler's return is
       the response.
     - `checks`: rules the handler decides itself with call.check (e.g. who may make an image public); listed so
@@ -102,6 +105,7 @@ class Route:
     body_required: bool = True
     wrap: tuple[Callable, ...] = ()     # view decorators (e.g. appliance.app.max_body)
     checks: tuple[str, ...] = ()
+    unset: tuple = ()
     deny: str = ""
 
     @property
@@ -127,7 +131,8 @@ def _enforce_fields(route: Route, call: Call, target: dict) -> None:
         return
     attrs = _body_attributes(call.body)
     for name, rule in route.fields.items():
-        present = any(a.startswith(name) for a in attrs) if name.endswith(":") else name in attrs
+        named = [a for a in attrs if a.startswith(name)] if name.endswith(":") else [name] if name in attrs else []
+        present = any(attrs[a] not in route.unset for a in named)
         if present:
             policy.enforce(rule, target)
 
@@ -143,10 +148,11 @@ def dispatch(route: Route, args: dict):
     """Load, enforce, run, render: the only place a route's access is decided."""
     call = Call(route, args)
     if route.rule not in NON_POLICY:
-        if route.target is not None:
-            target = route.target(call)
-        elif route.load is not None:
+        if route.load is not None:
             call.resource = route.load(call)
+        if route.target is not None:
+            target = route.target(call)     # with a load, it may read call.resource
+        elif route.load is not None:
             target = {**args, **target_of(call.resource)}
         else:
             target = call.default_target()
