@@ -47,7 +47,7 @@ class LibvirtDriver(base.ComputeDriver):
         with self._lock:
             if self._conn is None or not self._conn.isAlive():
                 if self.start_daemon and self.uri.startswith("qemu:///system"):
-                    from services.compute.drivers.libvirt.daemon import ensure_libvirtd
+                    from appliance.libvirtd import ensure_libvirtd
                     ensure_libvirtd()
                 libvirt.registerErrorHandler(_quiet, None)
                 self._conn = libvirt.open(self.uri)

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 
-from services.compute.drivers.base import HostCaps
+from services.compute.drivers.specs import HostCaps
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,70 @@
+"""What crosses the compute driver contract: guest, disk and NIC specs, host capabilities, power states, errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Nova's power_state codes, as the API shows them in OS-EXT-STS:power_state
+NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED = 0, 1, 3, 4, 6, 7
+
+
+class DriverError(Exception):
+    """The hypervisor refused or failed an operation; the message is shown to the user as a fault."""
+
+
+class UnsupportedSpec(DriverError):
+    """A flavor extra spec the host cannot provide (no huge pages, no dedicated CPUs, too few NUMA nodes)."""
+
+
+class NotFound(DriverError):
+    """No such domain."""
+
+
+@dataclass
+class DiskSpec:
+    path: str
+    target: str                  # vda, vdb, sda
+    format: str = "qcow2"
+    bus: str = "virtio"
+    device: str = "disk"         # disk | cdrom
+    source_type: str = "file"    # file | block
+    readonly: bool = False
+    serial: str | None = None
+
+
+@dataclass
+class VifSpec:
+    bridge: str
+    tap: str
+    mac: str
+    port_id: str = ""
+
+
+@dataclass
+class GuestSpec:
+    name: str
+    uuid: str
+    vcpus: int
+    memory_mb: int
+    disks: list = field(default_factory=list)
+    vifs: list = field(default_factory=list)
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    console_log: str = ""
+    extra_specs: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class HostCaps:
+    """What the host can give guests; the extra-spec checks and the XML builder read only this."""
+    domain_type: str = "qemu"
+    domain_type_reason: str = ""
+    hostname: str = "localhost"
+    cpus: int = 1
+    memory_mb: int = 1024
+    numa_nodes: int = 1
+    dedicated_cpus: list = field(default_factory=list)   # pCPUs set aside for pinned guests
+    hugepages: dict = field(default_factory=dict)         # page size KiB -> free pages
+    hypervisor_version: int = 0
+    arch: str = "x86_64"
