@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
+from appliance import federation_site, jointoken, pki
+from services.federation import models, open_database, schemas
+from services.federation.manager import Manager
+
 
 def cmd_enrol_token(args, settings) -> int:
-    from appliance import jointoken
-    from services.federation import models, open_database, schemas
-    from services.federation.manager import Manager
     if not schemas.MIN_TTL <= args.ttl <= schemas.MAX_TTL:
         print(f"egret: --ttl must be between {schemas.MIN_TTL} and {schemas.MAX_TTL} seconds", file=sys.stderr)
         return 2
@@ -31,7 +32,6 @@ def cmd_enrol_token(args, settings) -> int:
 
 def cmd_enrol(args, settings) -> int:
     """On a site: enrol this box in the hub the token names (what the wizard's 'enrol' role does)."""
-    from appliance import federation_site, jointoken
     if args.forget:
         federation_site.forget(settings)
         print("Forgot the local enrolment (the hub keeps the site until an admin revokes it).")
@@ -53,7 +53,6 @@ def cmd_enrol(args, settings) -> int:
 
 def cmd_dial_home(args, settings) -> int:
     """On a site: send one report (each unit's health, what runs here) to the hub over mTLS."""
-    from appliance import federation_site, pki
     health, inventory = federation_site.local_report(settings)
     try:
         answer = federation_site.report(settings, health, inventory)

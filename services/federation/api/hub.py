@@ -1,31 +1,25 @@
 """/v1 (version), /v1/ca (the hub CA, public: enrolling sites pin its fingerprint) and enrolment tokens."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-
-from appliance.app import context, json_body, public
-from appliance.policy import enforce
+from appliance.routes import PUBLIC, Call, Route, RouteTable, manager
 from services.federation import schemas
-from services.federation.api.common import mgr
-
-bp = Blueprint("federation_hub", __name__)
 
 
-@bp.get("/v1")
-@public
-def version():
-    return jsonify({"version": {"id": "v1", "status": "CURRENT", "hub_url": mgr().hub_url}})
+def version(call: Call) -> dict:
+    return {"version": {"id": "v1", "status": "CURRENT", "hub_url": manager().hub_url}}
 
 
-@bp.get("/v1/ca")
-@public
-def ca():
-    return jsonify({"ca_certificate": mgr().ca.cert_pem, "fingerprint": mgr().ca.fingerprint})
+def ca(call: Call) -> dict:
+    return {"ca_certificate": manager().ca.cert_pem, "fingerprint": manager().ca.fingerprint}
 
 
-@bp.post("/v1/enrolment-tokens")
-def issue_token():
-    enforce("federation:issue_enrolment_token")
-    body = json_body(schemas.ISSUE_TOKEN, required=False)
-    issued = mgr().issue_token(body.get("ttl", schemas.DEFAULT_TTL), created_by=context().user_id or "")
-    return jsonify(issued), 201
+def issue_token(call: Call) -> dict:
+    return manager().issue_token(call.body.get("ttl", schemas.DEFAULT_TTL), created_by=call.context.user_id or "")
+
+
+TABLE = RouteTable("federation_hub", [
+    Route("GET", "/v1", PUBLIC, version),
+    Route("GET", "/v1/ca", PUBLIC, ca),
+    Route("POST", "/v1/enrolment-tokens", "federation:issue_enrolment_token", issue_token,
+          schema=schemas.ISSUE_TOKEN, body_required=False, render=dict, status=201),
+])

@@ -1,48 +1,49 @@
 """/v1/enrol (a site trades a token for a certificate), /v1/sites (inventory) and the sites' mTLS reports."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import request
 
-from appliance.app import json_body, max_body, public
-from appliance.policy import enforce
+from appliance import pki
+from appliance.app import max_body
+from appliance.routes import PUBLIC, Call, Route, RouteTable, manager
 from services.federation import schemas
-from services.federation.api.common import mgr, peer_certificate
-
-bp = Blueprint("federation_sites", __name__)
 
 
-@bp.post("/v1/enrol")
-@public  # the token's secret is the credential
-@max_body(64 * 1024)
-def enrol():
-    body = json_body(schemas.ENROL)
-    result = mgr().enrol(body["secret"], body["site"], body["csr"], body.get("info"))
-    return jsonify(result), 201
+def enrol(call: Call) -> dict:
+    body = call.body
+    return manager().enrol(body["secret"], body["site"], body["csr"], body.get("info"))
 
 
-@bp.post("/v1/sites/<name>/reports")
-@public  # the site's client certificate is the credential (checked by the manager)
-def report(name):
-    peer = peer_certificate()
-    mgr().authorize_site(name, peer)  # 401/403 before the body is even looked at
-    body = json_body(schemas.REPORT)
-    return jsonify(mgr().report(name, peer, body["health"], body.get("inventory")))
+def report(call: Call) -> dict:
+    name = call.args["name"]
+    # the client certificate gunicorn verified against the hub CA (--cert-reqs 1), or None
+    peer = pki.peer_certificate(request.environ)
+    manager().authorize_site(name, peer)  # 401/403 before the body is even looked at
+    body = call.body
+    return manager().report(name, peer, body["health"], body.get("inventory"))
 
 
-@bp.get("/v1/sites")
-def list_sites():
-    enforce("federation:list_sites")
-    return jsonify({"sites": [mgr().render(s) for s in mgr().list()]})
+def list_sites(call: Call) -> dict:
+    return {"sites": [manager().render(s) for s in manager().list()]}
 
 
-@bp.get("/v1/sites/<name>")
-def get_site(name):
-    enforce("federation:get_site")
-    return jsonify({"site": mgr().render(mgr().get(name))})
+def get_site(call: Call) -> dict:
+    # no load=: the rule is checked before the lookup, so a caller without it learns nothing (403, never 404)
+    return {"site": manager().render(manager().get(call.args["name"]))}
 
 
-@bp.delete("/v1/sites/<name>")
-def delete_site(name):
-    enforce("federation:delete_site")
-    mgr().revoke(name)
-    return "", 204
+def delete_site(call: Call) -> None:
+    manager().revoke(call.args["name"])
+
+
+# render=dict: the handler's document is the body, sent with `status` (a None result is an empty body)
+TABLE = RouteTable("federation_sites", [
+    # the token's secret is the credential
+    Route("POST", "/v1/enrol", PUBLIC, enrol, schema=schemas.ENROL, render=dict, status=201,
+          wrap=(max_body(64 * 1024),)),
+    # the site's client certificate is the credential (checked by the manager)
+    Route("POST", "/v1/sites/<name>/reports", PUBLIC, report, schema=schemas.REPORT),
+    Route("GET", "/v1/sites", "federation:list_sites", list_sites),
+    Route("GET", "/v1/sites/<name>", "federation:get_site", get_site),
+    Route("DELETE", "/v1/sites/<name>", "federation:delete_site", delete_site, render=dict, status=204),
+])
