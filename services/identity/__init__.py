@@ -1,23 +1,29 @@
 """The identity service: a Keystone v3 compatible API (tokens, projects, users, roles, catalog, credentials)."""
 from __future__ import annotations
 
-from appliance import config
+from prometheus_client import Gauge
+
+from appliance import config, routes
+from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
+from services.identity import models, sealing
+from services.identity.api import TABLES
+from services.identity.authn import Authenticator
+from services.identity.credentials import Credentials
+from services.identity.manager import Manager
+from services.identity.policies import POLICIES
 
 
 def _open(settings):
-    from services.identity import models
     return open_service_database(settings, "identity", models.database, migrations=False)
 
 
 def migrate(settings) -> list[str]:
-    from services.identity import models
     return migrate_service(settings, "identity", models.database)
 
 
 def rotate_credential_keys(settings) -> tuple[int, int]:
     """Rotate the credential keys and re-encrypt every credential with the new primary: (primary, rows)."""
-    from services.identity import models, sealing
     primary = sealing.install(settings).rotate()
     _open(settings)
     try:
@@ -27,14 +33,6 @@ def rotate_credential_keys(settings) -> tuple[int, int]:
 
 
 def create_app(settings=None, *, driver=None):
-    from appliance.app import make_app
-    from services.identity import models, sealing
-    from services.identity.api import auth, catalog, credentials, discovery, projects, roles, users
-    from services.identity.authn import Authenticator
-    from services.identity.credentials import Credentials
-    from services.identity.manager import Manager
-    from services.identity.policies import POLICIES
-
     settings = settings or config.load()
     sealing.install(settings)
     open_service_database(settings, "identity", models.database)
@@ -45,11 +43,10 @@ def create_app(settings=None, *, driver=None):
     app = make_app("identity", settings, error_format="keystone", policies=POLICIES, database=models.database)
     app.url_map.strict_slashes = False
     manager = Manager(settings)
-    app.extensions["identity.manager"] = manager
-    app.extensions["identity.credentials"] = Credentials(manager)
-    app.extensions["identity.authn"] = Authenticator(manager, app.extensions["egret.tokens"])
-    for module in (discovery, auth, projects, users, roles, catalog, credentials):
-        app.register_blueprint(module.bp)
+    app.extensions["egret.manager"] = manager
+    app.extensions["egret.credentials"] = Credentials(manager)
+    app.extensions["egret.authn"] = Authenticator(manager, app.extensions["egret.tokens"])
+    routes.register(app, *TABLES)
 
     www_auth = f'Keystone uri="{settings.url("identity", "/v3")}"'
 
@@ -65,9 +62,6 @@ def create_app(settings=None, *, driver=None):
 
 
 def _register_metrics(app) -> None:
-    from prometheus_client import Gauge
-
-    from services.identity import models
     registry = app.extensions["egret.metrics"].registry
 
     def counter(model):

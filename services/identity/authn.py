@@ -296,7 +296,7 @@ class Authenticator:
         if data.scope != "unscoped":
             token["roles"] = getattr(data, "_role_refs", [])
             if catalog:
-                token["catalog"] = self.m.catalog(data.project_id)
+                token["catalog"] = self.m.catalog.document(data.project_id)
         if data.app_cred_id:
             cred = AppCredential.get_or_none(AppCredential.id == data.app_cred_id)
             if cred is not None:

@@ -1,6 +1,7 @@
 """Application credentials, EC2/TOTP credentials (the S3 access keys): create, look up, check."""
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
@@ -8,7 +9,8 @@ import secrets
 
 from appliance import errors
 from services.identity import passwords
-from services.identity.manager import Manager, conflict, not_found
+from services.identity.manager import Manager
+from services.identity.refusals import conflict, not_found
 from services.identity.models import AppCredential, Credential, Project, Role, User
 
 
@@ -72,6 +74,18 @@ class Credentials:
             expires_at=expires, unrestricted=bool(data.get("unrestricted", False)))
         return cred, secret
 
+    def list_app_creds(self, user_id: str, name: str | None = None) -> list[AppCredential]:
+        self.m.get(User, user_id)
+        query = AppCredential.select().where(AppCredential.user_id == user_id).order_by(AppCredential.name)
+        if name:
+            query = query.where(AppCredential.name == name)
+        return list(query)
+
+    @staticmethod
+    def role_names(cred: AppCredential) -> dict[str, str]:
+        """{role id: name} of the credential's roles that still exist."""
+        return {r.id: r.name for r in Role.select().where(Role.id.in_(cred.roles or []))}
+
     def get_app_cred(self, user_id: str, cred_id: str) -> AppCredential:
         cred = AppCredential.get_or_none((AppCredential.id == cred_id) & (AppCredential.user_id == user_id))
         if cred is None:
@@ -119,7 +133,6 @@ class Credentials:
             if Credential.get_or_none(Credential.id == cred_id):
                 raise conflict("credential", f"Duplicate ID, {cred_id}")
         elif data["type"] == "totp":
-            import base64
             try:
                 if len(base64.b32decode(data["blob"].upper() + "=" * (-len(data["blob"]) % 8))) < 10:
                     raise ValueError
@@ -128,6 +141,25 @@ class Credentials:
                                         "least 16 characters.") from None
         return Credential.create(**({"id": cred_id} if cred_id else {}), user_id=data["user_id"],
                                  project_id=project_id, type=data["type"], blob=data["blob"])
+
+    @staticmethod
+    def list_credentials(filters: dict, only_user: str | None) -> list[Credential]:
+        """Credentials matching `filters` (user_id, type); only `only_user`'s when it is set."""
+        query = Credential.select().order_by(Credential.created_at, Credential.id)
+        if only_user is not None:
+            query = query.where(Credential.user_id == only_user)
+        for field, value in filters.items():
+            if value:
+                query = query.where(getattr(Credential, field) == value)
+        return list(query)
+
+    @staticmethod
+    def find_credential(cred_id: str) -> Credential | None:
+        return Credential.get_or_none(Credential.id == cred_id)
+
+    @staticmethod
+    def delete_credential(cred: Credential) -> None:
+        cred.delete_instance()
 
     def update_credential(self, cred_id: str, data: dict) -> Credential:
         cred = self.m.get(Credential, cred_id)
@@ -143,3 +175,11 @@ class Credentials:
         if cred is None:
             raise not_found("credential", access)
         return cred
+
+    def list_ec2(self, user_id: str) -> list[Credential]:
+        self.m.get(User, user_id)
+        return list(Credential.select().where((Credential.user_id == user_id) & (Credential.type == "ec2"))
+                    .order_by(Credential.created_at))
+
+    def delete_ec2(self, user_id: str, access: str) -> None:
+        self.ec2_by_access(user_id, access).delete_instance()

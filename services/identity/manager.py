@@ -6,8 +6,10 @@ import peewee
 from appliance import errors
 from appliance.revocation import RevocationList
 from services.identity import passwords
+from services.identity.catalog import Catalog
 from services.identity.models import (AppCredential, Assignment, Credential, Domain, Endpoint, Group,
                                       ImpliedRole, Membership, Project, Region, Role, Service, User, database)
+from services.identity.refusals import conflict, not_found
 
 
 PROJECT_FIELDS = {"id", "name", "description", "enabled", "tags", "parent_id", "domain_id", "is_domain", "options",
@@ -21,22 +23,19 @@ def _extra(data: dict, known: set) -> dict:
     return {k: v for k, v in data.items() if k not in known and isinstance(v, (str, int, float, bool, type(None)))}
 
 
-def not_found(kind: str, ident) -> errors.NotFound:
-    return errors.NotFound(f"Could not find {kind}: {ident}.")
-
-
-def conflict(kind: str, detail: str) -> errors.Conflict:
-    return errors.Conflict(f"Conflict occurred attempting to store {kind} - {detail}.")
-
-
-SERVICE_FIELDS = ("type", "name", "description", "enabled")
+# the resources views name by kind (views never see the models)
+KINDS = {"domain": Domain, "project": Project, "user": User, "group": Group, "role": Role, "region": Region,
+         "service": Service, "endpoint": Endpoint}
 
 
 class Manager:
+    """Domains, projects, users, groups, roles, assignments, revocations; the catalog is a collaborator."""
+
     def __init__(self, settings):
         self.settings = settings
         self.revocations = RevocationList(settings.revocation_file, settings.token_expiration,
                                           legacy=settings.legacy_revocation_file)
+        self.catalog = Catalog(self)
 
     # -- generic helpers -------------------------------------------------------------------------
     def get(self, model, ident, kind: str | None = None):
@@ -48,7 +47,13 @@ class Manager:
             raise not_found(kind, ident)
         return obj
 
-    def list(self, model, filters: dict, order=None):
+    def show(self, kind: str, ident):
+        """One resource of a kind in KINDS ("project", "user", ...); 404 if unknown."""
+        return self.get(KINDS[kind], ident)
+
+    def list(self, kind: str, filters: dict, order=None):
+        """Resources of a kind in KINDS whose columns equal the filters (booleans parsed as query strings do)."""
+        model = KINDS[kind]
         query = model.select()
         for field, value in filters.items():
             if value is None:
@@ -354,6 +359,33 @@ class Manager:
                                            (ImpliedRole.implied_role_id == implied_id))
         return existing or ImpliedRole.create(prior_role_id=prior_id, implied_role_id=implied_id)
 
+    def implied_roles(self, prior_id: str) -> tuple[Role, list[Role]]:
+        """The prior role and the roles it implies directly."""
+        prior = self.get(Role, prior_id)
+        return prior, [self.get(Role, r.implied_role_id) for r in
+                       ImpliedRole.select().where(ImpliedRole.prior_role_id == prior.id)]
+
+    def role_inferences(self) -> list[tuple[Role, list[Role]]]:
+        """Every prior role with the roles it implies, in the order the rules were made."""
+        roles = {r.id: r for r in Role.select()}
+        grouped: dict[str, list] = {}
+        for rule in ImpliedRole.select().order_by(ImpliedRole.created_at):
+            if rule.prior_role_id in roles and rule.implied_role_id in roles:
+                grouped.setdefault(rule.prior_role_id, []).append(roles[rule.implied_role_id])
+        return [(roles[p], implied) for p, implied in grouped.items()]
+
+    def check_implied(self, prior_id: str, implied_id: str) -> None:
+        self.get(Role, prior_id), self.get(Role, implied_id)
+        if not ImpliedRole.get_or_none((ImpliedRole.prior_role_id == prior_id) &
+                                       (ImpliedRole.implied_role_id == implied_id)):
+            raise errors.NotFound(f"Could not find implied role: {prior_id} implies {implied_id}.")
+
+    def delete_implied(self, prior_id: str, implied_id: str) -> None:
+        deleted = ImpliedRole.delete().where((ImpliedRole.prior_role_id == prior_id) &
+                                             (ImpliedRole.implied_role_id == implied_id)).execute()
+        if not deleted:
+            raise errors.NotFound(f"Could not find implied role: {prior_id} implies {implied_id}.")
+
     def expand_roles(self, role_ids: set[str]) -> set[str]:
         """Role ids plus everything they imply, transitively (admin ⊃ member ⊃ reader)."""
         rules: dict[str, list[str]] = {}
@@ -435,6 +467,18 @@ class Manager:
         return sorted({a.target_id for a in Assignment.select(Assignment.target_id).where(
             self._actor_clause(user_id) & (Assignment.target_type == target_type))})
 
+    def scoped_targets(self, user_id: str, kind: str) -> list:
+        """The enabled projects or domains (kind) the user may scope a token to: /v3/auth/projects|domains."""
+        model = KINDS[kind]
+        ids = self.user_targets(user_id, kind)
+        return list(model.select().where(model.id.in_(ids) & (model.enabled == True))) if ids else []  # noqa: E712
+
+    def user_projects(self, user_id: str) -> list[Project]:
+        """Projects where the user holds a role, enabled or not, by name: /v3/users/<id>/projects."""
+        self.get(User, user_id)
+        ids = self.user_targets(user_id, "project")
+        return list(Project.select().where(Project.id.in_(ids)).order_by(Project.name)) if ids else []
+
     def list_assignments(self, filters: dict, effective: bool) -> list[dict]:
         """Rows {actor_type, actor_id, target_type, target_id, role_id[, group_id]} after filters."""
         rows = [dict(actor_type=a.actor_type, actor_id=a.actor_id, target_type=a.target_type,
@@ -464,87 +508,24 @@ class Manager:
             out.append(row)
         return out
 
-    # -- catalog ---------------------------------------------------------------------------------
-    def create_region(self, data: dict) -> Region:
-        rid = data.get("id") or None
-        if rid and Region.get_or_none(Region.id == rid):
-            raise conflict("region", f"Duplicate ID, {rid}")
-        if data.get("parent_region_id"):
-            self.get(Region, data["parent_region_id"])
-        kw = {k: data[k] for k in ("description", "parent_region_id") if k in data}
-        return Region.create(**({"id": rid} if rid else {}), **kw)
+    def _ref(self, model, ident, with_domain=True) -> dict:
+        obj = model.get_or_none(model.id == ident)
+        ref = {"id": ident}
+        if obj is not None:
+            ref["name"] = obj.name
+            if with_domain and getattr(obj, "domain_id", None):
+                domain = Domain.get_or_none(Domain.id == obj.domain_id)
+                ref["domain"] = {"id": obj.domain_id, "name": domain.name if domain else ""}
+        return ref
 
-    def delete_region(self, region_id: str) -> None:
-        region = self.get(Region, region_id)
-        if Region.get_or_none(Region.parent_region_id == region.id) or Endpoint.get_or_none(
-                Endpoint.region_id == region.id):
-            raise errors.Forbidden(f"Cannot delete region {region.id}: it has child regions or endpoints.")
-        region.delete_instance()
-
-    def update_region(self, region_id: str, data: dict) -> Region:
-        region = self.get(Region, region_id)
-        if "description" in data:
-            region.description = data["description"] or ""
-            region.save()
-        return region
-
-    def create_service(self, data: dict) -> Service:
-        return Service.create(**{k: data[k] for k in SERVICE_FIELDS if k in data})
-
-    def update_service(self, service_id: str, data: dict) -> Service:
-        service = self.get(Service, service_id)
-        for k in SERVICE_FIELDS:
-            if k in data:
-                setattr(service, k, data[k])
-        service.save()
-        return service
-
-    @staticmethod
-    def _check_region(region_id: str | None) -> None:
-        if region_id and not Region.get_or_none(Region.id == region_id):
-            raise errors.BadRequest(f"Invalid input for field 'region_id': could not find region: {region_id}.")
-
-    def create_endpoint(self, data: dict) -> Endpoint:
-        self.get(Service, data["service_id"])
-        region_id = data.get("region_id") or data.get("region")
-        self._check_region(region_id)
-        return Endpoint.create(service_id=data["service_id"], interface=data["interface"], url=data["url"],
-                               region_id=region_id, enabled=data.get("enabled", True))
-
-    def update_endpoint(self, endpoint_id: str, data: dict) -> Endpoint:
-        endpoint = self.get(Endpoint, endpoint_id)
-        if "service_id" in data:
-            self.get(Service, data["service_id"])
-        self._check_region(data.get("region_id"))
-        for k in ("interface", "url", "enabled", "service_id", "region_id"):
-            if k in data:
-                setattr(endpoint, k, data[k])
-        endpoint.save()
-        return endpoint
-
-    def delete_endpoint(self, endpoint_id: str) -> None:
-        self.get(Endpoint, endpoint_id).delete_instance()
-
-    def delete_service(self, service_id: str) -> None:
-        service = self.get(Service, service_id)
-        with database.atomic():
-            Endpoint.delete().where(Endpoint.service_id == service.id).execute()
-            service.delete_instance()
-
-    def catalog(self, project_id: str | None) -> list[dict]:
-        out: dict[str, dict] = {}
-        rows = (Endpoint.select(Endpoint, Service).join(Service, on=(Endpoint.service_id == Service.id))
-                .where((Endpoint.enabled == True) & (Service.enabled == True))  # noqa: E712
-                .order_by(Endpoint.created_at, Endpoint.id).objects())
-        for ep in rows:
-            svc = Service(id=ep.service_id, type=ep.type, name=ep.name)
-            url = ep.url
-            if "$(project_id)s" in url or "%(project_id)s" in url or "$(tenant_id)s" in url:
-                if not project_id:
-                    continue  # Keystone drops endpoints it cannot substitute
-                for marker in ("$(project_id)s", "%(project_id)s", "$(tenant_id)s"):
-                    url = url.replace(marker, project_id)
-            entry = out.setdefault(svc.id, {"endpoints": [], "id": svc.id, "type": svc.type, "name": svc.name})
-            entry["endpoints"].append({"id": ep.id, "interface": ep.interface, "region_id": ep.region_id,
-                                       "url": url, "region": ep.region_id})
-        return list(out.values())
+    def name_assignment(self, row: dict) -> dict:
+        """The row with "names": actor, role and target refs carrying names (include_names)."""
+        target_type = row["target_type"]
+        if target_type == "project":
+            target = self._ref(Project, row["target_id"])
+        elif target_type == "domain":
+            target = self._ref(Domain, row["target_id"], with_domain=False)
+        else:
+            target = {"all": True}
+        return {**row, "names": {"actor": self._ref(User if row["actor_type"] == "user" else Group, row["actor_id"]),
+                                 "role": self._ref(Role, row["role_id"]), "target": target}}

@@ -1,120 +1,37 @@
-"""/v3/regions, /v3/services, /v3/endpoints."""
+"""/v3/regions, /v3/services, /v3/endpoints: plain resources written through the manager's catalog."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-
+from appliance.routes import Call, Route, RouteTable
 from services.identity import schemas
-from services.identity.api.common import (args, body, collection, enforce, mgr, render_endpoint, render_region,
-                                          render_service)
-from services.identity.models import Endpoint, Region, Service
-
-bp = Blueprint("identity_catalog", __name__)
+from services.identity.api.common import manager, target
+from services.identity.api.crud import Resource, crud
+from services.identity.render import render_endpoint, render_region, render_service
 
 
-@bp.get("/v3/regions")
-def list_regions():
-    enforce("identity:list_regions")
-    return jsonify(collection("regions", [render_region(r) for r in
-                                          mgr().list(Region, args("parent_region_id"))]))
+def _catalog():
+    return manager().catalog
 
 
-@bp.post("/v3/regions")
-def create_region():
-    enforce("identity:manage_regions")
-    data = body(schemas.wrap("region", schemas.REGION), "region")
-    return jsonify({"region": render_region(mgr().create_region(data))}), 201
+def _manage(kind: str) -> dict:
+    # Keystone has one rule for every write of a catalog resource
+    return {verb: f"identity:manage_{kind}" for verb in ("create", "update", "delete")}
 
 
-@bp.put("/v3/regions/<region_id>")
-def put_region(region_id):
-    enforce("identity:manage_regions")
-    data = body(schemas.wrap("region", schemas.REGION), "region")
-    return jsonify({"region": render_region(mgr().create_region({**data, "id": region_id}))}), 201
+REGIONS = Resource("regions", "region", schemas.REGION, render_region, filters=("parent_region_id",), required=(),
+                   rules=_manage("regions"), store=_catalog)
+SERVICES = Resource("services", "service", schemas.SERVICE, render_service, filters=("type", "name"),
+                    required=("type",), rules=_manage("services"), store=_catalog)
+ENDPOINTS = Resource("endpoints", "endpoint", schemas.ENDPOINT, render_endpoint,
+                     filters=("interface", "service_id", "region_id"), required=("service_id", "interface", "url"),
+                     rules=_manage("endpoints"), store=_catalog)
 
 
-@bp.get("/v3/regions/<region_id>")
-def get_region(region_id):
-    enforce("identity:get_region")
-    return jsonify({"region": render_region(mgr().get(Region, region_id))})
+def put_region(call: Call):
+    """PUT /v3/regions/<id>: create a region with the caller's id."""
+    return _catalog().create_region({**call.body["region"], "id": call.args["region_id"]})
 
 
-@bp.patch("/v3/regions/<region_id>")
-def update_region(region_id):
-    enforce("identity:manage_regions")
-    data = body(schemas.wrap("region", schemas.REGION), "region")
-    return jsonify({"region": render_region(mgr().update_region(region_id, data))})
-
-
-@bp.delete("/v3/regions/<region_id>")
-def delete_region(region_id):
-    enforce("identity:manage_regions")
-    mgr().delete_region(region_id)
-    return "", 204
-
-
-@bp.get("/v3/services")
-def list_services():
-    enforce("identity:list_services")
-    return jsonify(collection("services", [render_service(s) for s in mgr().list(Service, args("type", "name"))]))
-
-
-@bp.post("/v3/services")
-def create_service():
-    enforce("identity:manage_services")
-    data = body(schemas.create("service", schemas.SERVICE, required=("type",)), "service")
-    return jsonify({"service": render_service(mgr().create_service(data))}), 201
-
-
-@bp.get("/v3/services/<service_id>")
-def get_service(service_id):
-    enforce("identity:get_service")
-    return jsonify({"service": render_service(mgr().get(Service, service_id))})
-
-
-@bp.patch("/v3/services/<service_id>")
-def update_service(service_id):
-    enforce("identity:manage_services")
-    data = body(schemas.update("service", schemas.SERVICE), "service")
-    return jsonify({"service": render_service(mgr().update_service(service_id, data))})
-
-
-@bp.delete("/v3/services/<service_id>")
-def delete_service(service_id):
-    enforce("identity:manage_services")
-    mgr().delete_service(service_id)
-    return "", 204
-
-
-@bp.get("/v3/endpoints")
-def list_endpoints():
-    enforce("identity:list_endpoints")
-    rows = mgr().list(Endpoint, args("interface", "service_id", "region_id"))
-    return jsonify(collection("endpoints", [render_endpoint(e) for e in rows]))
-
-
-@bp.post("/v3/endpoints")
-def create_endpoint():
-    enforce("identity:manage_endpoints")
-    data = body(schemas.create("endpoint", schemas.ENDPOINT, required=("service_id", "interface", "url")),
-                "endpoint")
-    return jsonify({"endpoint": render_endpoint(mgr().create_endpoint(data))}), 201
-
-
-@bp.get("/v3/endpoints/<endpoint_id>")
-def get_endpoint(endpoint_id):
-    enforce("identity:get_endpoint")
-    return jsonify({"endpoint": render_endpoint(mgr().get(Endpoint, endpoint_id))})
-
-
-@bp.patch("/v3/endpoints/<endpoint_id>")
-def update_endpoint(endpoint_id):
-    enforce("identity:manage_endpoints")
-    data = body(schemas.update("endpoint", schemas.ENDPOINT), "endpoint")
-    return jsonify({"endpoint": render_endpoint(mgr().update_endpoint(endpoint_id, data))})
-
-
-@bp.delete("/v3/endpoints/<endpoint_id>")
-def delete_endpoint(endpoint_id):
-    enforce("identity:manage_endpoints")
-    mgr().delete_endpoint(endpoint_id)
-    return "", 204
+TABLE = RouteTable("identity_catalog", crud(REGIONS) + crud(SERVICES) + crud(ENDPOINTS) + [
+    Route("PUT", "/v3/regions/<region_id>", "identity:manage_regions", put_region, target=target(),
+          schema=schemas.wrap("region", schemas.REGION), render=lambda r: {"region": render_region(r)}, status=201),
+])

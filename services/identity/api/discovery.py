@@ -1,11 +1,9 @@
 """Version discovery: GET / (300 with the versions list) and GET /v3 (the v3 document); no token."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
-from appliance.app import public
-
-bp = Blueprint("identity_discovery", __name__)
+from appliance.routes import PUBLIC, Route, RouteTable
 
 MEDIA_TYPES = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
 
@@ -16,17 +14,19 @@ def _v3() -> dict:
             "media-types": MEDIA_TYPES}
 
 
-@bp.get("/")
-@public
-def versions():
+def versions(call):
     resp = jsonify({"versions": {"values": [_v3()]}})
     resp.status_code = 300
     resp.headers["Location"] = request.host_url.rstrip("/") + "/v3/"
     return resp
 
 
-@bp.get("/v3")
-@bp.get("/v3/")
-@public
-def v3():
-    return jsonify({"version": _v3()})
+def v3(call):
+    return {"version": _v3()}
+
+
+TABLE = RouteTable("identity_discovery", [
+    Route("GET", "/", PUBLIC, versions),
+    Route("GET", "/v3", PUBLIC, v3, render=dict),
+    Route("GET", "/v3/", PUBLIC, v3, render=dict),
+])

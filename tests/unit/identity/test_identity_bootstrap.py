@@ -29,7 +29,7 @@ def _catalog(settings):
     from services.identity.manager import Manager
     db = ib._open(settings)
     try:
-        return {s["type"]: s for s in Manager(settings).catalog("PID")}
+        return {s["type"]: s for s in Manager(settings).catalog.document("PID")}
     finally:
         db.close()
 
