@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 from appliance import jointoken, pki
+from appliance.unitstatus import status
 
 
 class EnrolError(RuntimeError):
@@ -127,14 +130,10 @@ def report(settings, health: dict, inventory: dict, *, timeout: float = 15.0) ->
 
 def local_report(settings) -> tuple[dict, dict]:
     """(health, inventory) of this box as a report carries them: each enabled unit's /healthz, and what runs here."""
-    import socket
-
-    from appliance.supervisor import status
     rows = status(settings)
     health = {r["unit"]: bool(r["healthy"]) for r in rows}
     inventory = {"hostname": socket.gethostname(), "units": sorted(health)}
     try:
-        from importlib.metadata import version
         inventory["version"] = version("egret")
     except Exception:  # not installed as a distribution (a source checkout): the report still goes out
         pass

@@ -1,247 +1,64 @@
-"""Runs every enabled unit as a gunicorn child process, restarts crashed ones, stops all on exit."""
+"""`egret up` in the foreground: one per state dir, every enabled unit started, endpoints printed, restarts until a signal."""
 from __future__ import annotations
 
-import importlib
-import json
-import logging
+import fcntl
 import os
 import signal
-import ssl
-import subprocess
 import sys
 import threading
-import time
-import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from appliance import config
-from appliance.manifest import Unit, load_manifest, start_order
-
-log = logging.getLogger("egret.supervisor")
-
-
-def health_url(settings: config.Settings, unit: Unit) -> str:
-    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
-    scheme = "https" if unit.extra.get("tls") or settings.tls_enabled else "http"
-    return f"{scheme}://{host}:{settings.port(unit.ports[0])}/healthz"
+from appliance.endpoints import endpoints
+from appliance.processes import Supervisor
 
 
-def probe(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+def lock_state_dir(settings: config.Settings):
+    """One `egret up` per state directory; the lock dies with the process (keep the returned file open)."""
+    run = settings.state_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    fh = open(run / "egret-up.lock", "a+")
     try:
-        # a health probe asks "does it answer", not "whom do I trust": TLS units' certificates are not checked
-        context = ssl._create_unverified_context() if url.startswith("https:") else None
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
-            # a unit may say one short thing about itself in /healthz's "info" (compute: the domain type)
-            try:
-                info = json.loads(resp.read(65536) or b"{}").get("info")
-            except (ValueError, AttributeError):
-                info = None
-            return resp.status == 200, str(info) if info else f"HTTP {resp.status}"
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code}"
-    except OSError as exc:
-        return False, exc.__class__.__name__
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        raise SystemExit(f"egret: egret up is already running for {settings.state_dir} (pid {fh.read().strip()})")
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
-def gunicorn_command(settings: config.Settings, unit: Unit) -> list[str]:
-    # appliance.gworker: gthread with socket idle timeouts, gunicorn's 4xx in the API's format, PR_SET_PDEATHSIG
-    cmd = [sys.executable, "-m", "gunicorn", "--name", f"egret-{unit.name}", "--worker-class",
-           "appliance.gworker.EgretWorker", "--workers", str(settings.workers), "--threads", str(settings.threads),
-           "--graceful-timeout", "10", "--timeout", "600", "--log-level", settings.log_level.lower(),
-           # clients poll (`--wait` every few seconds) on pooled connections: gunicorn's 2 s default closed
-           # them just as a request went out ("Remote end closed connection"); 75 s as nginx and Apache
-           "--keep-alive", "75"]
-    for port in unit.ports:
-        cmd += ["--bind", f"{settings.bind_host}:{settings.port(port)}"]
-    if unit.extra.get("tls"):
-        from appliance.pki import tls_files
-        files = tls_files(settings, unit.state_dir)
-        # --cert-reqs 1 (optional): joining/enrolling peers have no certificate yet; views that need one check it
-        cmd += ["--certfile", str(files["cert"]), "--keyfile", str(files["key"]), "--ca-certs", str(files["ca"]),
-                "--cert-reqs", "1"]
-    else:
-        from appliance.pki import unit_tls_args
-        cmd += unit_tls_args(settings, unit)  # [tls] enabled: every API over HTTPS with the box's certificate
-    if _gunicorn_version() >= (27,):
-        # gunicorn 27 opens a control socket at one fixed path in $HOME, which every unit would share
-        cmd.append("--no-control-socket")
-    if settings.workers > 1:
-        cmd.append("--preload")  # migrations run once, in the master, before workers fork
-    cmd.append(unit.app)
-    return cmd
+def run(settings: config.Settings, clouds: str) -> int:
+    """Start every enabled unit, print where they answer, keep them running until SIGINT/SIGTERM, stop them."""
+    sup = Supervisor(settings)
+    stop = threading.Event()
 
+    def _signal(signum, frame):
+        stop.set()
 
-def prepare(settings: config.Settings, unit: Unit) -> None:
-    """A unit's pre-start step, its app module's `prepare(settings)`: TLS units write the certificate files
-    gunicorn insists on before it binds (`egret serve` runs it as the unit's user, `egret up` in the supervisor)."""
-    if not (unit.extra.get("tls") or settings.tls_enabled):
-        return
-    module = importlib.import_module(unit.app.split(":")[0])
-    if hasattr(module, "prepare"):
-        module.prepare(settings)
-
-
-def _gunicorn_version() -> tuple:
-    import gunicorn
-    return tuple(gunicorn.version_info)
-
-
-@dataclass
-class Child:
-    unit: Unit
-    process: subprocess.Popen | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-    next_start: float = 0.0
-    healthy: bool = False
-    log_path: Path | None = None
-    history: list = field(default_factory=list)
-
-
-class Supervisor:
-    """Start units in manifest order; watch them; restart with backoff; record state for `egret status`."""
-
-    MAX_BACKOFF = 30.0
-
-    def __init__(self, settings: config.Settings, units: list[Unit] | None = None):
-        self.settings = settings
-        self.units = units if units is not None else start_order(load_manifest(), settings.enabled_services)
-        self.children = {u.name: Child(u) for u in self.units}
-        self.run_dir = settings.state_dir / "run"
-        self.log_dir = settings.state_dir / "logs"
-        self._stopping = threading.Event()
-        self.env = {**os.environ, **config.to_env(settings)}
-
-    def _spawn(self, child: Child) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        child.log_path = self.log_dir / f"{child.unit.name}.log"
-        prepare(self.settings, child.unit)
-        logfile = open(child.log_path, "ab")
-        child.process = subprocess.Popen(
-            gunicorn_command(self.settings, child.unit), env=self.env, stdout=logfile, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        logfile.close()
-        child.started_at = time.time()
-        child.healthy = False
-        log.info("started %s (pid %s)", child.unit.name, child.process.pid)
-        self._write_state()
-
-    def start(self, wait_healthy: float = 60.0) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for child in self.children.values():
-            self._spawn(child)
-            # later units may call earlier ones at start, so each must be healthy first
-            self.wait_healthy(child, wait_healthy)
-
-    def wait_healthy(self, child: Child, timeout: float) -> None:
-        deadline = time.time() + timeout
-        url = health_url(self.settings, child.unit)
-        while time.time() < deadline:
-            if child.process.poll() is not None:
-                raise RuntimeError(f"{child.unit.name} exited with {child.process.returncode}; "
-                                   f"see {child.log_path}:\n{_tail(child.log_path)}")
-            ok, _ = probe(url, timeout=1.0)
-            if ok:
-                child.healthy = True
-                self._write_state()
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{child.unit.name} not healthy after {timeout:.0f}s; see {child.log_path}")
-
-    def poll_once(self) -> None:
-        """Restart children that died, with exponential backoff."""
-        now = time.time()
-        for child in self.children.values():
-            proc = child.process
-            if proc is None:
-                if now >= child.next_start:
-                    self._spawn(child)
-                continue
-            code = proc.poll()
-            if code is None:
-                if not child.healthy:
-                    child.healthy = probe(health_url(self.settings, child.unit), timeout=0.5)[0]
-                    if child.healthy:
-                        self._write_state()
-                continue
-            child.restarts += 1
-            # a worker orphaned by its master's crash would hold the port (EADDRINUSE for the restart); the
-            # unit is its own process group (start_new_session), so reap whatever is left of it
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            # a unit that ran a while is considered recovered; reset its backoff. The first restart is quick:
-            # nothing of the old unit is left to collide with (its process group was reaped above)
-            ran_for = now - child.started_at
-            backoff = 0.5 if ran_for > 60 else min(self.MAX_BACKOFF, 0.5 * 2.0 ** min(child.restarts - 1, 6))
-            log.warning("%s exited with %s after %.1fs; restarting in %.1fs", child.unit.name, code, ran_for, backoff)
-            child.history.append({"exit": code, "at": now})
-            child.process = None
-            child.healthy = False
-            child.next_start = now + backoff
-            self._write_state()
-
-    def run_forever(self) -> None:
-        while not self._stopping.wait(0.5):
-            self.poll_once()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._stopping.set()
-        procs = [c.process for c in reversed(list(self.children.values())) if c.process and c.process.poll() is None]
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + timeout
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for child in self.children.values():
-            child.healthy = False
-        self._write_state(running=False)
-
-    def _write_state(self, running: bool = True) -> None:
-        state = {"supervisor_pid": os.getpid(), "running": running, "units": {
-            name: {"pid": c.process.pid if c.process and c.process.poll() is None else None,
-                   "restarts": c.restarts, "healthy": c.healthy,
-                   "ports": {p: self.settings.port(p) for p in c.unit.ports},
-                   "health_url": health_url(self.settings, c.unit),
-                   "log": str(c.log_path) if c.log_path else None}
-            for name, c in self.children.items()}}
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / "supervisor.json.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.run_dir / "supervisor.json")
-
-
-def status(settings: config.Settings, units: list[Unit] | None = None) -> list[dict]:
-    """Each enabled unit: pid, ports and restarts (from the running supervisor's record) and live health."""
-    recorded = {}
-    path = settings.state_dir / "run" / "supervisor.json"
-    if path.exists():
-        state = json.loads(path.read_text())
-        if state.get("running"):
-            recorded = state.get("units", {})
-    rows = []
-    for unit in units if units is not None else start_order(load_manifest(), settings.enabled_services):
-        rec = recorded.get(unit.name, {})
-        # the running supervisor knows the ports it really used (they may come from its environment)
-        url = rec.get("health_url") or health_url(settings, unit)
-        ok, detail = probe(url)
-        ports = rec.get("ports") if isinstance(rec.get("ports"), dict) else {}
-        port = ports.get(unit.ports[0]) or settings.port(unit.ports[0])
-        rows.append({"unit": unit.name, "port": port, "healthy": ok, "detail": detail,
-                     "pid": rec.get("pid"), "restarts": rec.get("restarts", 0)})
-    return rows
-
-
-def _tail(path: Path | None, lines: int = 20) -> str:
-    if not path or not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    try:
+        sup.start()
+    except RuntimeError as exc:
+        sup.stop()
+        print(f"egret: {exc}", file=sys.stderr)
+        return 1
+    running = {u.service for u in sup.units}
+    print("Egret is up. Endpoints:")
+    for label, url in endpoints(settings, sup.units):
+        print(f"  {label:28s} {url}")
+    if "firstboot" in running:
+        print(f"Setup wizard: {settings.url('firstboot', '/')}")
+    print(f"clouds.yaml:  {clouds}")
+    print(f"  export OS_CLIENT_CONFIG_FILE={clouds}; openstack --os-cloud egret token issue")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            sup.poll_once()
+    finally:
+        print("Stopping services...", flush=True)
+        sup.stop()
+        print("Stopped.", flush=True)
+    return 0

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from appliance import pki
+from appliance.endpoints import write_clouds_yaml
 
 
 def cmd_tls_show(args, settings) -> int:
@@ -34,7 +35,6 @@ def cmd_tls_install(args, settings) -> int:
     except (OSError, ValueError) as exc:
         print(f"egret: certificate not installed: {exc}", file=sys.stderr)
         return 1
-    from appliance.cli import write_clouds_yaml
     write_clouds_yaml(settings, None)  # its cacert now names the operator's CA
     print(f"installed {info['fingerprint']} ({info['subject']}, until {info['not_after']}); restart the services "
           f"(systemctl restart 'egret-*', or egret up) to serve it")

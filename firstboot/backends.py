@@ -2,19 +2,26 @@
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import requests
 
-from appliance import stateplan
+from appliance import config, federation_site, pki, stateplan
+from appliance.cluster import membership
+from appliance.cluster.join import join, reach_site
 from appliance.config import Settings
+from appliance.image.units import SETUP_GATE, unit_name
 from appliance.manifest import load_manifest, start_order
 from appliance.pki import verify_arg
-from appliance.supervisor import Supervisor, health_url, probe
+from appliance.processes import Supervisor
+from appliance.unitstatus import health_url, probe
 
 
 def _auth_body(password: str, methods=("password",), totp_code: str | None = None) -> dict:
@@ -26,30 +33,40 @@ def _auth_body(password: str, methods=("password",), totp_code: str | None = Non
                      "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
 
 
+def egret_bootstrap(settings: Settings, *flags: str, password: str | None = None,
+                    timeout: float = 300.0) -> subprocess.CompletedProcess:
+    """`egret bootstrap ...` as an operator runs it: identity's own command, in a child with these settings."""
+    env = {**os.environ, **config.to_env(settings)}
+    env.pop("EGRET_ADMIN_PASSWORD", None)
+    if password:
+        env["EGRET_ADMIN_PASSWORD"] = password  # the command's documented way in; never on the command line
+    return subprocess.run([sys.executable, "-m", "appliance.cli", "bootstrap", *flags], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
+def _checked(result: subprocess.CompletedProcess) -> None:
+    if result.returncode != 0:
+        raise RuntimeError("egret bootstrap failed: " + (result.stderr or result.stdout).strip()[-500:])
+
+
 class RealIdentity:
-    """services.identity.bootstrap for the first admin; the identity API for logins and TOTP."""
+    """`egret bootstrap` for the first admin (run as a command, as an operator would); the identity API for
+    logins and TOTP."""
 
     def is_bootstrapped(self, settings: Settings) -> bool:
-        from services.identity import bootstrap as ib
-        return ib.is_bootstrapped(settings)
+        result = egret_bootstrap(settings, "--check")
+        if result.returncode not in (0, 1):
+            _checked(result)
+        return result.returncode == 0
 
     def bootstrap(self, settings: Settings, password: str | None) -> None:
-        from services.identity import bootstrap as ib
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        ib.bootstrap(settings, password)
+        # the wizard writes clouds.yaml itself once apply has finished (with TOTP's plugin when enrolled)
+        _checked(egret_bootstrap(settings, "--no-clouds-yaml", password=password))
 
     def undo_bootstrap(self, settings: Settings) -> None:
-        """Remove the identity database and service-user secrets this run created (keys stay: tokens use them)."""
-        url = settings.database_for("identity")
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-            db = Path(url[len("sqlite:///"):])
-            for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-                p.unlink(missing_ok=True)
-        secrets_dir = settings.state_dir / "secrets"
-        if secrets_dir.is_dir():
-            for p in secrets_dir.glob("*-service-user.json"):
-                p.unlink()
+        """Forget what this run's bootstrap created (identity's database, service-user secrets; keys stay)."""
+        _checked(egret_bootstrap(settings, "--undo"))
 
     def check_password(self, settings: Settings, password: str) -> bool:
         try:
@@ -78,8 +95,6 @@ class RealMembership:
     @staticmethod
     def check_peer(kind: str, body: dict) -> None:
         """The peer in the token answers over TLS with the CA the token pins (raises with the reason)."""
-        from appliance import pki
-        from appliance.cluster.join import reach_site
         if kind == "enrol":
             pki.fetch_pinned_ca(body["hub_url"], body["ca_fingerprint"], path="/v1/ca")
         else:
@@ -87,29 +102,23 @@ class RealMembership:
 
     @staticmethod
     def found(settings: Settings, site_name: str) -> None:
-        from appliance.cluster import membership
         membership.found(settings, site_name)
 
     @staticmethod
     def join(settings: Settings, token: str) -> None:
-        from appliance.cluster.join import join
         join(settings, token)
 
     @staticmethod
     def leave(settings: Settings) -> None:
-        from appliance.cluster import membership
         membership.leave(settings)
 
     @staticmethod
     def enrol(settings: Settings, token: str) -> None:
-        from appliance import federation_site
-        from appliance.cluster import membership
         federation_site.enrol(settings, token, site_name=membership.node_name(settings))
         membership.adopt(settings)  # the cluster unit, which dials home, reads the site key
 
     @staticmethod
     def unenrol(settings: Settings) -> None:
-        from appliance import federation_site
         federation_site.forget(settings)
 
 
@@ -142,8 +151,6 @@ class SupervisedServices:
         if self.sup and name in self.sup.children:
             child = self.sup.children[name]
             if child.process and child.process.poll() is None:
-                import os
-                import signal
                 os.killpg(child.process.pid, signal.SIGTERM)
                 child.process.wait(15)
             child.process = None
@@ -191,7 +198,6 @@ class SystemdServices:
 
     def __init__(self, systemctl=run_systemctl, gate: Path | None = None, poll: float = 1.0,
                  clock=time.monotonic, sleep=time.sleep):
-        from appliance.image.units import SETUP_GATE
         self.systemctl, self.gate = systemctl, Path(gate or SETUP_GATE)
         self.poll, self.clock, self.sleep = poll, clock, sleep
 
@@ -204,7 +210,6 @@ class SystemdServices:
         return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
     def start(self, settings: Settings, name: str, timeout: float = 300.0) -> None:
-        from appliance.image.units import unit_name
         unit = unit_name(name)
         # the gated units' second triggering condition: setup-done does not exist until apply has finished
         self.gate.mkdir(parents=True, exist_ok=True)
@@ -236,7 +241,6 @@ class SystemdServices:
             self.sleep(self.poll)
 
     def stop(self, name: str) -> None:
-        from appliance.image.units import unit_name
         r = self.systemctl(["stop", unit_name(name)])
         if r.returncode != 0:
             raise RuntimeError(f"systemctl stop {unit_name(name)} failed: {(r.stderr or r.stdout).strip()[:300]}")
@@ -261,7 +265,6 @@ def systemd_manages_egret(settings: Settings, systemctl=run_systemctl,
     names = SupervisedServices.units(settings)
     if not names:
         return False
-    from appliance.image.units import unit_name
     try:
         out = systemctl(["show", "-p", "LoadState", "--value", unit_name(names[0])])
     except (OSError, subprocess.SubprocessError):

@@ -7,6 +7,7 @@ import socket
 import segno
 
 from appliance.config import Settings
+from appliance.image import console as image_console
 from appliance.pki import browser_fingerprint, ensure_wizard_tls
 from firstboot.setupcode import SetupCode
 
@@ -50,3 +51,8 @@ def banner(settings: Settings, code: str | None = None) -> str:
     lines += ["", f"One-time setup code:  {code}", "", "Or scan this QR code (URL with the code):", ""]
     text = "\n".join(lines) + "\n" + qr_text(f"{urls[-1]}?code={code}")
     return text + f"\nHost name: {socket.gethostname()}\n"
+
+
+if __name__ == "__main__":
+    # the box's console unit (egret-console.service): this banner, shown by the image's console code
+    raise SystemExit(image_console.main(banner))

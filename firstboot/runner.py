@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
+from pathlib import Path
+
+import yaml
 
 from appliance import config
+from appliance.endpoints import write_clouds_yaml
 from firstboot import tomlwrite
 from firstboot.steps import ANSWER_STEPS, BY_NAME, StepError
 
@@ -65,12 +70,8 @@ def build_tasks(ctx) -> list[dict]:
 
 def write_clouds(settings, password: str | None, totp: bool) -> str:
     """clouds.yaml for the admin; with TOTP enrolled, the multi-factor plugin (the CLI asks --os-passcode)."""
-    from appliance.cli import write_clouds_yaml
     path = write_clouds_yaml(settings, password)
     if totp:
-        import os
-
-        import yaml
         with open(path) as fh:
             doc = yaml.safe_load(fh)
         cloud = doc["clouds"]["egret"]
@@ -229,7 +230,6 @@ class Runner:
                 return True
             return False
         if task_id == "config" and record:
-            from pathlib import Path
             path = Path(record["path"])
             if record["previous"] is None:
                 path.unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from appliance.config import Settings
+from appliance.endpoints import endpoints
+from appliance.manifest import load_manifest, start_order
 from firstboot import steps
 from firstboot.network_trial import NetworkTrial
 from firstboot.runner import Runner
@@ -108,8 +110,6 @@ class Wizard:
             return not self.ctx.secrets.get("password")
 
     def endpoints(self) -> list[dict]:
-        from appliance.cli import endpoints
-        from appliance.manifest import load_manifest, start_order
         settings = self.ctx.settings
         units = start_order(load_manifest(), settings.enabled_services)
         return [{"label": label, "url": url} for label, url in endpoints(settings, units)]

@@ -40,7 +40,7 @@ Wants=egret-state.service
 Type=oneshot
 RemainAfterExit=yes
 Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret
-ExecStart={PY} -m appliance.image.console
+ExecStart={PY} -m firstboot.console
 
 [Install]
 WantedBy=multi-user.target

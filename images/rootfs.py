@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+from appliance.debian import MIRROR, SUITE  # the test guests (appliance/testing/cloudguest.py) use the same
+
 # bump when the hooks below change meaning, so cached rootfs trees are rebuilt
 RECIPE_VERSION = "4"
 

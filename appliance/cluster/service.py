@@ -12,6 +12,7 @@ from appliance.app import json_body, make_app, public
 from appliance.cluster import membership, models
 from appliance.db import migrate_service, open_service_database
 from appliance.policy import enforce
+from appliance.unitstatus import status
 
 log = logging.getLogger("egret.cluster")
 PACKAGE = "appliance.cluster.migrations"
@@ -91,7 +92,6 @@ def remove_node(name):
 # --- the background loop -------------------------------------------------------------------------------------
 def local_health(settings) -> dict:
     """Which of this box's units answer /healthz (the cluster unit itself and the wizard excepted)."""
-    from appliance.supervisor import status
     return {r["unit"]: r["healthy"] for r in status(settings) if r["unit"] not in ("cluster", "firstboot")}
 
 

@@ -1,33 +1,32 @@
-"""The boot console banner: the wizard URL and a one-time setup code, on the serial console and /etc/issue."""
+"""Show a boot banner on the box's serial console and /etc/issue (the wizard passes its own: URL and setup code)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from appliance import config
 
-
-def banner(settings: config.Settings) -> str:
-    from firstboot.console import banner as firstboot_banner
-    return firstboot_banner(settings)
+ISSUE = Path("/run/issue.d/50-egret.issue")
+CONSOLES = ("/dev/kmsg", "/dev/console")
 
 
-def main() -> int:
-    settings = config.load()
-    text = banner(settings)  # a new one-time setup code each boot
-    # markers and banner go through kmsg: a getty owns ttyS0, and kmsg lines reach the serial console
-    for target in ("/dev/kmsg", "/dev/console"):
+def show(text: str) -> None:
+    """The banner on the console (through kmsg: a getty owns ttyS0, and kmsg lines reach the serial console),
+    on /dev/console, in the getty's issue, and on stdout."""
+    for target in CONSOLES:
         try:
             with open(target, "w") as fh:
                 for line in text.splitlines():
-                    fh.write(("EGRET-CONSOLE " if target == "/dev/kmsg" else "") + line + "\n")
+                    fh.write(("EGRET-CONSOLE " if target.endswith("kmsg") else "") + line + "\n")
                     fh.flush()
         except OSError:
             pass
-    Path("/run/issue.d").mkdir(parents=True, exist_ok=True)
-    Path("/run/issue.d/50-egret.issue").write_text(text + "\n\n")
+    ISSUE.parent.mkdir(parents=True, exist_ok=True)
+    ISSUE.write_text(text + "\n\n")
     print(text)
+
+
+def main(banner: Callable[[config.Settings], str]) -> int:
+    """What the console unit runs at every boot: `banner(settings)` (a new one-time setup code each boot), shown."""
+    show(banner(config.load()))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,7 +12,7 @@ from pathlib import Path
 from appliance import config
 from appliance.image import slots
 from appliance.manifest import load_manifest
-from appliance.supervisor import health_url, probe
+from appliance.unitstatus import health_url, probe
 
 IMAGE_INFO = Path("/usr/share/egret/image.json")
 

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.debian import MIRROR, SUITE
 from appliance.testing.guest import CACHE, prepare_cache, publish
 
-SUITE = "bookworm"
 RECIPE_VERSION = "1"
 # no_timer_check: under a loaded TCG host the IO-APIC timer check fails and the kernel panics (as cirros does)
 CMDLINE = "root=/dev/vda ro console=ttyS0 net.ifnames=0 no_timer_check panic=-1 quiet"
@@ -84,7 +84,6 @@ class CloudGuest:
 
 
 def mirror() -> str:
-    from images.rootfs import MIRROR
     return os.environ.get("EGRET_DEBIAN_MIRROR", MIRROR)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.libvirtd import ensure_libvirtd
 from appliance.testing.guest import build_tiny_guest
 
 IMAGES = Path("/var/lib/libvirt/images")
@@ -29,7 +30,6 @@ def libvirtd():
     reason = libvirtd_available()
     if reason:
         pytest.fail(reason)
-    from services.compute.drivers.libvirt.daemon import ensure_libvirtd
     ensure_libvirtd()
     return "qemu:///system"
 

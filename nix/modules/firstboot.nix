@@ -22,7 +22,7 @@ in
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${core.package}/bin/python -m appliance.image.console";
+        ExecStart = "${core.package}/bin/python -m firstboot.console";
       };
     };
   };

@@ -4,7 +4,7 @@ import pytest
 from appliance.clients import ClientError, ServiceClient, write_service_credentials
 from appliance.manifest import load_manifest
 from appliance.revocation import RevocationList
-from appliance.supervisor import Supervisor
+from appliance.processes import Supervisor
 from appliance.testing.plugin import free_port, make_settings
 
 

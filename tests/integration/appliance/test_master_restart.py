@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance import supervisor as supervisor_module
+from appliance import processes
 from appliance.manifest import Unit, load_manifest
-from appliance.supervisor import Supervisor, probe
+from appliance.processes import Supervisor
+from appliance.unitstatus import health_url, probe
 from appliance.testing.plugin import free_port, make_settings
 
 SAMPLE = Unit(name="sample", service="sample", description="test unit", app="appliance.testing.sample:create_app()",
@@ -38,7 +39,7 @@ def _kill_master_and_measure(sup: Supervisor) -> tuple[float, float | None, str]
     child, = sup.children.values()
     master = child.process.pid
     worker, = _children(master)
-    url = supervisor_module.health_url(sup.settings, child.unit)
+    url = health_url(sup.settings, child.unit)
     assert probe(url)[0]
     offset = child.log_path.stat().st_size
     # a client in the middle of an upload: the request is in flight when the master dies
@@ -105,14 +106,14 @@ def test_kill_9_master_before_the_fix(tmp_path, monkeypatch, name):
         if reaping["off"] and sig == signal.SIGKILL:
             return
         real_killpg(pid, sig)
-    monkeypatch.setattr(supervisor_module.os, "killpg", killpg)
-    plain = supervisor_module.gunicorn_command
+    monkeypatch.setattr(processes.os, "killpg", killpg)
+    plain = processes.gunicorn_command
 
     def command(settings, unit):
         cmd = plain(settings, unit)
         cmd[cmd.index("appliance.gworker.EgretWorker")] = "gthread"
         return cmd
-    monkeypatch.setattr(supervisor_module, "gunicorn_command", command)
+    monkeypatch.setattr(processes, "gunicorn_command", command)
     sup = _supervisor(tmp_path, name)
     try:
         sup.start(wait_healthy=60)

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from appliance import cli
+from appliance import supervisor
 from appliance.testing.plugin import free_port, make_settings
 
 
@@ -30,7 +30,7 @@ def test_up_without_password_and_terminal_refuses(tmp_path):
 
 def test_second_up_on_the_same_state_dir_is_refused(tmp_path):
     settings = make_settings(tmp_path / "st")
-    held = cli._lock_state_dir(settings)
+    held = supervisor.lock_state_dir(settings)
     try:
         proc = _egret(["up"], _env(tmp_path / "st", EGRET_ADMIN_PASSWORD="Another-pw-123"))
         assert proc.returncode != 0

@@ -6,7 +6,8 @@ import urllib.request
 import pytest
 
 from appliance.manifest import Unit, load_manifest, start_order
-from appliance.supervisor import Supervisor, status
+from appliance.processes import Supervisor
+from appliance.unitstatus import status
 from appliance.testing.plugin import free_port, make_settings
 
 SAMPLE = Unit(name="sample", service="sample", description="test unit", app="appliance.testing.sample:create_app()",

@@ -91,7 +91,7 @@ def test_report_without_enrolment_says_so(settings):
 def test_hub_prepare_writes_the_tls_files_gunicorn_needs_before_it_binds(settings):
     from appliance import pki
     from appliance.manifest import load_manifest
-    from appliance.supervisor import prepare
+    from appliance.processes import prepare
     prepare(settings, load_manifest()["federation"])  # what egret up / egret serve run before gunicorn
     files = pki.tls_files(settings, "federation")
     ca_pem = (settings.state_dir / "federation" / "ca" / "ca.crt").read_text()
