@@ -8,6 +8,10 @@ from pathlib import Path
 from appliance.clients import service_credentials_path, write_service_credentials
 from appliance.manifest import load_manifest, start_order
 from appliance.tokens import KeyRepository
+from services.identity import _open as open_db
+from services.identity import migrate, passwords
+from services.identity.manager import Manager
+from services.identity.models import Domain, Endpoint, ImpliedRole, Project, Region, Role, Service, User
 
 # port name -> catalog entries (type, service name, path); URL shapes the OpenStack clients accept
 CATALOG = {
@@ -32,8 +36,6 @@ def _units(settings):
 
 def _open(settings):
     """Migrated and connected; returns the real database (closing the proxy keeps SQLite open)."""
-    from services.identity import _open as open_db
-    from services.identity import migrate
     migrate(settings)
     db = open_db(settings)
     db.connect(reuse_if_open=True)
@@ -41,8 +43,6 @@ def _open(settings):
 
 
 def is_bootstrapped(settings) -> bool:
-    from services.identity import _open as open_db
-    from services.identity.models import User
     db = open_db(settings)
     try:
         if not db.table_exists("user"):
@@ -54,8 +54,6 @@ def is_bootstrapped(settings) -> bool:
 
 def bootstrap(settings, admin_password: str | None) -> dict:
     """Idempotent; with admin_password=None it only refreshes the catalog and service users."""
-    from services.identity.manager import Manager
-    from services.identity.models import Domain, ImpliedRole, Project, Region, Role, User
     KeyRepository(settings.key_repository, settings.fernet_max_active_keys).setup()
     db = _open(settings)
     try:
@@ -100,8 +98,6 @@ def bootstrap(settings, admin_password: str | None) -> dict:
 
 
 def _service_users(settings, manager, project, roles) -> list[str]:
-    from services.identity import passwords
-    from services.identity.models import User
     names = list(dict.fromkeys(u.service for u in _units(settings) if u.service != "identity"))
     for name in names:
         path = service_credentials_path(settings, name)
@@ -126,7 +122,6 @@ def _service_users(settings, manager, project, roles) -> list[str]:
 
 
 def _catalog(settings) -> list[str]:
-    from services.identity.models import Endpoint, Service
     ports = list(dict.fromkeys(p for u in _units(settings) for p in u.ports))
     wanted: dict[str, tuple[str, str]] = {}
     for port in ports:
