@@ -8,6 +8,7 @@ import pytest
 
 from appliance import db
 from appliance.testing.postgres import drop_database, new_database
+from services.compute import models as compute_models
 
 SERVICES = ("identity", "compute", "network", "storage", "federation")
 
@@ -105,19 +106,18 @@ def test_a_database_made_by_the_old_baseline_is_accepted(new_db, service):
 
 
 def test_the_baseline_seeds_the_flavors_the_old_one_did(new_db):
-    from services.compute import models
     baseline = importlib.import_module("services.compute.migrations.0001_initial")
     migrated, direct = new_db("migrated"), new_db("direct")
     db.migrate(migrated, "services.compute.migrations")
     from_models(direct, "compute")
-    with direct.bind_ctx(models.ALL_MODELS):
+    with direct.bind_ctx(compute_models.ALL_MODELS):
         for fid, name, ram, vcpus, disk in baseline.DEFAULT_FLAVORS:
-            models.Flavor.create(id=fid, name=name, ram=ram, vcpus=vcpus, disk=disk)
+            compute_models.Flavor.create(id=fid, name=name, ram=ram, vcpus=vcpus, disk=disk)
 
     def rows(database):
-        with database.bind_ctx(models.ALL_MODELS):
+        with database.bind_ctx(compute_models.ALL_MODELS):
             return sorted({k: v for k, v in r.items() if k not in ("created_at", "updated_at")}.items()
-                          for r in models.Flavor.select().dicts())
+                          for r in compute_models.Flavor.select().dicts())
 
     assert rows(migrated) == rows(direct)
     assert len(rows(migrated)) == 6

@@ -6,6 +6,8 @@ from cryptography import x509
 
 from appliance import jointoken, pki
 from appliance.testing.plugin import make_settings
+from appliance.testing.postgres import drop_database, new_database
+from services.federation import create_app, models
 
 
 class FakeTlsSocket:
@@ -32,11 +34,9 @@ def settings(request, tmp_path):
     if request.param == "sqlite":
         yield make_settings(tmp_path / "state")
         return
-    from appliance.testing.postgres import drop_database, new_database
     server_url = request.getfixturevalue("postgres_url")
     url = new_database(server_url, "fed")
     yield make_settings(tmp_path / "state", database_url=url)
-    from services.federation import models
     if models.database.obj is not None:
         models.database.close()
     drop_database(server_url, url)
@@ -44,7 +44,6 @@ def settings(request, tmp_path):
 
 @pytest.fixture
 def app(settings):
-    from services.federation import create_app
     return create_app(settings)
 
 
@@ -88,6 +87,5 @@ def enrolled(client, issue):
 
 def snapshot() -> list:
     """Every row of every hub table: compared before and after a refused request."""
-    from services.federation import models
     models.database.connect(reuse_if_open=True)
     return [sorted(tuple(sorted(r.items())) for r in model.select().dicts()) for model in models.ALL_MODELS]

@@ -1,17 +1,21 @@
 """The federation hub API: CA, enrolment tokens, enrolment with every kind of bad input, reports, revocation."""
 from __future__ import annotations
 
+import base64
 import datetime
 import pathlib
 import re
 import threading
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 import services.federation
 from appliance import jointoken, pki, routes
+from appliance.config import replace
 from appliance.testing import policy_matrix as pm
-from services.federation import models
+from services.federation import create_app, models
 from services.federation.policies import POLICIES
 from tests.unit.federation.conftest import peer, snapshot
 
@@ -45,8 +49,6 @@ def test_token_stores_only_a_hash_and_honours_ttl(client, admin, settings):
 
 
 def test_public_url_setting_goes_into_the_token(settings, mint_token):
-    from appliance.config import replace
-    from services.federation import create_app
     app = create_app(replace(settings, service={"federation": {"public_url": "https://hub.example.net/"}}))
     token = mint_token(project_id="p-admin", roles=["admin"])
     resp = app.test_client().post("/v1/enrolment-tokens", json={}, headers={"X-Auth-Token": token})
@@ -153,13 +155,10 @@ def test_malformed_enrol_requests_name_the_field(client, issue, change, field):
 
 
 def test_csr_with_a_bad_signature_is_refused(client, issue):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
     _, secret = issue()
     _, csr_pem = pki.new_key_and_csr("x")
     der = bytearray(x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER))
     der[-3] ^= 0xFF  # flip a byte of the signature
-    import base64
     tampered = ("-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(der)).decode()
                 + "-----END CERTIFICATE REQUEST-----\n")
     before = snapshot()
