@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import itertools
+import pathlib
+import re
 
 import pytest
 
+import services.identity
+from appliance import routes
 from appliance.testing import policy_matrix as pm
 from appliance.testing.policy_matrix import route as R
 from services.identity.policies import POLICIES
@@ -293,3 +297,67 @@ def test_identity_matrix_renders_as_markdown():
     assert table.count("\n| ") == len(ROUTES) + 1
     assert "| GET | `/v3/users/<user_id>` | 200 | 200 | 403 | 403 | 401 |  |" in table
     assert "| GET | `/v3/roles` | 200 | 403 | 403 | 403 | 401 |  |" in table
+
+
+# -- the declared table (appliance/routes.py) agrees with what is served and with the matrix above ----------------
+# make_app serves these for every service (public probes, not part of Keystone's API)
+APP_PROBES = {("GET", "/healthz"), ("GET", "/metrics")}
+
+
+def test_every_served_identity_route_is_declared(world):
+    app = world.env.app
+    assert {r.key for r in routes.declared(app)} == pm.app_routes(app, ignore=pm.FRAMEWORK_RULES | APP_PROBES)
+
+
+def test_every_identity_rule_is_checked_by_some_route(world):
+    # a helper rule (admin_required) counts as used when a used rule refers to it ("rule:admin_required")
+    texts = world.env.app.extensions["egret.policy"].texts
+    used = set().union(*(r.rules() for r in routes.declared(world.env.app)))
+    pending = list(used)
+    while pending:
+        for name in re.findall(r"rule:([\w:]+)", texts.get(pending.pop(), "")):
+            if name not in used:
+                used.add(name)
+                pending.append(name)
+    assert set(POLICIES) - used == set()
+
+
+def test_access_is_enforced_only_by_the_declared_routes():
+    package = pathlib.Path(services.identity.__file__).parent
+    callers = [str(p) for p in package.rglob("*.py") if re.search(r"\benforce\(", p.read_text())]
+    assert callers == []
+
+
+def _named_target(route, texts) -> dict | None:
+    """The target a rule really checks when it is the user or project the request names, not the caller's project.
+
+    The matrix's rows act on the member's own user (its id, its credentials, its token) or the member's project."""
+    text = texts[route.rule]
+    if "%(target.user_id)s" in text:
+        # the role_assignments row lists every assignment: its query names no user (no user.id)
+        return {"user_id": None if route.path == "/v3/role_assignments" else "u-member", "token_domain_id": "-"}
+    if "%(target.project_id)s" in text and "<project_id>" in route.path:
+        return {"project_id": pm.MEMBER_PROJECT, "token_domain_id": "-"}
+    return None
+
+
+def test_identity_matrix_agrees_with_the_declared_rules(world):
+    app = world.env.app
+    enforcer = app.extensions["egret.policy"]
+    declared = {r.key: r for r in routes.declared(app)}
+    named = {key: t for key, r in declared.items()
+             if r.rule not in routes.NON_POLICY and (t := _named_target(r, enforcer.texts)) is not None}
+    reason = "the rule checks the user or project the request names; checked against that target below"
+    assert pm.agrees_with_rules(ROUTES, list(declared.values()), enforcer, dict.fromkeys(named, reason)) == []
+    problems = []
+    for row in (r for r in ROUTES if r.key in named):
+        route = declared[row.key]
+        if row.expect["anon"] != 401:
+            problems.append(f"{row.method} {row.rule}: needs a token but the matrix says {row.expect['anon']}")
+        for persona, creds in pm.PERSONA_CREDS.items():
+            allowed = enforcer.check(route.rule, named[row.key], {**creds, "user_id": f"u-{persona}",
+                                                                  "scope": "project"})
+            got = row.expect[persona]
+            if (allowed and got == 403) or (not allowed and got not in (403, 404)):
+                problems.append(f"{row.method} {row.rule} as {persona}: {route.rule} says {allowed}, matrix {got}")
+    assert problems == []
