@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 
 from appliance.app import json_body
 from appliance.errors import BadRequest, Conflict, NotFound
-from services.compute import schemas, views
+from services.compute import render, schemas
 from services.compute.api.servers import admin, load
 from services.compute.external import ExternalError
 from services.compute.models import VolumeAttachment
@@ -31,7 +31,7 @@ def _external(exc: ExternalError):
 def list_volumes(server_id):
     inst = load(server_id)
     rows = VolumeAttachment.select().where(VolumeAttachment.instance == inst.id)
-    return jsonify(volumeAttachments=[views.volume_attachment(a) for a in rows if a.attachment_id or a.boot_index == 0])
+    return jsonify(volumeAttachments=[render.volume_attachment(a) for a in rows if a.attachment_id or a.boot_index == 0])
 
 
 def _find(inst, volume_id):
@@ -45,7 +45,7 @@ def _find(inst, volume_id):
 @bp.get("/servers/<server_id>/os-volume_attachments/<volume_id>")
 def show_volume(server_id, volume_id):
     inst = load(server_id)
-    return jsonify(volumeAttachment=views.volume_attachment(_find(inst, volume_id)))
+    return jsonify(volumeAttachment=render.volume_attachment(_find(inst, volume_id)))
 
 
 @bp.post("/servers/<server_id>/os-volume_attachments")
@@ -69,7 +69,7 @@ def attach_volume(server_id):
                                   body.get("delete_on_termination", False), body.get("tag"))
     except ExternalError as exc:
         raise _external(exc) from None
-    return jsonify(volumeAttachment=views.volume_attachment(att)), 200
+    return jsonify(volumeAttachment=render.volume_attachment(att)), 200
 
 
 @bp.delete("/servers/<server_id>/os-volume_attachments/<volume_id>")

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from appliance.app import json_body
 from appliance.errors import BadRequest, Conflict, NotFound
 from appliance.policy import check, enforce
-from services.compute import schemas, views
+from services.compute import render, schemas
 from services.compute.microversion import at_least
 from services.compute.models import FlavorAccess, KeyPair
 
@@ -54,7 +54,7 @@ def _listing(detail: bool):
     limit = _int_arg("limit")
     if limit is not None:
         flavors = flavors[:limit]
-    return jsonify(flavors=[views.flavor(f, detail) for f in flavors])
+    return jsonify(flavors=[render.flavor(f, detail) for f in flavors])
 
 
 @bp.get("/flavors")
@@ -69,7 +69,7 @@ def detail():
 
 @bp.get("/flavors/<flavor_id>")
 def show(flavor_id):
-    return jsonify(flavor=views.flavor(mgr().get_flavor(flavor_id, g.context, check("admin_required"))))
+    return jsonify(flavor=render.flavor(mgr().get_flavor(flavor_id, g.context, check("admin_required"))))
 
 
 @bp.post("/flavors")
@@ -83,7 +83,7 @@ def create():
     if "description" in body and not at_least(55):
         raise BadRequest("Invalid input for field 'flavor': Additional properties are not allowed "
                          "('description' was unexpected).")
-    return jsonify(flavor=views.flavor(mgr().create_flavor(body))), 200
+    return jsonify(flavor=render.flavor(mgr().create_flavor(body))), 200
 
 
 @bp.put("/flavors/<flavor_id>")
@@ -97,7 +97,7 @@ def update(flavor_id):
     f = mgr().get_flavor(flavor_id)
     f.description = body["flavor"]["description"]
     f.save()
-    return jsonify(flavor=views.flavor(f))
+    return jsonify(flavor=render.flavor(f))
 
 
 @bp.delete("/flavors/<flavor_id>")
@@ -210,7 +210,7 @@ def _key_user() -> str:
 def keypairs():
     user = _key_user()
     rows = KeyPair.select().where(KeyPair.user_id == user).order_by(KeyPair.name)
-    return jsonify(keypairs=[{"keypair": views.keypair(k, detail=False)} for k in rows])
+    return jsonify(keypairs=[{"keypair": render.keypair(k, detail=False)} for k in rows])
 
 
 @bp.post("/os-keypairs")
@@ -223,14 +223,14 @@ def create_keypair():
     if at_least(92) and "public_key" not in body:
         raise BadRequest("Invalid input for field 'keypair/public_key': 'public_key' is a required property.")
     kp, private = mgr().create_keypair(user, body["name"], body.get("public_key"), body.get("type", "ssh"))
-    body = views.keypair(kp, with_private=private, detail=False)
+    body = render.keypair(kp, with_private=private, detail=False)
     body["user_id"] = kp.user_id
     return jsonify(keypair=body), 201 if at_least(2) else 200
 
 
 @bp.get("/os-keypairs/<name>")
 def show_keypair(name):
-    return jsonify(keypair=views.keypair(mgr().get_keypair(_key_user(), name)))
+    return jsonify(keypair=render.keypair(mgr().get_keypair(_key_user(), name)))
 
 
 @bp.delete("/os-keypairs/<name>")

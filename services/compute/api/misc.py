@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from appliance.app import json_body
 from appliance.errors import BadRequest, Forbidden, NotFound
 from appliance.policy import check, enforce
-from services.compute import schemas, views
+from services.compute import render, schemas
 from services.compute.drivers.base import RUNNING
 from services.compute.microversion import at_least
 from services.compute.models import Instance, ServerGroup
@@ -224,7 +224,7 @@ def services():
     m = mgr()
     sid = 1 if not at_least(53) else str(uuid.uuid5(uuid.NAMESPACE_URL, m.host))
     rows = [{"id": sid, "binary": "nova-compute", "host": m.host, "zone": "nova", "status": "enabled",
-             "state": "up", "updated_at": views.iso(__import__("appliance.db", fromlist=["utcnow"]).utcnow()),
+             "state": "up", "updated_at": render.iso(__import__("appliance.db", fromlist=["utcnow"]).utcnow()),
              "disabled_reason": None, "forced_down": False}]
     if request.args.get("binary"):
         rows = [r for r in rows if r["binary"] == request.args["binary"]]

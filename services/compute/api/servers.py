@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from appliance.app import json_body
 from appliance.errors import BadRequest
 from appliance.policy import check, enforce
-from services.compute import schemas, views
+from services.compute import render, schemas
 from services.compute.microversion import at_least
 from services.compute.models import Instance, VolumeAttachment
 
@@ -42,10 +42,10 @@ def load(server_id: str, rule="compute:servers:read") -> Instance:
     return inst
 
 
-def render(inst) -> dict:
+def _shown(inst) -> dict:
     atts = list(VolumeAttachment.select().where(VolumeAttachment.instance == inst.id))
     groups = [inst.server_group_id] if inst.server_group_id else []
-    return views.server(inst, floating=mgr().floating_ips([inst]), attachments=atts, groups=groups)
+    return render.server(inst, floating=mgr().floating_ips([inst]), attachments=atts, groups=groups)
 
 
 @bp.post("/servers")
@@ -64,10 +64,10 @@ def create():
     inst = made[0]
     if schemas.to_bool(req.get("return_reservation_id")):
         return jsonify(reservation_id=inst.reservation_id), 202
-    server = {"id": inst.id, "links": views.links("servers", inst.id), "OS-DCF:diskConfig": "MANUAL",
+    server = {"id": inst.id, "links": render.links("servers", inst.id), "OS-DCF:diskConfig": "MANUAL",
               "security_groups": [{"name": n} for n in inst.security_groups], "adminPass": secrets.token_urlsafe(9)}
     resp = jsonify(server=server)
-    resp.headers["Location"] = views.links("servers", inst.id)[0]["href"]
+    resp.headers["Location"] = render.links("servers", inst.id)[0]["href"]
     return resp, 202
 
 
@@ -92,14 +92,14 @@ def _list(detail: bool):
     enforce("compute:servers:read", {"project_id": ctx().project_id})
     found = mgr().list_instances(ctx(), admin(), filters)
     if not detail:
-        return jsonify(servers=[views.server_brief(i) for i in found])
+        return jsonify(servers=[render.server_brief(i) for i in found])
     fips = mgr().floating_ips(found) if found else {}
     ids = [i.id for i in found]
     atts: dict = {}
     if ids:
         for a in VolumeAttachment.select().where(VolumeAttachment.instance.in_(ids)):
             atts.setdefault(a.instance_id, []).append(a)
-    out = [views.server(i, floating=fips, attachments=atts.get(i.id, []),
+    out = [render.server(i, floating=fips, attachments=atts.get(i.id, []),
                         groups=[i.server_group_id] if i.server_group_id else []) for i in found]
     return jsonify(servers=out)
 
@@ -116,7 +116,7 @@ def detail():
 
 @bp.get("/servers/<server_id>")
 def show(server_id):
-    return jsonify(server=render(load(server_id)))
+    return jsonify(server=_shown(load(server_id)))
 
 
 @bp.put("/servers/<server_id>")
@@ -131,7 +131,7 @@ def update(server_id):
         if key in body:
             setattr(inst, attr, body[key] if body[key] is not None else (None if key == "description" else ""))
     inst.save()
-    return jsonify(server=render(inst))
+    return jsonify(server=_shown(inst))
 
 
 @bp.delete("/servers/<server_id>")
