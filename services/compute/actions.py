@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from appliance.errors import BadRequest, Conflict
 from services.compute import faults
-from services.compute.build import backing, qemu_img
+from services.compute.build import backing
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.models import Instance
@@ -97,8 +97,7 @@ class ServerActions:
         self.driver.destroy(inst.domain_name)
         overlay = self.node.instance_dir(inst) / "disk"
         if overlay.exists() and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
-            qemu_img(["resize", "-q", "-f", "qcow2", str(overlay), f"{int(flavor['disk'])}G"],
-                      readable=backing(self.node.instances_dir, inst), writable=[overlay])
+            self.driver.grow_disk(str(overlay), int(flavor["disk"]), backing(self.node.instances_dir, inst))
         spec = _spec_from_xml(tree_xml, inst, flavor)
         if running:
             self.driver.spawn(spec)
@@ -140,9 +139,8 @@ class ServerActions:
                 if paused:
                     self.driver.pause(inst.domain_name)  # a consistent copy without a live block job
                 try:
-                    qemu_img(["convert", "-U", "-f", "qcow2", "-O", "qcow2", str(self.node.instance_dir(inst) / "disk"),
-                               str(out)], readable=[self.node.instance_dir(inst) / "disk",
-                                                    *backing(self.node.instances_dir, inst)], writable=[out], new=out)
+                    disk = self.node.instance_dir(inst) / "disk"
+                    self.driver.copy_disk(str(disk), str(out), backing(self.node.instances_dir, inst))
                 finally:
                     if paused:
                         self.driver.unpause(inst.domain_name)

@@ -1,17 +1,15 @@
 """Building and tearing down a server: ports, image cache, disks, config drive, spawn; delete releases it all."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
-from appliance import diskimage
 from appliance.db import utcnow
 from services.compute import access, faults
-from services.compute.configdrive import build_config_drive
+from services.compute.configdrive import config_drive_files
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
@@ -130,14 +128,13 @@ class ServerBuilder:
                 raise BuildError(f"Image {inst.image_ref} has disk_format {fmt}; qcow2 or raw can be booted.")
             overlay = idir / "disk"
             if not overlay.exists():
-                _inspect_base(inst.image_ref, base_path, fmt)
-                cmd = ["create", "-q", "-f", "qcow2", "-b", str(base_path), "-F", fmt, str(overlay)]
-                if int(inst.flavor.get("disk") or 0) > 0:
-                    virtual = _virtual_size(base_path, fmt)
-                    wanted = int(inst.flavor["disk"]) << 30
-                    if wanted > virtual:
-                        cmd.append(str(wanted))
-                qemu_img(cmd, readable=[base_path], writable=[overlay], new=overlay)
+                try:
+                    size = int(inst.flavor.get("disk") or 0) << 30
+                    self.driver.create_overlay(str(base_path), fmt, str(overlay), size)
+                except drv.UnsafeDisk as exc:
+                    raise BuildError(f"Image {inst.image_ref} is unacceptable: {exc}") from None
+                except drv.DriverError as exc:  # qemu-img's own words, as a build step's failure
+                    raise BuildError(str(exc)) from None
             disks.append(drv.DiskSpec(path=str(overlay), target="vda"))
             for key in ("kernel_id", "ramdisk_id"):
                 if meta.get(key):
@@ -151,7 +148,10 @@ class ServerBuilder:
             disks.append(self.devices.connect_volume(inst, att, token))
         if inst.config_drive:
             iso = idir / "disk.config"
-            build_config_drive(inst, str(iso))
+            try:
+                self.driver.write_config_drive(config_drive_files(inst), str(iso))
+            except drv.DriverError as exc:  # no ISO tool on this node is the admin's to fix, as before
+                raise RuntimeError(str(exc)) from None
             disks.append(drv.DiskSpec(path=str(iso), target="sda", format="raw", bus="sata", device="cdrom",
                                       readonly=True))
         inst.image = image_info
@@ -193,36 +193,7 @@ class ServerBuilder:
             inst.save()
 
 
-def qemu_img(args, readable=(), writable=(), new=None) -> str:
-    """qemu-img in the bubblewrap sandbox (appliance.diskimage): it sees only these files, never the keys.
-    `new`: an output file, made empty first (the sandbox binds it) and removed again if qemu-img fails."""
-    if new is not None:
-        Path(new).touch(mode=0o644)
-    try:
-        return diskimage.run_qemu_img(args, readable=readable, writable=writable)
-    except diskimage.QemuImgError as exc:
-        if new is not None:
-            Path(new).unlink(missing_ok=True)
-        raise BuildError(str(exc)[:400]) from None
-
-
-def _inspect_base(image_id, path, fmt) -> None:
-    """The cached image, checked by oslo.utils' inspector before an overlay (and so qemu and libvirt) opens it."""
-    try:
-        diskimage.inspect(path, fmt)
-    except diskimage.UnsafeImage as exc:
-        raise BuildError(f"Image {image_id} is unacceptable: {exc}") from None
-
-
 def backing(instances_dir, inst) -> list:
     """The cached base under a server's overlay: the only other file qemu-img may open through it."""
     base = Path(instances_dir) / "_base" / str(inst.image_ref or "")
     return [base] if inst.image_ref and base.exists() else []
-
-
-def _virtual_size(path, fmt) -> int:
-    try:
-        out = qemu_img(["info", "-U", "--output=json", "-f", fmt, str(path)], readable=[path])
-        return int(json.loads(out)["virtual-size"])
-    except (BuildError, ValueError, KeyError):
-        return 0

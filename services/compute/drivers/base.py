@@ -1,12 +1,12 @@
 """The compute driver contract: guest specs in, domains and their power states out."""
 from __future__ import annotations
 
-from services.compute.drivers import hardware
+from services.compute.drivers import disks, hardware
 from services.compute.drivers.libvirt import xml as domainxml
 # the contract's data types and errors, re-exported: callers name them as base.DiskSpec, base.NotFound, ...
 from services.compute.drivers.specs import (  # noqa: F401
     CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED, DiskSpec, DriverError, GuestSpec, HostCaps, NotFound,
-    UnsupportedSpec, VifSpec)
+    UnsafeDisk, UnsupportedSpec, VifSpec)
 
 
 class ComputeDriver:
@@ -91,3 +91,21 @@ class ComputeDriver:
 
     def detach_vif(self, name: str, vif: VifSpec) -> None:
         raise NotImplementedError
+
+    # -- a guest's files, on the node that runs it (a remote driver does this on its node) ----------------------
+    def create_overlay(self, base: str, fmt: str, overlay: str, size_bytes: int = 0) -> None:
+        """A qcow2 overlay on an inspected base image (UnsafeDisk if the inspector refuses it), grown to size_bytes
+        if that is larger than the image."""
+        disks.create_overlay(base, fmt, overlay, size_bytes)
+
+    def grow_disk(self, path: str, size_gb: int, backing=()) -> None:
+        """Grow a qcow2 disk to size_gb GiB (a resize to a bigger root disk); `backing`: the files under it."""
+        disks.grow(path, size_gb, backing)
+
+    def copy_disk(self, path: str, dest: str, backing=()) -> None:
+        """A standalone qcow2 copy of a disk and its backing chain (a snapshot's image); no dest on failure."""
+        disks.copy_qcow2(path, dest, backing)
+
+    def write_config_drive(self, files: dict, dest: str) -> None:
+        """An ISO9660 volume labelled config-2 holding files {path inside the drive: str or bytes}."""
+        disks.write_iso(files, dest, "config-2")

@@ -68,3 +68,7 @@ class HostCaps:
     hugepages: dict = field(default_factory=dict)         # page size KiB -> free pages
     hypervisor_version: int = 0
     arch: str = "x86_64"
+
+
+class UnsafeDisk(DriverError):
+    """An image the inspector refuses: not what its format says, or naming files outside itself."""
