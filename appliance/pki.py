@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -275,10 +276,20 @@ def wizard_tls_files(settings) -> dict[str, Path]:
 
 def api_sans(settings) -> list[str]:
     """Names the API certificate must cover: loopback, the public host the catalog names, this host, extras."""
-    import socket
     names = ["127.0.0.1", "::1", "localhost", settings.public_host, socket.gethostname(),
              *settings.tls.get("sans", [])]
     return sorted({str(n) for n in names if n})
+
+
+def node_name(settings) -> str:
+    """This box's name in a site and in its certificates (setting [service.cluster] node_name, else the host)."""
+    return settings.section("cluster").get("node_name") or socket.gethostname().split(".")[0]
+
+
+def box_ca(settings) -> CertificateAuthority:
+    """Every box has a CA from its first start (it signs the API certificate); founding a site makes it the
+    site CA, so it lives in the cluster unit's state directory."""
+    return CertificateAuthority.create(Path(settings.state_dir) / "cluster" / "ca", f"Egret {node_name(settings)}")
 
 
 def ensure_api_tls(settings) -> dict[str, Path]:
@@ -286,7 +297,6 @@ def ensure_api_tls(settings) -> dict[str, Path]:
     files = api_tls_files(settings)
     if files["operator"].exists():
         return files
-    from appliance.cluster.membership import box_ca, node_name
     ca = box_ca(settings)
     files["cert"].parent.mkdir(parents=True, exist_ok=True)
     ca.ensure_leaf(files["cert"], files["key"], f"egret-api-{node_name(settings)}", api_sans(settings))

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import peewee
 
 from appliance import errors, jointoken, pki
 from appliance.cluster import models
+from appliance.pki import box_ca, node_name  # noqa: F401 (the box's own CA and name, which a site builds on)
 
 STATE = "cluster"  # the unit's state directory
 DEFAULT_TTL = 3600
@@ -35,15 +35,6 @@ def state_dir(settings) -> Path:
 
 def site_file(settings) -> Path:
     return state_dir(settings) / "site.json"
-
-
-def box_ca(settings) -> pki.CertificateAuthority:
-    """Every box has a CA from its first start; founding a site makes it the site CA."""
-    return pki.CertificateAuthority.create(state_dir(settings) / "ca", f"Egret {node_name(settings)}")
-
-
-def node_name(settings) -> str:
-    return settings.section("cluster").get("node_name") or socket.gethostname().split(".")[0]
 
 
 def advertised(settings) -> list[str]:
