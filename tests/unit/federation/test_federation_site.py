@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from appliance import federation_site, jointoken
+from appliance import federation_site, jointoken, pki
+from appliance.manifest import load_manifest
+from appliance.processes import prepare
 from appliance.testing.plugin import free_port, make_settings
 
 FP = "sha256:" + "ab" * 32
@@ -89,9 +91,6 @@ def test_report_without_enrolment_says_so(settings):
 
 
 def test_hub_prepare_writes_the_tls_files_gunicorn_needs_before_it_binds(settings):
-    from appliance import pki
-    from appliance.manifest import load_manifest
-    from appliance.processes import prepare
     prepare(settings, load_manifest()["federation"])  # what egret up / egret serve run before gunicorn
     files = pki.tls_files(settings, "federation")
     ca_pem = (settings.state_dir / "federation" / "ca" / "ca.crt").read_text()
