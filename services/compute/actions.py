@@ -98,7 +98,7 @@ class ServerActions:
         overlay = self.node.instance_dir(inst) / "disk"
         if overlay.exists() and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
             self.driver.grow_disk(str(overlay), int(flavor["disk"]), backing(self.node.instances_dir, inst))
-        spec = _spec_from_xml(tree_xml, inst, flavor)
+        spec = spec_from_xml(tree_xml, inst, flavor)
         if running:
             self.driver.spawn(spec)
         else:
@@ -172,7 +172,7 @@ class ServerActions:
         return {"output": self.driver.console_log(str(self.node.console_path(inst)), lines)}
 
 
-def _spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
+def spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
     """Rebuild a GuestSpec from the live definition, for a resize that keeps disks and NICs."""
     tree = ET.fromstring(xml_text)
     disks, vifs = [], []

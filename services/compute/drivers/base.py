@@ -67,7 +67,9 @@ class ComputeDriver:
     def list_domains(self) -> list[str]:
         raise NotImplementedError
 
-    def xml(self, name: str) -> str:
+    def xml(self, name: str, inactive: bool = False) -> str:
+        """The domain's definition as running; inactive: as persisted for its next start (a hot-unplugged device
+        leaves it at once, the running guest only once it lets the device go)."""
         raise NotImplementedError
 
     def console_log(self, path: str, lines: int | None = None) -> str:

@@ -95,6 +95,9 @@ class FakeDriver(base.ComputeDriver):
 
     def resume(self, name: str) -> None:
         dom = self._dom(name)
+        if not dom["saved"]:
+            # libvirt starts a domain from its managed save; a running one cannot be started again
+            raise base.DriverError("Requested operation is not valid: domain is already running")
         dom["state"], dom["saved"] = base.RUNNING, False
 
     def power_state(self, name: str) -> int:
@@ -108,8 +111,8 @@ class FakeDriver(base.ComputeDriver):
     def list_domains(self) -> list[str]:
         return sorted(n for n in self.domains if n.startswith(self.prefix))
 
-    def xml(self, name: str) -> str:
-        return self._dom(name)["xml"]
+    def xml(self, name: str, inactive: bool = False) -> str:
+        return self._dom(name)["xml"]   # a fake guest lets go of an unplugged device at once
 
     def _edit(self, name, fn):
         dom = self._dom(name)

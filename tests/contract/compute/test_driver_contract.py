@@ -3,49 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import time
-import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+from driver_contract_support import spec_for as _spec, wait as _wait
 
 from appliance.testing.guest import BOOT_MARKER
 from services.compute.drivers import base
-from services.compute.drivers.fake import FakeDriver
-
-
-@pytest.fixture(scope="module", params=["fake", "libvirt"])
-def driver(request, run_prefix):
-    if request.param == "fake":
-        drv = FakeDriver(prefix=f"{run_prefix}f-")
-    else:
-        request.getfixturevalue("libvirtd")
-        from services.compute.drivers.libvirt.driver import LibvirtDriver
-        drv = LibvirtDriver("qemu:///system", prefix=f"{run_prefix}l-")
-    yield drv
-    for name in drv.list_domains():
-        drv.destroy(name)
-
-
-@pytest.fixture(scope="module")
-def workdir(libvirt_instances_dir, request):
-    path = libvirt_instances_dir / f"contract-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    path.chmod(0o755)
-    return path
-
-
-def _spec(driver, workdir, guest, name, **kw):
-    overlay = workdir / f"{name}.qcow2"
-    if not overlay.exists():
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk), "-F", "qcow2",
-                        str(overlay)], check=True)
-    fields = dict(name=driver.prefix + name, uuid=str(uuid.uuid4()), vcpus=1, memory_mb=256,
-                  disks=[base.DiskSpec(path=str(overlay), target="vda")],
-                  kernel=str(guest.kernel), initrd=str(guest.initrd), cmdline=guest.cmdline,
-                  console_log=str(workdir / f"{name}.console.log"))
-    fields.update(kw)
-    return base.GuestSpec(**fields)
 
 
 def _rich_host(driver):
@@ -97,16 +61,6 @@ def test_extra_specs_the_host_cannot_give_are_refused(driver, specs, needle, mon
     monkeypatch.setattr(driver, "host_caps", lambda: bare)
     with pytest.raises(base.UnsupportedSpec, match=needle):
         driver.check_extra_specs(specs, 4, 512)
-
-
-def _wait(predicate, timeout=60.0, step=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def test_guest_lifecycle(driver, workdir, tiny_guest):

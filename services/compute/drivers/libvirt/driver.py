@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import libvirt
 
@@ -167,8 +168,8 @@ class LibvirtDriver(base.ComputeDriver):
     def list_domains(self) -> list[str]:
         return sorted(d.name() for d in self._call(self.conn.listAllDomains) if d.name().startswith(self.prefix))
 
-    def xml(self, name: str) -> str:
-        return self._call(self._dom(name).XMLDesc, 0)
+    def xml(self, name: str, inactive: bool = False) -> str:
+        return self._call(self._dom(name).XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)
 
     def _flags(self, dom):
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -181,7 +182,6 @@ class LibvirtDriver(base.ComputeDriver):
         self._call(dom.attachDeviceFlags, to_string(disk_element(disk)), self._flags(dom))
 
     def detach_disk(self, name: str, target: str) -> None:
-        import xml.etree.ElementTree as ET
         dom = self._dom(name)
         tree = ET.fromstring(dom.XMLDesc(0))
         for el in tree.findall("./devices/disk"):
@@ -197,4 +197,8 @@ class LibvirtDriver(base.ComputeDriver):
 
     def detach_vif(self, name: str, vif: base.VifSpec) -> None:
         dom = self._dom(name)
+        macs = [m.get("address") for m in ET.fromstring(dom.XMLDesc(0)).findall("./devices/interface/mac")]
+        if vif.mac not in macs:
+            # as detach_disk: the manager takes a NIC that is already gone as detached
+            raise base.NotFound(f"interface {vif.mac} not attached to {name}")
         self._call(dom.detachDeviceFlags, to_string(vif_element(vif)), self._flags(dom))
