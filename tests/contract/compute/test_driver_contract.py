@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from driver_contract_support import spec_for as _spec, wait as _wait
@@ -110,3 +112,18 @@ def test_guest_lifecycle(driver, workdir, tiny_guest):
     driver.destroy(spec.name)  # idempotent
     with pytest.raises(base.NotFound):
         driver.power_on(spec.name)
+
+
+def test_every_driver_method_the_managers_call_is_in_this_contract():
+    """A guard: a manager calling a new driver method must bring its contract test along."""
+    root = Path(__file__).resolve().parents[3]
+    called = set()
+    for path in (root / "services" / "compute").rglob("*.py"):
+        if "drivers" in path.parts:
+            continue
+        called |= set(re.findall(r"\bdriver\.([a-z_]+)\(", path.read_text()))
+    here = Path(__file__).parent
+    tested = set()
+    for path in here.glob("test_driver_*.py"):
+        tested |= set(re.findall(r"\bdriver\.([a-z_]+)\(", path.read_text()))
+    assert called and called <= tested, sorted(called - tested)
