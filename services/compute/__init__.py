@@ -1,37 +1,41 @@
 """Compute service: Nova v2.1 API over libvirt, plus the metadata service (one process, two ports)."""
 from __future__ import annotations
 
+import fcntl
 import logging
+import threading
 
-from appliance import config
+from flask import jsonify, request
+from prometheus_client import Gauge
+
+from appliance import config, routes
+from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
+from services.compute import microversion, models
+from services.compute.api import TABLES
+from services.compute.drivers import load_driver
+from services.compute.external import http_clients
+from services.compute.manager import ComputeManager
+from services.compute.metadata import build_metadata_app
+from services.compute.models import Instance, database
+from services.compute.policies import POLICIES
 
 log = logging.getLogger(__name__)
 
-
 def migrate(settings) -> list[str]:
-    from services.compute import models
     return migrate_service(settings, "compute", models.database)
 
 
 def build_api(settings, driver, clients, synchronous=False):
     """The Nova API app (no background threads; create_app adds them)."""
-    from appliance.app import make_app
-    from services.compute import microversion, models
-    from services.compute.api import attachments, flavors, misc, servers, versions
-    from services.compute.manager import ComputeManager
-    from services.compute.policies import POLICIES
-
     app = make_app("compute", settings, error_format="nova", policies=POLICIES, database=models.database)
     app.url_map.strict_slashes = False
     manager = ComputeManager(settings, driver, clients, synchronous=synchronous)
-    app.extensions["compute.manager"] = manager
-    for module in (versions, servers, flavors, attachments, misc):
-        app.register_blueprint(module.bp)
+    app.extensions["egret.manager"] = manager
+    routes.register(app, *TABLES)
 
     @app.before_request
     def _microversion():
-        from flask import request
         if request.path.startswith("/v2.1/"):
             microversion.negotiate()
 
@@ -43,7 +47,6 @@ def build_api(settings, driver, clients, synchronous=False):
 
 def _health_info(app, driver) -> None:
     """/healthz also says which domain type the driver chose (egret status prints it)."""
-    from flask import jsonify
     original = app.view_functions["_healthz"]
 
     def healthz():
@@ -57,17 +60,12 @@ def _health_info(app, driver) -> None:
 
 
 def create_app(settings=None, *, driver=None, clients=None):
-    from services.compute.drivers import load_driver
-    from services.compute.external import http_clients
-    from services.compute.metadata import build_metadata_app
-
     settings = settings or config.load()
-    from services.compute import models
     open_service_database(settings, "compute", models.database).close()
     driver = driver or load_driver(settings)
     clients = clients or http_clients(settings)
     api = build_api(settings, driver, clients)
-    manager = api.extensions["compute.manager"]
+    manager = api.extensions["egret.manager"]
     metadata = build_metadata_app(settings, manager)
     section = settings.section("compute")
     if section.get("background", True):
@@ -89,8 +87,6 @@ class PortDispatcher:
 
 def _start_background(settings, manager, interval: float) -> None:
     """One process runs reconcile + power sync: the holder of a lock file (gunicorn may fork several workers)."""
-    import fcntl
-    import threading
     path = settings.state_dir / "compute" / "background.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "w")
@@ -113,9 +109,6 @@ def _start_background(settings, manager, interval: float) -> None:
 
 
 def _register_metrics(app, manager) -> None:
-    from prometheus_client import Gauge
-
-    from services.compute.models import Instance, database
     registry = app.extensions["egret.metrics"].registry
 
     def by_state():
@@ -139,6 +132,5 @@ def _register_metrics(app, manager) -> None:
 
     @app.before_request
     def _refresh_metrics():
-        from flask import request
         if request.path == "/metrics":
             collect()

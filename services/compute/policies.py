@@ -1,12 +1,16 @@
 """Default compute policy rules (oslo.policy syntax), overridable from settings.policy."""
 
 POLICIES = {
+    # reading what a project owns without a role (server groups, as Nova's admin_or_owner)
     "compute:owner": "rule:admin_required or project_id:%(project_id)s",
     "compute:servers:create": "rule:admin_required or (role:member and project_id:%(project_id)s)",
     "compute:servers:read": "rule:admin_required or (role:reader and project_id:%(project_id)s)",
     "compute:servers:write": "rule:admin_required or (role:member and project_id:%(project_id)s)",
+    # GET /servers?all_tenants=1 lists every project's servers (otherwise the flag is silently ignored)
     "compute:servers:all_tenants": "rule:admin_required",
     "compute:flavors:manage": "rule:admin_required",
+    # key pairs belong to users: one's own, or (admins) another user's named by user_id
+    "compute:keypairs": "rule:admin_required or user_id:%(user_id)s",
     "compute:quotas:update": "rule:admin_required",
     "compute:quotas:read": "rule:admin_required or project_id:%(project_id)s",
     "compute:hypervisors": "rule:admin_required",

@@ -1,7 +1,9 @@
-"""Nova response bodies: servers, flavors, keypairs, attachments, as each microversion shows them."""
+"""Nova response bodies: servers, flavors, keypairs, attachments, groups, limits, hosts, per microversion."""
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
 
 from flask import request
 
@@ -168,3 +170,85 @@ def volume_attachment(a) -> dict:
     if at_least(79):
         body["delete_on_termination"] = a.delete_on_termination
     return body
+
+
+def interface(record) -> dict:
+    return {"port_state": "ACTIVE", "fixed_ips": [{"ip_address": ip, "subnet_id": None}
+                                                  for ip in record.get("ips", [])],
+            "port_id": record["port_id"], "net_id": record["network_id"], "mac_addr": record.get("mac")}
+
+
+def flavor_access(flavor_id: str, projects: list[str]) -> list[dict]:
+    return [{"flavor_id": flavor_id, "tenant_id": p} for p in projects]
+
+
+def server_group(sg, members: list[str]) -> dict:
+    body = {"id": sg.id, "name": sg.name, "members": members, "metadata": {}}
+    if at_least(64):
+        body.update({"policy": sg.policy, "rules": sg.rules or {}})
+    else:
+        body["policies"] = [sg.policy]
+    if at_least(13):
+        body.update({"project_id": sg.project_id, "user_id": sg.user_id})
+    return body
+
+
+def limits(q: dict, used: dict) -> dict:
+    absolute = {"maxTotalInstances": q["instances"], "maxTotalCores": q["cores"], "maxTotalRAMSize": q["ram"],
+                "maxTotalKeypairs": q["key_pairs"], "maxServerMeta": q["metadata_items"],
+                "maxServerGroups": q["server_groups"], "maxServerGroupMembers": q["server_group_members"],
+                "maxPersonality": q["injected_files"], "maxPersonalitySize": q["injected_file_content_bytes"],
+                "totalInstancesUsed": used["instances"], "totalCoresUsed": used["cores"],
+                "totalRAMUsed": used["ram"], "totalServerGroupsUsed": used["server_groups"]}
+    if not at_least(36):
+        absolute.update({"maxTotalFloatingIps": -1, "totalFloatingIpsUsed": 0, "maxSecurityGroups": -1,
+                         "totalSecurityGroupsUsed": 0, "maxSecurityGroupRules": -1, "maxImageMeta": 128})
+    return {"rate": [], "absolute": absolute}
+
+
+def _service_id(host: str):
+    # from 2.53 hypervisors and services have UUIDs (derived from the host name: one host, one service)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, host)) if at_least(53) else 1
+
+
+def hypervisor_id(host: str):
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host)) if at_least(53) else 1
+
+
+def hypervisor(r, detail: bool) -> dict:
+    """os-hypervisors entry from a hosts.HostReport."""
+    body = {"id": hypervisor_id(r.host), "hypervisor_hostname": r.host, "state": "up", "status": "enabled"}
+    if not detail:
+        return body
+    caps = r.caps
+    body.update({
+        "hypervisor_type": {"kvm": "KVM", "qemu": "QEMU"}.get(caps.domain_type, caps.domain_type.upper()),
+        "hypervisor_version": caps.hypervisor_version, "host_ip": r.address,
+        "running_vms": r.running_vms, "vcpus": caps.cpus, "memory_mb": caps.memory_mb,
+        "vcpus_used": r.vcpus_used, "memory_mb_used": r.memory_mb_used,
+        "free_ram_mb": caps.memory_mb - r.memory_mb_used,
+        "local_gb": 0, "local_gb_used": 0, "free_disk_gb": 0, "disk_available_least": 0,
+        "current_workload": r.busy,
+        "cpu_info": {"arch": caps.arch, "domain_type": caps.domain_type, "domain_type_reason":
+                     caps.domain_type_reason, "topology": {"cores": caps.cpus, "sockets": 1, "threads": 1},
+                     "numa_nodes": caps.numa_nodes, "dedicated_cpus": caps.dedicated_cpus,
+                     "hugepages_free": {str(k): v for k, v in caps.hugepages.items()}},
+        "service": {"host": r.host, "id": _service_id(r.host), "disabled_reason": None},
+    })
+    if not at_least(28):
+        body["cpu_info"] = json.dumps(body["cpu_info"])
+    return body
+
+
+HYPERVISOR_STATISTICS = ("vcpus", "memory_mb", "vcpus_used", "memory_mb_used", "free_ram_mb", "running_vms",
+                         "local_gb", "local_gb_used", "free_disk_gb", "disk_available_least", "current_workload")
+
+
+def hypervisor_statistics(r) -> dict:
+    h = hypervisor(r, True)
+    return {"count": 1, **{k: h[k] for k in HYPERVISOR_STATISTICS}}
+
+
+def compute_service(host: str, now) -> dict:
+    return {"id": _service_id(host), "binary": "nova-compute", "host": host, "zone": "nova", "status": "enabled",
+            "state": "up", "updated_at": iso(now), "disabled_reason": None, "forced_down": False}

@@ -106,6 +106,21 @@ CREATE_FLAVOR = {
     "additionalProperties": False,
 }
 
+UPDATE_FLAVOR = {
+    "type": "object", "required": ["flavor"], "properties": {"flavor": {
+        "type": "object", "required": ["description"],
+        "properties": {"description": {"type": ["string", "null"]}}, "additionalProperties": False}},
+}
+
+FLAVOR_ACTION = {
+    "type": "object", "minProperties": 1, "maxProperties": 1, "properties": {
+        "addTenantAccess": {"type": "object", "required": ["tenant"]},
+        "removeTenantAccess": {"type": "object", "required": ["tenant"]}}, "additionalProperties": False,
+}
+
+# PUT /flavors/{id}/os-extra_specs/{key}: {key: value}, the key matching the URL's (checked by the view)
+EXTRA_SPEC = {"type": "object", "minProperties": 1, "maxProperties": 1}
+
 EXTRA_SPECS = {
     "type": "object", "required": ["extra_specs"],
     "properties": {"extra_specs": {"type": "object", "propertyNames": {"minLength": 1, "maxLength": 255},

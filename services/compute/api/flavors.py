@@ -1,24 +1,18 @@
-"""/flavors (+ extra specs and access) and /os-keypairs."""
+"""/flavors, their extra specs and access lists."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import jsonify
 
-from appliance.app import json_body
-from appliance.errors import BadRequest, Conflict, NotFound
-from appliance.policy import check, enforce
-from services.compute import render, schemas
+from appliance.errors import BadRequest, NotFound
+from appliance.routes import ANY_TOKEN, Route, RouteTable, manager
+from services.compute import flavors, render, schemas
 from services.compute.microversion import at_least
-from services.compute.models import FlavorAccess, KeyPair
 
-bp = Blueprint("compute_flavors", __name__, url_prefix="/v2.1")
-
-
-def mgr():
-    return current_app.extensions["compute.manager"]
+MANAGE = "compute:flavors:manage"
+ADMIN = "admin_required"   # sees private flavors without being granted them
 
 
-def _is_public_arg(admin: bool):
-    raw = request.args.get("is_public")
+def _is_public_arg(raw: str | None):
     if raw is None:
         return True
     if raw.lower() == "none":
@@ -30,8 +24,8 @@ def _is_public_arg(admin: bool):
     raise BadRequest(f"Invalid is_public filter [{raw}]")
 
 
-def _int_arg(name):
-    raw = request.args.get(name)
+def _int_arg(call, name):
+    raw = call.query.get(name)
     if raw is None:
         return None
     try:
@@ -40,42 +34,37 @@ def _int_arg(name):
         raise BadRequest(f"Invalid {name} filter [{raw}]") from None
 
 
-def _listing(detail: bool):
-    admin = check("admin_required")
-    is_public = _is_public_arg(admin)
-    if is_public is None and not admin:
-        is_public = None
-    flavors = mgr().list_flavors(g.context, admin, is_public, _int_arg("minRam"), _int_arg("minDisk"))
-    if request.args.get("marker"):
-        ids = [f.id for f in flavors]
-        if request.args["marker"] not in ids:
-            raise BadRequest(f"marker [{request.args['marker']}] not found")
-        flavors = flavors[ids.index(request.args["marker"]) + 1:]
-    limit = _int_arg("limit")
-    if limit is not None:
-        flavors = flavors[:limit]
-    return jsonify(flavors=[render.flavor(f, detail) for f in flavors])
+def _listing(call, detail: bool):
+    is_public = _is_public_arg(call.query.get("is_public"))
+    found = manager().list_flavors(call.context, call.check(ADMIN), is_public, _int_arg(call, "minRam"),
+                                   _int_arg(call, "minDisk"))
+    found = flavors.page(found, call.query.get("marker"), _int_arg(call, "limit"))
+    return jsonify(flavors=[render.flavor(f, detail) for f in found])
 
 
-@bp.get("/flavors")
-def index():
-    return _listing(False)
+def index(call):
+    return _listing(call, False)
 
 
-@bp.get("/flavors/detail")
-def detail():
-    return _listing(True)
+def detail(call):
+    return _listing(call, True)
 
 
-@bp.get("/flavors/<flavor_id>")
-def show(flavor_id):
-    return jsonify(flavor=render.flavor(mgr().get_flavor(flavor_id, g.context, check("admin_required"))))
+def _visible(call):
+    """The flavor, if the caller may see it (a private flavor not shared with the project is not found)."""
+    return manager().get_flavor(call.args["flavor_id"], call.context, call.check(ADMIN))
 
 
-@bp.post("/flavors")
-def create():
-    enforce("compute:flavors:manage")
-    body = json_body(schemas.CREATE_FLAVOR)["flavor"]
+def _flavor(call):
+    return manager().get_flavor(call.args["flavor_id"])
+
+
+def show(call):
+    return _visible(call)
+
+
+def create(call):
+    body = call.body["flavor"]
     for key in ("ram", "vcpus", "disk"):
         body[key] = int(body[key])
     if isinstance(body.get("os-flavor-access:is_public"), str):
@@ -83,159 +72,81 @@ def create():
     if "description" in body and not at_least(55):
         raise BadRequest("Invalid input for field 'flavor': Additional properties are not allowed "
                          "('description' was unexpected).")
-    return jsonify(flavor=render.flavor(mgr().create_flavor(body))), 200
+    return manager().create_flavor(body)
 
 
-@bp.put("/flavors/<flavor_id>")
-def update(flavor_id):
-    enforce("compute:flavors:manage")
+def update(call):
     if not at_least(55):
         raise NotFound("The resource could not be found.")
-    body = json_body({"type": "object", "required": ["flavor"], "properties": {"flavor": {
-        "type": "object", "required": ["description"],
-        "properties": {"description": {"type": ["string", "null"]}}, "additionalProperties": False}}})
-    f = mgr().get_flavor(flavor_id)
-    f.description = body["flavor"]["description"]
-    f.save()
-    return jsonify(flavor=render.flavor(f))
+    description = call.body["flavor"]["description"]
+    return flavors.set_description(_flavor(call), description)
 
 
-@bp.delete("/flavors/<flavor_id>")
-def delete(flavor_id):
-    enforce("compute:flavors:manage")
-    mgr().get_flavor(flavor_id).delete_instance(recursive=True)
+def delete(call):
+    flavors.delete(_flavor(call))
     return "", 202
 
 
-@bp.get("/flavors/<flavor_id>/os-extra_specs")
-def specs(flavor_id):
-    f = mgr().get_flavor(flavor_id, g.context, check("admin_required"))
-    return jsonify(extra_specs=dict(f.extra_specs or {}))
+def specs(call):
+    return jsonify(extra_specs=dict(_visible(call).extra_specs or {}))
 
 
-@bp.post("/flavors/<flavor_id>/os-extra_specs")
-def set_specs(flavor_id):
-    enforce("compute:flavors:manage")
-    body = json_body(schemas.EXTRA_SPECS)["extra_specs"]
-    f = mgr().get_flavor(flavor_id)
-    merged = {**(f.extra_specs or {}), **{k: str(v) for k, v in body.items()}}
-    from services.compute.drivers.base import UnsupportedSpec
-    from services.compute.drivers.libvirt.xml import plan
-    from services.compute.drivers.base import HostCaps
-    try:
-        # syntax only: a host-independent check with a host that could give everything
-        plan(merged, f.vcpus, f.ram, HostCaps(cpus=4096, dedicated_cpus=list(range(4096)), numa_nodes=64,
-                                              hugepages={2048: 1 << 30, 1048576: 1 << 20}))
-    except UnsupportedSpec as exc:
-        if "exceeds" not in str(exc) and "needs" not in str(exc) and "asks for" not in str(exc):
-            raise BadRequest(str(exc)) from None
-    f.extra_specs = merged
-    f.save()
+def set_specs(call):
+    wanted = call.body["extra_specs"]
+    merged = flavors.merge_extra_specs(_flavor(call), wanted)
     return jsonify(extra_specs=merged)
 
 
-@bp.get("/flavors/<flavor_id>/os-extra_specs/<key>")
-def show_spec(flavor_id, key):
-    f = mgr().get_flavor(flavor_id, g.context, check("admin_required"))
-    if key not in (f.extra_specs or {}):
-        raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
-    return jsonify({key: f.extra_specs[key]})
+def show_spec(call):
+    key = call.args["key"]
+    return jsonify({key: flavors.extra_spec(_visible(call), key)})
 
 
-@bp.put("/flavors/<flavor_id>/os-extra_specs/<key>")
-def put_spec(flavor_id, key):
-    enforce("compute:flavors:manage")
-    body = json_body({"type": "object", "minProperties": 1, "maxProperties": 1})
+def put_spec(call):
+    key, body = call.args["key"], call.body
     if key not in body:
         raise BadRequest("Request body and URI mismatch")
-    f = mgr().get_flavor(flavor_id)
-    f.extra_specs = {**(f.extra_specs or {}), key: str(body[key])}
-    f.save()
-    return jsonify({key: str(body[key])})
+    return jsonify({key: flavors.set_extra_spec(_flavor(call), key, body[key])})
 
 
-@bp.delete("/flavors/<flavor_id>/os-extra_specs/<key>")
-def delete_spec(flavor_id, key):
-    enforce("compute:flavors:manage")
-    f = mgr().get_flavor(flavor_id)
-    if key not in (f.extra_specs or {}):
-        raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
-    f.extra_specs = {k: v for k, v in f.extra_specs.items() if k != key}
-    f.save()
+def delete_spec(call):
+    flavors.unset_extra_spec(_flavor(call), call.args["key"])
     return "", 200
 
 
-@bp.get("/flavors/<flavor_id>/os-flavor-access")
-def access(flavor_id):
-    enforce("compute:flavors:manage")
-    f = mgr().get_flavor(flavor_id)
-    if f.is_public:
-        raise NotFound("Access list not available for public flavors.")
-    return jsonify(flavor_access=[{"flavor_id": f.id, "tenant_id": a.project_id} for a in f.access])
+def access(call):
+    f = _flavor(call)
+    return jsonify(flavor_access=render.flavor_access(f.id, flavors.access_list(f)))
 
 
-@bp.post("/flavors/<flavor_id>/action")
-def access_action(flavor_id):
-    enforce("compute:flavors:manage")
-    body = json_body({"type": "object", "minProperties": 1, "maxProperties": 1, "properties": {
-        "addTenantAccess": {"type": "object", "required": ["tenant"]},
-        "removeTenantAccess": {"type": "object", "required": ["tenant"]}}, "additionalProperties": False})
-    f = mgr().get_flavor(flavor_id)
-    if f.is_public:
-        raise Conflict("Can not add access to a public flavor.")
+def access_action(call):
+    body, f = call.body, _flavor(call)
     if "addTenantAccess" in body:
-        tenant = body["addTenantAccess"]["tenant"]
-        if FlavorAccess.get_or_none((FlavorAccess.flavor == f) & (FlavorAccess.project_id == tenant)):
-            raise Conflict(f"Flavor access already exists for flavor {f.id} and project {tenant} combination.")
-        FlavorAccess.create(flavor=f, project_id=tenant)
+        projects = flavors.add_access(f, body["addTenantAccess"]["tenant"])
     else:
-        tenant = body["removeTenantAccess"]["tenant"]
-        row = FlavorAccess.get_or_none((FlavorAccess.flavor == f) & (FlavorAccess.project_id == tenant))
-        if row is None:
-            raise NotFound(f"Flavor access not found for {f.id} / {tenant} combination.")
-        row.delete_instance()
-    return jsonify(flavor_access=[{"flavor_id": f.id, "tenant_id": a.project_id} for a in f.access])
+        projects = flavors.remove_access(f, body["removeTenantAccess"]["tenant"])
+    return jsonify(flavor_access=render.flavor_access(f.id, projects))
 
 
-# -- keypairs ---------------------------------------------------------------------------------------------
-def _key_user() -> str:
-    user = request.args.get("user_id")
-    if user and user != g.context.user_id:
-        enforce("admin_required")
-        return user
-    return g.context.user_id
+def _one(f) -> dict:
+    return {"flavor": render.flavor(f)}
 
 
-@bp.get("/os-keypairs")
-def keypairs():
-    user = _key_user()
-    rows = KeyPair.select().where(KeyPair.user_id == user).order_by(KeyPair.name)
-    return jsonify(keypairs=[{"keypair": render.keypair(k, detail=False)} for k in rows])
-
-
-@bp.post("/os-keypairs")
-def create_keypair():
-    body = json_body(schemas.CREATE_KEYPAIR)["keypair"]
-    user = g.context.user_id
-    if body.get("user_id") and body["user_id"] != user:
-        enforce("admin_required")
-        user = body["user_id"]
-    if at_least(92) and "public_key" not in body:
-        raise BadRequest("Invalid input for field 'keypair/public_key': 'public_key' is a required property.")
-    kp, private = mgr().create_keypair(user, body["name"], body.get("public_key"), body.get("type", "ssh"))
-    body = render.keypair(kp, with_private=private, detail=False)
-    body["user_id"] = kp.user_id
-    return jsonify(keypair=body), 201 if at_least(2) else 200
-
-
-@bp.get("/os-keypairs/<name>")
-def show_keypair(name):
-    return jsonify(keypair=render.keypair(mgr().get_keypair(_key_user(), name)))
-
-
-@bp.delete("/os-keypairs/<name>")
-def delete_keypair(name):
-    mgr().get_keypair(_key_user(), name).delete_instance()
-    return "", 202 if not at_least(2) else 204
-
-
+FLAVOR = "/v2.1/flavors/<flavor_id>"
+# every token reads the flavors it may see (public ones, and private ones shared with its project); only
+# admins manage them
+TABLE = RouteTable("compute_flavors", [
+    Route("GET", "/v2.1/flavors", ANY_TOKEN, index, checks=(ADMIN,)),
+    Route("GET", "/v2.1/flavors/detail", ANY_TOKEN, detail, checks=(ADMIN,)),
+    Route("GET", FLAVOR, ANY_TOKEN, show, render=_one, checks=(ADMIN,)),
+    Route("POST", "/v2.1/flavors", MANAGE, create, schema=schemas.CREATE_FLAVOR, render=_one),
+    Route("PUT", FLAVOR, MANAGE, update, schema=schemas.UPDATE_FLAVOR, render=_one),
+    Route("DELETE", FLAVOR, MANAGE, delete),
+    Route("GET", f"{FLAVOR}/os-extra_specs", ANY_TOKEN, specs, checks=(ADMIN,)),
+    Route("POST", f"{FLAVOR}/os-extra_specs", MANAGE, set_specs, schema=schemas.EXTRA_SPECS),
+    Route("GET", f"{FLAVOR}/os-extra_specs/<key>", ANY_TOKEN, show_spec, checks=(ADMIN,)),
+    Route("PUT", f"{FLAVOR}/os-extra_specs/<key>", MANAGE, put_spec, schema=schemas.EXTRA_SPEC),
+    Route("DELETE", f"{FLAVOR}/os-extra_specs/<key>", MANAGE, delete_spec),
+    Route("GET", f"{FLAVOR}/os-flavor-access", MANAGE, access),
+    Route("POST", f"{FLAVOR}/action", MANAGE, access_action, schema=schemas.FLAVOR_ACTION),
+])

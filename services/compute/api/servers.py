@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import current_app, jsonify
 
-from appliance.app import json_body
+from appliance.app import settings_of, validate
 from appliance.errors import BadRequest
-from appliance.policy import check, enforce
-from services.compute import render, schemas
+from appliance.routes import Route, RouteTable, manager
+from services.compute import render, schemas, servers
 from services.compute.microversion import at_least
-from services.compute.models import Instance, VolumeAttachment
 
-bp = Blueprint("compute_servers", __name__, url_prefix="/v2.1")
+ADMIN = "admin_required"   # finds every project's servers by id, uses the admin-only list filters, sees hosts
+READ, WRITE = "compute:servers:read", "compute:servers:write"
+ALL_TENANTS = "compute:servers:all_tenants"
 
 # the filters Nova documents for GET /servers; from 2.75 anything else is a 400
 LIST_PARAMS = {"access_ip_v4", "access_ip_v6", "all_tenants", "auto_disk_config", "availability_zone",
@@ -22,35 +23,27 @@ LIST_PARAMS = {"access_ip_v4", "access_ip_v6", "all_tenants", "auto_disk_config"
                "power_state", "progress", "project_id", "ramdisk_id", "reservation_id", "root_device_name",
                "sort_dir", "sort_key", "status", "tags", "tags-any", "task_state", "tenant_id", "terminated_at",
                "user_id", "uuid", "vm_state", "not-tags", "not-tags-any", "pinned_availability_zone"}
+# filters Nova silently drops for users who are not admins
+ADMIN_FILTERS = ("deleted", "host")
+
+ACTIONS = {"os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "resize", "confirmResize",
+           "revertResize", "createImage", "lock", "unlock", "os-getConsoleOutput", "forceDelete"}
 
 
-def mgr():
-    return current_app.extensions["compute.manager"]
+def load_server(call):
+    """Route.load for /servers/<server_id>/...: another project's server is not found (unless admin)."""
+    return manager().get_instance(call.args["server_id"], call.context, call.check(ADMIN))
 
 
-def ctx():
-    return g.context
-
-
-def admin() -> bool:
-    return check("admin_required")
-
-
-def load(server_id: str, rule="compute:servers:read") -> Instance:
-    inst = mgr().get_instance(server_id, ctx(), admin())
-    enforce(rule, {"project_id": inst.project_id})
-    return inst
-
-
-def _shown(inst) -> dict:
-    atts = list(VolumeAttachment.select().where(VolumeAttachment.instance == inst.id))
+def shown(inst) -> dict:
+    """The full server body (floating IPs, volumes and groups need the manager and the database)."""
     groups = [inst.server_group_id] if inst.server_group_id else []
-    return render.server(inst, floating=mgr().floating_ips([inst]), attachments=atts, groups=groups)
+    return render.server(inst, floating=manager().floating_ips([inst]),
+                         attachments=servers.volume_rows([inst]).get(inst.id, []), groups=groups)
 
 
-@bp.post("/servers")
-def create():
-    body = json_body(schemas.CREATE_SERVER)
+def create(call):
+    body = call.body
     req = dict(body["server"])
     req["os:scheduler_hints"] = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     if at_least(37) and "networks" not in req:
@@ -59,9 +52,7 @@ def create():
         raise BadRequest(f"Invalid input for field 'server/networks': {req['networks']!r} is not of type 'array'.")
     if "imageRef" not in req and not req.get("block_device_mapping_v2"):
         raise BadRequest("Invalid input for field 'server/imageRef': 'imageRef' is a required property.")
-    enforce("compute:servers:create", {"project_id": ctx().project_id})
-    made = mgr().create_servers(ctx(), ctx().token, req, admin())
-    inst = made[0]
+    inst = manager().create_servers(call.context, call.context.token, req, call.check(ADMIN))[0]
     if schemas.to_bool(req.get("return_reservation_id")):
         return jsonify(reservation_id=inst.reservation_id), 202
     server = {"id": inst.id, "links": render.links("servers", inst.id), "OS-DCF:diskConfig": "MANUAL",
@@ -71,8 +62,9 @@ def create():
     return resp, 202
 
 
-def _list(detail: bool):
-    args = request.args
+def _filters(call) -> tuple[dict, bool]:
+    """The listing's filters and whether it may span projects (?all_tenants=, compute:servers:all_tenants)."""
+    args = call.query
     if at_least(75):
         unknown = sorted(set(args) - LIST_PARAMS)
         if unknown:
@@ -81,73 +73,57 @@ def _list(detail: bool):
     filters = {k: v for k, v in args.items()}
     if "status" in args:
         filters["status"] = args.get("status")
-    if (args.get("all_tenants") is not None or args.get("deleted") or args.get("host")) and not admin():
-        # Nova silently drops admin-only filters for other users
+    all_tenants = call.check(ALL_TENANTS)
+    if not call.check(ADMIN):
+        for name in ADMIN_FILTERS:
+            filters.pop(name, None)
+    if not all_tenants:
         filters.pop("all_tenants", None)
-        filters.pop("deleted", None)
-        filters.pop("host", None)
-    if "all_tenants" in args and admin():
+    elif "all_tenants" in args:
         value = args.get("all_tenants", "")
         filters["all_tenants"] = "true" if value in ("", None) else value
-    enforce("compute:servers:read", {"project_id": ctx().project_id})
-    found = mgr().list_instances(ctx(), admin(), filters)
+    return filters, all_tenants
+
+
+def _list(call, detail: bool):
+    filters, all_tenants = _filters(call)
+    found = manager().list_instances(call.context, all_tenants, filters)
     if not detail:
         return jsonify(servers=[render.server_brief(i) for i in found])
-    fips = mgr().floating_ips(found) if found else {}
-    ids = [i.id for i in found]
-    atts: dict = {}
-    if ids:
-        for a in VolumeAttachment.select().where(VolumeAttachment.instance.in_(ids)):
-            atts.setdefault(a.instance_id, []).append(a)
-    out = [render.server(i, floating=fips, attachments=atts.get(i.id, []),
-                        groups=[i.server_group_id] if i.server_group_id else []) for i in found]
-    return jsonify(servers=out)
+    fips = manager().floating_ips(found) if found else {}
+    volumes = servers.volume_rows(found)
+    return jsonify(servers=[render.server(i, floating=fips, attachments=volumes.get(i.id, []),
+                                          groups=[i.server_group_id] if i.server_group_id else [])
+                            for i in found])
 
 
-@bp.get("/servers")
-def index():
-    return _list(False)
+def index(call):
+    return _list(call, False)
 
 
-@bp.get("/servers/detail")
-def detail():
-    return _list(True)
+def detail(call):
+    return _list(call, True)
 
 
-@bp.get("/servers/<server_id>")
-def show(server_id):
-    return jsonify(server=_shown(load(server_id)))
+def show(call):
+    return jsonify(server=shown(call.resource))
 
 
-@bp.put("/servers/<server_id>")
-def update(server_id):
-    body = json_body(schemas.UPDATE_SERVER)["server"]
-    inst = load(server_id, "compute:servers:write")
-    if "description" in body and not at_least(19):
+def update(call):
+    changes = call.body["server"]
+    if "description" in changes and not at_least(19):
         raise BadRequest("Invalid input for field 'server': Additional properties are not allowed "
                          "('description' was unexpected).")
-    for key, attr in (("name", "name"), ("description", "description"), ("accessIPv4", "access_ipv4"),
-                      ("accessIPv6", "access_ipv6"), ("hostname", "hostname")):
-        if key in body:
-            setattr(inst, attr, body[key] if body[key] is not None else (None if key == "description" else ""))
-    inst.save()
-    return jsonify(server=_shown(inst))
+    return jsonify(server=shown(servers.update(call.resource, changes)))
 
 
-@bp.delete("/servers/<server_id>")
-def delete(server_id):
-    inst = load(server_id, "compute:servers:write")
-    mgr().delete_server(inst, admin())
+def delete(call):
+    manager().delete_server(call.resource, call.check(ADMIN))
     return "", 204
 
 
-ACTIONS = {"os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "resize", "confirmResize",
-           "revertResize", "createImage", "lock", "unlock", "os-getConsoleOutput", "forceDelete"}
-
-
-@bp.post("/servers/<server_id>/action")
-def action(server_id):
-    body = json_body()
+def action(call):
+    body = call.body
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("There is either no action or more than one action in the request body.")
     name, args = next(iter(body.items()))
@@ -155,19 +131,33 @@ def action(server_id):
         raise BadRequest(f"There is no such action: {name}")
     schema = schemas.ACTIONS.get(name)
     if schema:
-        from appliance.app import validate
         validate(body, schema)
-    # the console log too needs member, as Nova's os-console-output default: it can carry cloud-init's secrets
-    inst = load(server_id, "compute:servers:write")
+    inst, admin = call.resource, call.check(ADMIN)
     if name == "forceDelete":
-        mgr().delete_server(inst, admin())
+        manager().delete_server(inst, admin)
         return "", 202
-    result = mgr().action(inst, name, args, ctx().token, admin())
+    result = manager().action(inst, name, args, call.context.token, admin)
     if name == "os-getConsoleOutput":
         return jsonify(result), 200
     if name == "createImage":
-        href = f"{current_app.extensions['egret.settings'].url('image')}/v2/images/{result['id']}"
+        href = f"{settings_of().url('image')}/v2/images/{result['id']}"
         resp = jsonify(image_id=result["id"]) if at_least(45) else current_app.response_class(status=202)
         resp.headers["Location"] = href
         return resp, 202
     return "", 202
+
+
+SERVER = "/v2.1/servers/<server_id>"
+# readers read, members write; another project's server does not exist for it (load raises 404 first)
+TABLE = RouteTable("compute_servers", [
+    Route("POST", "/v2.1/servers", "compute:servers:create", create, schema=schemas.CREATE_SERVER,
+          checks=(ADMIN,)),
+    Route("GET", "/v2.1/servers", READ, index, checks=(ALL_TENANTS, ADMIN)),
+    Route("GET", "/v2.1/servers/detail", READ, detail, checks=(ALL_TENANTS, ADMIN)),
+    Route("GET", SERVER, READ, show, load=load_server, checks=(ADMIN,)),
+    Route("PUT", SERVER, WRITE, update, load=load_server, schema=schemas.UPDATE_SERVER, checks=(ADMIN,)),
+    Route("DELETE", SERVER, WRITE, delete, load=load_server, checks=(ADMIN,)),
+    # every action needs member, the console log too (Nova's os-console-output default): it can carry
+    # cloud-init's secrets
+    Route("POST", f"{SERVER}/action", WRITE, action, load=load_server, checks=(ADMIN,)),
+])

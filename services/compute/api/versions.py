@@ -1,12 +1,10 @@
 """Version discovery at / and /v2.1, with the honest microversion range."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
-from appliance.app import public
+from appliance.routes import PUBLIC, Route, RouteTable
 from services.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
-
-bp = Blueprint("compute_versions", __name__)
 
 
 def _v21():
@@ -19,14 +17,17 @@ def _v21():
                              "type": "application/vnd.openstack.compute+json;version=2.1"}]}
 
 
-@bp.get("/")
-@public
-def root():
+def root(call):
     return jsonify(versions=[_v21()])
 
 
-@bp.get("/v2.1")
-@bp.get("/v2.1/")
-@public
-def v21():
+def v21(call):
     return jsonify(version=_v21())
+
+
+# clients discover the API before they have a token
+TABLE = RouteTable("compute_versions", [
+    Route("GET", "/", PUBLIC, root),
+    Route("GET", "/v2.1", PUBLIC, v21),
+    Route("GET", "/v2.1/", PUBLIC, v21),
+])

@@ -46,7 +46,7 @@ class Env:
         from services.compute import models
         open_service_database(settings, "compute", models.database)
         self.app = build_api(settings, self.driver, self.clients, synchronous=True)
-        self.manager = self.app.extensions["compute.manager"]
+        self.manager = self.app.extensions["egret.manager"]
         self.net = self.network.add_network("private", PROJECT)
         self.other_net = self.network.add_network("theirs", OTHER)
         disk = tmp_path / "tiny.qcow2"
