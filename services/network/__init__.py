@@ -1,18 +1,27 @@
 """Egret network service: the Neutron v2.0 API over Linux bridges, VXLAN, netns routers, nftables and dnsmasq."""
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import time
 
-from appliance import config
+from prometheus_client import Gauge
+
+from appliance import config, routes
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
+from services.network import models
+from services.network.api import ROUTES
+from services.network.conf import section
+from services.network.drivers import load_driver
+from services.network.manager import Manager, connected
+from services.network.policies import POLICIES
 
 log = logging.getLogger("egret.network")
 
 
 def migrate(settings=None) -> list[str]:
-    from services.network import models
     return migrate_service(settings or config.load(), "network", models.database)
 
 
@@ -20,7 +29,6 @@ def _reconcile_loop(app, manager, interval: float, tick: float, stop: threading.
     """Verify the whole data plane against the DB now and every `interval` s. Every `tick` s, check the taps
     (one netlink dump): a tap that appeared or went away updates its port's status, and its QoS and bridge
     membership are applied at once (tc needs the device, which the hypervisor creates after binding)."""
-    import time
     next_full = 0.0
     while True:
         try:
@@ -38,24 +46,15 @@ def _reconcile_loop(app, manager, interval: float, tick: float, stop: threading.
 
 def create_app(settings=None, *, driver=None):
     settings = settings or config.load()
-    from services.network import models
-    from services.network.api import (extensions, floatingips, networks, ports, qos, quotas, routers,
-                                      security_groups, subnets, tags)
-    from services.network.drivers import load_driver
-    from services.network.manager import Manager
-    from services.network.policies import POLICIES
-
     open_service_database(settings, "network", models.database)
     app = make_app("network", settings, error_format="neutron", policies=POLICIES, database=models.database)
     driver = driver or load_driver(settings)
     manager = Manager(settings, driver, models.database)
-    app.extensions["egret.network"] = manager
-    app.extensions["egret.network.driver"] = driver
-    for module in (extensions, networks, subnets, ports, routers, floatingips, security_groups, qos, quotas, tags):
-        app.register_blueprint(module.bp)
+    app.extensions["egret.manager"] = manager
+    app.extensions["egret.driver"] = driver
+    routes.register(app, routes.RouteTable("network", ROUTES))
     app.url_map.strict_slashes = False
 
-    from prometheus_client import Gauge
     registry = app.extensions["egret.metrics"].registry
     counts = Gauge("egret_network_resources", "Network resources by kind", ["kind"], registry=registry)
     for kind, model in (("networks", models.Network), ("subnets", models.Subnet), ("ports", models.Port),
@@ -64,19 +63,15 @@ def create_app(settings=None, *, driver=None):
     leases = Gauge("egret_network_dhcp_leases", "Active DHCP leases over all dnsmasq instances", registry=registry)
     leases.set_function(lambda: _leases(settings))
 
-    from services.network.conf import section
     conf = section(settings)
     stop = threading.Event()
-    app.extensions["egret.network.stop"] = stop
+    app.extensions["egret.stop"] = stop
     if conf.get("cleanup_on_exit", True) and not settings.fake_drivers:
         # a stopped `egret up` leaves no links, namespaces or daemons behind; an appliance that must keep guests
         # connected across service restarts sets cleanup_on_exit = false (the reconcile adopts what exists)
-        import atexit
-
         def _teardown():
             stop.set()
-            with manager._sync_lock:
-                driver.teardown()
+            manager.teardown()
         atexit.register(_teardown)
     interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 30))
     tick = float(conf.get("port_poll_interval", min(1.0, interval or 1.0)))
@@ -88,7 +83,6 @@ def create_app(settings=None, *, driver=None):
 
 
 def _count(model) -> int:
-    from services.network.manager import connected
     try:
         with connected(model._meta.database):
             return model.select().count()

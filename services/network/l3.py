@@ -1,18 +1,21 @@
-"""Routers (interfaces, external gateway with SNAT) and floating IPs: the L3 part of the manager."""
+"""Routers (interfaces, external gateway with SNAT) and floating IPs: the L3 manager."""
 from __future__ import annotations
 
 import ipaddress
 
-from services.network import models, render
-from services.network.context import Ctx
+from services.network import ipam, models, render
+from services.network.addresses import allocate, new_mac, resolve_fixed_ips
+from services.network.context import Ctx, owner_for
 from services.network.errors import bad_request, conflict, not_found
-
-ROUTER_IF_OWNER = "network:router_interface"
-ROUTER_GW_OWNER = "network:router_gateway"
-FIP_OWNER = "network:floatingip"
+from services.network.models import FIP_OWNER, ROUTER_GW_OWNER, ROUTER_IF_OWNER, bump
 
 
-class L3Mixin:
+class L3Manager:
+    """Composed into the Manager as `manager.l3`; ports, subnets and networks come from the manager."""
+
+    def __init__(self, manager):
+        self.m = manager
+
     # ---------------------------------------------------------------- routers
     def get_router(self, ctx: Ctx, router_id: str) -> models.Router:
         r = models.Router.get_or_none(models.Router.id == router_id)
@@ -44,7 +47,7 @@ class L3Mixin:
             router.gw_port_id = router.gw_network_id = None
         if not new_net:
             return
-        net = self.get_network(ctx, new_net)
+        net = self.m.get_network(ctx, new_net)
         if not net.external:
             raise bad_request(f"Bad router request: Network {net.id} is not a valid external network.",
                               "BadRequest")
@@ -52,20 +55,20 @@ class L3Mixin:
             router.enable_snat = bool(info["enable_snat"])
         if router.gw_port_id:
             return
-        port = models.Port.create(project_id="", network=net, mac_address=self._new_mac(), device_id=router.id,
+        port = models.Port.create(project_id="", network=net, mac_address=new_mac(), device_id=router.id,
                                   device_owner=ROUTER_GW_OWNER, port_security_enabled=False)
         requested = info.get("external_fixed_ips") or []
-        picks = self._resolve_fixed_ips(net, requested or None)
+        picks = resolve_fixed_ips(net, requested or None)
         if not picks:
             raise bad_request(f"Bad router request: external network {net.id} has no subnet.", "BadRequest")
         for sub, ip in picks:
-            self._allocate(port, sub, ip)
+            allocate(self.m.db, port, sub, ip)
         router.gw_port_id, router.gw_network_id = port.id, net.id
 
     def create_router(self, ctx: Ctx, body: dict) -> dict:
-        owner = self._owner_for(ctx, body)
-        with self.db.atomic():
-            self.check_quota(owner, "router")
+        owner = owner_for(ctx, body)
+        with self.m.db.atomic():
+            self.m.quotas.check(owner, "router")
             router = models.Router.create(project_id=owner, name=body.get("name", ""),
                                           description=body.get("description", ""),
                                           admin_state_up=body.get("admin_state_up", True),
@@ -73,30 +76,29 @@ class L3Mixin:
             if body.get("external_gateway_info"):
                 self._set_gateway(ctx, router, body["external_gateway_info"])
                 router.save()
-        self.sync()
+        self.m.sync()
         return self.render_router(router)
 
     def update_router(self, ctx: Ctx, router_id: str, body: dict) -> dict:
         router = self.get_router(ctx, router_id)
-        with self.db.atomic():
+        with self.m.db.atomic():
             if "external_gateway_info" in body:
                 self._set_gateway(ctx, router, body["external_gateway_info"])
             if "routes" in body:
                 for route in body["routes"] or []:
                     if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
                         raise bad_request("Invalid input for routes: each route needs 'destination' and 'nexthop'.")
-                    from services.network import ipam
                     ipam.parse_cidr(route["destination"], "routes/destination")
                     ipam.parse_ip(route["nexthop"], "routes/nexthop")
                 router.routes = list(body["routes"] or [])
             changes = {k: body[k] for k in ("name", "description", "admin_state_up") if k in body}
-            self._bump(router, **changes)
-        self.sync()
+            bump(router, **changes)
+        self.m.sync()
         return self.render_router(router)
 
     def delete_router(self, ctx: Ctx, router_id: str) -> None:
         router = self.get_router(ctx, router_id)
-        with self.db.atomic():
+        with self.m.db.atomic():
             if models.Port.select().where((models.Port.device_id == router.id)
                                           & (models.Port.device_owner == ROUTER_IF_OWNER)).exists():
                 raise conflict(f"Router {router.id} still has ports", "RouterInUse")
@@ -105,7 +107,7 @@ class L3Mixin:
             if router.gw_port_id:
                 models.Port.delete().where(models.Port.id == router.gw_port_id).execute()
             router.delete_instance()
-        self.sync()
+        self.m.sync()
 
     def _interface_info(self, router, port) -> dict:
         subnets = [a.subnet_id for a in port.allocations]
@@ -117,20 +119,20 @@ class L3Mixin:
         router = self.get_router(ctx, router_id)
         if not isinstance(body, dict) or bool(body.get("subnet_id")) == bool(body.get("port_id")):
             raise bad_request("Bad router request: Either subnet_id or port_id must be specified.")
-        with self.db.atomic():
+        with self.m.db.atomic():
             if body.get("subnet_id"):
-                sub = self.get_subnet(ctx, body["subnet_id"])
+                sub = self.m.get_subnet(ctx, body["subnet_id"])
                 if not ctx.owns(sub.network.project_id) and not sub.network.shared:
                     raise not_found("Subnet", "Subnet", sub.id)
                 if not sub.gateway_ip:
                     raise bad_request(f"Bad router request: Subnet {sub.id} does not have a gateway IP.")
                 self._check_router_subnet(router, sub)
                 port = models.Port.create(project_id=router.project_id, network=sub.network_id,
-                                          mac_address=self._new_mac(), device_id=router.id,
+                                          mac_address=new_mac(), device_id=router.id,
                                           device_owner=ROUTER_IF_OWNER, port_security_enabled=False)
-                self._allocate(port, sub, sub.gateway_ip)
+                allocate(self.m.db, port, sub, sub.gateway_ip)
             else:
-                port = self.get_port(ctx, body["port_id"])
+                port = self.m.get_port(ctx, body["port_id"])
                 if port.device_id or port.device_owner:
                     raise conflict(f"Port {port.id} is in use by {port.device_owner or port.device_id}.", "PortInUse")
                 allocations = list(port.allocations)
@@ -141,8 +143,8 @@ class L3Mixin:
                 port.device_id, port.device_owner, port.security_groups = router.id, ROUTER_IF_OWNER, []
                 port.port_security_enabled = False
                 port.save()
-            self._bump(router)
-        self.sync()
+            bump(router)
+        self.m.sync()
         return self._interface_info(router, port)
 
     def _check_router_subnet(self, router, sub) -> None:
@@ -173,7 +175,7 @@ class L3Mixin:
                                 body["port_id"])
             raise not_found("RouterInterface", f"Router {router.id} has no interface on subnet", body["subnet_id"])
         info = self._interface_info(router, port)
-        with self.db.atomic():
+        with self.m.db.atomic():
             cidrs = [ipaddress.ip_network(a.subnet.cidr) for a in port.allocations]
             for fip in models.FloatingIP.select().where(models.FloatingIP.router_id == router.id):
                 if fip.fixed_ip_address and any(ipaddress.ip_address(fip.fixed_ip_address) in c for c in cidrs):
@@ -181,8 +183,8 @@ class L3Mixin:
                                    f"deleted, as it is required by one or more floating IPs.",
                                    "RouterInterfaceInUseByFloatingIP")
             port.delete_instance()
-            self._bump(router)
-        self.sync()
+            bump(router)
+        self.m.sync()
         return info
 
     # ---------------------------------------------------------------- floating IPs
@@ -202,7 +204,7 @@ class L3Mixin:
             fip.status = "DOWN"
             return
         port = models.Port.get_or_none(models.Port.id == port_id)
-        if port is None or not ctx.owns(port.project_id) or (not ctx.is_admin and port.project_id != fip.project_id):
+        if port is None or not ctx.owns(port.project_id) or (not ctx.all_projects and port.project_id != fip.project_id):
             raise not_found("Port", "Port", port_id)
         v4 = [a for a in port.allocations if ipaddress.ip_address(a.ip_address).version == 4]
         if fixed_ip:
@@ -235,18 +237,18 @@ class L3Mixin:
         fip.port_id, fip.fixed_ip_address, fip.router_id, fip.status = port.id, alloc.ip_address, router.id, "ACTIVE"
 
     def create_floatingip(self, ctx: Ctx, body: dict) -> dict:
-        owner = self._owner_for(ctx, body)
+        owner = owner_for(ctx, body)
         net = models.Network.get_or_none(models.Network.id == body["floating_network_id"])
-        if net is None or not self.network_visible(ctx, net):
+        if net is None or not self.m.network_visible(ctx, net):
             raise not_found("Network", "Network", body["floating_network_id"])
         if not net.external:
             raise bad_request(f"Bad floatingip request: Network {net.id} is not a valid external network.")
-        with self.db.atomic():
-            self.check_quota(owner, "floatingip")
+        with self.m.db.atomic():
+            self.m.quotas.check(owner, "floatingip")
             fip = models.FloatingIP(project_id=owner, floating_network_id=net.id, floating_ip_address="",
                                     floating_port_id="", description=body.get("description", ""),
                                     tags=list(body.get("tags", [])))
-            port = models.Port.create(project_id="", network=net, mac_address=self._new_mac(), device_id=fip.id,
+            port = models.Port.create(project_id="", network=net, mac_address=new_mac(), device_id=fip.id,
                                       device_owner=FIP_OWNER, port_security_enabled=False)
             requested = None
             if body.get("floating_ip_address") or body.get("subnet_id"):
@@ -254,30 +256,30 @@ class L3Mixin:
                 if body.get("floating_ip_address"):
                     entry["ip_address"] = body["floating_ip_address"]
                 requested = [entry]
-            picks = self._resolve_fixed_ips(net, requested)
+            picks = resolve_fixed_ips(net, requested)
             v4 = [(s, ip) for s, ip in picks if s.ip_version == 4][:1]
             if not v4:
                 raise bad_request(f"Bad floatingip request: external network {net.id} has no IPv4 subnet.")
-            fip.floating_ip_address = self._allocate(port, v4[0][0], v4[0][1])
+            fip.floating_ip_address = allocate(self.m.db, port, v4[0][0], v4[0][1])
             fip.floating_port_id = port.id
             self._associate(ctx, fip, body.get("port_id"), body.get("fixed_ip_address"))
             fip.save(force_insert=True)
-        self.sync()
+        self.m.sync()
         return render.floatingip(fip)
 
     def update_floatingip(self, ctx: Ctx, fip_id: str, body: dict) -> dict:
         fip = self.get_floatingip(ctx, fip_id)
-        with self.db.atomic():
+        with self.m.db.atomic():
             if "port_id" in body:
                 self._associate(ctx, fip, body["port_id"], body.get("fixed_ip_address"))
             changes = {k: body[k] for k in ("description",) if k in body}
-            self._bump(fip, **changes)
-        self.sync()
+            bump(fip, **changes)
+        self.m.sync()
         return render.floatingip(fip)
 
     def delete_floatingip(self, ctx: Ctx, fip_id: str) -> None:
         fip = self.get_floatingip(ctx, fip_id)
-        with self.db.atomic():
+        with self.m.db.atomic():
             models.Port.delete().where(models.Port.id == fip.floating_port_id).execute()
             fip.delete_instance()
-        self.sync()
+        self.m.sync()

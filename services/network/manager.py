@@ -1,19 +1,23 @@
-"""Network logic: networks, subnets, ports and IPAM; routers/FIPs (l3.py) and SGs/QoS/quotas (security.py) mix in."""
+"""Network logic: networks, subnets and ports; routers/FIPs, SGs, QoS and quotas are composed collaborators."""
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import logging
-import random
+import re
 import threading
 
-import peewee
-
 from services.network import ipam, models, render
-from services.network.context import Ctx
+from services.network.addresses import allocate, new_mac, resolve_fixed_ips
+from services.network.conf import section
+from services.network.context import Ctx, owner_for
+from services.network.drivers import names
 from services.network.errors import bad_request, conflict, forbidden, invalid_input, not_found
-from services.network.l3 import L3Mixin
-from services.network.security import SecurityMixin
+from services.network.l3 import L3Manager
+from services.network.models import DHCP_OWNER, ROUTER_IF_OWNER, bump
+from services.network.qos import QosPolicies
+from services.network.quotas import Quotas
+from services.network.security import SecurityGroups
 from services.network.topology import build_topology
 
 log = logging.getLogger("egret.network")
@@ -31,18 +35,15 @@ def connected(db):
     finally:
         db.close()
 
-DHCP_OWNER = "network:dhcp"
-ROUTER_IF_OWNER = "network:router_interface"
-ROUTER_GW_OWNER = "network:router_gateway"
-FIP_OWNER = "network:floatingip"
 
+class Manager:
+    """Networks, subnets, ports and the data-plane sync; the rest are collaborators with their own names:
+    `l3` (routers, floating IPs), `security_groups`, `qos` (policies and rules), `quotas`."""
 
-class Manager(L3Mixin, SecurityMixin):
     def __init__(self, settings, driver, database):
         self.settings = settings
         self.driver = driver
         self.db = database
-        from services.network.conf import section
         self.conf = section(settings)
         self.mappings = dict(self.conf["physical_interface_mappings"])
         self.vni_min = int(self.conf.get("vni_min", 1001))
@@ -52,8 +53,17 @@ class Manager(L3Mixin, SecurityMixin):
         self._sync_state = threading.Condition()
         self._sync_wanted = self._sync_done = 0
         self._sync_running = self._verify_wanted = False
+        self.quotas = Quotas(self)
+        self.qos = QosPolicies(self)
+        self.security_groups = SecurityGroups(self)
+        self.l3 = L3Manager(self)
 
     # ---------------------------------------------------------------- data plane
+    def teardown(self) -> None:
+        """Remove the whole data plane, after any pass in flight (a stopped `egret up` leaves nothing behind)."""
+        with self._sync_lock:
+            self.driver.teardown()
+
     def sync(self, verify: bool = False) -> None:
         """Push the DB's whole desired state to the driver; failures are logged, reconcile retries.
 
@@ -85,7 +95,6 @@ class Manager(L3Mixin, SecurityMixin):
 
     def refresh_port_status(self) -> int:
         """Port status follows the tap: ACTIVE when it is up on its bridge. Returns how many changed."""
-        from services.network.drivers import names
         changed = 0
         with connected(self.db):
             ports = list(models.Port.select())
@@ -97,24 +106,10 @@ class Manager(L3Mixin, SecurityMixin):
                     changed += 1
         return changed
 
-    # ---------------------------------------------------------------- helpers
     @staticmethod
-    def _bump(obj, **changes):
-        for k, v in changes.items():
-            setattr(obj, k, v)
-        obj.revision_number += 1
-        obj.save()
-
-    def _owner_for(self, ctx: Ctx, body: dict) -> str:
-        requested = body.get("project_id") or body.get("tenant_id")
-        if body.get("project_id") and body.get("tenant_id") and body["project_id"] != body["tenant_id"]:
-            raise bad_request("'project_id' and 'tenant_id' do not match.")
-        if requested and requested != ctx.project_id and not ctx.is_admin:
-            raise forbidden("Only an admin may create a resource for another project.")
-        owner = requested or ctx.project_id
-        if not owner:
-            raise bad_request("A project-scoped token or a 'project_id' is required.")
-        return owner
+    def set_tags(obj, tags: list[str]) -> None:
+        """Replace the tags of any taggable resource (a new revision, as every change)."""
+        bump(obj, tags=list(tags))
 
     # ---------------------------------------------------------------- networks
     def network_visible(self, ctx: Ctx, net: models.Network) -> bool:
@@ -172,20 +167,16 @@ class Manager(L3Mixin, SecurityMixin):
         return ntype, physnet, seg, 1500
 
     def create_network(self, ctx: Ctx, body: dict) -> dict:
-        admin_only = [k for k in ("provider:network_type", "provider:physical_network", "provider:segmentation_id",
-                                  "router:external", "shared") if body.get(k) not in (None, False)]
-        if admin_only and not ctx.is_admin:
-            raise forbidden(f"(rule:create_network and rule:create_network:{admin_only[0]}) is disallowed by policy.")
-        owner = self._owner_for(ctx, body)
+        owner = owner_for(ctx, body)
         with self.db.atomic():
-            self.check_quota(owner, "network")
+            self.quotas.check(owner, "network")
             ntype, physnet, seg, mtu = self._segment(body)
             if body.get("mtu") is not None:
                 if body["mtu"] > mtu or body["mtu"] < 68:
                     raise invalid_input(f"Requested MTU {body['mtu']} is above the maximum {mtu} of this network type.")
                 mtu = body["mtu"]
             if body.get("qos_policy_id"):
-                self.get_qos_policy(ctx, body["qos_policy_id"])
+                self.qos.get(ctx, body["qos_policy_id"])
             net = models.Network.create(
                 project_id=owner, name=body.get("name", ""), description=body.get("description", ""),
                 admin_state_up=body.get("admin_state_up", True), shared=bool(body.get("shared", False)),
@@ -202,8 +193,6 @@ class Manager(L3Mixin, SecurityMixin):
             raise not_found("Network", "Network", network_id)
         if any(k in body for k in ("provider:network_type", "provider:physical_network", "provider:segmentation_id")):
             raise bad_request("Provider attributes of a network cannot be changed.", "InvalidInput")
-        if any(k in body for k in ("router:external", "shared")) and not ctx.is_admin:
-            raise forbidden("(rule:update_network:router:external) is disallowed by policy.")
         changes = {}
         for key, attr in (("name", "name"), ("description", "description"), ("admin_state_up", "admin_state_up"),
                           ("shared", "shared"), ("router:external", "external"),
@@ -215,12 +204,12 @@ class Manager(L3Mixin, SecurityMixin):
                 raise invalid_input(f"Requested MTU {body['mtu']} is out of range for this network type.")
             changes["mtu"] = body["mtu"]
         if changes.get("qos_policy_id"):
-            self.get_qos_policy(ctx, changes["qos_policy_id"])
+            self.qos.get(ctx, changes["qos_policy_id"])
         if changes.get("external") is False and models.Router.select().where(
                 models.Router.gw_network_id == net.id).exists():
             raise conflict(f"Unable to complete operation on network {net.id}. There are routers using it as "
                            "their gateway.", "NetworkInUse")
-        self._bump(net, **changes)
+        bump(net, **changes)
         self.sync()
         return render.network(net)
 
@@ -262,7 +251,7 @@ class Manager(L3Mixin, SecurityMixin):
         net = self.get_network(ctx, body["network_id"])
         if not ctx.owns(net.project_id):
             raise forbidden(f"Only the owner of network {net.id} or an admin may add subnets to it.")
-        owner = self._owner_for(ctx, body) if (body.get("project_id") or body.get("tenant_id")) else net.project_id
+        owner = owner_for(ctx, body) if (body.get("project_id") or body.get("tenant_id")) else net.project_id
         if "cidr" not in body:
             raise bad_request("Invalid input for field 'cidr': a cidr is required (subnet pools are not implemented).")
         cidr = ipam.parse_cidr(body["cidr"])
@@ -284,7 +273,7 @@ class Manager(L3Mixin, SecurityMixin):
         pools = (ipam.check_pools(cidr, body["allocation_pools"], gateway) if body.get("allocation_pools")
                  else ipam.default_pools(cidr, gateway))
         with self.db.atomic():
-            self.check_quota(owner, "subnet")
+            self.quotas.check(owner, "subnet")
             for other in models.Subnet.select().where(models.Subnet.network == net.id):
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
                     raise invalid_input(f"Requested subnet with cidr: {cidr} for network: {net.id} overlaps with "
@@ -320,7 +309,7 @@ class Manager(L3Mixin, SecurityMixin):
         if "allocation_pools" in body:
             changes["allocation_pools"] = ipam.check_pools(cidr, body["allocation_pools"], gateway)
         with self.db.atomic():
-            self._bump(sub, **changes)
+            bump(sub, **changes)
             self._ensure_dhcp_port(sub.network)
         self.sync()
         return render.subnet(sub)
@@ -350,87 +339,18 @@ class Manager(L3Mixin, SecurityMixin):
                 port.delete_instance()
             return
         if port is None:
-            port = models.Port.create(project_id=net.project_id, network=net, mac_address=self._new_mac(),
+            port = models.Port.create(project_id=net.project_id, network=net, mac_address=new_mac(),
                                       device_id=f"dhcp-{net.id}", device_owner=DHCP_OWNER,
                                       port_security_enabled=False, status="ACTIVE")
         have = {a.subnet_id for a in port.allocations}
         for sub in dhcp_subnets:
             if sub.id not in have:
-                self._allocate(port, sub, None)
+                allocate(self.db, port, sub, None)
         wanted = {s.id for s in dhcp_subnets}
         models.IPAllocation.delete().where((models.IPAllocation.port == port.id)
                                            & models.IPAllocation.subnet.not_in(list(wanted))).execute()
 
     # ---------------------------------------------------------------- ports
-    @staticmethod
-    def _new_mac() -> str:
-        while True:
-            mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
-            if not models.Port.select().where(models.Port.mac_address == mac).exists():
-                return mac
-
-    def _allocate(self, port: models.Port, sub: models.Subnet, ip: str | None) -> str:
-        requested = ip
-        for _ in range(8):
-            used = {a.ip_address for a in models.IPAllocation.select(models.IPAllocation.ip_address)
-                    .where(models.IPAllocation.subnet == sub.id)}
-            if requested is None:
-                ip = ipam.first_free(sub.allocation_pools, used)
-                if ip is None:
-                    raise conflict(f"No more IP addresses available on network {sub.network_id}.",
-                                   "IpAddressGenerationFailure")
-            else:
-                if ip in used:
-                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}", "IpAddressAlreadyAllocated")
-                if ip == sub.gateway_ip and port.device_owner != ROUTER_IF_OWNER:
-                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}: it is the gateway.",
-                                   "IpAddressAlreadyAllocated")
-            try:
-                with self.db.atomic():
-                    models.IPAllocation.create(port=port, subnet=sub, network_id=sub.network_id, ip_address=ip)
-                return ip
-            except peewee.IntegrityError:
-                if requested is not None:
-                    raise conflict(f"IP address {ip} already allocated in subnet {sub.id}",
-                                   "IpAddressAlreadyAllocated") from None
-                # a concurrent request took the same free address: look again
-        raise conflict(f"Could not allocate an address on subnet {sub.id}; retry.", "IpAddressGenerationFailure")
-
-    def _resolve_fixed_ips(self, net: models.Network, fixed_ips) -> list[tuple[models.Subnet, str | None]]:
-        subnets = list(models.Subnet.select().where(models.Subnet.network == net.id).order_by(models.Subnet.created_at))
-        if fixed_ips is None:
-            picks, seen = [], set()
-            for sub in subnets:
-                if sub.ip_version not in seen:
-                    seen.add(sub.ip_version)
-                    picks.append((sub, None))
-            return picks
-        if not isinstance(fixed_ips, list):
-            raise bad_request("Invalid input for fixed_ips: must be a list.")
-        picks = []
-        for entry in fixed_ips:
-            if not isinstance(entry, dict) or not entry or set(entry) - {"subnet_id", "ip_address"}:
-                raise bad_request("Invalid input for fixed_ips: each entry takes 'subnet_id' and/or 'ip_address'.")
-            ip = entry.get("ip_address")
-            if ip is not None:
-                ip = str(ipam.parse_ip(ip, "fixed_ips/ip_address"))
-            if entry.get("subnet_id"):
-                sub = next((s for s in subnets if s.id == entry["subnet_id"]), None)
-                if sub is None:
-                    raise bad_request(f"Invalid input for operation: Failed to create port on network {net.id}, "
-                                      f"because fixed_ips included invalid subnet {entry['subnet_id']}.",
-                                      "InvalidInput")
-                if ip is not None and ipaddress.ip_address(ip) not in ipaddress.ip_network(sub.cidr):
-                    raise bad_request(f"IP address {ip} is not a valid IP for the specified subnet.",
-                                      "InvalidIpForSubnet")
-            else:
-                sub = next((s for s in subnets if ipaddress.ip_address(ip) in ipaddress.ip_network(s.cidr)), None)
-                if sub is None:
-                    raise bad_request(f"IP address {ip} is not a valid IP for any of the subnets on the specified "
-                                      "network.", "InvalidIpForNetwork")
-            picks.append((sub, ip))
-        return picks
-
     def port_visible(self, ctx: Ctx, port: models.Port) -> bool:
         return ctx.owns(port.project_id) or ctx.owns(port.network.project_id)
 
@@ -443,10 +363,6 @@ class Manager(L3Mixin, SecurityMixin):
     def list_ports(self, ctx: Ctx) -> list[dict]:
         ports = models.Port.select(models.Port, models.Network).join(models.Network).order_by(models.Port.created_at)
         return [render.port(p) for p in ports if self.port_visible(ctx, p)]
-
-    def _check_binding(self, ctx: Ctx, body: dict) -> None:
-        if any(k in body for k in ("binding:host_id", "binding:profile")) and not (ctx.is_admin or ctx.is_service):
-            raise forbidden("(rule:create_port:binding:host_id) is disallowed by policy.")
 
     def _check_pairs(self, pairs) -> list[dict]:
         out = []
@@ -461,16 +377,19 @@ class Manager(L3Mixin, SecurityMixin):
             out.append(dict(pair))
         return out
 
-    def create_port(self, ctx: Ctx, body: dict) -> dict:
-        net = self.get_network(ctx, body["network_id"])
+    def port_network(self, ctx: Ctx, network_id: str) -> models.Network:
+        """The network a new port of the caller goes on: its own or a shared one (an external one is not)."""
+        net = self.get_network(ctx, network_id)
         if not (ctx.owns(net.project_id) or net.shared):
             # another project's network is invisible to the caller, so it "does not exist"
             raise not_found("Network", "Network", net.id)
-        self._check_binding(ctx, body)
-        owner = self._owner_for(ctx, body)
+        return net
+
+    def create_port(self, ctx: Ctx, body: dict) -> dict:
+        net = self.port_network(ctx, body["network_id"])
+        owner = owner_for(ctx, body)
         mac = body.get("mac_address")
         if mac is not None:
-            import re
             if not isinstance(mac, str) or not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", mac) \
                     or int(mac[:2], 16) & 1:
                 raise invalid_input(f"'{mac}' is not a valid MAC address for field 'mac_address'.")
@@ -488,20 +407,20 @@ class Manager(L3Mixin, SecurityMixin):
             raise conflict("Port has security group associated. Cannot disable port security or IP address until "
                            "security group is removed.", "PortSecurityPortHasSecurityGroup")
         with self.db.atomic():
-            self.check_quota(owner, "port")
+            self.quotas.check(owner, "port")
             if "security_groups" in body:
-                groups = [self.get_security_group(ctx, g).id for g in body["security_groups"] or []]
-                self.check_one_mode(groups)
+                groups = [self.security_groups.get(ctx, g).id for g in body["security_groups"] or []]
+                self.security_groups.check_one_mode(groups)
             elif port_security and not owner_kind.startswith("network:"):
-                groups = [self.ensure_default_sg(owner).id]
+                groups = [self.security_groups.ensure_default(owner).id]
             else:
                 groups = []
             if body.get("qos_policy_id"):
-                self.get_qos_policy(ctx, body["qos_policy_id"])
-            picks = self._resolve_fixed_ips(net, body.get("fixed_ips"))
+                self.qos.get(ctx, body["qos_policy_id"])
+            picks = resolve_fixed_ips(net, body.get("fixed_ips"))
             port = models.Port.create(
                 project_id=owner, network=net, name=body.get("name", ""), description=body.get("description", ""),
-                admin_state_up=body.get("admin_state_up", True), mac_address=mac or self._new_mac(),
+                admin_state_up=body.get("admin_state_up", True), mac_address=mac or new_mac(),
                 device_id=body.get("device_id", ""), device_owner=owner_kind,
                 host_id=body.get("binding:host_id", ""), binding_profile=body.get("binding:profile", {}),
                 vnic_type=body.get("binding:vnic_type", "normal"), allowed_address_pairs=pairs,
@@ -509,15 +428,14 @@ class Manager(L3Mixin, SecurityMixin):
                 qos_policy_id=body.get("qos_policy_id"), dns_name=body.get("dns_name", ""),
                 extra_dhcp_opts=body.get("extra_dhcp_opts", []), tags=list(body.get("tags", [])))
             for sub, ip in picks:
-                self._allocate(port, sub, ip)
+                allocate(self.db, port, sub, ip)
         self.sync()
         return render.port(port)
 
     def update_port(self, ctx: Ctx, port_id: str, body: dict) -> dict:
         port = self.get_port(ctx, port_id)
-        if not ctx.owns(port.project_id) and not ctx.is_service:
+        if not ctx.owns(port.project_id) and not ctx.binds_ports:
             raise not_found("Port", "Port", port_id)
-        self._check_binding(ctx, body)
         if "network_id" in body and body["network_id"] != port.network_id:
             raise bad_request("Cannot update read-only attribute network_id.", "HTTPBadRequest")
         changes = {}
@@ -536,16 +454,16 @@ class Manager(L3Mixin, SecurityMixin):
         security = changes.get("port_security_enabled", port.port_security_enabled)
         with self.db.atomic():
             if "security_groups" in body:
-                changes["security_groups"] = [self.get_security_group(ctx, g).id for g in body["security_groups"] or []]
-                self.check_one_mode(changes["security_groups"])
+                changes["security_groups"] = [self.security_groups.get(ctx, g).id for g in body["security_groups"] or []]
+                self.security_groups.check_one_mode(changes["security_groups"])
             groups = changes.get("security_groups", port.security_groups)
             if not security and (groups or changes.get("allowed_address_pairs", port.allowed_address_pairs)):
                 raise conflict("Port has security group associated. Cannot disable port security or IP address "
                                "until security group is removed.", "PortSecurityPortHasSecurityGroup")
             if changes.get("qos_policy_id"):
-                self.get_qos_policy(ctx, changes["qos_policy_id"])
+                self.qos.get(ctx, changes["qos_policy_id"])
             if "fixed_ips" in body:
-                picks = self._resolve_fixed_ips(port.network, body["fixed_ips"])
+                picks = resolve_fixed_ips(port.network, body["fixed_ips"])
                 current = {(a.subnet_id, a.ip_address) for a in port.allocations}
                 keep = {(s.id, ip) for s, ip in picks if ip is not None} & current
                 models.IPAllocation.delete().where(models.IPAllocation.port == port.id).execute()
@@ -553,14 +471,14 @@ class Manager(L3Mixin, SecurityMixin):
                     if (sub.id, ip) in keep:
                         models.IPAllocation.create(port=port, subnet=sub, network_id=sub.network_id, ip_address=ip)
                     else:
-                        self._allocate(port, sub, ip)
-            self._bump(port, **changes)
+                        allocate(self.db, port, sub, ip)
+            bump(port, **changes)
         self.sync()
         return render.port(models.Port.get_by_id(port.id))
 
     def delete_port(self, ctx: Ctx, port_id: str) -> None:
         port = self.get_port(ctx, port_id)
-        if not ctx.owns(port.project_id) and not ctx.is_service:
+        if not ctx.owns(port.project_id) and not ctx.binds_ports:
             raise not_found("Port", "Port", port_id)
         if port.device_owner == ROUTER_IF_OWNER:
             raise conflict(f"Port {port.id} cannot be deleted directly via the port API: has device owner "

@@ -10,6 +10,12 @@ from appliance.db import JSONField, model_base
 database = peewee.DatabaseProxy()
 Base = model_base(database)
 
+# device_owner of the ports the service makes for itself
+DHCP_OWNER = "network:dhcp"
+ROUTER_IF_OWNER = "network:router_interface"
+ROUTER_GW_OWNER = "network:router_gateway"
+FIP_OWNER = "network:floatingip"
+
 
 class Standard(Base):
     """Neutron's standard attributes every resource carries."""
@@ -136,3 +142,11 @@ class Quota(Base):
 
 ALL = [Network, Subnet, Port, IPAllocation, Router, FloatingIP, SecurityGroup, SecurityGroupRule,
        QosPolicy, QosBandwidthLimitRule, Quota]
+
+
+def bump(obj, **changes) -> None:
+    """Apply `changes` and save with the next revision_number (Neutron's standard-attr-revisions)."""
+    for k, v in changes.items():
+        setattr(obj, k, v)
+    obj.revision_number += 1
+    obj.save()

@@ -1,32 +1,30 @@
-"""Security groups and rules, QoS policies with bandwidth-limit rules, and quotas: the manager's policy half."""
+"""Security groups and their rules (each project's `default` group made on first use); nftables applies them."""
 from __future__ import annotations
 
 import ipaddress
 
-import peewee
-
 from services.network import models, render
-from services.network.context import Ctx
+from services.network.context import Ctx, owner_for
 from services.network.errors import bad_request, conflict, invalid_input, not_found
+from services.network.models import bump
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132, "gre": 47,
              "esp": 50, "ah": 51, "igmp": 2}
-DEFAULT_QUOTAS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-                  "security_group": 10, "security_group_rule": 100}
-_QUOTA_MODELS = {"network": models.Network, "subnet": models.Subnet, "port": models.Port,
-                 "router": models.Router, "floatingip": models.FloatingIP,
-                 "security_group": models.SecurityGroup, "security_group_rule": models.SecurityGroupRule}
 
 
-class SecurityMixin:
-    # ---------------------------------------------------------------- security groups
-    def ensure_default_sg(self, project_id: str) -> models.SecurityGroup:
+class SecurityGroups:
+    """Composed into the Manager as `manager.security_groups`."""
+
+    def __init__(self, manager):
+        self.m = manager
+
+    def ensure_default(self, project_id: str) -> models.SecurityGroup:
         """Every project gets a `default` group on first use: egress anywhere, ingress from its own members."""
         sg = models.SecurityGroup.get_or_none((models.SecurityGroup.project_id == project_id)
                                               & (models.SecurityGroup.name == "default"))
         if sg is not None:
             return sg
-        with self.db.atomic():
+        with self.m.db.atomic():
             sg = models.SecurityGroup.create(project_id=project_id, name="default",
                                              description="Default security group")
             for ethertype in ("IPv4", "IPv6"):
@@ -36,26 +34,26 @@ class SecurityMixin:
                                                 ethertype=ethertype, remote_group_id=sg.id)
         return sg
 
-    def get_security_group(self, ctx: Ctx, sg_id: str) -> models.SecurityGroup:
+    def get(self, ctx: Ctx, sg_id: str) -> models.SecurityGroup:
         sg = models.SecurityGroup.get_or_none(models.SecurityGroup.id == sg_id)
         if sg is None or not ctx.owns(sg.project_id):
             raise not_found("SecurityGroup", "Security group", sg_id)
         return sg
 
-    def list_security_groups(self, ctx: Ctx) -> list[dict]:
+    def list(self, ctx: Ctx) -> list[dict]:
         if ctx.project_id:
-            self.ensure_default_sg(ctx.project_id)
+            self.ensure_default(ctx.project_id)
         return [render.security_group(sg) for sg in models.SecurityGroup.select().order_by(models.SecurityGroup.created_at)
                 if ctx.owns(sg.project_id)]
 
-    def create_security_group(self, ctx: Ctx, body: dict) -> dict:
-        owner = self._owner_for(ctx, body)
+    def create(self, ctx: Ctx, body: dict) -> dict:
+        owner = owner_for(ctx, body)
         if body.get("name") == "default" and models.SecurityGroup.select().where(
                 (models.SecurityGroup.project_id == owner) & (models.SecurityGroup.name == "default")).exists():
             raise conflict("Default security group already exists.", "SecurityGroupDefaultAlreadyExists")
-        self.ensure_default_sg(owner)
-        with self.db.atomic():
-            self.check_quota(owner, "security_group")
+        self.ensure_default(owner)
+        with self.m.db.atomic():
+            self.m.quotas.check(owner, "security_group")
             sg = models.SecurityGroup.create(project_id=owner, name=body.get("name", ""),
                                              description=body.get("description", ""),
                                              stateful=body.get("stateful", True), tags=list(body.get("tags", [])))
@@ -64,30 +62,30 @@ class SecurityMixin:
                                                 ethertype=ethertype)
         return render.security_group(sg)
 
-    def update_security_group(self, ctx: Ctx, sg_id: str, body: dict) -> dict:
-        sg = self.get_security_group(ctx, sg_id)
+    def update(self, ctx: Ctx, sg_id: str, body: dict) -> dict:
+        sg = self.get(ctx, sg_id)
         if sg.name == "default" and body.get("name", "default") != "default":
             raise conflict("Updating default security group not allowed.", "SecurityGroupCannotUpdateDefault")
         if "stateful" in body and body["stateful"] != sg.stateful and self._ports_using(sg.id):
             # as Neutron: flipping the mode under live ports would mix modes on ports with several groups
             raise conflict(f"Cannot update the stateful attribute of security group {sg.id}: it is in use.",
                            "SecurityGroupInUse")
-        self._bump(sg, **{k: body[k] for k in ("name", "description", "stateful") if k in body})
-        self.sync()
+        bump(sg, **{k: body[k] for k in ("name", "description", "stateful") if k in body})
+        self.m.sync()
         return render.security_group(sg)
 
-    def delete_security_group(self, ctx: Ctx, sg_id: str) -> None:
-        sg = self.get_security_group(ctx, sg_id)
-        if sg.name == "default" and not ctx.is_admin:
+    def delete(self, ctx: Ctx, sg_id: str) -> None:
+        sg = self.get(ctx, sg_id)
+        if sg.name == "default" and not ctx.all_projects:
             raise conflict("Removing default security group not allowed.", "SecurityGroupCannotRemoveDefault")
-        with self.db.atomic():
+        with self.m.db.atomic():
             if self._ports_using(sg.id):
                 raise conflict(f"Security Group {sg.id} in use.", "SecurityGroupInUse")
             if models.SecurityGroupRule.select().where(models.SecurityGroupRule.remote_group_id == sg.id,
                                                        models.SecurityGroupRule.security_group != sg.id).exists():
                 raise conflict(f"Security Group {sg.id} in use as a remote group.", "SecurityGroupInUse")
             sg.delete_instance()
-        self.sync()
+        self.m.sync()
 
     @staticmethod
     def _ports_using(sg_id: str) -> list[str]:
@@ -103,20 +101,20 @@ class SecurityMixin:
             raise bad_request("Invalid input for field 'security_groups': cannot apply both stateful and stateless "
                               "security groups on the same port at the same time.", "HTTPBadRequest")
 
-    def get_sg_rule(self, ctx: Ctx, rule_id: str) -> models.SecurityGroupRule:
+    def get_rule(self, ctx: Ctx, rule_id: str) -> models.SecurityGroupRule:
         r = models.SecurityGroupRule.get_or_none(models.SecurityGroupRule.id == rule_id)
         if r is None or not ctx.owns(r.project_id):
             raise not_found("SecurityGroupRule", "Security group rule", rule_id)
         return r
 
-    def list_sg_rules(self, ctx: Ctx) -> list[dict]:
+    def list_rules(self, ctx: Ctx) -> list[dict]:
         if ctx.project_id:
-            self.ensure_default_sg(ctx.project_id)
+            self.ensure_default(ctx.project_id)
         return [render.sg_rule(r) for r in models.SecurityGroupRule.select().order_by(models.SecurityGroupRule.created_at)
                 if ctx.owns(r.project_id)]
 
-    def create_sg_rule(self, ctx: Ctx, body: dict) -> dict:
-        sg = self.get_security_group(ctx, body["security_group_id"])
+    def create_rule(self, ctx: Ctx, body: dict) -> dict:
+        sg = self.get(ctx, body["security_group_id"])
         direction = body["direction"]
         ethertype = body.get("ethertype") or "IPv4"
         protocol = body.get("protocol")
@@ -168,9 +166,9 @@ class SecurityMixin:
                                   "SecurityGroupRuleParameterConflict")
             prefix = str(net)
         if remote_group:
-            self.get_security_group(ctx, remote_group)
-        with self.db.atomic():
-            self.check_quota(sg.project_id, "security_group_rule")
+            self.get(ctx, remote_group)
+        with self.m.db.atomic():
+            self.m.quotas.check(sg.project_id, "security_group_rule")
             for r in models.SecurityGroupRule.select().where(models.SecurityGroupRule.security_group == sg.id):
                 if (r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix,
                         r.remote_group_id) == (direction, ethertype, protocol, pmin, pmax, prefix, remote_group):
@@ -180,118 +178,11 @@ class SecurityMixin:
                 project_id=sg.project_id, security_group=sg, direction=direction, ethertype=ethertype,
                 protocol=protocol, port_range_min=pmin, port_range_max=pmax, remote_ip_prefix=prefix,
                 remote_group_id=remote_group, description=body.get("description", ""))
-            self._bump(sg)
-        self.sync()
+            bump(sg)
+        self.m.sync()
         return render.sg_rule(rule)
 
-    def delete_sg_rule(self, ctx: Ctx, rule_id: str) -> None:
-        rule = self.get_sg_rule(ctx, rule_id)
+    def delete_rule(self, ctx: Ctx, rule_id: str) -> None:
+        rule = self.get_rule(ctx, rule_id)
         rule.delete_instance()
-        self.sync()
-
-    # ---------------------------------------------------------------- QoS
-    def get_qos_policy(self, ctx: Ctx, policy_id: str) -> models.QosPolicy:
-        p = models.QosPolicy.get_or_none(models.QosPolicy.id == policy_id)
-        if p is None or not (ctx.owns(p.project_id) or p.shared):
-            raise not_found("QosPolicy", "QoS policy", policy_id)
-        return p
-
-    def list_qos_policies(self, ctx: Ctx) -> list[dict]:
-        return [render.qos_policy(p) for p in models.QosPolicy.select().order_by(models.QosPolicy.created_at)
-                if ctx.owns(p.project_id) or p.shared]
-
-    def create_qos_policy(self, ctx: Ctx, body: dict) -> dict:
-        owner = self._owner_for(ctx, body)
-        p = models.QosPolicy.create(project_id=owner, name=body.get("name", ""),
-                                    description=body.get("description", ""), shared=bool(body.get("shared", False)),
-                                    is_default=bool(body.get("is_default", False)), tags=list(body.get("tags", [])))
-        return render.qos_policy(p)
-
-    def update_qos_policy(self, ctx: Ctx, policy_id: str, body: dict) -> dict:
-        p = self.get_qos_policy(ctx, policy_id)
-        if not ctx.owns(p.project_id):
-            raise not_found("QosPolicy", "QoS policy", policy_id)
-        self._bump(p, **{k: body[k] for k in ("name", "description", "shared", "is_default") if k in body})
-        return render.qos_policy(p)
-
-    def delete_qos_policy(self, ctx: Ctx, policy_id: str) -> None:
-        p = self.get_qos_policy(ctx, policy_id)
-        if not ctx.owns(p.project_id):
-            raise not_found("QosPolicy", "QoS policy", policy_id)
-        if (models.Port.select().where(models.Port.qos_policy_id == p.id).exists()
-                or models.Network.select().where(models.Network.qos_policy_id == p.id).exists()):
-            raise conflict(f"QoS Policy {p.id} is used by a port or network.", "QosPolicyInUse")
-        p.delete_instance()
-
-    def create_bw_rule(self, ctx: Ctx, policy_id: str, body: dict) -> dict:
-        p = self.get_qos_policy(ctx, policy_id)
-        if not ctx.owns(p.project_id):
-            raise not_found("QosPolicy", "QoS policy", policy_id)
-        direction = body.get("direction", "egress")
-        if models.QosBandwidthLimitRule.select().where((models.QosBandwidthLimitRule.policy == p.id)
-                                                       & (models.QosBandwidthLimitRule.direction == direction)).exists():
-            raise conflict(f"Rule bandwidth_limit with direction {direction} already exists in QoS policy {p.id}.",
-                           "QoSRulesConflict")
-        rule = models.QosBandwidthLimitRule.create(policy=p, max_kbps=body["max_kbps"],
-                                                   max_burst_kbps=body.get("max_burst_kbps", 0), direction=direction)
-        self.sync()
-        return render.qos_rule(rule)
-
-    def get_bw_rule(self, ctx: Ctx, policy_id: str, rule_id: str) -> models.QosBandwidthLimitRule:
-        p = self.get_qos_policy(ctx, policy_id)
-        r = models.QosBandwidthLimitRule.get_or_none((models.QosBandwidthLimitRule.id == rule_id)
-                                                     & (models.QosBandwidthLimitRule.policy == p.id))
-        if r is None:
-            raise not_found("QosRule", f"QoS rule {rule_id} for policy", policy_id)
-        return r
-
-    def update_bw_rule(self, ctx: Ctx, policy_id: str, rule_id: str, body: dict) -> dict:
-        r = self.get_bw_rule(ctx, policy_id, rule_id)
-        for k in ("max_kbps", "max_burst_kbps", "direction"):
-            if k in body:
-                setattr(r, k, body[k])
-        r.save()
-        self.sync()
-        return render.qos_rule(r)
-
-    def delete_bw_rule(self, ctx: Ctx, policy_id: str, rule_id: str) -> None:
-        self.get_bw_rule(ctx, policy_id, rule_id).delete_instance()
-        self.sync()
-
-    # ---------------------------------------------------------------- quotas
-    def quota_limits(self, project_id: str) -> dict:
-        limits = {**DEFAULT_QUOTAS, **{k: int(v) for k, v in self.conf.get("quotas", {}).items()}}
-        for q in models.Quota.select().where(models.Quota.project_id == project_id):
-            limits[q.resource] = q.hard_limit
-        return limits
-
-    def quota_usage(self, project_id: str) -> dict:
-        return {res: model.select().where(model.project_id == project_id).count()
-                for res, model in _QUOTA_MODELS.items()}
-
-    def check_quota(self, project_id: str, resource: str) -> None:
-        limit = self.quota_limits(project_id).get(resource, -1)
-        if limit < 0:
-            return
-        model = _QUOTA_MODELS[resource]
-        if model.select().where(model.project_id == project_id).count() >= limit:
-            raise conflict(f"Quota exceeded for resources: ['{resource}'].", "OverQuota")
-
-    def set_quotas(self, project_id: str, body: dict) -> dict:
-        for resource, value in body.items():
-            if resource not in DEFAULT_QUOTAS:
-                raise bad_request(f"Unrecognized attribute(s) '{resource}'", "HTTPBadRequest")
-            if not isinstance(value, int) or isinstance(value, bool) or value < -1:
-                raise invalid_input(f"'{value}' is not a valid quota for '{resource}': an integer >= -1 is required.")
-        with self.db.atomic():
-            for resource, value in body.items():
-                try:
-                    models.Quota.insert(project_id=project_id, resource=resource, hard_limit=value).on_conflict(
-                        conflict_target=[models.Quota.project_id, models.Quota.resource],
-                        update={models.Quota.hard_limit: value}).execute()
-                except peewee.IntegrityError:
-                    raise conflict("Concurrent quota update.", "Conflict") from None
-        return self.quota_limits(project_id)
-
-    def reset_quotas(self, project_id: str) -> None:
-        models.Quota.delete().where(models.Quota.project_id == project_id).execute()
+        self.m.sync()

@@ -1,10 +1,8 @@
 """GET / (version list), /v2.0 (resources), /v2.0/extensions: only what is implemented; unknown aliases are 404."""
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
-from appliance.app import public
+from appliance.routes import ANY_TOKEN, PUBLIC, Route
 from services.network.errors import not_found
-
-bp = Blueprint("extensions", __name__)
 
 _UPDATED = "2024-01-01T00:00:00-00:00"
 EXTENSIONS = {
@@ -41,16 +39,12 @@ def _ext(alias: str) -> dict:
             "links": []}
 
 
-@bp.get("/")
-@public
-def versions():
+def versions(call):
     url = request.host_url.rstrip("/") + "/v2.0/"
     return jsonify({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": url}]}]})
 
 
-@bp.get("/v2.0")
-@bp.get("/v2.0/")
-def resources():
+def resources(call):
     base = request.host_url.rstrip("/") + "/v2.0/"
     colls = ["networks", "subnets", "ports", "routers", "floatingips", "security-groups", "security-group-rules",
              "quotas", "extensions"]
@@ -58,13 +52,22 @@ def resources():
                                    "links": [{"rel": "self", "href": base + c}]} for c in colls]})
 
 
-@bp.get("/v2.0/extensions")
-def list_extensions():
+def list_extensions(call):
     return jsonify({"extensions": [_ext(a) for a in sorted(EXTENSIONS)]})
 
 
-@bp.get("/v2.0/extensions/<alias>")
-def show_extension(alias):
+def show_extension(call):
+    alias = call.args["alias"]
     if alias not in EXTENSIONS:
         raise not_found("Extension", "Extension with alias", alias)
     return jsonify({"extension": _ext(alias)})
+
+
+# API discovery: the version list needs no token, the rest any valid one (Neutron checks no rule here)
+ROUTES = [
+    Route("GET", "/", PUBLIC, versions),
+    Route("GET", "/v2.0", ANY_TOKEN, resources),
+    Route("GET", "/v2.0/", ANY_TOKEN, resources),
+    Route("GET", "/v2.0/extensions", ANY_TOKEN, list_extensions),
+    Route("GET", "/v2.0/extensions/<alias>", ANY_TOKEN, show_extension),
+]

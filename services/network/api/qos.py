@@ -1,61 +1,60 @@
 """/v2.0/qos/policies, their bandwidth_limit_rules, and /v2.0/qos/rule-types."""
-from flask import Blueprint, jsonify
+from flask import jsonify
 
-from appliance import policy
-from appliance.app import json_body
+from appliance.routes import ANY_TOKEN, Route
 from services.network import render, schemas
-from services.network.api.common import crud, ctx, list_response, manager, show_response, write_ctx
+from services.network.api.access import CTX_CHECKS, QOS_MANAGE, READ, ctx, manager, read_target
+from services.network.api.listing import list_body, show_body
+from services.network.api.resources import named, resource_routes
 
-
-
-def operator(c):
-    """QoS policies and rules are the operator's, as in Neutron (members attach shared ones to their ports)."""
-    policy.enforce("network:qos:manage", {"project_id": c.project_id})
-    return c
-
-
-policies = crud("qos_policies", "policies", "policy", url="/v2.0/qos/policies",
-                list_fn=lambda c: manager().list_qos_policies(c),
-                show_fn=lambda c, i: render.qos_policy(manager().get_qos_policy(c, i)),
-                create_fn=lambda c, b: manager().create_qos_policy(operator(c), b),
-                update_fn=lambda c, i, b: manager().update_qos_policy(operator(c), i, b),
-                delete_fn=lambda c, i: manager().delete_qos_policy(operator(c), i),
-                create_schema=schemas.QOS_POLICY_CREATE, update_schema=schemas.QOS_POLICY_UPDATE)
-bp = Blueprint("qos", __name__)
-bp.register_blueprint(policies)
 _RULES = "/v2.0/qos/policies/<pid>/bandwidth_limit_rules"
+_RULE = "bandwidth_limit_rule"
+
+# QoS policies and rules are the operator's, as in Neutron (members attach the ones they can see to their ports):
+# QOS_MANAGE is checked before any lookup, so a member is refused (403) whether or not the policy exists
+POLICY_ROUTES = resource_routes(
+    "policies", "policy", url="/v2.0/qos/policies",
+    get=lambda c, i: manager().qos.get(c, i), show=render.qos_policy,
+    list_=lambda c: manager().qos.list(c),
+    create=lambda c, b: manager().qos.create(c, b),
+    update=lambda c, i, b: manager().qos.update(c, i, b),
+    delete=lambda c, i: manager().qos.delete(c, i),
+    create_schema=schemas.QOS_POLICY_CREATE, update_schema=schemas.QOS_POLICY_UPDATE, write_rule=QOS_MANAGE)
 
 
-@bp.get("/v2.0/qos/rule-types")
-def rule_types():
+def _rule_types(call):
     return jsonify({"rule_types": [{"type": "bandwidth_limit"}]})
 
 
-@bp.get(_RULES)
-def list_rules(pid):
-    return list_response("bandwidth_limit_rules", render.qos_policy(manager().get_qos_policy(ctx(), pid))["rules"])
+def _list_rules(call):
+    return render.qos_policy(call.resource)["rules"]
 
 
-@bp.post(_RULES)
-def create_rule(pid):
-    body = json_body(schemas.QOS_BW_CREATE)
-    return jsonify({"bandwidth_limit_rule": manager().create_bw_rule(operator(write_ctx()), pid,
-                                                                     body["bandwidth_limit_rule"])}), 201
+def _create_rule(call):
+    return {_RULE: manager().qos.create_rule(ctx(call), call.args["pid"], call.body[_RULE])}
 
 
-@bp.get(_RULES + "/<rid>")
-def show_rule(pid, rid):
-    return show_response("bandwidth_limit_rule", render.qos_rule(manager().get_bw_rule(ctx(), pid, rid)))
+def _update_rule(call):
+    return {_RULE: manager().qos.update_rule(ctx(call), call.args["pid"], call.args["rid"], call.body[_RULE])}
 
 
-@bp.put(_RULES + "/<rid>")
-def update_rule(pid, rid):
-    body = json_body(schemas.QOS_BW_UPDATE)
-    return jsonify({"bandwidth_limit_rule": manager().update_bw_rule(operator(write_ctx()), pid, rid,
-                                                                     body["bandwidth_limit_rule"])})
+def _delete_rule(call):
+    manager().qos.delete_rule(ctx(call), call.args["pid"], call.args["rid"])
 
 
-@bp.delete(_RULES + "/<rid>")
-def delete_rule(pid, rid):
-    manager().delete_bw_rule(operator(write_ctx()), pid, rid)
-    return "", 204
+_KW = {"checks": CTX_CHECKS}
+ROUTES = POLICY_ROUTES + [
+    Route("GET", "/v2.0/qos/rule-types", ANY_TOKEN, _rule_types),
+    Route("GET", _RULES, READ, named("list_bandwidth_limit_rules", _list_rules),
+          load=lambda call: manager().qos.get(ctx(call), call.args["pid"]), target=read_target,
+          render=lambda docs: list_body("bandwidth_limit_rules", docs), **_KW),
+    Route("POST", _RULES, QOS_MANAGE, named("create_bandwidth_limit_rule", _create_rule),
+          schema=schemas.QOS_BW_CREATE, status=201, render=lambda doc: doc, **_KW),
+    Route("GET", _RULES + "/<rid>", READ, named("show_bandwidth_limit_rule", lambda call: call.resource),
+          load=lambda call: manager().qos.get_rule(ctx(call), call.args["pid"], call.args["rid"]),
+          target=read_target, render=lambda r: show_body(_RULE, render.qos_rule(r)), **_KW),
+    Route("PUT", _RULES + "/<rid>", QOS_MANAGE, named("update_bandwidth_limit_rule", _update_rule),
+          schema=schemas.QOS_BW_UPDATE, render=lambda doc: doc, **_KW),
+    Route("DELETE", _RULES + "/<rid>", QOS_MANAGE, named("delete_bandwidth_limit_rule", _delete_rule),
+          status=204, render=lambda result: result, **_KW),
+]

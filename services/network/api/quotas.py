@@ -1,50 +1,46 @@
-"""/v2.0/quotas: per-project limits (admin sets them; a project reads its own)."""
-from flask import Blueprint, jsonify
-
-from appliance.app import json_body
+"""/v2.0/quotas: per-project limits (the operator sets them; a project reads its own)."""
+from appliance.routes import Route
 from services.network import schemas
-from services.network.api.common import ctx, manager, require_admin
-from services.network.errors import forbidden
-
-bp = Blueprint("quotas", __name__)
+from services.network.api.access import QUOTA_MANAGE, READ, manager
 
 
-def _readable(project_id):
-    c = ctx()
-    if not c.owns(project_id):
-        raise forbidden("Only an admin may read another project's quotas.")
+def _project(call) -> dict:
+    """A project's quota set: its policy target is that project (another project's is refused, not hidden)."""
+    return {"project_id": call.args["project_id"]}
 
 
-@bp.get("/v2.0/quotas")
-def list_quotas():
-    require_admin(ctx())
-    from services.network import models
-    projects = sorted({q.project_id for q in models.Quota.select()})
-    return jsonify({"quotas": [{**manager().quota_limits(p), "project_id": p, "tenant_id": p} for p in projects]})
+def list_quotas(call):
+    quotas = manager().quotas
+    return {"quotas": [{**quotas.limits(p), "project_id": p, "tenant_id": p} for p in quotas.projects()]}
 
 
-@bp.get("/v2.0/quotas/<project_id>")
-def show_quota(project_id):
-    _readable(project_id)
-    return jsonify({"quota": manager().quota_limits(project_id)})
+def show_quota(call):
+    return {"quota": manager().quotas.limits(call.args["project_id"])}
 
 
-@bp.get("/v2.0/quotas/<project_id>/details")
-def quota_details(project_id):
-    _readable(project_id)
-    limits, used = manager().quota_limits(project_id), manager().quota_usage(project_id)
-    return jsonify({"quota": {k: {"limit": v, "used": used.get(k, 0), "reserved": 0} for k, v in limits.items()}})
+def quota_details(call):
+    quotas, project = manager().quotas, call.args["project_id"]
+    limits, used = quotas.limits(project), quotas.usage(project)
+    return {"quota": {k: {"limit": v, "used": used.get(k, 0), "reserved": 0} for k, v in limits.items()}}
 
 
-@bp.put("/v2.0/quotas/<project_id>")
-def update_quota(project_id):
-    require_admin(ctx())
-    body = json_body(schemas.QUOTA_UPDATE)
-    return jsonify({"quota": manager().set_quotas(project_id, body["quota"])})
+def update_quota(call):
+    return {"quota": manager().quotas.set(call.args["project_id"], call.body["quota"])}
 
 
-@bp.delete("/v2.0/quotas/<project_id>")
-def delete_quota(project_id):
-    require_admin(ctx())
-    manager().reset_quotas(project_id)
-    return "", 204
+def delete_quota(call):
+    manager().quotas.reset(call.args["project_id"])
+
+
+def _same(doc):
+    return doc
+
+
+ROUTES = [
+    Route("GET", "/v2.0/quotas", QUOTA_MANAGE, list_quotas, render=_same),
+    Route("GET", "/v2.0/quotas/<project_id>", READ, show_quota, load=_project, render=_same),
+    Route("GET", "/v2.0/quotas/<project_id>/details", READ, quota_details, load=_project, render=_same),
+    Route("PUT", "/v2.0/quotas/<project_id>", QUOTA_MANAGE, update_quota, schema=schemas.QUOTA_UPDATE,
+          render=_same),
+    Route("DELETE", "/v2.0/quotas/<project_id>", QUOTA_MANAGE, delete_quota, status=204, render=_same),
+]

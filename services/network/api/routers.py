@@ -1,26 +1,27 @@
 """/v2.0/routers and add/remove_router_interface."""
-from flask import jsonify
-
-from appliance.app import json_body
+from appliance.routes import Route
 from services.network import schemas
-from services.network.api.common import crud, manager, write_ctx
-
-bp = crud("routers", "routers", "router",
-          list_fn=lambda c: manager().list_routers(c),
-          show_fn=lambda c, i: manager().render_router(manager().get_router(c, i)),
-          create_fn=lambda c, b: manager().create_router(c, b),
-          update_fn=lambda c, i, b: manager().update_router(c, i, b),
-          delete_fn=lambda c, i: manager().delete_router(c, i),
-          create_schema=schemas.ROUTER_CREATE, update_schema=schemas.ROUTER_UPDATE)
+from services.network.api.access import CTX_CHECKS, WRITE, ctx, loader, manager
+from services.network.api.resources import named, resource_routes
 
 
-@bp.put("/v2.0/routers/<rid>/add_router_interface")
-def add_interface(rid):
-    body = json_body(schemas.ROUTER_INTERFACE)
-    return jsonify(manager().add_router_interface(write_ctx(), rid, body))
+def _get(c, i):
+    return manager().l3.get_router(c, i)
 
 
-@bp.put("/v2.0/routers/<rid>/remove_router_interface")
-def remove_interface(rid):
-    body = json_body(schemas.ROUTER_INTERFACE)
-    return jsonify(manager().remove_router_interface(write_ctx(), rid, body))
+def _interface(action: str) -> Route:
+    def handler(call):
+        return getattr(manager().l3, f"{action}_router_interface")(ctx(call), call.args["rid"], call.body)
+    return Route("PUT", f"/v2.0/routers/<rid>/{action}_router_interface", WRITE, named(f"{action}_interface", handler),
+                 schema=schemas.ROUTER_INTERFACE, load=loader(_get), render=lambda info: info, checks=CTX_CHECKS)
+
+
+ROUTES = resource_routes(
+    "routers", "router",
+    get=_get, show=lambda r: manager().l3.render_router(r),
+    list_=lambda c: manager().l3.list_routers(c),
+    create=lambda c, b: manager().l3.create_router(c, b),
+    update=lambda c, i, b: manager().l3.update_router(c, i, b),
+    delete=lambda c, i: manager().l3.delete_router(c, i),
+    create_schema=schemas.ROUTER_CREATE, update_schema=schemas.ROUTER_UPDATE,
+    write_load=loader(_get)) + [_interface("add"), _interface("remove")]

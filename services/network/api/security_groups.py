@@ -1,23 +1,28 @@
 """/v2.0/security-groups and /v2.0/security-group-rules."""
-from flask import Blueprint
-
 from services.network import render, schemas
-from services.network.api.common import crud, manager
+from services.network.api.access import loader, manager
+from services.network.api.resources import resource_routes
 
-groups = crud("security_groups", "security_groups", "security_group", url="/v2.0/security-groups",
-              list_fn=lambda c: manager().list_security_groups(c),
-              show_fn=lambda c, i: render.security_group(manager().get_security_group(c, i)),
-              create_fn=lambda c, b: manager().create_security_group(c, b),
-              update_fn=lambda c, i, b: manager().update_security_group(c, i, b),
-              delete_fn=lambda c, i: manager().delete_security_group(c, i),
-              create_schema=schemas.SG_CREATE, update_schema=schemas.SG_UPDATE)
-rules = crud("security_group_rules", "security_group_rules", "security_group_rule", url="/v2.0/security-group-rules",
-             list_fn=lambda c: manager().list_sg_rules(c),
-             show_fn=lambda c, i: render.sg_rule(manager().get_sg_rule(c, i)),
-             create_fn=lambda c, b: manager().create_sg_rule(c, b),
-             delete_fn=lambda c, i: manager().delete_sg_rule(c, i),
-             create_schema=schemas.SG_RULE_CREATE)
 
-bp = Blueprint("security", __name__)
-bp.register_blueprint(groups)
-bp.register_blueprint(rules)
+def _group(c, i):
+    return manager().security_groups.get(c, i)
+
+
+def _rule(c, i):
+    return manager().security_groups.get_rule(c, i)
+
+
+ROUTES = resource_routes(
+    "security_groups", "security_group", url="/v2.0/security-groups",
+    get=_group, show=render.security_group,
+    list_=lambda c: manager().security_groups.list(c),
+    create=lambda c, b: manager().security_groups.create(c, b),
+    update=lambda c, i, b: manager().security_groups.update(c, i, b),
+    delete=lambda c, i: manager().security_groups.delete(c, i),
+    create_schema=schemas.SG_CREATE, update_schema=schemas.SG_UPDATE, write_load=loader(_group)) + resource_routes(
+    "security_group_rules", "security_group_rule", url="/v2.0/security-group-rules",
+    get=_rule, show=render.sg_rule,
+    list_=lambda c: manager().security_groups.list_rules(c),
+    create=lambda c, b: manager().security_groups.create_rule(c, b),
+    delete=lambda c, i: manager().security_groups.delete_rule(c, i),
+    create_schema=schemas.SG_RULE_CREATE, write_load=loader(_rule))

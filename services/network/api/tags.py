@@ -1,33 +1,22 @@
 """/v2.0/<resource>/<id>/tags: the standard-attr-tag extension for every taggable resource."""
-from flask import Blueprint, jsonify
-
-from appliance.app import json_body
+from appliance.errors import ApiError, NotFound
+from appliance.routes import Route
 from services.network import schemas
-from services.network.api.common import ctx, manager, write_ctx
+from services.network.api.access import CTX_CHECKS, READ, WRITE, ctx, manager, read_target
 from services.network.errors import bad_request
 
-bp = Blueprint("tags", __name__)
+_GETTERS = {"networks": lambda m: m.get_network, "subnets": lambda m: m.get_subnet, "ports": lambda m: m.get_port,
+            "routers": lambda m: m.l3.get_router, "floatingips": lambda m: m.l3.get_floatingip,
+            "security-groups": lambda m: m.security_groups.get, "policies": lambda m: m.qos.get}
+_TAGS, _TAG = "/v2.0/<resource>/<rid>/tags", "/v2.0/<resource>/<rid>/tags/<tag>"
 
-_GETTERS = {"networks": "get_network", "subnets": "get_subnet", "ports": "get_port", "routers": "get_router",
-            "floatingips": "get_floatingip", "security-groups": "get_security_group", "policies": "get_qos_policy"}
 
-
-def _obj(resource, rid, write=True):
-    getter = _GETTERS.get(resource)
+def _tagged(call):
+    """The resource the path names, if the caller sees it; changing its tags is its owner's (the rule's target)."""
+    getter = _GETTERS.get(call.args["resource"])
     if getter is None:
-        from appliance.errors import NotFound
         raise NotFound("The resource could not be found.")
-    obj = getattr(manager(), getter)(ctx(), rid)
-    if write:
-        # seeing a resource (an external or shared network) is not owning it: tags change with its owner's rights
-        write_ctx(obj.project_id)
-    return obj
-
-
-def _save(obj, tags):
-    obj.tags = tags
-    obj.revision_number += 1
-    obj.save()
+    return getter(manager())(ctx(call), call.args["rid"])
 
 
 def _check(tag):
@@ -35,49 +24,55 @@ def _check(tag):
         raise bad_request(f"Invalid input for operation: '{tag}' is not a valid tag.", "InvalidInput")
 
 
-@bp.get("/v2.0/<resource>/<rid>/tags")
-def list_tags(resource, rid):
-    return jsonify({"tags": list(_obj(resource, rid, write=False).tags)})
+def _missing(tag) -> ApiError:
+    return ApiError(f"Tag {tag} could not be found.", status=404, kind="TagNotFound")
 
 
-@bp.put("/v2.0/<resource>/<rid>/tags")
-def replace_tags(resource, rid):
-    body = json_body(schemas.TAGS_REPLACE)
-    for t in body["tags"]:
+def list_tags(call):
+    return {"tags": list(call.resource.tags)}
+
+
+def replace_tags(call):
+    tags = call.body["tags"]
+    for t in tags:
         _check(t)
-    obj = _obj(resource, rid)
-    _save(obj, sorted(set(body["tags"])))
-    return jsonify({"tags": obj.tags})
+    manager().set_tags(call.resource, sorted(set(tags)))
+    return {"tags": call.resource.tags}
 
 
-@bp.delete("/v2.0/<resource>/<rid>/tags")
-def clear_tags(resource, rid):
-    _save(_obj(resource, rid), [])
-    return "", 204
+def clear_tags(call):
+    manager().set_tags(call.resource, [])
 
 
-@bp.get("/v2.0/<resource>/<rid>/tags/<tag>")
-def has_tag(resource, rid, tag):
-    if tag not in _obj(resource, rid, write=False).tags:
-        from appliance.errors import ApiError
-        raise ApiError(f"Tag {tag} could not be found.", status=404, kind="TagNotFound")
-    return "", 204
+def has_tag(call):
+    if call.args["tag"] not in call.resource.tags:
+        raise _missing(call.args["tag"])
 
 
-@bp.put("/v2.0/<resource>/<rid>/tags/<tag>")
-def add_tag(resource, rid, tag):
+def add_tag(call):
+    tag, obj = call.args["tag"], call.resource
     _check(tag)
-    obj = _obj(resource, rid)
     if tag not in obj.tags:
-        _save(obj, sorted(set(obj.tags) | {tag}))
-    return "", 201
+        manager().set_tags(obj, sorted(set(obj.tags) | {tag}))
 
 
-@bp.delete("/v2.0/<resource>/<rid>/tags/<tag>")
-def remove_tag(resource, rid, tag):
-    obj = _obj(resource, rid)
+def remove_tag(call):
+    tag, obj = call.args["tag"], call.resource
     if tag not in obj.tags:
-        from appliance.errors import ApiError
-        raise ApiError(f"Tag {tag} could not be found.", status=404, kind="TagNotFound")
-    _save(obj, [t for t in obj.tags if t != tag])
-    return "", 204
+        raise _missing(tag)
+    manager().set_tags(obj, [t for t in obj.tags if t != tag])
+
+
+def _same(doc):
+    return doc
+
+
+_KW = {"load": _tagged, "render": _same, "checks": CTX_CHECKS}
+ROUTES = [
+    Route("GET", _TAGS, READ, list_tags, target=read_target, **_KW),
+    Route("PUT", _TAGS, WRITE, replace_tags, schema=schemas.TAGS_REPLACE, **_KW),
+    Route("DELETE", _TAGS, WRITE, clear_tags, status=204, **_KW),
+    Route("GET", _TAG, READ, has_tag, target=read_target, status=204, **_KW),
+    Route("PUT", _TAG, WRITE, add_tag, status=201, **_KW),
+    Route("DELETE", _TAG, WRITE, remove_tag, status=204, **_KW),
+]

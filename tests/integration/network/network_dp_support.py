@@ -131,8 +131,8 @@ class Cloud:
         from services.network import create_app
         self.env = env
         self.app = create_app(env["settings"])
-        self.driver = env["driver"] = self.app.extensions["egret.network.driver"]
-        self.manager = self.app.extensions["egret.network"]
+        self.driver = env["driver"] = self.app.extensions["egret.driver"]
+        self.manager = self.app.extensions["egret.manager"]
         client = self.app.test_client()
         self.admin = Api(client, mint_token(user_id="admin", project_id="p-admin", roles=["admin", "member"]))
         self.a = Api(client, mint_token(user_id="ua", project_id="p-a", roles=["member"]))

@@ -200,7 +200,7 @@ def test_restart_reconciles_deleted_links(cloud, net_env, mint_token):
     deadline = time.time() + 20
     while time.time() < deadline and restarted.driver.inventory() != before:
         time.sleep(0.3)
-    restarted.app.extensions["egret.network.stop"].set()
+    restarted.app.extensions["egret.stop"].set()
     assert restarted.driver.inventory() == before
     # the VM's tap was re-attached to the rebuilt bridge and the path works again
     vm.run("ip", "addr", "flush", "dev", "eth0")

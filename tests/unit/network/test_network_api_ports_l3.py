@@ -75,7 +75,7 @@ def test_binding_for_compute(alice, admin, driver, alice_net):
     assert any(p.tap == "tap" + port["id"][:11] for p in driver.topology.ports)
     # the hypervisor plugs the tap; the reconcile pass marks the port ACTIVE
     driver.plug("tap" + port["id"][:11])
-    mgr = alice.client.application.extensions["egret.network"]
+    mgr = alice.client.application.extensions["egret.manager"]
     assert mgr.refresh_port_status() >= 1
     assert alice.ok("GET", f"/v2.0/ports/{port['id']}")["port"]["status"] == "ACTIVE"
 

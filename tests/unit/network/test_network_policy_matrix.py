@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 
+from appliance import routes
 from appliance.testing import policy_matrix as pm
 from appliance.testing.policy_matrix import route as R
 from services.network import create_app
@@ -98,10 +99,6 @@ READ_OWN, WRITE_OWN = "200 200 200 404 401", "200 200 403 404 401"
 DELETE_OWN, ADMIN_ONLY = "204 204 403 404 401", "200 403 403 403 401"
 OPERATOR_CREATE, OPERATOR_WRITE, OPERATOR_DELETE = "201 403 403 403 401", "200 403 403 403 401", "204 403 403 403 401"
 PROJECT_QUOTA = "200 200 200 403 401"  # another project's quota URL is refused, not hidden
-
-# declared in policies.py, but the manager decides with the token's roles and ownership instead: an override of
-# these has no effect yet (found by this matrix; issue 13 wires them)
-UNWIRED = {"network:read", "network:admin_attributes", "network:binding"}
 
 ROUTES = [
     R("GET /", OPEN), R("GET /healthz", OPEN), R("GET /metrics", OPEN),
@@ -220,8 +217,8 @@ def test_network_policy_matrix(world):
     cells = pm.run(ROUTES + KNOBS, world, send)
     assert len(cells) == len(ROUTES + KNOBS) * len(pm.PERSONAS)
     assert not pm.mismatches(cells), "\n" + pm.mismatches(cells)
-    # every declared rule is evaluated by some cell, but those the code does not consult yet
-    assert recorder.unchecked(POLICIES) == UNWIRED
+    # every declared rule is evaluated by some cell (issue 13 wired network:read, admin_attributes and binding)
+    assert recorder.unchecked(POLICIES) == set()
 
 
 def test_matrix_renders_as_markdown():
@@ -240,3 +237,55 @@ def test_a_member_cannot_tag_a_network_it_can_only_see(world):
                             headers=h).status_code in (403, 404)
     admin = {"X-Auth-Token": world.tokens["admin"]}
     assert world.client.get(f"/v2.0/networks/{world.public}/tags", headers=admin).get_json() == {"tags": []}
+
+
+# the core's own routes (make_app), served by every service and declared by none
+CORE_ROUTES = {("GET", "/healthz"), ("GET", "/metrics")}
+
+
+def test_every_served_route_is_declared(world):
+    app = world.client.application
+    assert {r.key for r in routes.declared(app)} == pm.app_routes(app) - CORE_ROUTES
+
+
+def test_every_network_rule_is_used_by_a_declared_route(world):
+    used = set().union(*(r.rules() for r in routes.declared(world.client.application)))
+    assert set(POLICIES) - used == set(), "rules no route checks"
+    assert used - set(POLICIES) == set(), "routes check rules the service does not define"
+
+
+def test_matrix_agrees_with_the_declared_rules(world):
+    app = world.client.application
+    assert pm.agrees_with_rules(ROUTES, routes.declared(app), app.extensions["egret.policy"]) == []
+    # the KNOBS rows differ from their route's rule by design: each sets an attribute the route declares an
+    # operator's rule for, and that rule refuses the member
+    by_key = {r.key: r for r in routes.declared(app)}
+    for row in KNOBS:
+        body = row.body(row.make(world)) if callable(row.body) else row.body
+        (attrs,) = body.values()
+        rules = {by_key[row.key].fields[a] for a in attrs if a in by_key[row.key].fields}
+        assert rules and row.expect["member"] == 403, row
+        assert not any(app.extensions["egret.policy"].check(rule, {"project_id": pm.MEMBER_PROJECT},
+                                                            {**pm.PERSONA_CREDS["member"], "scope": "project"})
+                       for rule in rules), row
+
+
+def test_a_policy_override_changes_who_may_set_operator_attributes(settings, mint_token):
+    """The rules are data: granting network:admin_attributes and network:binding to members lets them set
+    `shared` and a port's binding; network:all_projects set to nobody hides other projects even from an admin."""
+    settings.fake_drivers = True
+    settings.service = {"network": {"physical_interface_mappings": {"public": "eth9"}}}
+    settings.policy = {"network:admin_attributes": "role:member", "network:binding": "role:member",
+                       "network:all_projects": "!"}
+    client = create_app(settings, driver=FakeDriver(settings, prefix="egp")).test_client()
+    tokens = pm.persona_tokens(mint_token)
+    member, admin = {"X-Auth-Token": tokens["member"]}, {"X-Auth-Token": tokens["admin"]}
+    net = client.post("/v2.0/networks", json={"network": {"name": "s", "shared": True}}, headers=member)
+    assert net.status_code == 201, net.get_data(as_text=True)
+    net_id = net.get_json()["network"]["id"]
+    port = client.post("/v2.0/ports", json={"port": {"network_id": net_id, "binding:host_id": "node1"}},
+                       headers=member)
+    assert port.status_code == 201, port.get_data(as_text=True)
+    private = client.post("/v2.0/networks", json={"network": {"name": "p"}}, headers=member).get_json()
+    assert client.get(f"/v2.0/networks/{private['network']['id']}", headers=admin).status_code == 404
+    assert client.get(f"/v2.0/networks/{net_id}", headers=admin).status_code == 200   # shared: everyone's

@@ -24,7 +24,7 @@ class SlowDriver(FakeDriver):
 
 
 def test_callers_during_a_pass_share_the_next_one(app, admin):
-    manager = app.extensions["egret.network"]
+    manager = app.extensions["egret.manager"]
     net = admin.ok("POST", "/v2.0/networks", {"network": {"name": "n"}})["network"]
     driver = manager.driver = SlowDriver(manager.settings)
 

@@ -15,8 +15,14 @@ from pathlib import Path
 
 from services.network.drivers.linux import metadata_proxy
 from services.network.drivers.linux.daemons import pid_alive, write_if_changed
+
 # the proxy's request handling, for callers that test it in-process
-from services.network.drivers.linux.metadata_proxy import METADATA_PATH, _Handler, forwardable, sign  # noqa: F401
+from services.network.drivers.linux.metadata_proxy import (  # noqa: F401
+    METADATA_PATH,
+    _Handler,
+    forwardable,
+    sign,
+)
 
 
 def secret_path(state_dir: Path) -> Path:

@@ -1,33 +1,14 @@
-"""Shared view helpers: the caller's Ctx, Neutron list semantics (filters, fields, sorting, pagination), CRUD wiring."""
+"""Neutron's list semantics (filters, tags, fields, sorting, pagination) and `fields` on a shown resource."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from urllib.parse import urlencode
 
-from appliance import policy
-from appliance.app import json_body
-from services.network.context import Ctx
-from services.network.errors import bad_request, forbidden
+from flask import request
+
+from services.network.errors import bad_request
 
 _LIST_KEYS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse", "tags", "tags-any",
               "not-tags", "not-tags-any"}
-
-
-def manager():
-    return current_app.extensions["egret.network"]
-
-
-def ctx() -> Ctx:
-    token = g.context
-    roles = {r.lower() for r in token.roles}
-    return Ctx(project_id=token.project_id, is_admin="admin" in roles,
-               is_service="service" in roles or bool(token.is_service), user_id=token.user_id)
-
-
-def write_ctx(target_project: str | None = None) -> Ctx:
-    """The caller, who must hold member (or admin/service) on the project: readers only read."""
-    c = ctx()
-    policy.enforce("network:write", {"project_id": target_project or c.project_id})
-    return c
 
 
 def _matches(doc: dict, key: str, values: list[str]) -> bool:
@@ -71,7 +52,8 @@ def _tag_filter(doc: dict, args) -> bool:
     return True
 
 
-def list_response(collection: str, docs: list[dict]):
+def list_body(collection: str, docs: list[dict]) -> dict:
+    """The collection document of `docs` as the query string asks (Neutron's list semantics)."""
     args = request.args
     docs = [d for d in docs if _tag_filter(d, args)
             and all(_matches(d, k, args.getlist(k)) for k in args if k not in _LIST_KEYS)]
@@ -105,7 +87,6 @@ def list_response(collection: str, docs: list[dict]):
         docs = docs[:limit]
         if more and docs:
             params = [(k, v) for k in args for v in args.getlist(k) if k != "marker"]
-            from urllib.parse import urlencode
             href = request.base_url + "?" + urlencode(params + [("marker", docs[-1]["id"])])
             links.append({"rel": "next", "href": href})
     fields = [f for v in args.getlist("fields") for f in v.split(",") if f]
@@ -114,59 +95,11 @@ def list_response(collection: str, docs: list[dict]):
     body = {collection: docs}
     if links:
         body[f"{collection}_links"] = links
-    return jsonify(body)
+    return body
 
 
-def show_response(singular: str, doc: dict):
+def show_body(singular: str, doc: dict) -> dict:
     fields = [f for v in request.args.getlist("fields") for f in v.split(",") if f]
     if fields:
         doc = {k: doc[k] for k in fields if k in doc}
-    return jsonify({singular: doc})
-
-
-def crud(name: str, collection: str, singular: str, *, url: str | None = None, list_fn, show_fn, create_fn=None,
-         update_fn=None, delete_fn=None, create_schema=None, update_schema=None) -> Blueprint:
-    """A blueprint with Neutron's five verbs over `url` (default /v2.0/<collection>)."""
-    bp = Blueprint(name, __name__)
-    base = url or f"/v2.0/{collection}"
-
-    @bp.get(base)
-    def _list():
-        return list_response(collection, list_fn(ctx()))
-
-    @bp.get(base + "/<rid>")
-    def _show(rid):
-        return show_response(singular, show_fn(ctx(), rid))
-
-    if create_fn:
-        @bp.post(base)
-        def _create():
-            body = json_body(create_schema)
-            item = body.get(singular)
-            if isinstance(item, list):
-                raise bad_request("Bulk creation is not supported.", "HTTPBadRequest")
-            c = write_ctx(item.get("project_id") or item.get("tenant_id"))
-            return jsonify({singular: create_fn(c, item)}), 201
-
-    if update_fn:
-        @bp.put(base + "/<rid>")
-        def _update(rid):
-            body = json_body(update_schema)
-            item = body[singular]
-            for ro in ("id", "project_id", "tenant_id", "created_at", "updated_at", "revision_number"):
-                if ro in item:
-                    raise bad_request(f"Cannot update read-only attribute {ro}", "HTTPBadRequest")
-            return jsonify({singular: update_fn(write_ctx(), rid, item)})
-
-    if delete_fn:
-        @bp.delete(base + "/<rid>")
-        def _delete(rid):
-            delete_fn(write_ctx(), rid)
-            return "", 204
-
-    return bp
-
-
-def require_admin(c: Ctx) -> None:
-    if not c.is_admin:
-        raise forbidden("This operation is restricted to administrators.")
+    return {singular: doc}
