@@ -5,7 +5,7 @@ import logging
 import uuid
 
 import jsonschema
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from appliance import bodies, errors, policy
@@ -44,7 +44,6 @@ def public(view):
 
 
 def settings_of(app=None) -> Settings:
-    from flask import current_app
     return (app or current_app).extensions["egret.settings"]
 
 

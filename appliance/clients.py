@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -78,7 +79,6 @@ class ServiceClient:
                 raise ClientError(resp.status_code, _body(resp), "identity /v3/auth/tokens")
             self._token = resp.headers["X-Subject-Token"]
             expires = resp.json()["token"]["expires_at"]
-            from datetime import datetime
             self._token_expires = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
             return self._token
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import os
 import tomllib
 import typing
@@ -134,7 +135,6 @@ def _coerce(name: str, value, typ):
             return list(value)
         if origin is dict:
             if isinstance(value, str):
-                import json
                 value = json.loads(value)
             if not isinstance(value, dict):
                 raise ValueError(value)
@@ -202,7 +202,6 @@ def replace(settings: Settings, **changes) -> Settings:
 
 def to_env(settings: Settings) -> dict[str, str]:
     """EGRET_* variables that reproduce `settings` in a child process (which loads them with load())."""
-    import json
     env = {"EGRET_CONFIG_DIR": str(settings.config_dir)}
     for f in dataclasses.fields(Settings):
         if f.name == "config_dir":

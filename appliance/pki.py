@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import ssl
 import urllib.error
@@ -366,7 +367,6 @@ def ensure_wizard_tls(settings) -> dict[str, Path]:
     try:
         os.rename(tmp, files["dir"])
     except OSError:  # another process was first
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
     return wizard_tls_files(settings)
 

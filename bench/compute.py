@@ -14,15 +14,19 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 
 import requests
 
-from appliance.testing.cloud import RunningCloud
-from appliance.testing.guest import BOOT_MARKER, build_tiny_guest
 from appliance.libvirtd import ensure_libvirtd
+from appliance.testing.cloud import RunningCloud
+from appliance.testing.cloudguest import build_cloud_guest
+from appliance.testing.guest import BOOT_MARKER, build_tiny_guest
+from services.compute.configdrive import build_config_drive
 
 IMAGES = Path("/var/lib/libvirt/images")
 
@@ -55,10 +59,6 @@ def bare_qemu(guest, runs=3, concurrent=1) -> list[float]:
 def cloud_init_bare(runs=1) -> dict:
     """The Debian cloud-init guest under bare qemu with a config drive: seconds to the kernel's first line and to
     cloud-init's final stage ('Cloud-init v. ... finished'), the floor for the e2e cloud-init tests."""
-    import tempfile
-    import types
-    from appliance.testing.cloudguest import build_cloud_guest
-    from services.compute.configdrive import build_config_drive
     guest = build_cloud_guest()
     out = {"final_s": [], "first_line_s": [], "errors": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.testing.plugin import make_settings  # noqa: E402
-from firstboot import create_app  # noqa: E402
+from firstboot import create_app, hardware  # noqa: E402
 from firstboot.fakes import FakeIdentity, FakeServices  # noqa: E402
 from firstboot.system.fake import FakeSystem  # noqa: E402
 
@@ -54,7 +54,6 @@ def walk(tmp: Path) -> dict:
 
 
 def main():
-    from firstboot import hardware
     with tempfile.TemporaryDirectory() as tmp:
         result = walk(Path(tmp))
     t = time.perf_counter()

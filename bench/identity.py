@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from appliance import config  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
 from appliance.testing.plugin import free_port  # noqa: E402
 
@@ -133,7 +134,6 @@ def scrypt_ms(log2n: int, rounds: int = 5) -> float:
 
 
 def run_egret(n: int) -> dict:
-    from appliance import config
     tmp = Path(tempfile.mkdtemp(prefix="egret-bench-id-"))
     cloud = RunningCloud(tmp / "state", services=["identity"])
     t0 = time.perf_counter()

@@ -20,8 +20,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.config import Settings  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
 from bench.stats import ms  # noqa: E402
+from services.network.conf import section  # noqa: E402
 
 HOOK = """#!/bin/sh
 case "$1" in
@@ -105,8 +107,6 @@ def main() -> None:
             resp.raise_for_status()
             return resp.json() if resp.content else None
 
-        from appliance.config import Settings
-        from services.network.conf import section
         prefix = section(Settings(state_dir=cloud.state_dir))["prefix"]
         ext_ns = f"{prefix}-ext"
         public = call("POST", "/networks", {"network": {"name": "public", "router:external": True,

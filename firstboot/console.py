@@ -19,6 +19,7 @@ def wizard_urls(settings: Settings) -> list[str]:
     suffix = "" if (scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
     hosts = [settings.public_host]
     try:
+        # imported here, inside the guard: not even a broken netlink library may stop the banner from printing
         from firstboot.hardware import list_interfaces
         for nic in list_interfaces():
             hosts += [a.split("/")[0] for a in nic["addresses"] if ":" not in a and not a.startswith("127.")]

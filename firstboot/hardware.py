@@ -5,6 +5,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import pyudev
+from pyroute2 import IPRoute
+
 SYS = Path("/sys")
 
 
@@ -17,7 +20,6 @@ def _read(path: Path, default=None):
 
 def list_interfaces() -> list[dict]:
     """Every link of this network namespace except loopback: name, MAC, state, carrier, speed, IPv4/6."""
-    from pyroute2 import IPRoute
     out = []
     with IPRoute() as ipr:
         addrs: dict[int, list[str]] = {}
@@ -76,7 +78,6 @@ SKIP_PREFIXES = ("ram", "zram", "dm-", "md", "sr", "fd", "nbd")
 
 def list_disks() -> list[dict]:
     """Whole disks with size > 0: model, size, rotational, removable, partitions and why each is in use."""
-    import pyudev
     ctx = pyudev.Context()
     mounts = _mounts()
     swaps = _swaps()

@@ -6,12 +6,14 @@ import sys
 import yaml
 
 from appliance.config import Settings
+from firstboot.console import banner, wizard_urls
+from firstboot.state import WizardState
 from firstboot.steps import ANSWER_STEPS, StepError
+from firstboot.wizard import Wizard
 
 
 def run_answers(settings: Settings, path: str, *, system=None, identity=None, services=None,
                 keep_running: bool = False, out=None) -> int:
-    from firstboot.wizard import Wizard
     out = out or sys.stdout
     try:
         with open(path) as fh:
@@ -77,8 +79,6 @@ def run_answers(settings: Settings, path: str, *, system=None, identity=None, se
 def main(args, settings: Settings) -> int:
     """Dispatch of the `egret firstboot` subcommand."""
     if args.banner:
-        from firstboot.console import banner, wizard_urls
-        from firstboot.state import WizardState
         if WizardState(settings).setup_done:
             print(f"This Egret box is set up. Dashboard (admin login): {wizard_urls(settings)[-1]}")
         else:

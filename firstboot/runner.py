@@ -10,10 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from appliance import config
 from appliance.endpoints import write_clouds_yaml
 from firstboot import tomlwrite
-from firstboot.steps import ANSWER_STEPS, BY_NAME, StepError
+from firstboot.steps import ANSWER_STEPS, BY_NAME, StepError, planned_settings
 
 log = logging.getLogger("egret.firstboot")
 CONFIG_FILE = "egret.toml"
@@ -34,22 +33,6 @@ def preflight(ctx) -> None:
             step.preflight(data["answers"][step.NAME], ctx)
     if not ctx.identity.is_bootstrapped(ctx.settings) and not ctx.secrets.get("password"):
         raise StepError("password", "Enter the admin password again: the wizard restarted and never keeps it.")
-
-
-def planned_settings(ctx) -> tuple[config.Settings, dict]:
-    """The settings the box runs with after setup, and the TOML document that records them."""
-    answers = ctx.state.answers()
-    top, sections = {}, {}
-    for step in ANSWER_STEPS:
-        if hasattr(step, "config_sections"):
-            for key, value in step.config_sections(answers[step.NAME], ctx).items():
-                if key == "@settings":
-                    top.update(value)
-                else:
-                    sections[key] = value
-    merged_service = {**ctx.settings.service, **sections}
-    new = config.replace(ctx.settings, service=merged_service, **top)
-    return new, {**top, "service": sections}
 
 
 def build_tasks(ctx) -> list[dict]:

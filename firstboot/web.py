@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from functools import wraps
+from http import HTTPStatus
+from pathlib import Path
 
+import yaml
 from flask import (Response, abort, jsonify, redirect, render_template, request, session, url_for)
+from prometheus_client import Counter, Gauge
 from werkzeug.exceptions import HTTPException
 
 from appliance import bodies
 from appliance.app import make_app, public
+from appliance.pki import api_tls_files
 from firstboot import steps
 from firstboot.setupcode import LockedOut, lockout_seconds
 from firstboot.state import firstboot_dir, write_private
 from firstboot.steps import StepError
+from firstboot.wizard import _public_trial
 
 
 def _session_key(settings) -> bytes:
@@ -30,7 +35,6 @@ def request_json():
 
 
 def api_error(status: int, message: str, field: str | None = None, **extra):
-    from http import HTTPStatus
     body = {"code": status, "title": HTTPStatus(status).phrase, "message": message}
     if field:
         body["field"] = field
@@ -251,7 +255,6 @@ def build_app(settings, wizard):
         if wizard.ctx.settings.tls_enabled:
             # the box's cacert path means nothing on the operator's machine: point at the CA file downloaded
             # next to it (/egret-ca.crt), relative to where the openstack CLI runs
-            import yaml
             doc = yaml.safe_load(text)
             doc["clouds"]["egret"]["cacert"] = "egret-ca.crt"
             text = yaml.safe_dump(doc, sort_keys=False)
@@ -262,7 +265,6 @@ def build_app(settings, wizard):
     @app.get("/egret-ca.crt")
     @guarded
     def ca_certificate():
-        from appliance.pki import api_tls_files
         path = api_tls_files(wizard.ctx.settings)["ca"]
         if not wizard.ctx.settings.tls_enabled or not path.exists():
             abort(404)
@@ -323,7 +325,6 @@ def build_app(settings, wizard):
     @app.get("/api/network")
     @guarded
     def api_network():
-        from firstboot.wizard import _public_trial
         return jsonify(trial=_public_trial(wizard.trial.current()), now=wizard.ctx.now())
 
     @app.post("/api/network/confirm")
@@ -359,7 +360,6 @@ def build_app(settings, wizard):
 
 
 def _domain_metrics(app, wizard) -> None:
-    from prometheus_client import Counter, Gauge
     registry = app.extensions["egret.metrics"].registry
     Gauge("egret_firstboot_setup_done", "1 once the box is set up", registry=registry).set_function(
         lambda: 1 if wizard.mode() == "done" else 0)

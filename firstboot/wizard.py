@@ -4,19 +4,19 @@ from __future__ import annotations
 from appliance.config import Settings
 from appliance.endpoints import endpoints
 from appliance.manifest import load_manifest, start_order
+from firstboot.backends import RealIdentity, RealMembership, make_services
 from firstboot import steps
 from firstboot.network_trial import NetworkTrial
 from firstboot.runner import Runner
 from firstboot.setupcode import SetupCode
 from firstboot.state import WizardState
 from firstboot.steps import Context, StepError
+from firstboot.system import make_system
 
 
 class Wizard:
     def __init__(self, settings: Settings, *, system=None, identity=None, services=None, clock=None,
                  membership=None):
-        from firstboot.backends import RealIdentity, RealMembership, make_services
-        from firstboot.system import make_system
         self.settings = settings
         self.state = WizardState(settings)
         self.ctx = Context(settings=settings, system=system or make_system(settings),
@@ -55,8 +55,7 @@ class Wizard:
         if name == "storage":
             return {"disks": self.ctx.disks()}
         if name == "box":
-            from firstboot.steps import BY_NAME
-            return {"timezones": BY_NAME["box"].timezones()}
+            return {"timezones": steps.BY_NAME["box"].timezones()}
         return {}
 
     def submit(self, name: str, answers: dict, *, auto_confirm: bool = False) -> dict:

@@ -16,14 +16,16 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from appliance.image import signing  # noqa: E402
+from appliance.image import bundle, signing  # noqa: E402
 from appliance.image import units as unitgen  # noqa: E402
+from appliance.image.slots import entry_text  # noqa: E402
 from appliance.manifest import load_manifest  # noqa: E402
 from images import files, rootfs  # noqa: E402
 
@@ -72,7 +74,6 @@ def build_wheels(dest: Path, arch: str, log) -> None:
     else:
         # another architecture: Egret itself is pure Python; its dependencies come as the target's
         # binary wheels (building them here would give wheels for this machine's CPU)
-        import tomllib
         deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
         machine = WHEEL_MACHINES[arch]
         platforms = ["linux_" + machine, *(f"manylinux_2_{m}_{machine}" for m in range(17, GLIBC_MINOR + 1))]
@@ -162,7 +163,6 @@ def make_esp(root: Path, work: Path, info: dict, arch: str, root_uuid: str) -> P
     kver = info["kernel"]
     run(["mcopy", *img, str(root / f"boot/vmlinuz-{kver}"), "::/EFI/egret/a/vmlinuz"], env=env)
     run(["mcopy", *img, str(root / f"boot/initrd.img-{kver}"), "::/EFI/egret/a/initrd.img"], env=env)
-    from appliance.image.slots import entry_text
     (work / "loader.conf").write_text("timeout 0\neditor no\n")
     (work / "egret-1-a.conf").write_text(entry_text(info["version"], "a", root_uuid, info["console"]))
     (work / "release.json").write_text(json.dumps(info, indent=1))
@@ -209,14 +209,12 @@ def sha256(path: Path) -> str:
 
 def make_bundle(out: Path, root_img: Path, root: Path, info: dict, key) -> None:
     """The A/B update: zstd root image + kernel + initrd + manifest, every member in SHA256SUMS, signed."""
-    from appliance.image.bundle import make_bundle as make
     kver = info["kernel"]
-    make(out, root_img, root / f"boot/vmlinuz-{kver}", root / f"boot/initrd.img-{kver}", info["version"],
+    bundle.make_bundle(out, root_img, root / f"boot/vmlinuz-{kver}", root / f"boot/initrd.img-{kver}", info["version"],
          info["arch"], key=key)
 
 
 def version_string() -> str:
-    import tomllib
     base = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     try:
         rev = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,

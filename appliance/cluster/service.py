@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from appliance import config, errors, pki
+from appliance import config, errors, federation_site, pki
 from appliance.app import json_body, make_app, public
 from appliance.cluster import membership, models
 from appliance.db import migrate_service, open_service_database
@@ -121,7 +121,6 @@ def beat_once(settings, health: dict) -> None:
 def dial_home(settings, health: dict, schedule: dict) -> None:
     """An enrolled box reports to its federation hub when the hub's last answer said to; a hub that cannot be
     reached is retried next round while the box keeps working."""
-    from appliance import federation_site
     if federation_site.enrolment(settings) is None or time.time() < schedule.get("next", 0.0):
         return
     info = membership.site(settings) or {}

@@ -6,6 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from appliance.image import health, slots
+from appliance.image.writer import RefusedError, write_image
+
 
 def _disk_of_mount(mountpoint: str) -> str:
     """/dev/<whole disk> holding the filesystem mounted at mountpoint (e.g. the ESP)."""
@@ -18,7 +21,6 @@ def _disk_of_mount(mountpoint: str) -> str:
 
 
 def cmd_image_write(args, settings) -> int:
-    from appliance.image.writer import RefusedError, write_image
     try:
         result = write_image(args.image, args.device, force=args.force, verify=not args.no_verify,
                              progress=not args.quiet)
@@ -35,7 +37,6 @@ def cmd_image_write(args, settings) -> int:
 
 
 def cmd_update_apply(args, settings) -> int:
-    from appliance.image import slots
     try:
         current = args.current or slots.slot_from_cmdline()
         disk = args.disk or _disk_of_mount(str(args.esp))
@@ -51,7 +52,6 @@ def cmd_update_apply(args, settings) -> int:
 
 
 def cmd_update_status(args, settings) -> int:
-    from appliance.image import slots
     try:
         current = slots.slot_from_cmdline()
     except slots.UpdateError:
@@ -63,12 +63,10 @@ def cmd_update_status(args, settings) -> int:
 
 
 def cmd_update_health(args, settings) -> int:
-    from appliance.image import health
     return health.check(args.timeout, args.esp)
 
 
 def cmd_update_mark_good(args, settings) -> int:
-    from appliance.image import slots
     print(slots.mark_good(args.esp) or "nothing to bless (entry not counted)")
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from appliance import config
 from appliance.image import slots
+from appliance.image.units import before_setup
 from appliance.manifest import load_manifest
 from appliance.unitstatus import health_url, probe
 
@@ -81,7 +82,6 @@ def setup_done(settings: config.Settings) -> bool:
 
 def expected_units(names: list[str], manifest: dict, done: bool) -> list[str]:
     """The units that should get healthy this boot: all of them once set up, else those that run before setup."""
-    from appliance.image.units import before_setup
     if done:
         return list(names)
     return [n for n in names if n in manifest and before_setup(manifest[n])]

@@ -14,8 +14,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +164,6 @@ def open_bundle(path: str, keys: list) -> Source:
         raw = tar.extractfile(tar.getmember(root["file"]))
         if root["file"].endswith(".zst"):
             proc = subprocess.Popen(["zstd", "-dc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            import threading
-
             def feed():
                 try:
                     shutil.copyfileobj(raw, proc.stdin, 1 << 20)
@@ -263,7 +263,6 @@ def _fsync_copy(src: Path, dst: Path) -> None:
 def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 3, console: str = "ttyS0",
           progress: bool = True, stderr=None, keys: list | None = None) -> dict:
     """Verify, write the inactive slot, verify it, install its kernel and a counted entry. Returns a summary."""
-    import sys
     stderr = stderr or sys.stderr
     if tries < 1:
         raise UpdateError("tries must be at least 1")

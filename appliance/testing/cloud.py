@@ -56,7 +56,7 @@ class CloudUser:
 
     def connection(self):
         """An openstacksdk Connection as this user."""
-        import openstack
+        import openstack  # openstacksdk takes a second to import, and only a few e2e tests want a Connection
         return openstack.connect(**self.auth, region_name="RegionOne")
 
 

@@ -11,6 +11,7 @@ EGRET-GUEST-READY. It serves "egret-guest-ok" over HTTP on port 80 for reachabil
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import os
 import shutil
@@ -166,7 +167,6 @@ def build_tiny_guest() -> TinyGuest:
         files = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
         cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files, check=True,
                               capture_output=True).stdout
-        import gzip
         (stage / "initrd.gz").write_bytes(gzip.compress(cpio, compresslevel=1))
         shutil.copy(next((work / "x" / "boot").glob("vmlinuz-*")), stage / "vmlinuz")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(stage / "disk.qcow2"), "64M"], check=True)

@@ -18,7 +18,7 @@ def libvirtd_available() -> str | None:
     if not shutil.which("libvirtd"):
         return "libvirtd is not installed (scripts/setup-debian.sh installs libvirt-daemon-system)"
     try:
-        import libvirt  # noqa: F401
+        import libvirt  # noqa: F401 (optional: the probe is whether it imports at all)
     except ImportError:
         return "libvirt-python is not installed"
     return None

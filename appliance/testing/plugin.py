@@ -8,6 +8,7 @@ import time
 import pytest
 
 from appliance import config
+from appliance.testing.postgres import PostgresServer
 from appliance.tokens import KeyRepository, TokenData, TokenProvider, new_audit_id
 
 
@@ -63,7 +64,6 @@ def postgres_url(request, tmp_path_factory):
     """A fresh PostgreSQL server for the session (skips unless --postgres or EGRET_TEST_POSTGRES=1)."""
     if not (request.config.getoption("--postgres") or os.environ.get("EGRET_TEST_POSTGRES") == "1"):
         pytest.skip("PostgreSQL runs with --postgres (make test passes it); see DESIGN.md §3")
-    from appliance.testing.postgres import PostgresServer
     server = PostgresServer(tmp_path_factory.mktemp("pg"))
     server.start()
     yield server.url

@@ -7,8 +7,11 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
+
+import psycopg2
 
 
 def _pg_bin(name: str) -> str:
@@ -26,7 +29,6 @@ class PostgresServer:
         self.base = Path(base)
         if os.geteuid() == 0:
             # the postgres user cannot traverse root's 0700 pytest tmp dirs, so its data lives in /tmp
-            import tempfile
             self.base = Path(tempfile.mkdtemp(prefix="egret-pg-"))
             self._owned_base = True
         self.data = self.base / "data"
@@ -80,7 +82,6 @@ def _free_port() -> int:
 
 def admin_sql(server_url: str, sql: str) -> None:
     """One statement outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
-    import psycopg2
     conn = psycopg2.connect(server_url)
     conn.autocommit = True
     try:

@@ -6,6 +6,7 @@ import io
 import secrets
 import time
 
+import segno
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
@@ -60,7 +61,6 @@ def totp_uri(secret_b32: str, account: str = "admin") -> str:
 
 
 def totp_qr_svg(secret_b32: str) -> str:
-    import segno
     out = io.BytesIO()
     segno.make(totp_uri(secret_b32), error="m").save(out, kind="svg", scale=5, border=2, xmldecl=False,
                                                      svgns=True, title="TOTP enrolment QR code")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from firstboot import steps  # its registry (BY_NAME) is read at call time, after every step has loaded
 from firstboot.steps import StepError, check_schema
 
 NAME = "network"
@@ -24,12 +25,11 @@ SCHEMA = {
 
 
 def from_form(form) -> dict:
-    from firstboot.steps import BY_NAME
     out = {"interface": form.get("interface", ""), "mode": form.get("mode", "")}
     for key in ("address", "gateway"):
         if form.get(key, "").strip():
             out[key] = form.get(key, "").strip()
-    out["dns"] = BY_NAME["box"].split_list(form.get("dns", ""))
+    out["dns"] = steps.BY_NAME["box"].split_list(form.get("dns", ""))
     vlan = form.get("vlan", "").strip()
     if vlan:
         out["vlan"] = int(vlan) if vlan.isdigit() else vlan  # a non-number fails the schema, naming 'vlan'

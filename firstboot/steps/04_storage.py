@@ -1,6 +1,8 @@
 """Step 4: storage: which discovered disks hold volumes, images and objects; disks in use need a typed name."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from firstboot.steps import StepError, check_schema
 
 NAME = "storage"
@@ -63,7 +65,6 @@ def mountpoint(ctx, disk: str):
 
 def data_root(ctx):
     """The storage service's data directory (services/storage/store.py: data_dir or <state_dir>/storage)."""
-    from pathlib import Path
     override = ctx.settings.section("storage").get("data_dir")
     return Path(override) if override else ctx.settings.state_dir / "storage"
 
@@ -104,7 +105,6 @@ def apply(answers: dict, ctx):
 
 
 def undo(record: dict, ctx) -> None:
-    from pathlib import Path
     for link in record.get("links", []):
         if Path(link).is_symlink():
             Path(link).unlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from appliance import jointoken
+from firstboot import steps  # its registry (BY_NAME) is read at call time, after every step has loaded
 from firstboot.steps import StepError, check_schema
 
 NAME = "role"
@@ -36,9 +37,8 @@ def validate(answers: dict, ctx) -> dict:
     role = answers["role"]
     out = {"role": role}
     if role == "cluster":
-        from firstboot.steps import BY_NAME
         name = answers.get("site_name", "")
-        problem = BY_NAME["box"].hostname_problem(name) if name else "A site name is required."
+        problem = steps.BY_NAME["box"].hostname_problem(name) if name else "A site name is required."
         if problem or "." in name:
             raise StepError("site_name", f"Site name: {problem or 'use a single label (no dots).'}")
         out["site_name"] = name
@@ -107,8 +107,7 @@ def apply(answers: dict, ctx):
     role = answers["role"]
     if role == "standalone":
         return None
-    from firstboot.runner import planned_settings
-    settings = planned_settings(ctx)[0]
+    settings = steps.planned_settings(ctx)[0]
     if role == "cluster":
         ctx.membership.found(settings, answers["site_name"])
     elif role == "join":

@@ -1,4 +1,4 @@
-"""Step 6: review everything and apply it (runner.Runner does the work, with progress and rollback)."""
+"""Step 6: review everything and apply it (Wizard.submit hands it to runner.Runner: progress and rollback)."""
 from __future__ import annotations
 
 from firstboot.steps import check_schema
@@ -21,12 +21,3 @@ def validate(answers: dict, ctx) -> dict:
     """Only a re-entered admin password (after a restart); everything else was validated by its step."""
     check_schema(answers, SCHEMA)
     return {}
-
-
-def apply(answers: dict, ctx):
-    from firstboot.runner import Runner
-    if answers.get("password"):
-        ctx.secrets["password"] = answers["password"]
-    runner = Runner(ctx)
-    runner.start(background=False)
-    return runner.progress()

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
 
+from appliance import config
 from appliance.config import Settings
 
 
@@ -35,7 +37,6 @@ class Context:
     hardware_cache: dict = field(default_factory=dict)
 
     def now(self) -> float:
-        import time
         return (self.clock or time.time)()
 
     def interfaces(self) -> list[dict]:
@@ -81,3 +82,19 @@ def get(name: str):
         return BY_NAME[name]
     except KeyError:
         raise StepError("step", f"There is no step named {name!r}.") from None
+
+
+def planned_settings(ctx) -> tuple[config.Settings, dict]:
+    """The settings the box runs with after setup, and the TOML document that records them."""
+    answers = ctx.state.answers()
+    top, sections = {}, {}
+    for step in ANSWER_STEPS:
+        if hasattr(step, "config_sections"):
+            for key, value in step.config_sections(answers[step.NAME], ctx).items():
+                if key == "@settings":
+                    top.update(value)
+                else:
+                    sections[key] = value
+    merged_service = {**ctx.settings.service, **sections}
+    new = config.replace(ctx.settings, service=merged_service, **top)
+    return new, {**top, "service": sections}

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from appliance.config import Settings
 from firstboot.system.base import SystemError_, SystemLayer
+from firstboot.system.fake import FakeSystem
+from firstboot.system.real import RealSystem
 
 
 def system_root(settings: Settings) -> Path:
@@ -15,9 +17,7 @@ def system_root(settings: Settings) -> Path:
 
 def make_system(settings: Settings) -> SystemLayer:
     if settings.fake_drivers or settings.section("firstboot").get("fake_system"):
-        from firstboot.system.fake import FakeSystem
         return FakeSystem(system_root(settings))
-    from firstboot.system.real import RealSystem
     return RealSystem(system_root(settings), dhcp_timeout=float(settings.section("firstboot").get("dhcp_timeout", 10)))
 
 

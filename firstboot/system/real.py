@@ -10,6 +10,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
 from firstboot import hardware
 from firstboot.system.base import SystemError_, SystemLayer
 
@@ -54,7 +57,6 @@ class RealSystem(SystemLayer):
         return found[0]
 
     def snapshot_network(self, ifname):
-        from pyroute2 import IPRoute
         with IPRoute() as ipr:
             idx = self._index(ipr, ifname)
             link = ipr.get_links(idx)[0]
@@ -70,8 +72,6 @@ class RealSystem(SystemLayer):
                 "vlan_link": None}
 
     def apply_network(self, plan):
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
         target = plan["interface"]
         try:
             with IPRoute() as ipr:
@@ -119,8 +119,6 @@ class RealSystem(SystemLayer):
             return lease.read_text().strip()
 
     def restore_network(self, snapshot):
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
         with IPRoute() as ipr:
             # a VLAN link we created is named <if>.<id>; remove every such child of the interface
             idx = self._index(ipr, snapshot["ifname"])
