@@ -3,29 +3,41 @@ from __future__ import annotations
 
 import logging
 
-from appliance import config
+from appliance import config, routes
+from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
+from services.storage import metrics, models
+from services.storage.api import attachments as attachment_api
+from services.storage.api import images as image_api
+from services.storage.api import types as type_api
+from services.storage.api import volumes as volume_api
+from services.storage.attach import AttachmentManager
+from services.storage.drivers.fake import FakeDriver
+from services.storage.drivers.file import FileDriver
+from services.storage.drivers.lvm import LvmThinDriver
+from services.storage.images import ImageManager
+from services.storage.objects import ObjectManager
+from services.storage.policies import POLICIES
+from services.storage.s3 import api as s3_api
+from services.storage.s3.credentials import IdentityCredentials
+from services.storage.store import area
+from services.storage.types import VolumeTypeManager
+from services.storage.volumes import VolumeManager
 
 log = logging.getLogger("egret.storage")
 
 
 class Storage:
-    """The managers every API of this process shares (app.extensions["egret.storage"])."""
+    """The managers every API of this process shares (app.extensions["egret.manager"])."""
 
     def __init__(self, settings, driver=None, credentials=None):
-        from services.storage.images import ImageManager
-        from services.storage.volumes import VolumeManager
-        from services.storage.objects import ObjectManager
         self.settings = settings
         self.images = ImageManager(settings)
-        self.volumes = VolumeManager(settings, driver or _volume_driver(settings), self.images)
-        from services.storage.attach import AttachmentManager
+        self.types = VolumeTypeManager()
+        self.volumes = VolumeManager(settings, driver or _volume_driver(settings), self.images, self.types)
         self.attachments = AttachmentManager(self.volumes)
         self.objects = ObjectManager(settings)
-        if credentials is None:
-            from services.storage.s3.credentials import IdentityCredentials
-            credentials = IdentityCredentials(settings)
-        self.credentials = credentials
+        self.credentials = credentials if credentials is not None else IdentityCredentials(settings)
 
     def reconcile(self) -> dict:
         report = {**self.images.reconcile(), **self.volumes.reconcile(), **self.objects.reconcile()}
@@ -37,14 +49,10 @@ class Storage:
 def _volume_driver(settings):
     backend = settings.section("storage").get("volume_backend", "file")
     if settings.fake_drivers or backend == "fake":
-        from services.storage.drivers.fake import FakeDriver
         return FakeDriver()
     if backend == "lvm":
-        from services.storage.drivers.lvm import LvmThinDriver
         sec = settings.section("storage")
         return LvmThinDriver(sec.get("lvm_volume_group", "egret"), sec.get("lvm_thin_pool", "egret-pool"))
-    from services.storage.drivers.file import FileDriver
-    from services.storage.store import area
     return FileDriver(area(settings, "volumes"), settings.section("storage").get("volume_format", "qcow2"))
 
 
@@ -64,15 +72,11 @@ class PortDispatcher:
 
 
 def migrate(settings=None) -> list[str]:
-    from services.storage import models
     return migrate_service(settings or config.load(), "storage", models.database)
 
 
 def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
     """The three Flask apps {"image", "volume", "s3"} over one database and one set of managers."""
-    from appliance.app import make_app
-    from services.storage import models
-    from services.storage.policies import POLICIES
     settings = settings or config.load()
     db = open_service_database(settings, "storage", models.database)
     storage = Storage(settings, driver, credentials)
@@ -80,23 +84,20 @@ def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
     if not db.is_closed():
         db.close()
     apps = {}
-    from services.storage.api import images as image_api
     apps["image"] = make_app("storage-image", settings, error_format="glance", policies=POLICIES,
                              database=models.database)
-    apps["image"].register_blueprint(image_api.bp)
-    from services.storage.api import volumes as volume_api, attachments as attachment_api
+    routes.register(apps["image"], image_api.ROUTES)
     apps["volume"] = make_app("storage-volume", settings, error_format="cinder", policies=POLICIES,
                               database=models.database)
-    volume_api.register(apps["volume"])
-    apps["volume"].register_blueprint(attachment_api.bp)
-    from services.storage.s3 import api as s3_api
+    apps["volume"].before_request(volume_api.negotiate)
+    apps["volume"].after_request(volume_api.echo_version)
+    routes.register(apps["volume"], volume_api.ROUTES, type_api.ROUTES, attachment_api.ROUTES)
     apps["s3"] = make_app("storage-s3", settings, error_format="keystone", policies=POLICIES,
                           database=models.database)
     s3_api.register(apps["s3"])
     for app in apps.values():
-        app.extensions["egret.storage"] = storage
-    from services.storage.metrics import install
-    install(apps["volume"], storage)
+        app.extensions["egret.manager"] = storage
+    metrics.install(apps["volume"], storage)
     return apps
 
 
@@ -104,6 +105,6 @@ def create_app(settings=None, *, driver=None, credentials=None):
     settings = settings or config.load()
     apps = create_apps(settings, driver=driver, credentials=credentials)
     dispatcher = PortDispatcher({settings.port(name): app for name, app in apps.items()}, apps["image"])
-    dispatcher.storage = apps["image"].extensions["egret.storage"]
+    dispatcher.storage = apps["image"].extensions["egret.manager"]
     dispatcher.flask_apps = apps
     return dispatcher

@@ -5,7 +5,7 @@ from appliance import errors
 from appliance.db import utcnow
 from services.storage.drivers.base import DriverError
 from services.storage.models import Attachment, Volume, database
-from services.storage.volumes import is_admin
+from services.storage.access import is_admin
 
 
 class AttachmentManager:
@@ -13,14 +13,15 @@ class AttachmentManager:
         self.volumes = volumes
         self.driver = volumes.driver
 
-    def get(self, attachment_id: str, ctx, rule: str = "volume:attach") -> Attachment:
+    def get(self, attachment_id: str, ctx, service: bool = True) -> tuple[Attachment, Volume]:
+        """The attachment and its volume, if the caller may see the volume (`service`: as compute does)."""
         att = Attachment.get_or_none(Attachment.id == attachment_id)
         if att is None:
             raise errors.NotFound(f"Attachment {attachment_id} could not be found.")
-        self.volumes.get(att.volume_id, ctx, rule)
-        return att
+        return att, self.volumes.get(att.volume_id, ctx, service)
 
     def list(self, ctx, args):
+        """Compute (service role) and admins list across projects when they name a volume or an instance."""
         query = Attachment.select().join(Volume)
         # compute lists a server's or a volume's attachments with its service token, across projects
         privileged = is_admin(ctx) or "service" in {r.lower() for r in ctx.roles}
@@ -60,7 +61,8 @@ class AttachmentManager:
             raise errors.BadRequest(f"Invalid volume: volume {vol.id} status must be available or downloading to "
                                     f"reserve, but the current status is {vol.status}.")
 
-    def create(self, body: dict, ctx) -> Attachment:
+    def parse(self, body: dict) -> dict:
+        """A create's fields, checked before the volume it names is looked up."""
         volume_id = body.get("volume_uuid") or body.get("volume_id")
         if not volume_id:
             raise errors.BadRequest("Invalid input for field 'attachment/volume_uuid': it is required.")
@@ -73,7 +75,10 @@ class AttachmentManager:
         mode = body.get("mode", "rw")
         if mode not in ("rw", "ro"):
             raise errors.BadRequest("Invalid input for field 'attachment/mode': rw or ro.")
-        vol = self.volumes.get(volume_id, ctx, "volume:attach")
+        return {"volume_id": volume_id, "instance": instance, "connector": connector, "mode": mode}
+
+    def create(self, vol: Volume, fields: dict, ctx) -> Attachment:
+        instance, connector, mode = fields["instance"], fields["connector"], fields["mode"]
         with self.volumes.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             self._reserve(vol, instance, ctx)
@@ -82,8 +87,7 @@ class AttachmentManager:
             self._refresh_status(vol.id)
         return att
 
-    def update(self, attachment_id: str, body: dict, ctx) -> Attachment:
-        att = self.get(attachment_id, ctx)
+    def update(self, att: Attachment, body: dict) -> Attachment:
         connector = self._validate_connector(body.get("connector"))
         if connector is None:
             raise errors.BadRequest("Invalid input for field 'attachment/connector': it is required.")
@@ -97,8 +101,7 @@ class AttachmentManager:
             self._refresh_status(att.volume_id)
         return att
 
-    def complete(self, attachment_id: str, ctx) -> None:
-        att = self.get(attachment_id, ctx)
+    def complete(self, att: Attachment) -> None:
         with self.volumes.lock, database.atomic():
             att = Attachment.get_by_id(att.id)
             if att.connector is None:
@@ -108,8 +111,7 @@ class AttachmentManager:
             att.save()
             self._refresh_status(att.volume_id)
 
-    def delete(self, attachment_id: str, ctx) -> None:
-        att = self.get(attachment_id, ctx)
+    def delete(self, att: Attachment) -> None:
         with self.volumes.lock, database.atomic():
             volume_id = att.volume_id
             att.delete_instance()
@@ -129,8 +131,7 @@ class AttachmentManager:
         return info
 
     # --- legacy actions -----------------------------------------------------------------------------------
-    def legacy(self, volume_id: str, action: str, body, ctx):
-        vol = self.volumes.get(volume_id, ctx, "volume:attach")
+    def legacy(self, vol: Volume, action: str, body, ctx):
         body = body if isinstance(body, dict) else {}
         with self.volumes.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)

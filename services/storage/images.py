@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
-
-from flask import current_app
 
 from appliance import errors
 from appliance.config import Settings
-from appliance.policy import credentials
 from services.storage import formats, store
+from services.storage.access import denied, is_admin as _is_admin
 from services.storage.models import Image, ImageMember, database
 
 log = logging.getLogger(__name__)
@@ -49,15 +48,9 @@ class ImageManager:
             raise errors.NotFound(f"No image found with ID {image_id}")
         return img
 
-    def owned(self, image_id: str, ctx) -> Image:
-        img = self.get(image_id, ctx)
-        # Glance's modify_image default: the owner's members (its readers only read) or an admin
-        if not current_app.extensions["egret.policy"].check("image:modify", {"owner": img.owner}, credentials(ctx)):
-            raise errors.Forbidden(f"You are not permitted to modify image {image_id}.")
-        return img
-
     # --- create / update --------------------------------------------------------------------------
-    def create(self, body: dict, ctx) -> Image:
+    def create(self, body: dict, ctx, may) -> Image:
+        """`may(rule, target)`: the route's call.check, for the admin-only knobs (public, another owner)."""
         if not isinstance(body, dict):
             raise errors.BadRequest("The request body must be a JSON object.")
         for key in body:
@@ -72,12 +65,10 @@ class ImageManager:
                 props[key] = value
         self._check_fields(fields, creating=True)
         self._check_properties(props)
-        if fields.get("visibility") == "public":
-            from appliance.policy import enforce
-            enforce("image:publicize_image", {})
-        if fields.get("owner") != ctx.project_id:
-            from appliance.policy import enforce
-            enforce("image:set_owner", {})
+        if fields.get("visibility") == "public" and not may("image:publicize_image", {}):
+            raise denied("image:publicize_image")
+        if fields.get("owner") != ctx.project_id and not may("image:set_owner", {}):
+            raise denied("image:set_owner")
         if "id" in fields and Image.get_or_none(Image.id == fields["id"]) is not None:
             raise errors.Conflict(f"An image with identifier {fields['id']} already exists")
         fields.setdefault("visibility", "shared")
@@ -89,7 +80,6 @@ class ImageManager:
         def bad(field, why):
             raise errors.BadRequest(f"Invalid value for '{field}': {why}")
         if "id" in fields:
-            import uuid
             try:
                 uuid.UUID(str(fields["id"]))
             except ValueError:
@@ -129,8 +119,7 @@ class ImageManager:
             if len(value) > MAX_VALUE:
                 raise errors.BadRequest(f"Invalid value for '{key}': at most {MAX_VALUE} characters")
 
-    def patch(self, image_id: str, ops, ctx) -> Image:
-        img = self.owned(image_id, ctx)
+    def patch(self, img: Image, ops, may) -> Image:
         if not isinstance(ops, list):
             raise errors.BadRequest("The JSON patch must be a list of operations.")
         fields = {f: getattr(img, f) for f in CORE if f not in ("id",)}
@@ -165,12 +154,10 @@ class ImageManager:
             for field in ("disk_format", "container_format"):
                 if fields[field] != getattr(img, field):
                     raise errors.Forbidden(f"Attribute '{field}' can be only replaced for a queued image.")
-        if fields["visibility"] == "public" and img.visibility != "public":
-            from appliance.policy import enforce
-            enforce("image:publicize_image", {})
-        if fields["owner"] != img.owner:
-            from appliance.policy import enforce
-            enforce("image:set_owner", {})
+        if fields["visibility"] == "public" and img.visibility != "public" and not may("image:publicize_image", {}):
+            raise denied("image:publicize_image")
+        if fields["owner"] != img.owner and not may("image:set_owner", {}):
+            raise denied("image:set_owner")
         fields["tags"] = sorted(set(fields["tags"]))
         for key, value in fields.items():
             setattr(img, key, value)
@@ -178,18 +165,14 @@ class ImageManager:
         img.save()
         return img
 
-    def delete(self, image_id: str, ctx) -> None:
-        img = self.owned(image_id, ctx)
+    def delete(self, img: Image) -> None:
         if img.protected:
-            raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+            raise errors.Forbidden(f"Image {img.id} is protected and cannot be deleted.")
         with database.atomic():
             img.delete_instance(recursive=True)
-        store.remove(self.path(image_id))
+        store.remove(self.path(img.id))
 
-    def set_active(self, image_id: str, ctx, active: bool) -> None:
-        img = self.owned(image_id, ctx)
-        from appliance.policy import enforce
-        enforce("image:reactivate" if active else "image:deactivate", {"owner": img.owner})
+    def set_active(self, img: Image, active: bool) -> None:
         if active and img.status == "deactivated":
             img.status = "active"
         elif not active and img.status == "active":
@@ -199,23 +182,22 @@ class ImageManager:
                                    f"status '{img.status}'.")
         img.save()
 
-    def tag(self, image_id: str, tag: str, ctx, add: bool) -> None:
-        img = self.owned(image_id, ctx)
+    def tag(self, img: Image, tag: str, add: bool) -> None:
         tags = set(img.tags)
         if add:
             if len(tag) > 255:
                 raise errors.BadRequest("Invalid value for 'tag': at most 255 characters")
             tags.add(tag)
         elif tag not in tags:
-            raise errors.NotFound(f"Tag {tag} not found on image {image_id}.")
+            raise errors.NotFound(f"Tag {tag} not found on image {img.id}.")
         else:
             tags.discard(tag)
         img.tags = sorted(tags)
         img.save()
 
     # --- data ---------------------------------------------------------------------------------------
-    def upload(self, image_id: str, stream, length: int | None, ctx) -> Image:
-        img = self.owned(image_id, ctx)
+    def upload(self, img: Image, stream, length: int | None) -> Image:
+        image_id = img.id
         if img.status != "queued":
             raise errors.Conflict(f"Image {image_id} is {img.status}; data can only be uploaded once.")
         if not img.disk_format or not img.container_format:
@@ -270,8 +252,8 @@ class ImageManager:
         return img, self.path(image_id)
 
     # --- members --------------------------------------------------------------------------------------
-    def add_member(self, image_id: str, member_id, ctx) -> ImageMember:
-        img = self.owned(image_id, ctx)
+    def add_member(self, img: Image, member_id) -> ImageMember:
+        image_id = img.id
         if img.visibility != "shared":
             raise errors.Forbidden(f"Image members can only be added to shared images (this one is "
                                    f"{img.visibility}).")
@@ -304,9 +286,8 @@ class ImageManager:
         m.save()
         return m
 
-    def delete_member(self, image_id: str, member_id: str, ctx) -> None:
-        self.owned(image_id, ctx)
-        m = self.member(image_id, member_id, ctx)
+    def delete_member(self, img: Image, member_id: str, ctx) -> None:
+        m = self.member(img.id, member_id, ctx)
         m.delete_instance()
 
     # --- listing --------------------------------------------------------------------------------------
@@ -343,10 +324,6 @@ class ImageManager:
         swept = store.sweep_temp_files(self.dir)
         reset = Image.update(status="queued").where(Image.status == "saving").execute()
         return {"images_reset": reset, "temp_files": swept}
-
-
-def _is_admin(ctx) -> bool:
-    return ctx is not None and "admin" in {r.lower() for r in ctx.roles}
 
 
 def _matches(img: Image, args) -> bool:

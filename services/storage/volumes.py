@@ -8,21 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 from appliance import errors
 from appliance.db import utcnow
-from appliance.policy import enforce
 from services.storage import store
+from services.storage.access import denied, is_admin
 from services.storage.drivers.base import GiB, DriverError
-from services.storage.models import Attachment, Quota, Snapshot, Volume, VolumeType, database
+from services.storage.models import Attachment, Quota, Snapshot, Volume, database
+from services.storage.types import VolumeTypeManager
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TYPE = "__DEFAULT__"
 DEFAULT_QUOTAS = {"volumes": 10, "gigabytes": 1000, "snapshots": 10, "per_volume_gigabytes": -1,
                   "backups": 10, "backup_gigabytes": 1000, "groups": 10}
 DELETABLE = {"available", "error", "error_restoring", "error_extending", "error_managing"}
 
 
-def is_admin(ctx) -> bool:
-    return ctx is not None and "admin" in {r.lower() for r in ctx.roles}
 
 
 def _truthy_spec(value) -> bool:
@@ -30,10 +28,11 @@ def _truthy_spec(value) -> bool:
 
 
 class VolumeManager:
-    def __init__(self, settings, driver, images):
+    def __init__(self, settings, driver, images, types: VolumeTypeManager):
         self.settings = settings
         self.driver = driver
         self.images = images
+        self.types = types
         self.synchronous = bool(settings.section("storage").get("synchronous", False))
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="volume-task")
         self.lock = threading.Lock()
@@ -55,29 +54,32 @@ class VolumeManager:
             if not database.is_closed():
                 database.close()
 
-    # --- lookups ------------------------------------------------------------------------------------------
-    def get(self, volume_id: str, ctx, rule="volume:read") -> Volume:
+    # --- lookups: what the caller may see (404 otherwise); what it may do is its route's rule -----------------
+    def get(self, volume_id: str, ctx, service: bool = False) -> Volume:
+        """`service`: compute's service token sees every project's volumes (to attach them)."""
         vol = Volume.get_or_none(Volume.id == volume_id)
         if vol is None or not (is_admin(ctx) or vol.project_id == ctx.project_id or
-                               (rule == "volume:attach" and "service" in ctx.roles)):
+                               (service and "service" in ctx.roles)):
             raise errors.NotFound(f"Volume {volume_id} could not be found.")
-        enforce(rule, {"project_id": vol.project_id})
         return vol
 
-    def get_snapshot(self, snapshot_id: str, ctx, rule="volume:read") -> Snapshot:
+    def get_snapshot(self, snapshot_id: str, ctx) -> Snapshot:
         snap = Snapshot.get_or_none(Snapshot.id == snapshot_id)
         if snap is None or not (is_admin(ctx) or snap.project_id == ctx.project_id):
             raise errors.NotFound(f"Snapshot {snapshot_id} could not be found.")
-        enforce(rule, {"project_id": snap.project_id})
         return snap
 
-    def list(self, ctx, args, model=Volume):
+    @staticmethod
+    def wants_all_tenants(args) -> bool:
+        return args.get("all_tenants") not in (None, "0", "false", "False")
+
+    def list(self, ctx, args, all_tenants: bool = False, model=Volume):
+        """`all_tenants`: the route allowed an all_tenants listing (volume:all_tenants)."""
         query = model.select()
-        if args.get("all_tenants") not in (None, "0", "false", "False") and is_admin(ctx):
+        if all_tenants:
             if args.get("project_id"):
                 query = query.where(model.project_id == args["project_id"])
         else:
-            enforce("volume:read", {"project_id": ctx.project_id})
             query = query.where(model.project_id == ctx.project_id)
         for field in ("name", "status"):
             if args.get(field) is not None:
@@ -110,20 +112,6 @@ class VolumeManager:
         return rows, False
 
     # --- types --------------------------------------------------------------------------------------------
-    def ensure_default_type(self) -> VolumeType:
-        vt = VolumeType.get_or_none(VolumeType.name == DEFAULT_TYPE)
-        if vt is None:
-            vt = VolumeType.create(name=DEFAULT_TYPE, description="Default Volume Type")
-        return vt
-
-    def find_type(self, ref) -> VolumeType:
-        if ref in (None, ""):
-            return self.ensure_default_type()
-        vt = VolumeType.get_or_none((VolumeType.id == ref) | (VolumeType.name == ref))
-        if vt is None:
-            raise errors.NotFound(f"Volume type {ref} could not be found.")
-        return vt
-
     def multiattach(self, vol: Volume) -> bool:
         return bool(vol.volume_type and _truthy_spec(vol.volume_type.extra_specs.get("multiattach")))
 
@@ -165,8 +153,8 @@ class VolumeManager:
                                              f"({limits[res]}) exceeded.")
 
     # --- volumes ------------------------------------------------------------------------------------------
-    def create(self, body: dict, ctx) -> Volume:
-        enforce("volume:write", {"project_id": ctx.project_id})
+    def create(self, body: dict, ctx, may) -> Volume:
+        """`may(rule, target)`: the route's call.check, for the source snapshot or volume the body names."""
         size = body.get("size")
         if isinstance(size, str) and size.isdigit():
             size = int(size)
@@ -176,9 +164,11 @@ class VolumeManager:
         if len(sources) > 1:
             raise errors.BadRequest(f"Invalid input: give only one of {', '.join(sources)}.")
         source, task = None, {"op": "create"}
-        vtype = self.find_type(body.get("volume_type"))
+        vtype = self.types.find(body.get("volume_type"))
         if body.get("snapshot_id"):
             snap = self.get_snapshot(body["snapshot_id"], ctx)
+            if not may("volume:read", {"project_id": snap.project_id}):
+                raise denied("volume:read")
             if snap.status != "available":
                 raise errors.BadRequest(f"Invalid snapshot: snapshot {snap.id} is {snap.status}, not available.")
             size = size or snap.size
@@ -189,6 +179,8 @@ class VolumeManager:
             source = {"snapshot_id": snap.id}
         elif body.get("source_volid"):
             src = self.get(body["source_volid"], ctx)
+            if not may("volume:read", {"project_id": src.project_id}):
+                raise denied("volume:read")
             if src.status not in ("available", "in-use"):
                 raise errors.BadRequest(f"Invalid volume: source volume {src.id} is {src.status}.")
             size = size or src.size
@@ -264,8 +256,7 @@ class VolumeManager:
             return
         Volume.update(status="available", task=None, updated_at=utcnow()).where(Volume.id == vol.id).execute()
 
-    def update(self, volume_id: str, body: dict, ctx) -> Volume:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def update(self, vol: Volume, body: dict) -> Volume:
         for field in ("name", "description"):
             if field in body:
                 value = body[field]
@@ -278,22 +269,19 @@ class VolumeManager:
         vol.save()
         return vol
 
-    def set_metadata(self, volume_id: str, metadata, ctx, replace: bool) -> dict:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def set_metadata(self, vol: Volume, metadata, replace: bool) -> dict:
         metadata = self._check_metadata(metadata)
         vol.metadata = metadata if replace else {**vol.metadata, **metadata}
         vol.save()
         return vol.metadata
 
-    def delete_metadata(self, volume_id: str, key: str, ctx) -> None:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def delete_metadata(self, vol: Volume, key: str) -> None:
         if key not in vol.metadata:
-            raise errors.NotFound(f"Metadata key {key} of volume {volume_id} could not be found.")
+            raise errors.NotFound(f"Metadata key {key} of volume {vol.id} could not be found.")
         vol.metadata = {k: v for k, v in vol.metadata.items() if k != key}
         vol.save()
 
-    def delete(self, volume_id: str, ctx, cascade=False, force=False) -> None:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def delete(self, vol: Volume, cascade=False, force=False) -> None:
         with self.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
             if Attachment.select().where(Attachment.volume == vol.id).exists() and not force:
@@ -328,8 +316,7 @@ class VolumeManager:
             Attachment.delete().where(Attachment.volume == volume_id).execute()
             Volume.delete().where(Volume.id == volume_id).execute()
 
-    def extend(self, volume_id: str, new_size, ctx) -> None:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def extend(self, vol: Volume, new_size) -> None:
         if not isinstance(new_size, int) or isinstance(new_size, bool):
             if isinstance(new_size, str) and new_size.isdigit():
                 new_size = int(new_size)
@@ -357,8 +344,7 @@ class VolumeManager:
             return
         Volume.update(status="available", size=new_size, task=None).where(Volume.id == volume_id).execute()
 
-    def set_bootable(self, volume_id: str, value, ctx) -> None:
-        vol = self.get(volume_id, ctx, "volume:write")
+    def set_bootable(self, vol: Volume, value) -> None:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
         if not isinstance(value, bool):
@@ -366,9 +352,7 @@ class VolumeManager:
         vol.bootable = value
         vol.save()
 
-    def reset_status(self, volume_id: str, body: dict, ctx) -> None:
-        vol = self.get(volume_id, ctx)
-        enforce("volume:reset_status", {"project_id": vol.project_id})
+    def reset_status(self, vol: Volume, body: dict) -> None:
         allowed = {"available", "error", "in-use", "creating", "deleting", "reserved", "attaching",
                    "detaching", "error_deleting", "error_extending", "maintenance"}
         if body.get("status") not in allowed:
@@ -376,10 +360,13 @@ class VolumeManager:
         Volume.update(status=body["status"], task=None).where(Volume.id == vol.id).execute()
 
     # --- snapshots ----------------------------------------------------------------------------------------
-    def create_snapshot(self, body: dict, ctx) -> Snapshot:
+    def snapshot_source(self, body: dict, ctx) -> Volume:
+        """The volume a snapshot create names (its project is the create's policy target)."""
         if not body.get("volume_id"):
             raise errors.BadRequest("Invalid input for field 'snapshot/volume_id': 'volume_id' is required.")
-        vol = self.get(body["volume_id"], ctx, "volume:write")
+        return self.get(body["volume_id"], ctx)
+
+    def create_snapshot(self, vol: Volume, body: dict, ctx) -> Snapshot:
         force = str(body.get("force", False)).lower() in ("true", "1")
         for field in ("name", "description"):
             value = body.get(field)
@@ -408,8 +395,7 @@ class VolumeManager:
             return
         Snapshot.update(status="available").where(Snapshot.id == snapshot_id).execute()
 
-    def update_snapshot(self, snapshot_id: str, body: dict, ctx) -> Snapshot:
-        snap = self.get_snapshot(snapshot_id, ctx, "volume:write")
+    def update_snapshot(self, snap: Snapshot, body: dict) -> Snapshot:
         for field in ("name", "description"):
             if field in body:
                 value = body[field]
@@ -420,8 +406,7 @@ class VolumeManager:
         snap.save()
         return snap
 
-    def delete_snapshot(self, snapshot_id: str, ctx) -> None:
-        snap = self.get_snapshot(snapshot_id, ctx, "volume:write")
+    def delete_snapshot(self, snap: Snapshot) -> None:
         with self.lock, database.atomic():
             snap = Snapshot.get_by_id(snap.id)
             if snap.status not in ("available", "error"):
@@ -443,7 +428,7 @@ class VolumeManager:
     def reconcile(self) -> dict:
         """Finish or fail what a crash interrupted, judged against what the backend really holds."""
         report = {"volumes_failed": 0, "volumes_finished": 0, "snapshots_fixed": 0}
-        self.ensure_default_type()
+        self.types.ensure_default()
         directory = getattr(self.driver, "dir", None)
         if directory is not None:
             store.sweep_temp_files(directory)

@@ -1,74 +1,100 @@
 """Cinder v3 attachments API (3.27+): reserve, connect (connection_info), complete, detach."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import jsonify
 
 from appliance import errors
-from appliance.app import json_body
+from appliance.routes import ANY_TOKEN, Route, RouteTable
+from services.storage import render
+from services.storage.api.targets import storage
 
-bp = Blueprint("attachments", __name__)
 P = "/v3/<project_id>/attachments"
+_BODY = {"type": "object", "required": ["attachment"], "properties": {"attachment": {"type": "object"}}}
+_ONE_ACTION = {"type": "object", "minProperties": 1, "maxProperties": 1}
 
 
 def am():
-    return current_app.extensions["egret.storage"].attachments
+    return storage().attachments
 
 
-def _ts(value):
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000000") if value else None
+# --- what a path or body names: the target is the attached volume's project ------------------------------------------
+def _attachment(call, service):
+    call.resource, vol = am().get(call.args["attachment_id"], call.context, service)
+    return {"project_id": vol.project_id}
 
 
-def render(a, detail=True):
-    doc = {"id": a.id, "status": a.status, "instance": a.instance_uuid, "volume_id": a.volume_id}
-    if detail:
-        doc.update({"attached_at": _ts(a.attached_at), "detached_at": None, "attach_mode": a.attach_mode,
-                    "connection_info": am().connection_info(a), "connector": a.connector})
-    return doc
-
-
-def _body():
-    body = json_body({"type": "object", "required": ["attachment"],
-                      "properties": {"attachment": {"type": "object"}}})
-    return body["attachment"]
-
-
-@bp.get(P)
-def list_attachments(project_id):
-    return jsonify(attachments=[render(a, False) for a in am().list(g.context, request.args)])
-
-
-@bp.get(f"{P}/detail")
-def list_attachments_detail(project_id):
-    return jsonify(attachments=[render(a) for a in am().list(g.context, request.args)])
-
-
-@bp.post(P)
-def create_attachment(project_id):
-    att = am().create(_body(), g.context)
-    return jsonify(attachment=render(att))
-
-
-@bp.get(f"{P}/<attachment_id>")
-def show_attachment(project_id, attachment_id):
+def attachment_to_read(call) -> dict:
     # showing is reading: a reader sees its project's attachments, as Cinder's attachment show default
-    return jsonify(attachment=render(am().get(attachment_id, g.context, "volume:read")))
+    return _attachment(call, service=False)
 
 
-@bp.put(f"{P}/<attachment_id>")
-def update_attachment(project_id, attachment_id):
-    return jsonify(attachment=render(am().update(attachment_id, _body(), g.context)))
+def attachment_to_change(call) -> dict:
+    # compute changes its servers' attachments with its service token, across projects
+    return _attachment(call, service=True)
 
 
-@bp.post(f"{P}/<attachment_id>/action")
-def attachment_action(project_id, attachment_id):
-    body = json_body({"type": "object", "minProperties": 1, "maxProperties": 1})
-    if "os-complete" not in body:
-        raise errors.BadRequest(f"Invalid input: there is no attachment action {next(iter(body))!r}.")
-    am().complete(attachment_id, g.context)
+def attachment_to_change_body_first(call) -> dict:
+    call.body
+    return attachment_to_change(call)
+
+
+def attachment_to_complete(call) -> dict:
+    if "os-complete" not in call.body:
+        raise errors.BadRequest(f"Invalid input: there is no attachment action {next(iter(call.body))!r}.")
+    return attachment_to_change(call)
+
+
+def volume_to_attach(call) -> dict:
+    """A create's fields are checked first, then the volume it names is found (compute sees every project's)."""
+    call.fields = am().parse(call.body["attachment"])
+    call.resource = am().volumes.get(call.fields["volume_id"], call.context, service=True)
+    return {"project_id": call.resource.project_id}
+
+
+# --- handlers ---------------------------------------------------------------------------------------------------
+def list_attachments(call):
+    return jsonify(attachments=[render.attachment(a, False) for a in am().list(call.context, call.query)])
+
+
+def list_attachments_detail(call):
+    return jsonify(attachments=[render.attachment(a) for a in am().list(call.context, call.query)])
+
+
+def create_attachment(call):
+    return am().create(call.resource, call.fields, call.context)
+
+
+def show_attachment(call):
+    return call.resource
+
+
+def update_attachment(call):
+    return am().update(call.resource, call.body["attachment"])
+
+
+def attachment_action(call):
+    am().complete(call.resource)
     return "", 204
 
 
-@bp.delete(f"{P}/<attachment_id>")
-def delete_attachment(project_id, attachment_id):
-    am().delete(attachment_id, g.context)
+def delete_attachment(call):
+    am().delete(call.resource)
     return jsonify(attachments=[])
+
+
+def _doc(a):
+    return {"attachment": render.attachment(a)}
+
+
+ROUTES = RouteTable("attachments", [
+    # each listing is limited to the caller's project unless an admin or compute names a volume or instance
+    Route("GET", P, ANY_TOKEN, list_attachments),
+    Route("GET", f"{P}/detail", ANY_TOKEN, list_attachments_detail),
+    Route("POST", P, "volume:attach", create_attachment, schema=_BODY, target=volume_to_attach, render=_doc),
+    Route("GET", f"{P}/<attachment_id>", "volume:read", show_attachment, target=attachment_to_read, render=_doc),
+    Route("PUT", f"{P}/<attachment_id>", "volume:attach", update_attachment, schema=_BODY,
+          target=attachment_to_change_body_first, render=_doc),
+    Route("POST", f"{P}/<attachment_id>/action", "volume:attach", attachment_action, schema=_ONE_ACTION,
+          target=attachment_to_complete),
+    Route("DELETE", f"{P}/<attachment_id>", "volume:attach", delete_attachment, target=attachment_to_change),
+])

@@ -1,42 +1,24 @@
 """Glance v2 API: version discovery, images, image data, tags, members, (de)activation."""
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask import Response, jsonify, request, stream_with_context
 
 from appliance import errors
-from appliance.app import json_body, max_body, public, settings_of
-from services.storage import store
+from appliance.app import max_body, settings_of
+from appliance.routes import ANY_TOKEN, PUBLIC, Route, RouteTable
+from services.storage import render, store
+from services.storage.api.targets import body_first, nothing, storage
 
-bp = Blueprint("images", __name__)
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
+# Glance's modify_image default: the owner's members (its readers only read) or an admin
+NOT_PERMITTED = "You are not permitted to modify image {image_id}."
 
 
 def manager():
-    return current_app.extensions["egret.storage"].images
-
-
-def _ts(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def render(img) -> dict:
-    doc = {"id": img.id, "name": img.name, "status": img.status, "visibility": img.visibility,
-           "protected": img.protected, "os_hidden": img.os_hidden, "checksum": img.checksum,
-           "os_hash_algo": img.os_hash_algo, "os_hash_value": img.os_hash_value, "owner": img.owner,
-           "size": img.size, "virtual_size": img.virtual_size, "min_ram": img.min_ram, "min_disk": img.min_disk,
-           "disk_format": img.disk_format, "container_format": img.container_format,
-           "created_at": _ts(img.created_at), "updated_at": _ts(img.updated_at), "tags": list(img.tags),
-           "self": f"/v2/images/{img.id}", "file": f"/v2/images/{img.id}/file", "schema": "/v2/schemas/image"}
-    for key, value in img.properties.items():
-        doc.setdefault(key, value)
-    return doc
-
-
-def render_member(m) -> dict:
-    return {"image_id": m.image_id, "member_id": m.member_id, "status": m.status,
-            "created_at": _ts(m.created_at), "updated_at": _ts(m.updated_at), "schema": "/v2/schemas/member"}
+    return storage().images
 
 
 def _versions():
@@ -50,24 +32,36 @@ def _versions():
     return entries
 
 
-@bp.get("/")
-@public
-def root():
+def content_type(allowed, message):
+    """The media type is refused (415) before anything is looked up or decided, as Glance does."""
+    def deco(view):
+        @functools.wraps(view)
+        def checked(**args):
+            if request.mimetype not in allowed:
+                raise errors.UnsupportedMediaType(message.format(mimetype=request.mimetype))
+            return view(**args)
+        return checked
+    return deco
+
+
+def image(call):
+    return manager().get(call.args["image_id"], call.context)
+
+
+# --- handlers ---------------------------------------------------------------------------------------------------
+def root(call):
     resp = jsonify(versions=_versions())
     resp.status_code = 300
     return resp
 
 
-@bp.get("/versions")
-@public
-def versions():
+def versions(call):
     return jsonify(versions=_versions())
 
 
-@bp.get("/v2/images")
-def list_images():
-    images, next_marker = manager().list(request.args, g.context)
-    doc = {"images": [render(i) for i in images], "first": "/v2/images", "schema": "/v2/schemas/images"}
+def list_images(call):
+    images, next_marker = manager().list(request.args, call.context)
+    doc = {"images": [render.image(i) for i in images], "first": "/v2/images", "schema": "/v2/schemas/images"}
     if next_marker:
         args = {k: v for k, v in request.args.items() if k != "marker"}
         args["marker"] = next_marker
@@ -75,73 +69,54 @@ def list_images():
     return jsonify(doc)
 
 
-@bp.post("/v2/images")
-def create_image():
-    from appliance.policy import enforce
-    enforce("image:create", {})
-    img = manager().create(json_body(), g.context)
-    resp = jsonify(render(img))
+def create_image(call):
+    img = manager().create(call.body, call.context, call.check)
+    resp = jsonify(render.image(img))
     resp.status_code = 201
     resp.headers["Location"] = f"/v2/images/{img.id}"
     return resp
 
 
-@bp.get("/v2/images/<image_id>")
-def show_image(image_id):
-    return jsonify(render(manager().get(image_id, g.context)))
+def show_image(call):
+    return call.resource
 
 
-@bp.patch("/v2/images/<image_id>")
-def update_image(image_id):
-    if request.mimetype not in PATCH_TYPES:
-        raise errors.UnsupportedMediaType(f"Unsupported Content-Type {request.mimetype!r}; use {PATCH_TYPES[0]}.")
-    img = manager().patch(image_id, json_body(), g.context)
-    return jsonify(render(img))
+def update_image(call):
+    return manager().patch(call.resource, call.body, call.check)
 
 
-@bp.delete("/v2/images/<image_id>")
-def delete_image(image_id):
-    manager().delete(image_id, g.context)
+def delete_image(call):
+    manager().delete(call.resource)
     return "", 204
 
 
-@bp.post("/v2/images/<image_id>/actions/deactivate")
-def deactivate(image_id):
-    manager().set_active(image_id, g.context, False)
+def deactivate(call):
+    manager().set_active(call.resource, False)
     return "", 204
 
 
-@bp.post("/v2/images/<image_id>/actions/reactivate")
-def reactivate(image_id):
-    manager().set_active(image_id, g.context, True)
+def reactivate(call):
+    manager().set_active(call.resource, True)
     return "", 204
 
 
-@bp.put("/v2/images/<image_id>/tags/<tag>")
-def add_tag(image_id, tag):
-    manager().tag(image_id, tag, g.context, True)
+def add_tag(call):
+    manager().tag(call.resource, call.args["tag"], True)
     return "", 204
 
 
-@bp.delete("/v2/images/<image_id>/tags/<tag>")
-def delete_tag(image_id, tag):
-    manager().tag(image_id, tag, g.context, False)
+def delete_tag(call):
+    manager().tag(call.resource, call.args["tag"], False)
     return "", 204
 
 
-@bp.put("/v2/images/<image_id>/file")
-@max_body(None)
-def upload(image_id):
-    if request.mimetype not in ("application/octet-stream", ""):
-        raise errors.UnsupportedMediaType(f"Unsupported Content-Type {request.mimetype!r} for image data; "
-                                          "use application/octet-stream.")
-    manager().upload(image_id, request.stream, request.content_length, g.context)
+def upload(call):
+    manager().upload(call.resource, request.stream, request.content_length)
     return "", 204
 
 
-@bp.get("/v2/images/<image_id>/file")
-def download(image_id):
-    img, path = manager().data_path(image_id, g.context)
+def download(call):
+    img, path = manager().data_path(call.args["image_id"], call.context)
     if path is None or not path.exists():
         return "", 204
     size = path.stat().st_size
@@ -163,37 +138,30 @@ def download(image_id):
                     headers=headers, direct_passthrough=True)
 
 
-@bp.get("/v2/images/<image_id>/members")
-def list_members(image_id):
-    return jsonify(members=[render_member(m) for m in manager().members(image_id, g.context)],
+def list_members(call):
+    return jsonify(members=[render.member(m) for m in manager().members(call.args["image_id"], call.context)],
                    schema="/v2/schemas/members")
 
 
-@bp.post("/v2/images/<image_id>/members")
-def add_member(image_id):
-    body = json_body({"type": "object", "required": ["member"], "properties": {"member": {"type": "string"}}})
-    return jsonify(render_member(manager().add_member(image_id, body["member"], g.context)))
+def add_member(call):
+    return manager().add_member(call.resource, call.body["member"])
 
 
-@bp.get("/v2/images/<image_id>/members/<member_id>")
-def show_member(image_id, member_id):
-    return jsonify(render_member(manager().member(image_id, member_id, g.context)))
+def show_member(call):
+    return manager().member(call.args["image_id"], call.args["member_id"], call.context)
 
 
-@bp.put("/v2/images/<image_id>/members/<member_id>")
-def update_member(image_id, member_id):
-    body = json_body({"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}})
-    return jsonify(render_member(manager().set_member_status(image_id, member_id, body["status"], g.context)))
+def update_member(call):
+    status = call.body["status"]
+    return manager().set_member_status(call.args["image_id"], call.args["member_id"], status, call.context)
 
 
-@bp.delete("/v2/images/<image_id>/members/<member_id>")
-def delete_member(image_id, member_id):
-    manager().delete_member(image_id, member_id, g.context)
+def delete_member(call):
+    manager().delete_member(call.resource, call.args["member_id"], call.context)
     return "", 204
 
 
-@bp.get("/v2/schemas/image")
-def image_schema():
+def image_schema(call):
     # a minimal schema: clients use it to tell core attributes from properties
     props = {k: {"type": ["null", "string"]} for k in ("id", "name", "status", "visibility", "checksum",
                                                       "os_hash_algo", "os_hash_value", "owner", "disk_format",
@@ -206,3 +174,40 @@ def image_schema():
     return jsonify({"name": "image", "properties": props, "additionalProperties": {"type": "string"},
                     "links": [{"rel": "self", "href": "{self}"}, {"rel": "enclosure", "href": "{file}"},
                               {"rel": "describedby", "href": "{schema}"}]})
+
+
+# --- the table ----------------------------------------------------------------------------------------------------
+I = "/v2/images/<image_id>"
+# visible images are loaded first (404 hides the rest), then the rule decides on the image's owner
+OWNED = {"load": image, "deny": NOT_PERMITTED}
+KNOBS = ("image:publicize_image", "image:set_owner")
+PATCH_ONLY = content_type(PATCH_TYPES, "Unsupported Content-Type {mimetype!r}; use " + PATCH_TYPES[0] + ".")
+OCTETS_ONLY = content_type(("application/octet-stream", ""), "Unsupported Content-Type {mimetype!r} for image "
+                                                             "data; use application/octet-stream.")
+_MEMBER = {"type": "object", "required": ["member"], "properties": {"member": {"type": "string"}}}
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+
+ROUTES = RouteTable("images", [
+    Route("GET", "/", PUBLIC, root),
+    Route("GET", "/versions", PUBLIC, versions),
+    Route("GET", "/v2/images", ANY_TOKEN, list_images),
+    Route("POST", "/v2/images", "image:create", create_image, target=nothing, checks=KNOBS),
+    Route("GET", I, ANY_TOKEN, show_image, load=image, render=render.image),
+    # Glance read the patch document before it looked the image up
+    Route("PATCH", I, "image:modify", update_image, load=body_first(image), deny=NOT_PERMITTED, checks=KNOBS,
+          render=render.image, wrap=(PATCH_ONLY,)),
+    Route("DELETE", I, "image:modify", delete_image, **OWNED),
+    Route("POST", f"{I}/actions/deactivate", "image:deactivate", deactivate, **OWNED),
+    Route("POST", f"{I}/actions/reactivate", "image:reactivate", reactivate, **OWNED),
+    Route("PUT", f"{I}/tags/<tag>", "image:modify", add_tag, **OWNED),
+    Route("DELETE", f"{I}/tags/<tag>", "image:modify", delete_tag, **OWNED),
+    Route("PUT", f"{I}/file", "image:upload", upload, wrap=(OCTETS_ONLY, max_body(None)), **OWNED),
+    Route("GET", f"{I}/file", ANY_TOKEN, download),
+    Route("GET", f"{I}/members", ANY_TOKEN, list_members),
+    Route("POST", f"{I}/members", "image:modify", add_member, schema=_MEMBER, load=body_first(image),
+          deny=NOT_PERMITTED, render=render.member),
+    Route("GET", f"{I}/members/<member_id>", ANY_TOKEN, show_member, render=render.member),
+    Route("PUT", f"{I}/members/<member_id>", ANY_TOKEN, update_member, schema=_STATUS, render=render.member),
+    Route("DELETE", f"{I}/members/<member_id>", "image:modify", delete_member, **OWNED),
+    Route("GET", "/v2/schemas/image", ANY_TOKEN, image_schema),
+])

@@ -1,29 +1,16 @@
-"""Cinder v3 API: discovery, microversions, volumes, actions, snapshots, types, quotas, limits."""
+"""Cinder v3 API: discovery, microversions, volumes and their actions, snapshots."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from appliance import errors
-from appliance.app import json_body, public
-from appliance.policy import enforce
-from services.storage import schemas
-from services.storage.models import Attachment, Snapshot, Volume, VolumeType
+from appliance.routes import ANY_TOKEN, PUBLIC, Route, RouteTable
+from services.storage import render, schemas
+from services.storage.api.targets import body_first, own_project, own_project_body_first, require, storage
+from services.storage.models import Snapshot
 
-bp = Blueprint("volumes", __name__)
 MIN_VERSION, MAX_VERSION = (3, 0), (3, 70)
 P = "/v3/<project_id>"
-
-
-def storage():
-    return current_app.extensions["egret.storage"]
-
-
-def vm():
-    return storage().volumes
-
-
-def _ts(value):
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000000") if value else None
 
 
 def _version_doc():
@@ -36,18 +23,13 @@ def _version_doc():
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
 
 
-@bp.get("/")
-@public
-def root():
+def root(call):
     resp = jsonify(versions=[_version_doc()])
     resp.status_code = 300
     return resp
 
 
-@bp.get("/v3/")
-@bp.get("/v3")
-@public
-def v3():
+def v3(call):
     return jsonify(versions=[_version_doc()])
 
 
@@ -79,67 +61,33 @@ def echo_version(resp):
     return resp
 
 
-def register(app):
-    app.before_request(negotiate)
-    app.after_request(echo_version)
-    app.register_blueprint(bp)
+def vm():
+    return storage().volumes
 
 
-# --- rendering ------------------------------------------------------------------------------------------------
-def render_attachment_summary(a):
-    return {"id": a.volume_id, "attachment_id": a.id, "volume_id": a.volume_id, "server_id": a.instance_uuid,
-            "host_name": (a.connector or {}).get("host"), "device": a.mountpoint, "attached_at": _ts(a.attached_at)}
+# --- what a path names ------------------------------------------------------------------------------------------
+def volume(call):
+    return vm().get(call.args["volume_id"], call.context)
 
 
-def render_volume(v, detail=True):
-    host = request.host_url.rstrip("/")
-    links = [{"rel": "self", "href": f"{host}/v3/{v.project_id}/volumes/{v.id}"},
-             {"rel": "bookmark", "href": f"{host}/{v.project_id}/volumes/{v.id}"}]
-    if not detail:
-        return {"id": v.id, "name": v.name, "links": links}
-    vtype = v.volume_type
-    doc = {"id": v.id, "name": v.name, "description": v.description, "size": v.size, "status": v.status,
-           "availability_zone": v.availability_zone, "created_at": _ts(v.created_at), "updated_at": _ts(v.updated_at),
-           "volume_type": vtype.name if vtype else None, "volume_type_id": vtype.id if vtype else None,
-           "bootable": "true" if v.bootable else "false", "encrypted": False,
-           "multiattach": vm().multiattach(v), "replication_status": None, "consistencygroup_id": None,
-           "group_id": None, "provider_id": None, "service_uuid": None, "shared_targets": False,
-           "cluster_name": None, "consumes_quota": True, "migration_status": None,
-           "snapshot_id": v.snapshot_id, "source_volid": v.source_volid, "user_id": v.user_id,
-           "os-vol-tenant-attr:tenant_id": v.project_id, "metadata": dict(v.metadata),
-           "attachments": [render_attachment_summary(a) for a in
-                           Attachment.select().where((Attachment.volume == v.id) &
-                                                     (Attachment.status == "attached"))],
-           "links": links}
-    if v.image_metadata:
-        doc["volume_image_metadata"] = dict(v.image_metadata)
-    return doc
+def snapshot(call):
+    return vm().get_snapshot(call.args["snapshot_id"], call.context)
 
 
-def render_snapshot(s):
-    return {"id": s.id, "name": s.name, "description": s.description, "volume_id": s.volume_id, "size": s.size,
-            "status": s.status, "created_at": _ts(s.created_at), "updated_at": _ts(s.updated_at),
-            "metadata": dict(s.metadata), "user_id": s.user_id, "group_snapshot_id": None,
-            "os-extended-snapshot-attributes:project_id": s.project_id,
-            "os-extended-snapshot-attributes:progress": "100%" if s.status == "available" else "0%",
-            "consumes_quota": True}
+def snapshot_source(call) -> dict:
+    """A snapshot create's target is the project of the volume its body names."""
+    call.resource = vm().snapshot_source(call.body["snapshot"], call.context)
+    return {"project_id": call.resource.project_id}
 
 
-def render_type(t):
-    return {"id": t.id, "name": t.name, "description": t.description, "is_public": t.is_public,
-            "os-volume-type-access:is_public": t.is_public, "extra_specs": dict(t.extra_specs),
-            "qos_specs_id": None}
-
-
-def _body(key):
-    body = json_body(schemas.wrapped(key))
-    return body[key]
+def _all_tenants(call) -> bool:
+    return vm().wants_all_tenants(call.query) and call.check("volume:all_tenants", own_project(call))
 
 
 # --- volumes ----------------------------------------------------------------------------------------------------
-def _list(detail):
-    rows, more = vm().list(g.context, request.args)
-    doc = {"volumes": [render_volume(v, detail) for v in rows]}
+def _list(call, detail):
+    rows, more = vm().list(call.context, call.query, _all_tenants(call))
+    doc = {"volumes": [render.volume(v, detail) for v in rows]}
     if more and rows:
         doc["volumes_links"] = [{"rel": "next", "href": f"{request.base_url}?marker={rows[-1].id}"
                                                         f"&limit={request.args.get('limit')}"}]
@@ -148,280 +96,151 @@ def _list(detail):
     return jsonify(doc)
 
 
-@bp.get(f"{P}/volumes")
-def list_volumes(project_id):
-    return _list(False)
+def list_volumes(call):
+    return _list(call, False)
 
 
-@bp.get(f"{P}/volumes/detail")
-def list_volumes_detail(project_id):
-    return _list(True)
+def list_volumes_detail(call):
+    return _list(call, True)
 
 
-@bp.post(f"{P}/volumes")
-def create_volume(project_id):
-    vol = vm().create(_body("volume"), g.context)
-    resp = jsonify(volume=render_volume(vol))
-    resp.status_code = 202
-    return resp
+def create_volume(call):
+    return vm().create(call.body["volume"], call.context, call.check)
 
 
-@bp.get(f"{P}/volumes/<volume_id>")
-def show_volume(project_id, volume_id):
-    return jsonify(volume=render_volume(vm().get(volume_id, g.context)))
+def show_volume(call):
+    return call.resource
 
 
-@bp.put(f"{P}/volumes/<volume_id>")
-def update_volume(project_id, volume_id):
-    return jsonify(volume=render_volume(vm().update(volume_id, _body("volume"), g.context)))
+def update_volume(call):
+    return vm().update(call.resource, call.body["volume"])
 
 
-@bp.delete(f"{P}/volumes/<volume_id>")
-def delete_volume(project_id, volume_id):
+def delete_volume(call):
     cascade = request.args.get("cascade", "false").lower() in ("true", "1")
-    vm().delete(volume_id, g.context, cascade=cascade)
-    return "", 202
+    vm().delete(call.resource, cascade=cascade)
 
 
-@bp.get(f"{P}/volumes/<volume_id>/metadata")
-def get_metadata(project_id, volume_id):
-    return jsonify(metadata=vm().get(volume_id, g.context).metadata)
+def get_metadata(call):
+    return jsonify(metadata=call.resource.metadata)
 
 
-@bp.post(f"{P}/volumes/<volume_id>/metadata")
-def add_metadata(project_id, volume_id):
-    return jsonify(metadata=vm().set_metadata(volume_id, _body("metadata"), g.context, replace=False))
+def add_metadata(call):
+    return jsonify(metadata=vm().set_metadata(call.resource, call.body["metadata"], replace=False))
 
 
-@bp.put(f"{P}/volumes/<volume_id>/metadata")
-def replace_metadata(project_id, volume_id):
-    return jsonify(metadata=vm().set_metadata(volume_id, _body("metadata"), g.context, replace=True))
+def replace_metadata(call):
+    return jsonify(metadata=vm().set_metadata(call.resource, call.body["metadata"], replace=True))
 
 
-@bp.delete(f"{P}/volumes/<volume_id>/metadata/<key>")
-def delete_metadata(project_id, volume_id, key):
-    vm().delete_metadata(volume_id, key, g.context)
+def delete_metadata(call):
+    vm().delete_metadata(call.resource, call.args["key"])
     return "", 200
 
 
+# --- actions: each decides its own rule on the volume (one URL, many verbs) -------------------------------------------
 LEGACY = {"os-reserve", "os-unreserve", "os-attach", "os-detach", "os-begin_detaching", "os-roll_detaching",
           "os-initialize_connection", "os-terminate_connection"}
+ACTION_RULES = ("volume:attach", "volume:write", "volume:read", "volume:reset_status")
 
 
-@bp.post(f"{P}/volumes/<volume_id>/action")
-def volume_action(project_id, volume_id):
-    body = json_body({"type": "object", "minProperties": 1, "maxProperties": 1})
-    action, args = next(iter(body.items()))
+def _volume_for(call, rule, service=False):
+    vol = vm().get(call.args["volume_id"], call.context, service)
+    require(call, rule, {"project_id": vol.project_id})
+    return vol
+
+
+def volume_action(call):
+    action, args = next(iter(call.body.items()))
     if action in LEGACY:
-        result = storage().attachments.legacy(volume_id, action, args, g.context)
+        vol = _volume_for(call, "volume:attach", service=True)
+        result = storage().attachments.legacy(vol, action, args, call.context)
         return (jsonify(result), 200) if result is not None else ("", 202)
     args = args if isinstance(args, dict) else {}
     if action == "os-extend":
         if "new_size" not in args:
             raise errors.BadRequest("Invalid input for field 'os-extend/new_size': it is required.")
-        vm().extend(volume_id, args["new_size"], g.context)
+        vm().extend(_volume_for(call, "volume:write"), args["new_size"])
     elif action == "os-set_bootable":
-        vm().set_bootable(volume_id, args.get("bootable"), g.context)
+        vm().set_bootable(_volume_for(call, "volume:write"), args.get("bootable"))
         return "", 200
-    elif action == "os-reset_status":
-        vm().reset_status(volume_id, args, g.context)
-    elif action == "os-force_delete":
-        vol = vm().get(volume_id, g.context)
-        enforce("volume:reset_status", {"project_id": vol.project_id})
-        vm().delete(volume_id, g.context, cascade=True, force=True)
+    elif action in ("os-reset_status", "os-force_delete"):
+        vol = _volume_for(call, "volume:read")
+        require(call, "volume:reset_status", {"project_id": vol.project_id})
+        if action == "os-reset_status":
+            vm().reset_status(vol, args)
+        else:
+            vm().delete(_volume_for(call, "volume:write"), cascade=True, force=True)
     elif action == "os-update_readonly_flag":
-        vm().get(volume_id, g.context, "volume:write")
+        _volume_for(call, "volume:write")
     else:
         raise errors.BadRequest(f"Invalid input: there is no volume action {action!r}.")
     return "", 202
 
 
 # --- snapshots --------------------------------------------------------------------------------------------------
-@bp.get(f"{P}/snapshots")
-@bp.get(f"{P}/snapshots/detail")
-def list_snapshots(project_id):
-    rows, _ = vm().list(g.context, request.args, model=Snapshot)
-    return jsonify(snapshots=[render_snapshot(s) for s in rows])
+def list_snapshots(call):
+    rows, _ = vm().list(call.context, call.query, _all_tenants(call), model=Snapshot)
+    return jsonify(snapshots=[render.snapshot(s) for s in rows])
 
 
-@bp.post(f"{P}/snapshots")
-def create_snapshot(project_id):
-    snap = vm().create_snapshot(_body("snapshot"), g.context)
-    resp = jsonify(snapshot=render_snapshot(snap))
-    resp.status_code = 202
-    return resp
+def create_snapshot(call):
+    return vm().create_snapshot(call.resource, call.body["snapshot"], call.context)
 
 
-@bp.get(f"{P}/snapshots/<snapshot_id>")
-def show_snapshot(project_id, snapshot_id):
-    return jsonify(snapshot=render_snapshot(vm().get_snapshot(snapshot_id, g.context)))
+def show_snapshot(call):
+    return call.resource
 
 
-@bp.put(f"{P}/snapshots/<snapshot_id>")
-def update_snapshot(project_id, snapshot_id):
-    return jsonify(snapshot=render_snapshot(vm().update_snapshot(snapshot_id, _body("snapshot"), g.context)))
+def update_snapshot(call):
+    return vm().update_snapshot(call.resource, call.body["snapshot"])
 
 
-@bp.delete(f"{P}/snapshots/<snapshot_id>")
-def delete_snapshot(project_id, snapshot_id):
-    vm().delete_snapshot(snapshot_id, g.context)
-    return "", 202
+def delete_snapshot(call):
+    vm().delete_snapshot(call.resource)
 
 
-# --- types --------------------------------------------------------------------------------------------------------
-@bp.get(f"{P}/types")
-def list_types(project_id):
-    query = VolumeType.select().order_by(VolumeType.name)
-    if not vm_is_admin():
-        query = query.where(VolumeType.is_public == True)  # noqa: E712 (peewee expression)
-    return jsonify(volume_types=[render_type(t) for t in query])
+def _volume_doc(v):
+    return {"volume": render.volume(v)}
 
 
-def vm_is_admin():
-    from services.storage.volumes import is_admin
-    return is_admin(g.context)
+def _snapshot_doc(s):
+    return {"snapshot": render.snapshot(s)}
 
 
-@bp.get(f"{P}/types/default")
-def default_type(project_id):
-    return jsonify(volume_type=render_type(vm().ensure_default_type()))
+_ONE_ACTION = {"type": "object", "minProperties": 1, "maxProperties": 1}
+_LIST = {"checks": ("volume:all_tenants",), "target": own_project}
 
-
-@bp.get(f"{P}/types/<type_id>")
-def show_type(project_id, type_id):
-    vt = VolumeType.get_or_none(VolumeType.id == type_id)
-    if vt is None or (not vt.is_public and not vm_is_admin()):
-        raise errors.NotFound(f"Volume type {type_id} could not be found.")
-    return jsonify(volume_type=render_type(vt))
-
-
-def _check_specs(specs):
-    if not isinstance(specs, dict) or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255
-                                              and len(v) <= 255 for k, v in specs.items()):
-        raise errors.BadRequest("Invalid input for field 'extra_specs': keys and values are strings of at most "
-                                "255 characters.")
-    return specs
-
-
-@bp.post(f"{P}/types")
-def create_type(project_id):
-    enforce("volume:manage_types", {})
-    body = _body("volume_type")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise errors.BadRequest("Invalid input for field 'volume_type/name': a string of 1-255 characters.")
-    if VolumeType.select().where(VolumeType.name == name).exists():
-        raise errors.Conflict(f"Volume Type {name} already exists.")
-    public_flag = body.get("os-volume-type-access:is_public", body.get("is_public", True))
-    vt = VolumeType.create(name=name, description=body.get("description"),
-                           is_public=schemas.to_bool(public_flag),
-                           extra_specs=_check_specs(body.get("extra_specs") or {}))
-    return jsonify(volume_type=render_type(vt))
-
-
-def _type_for_admin(type_id):
-    enforce("volume:manage_types", {})
-    vt = VolumeType.get_or_none(VolumeType.id == type_id)
-    if vt is None:
-        raise errors.NotFound(f"Volume type {type_id} could not be found.")
-    return vt
-
-
-@bp.put(f"{P}/types/<type_id>")
-def update_type(project_id, type_id):
-    vt = _type_for_admin(type_id)
-    body = _body("volume_type")
-    for field in ("name", "description"):
-        if field in body:
-            setattr(vt, field, body[field])
-    if "is_public" in body:
-        vt.is_public = schemas.to_bool(body["is_public"])
-    vt.save()
-    return jsonify(volume_type=render_type(vt))
-
-
-@bp.delete(f"{P}/types/<type_id>")
-def delete_type(project_id, type_id):
-    vt = _type_for_admin(type_id)
-    if Volume.select().where(Volume.volume_type == vt.id).exists():
-        raise errors.BadRequest(f"Target volume type {vt.id} is still in use.")
-    vt.delete_instance()
-    return "", 202
-
-
-@bp.get(f"{P}/types/<type_id>/extra_specs")
-def get_specs(project_id, type_id):
-    vt = VolumeType.get_or_none(VolumeType.id == type_id)
-    if vt is None:
-        raise errors.NotFound(f"Volume type {type_id} could not be found.")
-    return jsonify(extra_specs=vt.extra_specs)
-
-
-@bp.post(f"{P}/types/<type_id>/extra_specs")
-def set_specs(project_id, type_id):
-    vt = _type_for_admin(type_id)
-    vt.extra_specs = {**vt.extra_specs, **_check_specs(_body("extra_specs"))}
-    vt.save()
-    return jsonify(extra_specs=vt.extra_specs)
-
-
-@bp.delete(f"{P}/types/<type_id>/extra_specs/<key>")
-def delete_spec(project_id, type_id, key):
-    vt = _type_for_admin(type_id)
-    if key not in vt.extra_specs:
-        raise errors.NotFound(f"Volume type extra spec {key} could not be found.")
-    vt.extra_specs = {k: v for k, v in vt.extra_specs.items() if k != key}
-    vt.save()
-    return "", 202
-
-
-# --- quotas, limits, misc -------------------------------------------------------------------------------------------
-def _quota_doc(target, usage):
-    limits = vm().quotas(target)
-    doc = {"id": target}
-    used = vm().usage(target) if usage else {}
-    for key, limit in limits.items():
-        doc[key] = {"limit": limit, "in_use": used.get(key, 0), "reserved": 0, "allocated": 0} if usage else limit
-    return doc
-
-
-@bp.get(f"{P}/os-quota-sets/<target>")
-def show_quota(project_id, target):
-    enforce("volume:read_quota", {"project_id": target})
-    usage = request.args.get("usage", "false").lower() in ("true", "1")
-    return jsonify(quota_set=_quota_doc(target, usage))
-
-
-@bp.get(f"{P}/os-quota-sets/<target>/defaults")
-def default_quota(project_id, target):
-    from services.storage.volumes import DEFAULT_QUOTAS
-    enforce("volume:read_quota", {"project_id": target})  # Cinder checks the show policy here too
-    return jsonify(quota_set={"id": target, **DEFAULT_QUOTAS})
-
-
-@bp.put(f"{P}/os-quota-sets/<target>")
-def update_quota(project_id, target):
-    enforce("volume:update_quota", {"project_id": target})
-    vm().set_quotas(target, _body("quota_set"))
-    return jsonify(quota_set=_quota_doc(target, False))
-
-
-@bp.get(f"{P}/limits")
-def limits(project_id):
-    q, used = vm().quotas(g.context.project_id), vm().usage(g.context.project_id)
-    return jsonify(limits={"rate": [], "absolute": {
-        "maxTotalVolumes": q["volumes"], "maxTotalSnapshots": q["snapshots"],
-        "maxTotalVolumeGigabytes": q["gigabytes"], "maxTotalBackups": q["backups"],
-        "maxTotalBackupGigabytes": q["backup_gigabytes"], "totalVolumesUsed": used["volumes"],
-        "totalGigabytesUsed": used["gigabytes"], "totalSnapshotsUsed": used["snapshots"],
-        "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}})
-
-
-@bp.get(f"{P}/extensions")
-def extensions(project_id):
-    return jsonify(extensions=[])
-
-
-@bp.get(f"{P}/os-availability-zone")
-def availability_zones(project_id):
-    return jsonify(availabilityZoneInfo=[{"zoneName": "nova", "zoneState": {"available": True}}])
+ROUTES = RouteTable("volumes", [
+    Route("GET", "/", PUBLIC, root),
+    Route("GET", "/v3/", PUBLIC, v3),
+    Route("GET", "/v3", PUBLIC, v3),
+    Route("GET", f"{P}/volumes", "volume:read", list_volumes, **_LIST),
+    Route("GET", f"{P}/volumes/detail", "volume:read", list_volumes_detail, **_LIST),
+    Route("POST", f"{P}/volumes", "volume:write", create_volume, schema=schemas.wrapped("volume"),
+          target=own_project_body_first, checks=("volume:read",), render=_volume_doc, status=202),
+    Route("GET", f"{P}/volumes/<volume_id>", "volume:read", show_volume, load=volume, render=_volume_doc),
+    Route("PUT", f"{P}/volumes/<volume_id>", "volume:write", update_volume, schema=schemas.wrapped("volume"),
+          load=body_first(volume), render=_volume_doc),
+    Route("DELETE", f"{P}/volumes/<volume_id>", "volume:write", delete_volume, load=volume, render=_volume_doc,
+          status=202),
+    Route("GET", f"{P}/volumes/<volume_id>/metadata", "volume:read", get_metadata, load=volume),
+    Route("POST", f"{P}/volumes/<volume_id>/metadata", "volume:write", add_metadata,
+          schema=schemas.wrapped("metadata"), load=body_first(volume)),
+    Route("PUT", f"{P}/volumes/<volume_id>/metadata", "volume:write", replace_metadata,
+          schema=schemas.wrapped("metadata"), load=body_first(volume)),
+    Route("DELETE", f"{P}/volumes/<volume_id>/metadata/<key>", "volume:write", delete_metadata, load=volume),
+    # the action in the body picks the rule (attach, write, read + reset_status): decided in the handler
+    Route("POST", f"{P}/volumes/<volume_id>/action", ANY_TOKEN, volume_action, schema=_ONE_ACTION,
+          checks=ACTION_RULES),
+    Route("GET", f"{P}/snapshots", "volume:read", list_snapshots, **_LIST),
+    Route("GET", f"{P}/snapshots/detail", "volume:read", list_snapshots, **_LIST),
+    Route("POST", f"{P}/snapshots", "volume:write", create_snapshot, schema=schemas.wrapped("snapshot"),
+          target=snapshot_source, render=_snapshot_doc, status=202),
+    Route("GET", f"{P}/snapshots/<snapshot_id>", "volume:read", show_snapshot, load=snapshot,
+          render=_snapshot_doc),
+    Route("PUT", f"{P}/snapshots/<snapshot_id>", "volume:write", update_snapshot,
+          schema=schemas.wrapped("snapshot"), load=body_first(snapshot), render=_snapshot_doc),
+    Route("DELETE", f"{P}/snapshots/<snapshot_id>", "volume:write", delete_snapshot, load=snapshot,
+          render=_snapshot_doc, status=202),
+])

@@ -11,8 +11,9 @@ from xml.sax.saxutils import escape
 from flask import Response, current_app, g, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
-from appliance import bodies, errors
-from appliance.app import max_body, public
+from appliance import bodies, errors, routes
+from appliance.app import max_body
+from appliance.routes import PUBLIC, Route, RouteTable
 from services.storage import store
 from services.storage.s3 import errors as s3errors
 from services.storage.s3 import sigv4
@@ -28,7 +29,7 @@ UNSUPPORTED_BUCKET_SUBRESOURCES = {"acl", "policy", "cors", "lifecycle", "taggin
 
 
 def om():
-    return current_app.extensions["egret.storage"].objects
+    return routes.manager().objects
 
 
 def _iso(dt) -> str:
@@ -90,11 +91,13 @@ def object_headers(obj) -> dict:
 
 
 # --- the single entry point --------------------------------------------------------------------------------------
-@public
-@max_body(None)
+def s3_request(call):
+    """Every S3 route: the request's signature (not a Keystone token) says who calls; the key's rights decide."""
+    return dispatch(**call.args)
+
+
 def dispatch(bucket=None, key=None):
-    storage = current_app.extensions["egret.storage"]
-    auth = sigv4.authenticate(request, storage.credentials)
+    auth = sigv4.authenticate(request, routes.manager().credentials)
     g.s3_project = auth.credential.project_id
     if key is None or request.method == "POST":
         # only object PUTs (objects, parts) stream; every other body is an XML document, bounded whatever its
@@ -113,12 +116,17 @@ def dispatch(bucket=None, key=None):
     return object_op(bucket, key, method)
 
 
+# every method on every path: PUBLIC to the token middleware, as S3's signature is checked by dispatch itself
+# (HEAD is served by each GET route); bodies stream, so no request-body limit applies
+ROUTES = RouteTable("s3", [Route(method, path, PUBLIC, s3_request, wrap=(max_body(None),))
+                           for path in ("/", "/<bucket>", "/<bucket>/<path:key>")
+                           for method in ("GET", "PUT", "POST", "DELETE")])
+
+
 def register(app):
     app.url_map.merge_slashes = False
-    methods = ["GET", "PUT", "POST", "DELETE", "HEAD"]
-    app.add_url_rule("/", "s3_root", dispatch, methods=methods)
-    app.add_url_rule("/<bucket>", "s3_bucket", dispatch, methods=methods, strict_slashes=False)
-    app.add_url_rule("/<bucket>/<path:key>", "s3_object", dispatch, methods=methods)
+    app.url_map.strict_slashes = False  # "/bucket/" is the bucket, as in S3
+    routes.register(app, ROUTES)
 
     def render_any(err):
         if isinstance(err, errors.ApiError):

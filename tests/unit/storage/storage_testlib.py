@@ -57,7 +57,7 @@ def s3_client(apps):
 
 @pytest.fixture
 def storage(apps):
-    return apps["image"].extensions["egret.storage"]
+    return apps["image"].extensions["egret.manager"]
 
 
 @pytest.fixture

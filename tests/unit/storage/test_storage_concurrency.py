@@ -23,7 +23,7 @@ def async_apps(settings):
 def test_parallel_creates_and_snapshots(async_apps, mint_token):
     app = async_apps["volume"]
     headers = {"X-Auth-Token": mint_token(user_id="u", project_id="p", roles=["member", "reader"])}
-    app.extensions["egret.storage"].volumes.set_quotas("p", {"volumes": 100, "snapshots": 100})
+    app.extensions["egret.manager"].volumes.set_quotas("p", {"volumes": 100, "snapshots": 100})
     failures = []
 
     def worker(n):

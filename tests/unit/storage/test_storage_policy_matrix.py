@@ -5,11 +5,15 @@ import base64
 import hashlib
 import itertools
 import json
+import pathlib
+import re
 import uuid
 from types import SimpleNamespace
 
 import pytest
 
+import services.storage
+from appliance import routes
 from appliance.testing import policy_matrix as pm
 from appliance.testing.policy_matrix import route as R
 from services.storage import create_apps
@@ -210,9 +214,8 @@ S3_ROUTES = [
 ]
 
 
-# declared in policies.py, but the volume manager decides all_tenants by the admin role: an override has no effect
-# yet (found by this matrix; issue 13 wires it). image:upload is covered by image:modify, which upload checks
-UNWIRED = {"volume:all_tenants", "image:upload"}
+# every rule in policies.py is consulted by some cell (issue 13 wired volume:all_tenants and image:upload)
+UNWIRED = set()
 
 # rows whose bodies reach the admin-only knobs of a route the table above already declares
 KNOBS = [
@@ -222,6 +225,8 @@ KNOBS = [
                                                       "owner": "p-third"}, note="image:set_owner"),
     R(f"POST {V}/volumes/<volume_id>/action", "202 403 403 404 401", World.volume,
       {"os-reset_status": {"status": "error"}}, note="volume:reset_status"),
+    # everyone lists; only an admin's list spans every project
+    R(f"GET {V}/volumes/detail?all_tenants=1", AUTHED, vol(), note="volume:all_tenants"),
 ]
 
 
@@ -330,3 +335,57 @@ def test_an_ec2_key_carries_its_users_roles(settings):
     member = IdentityCredentials(settings, client=_Identity(["member", "reader"])).lookup("AKR")
     assert member.can_write and member.project_id == M
     assert IdentityCredentials(settings, client=_Identity([])).lookup("AKR") is None
+
+
+# -- the declared table (appliance/routes.py) agrees with what is served and with the matrices above ---------------
+# make_app serves these for every service (public probes, not part of Glance's, Cinder's or S3's API)
+APP_PROBES = {("GET", "/healthz"), ("GET", "/metrics")}
+
+
+@pytest.mark.parametrize("app", ["image", "volume", "s3"])
+def test_every_served_storage_route_is_declared(world, app):
+    app = world.apps[app]
+    assert {r.key for r in routes.declared(app)} == pm.app_routes(app, ignore=pm.FRAMEWORK_RULES | APP_PROBES)
+
+
+def test_every_storage_rule_is_used_by_some_route(world):
+    used = set().union(*(r.rules() for app in world.apps.values() for r in routes.declared(app)))
+    assert set(POLICIES) - used == set()
+
+
+def test_access_is_enforced_only_by_the_declared_routes():
+    package = pathlib.Path(services.storage.__file__).parent
+    callers = [str(p) for p in package.rglob("*.py") if re.search(r"\benforce\(", p.read_text())]
+    assert callers == []
+
+
+def _named_target(route, texts) -> dict | None:
+    """The target a rule really checks when it is not the caller's or the loaded resource's project: the image's
+    owner (Glance), the project a quota path names. The matrix's rows act on the member's images and quotas."""
+    if route.rule in routes.NON_POLICY:
+        return None
+    if "%(owner)s" in texts[route.rule]:
+        return {"owner": M}
+    if "<target>" in route.path:
+        return {"project_id": M}
+    return None
+
+
+@pytest.mark.parametrize("app,matrix", [("image", IMAGE_ROUTES), ("volume", VOLUME_ROUTES)])
+def test_storage_matrix_agrees_with_the_declared_rules(world, app, matrix):
+    app = world.apps[app]
+    enforcer = app.extensions["egret.policy"]
+    declared = {r.key: r for r in routes.declared(app)}
+    named = {key: t for key, r in declared.items() if (t := _named_target(r, enforcer.texts)) is not None}
+    reason = "the rule checks the image's owner or the project the path names; checked against that target below"
+    assert pm.agrees_with_rules(matrix, list(declared.values()), enforcer, dict.fromkeys(named, reason)) == []
+    problems = []
+    for row in (r for r in matrix if r.key in named):
+        for persona, creds in pm.PERSONA_CREDS.items():
+            allowed = enforcer.check(declared[row.key].rule, named[row.key], {**creds, "scope": "project"})
+            got = row.expect[persona]
+            if (allowed and got == 403) or (not allowed and got not in (403, 404)):
+                problems.append(f"{row.method} {row.rule} as {persona}: allowed={allowed}, the matrix says {got}")
+        if row.expect["anon"] != 401:
+            problems.append(f"{row.method} {row.rule}: needs a token but the matrix says {row.expect['anon']}")
+    assert problems == []
