@@ -16,7 +16,11 @@ import secrets as pysecrets
 
 from flask import Response, request
 
+from appliance import routes
+from appliance.app import make_app
 from appliance.errors import BadRequest, Forbidden, NotFound
+from appliance.routes import PUBLIC, RouteTable
+from services.compute import models
 from services.compute.models import Instance
 
 OPENSTACK_VERSIONS = ["2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30", "2016-10-06",
@@ -98,20 +102,9 @@ def ec2_meta(inst) -> dict:
     return data
 
 
-def build_metadata_app(settings, manager):
-    from appliance.app import make_app, public
-    from services.compute import models
-
-    app = make_app("compute-metadata", settings, error_format="nova", database=models.database)
-    secret = proxy_secret(settings)
-
-    def only_metadata():
-        if not is_metadata_path(request.path):
-            raise NotFound("The resource could not be found.")
-    # first of all hooks: not even the metrics middleware sees a request for a path outside the metadata trees
-    app.before_request_funcs.setdefault(None, []).insert(0, only_metadata)
-
-    def instance() -> Instance:
+def guest_loader(secret: bytes):
+    """Route.load for every metadata path: the instance the proxy's signed headers name."""
+    def instance(call) -> Instance:
         iid = request.headers.get("X-Instance-ID")
         if not iid:
             raise BadRequest("X-Instance-ID header is missing from request.")
@@ -125,84 +118,101 @@ def build_metadata_app(settings, manager):
         if tenant and tenant != inst.project_id:
             raise Forbidden("X-Tenant-ID does not match the instance's project.")
         return inst
+    return instance
 
-    def text(body: str | bytes, mimetype="text/plain"):
-        return Response(body, mimetype=mimetype)
 
-    @app.get("/")
-    @public
-    def root():
-        instance()
-        return text("\n".join(EC2_VERSIONS + ["openstack"]))
+def _text(body: str | bytes, mimetype="text/plain"):
+    return Response(body, mimetype=mimetype)
 
-    @app.get("/openstack")
-    @app.get("/openstack/")
-    @public
-    def os_versions():
-        instance()
-        return text("\n".join(OPENSTACK_VERSIONS))
 
-    @app.get("/openstack/<version>")
-    @app.get("/openstack/<version>/")
-    @public
-    def os_index(version):
-        instance()
-        if version not in OPENSTACK_VERSIONS:
-            raise NotFound("The resource could not be found.")
-        return text("meta_data.json\npassword\nvendor_data.json\nnetwork_data.json\nvendor_data2.json\nuser_data")
+def _not_found():
+    return NotFound("The resource could not be found.")
 
-    @app.get("/openstack/<version>/<name>")
-    @public
-    def os_file(version, name):
-        inst = instance()
-        if version not in OPENSTACK_VERSIONS:
-            raise NotFound("The resource could not be found.")
-        if name == "meta_data.json":
-            return text(json.dumps(meta_data(inst)), "application/json")
-        if name == "network_data.json":
-            return text(json.dumps(network_data(inst)), "application/json")
-        if name in ("vendor_data.json", "vendor_data2.json"):
-            return text(json.dumps({}), "application/json")
-        if name == "password":
-            return text("")
-        if name == "user_data":
-            data = user_data(inst)
-            if data is None:
-                raise NotFound("The resource could not be found.")
-            return text(data, "application/octet-stream")
-        raise NotFound("The resource could not be found.")
 
-    @app.get("/<version>/user-data")
-    @public
-    def ec2_user_data(version):
-        inst = instance()
+def root(call):
+    return _text("\n".join(EC2_VERSIONS + ["openstack"]))
+
+
+def os_versions(call):
+    return _text("\n".join(OPENSTACK_VERSIONS))
+
+
+def os_index(call):
+    if call.args["version"] not in OPENSTACK_VERSIONS:
+        raise _not_found()
+    return _text("meta_data.json\npassword\nvendor_data.json\nnetwork_data.json\nvendor_data2.json\nuser_data")
+
+
+def os_file(call):
+    inst, name = call.resource, call.args["name"]
+    if call.args["version"] not in OPENSTACK_VERSIONS:
+        raise _not_found()
+    if name == "meta_data.json":
+        return _text(json.dumps(meta_data(inst)), "application/json")
+    if name == "network_data.json":
+        return _text(json.dumps(network_data(inst)), "application/json")
+    if name in ("vendor_data.json", "vendor_data2.json"):
+        return _text(json.dumps({}), "application/json")
+    if name == "password":
+        return _text("")
+    if name == "user_data":
         data = user_data(inst)
-        if version not in EC2_VERSIONS or data is None:
-            raise NotFound("The resource could not be found.")
-        return text(data, "application/octet-stream")
+        if data is None:
+            raise _not_found()
+        return _text(data, "application/octet-stream")
+    raise _not_found()
 
-    @app.get("/<version>/meta-data")
-    @app.get("/<version>/meta-data/")
-    @app.get("/<version>/meta-data/<path:path>")
-    @public
-    def ec2_meta_data(version, path=""):
-        inst = instance()
-        if version not in EC2_VERSIONS:
-            raise NotFound("The resource could not be found.")
-        node = ec2_meta(inst)
-        for part in [p for p in path.split("/") if p]:
-            if isinstance(node, dict):
-                match = next((k for k in node if k == part or k.split("=")[0] == part), None)
-                if match is None:
-                    raise NotFound("The resource could not be found.")
-                node = node[match]
-            else:
-                raise NotFound("The resource could not be found.")
+
+def ec2_user_data(call):
+    data = user_data(call.resource)
+    if call.args["version"] not in EC2_VERSIONS or data is None:
+        raise _not_found()
+    return _text(data, "application/octet-stream")
+
+
+def ec2_meta_data(call):
+    if call.args["version"] not in EC2_VERSIONS:
+        raise _not_found()
+    path = call.args.get("path", "")
+    node = ec2_meta(call.resource)
+    for part in [p for p in path.split("/") if p]:
         if isinstance(node, dict):
-            names = [k + ("/" if isinstance(v, dict) else "") for k, v in node.items()]
-            if path.startswith("public-keys") and path.strip("/") == "public-keys":
-                names = [k for k in node]
-            return text("\n".join(names))
-        return text(str(node))
+            match = next((k for k in node if k == part or k.split("=")[0] == part), None)
+            if match is None:
+                raise _not_found()
+            node = node[match]
+        else:
+            raise _not_found()
+    if isinstance(node, dict):
+        names = [k + ("/" if isinstance(v, dict) else "") for k, v in node.items()]
+        if path.startswith("public-keys") and path.strip("/") == "public-keys":
+            names = [k for k in node]
+        return _text("\n".join(names))
+    return _text(str(node))
 
+
+def metadata_table(secret: bytes) -> RouteTable:
+    """The guests' trees. PUBLIC: guests have no Keystone token; the network's proxy vouches for the instance
+    with an HMAC of its id (checked by the loader on every path), so access is decided there, not by policy."""
+    load = guest_loader(secret)
+    table = RouteTable("compute_metadata")
+    for path, handler in (("/", root), ("/openstack", os_versions), ("/openstack/", os_versions),
+                          ("/openstack/<version>", os_index), ("/openstack/<version>/", os_index),
+                          ("/openstack/<version>/<name>", os_file), ("/<version>/user-data", ec2_user_data),
+                          ("/<version>/meta-data", ec2_meta_data), ("/<version>/meta-data/", ec2_meta_data),
+                          ("/<version>/meta-data/<path:path>", ec2_meta_data)):
+        table.add("GET", path, PUBLIC, handler, load=load)
+    return table
+
+
+def build_metadata_app(settings, manager):
+    app = make_app("compute-metadata", settings, error_format="nova", database=models.database)
+    app.extensions["egret.manager"] = manager
+
+    def only_metadata():
+        if not is_metadata_path(request.path):
+            raise NotFound("The resource could not be found.")
+    # first of all hooks: not even the metrics middleware sees a request for a path outside the metadata trees
+    app.before_request_funcs.setdefault(None, []).insert(0, only_metadata)
+    routes.register(app, metadata_table(proxy_secret(settings)))
     return app
