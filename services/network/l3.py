@@ -23,15 +23,8 @@ class L3Manager:
             raise not_found("Router", "Router", router_id)
         return r
 
-    def render_router(self, r: models.Router) -> dict:
-        gw_ips = []
-        if r.gw_port_id:
-            gw_ips = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
-                      for a in models.IPAllocation.select().where(models.IPAllocation.port == r.gw_port_id)]
-        return render.router(r, gw_ips)
-
     def list_routers(self, ctx: Ctx) -> list[dict]:
-        return [self.render_router(r) for r in models.Router.select().order_by(models.Router.created_at)
+        return [render.router(r) for r in models.Router.select().order_by(models.Router.created_at)
                 if ctx.owns(r.project_id)]
 
     def _set_gateway(self, ctx: Ctx, router: models.Router, info) -> None:
@@ -77,7 +70,7 @@ class L3Manager:
                 self._set_gateway(ctx, router, body["external_gateway_info"])
                 router.save()
         self.m.sync()
-        return self.render_router(router)
+        return render.router(router)
 
     def update_router(self, ctx: Ctx, router_id: str, body: dict) -> dict:
         router = self.get_router(ctx, router_id)
@@ -94,7 +87,7 @@ class L3Manager:
             changes = {k: body[k] for k in ("name", "description", "admin_state_up") if k in body}
             bump(router, **changes)
         self.m.sync()
-        return self.render_router(router)
+        return render.router(router)
 
     def delete_router(self, ctx: Ctx, router_id: str) -> None:
         router = self.get_router(ctx, router_id)

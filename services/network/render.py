@@ -64,12 +64,13 @@ def port(p: models.Port, bridge_prefix_net: str | None = None) -> dict:
     return doc
 
 
-def router(r: models.Router, gw_ips: list[dict] | None = None) -> dict:
+def router(r: models.Router) -> dict:
     doc = _std(r)
     gateway = None
     if r.gw_network_id:
-        gateway = {"network_id": r.gw_network_id, "enable_snat": r.enable_snat,
-                   "external_fixed_ips": gw_ips or []}
+        gw_ips = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
+                  for a in models.IPAllocation.select().where(models.IPAllocation.port == r.gw_port_id)]
+        gateway = {"network_id": r.gw_network_id, "enable_snat": r.enable_snat, "external_fixed_ips": gw_ips}
     doc.update({"admin_state_up": r.admin_state_up, "status": r.status, "external_gateway_info": gateway,
                 "routes": r.routes, "distributed": False, "ha": False, "availability_zones": ["nova"],
                 "availability_zone_hints": [], "flavor_id": None})

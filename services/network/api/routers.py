@@ -1,6 +1,6 @@
 """/v2.0/routers and add/remove_router_interface."""
 from appliance.routes import Route
-from services.network import schemas
+from services.network import render, schemas
 from services.network.api.access import CTX_CHECKS, WRITE, ctx, loader, manager
 from services.network.api.resources import named, resource_routes
 
@@ -18,7 +18,7 @@ def _interface(action: str) -> Route:
 
 ROUTES = resource_routes(
     "routers", "router",
-    get=_get, show=lambda r: manager().l3.render_router(r),
+    get=_get, show=render.router,
     list_=lambda c: manager().l3.list_routers(c),
     create=lambda c, b: manager().l3.create_router(c, b),
     update=lambda c, i, b: manager().l3.update_router(c, i, b),
