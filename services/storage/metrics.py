@@ -1,6 +1,7 @@
 """Domain gauges of the storage service (volumes by status, images, buckets, bytes stored) on /metrics."""
 from __future__ import annotations
 
+from peewee import fn
 from prometheus_client.core import GaugeMetricFamily
 
 from services.storage.models import Bucket, Image, Object, Volume, database
@@ -30,7 +31,6 @@ class _Collector:
 
 
 def _group(model, field):
-    from peewee import fn
     return [(row[0], row[1]) for row in model.select(field, fn.COUNT(model.id)).group_by(field).tuples()]
 
 

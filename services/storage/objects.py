@@ -8,6 +8,8 @@ import threading
 import uuid
 from pathlib import Path
 
+import peewee
+
 from services.storage import store
 from services.storage.models import Bucket, Object, Part, Upload, database
 from services.storage.s3.errors import S3Error
@@ -331,5 +333,4 @@ class ObjectManager:
 
 
 def _is_postgres() -> bool:
-    import peewee
     return isinstance(database.obj, peewee.PostgresqlDatabase)

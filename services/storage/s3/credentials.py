@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from appliance.clients import ServiceClient
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -56,7 +58,6 @@ class IdentityCredentials(CredentialStore):
     @property
     def client(self):
         if self._client is None:
-            from appliance.clients import ServiceClient
             self._client = ServiceClient(self.settings, "storage", timeout=10)
         return self._client
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from services.storage.s3 import sigv2
 from services.storage.s3.credentials import Credential, CredentialStore
 from services.storage.s3.errors import S3Error
 
@@ -84,7 +85,6 @@ def authenticate(request, creds: CredentialStore, now: datetime.datetime | None 
     auth = request.headers.get("Authorization")
     if ("Signature" in args and "AWSAccessKeyId" in args) or (auth or "").startswith("AWS "):
         # Signature Version 2: boto3's default for presigned S3 URLs; the payload is not signed
-        from services.storage.s3 import sigv2
         cred = sigv2.verify(request, creds, canonical_uri(request.environ, request.path), now.timestamp())
         return AuthResult(cred, "UNSIGNED-PAYLOAD", b"", "", "", "")
     presigned = "X-Amz-Signature" in args
