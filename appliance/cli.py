@@ -13,6 +13,7 @@ from appliance.cluster.cli import add_parsers as add_cluster_parsers
 from appliance.endpoints import write_clouds_yaml
 from appliance.image.cli import add_parsers as add_image_parsers
 from appliance.manifest import load_manifest, start_order
+from appliance.policycli import add_parsers as add_policy_parsers
 from appliance.processes import gunicorn_command, prepare
 from appliance.tlscli import add_parsers as add_tls_parsers
 from appliance.tokens import KeyRepository
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_image_parsers(sub)  # image write | update apply/status/health/mark-good
     add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
     add_federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)
+    add_policy_parsers(sub)  # policy list [--service S] [--json]
     add_tls_parsers(sub)  # tls show | ensure | install CERT KEY [--ca CA]
     return parser
 

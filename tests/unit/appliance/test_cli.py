@@ -1,4 +1,6 @@
 """The egret CLI: no default admin password, one `egret up` per state dir, status exit codes."""
+import json
+import os
 import subprocess
 import sys
 
@@ -12,7 +14,6 @@ def _egret(args, env, **kw):
 
 
 def _env(state, **extra):
-    import os
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGRET_")}
     env.update({"EGRET_STATE_DIR": str(state), "EGRET_CONFIG_DIR": str(state / "etc"),
                 "EGRET_ENABLED_SERVICES": "identity", "EGRET_PORT_IDENTITY": str(free_port()),
@@ -51,3 +52,36 @@ def test_bootstrap_writes_a_private_clouds_yaml_and_status_reports_down(tmp_path
     assert "Boot-strap-pw-1" in clouds.read_text()      # the real password is kept
     status = _egret(["status"], env)
     assert status.returncode == 3 and "identity" in status.stdout
+
+
+def test_bootstrap_check_and_undo_as_the_wizard_runs_them(tmp_path):
+    env = _env(tmp_path / "st")
+    assert _egret(["bootstrap", "--check"], env).returncode == 1
+    made = _egret(["bootstrap", "--no-clouds-yaml"], {**env, "EGRET_ADMIN_PASSWORD": "Wizard-pw-123"})
+    assert made.returncode == 0, made.stderr
+    assert not (tmp_path / "st" / "clouds.yaml").exists()   # the wizard writes it once apply is done
+    assert _egret(["bootstrap", "--check"], env).returncode == 0
+    assert _egret(["bootstrap", "--undo"], env).returncode == 0
+    assert not (tmp_path / "st" / "identity.db").exists()
+    assert _egret(["bootstrap", "--check"], env).returncode == 1
+
+
+def test_policy_list_prints_who_may_call_what_with_the_overrides(tmp_path):
+    env = _env(tmp_path / "st")
+    proc = _egret(["policy", "list", "--service", "identity", "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["method"], r["path"]): r for r in json.loads(proc.stdout)}
+    create_user = rows[("POST", "/v3/users")]
+    assert create_user["rule"] == "identity:create_user" and create_user["check"] == "rule:admin_required"
+    assert rows[("GET", "/healthz")]["rule"] == "@public"
+    assert not [r for r in rows.values() if r["service"] != "identity"]
+    # an override in the settings' policy table changes the text the table shows (and nothing is left behind)
+    (tmp_path / "st" / "etc").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "st" / "etc" / "policy.toml").write_text('[policy]\n"identity:create_user" = "role:admin and '
+                                                         'project_id:%(project_id)s"\n')
+    text = _egret(["policy", "list", "--service", "identity"], env)
+    assert text.returncode == 0, text.stderr
+    line, = [ln for ln in text.stdout.splitlines() if " POST " in ln and " /v3/users " in ln]
+    assert "identity:create_user" in line and line.endswith("role:admin and project_id:%(project_id)s")
+    assert not (tmp_path / "st" / "identity.db").exists()
+    assert _egret(["policy", "list", "--service", "nosuch"], env).returncode == 2
