@@ -1,10 +1,15 @@
 """Unit-test fixtures: the compute API on the fake driver and fake network/image/volume clients."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 import services.compute as compute
-from services.compute import build_api
+from appliance.db import open_service_database
+from appliance.testing.plugin import make_settings
+from appliance.testing.postgres import new_database
+from services.compute import build_api, models
 from services.compute.drivers.fake import FakeDriver
 from services.compute.fakes import fake_clients
 from services.compute.models import Instance
@@ -42,15 +47,12 @@ class Env:
         self.driver = FakeDriver(prefix="egunit-")
         self.clients = fake_clients()
         self.network, self.image, self.volume = (self.clients[k] for k in ("network", "image", "volume"))
-        from appliance.db import open_service_database
-        from services.compute import models
         open_service_database(settings, "compute", models.database)
         self.app = build_api(settings, self.driver, self.clients, synchronous=True)
         self.manager = self.app.extensions["egret.manager"]
         self.net = self.network.add_network("private", PROJECT)
         self.other_net = self.network.add_network("theirs", OTHER)
         disk = tmp_path / "tiny.qcow2"
-        import subprocess
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
         self.image_meta = self.image.add_image(path=str(disk), name="tiny")
         self.member_token = mint_token(user_id="u-member", project_id=PROJECT, roles=["member", "reader"])
@@ -86,8 +88,6 @@ class Env:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
     """SQLite always; also a fresh PostgreSQL database per test with --postgres."""
-    from appliance.testing.plugin import make_settings
-    from appliance.testing.postgres import new_database
     extra = {}
     if request.param == "postgres":
         extra["database_url"] = new_database(request.getfixturevalue("postgres_url"), "compute")

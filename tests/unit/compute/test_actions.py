@@ -2,6 +2,7 @@
 import pytest
 
 from services.compute.drivers import base
+from services.compute.models import Instance, database
 
 
 def act(env, sid, body, api=None, version=None):
@@ -153,7 +154,6 @@ def test_boot_from_volume(env, tmp_path):
 
 
 def test_reconcile_repairs_ghosts_stuck_builds_and_deletes(env):
-    from services.compute.models import Instance, database
     sid = env.boot()
     stuck = env.boot(name="stuck")
     with database.connection_context():
@@ -177,7 +177,6 @@ def test_power_sync_records_a_guest_that_powered_itself_off(env):
 
 
 def test_reconcile_releases_a_port_created_but_never_recorded(env):
-    from services.compute.models import Instance, database
     stuck = env.boot(name="stuck", networks="none")
     leaked = env.network.create_port({"network_id": env.net["id"], "device_id": stuck,
                                       "device_owner": "compute:nova"})

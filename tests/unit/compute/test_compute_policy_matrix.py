@@ -7,12 +7,14 @@ import uuid
 
 import pytest
 
+from appliance import routes
 from appliance.db import open_service_database
 from appliance.testing import policy_matrix as pm
 from appliance.testing.policy_matrix import route as R
 from services.compute import build_api, models
 from services.compute.drivers.fake import FakeDriver
 from services.compute.fakes import fake_clients
+from services.compute.metadata import build_metadata_app
 from services.compute.policies import POLICIES
 
 M = pm.MEMBER_PROJECT
@@ -209,3 +211,39 @@ def test_console_output_needs_member_as_in_nova(world):
     got = {p: world.client.post(f"/v2.1/servers/{sid}/action", json=body, headers=world.headers(p)).status_code
            for p in pm.PERSONAS}
     assert got == {"admin": 200, "member": 200, "reader": 403, "other": 404, "anon": 401}
+
+
+# make_app's own routes, the same in every service (public health and metrics), not part of compute's API
+FACTORY_ROUTES = {("GET", "/healthz"), ("GET", "/metrics")}
+# rows where the declared rule looks at more than the caller's project, so the matrix differs for a reason
+RULE_EXCEPTIONS = {
+    **{key: "compute:keypairs checks the key pairs' user (each user has their own), not the project"
+       for key in [("GET", "/v2.1/os-keypairs"), ("POST", "/v2.1/os-keypairs"),
+                   ("GET", "/v2.1/os-keypairs/<name>"), ("DELETE", "/v2.1/os-keypairs/<name>")]},
+    **{key: "the target is the project in the URL (the member's), not the caller's own"
+       for key in [("GET", "/v2.1/os-quota-sets/<project_id>"), ("GET", "/v2.1/os-quota-sets/<project_id>/detail")]},
+}
+
+
+def test_every_served_route_is_declared(world):
+    declared = {r.key for r in routes.declared(world.app)}
+    assert declared == pm.app_routes(world.app) - FACTORY_ROUTES
+
+
+def test_every_metadata_route_is_declared_and_public(world):
+    app = build_metadata_app(world.app.extensions["egret.settings"], world.app.extensions["egret.manager"])
+    declared = routes.declared(app)
+    assert {r.key for r in declared} == pm.app_routes(app) - FACTORY_ROUTES
+    # guests have no token: the proxy's signed instance id is their credential, checked by every route's loader
+    assert {r.rule for r in declared} == {routes.PUBLIC} and all(r.load is not None for r in declared)
+
+
+def test_every_compute_rule_is_used_by_a_declared_route(world):
+    used = set().union(*(r.rules() for r in routes.declared(world.app)))
+    assert set(POLICIES) - used == set()
+
+
+def test_matrix_agrees_with_the_declared_rules(world):
+    problems = pm.agrees_with_rules(ROUTES, routes.declared(world.app), world.app.extensions["egret.policy"],
+                                    RULE_EXCEPTIONS)
+    assert problems == []

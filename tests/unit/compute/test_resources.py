@@ -1,6 +1,8 @@
 """Flavors, keypairs, admin views."""
 import pytest
 
+from services.compute.models import Flavor, database
+
 PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHGfL1R4Q2j1S4wT3RZ2b0zWvVw0W1V8m5pT0XqmS3ep test@egret"
 
 
@@ -26,7 +28,6 @@ def test_flavor_listing_and_is_public_none(env):
     ({"name": "m1.nano", "ram": 64, "vcpus": 1, "disk": 0}, "already exists"),
 ])
 def test_bad_flavor_input(env, body, needle):
-    from services.compute.models import Flavor, database
     with database.connection_context():
         before = Flavor.select().count()
     resp = env.admin.post("/v2.1/flavors", json={"flavor": body})
