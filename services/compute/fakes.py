@@ -150,6 +150,7 @@ class FakeImage:
         self.images: dict[str, dict] = {}
         self.files: dict[str, str] = {}
         self.uploaded: dict[str, str] = {}
+        self.blobs: dict[str, bytes] = {}
         self.members: dict[str, set] = {}
 
     def add_image(self, path: str | None = None, name="cirros", **props) -> dict:
@@ -181,15 +182,19 @@ class FakeImage:
         self.get_image(image_id, token)
         self.auth.record("image", "download", image_id, self.auth.who(token))
         src = self.files.get(image_id)
-        if src:
+        if image_id in self.blobs:
+            with open(dest, "wb") as fh:
+                fh.write(self.blobs[image_id])
+        elif src:
             shutil.copy(src, dest)
         else:
             open(dest, "wb").close()
 
     def create_image(self, body, token=None):
         caller = self.auth.who(token)
-        return self.add_image(name=body.get("name", ""), owner=caller["project_id"],
-                              **{k: v for k, v in body.items() if k not in ("name", "owner")})
+        # as Glance: an image without data is queued until its upload
+        props = {k: v for k, v in body.items() if k not in ("name", "owner")}
+        return self.add_image(name=body.get("name", ""), owner=caller["project_id"], **{"status": "queued", **props})
 
     def upload(self, image_id, path, token=None):
         caller = self.auth.who(token)
@@ -197,6 +202,9 @@ class FakeImage:
         if not (self.auth.privileged(caller) or image.get("owner") == caller["project_id"]):
             raise ExternalError(f"You are not permitted to modify image {image_id}.", 403, "image")
         self.uploaded[image_id] = path
+        with open(path, "rb") as fh:
+            self.blobs[image_id] = fh.read()   # the caller may remove its file once uploaded
+        image["status"] = "active"
         self.auth.record("image", "upload", image_id, caller)
 
 
