@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from appliance.libvirtd import ensure_libvirtd
 from services.compute.drivers import base
 from services.compute.drivers.libvirt import host as hostmod
 from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_element
@@ -48,7 +49,6 @@ class LibvirtDriver(base.ComputeDriver):
         with self._lock:
             if self._conn is None or not self._conn.isAlive():
                 if self.start_daemon and self.uri.startswith("qemu:///system"):
-                    from appliance.libvirtd import ensure_libvirtd
                     ensure_libvirtd()
                 libvirt.registerErrorHandler(_quiet, None)
                 self._conn = libvirt.open(self.uri)
