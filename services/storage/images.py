@@ -1,15 +1,17 @@
 """Image manager (Glance v2 semantics): visibility, membership, upload with checksums and inspection."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from pathlib import Path
 
 from appliance import errors
 from appliance.config import Settings
 from services.storage import formats, store
 from services.storage.access import denied, is_admin as _is_admin
 from services.storage.models import Image, ImageMember, database
+from services.storage.stores.base import Store
+from services.storage.stores.file import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +27,15 @@ MAX_VALUE = 65535
 
 
 class ImageManager:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, data: Store | None = None):
         self.settings = settings
-        self.dir = store.area(settings, "images")
+        # an image's bytes are stored under its id
+        self.store = data if data is not None else FileStore(store.area(settings, "images"))
         self.size_cap = int(settings.section("storage").get("image_size_cap", 1 << 40))
 
-    def path(self, image_id: str) -> Path:
-        return self.dir / image_id
+    def local_path(self, image_id: str) -> contextlib.AbstractContextManager:
+        """A file with the image's data, for the volume driver's conversion."""
+        return self.store.local_path(image_id)
 
     # --- access -----------------------------------------------------------------------------------
     def _visible(self, img: Image, ctx) -> bool:
@@ -170,7 +174,7 @@ class ImageManager:
             raise errors.Forbidden(f"Image {img.id} is protected and cannot be deleted.")
         with database.atomic():
             img.delete_instance(recursive=True)
-        store.remove(self.path(img.id))
+        self.store.delete(img.id)
 
     def set_active(self, img: Image, active: bool) -> None:
         if active and img.status == "deactivated":
@@ -206,33 +210,29 @@ class ImageManager:
             raise errors.PayloadTooLarge(f"Image size {length} exceeds the limit of {self.size_cap} bytes.")
         # 'saving' is persisted first so a crash mid-upload is found and reset by reconcile()
         Image.update(status="saving").where(Image.id == img.id).execute()
-        writer = store.AtomicWriter(self.path(image_id), hashes=("md5", "sha512"))
         try:
-            writer.copy_from(stream, limit=self.size_cap, expected=length)
-            writer.fh.flush()
-            found = formats.check(writer.tmp, img.disk_format)
+            # the data is inspected before it becomes visible under the image's id
+            written = self.store.put(image_id, stream, limit=self.size_cap, expected=length, hashes=("md5", "sha512"),
+                                     verify=lambda path: formats.check(path, img.disk_format))
         except store.UploadAborted as exc:
-            writer.abort()
             Image.update(status="queued").where(Image.id == img.id).execute()
             raise errors.BadRequest(f"Image upload failed: {exc}.") from None
         except formats.FormatError as exc:
-            writer.abort()
             Image.update(status="queued").where(Image.id == img.id).execute()
             raise errors.BadRequest(f"Image format check failed: {exc}.") from None
         except BaseException:
-            writer.abort()
             Image.update(status="queued").where(Image.id == img.id).execute()
             raise
-        writer.commit()
-        Image.update(status="active", size=writer.size, virtual_size=found["virtual_size"],
-                     checksum=writer.hexdigest("md5"), os_hash_algo="sha512",
-                     os_hash_value=writer.hexdigest("sha512")).where(Image.id == img.id).execute()
+        Image.update(status="active", size=written.size, virtual_size=written.verified["virtual_size"],
+                     checksum=written.digests["md5"], os_hash_algo="sha512",
+                     os_hash_value=written.digests["sha512"]).where(Image.id == img.id).execute()
         return Image.get_by_id(img.id)
 
     def inspect_for_conversion(self, img: Image) -> dict:
         """The stored data, inspected again before it becomes a volume; 400 with Cinder's reason if refused."""
         try:
-            found = formats.check(self.path(img.id), img.disk_format)
+            with self.store.local_path(img.id) as path:
+                found = formats.check(path, img.disk_format)
         except formats.FormatError as exc:
             raise errors.BadRequest(f"Image {img.id} is unacceptable: {exc}.") from None
         except OSError as exc:
@@ -243,13 +243,19 @@ class ImageManager:
                                     "converted to a volume.")
         return found
 
-    def data_path(self, image_id: str, ctx) -> tuple[Image, Path | None]:
+    def data(self, image_id: str, ctx) -> tuple[Image, bool]:
+        """The image and whether its data may be read now (an active image, or a deactivated one by an admin)."""
         img = self.get(image_id, ctx)
         if img.status == "deactivated" and not _is_admin(ctx):
             raise errors.Forbidden("The requested image has been deactivated. Image data download is forbidden.")
-        if img.status != "active" and img.status != "deactivated":
-            return img, None
-        return img, self.path(image_id)
+        return img, img.status in ("active", "deactivated")
+
+    def stored_size(self, image_id: str) -> int | None:
+        """Bytes stored for the image; None if the store has none."""
+        return self.store.size(image_id) if self.store.exists(image_id) else None
+
+    def read(self, image_id: str, start: int = 0, length: int | None = None):
+        return self.store.read(image_id, start, length)
 
     # --- members --------------------------------------------------------------------------------------
     def add_member(self, img: Image, member_id) -> ImageMember:
@@ -321,7 +327,7 @@ class ImageManager:
 
     def reconcile(self) -> dict:
         """Uploads a crash interrupted go back to queued; their temp files are swept."""
-        swept = store.sweep_temp_files(self.dir)
+        swept = self.store.sweep()
         reset = Image.update(status="queued").where(Image.status == "saving").execute()
         return {"images_reset": reset, "temp_files": swept}
 

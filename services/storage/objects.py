@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import uuid
-from pathlib import Path
 
 import peewee
 
 from services.storage import store
 from services.storage.models import Bucket, Object, Part, Upload, database
 from services.storage.s3.errors import S3Error
+from services.storage.stores.base import Store, Written
+from services.storage.stores.file import FileStore
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MIN_PART = 5 * 1024 * 1024
@@ -21,29 +21,20 @@ MAX_META = 2048
 
 
 class ObjectManager:
-    def __init__(self, settings):
+    def __init__(self, settings, data: Store | None = None):
         self.settings = settings
-        self.root = store.area(settings, "objects")
+        # a bucket is a folder of the store: '<bucket id>/<data file>'; objects are immutable files swapped in
+        self.store = data if data is not None else FileStore(store.area(settings, "objects"))
         self.max_object = int(settings.section("storage").get("s3_max_object_size", 5 * 1024 ** 4))
         self.lock = threading.Lock()
 
     # --- buckets ------------------------------------------------------------------------------------------
-    def _write_file(self, bucket, name, payload, limit):
+    def _write_file(self, bucket, name, payload, limit) -> Written:
         """Stream `payload` into the bucket's file `name` atomically (md5 kept for the ETag); nothing on failure."""
-        writer = store.AtomicWriter(self.bucket_dir(bucket) / name, hashes=("md5",))
         try:
-            writer.copy_from(payload, limit=limit)
+            return self.store.put(_name(bucket.id, name), payload, limit=limit, hashes=("md5",))
         except store.UploadAborted as exc:
-            writer.abort()
             raise S3Error("EntityTooLarge", str(exc)) from None
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
-        return writer
-
-    def bucket_dir(self, bucket: Bucket) -> Path:
-        return self.root / bucket.id
 
     def check_name(self, name: str) -> None:
         if not BUCKET_RE.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
@@ -67,7 +58,7 @@ class ObjectManager:
                                   "succeeded and you already own it.", BucketName=name)
                 raise S3Error("BucketAlreadyExists", "The requested bucket name is not available.", BucketName=name)
             b = Bucket.create(name=name, project_id=project_id, location=location)
-        self.bucket_dir(b).mkdir(parents=True, exist_ok=True)
+        self.store.create_folder(_folder(b.id))
         return b
 
     def buckets(self, project_id: str):
@@ -80,13 +71,7 @@ class ObjectManager:
                     Upload.select().where(Upload.bucket == b.id).exists():
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", BucketName=name)
             b.delete_instance()
-        d = self.bucket_dir(b)
-        if d.is_dir():
-            store.sweep_temp_files(d)
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        self.store.remove_folder(_folder(b.id))
 
     # --- objects ------------------------------------------------------------------------------------------
     def check_key(self, key: str) -> None:
@@ -107,8 +92,9 @@ class ObjectManager:
             raise S3Error("NoSuchKey", "The specified key does not exist.", Key=key)
         return obj
 
-    def data_path(self, obj: Object) -> Path:
-        return self.root / obj.bucket_id / obj.data_file
+    def open(self, obj: Object):
+        """A reader of the object's data: a concurrent overwrite (which deletes the old file) does not break it."""
+        return self.store.open(_name(obj.bucket_id, obj.data_file))
 
     def put(self, bucket: Bucket, key: str, payload, content_type, metadata: dict) -> Object:
         """Stream the payload to a new file; only a fully checked upload replaces the old object."""
@@ -117,15 +103,15 @@ class ObjectManager:
         if payload.declared_length is not None and payload.declared_length > self.max_object:
             raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.")
         name = uuid.uuid4().hex
-        writer = self._write_file(bucket, name, payload, self.max_object)
-        etag = f'"{writer.hexdigest("md5")}"'
-        return self._publish(bucket, key, name, writer.size, etag, content_type, metadata, payload.checksum())
+        written = self._write_file(bucket, name, payload, self.max_object)
+        etag = f'"{written.digests["md5"]}"'
+        return self._publish(bucket, key, name, written.size, etag, content_type, metadata, payload.checksum())
 
     def _publish(self, bucket, key, name, size, etag, content_type, metadata, checksum) -> Object:
         old_file = None
         with self.lock, database.atomic():
             if Bucket.get_or_none(Bucket.id == bucket.id) is None:
-                store.remove(self.bucket_dir(bucket) / name)
+                self.store.delete(_name(bucket.id, name))
                 raise S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=bucket.name)
             obj = Object.get_or_none((Object.bucket == bucket.id) & (Object.key == key))
             if obj is None:
@@ -137,7 +123,7 @@ class ObjectManager:
             obj.save(force_insert=obj.id is None or old_file is None)
         if old_file:
             # an open download keeps reading the old inode; unlinking it here is safe
-            store.remove(self.bucket_dir(bucket) / old_file)
+            self.store.delete(_name(bucket.id, old_file))
         return obj
 
     def copy(self, src_bucket: Bucket, src_key: str, bucket: Bucket, key: str, replace_meta, content_type,
@@ -148,19 +134,13 @@ class ObjectManager:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object "
                           "to itself without changing the object's metadata.")
         name = uuid.uuid4().hex
-        writer = store.AtomicWriter(self.bucket_dir(bucket) / name, hashes=("md5",))
-        try:
-            with open(self.data_path(src), "rb") as fh:
-                writer.copy_from(fh)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
+        with self.open(src) as fh:
+            written = self.store.put(_name(bucket.id, name), fh, hashes=("md5",))
         if replace_meta:
             self.check_metadata(metadata)
         else:
             content_type, metadata = src.content_type, src.metadata
-        return self._publish(bucket, key, name, writer.size, f'"{writer.hexdigest("md5")}"', content_type,
+        return self._publish(bucket, key, name, written.size, f'"{written.digests["md5"]}"', content_type,
                              metadata, src.checksum)
 
     def delete(self, bucket: Bucket, key: str) -> None:
@@ -169,7 +149,7 @@ class ObjectManager:
             if obj is None:
                 return  # S3 deletes are idempotent
             obj.delete_instance()
-        store.remove(self.data_path(obj))
+        self.store.delete(_name(obj.bucket_id, obj.data_file))
 
     def list(self, bucket: Bucket, prefix="", delimiter="", start_after="", max_keys=1000):
         """(contents, common_prefixes, truncated, next_marker) in binary key order."""
@@ -233,20 +213,20 @@ class ObjectManager:
             raise S3Error("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, "
                           "inclusive")
         name = f"part-{uuid.uuid4().hex}"
-        writer = self._write_file(bucket, name, payload, 5 * 1024 ** 3)
+        written = self._write_file(bucket, name, payload, 5 * 1024 ** 3)
         old = None
         with self.lock, database.atomic():
             if Upload.get_or_none(Upload.id == up.id) is None:
-                store.remove(self.bucket_dir(bucket) / name)
+                self.store.delete(_name(bucket.id, name))
                 raise S3Error("NoSuchUpload", "The specified upload does not exist.", UploadId=up.id)
             part = Part.get_or_none((Part.upload == up.id) & (Part.number == number))
             if part is not None:
                 old = part.data_file
                 part.delete_instance()
-            part = Part.create(upload=up.id, number=number, size=writer.size, etag=f'"{writer.hexdigest("md5")}"',
-                               checksum=payload.checksum(), data_file=name)
+            part = Part.create(upload=up.id, number=number, size=written.size,
+                               etag=f'"{written.digests["md5"]}"', checksum=payload.checksum(), data_file=name)
         if old:
-            store.remove(self.bucket_dir(bucket) / old)
+            self.store.delete(_name(bucket.id, old))
         return part
 
     def parts(self, up: Upload):
@@ -273,30 +253,10 @@ class ObjectManager:
                 raise S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object "
                               "size.", PartNumber=part.number, ProposedSize=part.size, MinSizeAllowed=MIN_PART)
         name = uuid.uuid4().hex
-        target = self.bucket_dir(bucket) / name
-        tmp = target.with_name(".tmp-" + name)
-        size = 0
+        size = self.store.concat(_name(bucket.id, name), [_name(bucket.id, p.data_file) for p in chosen])
         md5s = hashlib.md5()
-        try:
-            with open(tmp, "wb") as out:
-                for part in chosen:
-                    with open(self.bucket_dir(bucket) / part.data_file, "rb") as src:
-                        # copy_file_range moves the bytes in the kernel; no part sits in our memory
-                        remaining = part.size
-                        while remaining:
-                            n = os.copy_file_range(src.fileno(), out.fileno(), remaining)
-                            if n == 0:
-                                raise OSError("part file shorter than recorded")
-                            remaining -= n
-                    size += part.size
-                    md5s.update(bytes.fromhex(part.etag.strip('"')))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-            store.fsync_dir(target.parent)
-        except BaseException:
-            store.remove(tmp)
-            raise
+        for part in chosen:
+            md5s.update(bytes.fromhex(part.etag.strip('"')))
         etag = f'"{md5s.hexdigest()}-{len(chosen)}"'
         # a multipart object's checksum would be composite; clients do not validate those on full GETs
         checksum = None
@@ -310,7 +270,7 @@ class ObjectManager:
             Part.delete().where(Part.upload == up.id).execute()
             up.delete_instance()
         for f in files:
-            store.remove(self.bucket_dir(bucket) / f)
+            self.store.delete(_name(bucket.id, f))
 
     def uploads(self, bucket: Bucket, prefix=""):
         return [u for u in Upload.select().where(Upload.bucket == bucket.id).order_by(Upload.key, Upload.created_at)
@@ -318,18 +278,24 @@ class ObjectManager:
 
     def reconcile(self) -> dict:
         """Temp files of interrupted writes are swept; data files no row points at are removed."""
-        swept = store.sweep_temp_files(self.root)
+        swept = self.store.sweep()
         orphans = 0
-        known = {(o.bucket_id, o.data_file) for o in Object.select(Object.bucket, Object.data_file)}
-        known |= {(u.bucket_id, p.data_file) for p in Part.select().join(Upload) for u in [p.upload]}
-        for bucket_dir in self.root.iterdir() if self.root.is_dir() else []:
-            if not bucket_dir.is_dir():
-                continue
-            for f in bucket_dir.iterdir():
-                if (bucket_dir.name, f.name) not in known:
-                    store.remove(f)
-                    orphans += 1
+        known = {_name(o.bucket_id, o.data_file) for o in Object.select(Object.bucket, Object.data_file)}
+        known |= {_name(u.bucket_id, p.data_file) for p in Part.select().join(Upload) for u in [p.upload]}
+        for name in self.store.list():
+            # data files sit in bucket folders; anything else in the store is not the object manager's
+            if name.count("/") == 1 and name not in known:
+                self.store.delete(name)
+                orphans += 1
         return {"object_temp_files": swept, "object_orphans": orphans}
+
+
+def _folder(bucket_id: str) -> str:
+    return f"{bucket_id}/"
+
+
+def _name(bucket_id: str, data_file: str) -> str:
+    return f"{bucket_id}/{data_file}"
 
 
 def _is_postgres() -> bool:

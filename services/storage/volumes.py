@@ -190,8 +190,8 @@ class VolumeManager:
             task = {"op": "create", "source_volid": src.id}
             source = {"source_volid": src.id}
         elif body.get("imageRef"):
-            img, path = self.images.data_path(body["imageRef"], ctx)
-            if path is None or img.status != "active":
+            img, readable = self.images.data(body["imageRef"], ctx)
+            if not readable or img.status != "active":
                 raise errors.BadRequest(f"Invalid image: image {img.id} is {img.status}, not active.")
             # inspected again, as Cinder does: the store may hold data from before an inspector fix
             self.images.inspect_for_conversion(img)
@@ -246,8 +246,8 @@ class VolumeManager:
             elif task.get("source_volid"):
                 self.driver.clone_volume(vol.id, vol.size, task["source_volid"])
             elif task.get("image_id"):
-                self.driver.create_from_image(vol.id, vol.size, self.images.path(task["image_id"]),
-                                              task["image_format"])
+                with self.images.local_path(task["image_id"]) as image_path:
+                    self.driver.create_from_image(vol.id, vol.size, image_path, task["image_format"])
             else:
                 self.driver.create_volume(vol.id, vol.size)
         except (DriverError, OSError) as exc:

@@ -116,10 +116,10 @@ def upload(call):
 
 
 def download(call):
-    img, path = manager().data_path(call.args["image_id"], call.context)
-    if path is None or not path.exists():
+    img, readable = manager().data(call.args["image_id"], call.context)
+    size = manager().stored_size(img.id) if readable else None
+    if size is None:
         return "", 204
-    size = path.stat().st_size
     try:
         rng = store.parse_range(request.headers.get("Range"), size)
     except ValueError as exc:
@@ -127,11 +127,11 @@ def download(call):
                               headers={"Content-Range": f"bytes */{size}"}) from None
     headers = {"Content-MD5": img.checksum or "", "Accept-Ranges": "bytes"}
     if rng is None:
-        body, status, length = store.iter_file(path), 200, size
+        body, status, length = manager().read(img.id), 200, size
     else:
         start, end = rng
         length = end - start + 1
-        body, status = store.iter_file(path, start, length), 206
+        body, status = manager().read(img.id, start, length), 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(length)
     return Response(stream_with_context(body), status=status, mimetype="application/octet-stream",

@@ -336,7 +336,6 @@ def object_op(name, key, method):
 
 def get_object(bucket, key, head):
     obj = om().get(bucket, key)
-    path = om().data_path(obj)
     headers = object_headers(obj)
     etag = obj.etag
     if request.headers.get("If-None-Match") in (etag, "*"):
@@ -364,7 +363,7 @@ def get_object(bucket, key, head):
     if head:
         return Response(status=status, headers=headers)
     # open now so a concurrent overwrite (which unlinks the old file) cannot break this download
-    fh = open(path, "rb")
+    fh = om().open(obj)
 
     def body():
         with fh:
