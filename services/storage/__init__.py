@@ -30,13 +30,15 @@ log = logging.getLogger("egret.storage")
 class Storage:
     """The managers every API of this process shares (app.extensions["egret.manager"])."""
 
-    def __init__(self, settings, driver=None, credentials=None):
+    def __init__(self, settings, driver=None, credentials=None, stores=None):
+        """`stores`: {"images": Store, "objects": Store} instead of the file stores (e.g. MemoryStore in tests)."""
+        stores = stores or {}
         self.settings = settings
-        self.images = ImageManager(settings)
+        self.images = ImageManager(settings, stores.get("images"))
         self.types = VolumeTypeManager()
         self.volumes = VolumeManager(settings, driver or _volume_driver(settings), self.images, self.types)
         self.attachments = AttachmentManager(self.volumes)
-        self.objects = ObjectManager(settings)
+        self.objects = ObjectManager(settings, stores.get("objects"))
         self.credentials = credentials if credentials is not None else IdentityCredentials(settings)
 
     def reconcile(self) -> dict:
@@ -75,11 +77,11 @@ def migrate(settings=None) -> list[str]:
     return migrate_service(settings or config.load(), "storage", models.database)
 
 
-def create_apps(settings=None, *, driver=None, credentials=None) -> dict:
+def create_apps(settings=None, *, driver=None, credentials=None, stores=None) -> dict:
     """The three Flask apps {"image", "volume", "s3"} over one database and one set of managers."""
     settings = settings or config.load()
     db = open_service_database(settings, "storage", models.database)
-    storage = Storage(settings, driver, credentials)
+    storage = Storage(settings, driver, credentials, stores)
     storage.reconcile()
     if not db.is_closed():
         db.close()
