@@ -1,7 +1,7 @@
 {
   # The reproducible build of the Egret appliance. Needs Nix >= 2.18 and the binary cache; see README
   # ("Appliance image") for the exact commands. CI on machines without nixpkgs only parses these files and
-  # evaluates nix/lib/units.nix against appliance/image/units.py (tests/unit/image/test_image_units.py).
+  # evaluates nix/lib/units.nix against appliance/image/units.py (tests/unit/appliance/image/test_image_units.py).
   description = "Egret: a compact, OpenStack-compatible cloud appliance";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";

@@ -1,5 +1,5 @@
 # services/manifest.toml → hardened systemd units, in pure Nix (no nixpkgs), mirroring
-# appliance/image/units.py key for key; tests/unit/image/test_units_nix.py compares the two outputs.
+# appliance/image/units.py key for key; tests/unit/appliance/image/test_image_units.py compares the two outputs.
 { manifest, egretBin ? "/opt/egret/bin/egret" }:
 let
   stateDir = "/var/lib/egret";

@@ -10,7 +10,7 @@ import pytest
 from appliance.image import units as unitgen
 from appliance.manifest import MANIFEST_PATH, load_manifest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 FIXTURE = Path(__file__).parent / "fixtures" / "manifest.toml"
 NIX_ENV = {**os.environ, "NIX_CONFIG": "experimental-features = nix-command flakes\nsubstituters =\n"}
 needs_nix = pytest.mark.skipif(shutil.which("nix-instantiate") is None,

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.image import signing, slots
 from appliance.image.cli import cmd_update_apply
-from tests.unit.image.test_image_update import MiB, box, build_key, bundle, slot_bytes  # noqa: F401
+from tests.unit.appliance.image.test_image_update import MiB, box, build_key, bundle, slot_bytes  # noqa: F401
 
 
 def untouched(box, before: bytes) -> None:
