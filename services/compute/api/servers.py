@@ -35,10 +35,10 @@ def load_server(call):
     return manager().get_instance(call.args["server_id"], call.context, call.check(ADMIN))
 
 
-def shown(inst) -> dict:
+def shown(call, inst) -> dict:
     """The full server body (floating IPs, volumes and groups need the manager and the database)."""
     groups = [inst.server_group_id] if inst.server_group_id else []
-    return render.server(inst, floating=manager().floating_ips([inst]),
+    return render.server(inst, admin=call.check(ADMIN), floating=manager().floating_ips([inst]),
                          attachments=servers.volume_rows([inst]).get(inst.id, []), groups=groups)
 
 
@@ -91,8 +91,8 @@ def _list(call, detail: bool):
     if not detail:
         return jsonify(servers=[render.server_brief(i) for i in found])
     fips = manager().floating_ips(found) if found else {}
-    volumes = servers.volume_rows(found)
-    return jsonify(servers=[render.server(i, floating=fips, attachments=volumes.get(i.id, []),
+    volumes, admin = servers.volume_rows(found), call.check(ADMIN)
+    return jsonify(servers=[render.server(i, admin=admin, floating=fips, attachments=volumes.get(i.id, []),
                                           groups=[i.server_group_id] if i.server_group_id else [])
                             for i in found])
 
@@ -106,7 +106,7 @@ def detail(call):
 
 
 def show(call):
-    return jsonify(server=shown(call.resource))
+    return jsonify(server=shown(call, call.resource))
 
 
 def update(call):
@@ -114,7 +114,7 @@ def update(call):
     if "description" in changes and not at_least(19):
         raise BadRequest("Invalid input for field 'server': Additional properties are not allowed "
                          "('description' was unexpected).")
-    return jsonify(server=shown(servers.update(call.resource, changes)))
+    return jsonify(server=shown(call, servers.update(call.resource, changes)))
 
 
 def delete(call):

@@ -1,7 +1,7 @@
 """The hardware planner: flavor extra specs checked against the host's capabilities, and what the guest gets."""
 from __future__ import annotations
 
-from services.compute.drivers.specs import HostCaps, UnsupportedSpec
+from services.compute.drivers.specs import HostCaps, HostLacks, UnsupportedSpec
 
 
 def _parse_page_size(value: str) -> int | str:
@@ -59,11 +59,11 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps) -> dict:
         raise UnsupportedSpec(f"Invalid hw:cpu_policy {policy!r}: use shared or dedicated.")
     if policy in ("dedicated", "mixed"):
         if not host.dedicated_cpus:
-            raise UnsupportedSpec("hw:cpu_policy=dedicated needs pinned CPUs, and this host has no "
-                                  "cpu_dedicated_set configured.")
+            raise HostLacks("hw:cpu_policy=dedicated needs pinned CPUs, and this host has no "
+                            "cpu_dedicated_set configured.")
         if vcpus > len(host.dedicated_cpus):
-            raise UnsupportedSpec(f"hw:cpu_policy=dedicated asks for {vcpus} pinned CPUs; the host has "
-                                  f"{len(host.dedicated_cpus)} in its cpu_dedicated_set.")
+            raise HostLacks(f"hw:cpu_policy=dedicated asks for {vcpus} pinned CPUs; the host has "
+                            f"{len(host.dedicated_cpus)} in its cpu_dedicated_set.")
         out["pins"] = {v: host.dedicated_cpus[v] for v in range(vcpus)}
     if "hw:mem_page_size" in specs:
         size = _parse_page_size(specs["hw:mem_page_size"])
@@ -79,8 +79,8 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps) -> dict:
                     fits = [None]
                 else:
                     have = ", ".join(f"{n} free of {k} KiB" for k, n in sorted(host.hugepages.items())) or "none"
-                    raise UnsupportedSpec(f"hw:mem_page_size={specs['hw:mem_page_size']} needs {memory_mb} MiB "
-                                          f"of huge pages; the host has {have}.")
+                    raise HostLacks(f"hw:mem_page_size={specs['hw:mem_page_size']} needs {memory_mb} MiB "
+                                    f"of huge pages; the host has {have}.")
             out["page_kib"] = int(fits[0]) if fits[0] is not None else None
     if _true(specs.get("hw:cpu_realtime", "false")):
         if policy != "dedicated":
@@ -94,7 +94,7 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps) -> dict:
         if nodes < 1 or nodes > vcpus:
             raise UnsupportedSpec(f"hw:numa_nodes={nodes} must be between 1 and the flavor's {vcpus} vCPUs.")
         if nodes > host.numa_nodes:
-            raise UnsupportedSpec(f"hw:numa_nodes={nodes} exceeds the host's {host.numa_nodes} NUMA node(s).")
+            raise HostLacks(f"hw:numa_nodes={nodes} exceeds the host's {host.numa_nodes} NUMA node(s).")
         if memory_mb % nodes:
             raise UnsupportedSpec(f"The flavor's {memory_mb} MiB cannot be split evenly over {nodes} NUMA nodes.")
         cells = []

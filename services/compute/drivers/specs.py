@@ -15,6 +15,10 @@ class UnsupportedSpec(DriverError):
     """A flavor extra spec the host cannot provide (no huge pages, no dedicated CPUs, too few NUMA nodes)."""
 
 
+class HostLacks(UnsupportedSpec):
+    """A well-formed extra spec this host is too small for (another host may do): the flavor itself is valid."""
+
+
 class NotFound(DriverError):
     """No such domain."""
 

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import itertools
+import pathlib
+import re
 import subprocess
 import uuid
 
 import pytest
+
+import services.compute
 
 from appliance import routes
 from appliance.db import open_service_database
@@ -247,3 +251,9 @@ def test_matrix_agrees_with_the_declared_rules(world):
     problems = pm.agrees_with_rules(ROUTES, routes.declared(world.app), world.app.extensions["egret.policy"],
                                     RULE_EXCEPTIONS)
     assert problems == []
+
+
+def test_access_is_enforced_only_by_the_declared_routes():
+    package = pathlib.Path(services.compute.__file__).parent
+    callers = [str(p) for p in package.rglob("*.py") if re.search(r"\benforce\(", p.read_text())]
+    assert callers == []

@@ -53,6 +53,15 @@ def test_extra_specs_crud_and_validation(env):
     assert env.api.get("/v2.1/flavors/6/os-extra_specs").json["extra_specs"] == {}
 
 
+def test_well_formed_extra_specs_no_host_could_give_are_accepted(env):
+    """A page size no host has is a scheduling question (the server fails to build), not a malformed flavor."""
+    resp = env.admin.post("/v2.1/flavors/6/os-extra_specs", json={"extra_specs": {"hw:mem_page_size": "16MB"}})
+    assert resp.status_code == 200 and resp.json["extra_specs"]["hw:mem_page_size"] == "16MB"
+    assert env.admin.delete("/v2.1/flavors/6/os-extra_specs/hw:mem_page_size").status_code == 200
+    bad = env.admin.post("/v2.1/flavors/6/os-extra_specs", json={"extra_specs": {"hw:numa_nodes": "two"}})
+    assert bad.status_code == 400 and "hw:numa_nodes" in bad.json["badRequest"]["message"]
+
+
 def test_keypairs(env):
     resp = env.api.post("/v2.1/os-keypairs", json={"keypair": {"name": "k1", "public_key": PUB}})
     assert resp.status_code == 201
