@@ -59,13 +59,13 @@ def loader(get):
     return lambda call: get(ctx(call), call.args["rid"])
 
 
-def owned(get, kind: str, what: str, binder: bool = False):
+def owned(get, kind: str, binder: bool = False):
     """load(call) for a change: what the caller sees but does not own is hidden as well (404), as the managers do;
     with `binder`, whoever binds ports (compute) may change it too."""
     def load(call: routes.Call):
         c = ctx(call)
         obj = get(c, call.args["rid"])
         if not c.owns(obj.project_id) and not (binder and c.binds_ports):
-            raise not_found(kind, what, call.args["rid"])
+            raise not_found(kind, kind, call.args["rid"])
         return obj
     return load

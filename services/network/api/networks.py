@@ -1,20 +1,14 @@
 """/v2.0/networks (provider attributes, external and shared are the operator's)."""
 from services.network import render, schemas
-from services.network.api.access import ADMIN_ATTRIBUTES, manager, owned
+from services.network.api.access import ADMIN_ATTRIBUTES, manager
 from services.network.api.resources import resource_routes
 
 _OPERATOR_KNOBS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id",
                    "router:external", "shared")
 
 ROUTES = resource_routes(
-    "networks", "network",
-    get=lambda c, i: manager().get_network(c, i), show=render.network,
-    list_=lambda c: manager().list_networks(c),
-    create=lambda c, b: manager().create_network(c, b),
-    update=lambda c, i, b: manager().update_network(c, i, b),
-    delete=lambda c, i: manager().delete_network(c, i),
+    "networks", "network", of=manager, show=render.network, writes="owned",
     create_schema=schemas.NETWORK_CREATE, update_schema=schemas.NETWORK_UPDATE,
-    write_load=owned(lambda c, i: manager().get_network(c, i), "Network", "Network"),
     # a create that sets them to their defaults (shared: false, no segment) is a member's own, as in Neutron;
     # provider attributes never change (the manager answers 400), external and shared are the operator's
     create_fields={k: ADMIN_ATTRIBUTES for k in _OPERATOR_KNOBS}, unset=(None, False),

@@ -1,6 +1,6 @@
 """/v2.0/ports (compute binds them with binding:host_id, device_id and device_owner)."""
 from services.network import render, schemas
-from services.network.api.access import BINDING, creating, ctx, item, manager, owned
+from services.network.api.access import BINDING, creating, ctx, item, manager
 from services.network.api.resources import resource_routes
 
 _BINDING_FIELDS = {"binding:host_id": BINDING, "binding:profile": BINDING}
@@ -12,13 +12,6 @@ def _create_target(call) -> dict:
     return creating("port")(call)
 
 
-ROUTES = resource_routes(
-    "ports", "port",
-    get=lambda c, i: manager().get_port(c, i), show=render.port,
-    list_=lambda c: manager().list_ports(c),
-    create=lambda c, b: manager().create_port(c, b),
-    update=lambda c, i, b: manager().update_port(c, i, b),
-    delete=lambda c, i: manager().delete_port(c, i),
-    create_schema=schemas.PORT_CREATE, update_schema=schemas.PORT_UPDATE,
-    write_load=owned(lambda c, i: manager().get_port(c, i), "Port", "Port", binder=True),
-    create_target=_create_target, create_fields=_BINDING_FIELDS, update_fields=_BINDING_FIELDS)
+ROUTES = resource_routes("ports", "port", of=manager, show=render.port, writes="binder",
+                         create_schema=schemas.PORT_CREATE, update_schema=schemas.PORT_UPDATE,
+                         create_target=_create_target, create_fields=_BINDING_FIELDS, update_fields=_BINDING_FIELDS)

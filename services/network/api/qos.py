@@ -5,7 +5,7 @@ from appliance.routes import ANY_TOKEN, Route
 from services.network import render, schemas
 from services.network.api.access import CTX_CHECKS, QOS_MANAGE, READ, ctx, manager, read_target
 from services.network.api.listing import list_body, show_body
-from services.network.api.resources import named, resource_routes
+from services.network.api.resources import VERBS, named, resource_routes
 
 _RULES = "/v2.0/qos/policies/<pid>/bandwidth_limit_rules"
 _RULE = "bandwidth_limit_rule"
@@ -13,13 +13,9 @@ _RULE = "bandwidth_limit_rule"
 # QoS policies and rules are the operator's, as in Neutron (members attach the ones they can see to their ports):
 # QOS_MANAGE is checked before any lookup, so a member is refused (403) whether or not the policy exists
 POLICY_ROUTES = resource_routes(
-    "policies", "policy", url="/v2.0/qos/policies",
-    get=lambda c, i: manager().qos.get(c, i), show=render.qos_policy,
-    list_=lambda c: manager().qos.list(c),
-    create=lambda c, b: manager().qos.create(c, b),
-    update=lambda c, i, b: manager().qos.update(c, i, b),
-    delete=lambda c, i: manager().qos.delete(c, i),
-    create_schema=schemas.QOS_POLICY_CREATE, update_schema=schemas.QOS_POLICY_UPDATE, write_rule=QOS_MANAGE)
+    "policies", "policy", url="/v2.0/qos/policies", of=lambda: manager().qos, names={v: v for v in VERBS},
+    show=render.qos_policy, create_schema=schemas.QOS_POLICY_CREATE, update_schema=schemas.QOS_POLICY_UPDATE,
+    write_rule=QOS_MANAGE, writes="after-rule")
 
 
 def _rule_types(call):

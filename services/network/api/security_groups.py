@@ -1,28 +1,19 @@
 """/v2.0/security-groups and /v2.0/security-group-rules."""
 from services.network import render, schemas
-from services.network.api.access import loader, manager
-from services.network.api.resources import resource_routes
+from services.network.api.access import manager
+from services.network.api.resources import VERBS, resource_routes
+
+_GROUPS = {verb: verb for verb in VERBS}
+_RULES = {verb: f"{verb}_rule" + ("s" if verb == "list" else "") for verb in VERBS}
 
 
-def _group(c, i):
-    return manager().security_groups.get(c, i)
-
-
-def _rule(c, i):
-    return manager().security_groups.get_rule(c, i)
+def _groups():
+    return manager().security_groups
 
 
 ROUTES = resource_routes(
-    "security_groups", "security_group", url="/v2.0/security-groups",
-    get=_group, show=render.security_group,
-    list_=lambda c: manager().security_groups.list(c),
-    create=lambda c, b: manager().security_groups.create(c, b),
-    update=lambda c, i, b: manager().security_groups.update(c, i, b),
-    delete=lambda c, i: manager().security_groups.delete(c, i),
-    create_schema=schemas.SG_CREATE, update_schema=schemas.SG_UPDATE, write_load=loader(_group)) + resource_routes(
-    "security_group_rules", "security_group_rule", url="/v2.0/security-group-rules",
-    get=_rule, show=render.sg_rule,
-    list_=lambda c: manager().security_groups.list_rules(c),
-    create=lambda c, b: manager().security_groups.create_rule(c, b),
-    delete=lambda c, i: manager().security_groups.delete_rule(c, i),
-    create_schema=schemas.SG_RULE_CREATE, write_load=loader(_rule))
+    "security_groups", "security_group", url="/v2.0/security-groups", of=_groups, names=_GROUPS,
+    show=render.security_group, create_schema=schemas.SG_CREATE, update_schema=schemas.SG_UPDATE,
+) + resource_routes(
+    "security_group_rules", "security_group_rule", url="/v2.0/security-group-rules", of=_groups, names=_RULES,
+    verbs=("list", "get", "create", "delete"), show=render.sg_rule, create_schema=schemas.SG_RULE_CREATE)
