@@ -25,7 +25,7 @@ from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quo
 from services.compute.node import Node
 from services.compute.reconcile import Reconciler
 from services.compute.schemas import to_bool
-from services.compute.render import flavor_snapshot, status_of
+from services.compute.states import flavor_snapshot, status_of
 
 log = logging.getLogger(__name__)
 

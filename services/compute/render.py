@@ -8,14 +8,7 @@ import uuid
 from flask import request
 
 from services.compute.microversion import at_least
-
-STATUS = {"active": "ACTIVE", "building": "BUILD", "stopped": "SHUTOFF", "paused": "PAUSED",
-          "suspended": "SUSPENDED", "error": "ERROR", "resized": "VERIFY_RESIZE", "deleted": "DELETED",
-          "rescued": "RESCUE", "shelved": "SHELVED", "soft-delete": "SOFT_DELETED"}
-TASK_STATUS = {"rebooting": "REBOOT", "reboot_started": "REBOOT", "rebooting_hard": "HARD_REBOOT",
-               "reboot_started_hard": "HARD_REBOOT", "resize_prep": "RESIZE", "resize_migrating": "RESIZE",
-               "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE"}
-
+from services.compute.states import status_of
 
 def iso(dt) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
@@ -29,14 +22,6 @@ def links(kind: str, ident: str, project_id: str | None = None) -> list:
     root = base_url()
     return [{"rel": "self", "href": f"{root}/v2.1/{kind}/{ident}"},
             {"rel": "bookmark", "href": f"{root}/{kind}/{ident}"}]
-
-
-def status_of(inst) -> str:
-    if inst.vm_state in ("active",) and inst.task_state in TASK_STATUS:
-        return TASK_STATUS[inst.task_state]
-    if inst.vm_state == "stopped" and inst.task_state in ("rebooting_hard", "reboot_started_hard"):
-        return "HARD_REBOOT"
-    return STATUS.get(inst.vm_state, "UNKNOWN")
 
 
 def flavor(f, detail=True) -> dict:
@@ -53,12 +38,6 @@ def flavor(f, detail=True) -> dict:
     if at_least(61):
         body["extra_specs"] = dict(f.extra_specs or {})
     return body
-
-
-def flavor_snapshot(f) -> dict:
-    """What an instance keeps of its flavor (Nova's instance.flavor)."""
-    return {"id": f.id, "name": f.name, "ram": f.ram, "vcpus": f.vcpus, "disk": f.disk, "swap": f.swap,
-            "ephemeral": f.ephemeral, "extra_specs": dict(f.extra_specs or {})}
 
 
 def keypair(k, with_private: str | None = None, detail=True) -> dict:
