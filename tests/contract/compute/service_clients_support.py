@@ -68,6 +68,13 @@ class FakeWorld(World):
     def make_volume(self, project) -> str:
         return self.volume.add_volume(project_id=project)["id"]
 
+    def make_floating_ip(self, project, port) -> str:
+        address = "203.0.113.7"
+        fip = {"id": f"fip-{port['id']}", "port_id": port["id"], "project_id": project, "floating_ip_address": address,
+               "fixed_ip_address": port["fixed_ips"][0]["ip_address"]}
+        self.network.floatingips[fip["id"]] = fip
+        return address
+
     def close(self) -> None:
         pass
 
@@ -136,6 +143,22 @@ class RealWorld(World):
     def make_volume(self, project) -> str:
         return self._call("volume", "POST", f"/v3/{project}/volumes", self.tokens[project],
                           json={"volume": {"size": 1, "name": "vol"}})["volume"]["id"]
+
+    def make_floating_ip(self, project, port) -> str:
+        """An external network with a subnet (admin), a router from the project's subnet to it, a floating IP."""
+        admin = self.tokens[ADMIN]
+        ext = self._call("network", "POST", "/v2.0/networks", admin, json={"network": {
+            "name": "public", "router:external": True}})["network"]
+        self._call("network", "POST", "/v2.0/subnets", admin, json={"subnet": {
+            "network_id": ext["id"], "ip_version": 4, "cidr": "203.0.113.0/24", "enable_dhcp": False}})
+        router = self._call("network", "POST", "/v2.0/routers", self.tokens[project], json={"router": {
+            "name": "r", "external_gateway_info": {"network_id": ext["id"]}}})["router"]
+        subnet = port["fixed_ips"][0]["subnet_id"]
+        self._call("network", "PUT", f"/v2.0/routers/{router['id']}/add_router_interface", self.tokens[project],
+                   json={"subnet_id": subnet})
+        fip = self._call("network", "POST", "/v2.0/floatingips", self.tokens[project], json={"floatingip": {
+            "floating_network_id": ext["id"], "port_id": port["id"]}})["floatingip"]
+        return fip["floating_ip_address"]
 
     def close(self) -> None:
         for served in self.served.values():

@@ -84,6 +84,16 @@ def test_the_service_creates_a_port_in_the_servers_project(world):
     assert world.network.get_port(port["id"], world.tokens[A])["id"] == port["id"]
 
 
+def test_a_ports_floating_ips_are_listed_for_the_service(world):
+    net = world.make_network(A)
+    port = world.network.create_port({"network_id": net}, world.tokens[A])
+    address = world.make_floating_ip(A, port)
+    fixed = port["fixed_ips"][0]["ip_address"]
+    found = world.network.list_floatingips(SERVICE, port_id=port["id"])
+    assert [(f["floating_ip_address"], f["fixed_ip_address"]) for f in found] == [(address, fixed)]
+    assert world.network.list_floatingips(world.tokens[B], port_id=port["id"]) == []
+
+
 def test_security_groups_are_found_by_name_or_id_within_the_project(world):
     group = world.make_security_group(A, "web")
     assert [g["id"] for g in world.network.list_security_groups(world.tokens[A], name="web")] == [group]
