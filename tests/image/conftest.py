@@ -17,6 +17,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
+from images import testlayer
+
 from egret_qemu import Guest  # noqa: E402,F401
 
 pytestmark = pytest.mark.image
@@ -44,7 +46,6 @@ def image(image_tmp):
         print(f"image build: {time.monotonic() - started:.0f}s", file=sys.stderr)
         raw = out / "egret-amd64.raw"
     info = json.loads(raw.with_name(raw.name.replace(".raw", ".build.json")).read_text())
-    from images import testlayer
     layered = testlayer.layered_image(raw, image_tmp / "egret-test.raw", info["service_units"])
     return {"raw": layered, "flash_raw": raw, "bundle": raw.with_name(raw.name.replace(".raw", ".update.tar")),
             "info": info}

@@ -20,13 +20,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from appliance.config import DEFAULT_PORTS
 from appliance.image import gpt
 from appliance.manifest import load_manifest
 from appliance.testing.plugin import free_port
-from egret_qemu import Guest
 from images import testlayer
+
+from egret_qemu import Guest
 
 ADMIN_PASSWORD = "Tern-Heron-Image-2026!"
 WIZARD_PORT = 443  # the image's 00-image.toml: until setup is done the box serves only the wizard, HTTPS on 443
@@ -105,7 +108,6 @@ def served_fingerprint(port: int) -> tuple[str, str]:
 
 def wizard_session(box):
     """A requests session that trusts exactly the wizard certificate whose fingerprint the console showed."""
-    import requests
     s = requests.Session()
     s.verify = str(box["wizard_pem"])
     s.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment silently replaces s.verify
@@ -258,7 +260,6 @@ def issue_token(box, cacert: bool = True) -> subprocess.CompletedProcess:
     """The openstack CLI with the wizard's own clouds.yaml (cacert: egret-ca.crt next to it, run from that
     directory); only auth_url is moved to the forwarded port (the box names itself 10.0.2.15, which its
     certificate also covers, as it covers 127.0.0.1)."""
-    import yaml
     doc = yaml.safe_load((box["tmp"] / "wizard-clouds.yaml").read_text())
     cloud = doc["clouds"]["egret"]
     assert cloud["cacert"] == "egret-ca.crt" and cloud["auth"]["auth_url"].startswith("https://10.0.2.15:")

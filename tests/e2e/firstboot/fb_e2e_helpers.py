@@ -13,6 +13,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
 from appliance.testing.plugin import free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -163,8 +166,6 @@ def wait_http(url, proc=None, log=None, timeout=60):
 
 
 def chromium(download_dir: Path, user_data: Path, secure_origins=()):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,10 +1,12 @@
 """`egret firstboot --answers` on a real box (namespace): same validation, same files, admin usable with openstack."""
 from __future__ import annotations
 
+import re
 import subprocess
 import tomllib
 
 import pytest
+import requests
 import yaml
 
 from fb_e2e_helpers import VENV_BIN, wait_http
@@ -64,9 +66,7 @@ def test_answers_file_sets_the_box_up_like_the_wizard(make_box, tmp_path):
     assert yaml.safe_load(proc.stdout)["project_id"]
 
     # the wizard unit `egret up` started shows the set-up box: admin login (checked by identity), dashboard
-    import re
 
-    import requests
     wizard = f"http://{lan.new_ip}:{box.ports['firstboot']}"
     wait_http(wizard + "/healthz", up, tmp_path / "up.log")
     s = requests.Session()

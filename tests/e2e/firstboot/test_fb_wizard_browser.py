@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import signal
 import subprocess
 import time
 import tomllib
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from appliance import jointoken
 
 from fb_e2e_helpers import VENV_BIN, Shots, wait_http
 
@@ -19,8 +28,6 @@ PASSWORD = "Tern-Heron-2026!"
 
 
 def _totp_now(secret):
-    from cryptography.hazmat.primitives.hashes import SHA1
-    from cryptography.hazmat.primitives.twofactor.totp import TOTP
     return TOTP(base64.b32decode(secret), 6, SHA1(), 30, enforce_key_length=False).generate(int(time.time())).decode()
 
 
@@ -33,7 +40,6 @@ def _fill(driver, field_id, text):
 
 def _alert(driver, element_id="error-summary", timeout=20):
     """The text of an element that appears on the next page (tolerates the page being replaced meanwhile)."""
-    from selenium.common.exceptions import StaleElementReferenceException
 
     def text(d):
         try:
@@ -57,7 +63,6 @@ def _unlock(driver, box, shot):
     shot("unlock")
     # keyboard only: the code field has the focus; Enter submits. A wrong code first: refused, and the
     # error summary takes the focus so a screen reader reads it
-    from selenium.webdriver.common.keys import Keys
     assert driver.switch_to.active_element.get_attribute("id") == "f-code"
     driver.switch_to.active_element.send_keys("WRONG-CODE-0000" + Keys.ENTER)
     assert "Wrong setup code" in _alert(driver)
@@ -131,7 +136,6 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     shot("role")
     # join with a token whose site cannot be reached: the peer's CA fingerprint is shown first, then the step
     # refuses, before anything changes
-    from appliance import jointoken
     fp = "sha256:" + "5e" * 32
     token = jointoken.make_token("join", ca_fingerprint=fp, expires_at=time.time() + 600,
                                  addresses=[f"{box.lan.host_ip}:9"])
@@ -213,9 +217,6 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     assert box2.written_files() == box.written_files()
 
     # stopping the wizard (as systemd would) stops the services it started
-    import json
-    import os
-    import signal
     pids = [u["pid"] for u in json.loads((box.state / "run" / "supervisor.json").read_text())["units"].values()
             if u["pid"]]
     assert pids

@@ -1,16 +1,19 @@
 """Service-to-service calls: a service user's token from the real identity process, renewal, acting as a user."""
+import time
+
 import pytest
+import requests
 
 from appliance.clients import ClientError, ServiceClient, write_service_credentials
 from appliance.manifest import load_manifest
-from appliance.revocation import RevocationList
 from appliance.processes import Supervisor
+from appliance.revocation import RevocationList
 from appliance.testing.plugin import free_port, make_settings
+from services.identity.bootstrap import bootstrap
 
 
 @pytest.fixture(scope="module")
 def identity(tmp_path_factory):
-    from services.identity.bootstrap import bootstrap
     state = tmp_path_factory.mktemp("clients")
     settings = make_settings(state / "st", ports={"identity": free_port()}, enabled_services=["identity"],
                              threads=4)
@@ -24,7 +27,6 @@ def identity(tmp_path_factory):
 
 def _make_service_user(settings, name, admin_password):
     """What bootstrap does for each enabled service, done through the public API."""
-    import requests
     base = settings.url("identity", "/v3")
     auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": admin_password}}},
@@ -54,7 +56,6 @@ def test_revoked_service_token_is_replaced_once(identity):
     old = client.service_token()
     user_id = client.get_json("identity", "/v3/auth/tokens", headers={"X-Subject-Token": old})["token"]["user"]["id"]
     RevocationList(identity.revocation_file, identity.token_expiration).revoke(user_id=user_id)
-    import time
     time.sleep(0.01)
     # the call with the revoked token gets 401, the client re-authenticates and succeeds
     assert client.request("identity", "GET", "/v3/auth/projects").status_code == 200

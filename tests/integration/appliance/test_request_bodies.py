@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 
+import boto3
 import pytest
 
 from appliance.testing.cloud import RunningCloud
@@ -40,7 +41,6 @@ def project_id(cloud):
 @pytest.fixture(scope="module")
 def s3_key(cloud):
     """An EC2 credential of the admin, and a bucket it owns."""
-    import boto3
     cred = {k.lower(): v for k, v in cloud.openstack_json("ec2", "credentials", "create").items()}
     s3 = boto3.client("s3", endpoint_url=cloud.url("s3"), aws_access_key_id=cred["access"],
                       aws_secret_access_key=cred["secret"], region_name="us-east-1")
@@ -175,7 +175,6 @@ def test_expect_100_continue_is_answered_before_the_body(cloud, token):
 
 
 def test_boto3_put_object_with_expect_100_continue(cloud, s3_key):
-    import boto3
     s3 = boto3.client("s3", endpoint_url=cloud.url("s3"), aws_access_key_id=s3_key[0],
                       aws_secret_access_key=s3_key[1], region_name="us-east-1")
     started = time.monotonic()

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
 from pyroute2 import netns as pr_netns
 
-from fb_int_helpers import sh
 from firstboot import hardware
 from firstboot.system import SystemError_
 from firstboot.system.fake import FakeSystem
 from firstboot.system.real import RealSystem
+
+from fb_int_helpers import sh
 
 pytestmark = pytest.mark.integration
 
@@ -158,8 +161,6 @@ def test_vlan_on_a_kernel_without_8021q_fails_cleanly(netns, tmp_path):
 
 def test_dhcp_lease_from_dnsmasq_then_restore(netns, tmp_path):
     """The real DHCP path: busybox udhcpc against dnsmasq on the other end of the veth."""
-    import shutil
-    import subprocess
     dnsmasq = shutil.which("dnsmasq")
     assert dnsmasq, "dnsmasq-base is in setup-debian.sh"
     proc = subprocess.Popen(["ip", "netns", "exec", netns.name, dnsmasq, "--keep-in-foreground", "--port=0",

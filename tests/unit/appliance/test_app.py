@@ -1,6 +1,7 @@
 """The shared app factory: auth middleware, policy, error formats, request ids, health and metrics."""
 import pytest
 
+from appliance.revocation import RevocationList
 from appliance.testing.sample import create_app
 
 
@@ -29,7 +30,6 @@ def test_expired_and_revoked_tokens(client, mint_token, settings):
     assert client.get("/v1/p-test/things", headers={"X-Auth-Token": expired}).status_code == 401
     token = mint_token(user_id="u9")
     assert client.get("/v1/p-test/things", headers={"X-Auth-Token": token}).status_code == 200
-    from appliance.revocation import RevocationList
     RevocationList(settings.revocation_file, 3600).revoke(user_id="u9")
     resp = client.get("/v1/p-test/things", headers={"X-Auth-Token": token})
     assert resp.status_code == 401

@@ -1,5 +1,7 @@
 """SQLite pragmas and the numbered migrations runner."""
+import pkgutil
 import sys
+import threading
 import types
 
 import peewee
@@ -16,7 +18,6 @@ def _migrations(monkeypatch, modules: dict):
         mod = types.ModuleType(f"fake_migs.{name}")
         mod.up = up
         monkeypatch.setitem(sys.modules, f"fake_migs.{name}", mod)
-    import pkgutil
     monkeypatch.setattr(pkgutil, "iter_modules",
                         lambda path: [types.SimpleNamespace(name=n) for n in modules])
 
@@ -76,7 +77,6 @@ def test_read_then_write_transactions_wait_for_each_other(tmp_path):
     # Two request threads, each reading then writing in one transaction (a quota check, then a port row),
     # with the reads interleaved. With deferred BEGIN the second writer fails at once with "database is
     # locked"; with the lock taken at BEGIN it waits its turn and both commit.
-    import threading
     proxy = peewee.DatabaseProxy()
     database = db.open_database(f"sqlite:///{tmp_path}/race.db")
     proxy.initialize(database)

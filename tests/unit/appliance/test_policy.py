@@ -1,7 +1,8 @@
 """The policy rule language and overrides."""
 import pytest
 
-from appliance.policy import BASE_RULES, Enforcer, PolicyError
+from appliance.policy import BASE_RULES, Enforcer, PolicyError, credentials
+from appliance.tokens import TokenData
 
 
 @pytest.fixture
@@ -58,8 +59,6 @@ def test_unknown_and_recursive_rules():
 
 
 def test_domain_scoped_admin_is_not_a_cloud_admin():
-    from appliance.policy import credentials
-    from appliance.tokens import TokenData
     e = Enforcer(BASE_RULES)
     common = dict(user_id="u", methods=["password"], expires_at=0, issued_at=0, audit_ids=["a"], roles=["admin"])
     project_admin = credentials(TokenData(project_id="p1", **common))

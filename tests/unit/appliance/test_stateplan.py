@@ -9,7 +9,14 @@ from appliance import stateplan
 from appliance.config import PRIVATE_STATE, Settings
 from appliance.manifest import load_manifest
 from appliance.revocation import RevocationList
-from appliance.tokens import KeyRepository, TokenData, TokenError, TokenProvider, new_audit_id
+from appliance.tokens import (
+    KeyRepository,
+    TokenData,
+    TokenError,
+    TokenProvider,
+    new_audit_id,
+)
+from images import files
 
 RULES = stateplan.plan(load_manifest())
 
@@ -85,7 +92,6 @@ def test_apply_leaves_private_state_alone_and_never_follows_links(tmp_path):
 
 
 def test_the_box_and_the_nix_modules_run_the_plan():
-    from images import files
     assert "ExecStart=/opt/egret/bin/python -m appliance.stateplan /var/lib/egret" in files.STATE_UNIT
     # the wizard reloads it (a restart would restart every unit that Requires= it)
     assert "ExecReload=/opt/egret/bin/python -m appliance.stateplan /var/lib/egret" in files.STATE_UNIT

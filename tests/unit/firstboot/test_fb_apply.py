@@ -1,7 +1,15 @@
 """Review and apply: everything applied in order, failures rolled back with the reason, resume after restart."""
+import time
 import tomllib
 
 import yaml
+
+from appliance import jointoken
+from firstboot import create_app
+from firstboot.steps import BY_NAME
+from firstboot.system.fake import FakeSystem
+
+from fb_unit_helpers import Box
 
 PASSWORD = "Correct-Horse-9"
 
@@ -67,8 +75,6 @@ def test_unhealthy_service_fails_the_health_check(unlocked):
 
 
 def _join_token(expires_in=600):
-    import time
-    from appliance import jointoken
     return jointoken.make_token("join", ca_fingerprint="sha256:" + "cd" * 32, expires_at=time.time() + expires_in,
                                 addresses=["10.9.9.9:9443"])
 
@@ -118,8 +124,6 @@ def test_apply_refused_until_every_step_is_done(unlocked):
 
 
 def test_resume_after_restart_mid_apply(tmp_path):
-    from fb_unit_helpers import Box
-    from firstboot import create_app
     box = Box(tmp_path).unlock().complete_steps()
     # simulate a crash after the first three tasks: persisted progress says "running"
     wizard = box.wizard
@@ -162,7 +166,6 @@ def test_disk_preparation_failure_rolls_back(unlocked):
 
 
 def test_storage_apply_creates_directories_and_config(unlocked):
-    import tomllib
     unlocked.complete_steps()
     run = unlocked.apply_and_wait()
     assert run["status"] == "done"
@@ -177,7 +180,6 @@ def test_storage_apply_creates_directories_and_config(unlocked):
 
 
 def test_totp_is_registered_with_identity(unlocked):
-    from firstboot.steps import BY_NAME
     secret = unlocked.client.post("/api/steps/admin/totp").json["secret"]
     code = BY_NAME["admin"].totp_code(secret, unlocked.clock())
     assert unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD, "totp": True,
@@ -195,7 +197,6 @@ def test_totp_is_registered_with_identity(unlocked):
 
 
 def test_management_vlan_is_persisted_as_a_networkd_netdev(tmp_path):
-    from firstboot.system.fake import FakeSystem
     system = FakeSystem(tmp_path)
     previous = system.persist_network({"interface": "eno1", "mode": "dhcp", "vlan": 42, "dns": []})
     net = tmp_path / "etc/systemd/network"

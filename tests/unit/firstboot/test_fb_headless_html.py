@@ -5,6 +5,9 @@ import re
 import yaml
 
 from firstboot.headless import run_answers
+from firstboot.state import WizardState
+
+from fb_unit_helpers import Box
 
 PASSWORD = "Correct-Horse-9"
 ANSWERS = {
@@ -26,7 +29,6 @@ def _files(box):
 
 
 def _headless(tmp_path, answers, name="headless"):
-    from fb_unit_helpers import Box
     box = Box(tmp_path / name)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(answers))
@@ -37,7 +39,6 @@ def _headless(tmp_path, answers, name="headless"):
 
 
 def test_headless_matches_the_wizard(tmp_path):
-    from fb_unit_helpers import Box
     web = Box(tmp_path / "web").unlock().complete_steps()
     assert web.apply_and_wait()["status"] == "done"
     box, rc, out = _headless(tmp_path, ANSWERS)
@@ -46,7 +47,6 @@ def test_headless_matches_the_wizard(tmp_path):
     assert _files(box) == _files(web)
     assert box.identity.admin_password == web.identity.admin_password == PASSWORD
     assert box.wizard.state.setup_done is False or True  # the headless run has its own Wizard object
-    from firstboot.state import WizardState
     assert WizardState(box.settings).setup_done
     # headless stops the services it verified; `egret up` or the box's units run them
     assert box.services.running == []
@@ -67,7 +67,6 @@ def test_headless_same_validation(tmp_path):
 
 
 def test_headless_refuses_a_box_already_set_up(tmp_path):
-    from fb_unit_helpers import Box
     box = Box(tmp_path, bootstrapped=True)
     path = tmp_path / "a.yaml"
     path.write_text(yaml.safe_dump(ANSWERS))
@@ -123,7 +122,6 @@ def test_static_assets_and_html_404(unlocked):
 
 
 def test_dev_box_already_bootstrapped_shows_login_then_dashboard(tmp_path):
-    from fb_unit_helpers import Box
     box = Box(tmp_path, bootstrapped=True)
     box.settings.state_dir.joinpath("clouds.yaml").write_text("clouds: {egret: {}}\n")
     c = box.client

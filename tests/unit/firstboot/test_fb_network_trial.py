@@ -1,4 +1,9 @@
 """Network step: live change, confirmation from the new address, automatic rollback, restart recovery."""
+import time
+
+from firstboot import create_app
+
+from fb_unit_helpers import Box
 
 
 def _start(box, **kw):
@@ -75,8 +80,6 @@ def test_dhcp_records_the_obtained_address(unlocked):
 
 
 def test_restart_during_trial_rolls_back(tmp_path):
-    from firstboot import create_app
-    from fb_unit_helpers import Box
     box = Box(tmp_path).unlock()
     _start(box)
     assert box.system.nics[0]["addresses"] == ["192.168.1.30/24"]
@@ -88,9 +91,7 @@ def test_restart_during_trial_rolls_back(tmp_path):
 
 def test_browser_path_applies_after_answering(tmp_path):
     """With a delay (the default), the request returns first; the change follows; failures surface by polling."""
-    import time
 
-    from fb_unit_helpers import Box
     box = Box(tmp_path, network_apply_delay=0.2).unlock()
     r = _start(box)
     assert r.status_code == 200 and r.json["trial"]["status"] == "applying"

@@ -1,5 +1,8 @@
 """Setup code: hashed at rest, wrong codes rejected, exponential lockout, console banner with a QR code."""
-from firstboot import console, setupcode
+from appliance.testing.plugin import make_settings
+from firstboot import console, create_app, setupcode
+from firstboot.fakes import FakeIdentity, FakeServices
+from firstboot.system.fake import FakeSystem
 
 
 def test_code_is_stored_hashed_only(box):
@@ -91,10 +94,6 @@ def test_metrics_count_wrong_codes_and_show_progress(box):
 
 
 def test_new_wizard_prints_a_banner_when_no_code_exists(tmp_path, capsys):
-    from appliance.testing.plugin import make_settings
-    from firstboot import create_app
-    from firstboot.fakes import FakeIdentity, FakeServices
-    from firstboot.system.fake import FakeSystem
     settings = make_settings(tmp_path / "s")
     create_app(settings, system=FakeSystem(tmp_path / "r"), identity=FakeIdentity(), services=FakeServices())
     out = capsys.readouterr().err

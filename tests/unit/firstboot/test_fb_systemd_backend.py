@@ -1,7 +1,9 @@
 """The systemd services backend (the appliance): gate, `systemctl start`, health wait, rollback; detection."""
 from __future__ import annotations
 
+import os
 import ssl
+import stat
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,8 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from appliance import pki
+from appliance.manifest import load_manifest
 from appliance.testing.plugin import free_port, make_settings
-from firstboot.backends import SupervisedServices, SystemdServices, make_services, systemd_manages_egret
+from firstboot.backends import (
+    SupervisedServices,
+    SystemdServices,
+    make_services,
+    share_state_dir,
+    systemd_manages_egret,
+)
+
 from fb_unit_helpers import Box
 
 UNITS = ["identity", "network", "storage", "compute"]
@@ -40,7 +50,6 @@ class FakeSystemctl:
         self.loaded = True
 
     def _unit(self, unit):
-        from appliance.manifest import load_manifest
         return load_manifest()[unit[len("egret-"):-len(".service")]]
 
     def _serve(self, unit) -> ThreadingHTTPServer:
@@ -229,10 +238,7 @@ def test_make_services_detects_or_follows_the_setting(tmp_path):
 def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     """Files apply created as root (0700 keys, 0644 database): the plan's modes (appliance/stateplan.py), the
     token keys and databases group read-only, nothing for others, private state untouched."""
-    import os
-    import stat
 
-    from firstboot.backends import share_state_dir
     state = tmp_path / "state"
     (state / "fernet-keys").mkdir(parents=True, mode=0o700)
     key = state / "fernet-keys" / "0"

@@ -1,7 +1,9 @@
 """Site membership on the founder: tokens, admission, heartbeats, removal (SQLite, the cluster app's test client)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import threading
 
 import pytest
 
@@ -120,7 +122,6 @@ def test_api_validates_and_needs_credentials(founder, mint_token):
 
 
 def test_advertised_addresses_get_the_cluster_port(settings):
-    import dataclasses
     port = settings.port("cluster")
     s = dataclasses.replace(settings, service={"cluster": {"advertise": ["10.0.0.1", "h:9", "fd00::1", "[fd00::2]",
                                                                         "[fd00::3]:7"]}})
@@ -132,7 +133,6 @@ def test_advertised_addresses_get_the_cluster_port(settings):
 def test_founder_row_is_made_once_when_the_unit_and_a_cli_race(founder, monkeypatch):
     # right after setup the cluster unit's loop and `egret join-token` both find no founder row; both
     # read the certificate (held there until both have looked) and both insert
-    import threading
     settings, _ = founder
     models.Node.delete().execute()
     both_looked, failures = threading.Barrier(2, timeout=5), []

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from appliance.image import health
 from appliance.image import units as unitgen
 from appliance.manifest import MANIFEST_PATH, load_manifest
+from appliance.testing.plugin import make_settings
+from firstboot.backends import SystemdServices
+from firstboot.state import WizardState
 
 REPO = Path(__file__).resolve().parents[4]
 FIXTURE = Path(__file__).parent / "fixtures" / "manifest.toml"
@@ -124,9 +128,6 @@ def test_live_manifest_gates_every_unit_but_the_wizard_until_setup_is_done():
 
 def test_setup_gate_paths_match_the_wizard(tmp_path):
     """The marker the units check is the one the wizard writes; the gate is the one its systemd backend opens."""
-    from appliance.testing.plugin import make_settings
-    from firstboot.backends import SystemdServices
-    from firstboot.state import WizardState
     state = WizardState(make_settings(tmp_path / "state"))
     assert str(state.done_marker.relative_to(tmp_path / "state")) == \
         str(Path(unitgen.SETUP_DONE).relative_to(unitgen.STATE_DIR))
@@ -134,14 +135,11 @@ def test_setup_gate_paths_match_the_wizard(tmp_path):
 
 
 def test_health_expects_the_wizard_before_setup_and_every_unit_after(tmp_path):
-    from appliance.image import health
-    from appliance.testing.plugin import make_settings
     manifest = load_manifest()
     names = sorted(manifest)
     assert health.expected_units(names, manifest, done=False) == ["firstboot"]
     assert health.expected_units(names, manifest, done=True) == names
     settings = make_settings(tmp_path / "state")
     assert not health.setup_done(settings)
-    from firstboot.state import WizardState
     WizardState(settings).mark_done()
     assert health.setup_done(settings)

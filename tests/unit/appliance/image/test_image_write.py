@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.cli import main
 from appliance.image import writer
 from appliance.image.progress import sha256_file
 
@@ -125,7 +126,6 @@ def test_write_to_loop_device_and_refuse_when_mounted(tmp_path, loop):
 
 
 def test_cli_refuses_without_force(tmp_path, capsys):
-    from appliance.cli import main
     img = image(tmp_path)
     target = tmp_path / "disk"
     target.write_bytes(b"")
