@@ -5,13 +5,12 @@ import logging
 import threading
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, jsonify, request
 
-from appliance import config, errors, federation_site, pki
-from appliance.app import json_body, make_app, public
+from appliance import config, errors, federation_site, pki, routes
+from appliance.app import make_app
 from appliance.cluster import membership, models
 from appliance.db import migrate_service, open_service_database
-from appliance.policy import enforce
 from appliance.unitstatus import status
 
 log = logging.getLogger("egret.cluster")
@@ -29,16 +28,17 @@ HEARTBEAT_SCHEMA = {"type": "object", "additionalProperties": False,
 TOKEN_SCHEMA = {"type": "object", "additionalProperties": False,
                 "properties": {"ttl": {"type": "integer", "minimum": 60, "maximum": 7 * 86400}}}
 
-bp = Blueprint("cluster", __name__)
-
 
 def _settings():
     return current_app.extensions["egret.settings"]
 
 
-@bp.get("/v1/cluster")
-@public
-def show():
+def _no_target(call) -> dict:
+    # the site is the box's, not a project's: the rules are about the caller alone
+    return {}
+
+
+def show(call):
     s = _settings()
     info = membership.site(s)
     return jsonify(cluster={"role": membership.role(s), "site": info and info["site"], "node": membership.node_name(s),
@@ -46,47 +46,48 @@ def show():
                             "seeds": info["seeds"] if info else membership.advertised(s)})
 
 
-@bp.get("/v1/cluster/ca")
-@public
-def ca():
+def ca(call):
     return jsonify(ca_certificate=membership.site_ca_pem(_settings()))
 
 
-@bp.post("/v1/cluster/join")
-@public
-def join():
-    body = json_body(JOIN_SCHEMA)
+def join(call):
+    body = call.body
     return jsonify(membership.redeem(_settings(), body["secret"], body["name"], body["address"], body["csr"])), 201
 
 
-@bp.post("/v1/cluster/heartbeat")
-@public  # authenticated by the node's certificate, not a Keystone token
-def heartbeat():
+def heartbeat(call):
+    # authenticated by the node's certificate (checked before the body is read), not a Keystone token
     name = pki.peer_name(request.environ)
     if not name:
         raise errors.Unauthorized("A node certificate issued by this site's CA is required.")
-    body = json_body(HEARTBEAT_SCHEMA)
+    body = call.body
     return jsonify(membership.heartbeat(_settings(), name, body.get("address"), body.get("health", {})))
 
 
-@bp.post("/v1/cluster/join-tokens")
-def issue_token():
-    enforce("cluster:issue_token", {})
-    body = json_body(TOKEN_SCHEMA, required=False)
+def issue_token(call):
+    body = call.body
     return jsonify(membership.issue_token(_settings(), body.get("ttl", membership.DEFAULT_TTL))), 201
 
 
-@bp.get("/v1/cluster/nodes")
-def nodes():
-    enforce("cluster:list_nodes", {})
+def nodes(call):
     return jsonify(nodes=membership.known_members(_settings()))
 
 
-@bp.delete("/v1/cluster/nodes/<name>")
-def remove_node(name):
-    enforce("cluster:remove_node", {})
-    membership.remove(_settings(), name)
+def remove_node(call):
+    membership.remove(_settings(), call.args["name"])
     return "", 204
+
+
+TABLE = routes.RouteTable("cluster", [
+    routes.Route("GET", "/v1/cluster", routes.PUBLIC, show),
+    routes.Route("GET", "/v1/cluster/ca", routes.PUBLIC, ca),
+    routes.Route("POST", "/v1/cluster/join", routes.PUBLIC, join, schema=JOIN_SCHEMA),
+    routes.Route("POST", "/v1/cluster/heartbeat", routes.PUBLIC, heartbeat, schema=HEARTBEAT_SCHEMA),
+    routes.Route("POST", "/v1/cluster/join-tokens", "cluster:issue_token", issue_token, schema=TOKEN_SCHEMA,
+                 body_required=False, target=_no_target),
+    routes.Route("GET", "/v1/cluster/nodes", "cluster:list_nodes", nodes, target=_no_target),
+    routes.Route("DELETE", "/v1/cluster/nodes/<name>", "cluster:remove_node", remove_node, target=_no_target),
+])
 
 
 # --- the background loop -------------------------------------------------------------------------------------
@@ -160,9 +161,9 @@ def create_app(settings=None, *, driver=None, background: bool = True):
     prepare(settings)
     open_service_database(settings, "cluster", models.database, package=PACKAGE)
     app = make_app("cluster", settings, error_format="keystone", policies=POLICIES, database=models.database)
-    app.register_blueprint(bp)
+    routes.register(app, TABLE)
     if background:
         stop = threading.Event()
         threading.Thread(target=_loop, args=(settings, stop), daemon=True, name="cluster-heartbeat").start()
-        app.extensions["cluster.stop"] = stop
+        app.extensions["egret.cluster_stop"] = stop
     return app
