@@ -11,16 +11,16 @@ from prometheus_client import Gauge
 from appliance import config, routes
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
-from services.compute import microversion, models
+from services.compute import microversion, models, servers
 from services.compute.api import TABLES
 from services.compute.drivers import load_driver
 from services.compute.external import http_clients
 from services.compute.manager import ComputeManager
 from services.compute.metadata import build_metadata_app
-from services.compute.models import Instance, database
 from services.compute.policies import POLICIES
 
 log = logging.getLogger(__name__)
+
 
 def migrate(settings) -> list[str]:
     return migrate_service(settings, "compute", models.database)
@@ -110,23 +110,18 @@ def _start_background(settings, manager, interval: float) -> None:
 
 def _register_metrics(app, manager) -> None:
     registry = app.extensions["egret.metrics"].registry
-
-    def by_state():
-        with database.connection_context():
-            rows = list(Instance.select(Instance.vm_state, Instance.flavor).where(Instance.deleted == False))  # noqa
-        return rows
-
-    servers = Gauge("egret_compute_servers", "Servers by vm_state", ["vm_state"], registry=registry)
+    by_state = Gauge("egret_compute_servers", "Servers by vm_state", ["vm_state"], registry=registry)
     vcpus = Gauge("egret_compute_vcpus_allocated", "vCPUs allocated to servers", registry=registry)
     ram = Gauge("egret_compute_ram_mb_allocated", "RAM (MiB) allocated to servers", registry=registry)
 
     def collect():
-        rows = by_state()
+        with models.database.connection_context():
+            rows = servers.live()
         counts: dict = {}
         for r in rows:
             counts[r.vm_state] = counts.get(r.vm_state, 0) + 1
         for state in ("active", "building", "stopped", "paused", "suspended", "error", "resized"):
-            servers.labels(state).set(counts.get(state, 0))
+            by_state.labels(state).set(counts.get(state, 0))
         vcpus.set(sum(int(r.flavor.get("vcpus", 0)) for r in rows))
         ram.set(sum(int(r.flavor.get("ram", 0)) for r in rows))
 

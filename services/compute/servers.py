@@ -18,6 +18,11 @@ def update(inst: Instance, changes: dict) -> Instance:
     return inst
 
 
+def live() -> list[Instance]:
+    """Every server not deleted, with its state and flavor only (the metrics gauges)."""
+    return list(Instance.select(Instance.vm_state, Instance.flavor).where(Instance.deleted == False))  # noqa: E712
+
+
 def volume_rows(instances) -> dict[str, list[VolumeAttachment]]:
     """server id -> its volume attachment rows, in one query."""
     ids = [i.id for i in instances]
