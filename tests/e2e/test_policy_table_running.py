@@ -1,0 +1,363 @@
+"""The policy table against the running services: each service's matrix rows over real HTTP to one `egret up`."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from appliance import config, policycli, routes
+from appliance.manifest import load_manifest
+from appliance.testing import policy_matrix as pm
+from appliance.testing.cloud import RunningCloud
+from appliance.testing.plugin import TokenMinter
+from services.compute.policies import POLICIES as COMPUTE_POLICIES
+from services.identity.policies import POLICIES as IDENTITY_POLICIES
+from services.network.policies import POLICIES as NETWORK_POLICIES
+from services.storage.policies import POLICIES as STORAGE_POLICIES
+from services.storage.s3.credentials import Credential
+from tests.unit.compute import test_compute_policy_matrix as compute
+from tests.unit.identity import test_identity_policy_matrix as identity
+from tests.unit.network import test_network_policy_matrix as network
+from tests.unit.storage import test_storage_policy_matrix as storage
+
+pytestmark = pytest.mark.e2e
+
+M = pm.MEMBER_PROJECT
+# the settings the matrices' worlds need: a physical network for the external one, a VNI and generous quotas per
+# cell (every cell builds its own resources), servers that stop at once
+SERVICE = {
+    "network": {"physical_interface_mappings": {"public": "eth9"}, "vni_min": 100, "vni_max": 100000,
+                "quotas": {k: 10000 for k in ("network", "subnet", "port", "router", "floatingip",
+                                              "security_group", "security_group_rule")}},
+    "compute": {"shutdown_timeout": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    c = RunningCloud(tmp_path_factory.mktemp("policy-table") / "state",
+                     services=["identity", "compute", "network", "storage"],
+                     extra_env={"EGRET_FAKE_DRIVERS": "1", "EGRET_PASSWORD_HASH_LOG2N": "10",
+                                "EGRET_SERVICE": json.dumps(SERVICE)})
+    c.start(timeout=180)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def minter(cloud):
+    """Persona tokens signed with the running cloud's own Fernet keys: every service validates them locally."""
+    return TokenMinter(config.load(env=cloud.env))
+
+
+@pytest.fixture(scope="module")
+def tokens(minter):
+    return pm.persona_tokens(minter)
+
+
+def check(cells, what):
+    """Every cell as the table says; and every row is served (the admin meets no 'no such route' by surprise)."""
+    problems = pm.mismatches(cells)
+    assert not problems, f"{what}:\n{problems}"
+    unserved = [c for c in cells if c.persona == "admin" and c.got in (404, 405) and c.expected not in (404, 405)]
+    assert not unserved, f"{what}: rows the running service does not serve: {unserved}"
+
+
+def wait_for(fetch, ready, what, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if ready(value):
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
+        time.sleep(0.05)
+
+
+# -- the declared table: the apps `egret policy list` builds for this cloud's settings (fake drivers, a sandbox) ----
+SERVICES = ("identity", "compute", "network", "storage")
+
+
+@pytest.fixture(scope="module")
+def apps(cloud, tmp_path_factory):
+    """{api name: Flask app}, built from the manifest as `egret policy list` builds them for this cloud."""
+    settings, sandbox = config.load(env=cloud.env), tmp_path_factory.mktemp("policy-sandbox")
+    out = {}
+    for unit in load_manifest().values():
+        if unit.service in SERVICES:
+            for app in policycli.build_apps(unit, policycli.sandbox_settings(settings, sandbox / unit.name)):
+                out[app.name.removeprefix("egret.")] = (unit.service, app)
+    return out
+
+
+PROBES = {("GET", "/healthz"), ("GET", "/metrics")}
+MATRICES = {"network": network.ROUTES, "compute": compute.ROUTES, "storage-image": storage.IMAGE_ROUTES,
+            "storage-volume": storage.VOLUME_ROUTES, "storage-s3": storage.S3_ROUTES, "identity": identity.ROUTES}
+
+
+@pytest.mark.parametrize("api", sorted(MATRICES))
+def test_every_route_is_declared_and_in_the_matrix(apps, api):
+    assert api in apps, f"no API named {api}: {sorted(apps)}"
+    app = apps[api][1]
+    served = pm.app_routes(app)
+    assert {r.key for r in routes.declared(app)} == served - PROBES, f"{api}: served and not declared"
+    assert {row.key for row in MATRICES[api]} == served, f"{api}: the matrix and the served routes differ"
+
+
+@pytest.mark.parametrize("service,policies", [("identity", IDENTITY_POLICIES), ("compute", COMPUTE_POLICIES),
+                                              ("network", NETWORK_POLICIES), ("storage", STORAGE_POLICIES)])
+def test_every_rule_is_checked_by_some_route(apps, service, policies):
+    used = set().union(*(r.rules() for svc, app in apps.values() if svc == service for r in routes.declared(app)))
+    # a helper rule (identity's admin_required) counts when a used rule's text refers to it
+    pending = list(used)
+    while pending:
+        for name in re.findall(r"rule:([\w:]+)", policies.get(pending.pop(), "")):
+            if name not in used:
+                used.add(name)
+                pending.append(name)
+    assert set(policies) - used == set()
+
+
+# -- network -------------------------------------------------------------------------------------------------------
+def test_network_matrix_against_the_running_service(cloud, tokens):
+    world = network.World(pm.HttpClient(cloud.url("network")), tokens)
+
+    def send(persona, method, path, body):
+        token = tokens[persona]
+        resp = world.client.open(path, method=method, json=body, headers={"X-Auth-Token": token} if token else {})
+        return resp.status_code, resp.get_data(as_text=True)
+
+    check(pm.run(network.ROUTES + network.KNOBS, world, send), "network")
+
+
+# -- compute -------------------------------------------------------------------------------------------------------
+def tiny_qcow2(path) -> bytes:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    return path.read_bytes()
+
+
+class ComputeWorld(compute.World):
+    """compute's World over the running services: the member's network from Neutron, a public image from Glance,
+    volumes from Cinder, ports and hypervisors as the compute API lists them."""
+
+    def __init__(self, cloud, tokens, disk: bytes):
+        self.app, self.clients, self.tokens = None, None, tokens
+        self.client = pm.HttpClient(cloud.url("compute"))
+        self.net_client, self.image_client = pm.HttpClient(cloud.url("network")), pm.HttpClient(cloud.url("image"))
+        self.volume_client = pm.HttpClient(cloud.url("volume"))
+        self.seq = iter(range(1, 10 ** 6))
+        net = self.other_api(self.net_client, "member", "POST", "/v2.0/networks", {"network": {"name": "private"}})
+        self.net = net["network"]
+        self.other_api(self.net_client, "member", "POST", "/v2.0/subnets", {"subnet": {
+            "network_id": self.net["id"], "cidr": "10.200.0.0/16", "ip_version": 4}})
+        image = self.other_api(self.image_client, "admin", "POST", "/v2/images", {
+            "name": "tiny", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
+        resp = self.image_client.open(f"/v2/images/{image['id']}/file", "PUT", data=disk, headers={
+            "X-Auth-Token": tokens["admin"], "Content-Type": "application/octet-stream"})
+        assert resp.status_code == 204, resp.get_data(as_text=True)
+        self.image = image["id"]
+        self.call("admin", "PUT", f"/v2.1/os-quota-sets/{M}", {"quota_set": {
+            "instances": 1000, "cores": 1000, "ram": 10 ** 7, "server_groups": 1000}})
+        self.other_api(self.volume_client, "admin", "PUT", f"/v3/{pm.ADMIN_PROJECT}/os-quota-sets/{M}", {
+            "quota_set": {"volumes": 1000, "snapshots": 1000, "gigabytes": 10000}})
+
+    def other_api(self, client, persona, method, path, body=None):
+        resp = client.open(path, method, json=body, headers={"X-Auth-Token": self.tokens[persona],
+                                                             "OpenStack-API-Version": storage.CINDER})
+        assert resp.status_code < 300, (method, path, resp.status_code, resp.get_data(as_text=True))
+        return resp.get_json(silent=True)
+
+    def server(self):
+        ids = super().server()
+        # the running service builds servers in the background: the rows act on a built one
+        wait_for(lambda: self.call("member", "GET", f"/v2.1/servers/{ids['server_id']}")["server"]["status"],
+                 lambda s: s in ("ACTIVE", "ERROR"), "a server to build")
+        return ids
+
+    def server_with_port(self):
+        ids = self.server()
+        ports = self.call("member", "GET", f"/v2.1/servers/{ids['server_id']}/os-interface")["interfaceAttachments"]
+        return {**ids, "port_id": ports[0]["port_id"] if ports else "no-port"}
+
+    def volume(self):
+        vid = self.other_api(self.volume_client, "member", "POST", f"/v3/{M}/volumes", {"volume": {
+            "size": 1, "name": f"v{next(self.seq)}"}})["volume"]["id"]
+        wait_for(lambda: self.other_api(self.volume_client, "member", "GET", f"/v3/{M}/volumes/{vid}")["volume"][
+            "status"], lambda s: s in ("available", "error"), "a volume")
+        return vid
+
+    def hypervisor(self):
+        return {"hid": self.call("admin", "GET", "/v2.1/os-hypervisors")["hypervisors"][0]["id"]}
+
+
+def test_compute_matrix_against_the_running_service(cloud, tokens, tmp_path):
+    world = ComputeWorld(cloud, tokens, tiny_qcow2(tmp_path / "tiny.qcow2"))
+
+    def send(persona, method, path, body):
+        if path.endswith("/os-interface") and method == "POST":
+            body = {"interfaceAttachment": {"net_id": world.net["id"]}}
+        if path == "/v2.1/servers" and method == "POST":
+            body = {"server": {**body["server"], "imageRef": world.image}}
+        resp = world.client.open(path, method=method, json=body, headers=world.headers(persona))
+        return resp.status_code, resp.get_data(as_text=True)
+
+    check(pm.run(compute.ROUTES, world, send), "compute")
+
+
+# -- storage: Glance, Cinder, S3 -----------------------------------------------------------------------------------
+class HttpS3:
+    """storage's S3Signer over real HTTP: signs for the host the request really goes to."""
+
+    def __init__(self, base_url):
+        self.base_url, self.client = base_url, pm.HttpClient(base_url)
+
+    def request(self, method, path, body=b"", headers=None, cred=None, query="", sign=True):
+        url = self.base_url + path + (("?" + query) if query else "")
+        req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+        if sign:
+            S3SigV4Auth(Credentials(cred.access, cred.secret), "s3", "us-east-1").add_auth(req)
+        return pm.HttpResponse(requests.request(method, url, data=body, headers=dict(req.headers.items()),
+                                                timeout=60))
+
+
+class StorageWorld(storage.World):
+    """storage's World over the running Glance, Cinder and S3; S3 keys are real EC2 credentials from identity."""
+
+    def __init__(self, cloud, tokens, keys):
+        self.apps, self.tokens, self.keys = None, tokens, keys
+        self.image_client, self.volume_client = pm.HttpClient(cloud.url("image")), pm.HttpClient(cloud.url("volume"))
+        self.s3 = HttpS3(cloud.url("s3"))
+        self.seq = iter(range(1, 10 ** 6))
+        self.call(self.volume_client, "PUT", f"/v3/{pm.ADMIN_PROJECT}/os-quota-sets/{M}", "admin", json={
+            "quota_set": {"volumes": 1000, "snapshots": 1000, "gigabytes": 10000}},
+            headers={"OpenStack-API-Version": storage.CINDER})
+
+    def volume(self):
+        ids = super().volume()
+        # Cinder creates in the background: the rows act on an available volume
+        wait_for(lambda: self.cinder("GET", f"/v3/{storage.OWN}/volumes/{ids['volume_id']}")["volume"]["status"],
+                 lambda s: s in ("available", "error"), "a volume")
+        return ids
+
+    def bucket(self, key=None):
+        name = f"b{next(self.seq)}-{time.monotonic_ns() % 10 ** 8}"
+        assert self.s3.request("PUT", f"/{name}", cred=self.keys["member"]).status_code == 200
+        if key:
+            assert self.s3.request("PUT", f"/{name}/{key}", body=b"data", cred=self.keys["member"]).status_code == 200
+        return {"bucket": name, "key": key or "k"}
+
+
+def ec2_keys(cloud) -> dict[str, Credential]:
+    """The S3 personas as real users: a member and a reader of one project, a member of another, the admin."""
+    env = ApiEnv(cloud)
+    own, other = env.project("s3-own"), env.project("s3-other")
+    admin = env.ok("GET", "/v3/users?name=admin")["users"][0]["id"]
+    admin_project = env.ok("GET", "/v3/projects?name=admin")["projects"][0]["id"]
+    users = {"admin": (admin, admin_project), "member": (env.user("s3-member", project_id=own), own),
+             "reader": (env.user("s3-reader", project_id=own, role="reader"), own),
+             "other": (env.user("s3-other", project_id=other), other)}
+    keys = {}
+    for persona, (uid, project) in users.items():
+        cred = env.ok("POST", f"/v3/users/{uid}/credentials/OS-EC2", json={"tenant_id": project})["credential"]
+        keys[persona] = Credential(cred["access"], cred["secret"], project, uid)
+    return keys
+
+
+@pytest.fixture(scope="module")
+def storage_world(cloud, tokens):
+    return StorageWorld(cloud, tokens, ec2_keys(cloud))
+
+
+def test_image_matrix_against_the_running_service(storage_world):
+    knobs = [k for k in storage.KNOBS if k.rule.startswith("/v2/")]
+    check(pm.run(storage.IMAGE_ROUTES + knobs, storage_world, storage._send_image(storage_world)), "image")
+
+
+def test_volume_matrix_against_the_running_service(storage_world):
+    knobs = [k for k in storage.KNOBS if k.rule.startswith("/v3/")]
+    check(pm.run(storage.VOLUME_ROUTES + knobs, storage_world, storage._send_volume(storage_world)), "volume")
+
+
+def test_s3_matrix_against_the_running_service(storage_world):
+    world = storage_world
+
+    def send(persona, method, path, body):
+        body = body or {}
+        data = body.get("data", b"")
+        headers = {}
+        if body.get("query") == "delete":
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+        if path in ("/healthz", "/metrics"):
+            resp = world.s3.client.open(path, method=method)
+        else:
+            resp = world.s3.request(method, path, body=data, headers=headers, cred=world.keys.get(persona),
+                                    query=body.get("query", ""), sign=persona != "anon")
+        return resp.status_code, resp.get_data(as_text=True)
+
+    check(pm.run(storage.S3_ROUTES, world, send), "s3")
+
+
+# -- identity (last: its final row changes a user's password, which revokes that user's tokens) ----------------------
+class ApiEnv:
+    """identity's unit-test Env (req, ok, project, user, role_id) over the running identity, as its admin."""
+
+    def __init__(self, cloud):
+        self.client = pm.HttpClient(cloud.url("identity"))
+        self.admin = cloud.admin_token()
+
+    def req(self, method, path, token=None, json=None, data=None, headers=None):
+        hdrs = {**(headers or {}), **({"X-Auth-Token": token} if token else {})}
+        if data is not None:
+            hdrs["Content-Type"] = "application/json"
+        return self.client.open(path, method, json=json, data=data, headers=hdrs)
+
+    def ok(self, method, path, token=None, json=None, status=None):
+        resp = self.req(method, path, self.admin if token is None else token, json)
+        expected = status or {"POST": 201, "PUT": 204, "DELETE": 204}.get(method, 200)
+        assert resp.status_code == expected, (method, path, resp.status_code, resp.get_data(as_text=True))
+        return resp.get_json(silent=True)
+
+    def project(self, name) -> str:
+        return self.ok("POST", "/v3/projects", json={"project": {"name": name, "domain_id": "default"}})["project"]["id"]
+
+    def user(self, name, password=identity.PASSWORD, project_id=None, role="member") -> str:
+        uid = self.ok("POST", "/v3/users", json={"user": {"name": name, "password": password,
+                                                          "domain_id": "default"}})["user"]["id"]
+        if project_id and role:
+            self.ok("PUT", f"/v3/projects/{project_id}/users/{uid}/roles/{self.role_id(role)}")
+        return uid
+
+    def role_id(self, name) -> str:
+        return self.ok("GET", f"/v3/roles?name={name}")["roles"][0]["id"]
+
+
+def test_identity_matrix_against_the_running_service(cloud, minter):
+    world = identity.World(ApiEnv(cloud), minter)
+
+    def send(persona, method, path, body):
+        headers = {}
+        if path.startswith("/v3/auth/tokens") and method != "POST":
+            # the subject token rides in the path's place: the rule has no variable for it
+            headers["X-Subject-Token"] = world.last_subject
+        if isinstance(body, dict) and body.get("tenant_id") == "PROJECT":
+            body = {"tenant_id": world.project}
+        resp = world.env.req(method, path, world.tokens[persona], json=body, headers=headers)
+        return resp.status_code, resp.get_data(as_text=True)
+
+    def make_subject(w):
+        w.last_subject = w.subject_token()["subject"]
+        return {}
+
+    rows = [pm.Route(r.method, r.rule, r.expect, make_subject, r.body, r.note)
+            if r.make is identity.World.subject_token else r for r in identity.ROUTES]
+    check(pm.run(rows, world, send), "identity")
