@@ -1,4 +1,4 @@
-"""`egret up` in the foreground: one per state dir, every enabled unit started, endpoints printed, restarts until a signal."""
+"""`egret up` in the foreground: one per state dir, every enabled unit started, endpoints printed, kept running."""
 from __future__ import annotations
 
 import fcntl
