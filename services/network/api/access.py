@@ -13,8 +13,7 @@ ADMIN_ATTRIBUTES, QOS_MANAGE, QUOTA_MANAGE = "network:admin_attributes", "networ
 CTX_CHECKS = (ALL_PROJECTS, BINDING)
 
 
-def manager():
-    return routes.manager()
+manager = routes.manager     # the app's Manager (app.extensions["egret.manager"])
 
 
 def ctx(call: routes.Call) -> Ctx:
