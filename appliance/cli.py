@@ -1,4 +1,9 @@
-"""The egret command: up | bootstrap | migrate | status | serve | keys."""
+"""The egret command: up | bootstrap | migrate | status | serve | keys | policy list | ... (one parser, handlers).
+
+The parser is built on every `egret` call, so what a command needs is imported by its handler: `egret status`
+or the wizard's `egret bootstrap --check` would otherwise load identity, gunicorn, the wizard and every
+service's models first (seconds on a busy box).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,21 +13,12 @@ import json
 import os
 import sys
 
-from appliance import config, supervisor
+from appliance import config
 from appliance.cluster.cli import add_parsers as add_cluster_parsers
-from appliance.endpoints import write_clouds_yaml
 from appliance.image.cli import add_parsers as add_image_parsers
 from appliance.manifest import load_manifest, start_order
-from appliance.policycli import add_parsers as add_policy_parsers
-from appliance.processes import gunicorn_command, prepare
 from appliance.tlscli import add_parsers as add_tls_parsers
-from appliance.tokens import KeyRepository
-from appliance.unitstatus import status
-from firstboot import headless
 from services.federation.cli import add_parsers as add_federation_parsers
-from services.identity import bootstrap as identity_bootstrap
-from services.identity import rotate_credential_keys
-from services.identity.sealing import credential_keys
 
 
 def migrate_all(settings: config.Settings) -> dict[str, list[str]]:
@@ -53,6 +49,7 @@ def admin_password_from_env_or_prompt() -> str:
 
 def ensure_bootstrapped(settings: config.Settings) -> str | None:
     """Keys, migrations and the first admin; returns the admin password when this call created the admin."""
+    from services.identity import bootstrap as identity_bootstrap
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if identity_bootstrap.is_bootstrapped(settings):
         identity_bootstrap.bootstrap(settings, None)  # refreshes catalog and service users, keeps the admin
@@ -63,11 +60,15 @@ def ensure_bootstrapped(settings: config.Settings) -> str | None:
 
 
 def cmd_up(args, settings: config.Settings) -> int:
+    from appliance import supervisor
+    from appliance.endpoints import write_clouds_yaml
     lock = supervisor.lock_state_dir(settings)  # noqa: F841 (held until exit)
     return supervisor.run(settings, write_clouds_yaml(settings, ensure_bootstrapped(settings)))
 
 
 def cmd_bootstrap(args, settings):
+    from appliance.endpoints import write_clouds_yaml
+    from services.identity import bootstrap as identity_bootstrap
     if args.check:
         # exit status only: 0 when identity has its admin (the wizard asks this as an operator would)
         return 0 if identity_bootstrap.is_bootstrapped(settings) else 1
@@ -91,6 +92,7 @@ def cmd_migrate(args, settings):
 
 
 def cmd_status(args, settings):
+    from appliance.unitstatus import status
     rows = status(settings)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -105,6 +107,7 @@ def cmd_status(args, settings):
 
 def cmd_serve(args, settings):
     """Run one unit in the foreground (what a systemd unit executes)."""
+    from appliance.processes import gunicorn_command, prepare
     unit = load_manifest()[args.unit]
     prepare(settings, unit)
     cmd = gunicorn_command(settings, unit)
@@ -114,18 +117,31 @@ def cmd_serve(args, settings):
 
 def cmd_keys(args, settings):
     if args.credential:
+        from services.identity import rotate_credential_keys
+        from services.identity.sealing import credential_keys
         if args.action == "setup":
             print("created" if credential_keys(settings).setup() else "already set up")
         else:
             primary, rows = rotate_credential_keys(settings)
             print(f"new primary credential key {primary}; {rows} credentials re-encrypted")
         return 0
+    from appliance.tokens import KeyRepository
     repo = KeyRepository(settings.key_repository, settings.fernet_max_active_keys)
     if args.action == "setup":
         print("created" if repo.setup() else "already set up")
     else:
         print(f"new primary key {repo.rotate()}")
     return 0
+
+
+def cmd_policy(args, settings):
+    from appliance import policycli
+    return policycli.cmd_policy_list(args, settings)
+
+
+def cmd_firstboot(args, settings):
+    from firstboot import headless
+    return headless.main(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,14 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_image_parsers(sub)  # image write | update apply/status/health/mark-good
     add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
     add_federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)
-    add_policy_parsers(sub)  # policy list [--service S] [--json]
+    pol = sub.add_parser("policy", help="the API policy: who may call what")
+    pol_list = pol.add_subparsers(dest="policy_command", required=True).add_parser(
+        "list", help="every route of every service: method, path, rule, the rule's text (defaults merged with "
+                     "[policy] overrides), attribute rules")
+    pol_list.add_argument("--service", help="only this one (identity, compute, network, storage, federation, "
+                                            "cluster)")
+    pol_list.add_argument("--json", action="store_true")
     add_tls_parsers(sub)  # tls show | ensure | install CERT KEY [--ca CA]
     return parser
 
 
 COMMANDS = {"up": cmd_up, "bootstrap": cmd_bootstrap, "migrate": cmd_migrate, "status": cmd_status,
-            "serve": cmd_serve, "keys": cmd_keys,
-            "firstboot": headless.main}
+            "serve": cmd_serve, "keys": cmd_keys, "policy": cmd_policy, "firstboot": cmd_firstboot}
 
 
 def main(argv=None) -> int:

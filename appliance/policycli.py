@@ -101,13 +101,3 @@ def cmd_policy_list(args, settings) -> int:
         return 2
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
     return 0
-
-
-def add_parsers(sub) -> None:
-    p = sub.add_parser("policy", help="the API policy: who may call what")
-    psub = p.add_subparsers(dest="policy_command", required=True)
-    ls = psub.add_parser("list", help="every route of every service: method, path, rule, the rule's text "
-                                      "(defaults merged with [policy] overrides), attribute rules")
-    ls.add_argument("--service", help="only this service (identity, compute, network, storage, federation, cluster)")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(handler=cmd_policy_list)

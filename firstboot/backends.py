@@ -53,19 +53,34 @@ class RealIdentity:
     """`egret bootstrap` for the first admin (run as a command, as an operator would); the identity API for
     logins and TOTP."""
 
+    # The wizard asks "is identity bootstrapped?" on every page; each answer is a command run. A yes holds until
+    # this wizard undoes it; a no is asked again after NO_FOR seconds (identity bootstrapped another way, dev).
+    NO_FOR = 30.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._known: dict[str, tuple[bool, float]] = {}  # state dir -> (answer, when)
+
     def is_bootstrapped(self, settings: Settings) -> bool:
+        key = str(settings.state_dir)
+        known = self._known.get(key)
+        if known and (known[0] or self.clock() - known[1] < self.NO_FOR):
+            return known[0]
         result = egret_bootstrap(settings, "--check")
         if result.returncode not in (0, 1):
             _checked(result)
+        self._known[key] = (result.returncode == 0, self.clock())
         return result.returncode == 0
 
     def bootstrap(self, settings: Settings, password: str | None) -> None:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._known.pop(str(settings.state_dir), None)
         # the wizard writes clouds.yaml itself once apply has finished (with TOTP's plugin when enrolled)
         _checked(egret_bootstrap(settings, "--no-clouds-yaml", password=password))
 
     def undo_bootstrap(self, settings: Settings) -> None:
         """Forget what this run's bootstrap created (identity's database, service-user secrets; keys stay)."""
+        self._known.pop(str(settings.state_dir), None)
         _checked(egret_bootstrap(settings, "--undo"))
 
     def check_password(self, settings: Settings, password: str) -> bool:

@@ -4,16 +4,19 @@ from __future__ import annotations
 import json
 
 from appliance import errors, jointoken
-from appliance.cluster import membership, models, service
-from appliance.cluster.join import JoinError, join
-from appliance.db import open_service_database
+
+# the cluster's modules (its Flask app, models, the join client) load when a cluster command runs, not with
+# the parser that every `egret` call builds
 
 
 def _open(settings):
+    from appliance.cluster import models, service
+    from appliance.db import open_service_database
     open_service_database(settings, "cluster", models.database, package=service.PACKAGE)
 
 
 def cmd_join_token(args, settings) -> int:
+    from appliance.cluster import membership
     _open(settings)
     try:
         out = membership.issue_token(settings, args.ttl)
@@ -26,6 +29,7 @@ def cmd_join_token(args, settings) -> int:
 
 
 def cmd_join(args, settings) -> int:
+    from appliance.cluster.join import JoinError, join
     try:
         info = join(settings, args.token, name=args.name, address=args.address)
     except JoinError as exc:
@@ -37,6 +41,7 @@ def cmd_join(args, settings) -> int:
 
 
 def cmd_cluster(args, settings) -> int:
+    from appliance.cluster import membership
     info = membership.site(settings)
     if args.action == "show":
         print(json.dumps({"role": membership.role(settings), **(info or {})}, indent=1))
