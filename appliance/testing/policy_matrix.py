@@ -229,8 +229,9 @@ def late_bound(routes: list[Route]) -> list[Route]:
 
     out = []
     for r in routes:
-        qualname = getattr(r.make, "__qualname__", "")
-        if r.make is not None and "." in qualname and "<" not in qualname:
+        # a method's qualified name ends Class.method (module functions and lambdas are left as they are)
+        parts = getattr(r.make, "__qualname__", "").split(".")
+        if len(parts) > 1 and not parts[-2].startswith("<") and not parts[-1].startswith("<"):
             r = dataclasses.replace(r, make=by_name(r.make.__name__))
         out.append(r)
     return out

@@ -84,6 +84,22 @@ def wait_for(fetch, ready, what, timeout=60.0):
         time.sleep(0.05)
 
 
+def test_late_bound_rows_call_a_world_subclass_override():
+    """The matrices name makers as World.method: against a running service a World subclass overrides some."""
+    class Base:
+        def thing(self):
+            return {"rid": "base"}
+
+    class Running(Base):
+        def thing(self):
+            return {"rid": "running"}
+
+    rows = pm.late_bound([pm.route("GET /x/<rid>", "200 200 200 404 401", Base.thing),
+                          pm.route("GET /y/<rid>", "200 200 200 404 401", lambda w: {"rid": "lambda"}),
+                          pm.route("GET /z", "200 200 200 200 401")])
+    assert [r.make(Running()) if r.make else None for r in rows] == [{"rid": "running"}, {"rid": "lambda"}, None]
+
+
 # -- the declared table: the apps `egret policy list` builds for this cloud's settings (fake drivers, a sandbox) ----
 SERVICES = ("identity", "compute", "network", "storage")
 
