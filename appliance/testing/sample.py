@@ -3,13 +3,38 @@ import os
 
 from flask import jsonify
 
-from appliance import config
-from appliance.app import context, json_body, make_app, public
-from appliance.policy import enforce
+from appliance import config, routes
+from appliance.app import make_app
 
 SCHEMA = {"type": "object", "required": ["thing"], "properties": {"thing": {
     "type": "object", "required": ["name"], "additionalProperties": False,
     "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 8}, "size": {"type": "integer"}}}}}
+
+
+def root(call):
+    return jsonify(pid=os.getpid())
+
+
+def things(call):
+    return jsonify(user=call.context.user_id, project=call.args["project_id"])
+
+
+def create(call):
+    return jsonify(call.body), 201
+
+
+def crash(call):
+    # lets supervisor tests kill a worker the way a real bug would
+    os._exit(3)
+
+
+# the target of each rule is the project in the path (the declared routes' default target)
+TABLE = routes.RouteTable("sample", [
+    routes.Route("GET", "/", routes.PUBLIC, root),
+    routes.Route("GET", "/v1/<project_id>/things", "sample:read", things),
+    routes.Route("POST", "/v1/<project_id>/things", "sample:write", create, schema=SCHEMA),
+    routes.Route("POST", "/crash", routes.PUBLIC, crash),
+])
 
 
 def create_app(settings=None):
@@ -17,26 +42,5 @@ def create_app(settings=None):
     app = make_app("sample", settings, error_format="nova",
                    policies={"sample:read": "rule:project_reader_or_admin",
                              "sample:write": "rule:project_member_or_admin"})
-
-    @app.get("/")
-    @public
-    def root():
-        return jsonify(pid=os.getpid())
-
-    @app.get("/v1/<project_id>/things")
-    def things(project_id):
-        enforce("sample:read", {"project_id": project_id})
-        return jsonify(user=context().user_id, project=project_id)
-
-    @app.post("/v1/<project_id>/things")
-    def create(project_id):
-        enforce("sample:write", {"project_id": project_id})
-        return jsonify(json_body(SCHEMA)), 201
-
-    @app.post("/crash")
-    @public
-    def crash():
-        # lets supervisor tests kill a worker the way a real bug would
-        os._exit(3)
-
+    routes.register(app, TABLE)
     return app
