@@ -17,7 +17,7 @@ import gunicorn
 
 from appliance import config, pki
 from appliance.manifest import Unit, load_manifest, start_order
-from appliance.unitstatus import health_url, probe
+from appliance.unitstatus import RECORD, health_url, probe
 
 log = logging.getLogger("egret.supervisor")
 
@@ -190,9 +190,10 @@ class Supervisor:
                    "log": str(c.log_path) if c.log_path else None}
             for name, c in self.children.items()}}
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / "supervisor.json.tmp"
+        record = self.settings.state_dir / RECORD  # what `egret status` reads (appliance/unitstatus.py)
+        tmp = record.with_name(record.name + ".tmp")
         tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.run_dir / "supervisor.json")
+        os.replace(tmp, record)
 
 
 def _tail(path: Path | None, lines: int = 20) -> str:
