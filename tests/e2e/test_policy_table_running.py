@@ -184,11 +184,11 @@ class ComputeWorld(compute.World):
         self.net_client, self.image_client = pm.HttpClient(cloud.url("network")), pm.HttpClient(cloud.url("image"))
         self.volume_client = pm.HttpClient(cloud.url("volume"))
         self.seq = iter(range(1, 10 ** 6))
-        net = self.other_api(self.net_client, "member", "POST", "/v2.0/networks", {"network": {"name": "private"}})
+        net = self.api(self.net_client, "member", "POST", "/v2.0/networks", {"network": {"name": "private"}})
         self.net = net["network"]
-        self.other_api(self.net_client, "member", "POST", "/v2.0/subnets", {"subnet": {
+        self.api(self.net_client, "member", "POST", "/v2.0/subnets", {"subnet": {
             "network_id": self.net["id"], "cidr": "10.200.0.0/16", "ip_version": 4}})
-        image = self.other_api(self.image_client, "admin", "POST", "/v2/images", {
+        image = self.api(self.image_client, "admin", "POST", "/v2/images", {
             "name": "tiny", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})
         resp = self.image_client.open(f"/v2/images/{image['id']}/file", "PUT", data=disk, headers={
             "X-Auth-Token": tokens["admin"], "Content-Type": "application/octet-stream"})
@@ -196,10 +196,11 @@ class ComputeWorld(compute.World):
         self.image = image["id"]
         self.call("admin", "PUT", f"/v2.1/os-quota-sets/{M}", {"quota_set": {
             "instances": 1000, "cores": 1000, "ram": 10 ** 7, "server_groups": 1000}})
-        self.other_api(self.volume_client, "admin", "PUT", f"/v3/{pm.ADMIN_PROJECT}/os-quota-sets/{M}", {
+        self.api(self.volume_client, "admin", "PUT", f"/v3/{pm.ADMIN_PROJECT}/os-quota-sets/{M}", {
             "quota_set": {"volumes": 1000, "snapshots": 1000, "gigabytes": 10000}})
 
-    def other_api(self, client, persona, method, path, body=None):
+    def api(self, client, persona, method, path, body=None):
+        """A call to the network, image or volume API (Cinder wants its microversion; the others ignore it)."""
         resp = client.open(path, method, json=body, headers={"X-Auth-Token": self.tokens[persona],
                                                              "OpenStack-API-Version": storage.CINDER})
         assert resp.status_code < 300, (method, path, resp.status_code, resp.get_data(as_text=True))
@@ -208,8 +209,9 @@ class ComputeWorld(compute.World):
     def server(self):
         ids = super().server()
         # the running service builds servers in the background: the rows act on a built one
-        wait_for(lambda: self.call("member", "GET", f"/v2.1/servers/{ids['server_id']}")["server"]["status"],
-                 lambda s: s in ("ACTIVE", "ERROR"), "a server to build")
+        status = wait_for(lambda: self.call("member", "GET", f"/v2.1/servers/{ids['server_id']}")["server"][
+            "status"], lambda s: s in ("ACTIVE", "ERROR"), "a server to build")
+        assert status == "ACTIVE", ids
         return ids
 
     def server_with_port(self):
@@ -218,10 +220,11 @@ class ComputeWorld(compute.World):
         return {**ids, "port_id": ports[0]["port_id"] if ports else "no-port"}
 
     def volume(self):
-        vid = self.other_api(self.volume_client, "member", "POST", f"/v3/{M}/volumes", {"volume": {
+        vid = self.api(self.volume_client, "member", "POST", f"/v3/{M}/volumes", {"volume": {
             "size": 1, "name": f"v{next(self.seq)}"}})["volume"]["id"]
-        wait_for(lambda: self.other_api(self.volume_client, "member", "GET", f"/v3/{M}/volumes/{vid}")["volume"][
-            "status"], lambda s: s in ("available", "error"), "a volume")
+        status = wait_for(lambda: self.api(self.volume_client, "member", "GET", f"/v3/{M}/volumes/{vid}")[
+            "volume"]["status"], lambda s: s in ("available", "error"), "a volume")
+        assert status == "available", vid
         return vid
 
     def hypervisor(self):
@@ -273,8 +276,9 @@ class StorageWorld(storage.World):
     def volume(self):
         ids = super().volume()
         # Cinder creates in the background: the rows act on an available volume
-        wait_for(lambda: self.cinder("GET", f"/v3/{storage.OWN}/volumes/{ids['volume_id']}")["volume"]["status"],
-                 lambda s: s in ("available", "error"), "a volume")
+        status = wait_for(lambda: self.cinder("GET", f"/v3/{storage.OWN}/volumes/{ids['volume_id']}")["volume"][
+            "status"], lambda s: s in ("available", "error"), "a volume")
+        assert status == "available", ids
         return ids
 
     def bucket(self, key=None):
