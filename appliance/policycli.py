@@ -60,7 +60,7 @@ def undeclared_rows(app: Flask) -> list[dict]:
             public = getattr(app.view_functions.get(rule.endpoint), "_egret_public", False)
             name = routes.PUBLIC if public else UNDECLARED
             rows.append({"method": method, "path": rule.rule, "rule": name,
-                         "check": name.lstrip("@") if public else "", "fields": {}})
+                         "check": name.lstrip("@") if public else "", "fields": {}, "checks": {}})
     return rows
 
 
@@ -87,8 +87,10 @@ def format_rows(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         fields = "; ".join(f"{k}: {v}" for k, v in r["fields"].items())
+        checks = "; ".join(f"{k}: {v}" for k, v in r["checks"].items())
         lines.append(f"{r['api']:16s} {r['method']:6s} {r['path']:55s} {r['rule']:40s} {r['check']}"
-                     + (f"  [attributes: {fields}]" if fields else ""))
+                     + (f"  [attributes: {fields}]" if fields else "")
+                     + (f"  [decided inside: {checks}]" if checks else ""))
     header = f"{'api':16s} {'method':6s} {'path':55s} {'rule':40s} rule text"
     return "\n".join([header, *lines])
 

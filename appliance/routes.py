@@ -221,5 +221,6 @@ def policy_table(routes: Iterable[Route], rules: Mapping[str, str]) -> list[dict
     for r in sorted(routes, key=lambda r: (r.path, r.method)):
         text = rules.get(r.rule, "") if r.rule not in NON_POLICY else r.rule.lstrip("@")
         rows.append({"method": r.method, "path": r.path, "rule": r.rule, "check": text,
-                     "fields": {k: rules.get(v, v) for k, v in r.fields.items()}})
+                     "fields": {k: rules.get(v, v) for k, v in r.fields.items()},
+                     "checks": {c: rules.get(c, "") for c in r.checks}})
     return rows
