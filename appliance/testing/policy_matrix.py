@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Callable
 
 import requests
 
 from appliance.routes import NON_POLICY, PUBLIC
+from appliance.routes import declared as routes_of
 
 PERSONAS = ("admin", "member", "reader", "other", "anon")
 MEMBER_PROJECT, OTHER_PROJECT, ADMIN_PROJECT = "p-member", "p-other", "p-admin"
 # Flask's own routes (static files) are not part of any API
 FRAMEWORK_RULES = {("GET", "/static/<path:filename>")}
+# the shared factory's public probes (appliance/app.py make_app), served by every service and declared by none
+APP_PROBES = {("GET", "/healthz"), ("GET", "/metrics")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,28 @@ def coverage_gaps(apps, routes: list[Route]) -> tuple[set, set]:
     served = set().union(*(app_routes(a) for a in apps))
     declared = {r.key for r in routes}
     return served - declared, declared - served
+
+
+def undeclared(app) -> tuple[set, set]:
+    """(routes served but not declared, routes declared but not served) of an app on appliance.routes."""
+    served = app_routes(app, ignore=FRAMEWORK_RULES | APP_PROBES)
+    declared = {r.key for r in routes_of(app)}
+    return served - declared, declared - served
+
+
+def unused_rules(declared, rules: dict[str, str], texts: dict[str, str] | None = None) -> set[str]:
+    """The `rules` no declared route checks, directly or through a used rule's 'rule:<name>' reference.
+
+    `texts` are the rule texts to follow references through (an Enforcer's, with the shared base rules)."""
+    texts = texts if texts is not None else rules
+    used = set().union(*(r.rules() for r in declared))
+    pending = list(used)
+    while pending:
+        for name in re.findall(r"rule:([\w:]+)", texts.get(pending.pop(), "")):
+            if name not in used:
+                used.add(name)
+                pending.append(name)
+    return set(rules) - used
 
 
 class RuleRecorder:

@@ -65,7 +65,7 @@ def test_volume_workflow(cloud, other, tmp_path):
     wait_for(lambda: cloud.openstack_json("volume", "show", "data-e2e")["size"] == 2, "extend")
     restored = cloud.openstack_json("volume", "create", "--snapshot", "snap-e2e", "--size", "1", "restored-e2e")
     wait_for(lambda: volume_status(cloud, "restored-e2e") == "available", "volume from snapshot")
-    assert cloud.openstack_json("volume", "show", "restored-e2e")["snapshot_id"] == snap["id"]
+    assert cloud.openstack_json("volume", "show", restored["id"])["snapshot_id"] == snap["id"]
     # the file backend holds a real qcow2 file per volume
     path = cloud.state_dir / "storage" / "volumes" / f"volume-{vol['id']}.qcow2"
     info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", str(path)], check=True,

@@ -1,4 +1,7 @@
 """Declared routes: the rule is enforced before the handler, loads hide resources, attribute rules, public routes."""
+import pathlib
+import re
+
 import pytest
 from flask import jsonify
 
@@ -100,3 +103,12 @@ def test_declared_table_matches_what_is_served(client):
     post = next(r for r in rows if r["method"] == "POST")
     assert post["check"] == RULES["thing:write"] and post["fields"] == {"secret:": RULES["thing:secret"]}
     assert {r["check"] for r in rows if r["path"] == "/"} == {"public"}
+
+
+def test_access_is_enforced_only_by_dispatch():
+    """No service, unit or wizard calls policy.enforce itself: every route's check is in its declared row."""
+    root = pathlib.Path(routes.__file__).parent.parent
+    allowed = {root / "appliance" / "routes.py", root / "appliance" / "policy.py"}
+    callers = [str(p.relative_to(root)) for top in ("appliance", "services", "firstboot")
+               for p in (root / top).rglob("*.py") if p not in allowed and re.search(r"\benforce\(", p.read_text())]
+    assert callers == []
