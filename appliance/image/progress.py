@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+from appliance.chunks import read_range
+
 CHUNK = 4 * 1024 * 1024
 
 
@@ -38,20 +40,16 @@ class Progress:
 def sha256_file(path, size: int | None = None, offset: int = 0, progress: Progress | None = None) -> str:
     """sha256 of `size` bytes of `path` from `offset` (the whole file when size is None)."""
     h = hashlib.sha256()
+    done = 0
     with open(path, "rb") as fh:
         fh.seek(offset)
-        left = size
-        while left is None or left > 0:
-            block = fh.read(CHUNK if left is None else min(CHUNK, left))
-            if not block:
-                break
+        for block in read_range(fh, size, CHUNK):
             h.update(block)
-            if left is not None:
-                left -= len(block)
+            done += len(block)
             if progress:
                 progress.update(len(block))
-        if left:
-            raise IOError(f"{path}: {left} bytes short of the expected size")
+    if size is not None and done < size:
+        raise IOError(f"{path}: {size - done} bytes short of the expected size")
     return h.hexdigest()
 
 

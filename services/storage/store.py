@@ -115,20 +115,6 @@ def sweep_temp_files(directory: Path) -> int:
     return count
 
 
-def iter_file(path: Path, start: int = 0, length: int | None = None, chunk: int = CHUNK):
-    """Yield a byte range of a file in bounded chunks (for streamed responses)."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        remaining = length
-        while remaining is None or remaining > 0:
-            data = fh.read(chunk if remaining is None else min(chunk, remaining))
-            if not data:
-                break
-            if remaining is not None:
-                remaining -= len(data)
-            yield data
-
-
 def parse_range(header: str | None, size: int):
     """'bytes=a-b' → (start, end inclusive); None if no header; ValueError if unsatisfiable/invalid."""
     if not header:

@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from appliance.chunks import read_range
+
 from services.storage.store import UploadAborted  # noqa: F401 (part of the contract: a put that fails its bounds)
 
 
@@ -38,14 +40,7 @@ class Store(abc.ABC):
         """A byte range in bounded chunks (for streamed responses)."""
         with self.open(name) as fh:
             fh.seek(start)
-            remaining = length
-            while remaining is None or remaining > 0:
-                data = fh.read(chunk if remaining is None else min(chunk, remaining))
-                if not data:
-                    break
-                if remaining is not None:
-                    remaining -= len(data)
-                yield data
+            yield from read_range(fh, length, chunk)
 
     @abc.abstractmethod
     def size(self, name: str) -> int:
