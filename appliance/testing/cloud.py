@@ -167,6 +167,13 @@ class RunningCloud:
         return CloudUser(self, name, project, role, password, user["id"], project_id)
 
 
+def ordinary_users(cloud: RunningCloud) -> dict[str, CloudUser]:
+    """The e2e tests' ordinary users, made by the admin: alice (member) and rita (reader) of proj-a; bob, a member
+    of proj-b."""
+    return {"alice": cloud.add_user("alice", "proj-a"), "rita": cloud.add_user("rita", "proj-a", "reader"),
+            "bob": cloud.add_user("bob", "proj-b")}
+
+
 def _password_token(url: str, user: str, password: str, project: str) -> str:
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": user, "domain": {"id": "default"}, "password": password}}},
@@ -175,3 +182,28 @@ def _password_token(url: str, user: str, password: str, project: str) -> str:
                                  method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.headers["X-Subject-Token"]
+
+
+class IdentityCalls:
+    """Calls to identity as its admin, over the class's own `req(method, path, token, json)` and `admin` token: the
+    checked call and the things tests make (a project, a user with a role on it). Identity's unit-test Env (a Flask
+    test client) and the e2e ApiEnv (a running identity) share them."""
+
+    def ok(self, method, path, token=None, json=None, status=None):
+        resp = self.req(method, path, self.admin if token is None else token, json)
+        expected = status or {"POST": 201, "PUT": 204, "DELETE": 204}.get(method, 200)
+        assert resp.status_code == expected, (method, path, resp.status_code, resp.get_data(as_text=True))
+        return resp.get_json(silent=True)
+
+    def project(self, name) -> str:
+        return self.ok("POST", "/v3/projects", json={"project": {"name": name, "domain_id": "default"}})["project"]["id"]
+
+    def user(self, name, password="User-Pass-1", project_id=None, role="member") -> str:
+        uid = self.ok("POST", "/v3/users", json={"user": {"name": name, "password": password,
+                                                          "domain_id": "default"}})["user"]["id"]
+        if project_id and role:
+            self.ok("PUT", f"/v3/projects/{project_id}/users/{uid}/roles/{self.role_id(role)}")
+        return uid
+
+    def role_id(self, name) -> str:
+        return self.ok("GET", f"/v3/roles?name={name}")["roles"][0]["id"]

@@ -42,6 +42,15 @@ poison = st.one_of(
 not_object = _leaf | st.lists(any_json, max_size=3)
 
 
+def fill_placeholders(value, target: dict):
+    """A valid document with its "{name}" placeholders (in strings, through dicts) filled from `target`."""
+    if isinstance(value, str):
+        return value.format(**target)
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, target) for k, v in value.items()}
+    return value
+
+
 def _dump(value) -> bytes:
     return json.dumps(value).encode()  # ensure_ascii: a lone surrogate travels as "\ud800"
 

@@ -74,6 +74,13 @@ def coverage_gaps(apps, routes: list[Route]) -> tuple[set, set]:
     return served - declared, declared - served
 
 
+def assert_in_matrix(apps, routes: list[Route]) -> None:
+    """Every route the apps serve has a row in the matrix, and every row a route the apps serve."""
+    missing, stale = coverage_gaps(apps, routes)
+    assert not missing, f"routes without a policy row: {sorted(missing)}"
+    assert not stale, f"rows for routes the app does not serve: {sorted(stale)}"
+
+
 def undeclared(app) -> tuple[set, set]:
     """(routes served but not declared, routes declared but not served) of an app on appliance.routes."""
     served = app_routes(app, ignore=FRAMEWORK_RULES | APP_PROBES)

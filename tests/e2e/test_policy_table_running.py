@@ -1,8 +1,6 @@
 """The policy table against the running services: each service's matrix rows over real HTTP to one `egret up`."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import subprocess
 import time
@@ -16,7 +14,7 @@ from botocore.credentials import Credentials
 from appliance import config, policycli, routes
 from appliance.manifest import load_manifest
 from appliance.testing import policy_matrix as pm
-from appliance.testing.cloud import RunningCloud
+from appliance.testing.cloud import IdentityCalls, RunningCloud
 from appliance.testing.plugin import TokenMinter
 from services.compute.policies import POLICIES as COMPUTE_POLICIES
 from services.identity.policies import POLICIES as IDENTITY_POLICIES
@@ -223,16 +221,7 @@ class ComputeWorld(compute.World):
 
 def test_compute_matrix_against_the_running_service(cloud, tokens, tmp_path):
     world = ComputeWorld(cloud, tokens, tiny_qcow2(tmp_path / "tiny.qcow2"))
-
-    def send(persona, method, path, body):
-        if path.endswith("/os-interface") and method == "POST":
-            body = {"interfaceAttachment": {"net_id": world.net["id"]}}
-        if path == "/v2.1/servers" and method == "POST":
-            body = {"server": {**body["server"], "imageRef": world.image}}
-        resp = world.client.open(path, method=method, json=body, headers=world.headers(persona))
-        return resp.status_code, resp.get_data(as_text=True)
-
-    check(pm.run(pm.late_bound(compute.ROUTES), world, send), "compute")
+    check(pm.run(pm.late_bound(compute.ROUTES), world, compute.compute_send(world)), "compute")
 
 
 # -- storage: Glance, Cinder, S3 -----------------------------------------------------------------------------------
@@ -314,26 +303,13 @@ def test_volume_matrix_against_the_running_service(storage_world):
 
 def test_s3_matrix_against_the_running_service(storage_world):
     world = storage_world
-
-    def send(persona, method, path, body):
-        body = body or {}
-        data = body.get("data", b"")
-        headers = {}
-        if body.get("query") == "delete":
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
-        if path in ("/healthz", "/metrics"):
-            resp = world.s3.client.open(path, method=method)
-        else:
-            resp = world.s3.request(method, path, body=data, headers=headers, cred=world.keys.get(persona),
-                                    query=body.get("query", ""), sign=persona != "anon")
-        return resp.status_code, resp.get_data(as_text=True)
-
-    check(pm.run(pm.late_bound(storage.S3_ROUTES), world, send), "s3")
+    check(pm.run(pm.late_bound(storage.S3_ROUTES), world, storage._send_s3(world, world.keys)), "s3")
 
 
 # -- identity (last: its final row changes a user's password, which revokes that user's tokens) ----------------------
-class ApiEnv:
-    """identity's unit-test Env (req, ok, project, user, role_id) over the running identity, as its admin."""
+class ApiEnv(IdentityCalls):
+    """identity's unit-test Env (req, and IdentityCalls' ok, project, user, role_id) over the running identity, as
+    its admin."""
 
     def __init__(self, cloud):
         self.client = pm.HttpClient(cloud.url("identity"))
@@ -345,44 +321,7 @@ class ApiEnv:
             hdrs["Content-Type"] = "application/json"
         return self.client.open(path, method, json=json, data=data, headers=hdrs)
 
-    def ok(self, method, path, token=None, json=None, status=None):
-        resp = self.req(method, path, self.admin if token is None else token, json)
-        expected = status or {"POST": 201, "PUT": 204, "DELETE": 204}.get(method, 200)
-        assert resp.status_code == expected, (method, path, resp.status_code, resp.get_data(as_text=True))
-        return resp.get_json(silent=True)
-
-    def project(self, name) -> str:
-        body = {"project": {"name": name, "domain_id": "default"}}
-        return self.ok("POST", "/v3/projects", json=body)["project"]["id"]
-
-    def user(self, name, password=identity.PASSWORD, project_id=None, role="member") -> str:
-        uid = self.ok("POST", "/v3/users", json={"user": {"name": name, "password": password,
-                                                          "domain_id": "default"}})["user"]["id"]
-        if project_id and role:
-            self.ok("PUT", f"/v3/projects/{project_id}/users/{uid}/roles/{self.role_id(role)}")
-        return uid
-
-    def role_id(self, name) -> str:
-        return self.ok("GET", f"/v3/roles?name={name}")["roles"][0]["id"]
-
 
 def test_identity_matrix_against_the_running_service(cloud, minter):
     world = identity.World(ApiEnv(cloud), minter)
-
-    def send(persona, method, path, body):
-        headers = {}
-        if path.startswith("/v3/auth/tokens") and method != "POST":
-            # the subject token rides in the path's place: the rule has no variable for it
-            headers["X-Subject-Token"] = world.last_subject
-        if isinstance(body, dict) and body.get("tenant_id") == "PROJECT":
-            body = {"tenant_id": world.project}
-        resp = world.env.req(method, path, world.tokens[persona], json=body, headers=headers)
-        return resp.status_code, resp.get_data(as_text=True)
-
-    def make_subject(w):
-        w.last_subject = w.subject_token()["subject"]
-        return {}
-
-    rows = [pm.Route(r.method, r.rule, r.expect, make_subject, r.body, r.note)
-            if r.make is identity.World.subject_token else r for r in identity.ROUTES]
-    check(pm.run(rows, world, send), "identity")
+    check(pm.run(identity.subject_rows(identity.ROUTES), world, identity.identity_send(world)), "identity")

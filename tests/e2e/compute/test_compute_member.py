@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from appliance.testing.cloud import ordinary_users
 from appliance.testing.guest import BOOT_MARKER, READY_MARKER
 from tests.e2e.compute.conftest import services_available, wait_for
 
@@ -23,8 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def people(cloud):
     """alice (member) and rita (reader) of proj-a; bob, a member of proj-b."""
-    return {"alice": cloud.add_user("alice", "proj-a"), "rita": cloud.add_user("rita", "proj-a", "reader"),
-            "bob": cloud.add_user("bob", "proj-b")}
+    return ordinary_users(cloud)
 
 
 @pytest.fixture(scope="module")

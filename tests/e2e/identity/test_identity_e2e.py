@@ -15,13 +15,6 @@ from appliance.testing.cloud import RunningCloud
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    c = RunningCloud(tmp_path_factory.mktemp("identity-e2e") / "state", services=["identity"]).start()
-    yield c
-    c.stop()
-
-
 def _sdk(cloud, **overrides):
     auth = {**cloud.auth, **overrides}
     return openstack.connect(**auth, region_name="RegionOne")

@@ -4,23 +4,15 @@ from __future__ import annotations
 import pytest
 import requests
 
-from appliance.testing.cloud import RunningCloud, assert_cli_refused
+from appliance.testing.cloud import assert_cli_refused, ordinary_users
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    c = RunningCloud(tmp_path_factory.mktemp("identity-member") / "state", services=["identity"]).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
 def users(cloud):
     """The admin only makes the projects and users; everything else runs as them."""
-    return {"alice": cloud.add_user("alice", "proj-a"), "rita": cloud.add_user("rita", "proj-a", "reader"),
-            "bob": cloud.add_user("bob", "proj-b")}
+    return ordinary_users(cloud)
 
 
 _NOT_FOUND = ("404", "No ApplicationCredential found", "Could not find", "not found")

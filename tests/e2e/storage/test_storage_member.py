@@ -10,7 +10,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from appliance.testing.cloud import FORBIDDEN, assert_cli_refused
+from appliance.testing.cloud import FORBIDDEN, assert_cli_refused, ordinary_users
 from tests.e2e.storage.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,8 +22,7 @@ _NOT_FOUND = ("HTTP 404", "404", "No image found", "No volume found", "No snapsh
 @pytest.fixture(scope="module")
 def users(cloud):
     """The admin only makes the projects, the users and one public image."""
-    return {"alice": cloud.add_user("alice", "proj-a"), "rita": cloud.add_user("rita", "proj-a", "reader"),
-            "bob": cloud.add_user("bob", "proj-b")}
+    return ordinary_users(cloud)
 
 
 @pytest.fixture(scope="module")

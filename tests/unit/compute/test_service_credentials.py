@@ -190,28 +190,33 @@ def test_delete_after_the_users_token_expired_releases_everything(env, tmp_path)
     assert env.network.ports == {} and env.volume.attachments == {} and vol["status"] == "available"
 
 
-def test_a_service_failure_reads_cleanly_for_the_user_and_in_full_for_the_admin(env, monkeypatch):
-    def refuse(port_id, body, token=None):
-        raise ExternalError("(rule:update_port:binding:host_id) is disallowed by policy.", 403, "network",
-                            f"http://127.0.0.1:9696/v2.0/ports/{port_id}: (rule:update_port:binding:host_id)")
-    monkeypatch.setattr(env.network, "update_port", refuse)
+def boot_failing(env, monkeypatch, fake, method, error):
+    """Boot while `fake.method` raises error(*its args): the server's id and the clean fault its user reads."""
+    def fail(*args, **kw):
+        raise error(*args, **kw)
+    monkeypatch.setattr(fake, method, fail)
     sid = env.boot()
     fault = server(env, sid)["fault"]
-    assert fault["message"] == "Network service unavailable" and "details" not in fault
     assert_clean_fault(fault)
+    return sid, fault
+
+
+def test_a_service_failure_reads_cleanly_for_the_user_and_in_full_for_the_admin(env, monkeypatch):
+    def refused(port_id, body, token=None):
+        return ExternalError("(rule:update_port:binding:host_id) is disallowed by policy.", 403, "network",
+                             f"http://127.0.0.1:9696/v2.0/ports/{port_id}: (rule:update_port:binding:host_id)")
+    sid, fault = boot_failing(env, monkeypatch, env.network, "update_port", refused)
+    assert fault["message"] == "Network service unavailable" and "details" not in fault
     admin_fault = server(env, sid, env.admin)["fault"]
     assert "/v2.0/ports/" in admin_fault["details"] and "rule:update_port" in admin_fault["details"]
 
 
 def test_an_image_service_outage_reads_as_such(env, monkeypatch):
     def down(image_id, dest, token=None):
-        raise ExternalError("Image service unavailable", 503, "image",
-                            f"image GET /v2/images/{image_id}/file: connection refused")
-    monkeypatch.setattr(env.image, "download", down)
-    sid = env.boot()
-    fault = server(env, sid)["fault"]
+        return ExternalError("Image service unavailable", 503, "image",
+                             f"image GET /v2/images/{image_id}/file: connection refused")
+    sid, fault = boot_failing(env, monkeypatch, env.image, "download", down)
     assert fault["message"] == "Image service unavailable"
-    assert_clean_fault(fault)
     assert "connection refused" in server(env, sid, env.admin)["fault"]["details"]
 
 

@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 import pytest
 
+from appliance.testing.cloud import IdentityCalls
 from appliance.testing.plugin import make_settings
 from appliance.testing.postgres import admin_sql
 
@@ -59,8 +60,9 @@ def database_url(request, tmp_path):
     admin_sql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-class Env:
-    """The app under test with helpers for requests, tokens, fixtures and DB snapshots."""
+class Env(IdentityCalls):
+    """The app under test with helpers for requests, tokens, fixtures (ok, project, user, role_id: IdentityCalls)
+    and DB snapshots."""
 
     def __init__(self, settings):
         from services.identity import create_app
@@ -81,13 +83,6 @@ class Env:
             kw["data"] = data
             kw["content_type"] = "application/json"
         return self.client.open(path, method=method, **kw)
-
-    def ok(self, method, path, token=None, json=None, status=None):
-        token = self.admin if token is None else token
-        resp = self.req(method, path, token, json)
-        expected = status or {"POST": 201, "PUT": 204, "DELETE": 204}.get(method, 200)
-        assert resp.status_code == expected, (method, path, resp.status_code, resp.get_data(as_text=True))
-        return resp.get_json(silent=True)
 
     # -- tokens ----------------------------------------------------------------------------------
     def auth_body(self, user="admin", password=ADMIN_PASSWORD, project="admin", domain=None, system=False):
@@ -112,20 +107,6 @@ class Env:
         if self._admin is None:
             self._admin = self.token()
         return self._admin
-
-    # -- fixtures --------------------------------------------------------------------------------
-    def project(self, name) -> str:
-        return self.ok("POST", "/v3/projects", json={"project": {"name": name, "domain_id": "default"}})["project"]["id"]
-
-    def user(self, name, password="User-Pass-1", project_id=None, role="member") -> str:
-        uid = self.ok("POST", "/v3/users", json={"user": {"name": name, "password": password,
-                                                          "domain_id": "default"}})["user"]["id"]
-        if project_id and role:
-            self.ok("PUT", f"/v3/projects/{project_id}/users/{uid}/roles/{self.role_id(role)}")
-        return uid
-
-    def role_id(self, name) -> str:
-        return self.ok("GET", f"/v3/roles?name={name}")["roles"][0]["id"]
 
     # -- state -----------------------------------------------------------------------------------
     def snapshot(self) -> dict:

@@ -39,14 +39,6 @@ def target(alice, public_net):
     return {"net": net, "subnet": subnet, "port": port, "router": router, "sg": sg, "ext": public_net[0]["id"]}
 
 
-def _fill(value, target):
-    if isinstance(value, str):
-        return value.format(**target)
-    if isinstance(value, dict):
-        return {k: _fill(v, target) for k, v in value.items()}
-    return value
-
-
 def _send(api, method, path, raw):
     return api.client.open(path, method=method, data=raw, content_type="application/json",
                            headers={"X-Auth-Token": api.token})
@@ -55,7 +47,7 @@ def _send(api, method, path, raw):
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
 def test_hostile_bodies_are_refused_and_change_nothing(alice, admin, snapshot, target, route):
     method, path, wrapper, schema, base = route
-    base = _fill(base, target)
+    base = hostile.fill_placeholders(base, target)
     path = path.format(**target)
     api = admin if "quotas" in path else alice
     hostile.fuzz_route(lambda raw: _send(api, method, path, raw), "neutron", wrapper,

@@ -45,14 +45,6 @@ def target(image_client, volume_client, tokens):
     return {"image": image, "volume": create(volume_client, tokens["alice"])["id"]}
 
 
-def _fill(value, target):
-    if isinstance(value, str):
-        return value.format(**target)
-    if isinstance(value, dict):
-        return {k: _fill(v, target) for k, v in value.items()}
-    return value
-
-
 def _client(api, image_client, volume_client):
     return image_client if api == "image" else volume_client
 
@@ -60,7 +52,7 @@ def _client(api, image_client, volume_client):
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r[1]} {r[2]} {r[3] or ''}" for r in ROUTES])
 def test_hostile_bodies_are_refused_and_change_nothing(apps, image_client, volume_client, tokens, target, route):
     api, method, path, wrapper, fields, base, persona, refuse_all = route
-    path, base = path.format(**target), _fill(base, target)
+    path, base = path.format(**target), hostile.fill_placeholders(base, target)
     client, fmt, headers = _client(api, image_client, volume_client), FORMAT[api], tokens[persona]
     content_type = "application/openstack-images-v2.1-json-patch" if method == "PATCH" else "application/json"
 

@@ -85,17 +85,22 @@ def test_tampered_request_fails_signature(s3, s3_client, bucket):
     assert db_state() == before
 
 
+def assert_tampered_and_expired_refused(s3_client, url, tampered):
+    """A presigned `url` altered (`tampered`) does not match its signature; two minutes on, it has expired."""
+    assert_s3_error(s3_client.get(tampered), 403, "SignatureDoesNotMatch")
+    with server_clock(120):
+        r = s3_client.get(url)
+    assert_s3_error(r, 403, "AccessDenied")
+    assert b"expired" in r.data
+
+
 def test_presigned_get_and_expiry(s3, s3_client, bucket):
     s3.request("PUT", "/data/doc.txt", body=b"presigned!")
     url = s3.presign("GET", "/data/doc.txt")
     r = s3_client.get(url)
     assert r.status_code == 200 and r.data == b"presigned!"
     # tampering with the signed query breaks it
-    assert_s3_error(s3_client.get(url.replace("doc.txt", "doc.txu")), 403, "SignatureDoesNotMatch")
-    with server_clock(120):
-        r = s3_client.get(url)
-    assert_s3_error(r, 403, "AccessDenied")
-    assert b"expired" in r.data
+    assert_tampered_and_expired_refused(s3_client, url, url.replace("doc.txt", "doc.txu"))
 
 
 # --- buckets ------------------------------------------------------------------------------------------------------
@@ -444,11 +449,7 @@ def test_signature_v2_header_and_presigned_query(s3, s3_client, bucket):
     assert "AWSAccessKeyId=" in url
     r = s3_client.get(url)
     assert r.status_code == 200 and r.data == b"version two"
-    assert_s3_error(s3_client.get(url.replace("v2.txt", "v3.txt")), 403, "SignatureDoesNotMatch")
-    with server_clock(120):
-        r = s3_client.get(url)
-    assert_s3_error(r, 403, "AccessDenied")
-    assert b"expired" in r.data
+    assert_tampered_and_expired_refused(s3_client, url, url.replace("v2.txt", "v3.txt"))
     req = AWSRequest(method="PUT", url="http://localhost/data/v2h", data=b"hdr", headers={"Content-Type": "text/x"})
     HmacV1Auth(creds).add_auth(req)
     r = s3_client.put("/data/v2h", data=b"hdr", headers=dict(req.headers.items()))
