@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -32,17 +33,36 @@ def cloud(libvirtd, run_prefix):  # noqa: F811
                      extra_env={"EGRET_SERVICE": json.dumps({"compute": compute, "network": network})})
     c.start(timeout=180)
     c.run_prefix = run_prefix
+
+    def finish():
+        # servers outlive the service (as VMs should); delete whatever a failed test left, then stop
+        try:
+            leftovers = c.openstack_json("server", "list", "--all-projects")
+        except (AssertionError, ValueError):
+            leftovers = []
+        for server in leftovers:
+            c.openstack("server", "delete", "--wait", server["ID"], check=False, timeout=120)
+        c.stop()
+        _assert_no_domains_left(run_prefix)
+        shutil.rmtree(state, ignore_errors=True)
+    _FINISH.append(finish)
     yield c
-    # servers outlive the service (as VMs should); delete whatever a failed test left, then stop
-    try:
-        leftovers = c.openstack_json("server", "list", "--all-projects")
-    except (AssertionError, ValueError):
-        leftovers = []
-    for server in leftovers:
-        c.openstack("server", "delete", "--wait", server["ID"], check=False, timeout=120)
-    c.stop()
-    _assert_no_domains_left(run_prefix)
-    shutil.rmtree(state, ignore_errors=True)
+    if _FINISH:
+        _FINISH.pop()()
+
+
+# The cloud reconciles its data plane every 2 s (a quarter of a core): it stops when the last test of this
+# directory is done, not at the end of the session, so the image tests that follow get the whole machine.
+_FINISH: list = []
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield      # the test's own fixtures (which may still use the cloud) are torn down first
+    if _FINISH and (nextitem is None or HERE not in Path(nextitem.path).resolve().parents):
+        _FINISH.pop()()
+    return result
 
 
 def _assert_no_domains_left(prefix):
