@@ -1,15 +1,13 @@
 """The federation hub: sites enrol with a single-use token, then dial home over mTLS with health and inventory."""
 from __future__ import annotations
 
-from prometheus_client.core import GaugeMetricFamily
-
-from appliance import config, routes
-from appliance.app import make_app
+from appliance import config
 from appliance.db import migrate_service, open_service_database
 from services.federation import models
-from services.federation.api import hub, sites
-from services.federation.manager import Manager, install_tls
-from services.federation.policies import POLICIES
+
+# The hub's app stack (Flask app, routes, manager) is imported inside the functions below, not here: `egret`
+# imports this package for its parsers on every call, and so does the boot assessment (`egret update health`),
+# which must still run, and report which unit failed, on a slot whose service code is broken.
 
 
 def migrate(settings=None) -> list[str]:
@@ -23,10 +21,18 @@ def open_database(settings):
 
 def prepare(settings) -> None:
     """Before gunicorn binds (the supervisor and `egret serve` call it): the hub CA and the TLS files it serves."""
+    from services.federation.manager import install_tls
     install_tls(settings)
 
 
 def create_app(settings=None, *, driver=None):
+    from appliance import routes
+    from appliance.app import make_app
+    from services.federation.api import hub, sites
+    from services.federation.manager import Manager, install_tls
+    from services.federation.metrics import SitesByStatus
+    from services.federation.policies import POLICIES
+
     settings = settings or config.load()
     db = open_database(settings)
     db.close()
@@ -37,27 +43,5 @@ def create_app(settings=None, *, driver=None):
     manager = Manager(settings)
     app.extensions["egret.manager"] = manager
     routes.register(app, hub.TABLE, sites.TABLE)
-    _register_metrics(app, manager)
-    return app
-
-
-class SitesByStatus:
-    """The egret_federation_sites gauge: enrolled sites by status, read at scrape time."""
-
-    def __init__(self, manager: Manager):
-        self.manager = manager
-
-    def collect(self):
-        family = GaugeMetricFamily("egret_federation_sites", "Enrolled sites by status", labels=["status"])
-        try:
-            models.database.connect(reuse_if_open=True)
-            counts = self.manager.counts_by_status()
-        except Exception:  # a scrape must not fail because the DB is busy
-            counts = {}
-        for status, count in counts.items():
-            family.add_metric([status], count)
-        yield family
-
-
-def _register_metrics(app, manager: Manager) -> None:
     app.extensions["egret.metrics"].registry.register(SitesByStatus(manager))
+    return app

@@ -5,14 +5,17 @@ import json
 import sys
 
 from appliance import federation_site, jointoken, pki
-from services.federation import models, open_database, schemas
-from services.federation.manager import Manager
+from services.federation import schemas
 
 
 def cmd_enrol_token(args, settings) -> int:
     if not schemas.MIN_TTL <= args.ttl <= schemas.MAX_TTL:
         print(f"egret: --ttl must be between {schemas.MIN_TTL} and {schemas.MAX_TTL} seconds", file=sys.stderr)
         return 2
+    # the hub's service code loads only here: `egret` reads this module for its parser on every call, the
+    # boot assessment (`egret update health`) included, which must still judge a slot whose services are broken
+    from services.federation import models, open_database
+    from services.federation.manager import Manager
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = open_database(settings)
     try:

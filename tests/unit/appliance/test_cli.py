@@ -3,9 +3,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from appliance import supervisor
 from appliance.testing.plugin import free_port, make_settings
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _egret(args, env, **kw):
@@ -85,3 +88,12 @@ def test_policy_list_prints_who_may_call_what_with_the_overrides(tmp_path):
     assert "identity:create_user" in line and line.endswith("role:admin and project_id:%(project_id)s")
     assert not (tmp_path / "st" / "identity.db").exists()
     assert _egret(["policy", "list", "--service", "nosuch"], env).returncode == 2
+
+
+def test_egret_loads_no_service_app_code():
+    """The boot assessment runs `egret update health`: it must start, and name the failing unit, on a slot whose
+    services' shared app code is broken (the A/B image test ships such an update), so `egret` never imports it."""
+    probe = ("import sys; sys.modules['appliance.app'] = None; sys.argv = ['egret', '--help']\n"
+             "import appliance.cli")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
