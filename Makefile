@@ -13,7 +13,7 @@ up: setup
 	$(VENV)/bin/egret up
 
 test: setup
-	$(PY) -m pytest --postgres $(PYTEST_ARGS)
+	@bash scripts/test.sh $(PYTEST_ARGS)
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
