@@ -26,6 +26,10 @@ class Node:
             self._host = self.section.get("host") or self.driver.host_caps().hostname
         return self._host
 
+    def driver_for(self, inst):
+        """The driver of the node that runs `inst`: one node today; the site's node registry maps inst.host next."""
+        return self.driver
+
     def instance_dir(self, inst) -> Path:
         return self.instances_dir / inst.id
 
