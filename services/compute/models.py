@@ -1,4 +1,4 @@
-"""Compute models: flavors, keypairs, instances (servers) with their volume attachments, groups, quotas."""
+"""Compute models: flavors, keypairs, instances (servers) with their volume attachments, groups, quotas, nodes."""
 from __future__ import annotations
 
 import uuid
@@ -119,4 +119,38 @@ class Quota(Base):
         indexes = ((("project_id", "resource"), True),)
 
 
-ALL_MODELS = [Flavor, FlavorAccess, KeyPair, ServerGroup, Instance, VolumeAttachment, Quota]
+class ComputeNode(Base):
+    """A compute node of the site as the scheduler sees it: capacity, zone, state (os-hypervisors, os-services)."""
+    host = peewee.CharField(unique=True)
+    address = peewee.CharField(default="")
+    availability_zone = peewee.CharField(default="nova")
+    state = peewee.CharField(default="up")             # up | down (the site's heartbeats decide)
+    disabled = peewee.BooleanField(default=False)
+    disabled_reason = peewee.TextField(null=True)
+    hypervisor_type = peewee.CharField(default="qemu")  # the driver's domain type: kvm | qemu | fake
+    hypervisor_version = peewee.IntegerField(default=0)
+    arch = peewee.CharField(default="x86_64")
+    vcpus = peewee.IntegerField(default=0)
+    memory_mb = peewee.IntegerField(default=0)
+    disk_gb = peewee.IntegerField(default=0)
+    numa_nodes = peewee.IntegerField(default=1)
+    dedicated_cpus = JSONField(default=list)          # host CPU ids set aside for pinned guests
+    hugepages = JSONField(default=dict)               # page size KiB (str) -> pages the node has for guests
+    info = JSONField(default=dict)                    # what the views show and nobody schedules on
+    cpu_allocation_ratio = peewee.FloatField(default=16.0)
+    ram_allocation_ratio = peewee.FloatField(default=1.5)
+    disk_allocation_ratio = peewee.FloatField(default=1.0)
+
+
+class Allocation(Base):
+    """What one server holds on its node: counted against the node's capacity until the server is torn down."""
+    instance_id = peewee.CharField(unique=True)
+    host = peewee.CharField(index=True)
+    vcpus = peewee.IntegerField(default=0)             # shared vCPUs (a pinned server holds `cpus` instead)
+    memory_mb = peewee.IntegerField(default=0)
+    disk_gb = peewee.IntegerField(default=0)
+    cpus = JSONField(default=list)                    # the dedicated host CPUs it is pinned to
+    page_kib = peewee.IntegerField(null=True)          # huge page size its memory is backed by
+
+
+ALL_MODELS = [Flavor, FlavorAccess, KeyPair, ServerGroup, Instance, VolumeAttachment, Quota, ComputeNode, Allocation]
