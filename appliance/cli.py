@@ -15,6 +15,7 @@ import sys
 
 from appliance import config
 from appliance.cluster.cli import add_parsers as add_cluster_parsers
+from appliance.dbcli import add_parsers as add_db_parsers
 from appliance.image.cli import add_parsers as add_image_parsers
 from appliance.manifest import load_manifest, start_order
 from appliance.tlscli import add_parsers as add_tls_parsers
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "cluster)")
     pol_list.add_argument("--json", action="store_true")
     add_tls_parsers(sub)  # tls show | ensure | install CERT KEY [--ca CA]
+    add_db_parsers(sub)  # db move --to postgresql://... [--json]
     return parser
 
 
