@@ -22,6 +22,7 @@ DEFAULT_PORTS = {
     "s3": 8080,
     "federation": 8119,
     "cluster": 8120,
+    "compute_agent": 8121,   # a site node's compute agent (HTTPS, mTLS; optional unit)
     "firstboot": 8000,
 }
 

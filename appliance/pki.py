@@ -243,8 +243,9 @@ def fetch_pinned_ca(base_url: str, expected: str, path: str = "/ca") -> str:
 
 
 def peer_certificate(environ) -> dict | None:
-    """The verified client certificate of this request (gunicorn TLS with --cert-reqs 1), or None."""
-    sock = environ.get("gunicorn.socket")
+    """The verified client certificate of this request (gunicorn TLS with --cert-reqs 1; werkzeug's server in
+    tests), or None."""
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
     getpeercert = getattr(sock, "getpeercert", None)
     return getpeercert() if getpeercert else None
 

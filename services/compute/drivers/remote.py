@@ -1,0 +1,165 @@
+"""RemoteDriver: the compute driver contract, carried out by another node's agent over the site's mTLS."""
+from __future__ import annotations
+
+import functools
+import http.client
+import json
+import ssl
+import threading
+from pathlib import Path
+
+from appliance import pki
+from services.compute.drivers import base, codec
+
+CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
+CALL_TIMEOUT = 60.0       # a quick call (power state, pause, XML) that has not answered by then never will
+LONG_TIMEOUT = 900.0      # booting, disk and image work: minutes on a busy TCG host
+# the contract methods that may legitimately take minutes (a name that is not a method here is harmless)
+LONG_CALLS = frozenset({"spawn", "define", "cache_image", "create_root_disk", "grow_root_disk", "export_root_disk",
+                        "create_overlay", "grow_disk", "copy_disk", "write_config_drive", "delete_instance_files"})
+ARGS_HEADER = "X-Egret-Arguments"
+BLOCK = 1 << 16
+LOCAL = frozenset({"host_caps", "cached_caps"})   # written below: the node's caps, fetched once and kept
+
+
+class RemoteDriver(base.ComputeDriver):
+    """Every public method of base.ComputeDriver is one `POST /v1/driver/<method>` to the node's agent."""
+
+    def __init__(self, node: str, address: str, ca_pem: str, cert: tuple[Path, Path] | None, *,
+                 prefix: str = "egret-", connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT,
+                 long_timeout: float = LONG_TIMEOUT):
+        self.node = node
+        self.host, self.port = _split(address)
+        self.prefix = prefix
+        self.connect_timeout, self.call_timeout, self.long_timeout = connect_timeout, call_timeout, long_timeout
+        self._context = pki.client_context(ca_pem, cert)
+        self._caps: base.HostCaps | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_node(cls, settings, node: str, host: str) -> "RemoteDriver":
+        """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
+        from appliance.cluster import membership  # the cluster unit's files; only a site's control plane needs them
+        address = f"{host}:{settings.port('compute_agent')}" if ":" not in host.strip("[]") else host
+        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings),
+                   prefix=settings.section("compute").get("domain_prefix", "egret-"))
+
+    def __repr__(self) -> str:
+        return f"RemoteDriver({self.node!r} at {self.host}:{self.port})"
+
+    # -- the node's capabilities: asked once, then kept (they change only when the node restarts) --------------
+    def host_caps(self) -> base.HostCaps:
+        with self._lock:
+            if self._caps is None:
+                self._caps = self._invoke(codec.METHODS["host_caps"], (), {})
+            return self._caps
+
+    def cached_caps(self) -> base.HostCaps | None:
+        return self._caps
+
+    # -- the wire --------------------------------------------------------------------------------------------------
+    def _connect(self, timeout: float) -> http.client.HTTPSConnection:
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self._context)
+        try:
+            conn.connect()
+        except (OSError, ssl.SSLError) as exc:
+            conn.close()
+            raise self._unreachable(exc) from None
+        conn.sock.settimeout(timeout)   # connected quickly; now the call itself may take its time
+        return conn
+
+    def _unreachable(self, exc: BaseException) -> base.DriverError:
+        what = "did not answer in time" if isinstance(exc, TimeoutError) else f"cannot be reached ({exc})"
+        return base.DriverError(f"Compute node '{self.node}' ({self.host}:{self.port}) {what}.")
+
+    def _invoke(self, m: codec.Method, args: tuple, kwargs: dict):
+        arguments = codec.encode_args(m, args, kwargs)
+        timeout = self.long_timeout if m.name in LONG_CALLS else self.call_timeout
+        # a call that itself waits (power_off(timeout=...)) gets that long on top
+        waits = arguments.get("timeout")
+        if isinstance(waits, (int, float)) and not isinstance(waits, bool):
+            timeout += max(0.0, float(waits))
+        conn = self._connect(timeout)
+        path = f"/v1/driver/{m.name}"
+        try:
+            if m.streams_in:
+                bound = m.signature.bind(None, *args, **kwargs)
+                chunks = bound.arguments.get(codec.STREAM_PARAM, ())
+                conn.request("POST", path, body=_blocks(chunks), encode_chunked=True,
+                             headers={ARGS_HEADER: json.dumps(arguments), "Content-Type": "application/octet-stream",
+                                      "Transfer-Encoding": "chunked"})
+            else:
+                conn.request("POST", path, body=json.dumps(arguments).encode(),
+                             headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            if resp.status == 200 and m.streams_out:
+                return _stream(self, conn, resp)
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._unreachable(exc) from None
+        except BaseException:   # the upload's own source failed: the agent sees a cut body and keeps nothing
+            conn.close()
+            raise
+        conn.close()
+        return self._answer(m, resp.status, raw)
+
+    def _answer(self, m: codec.Method, status: int, raw: bytes):
+        try:
+            document = json.loads(raw) if raw else {}
+        except ValueError:
+            document = {}
+        if status == 200:
+            try:
+                return codec.decode(document.get("result"), "result")
+            except (codec.CodecError, AttributeError) as exc:
+                raise base.DriverError(f"Compute node '{self.node}' answered {m.name} with {exc}.") from None
+        if status == 422 and isinstance(document.get("driver_error"), dict):
+            raise codec.decode_error(document["driver_error"])
+        message = (document.get("error") or {}).get("message") if isinstance(document, dict) else None
+        raise base.DriverError(f"Compute node '{self.node}' refused {m.name}: {message or 'no reason given'} "
+                               f"(HTTP {status}).")
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"a node agent's address is host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _blocks(chunks):
+    """The upload's pieces as http.client sends them (empty pieces would end a chunked body early)."""
+    for chunk in chunks:
+        if chunk:
+            yield bytes(chunk)
+
+
+def _stream(driver: RemoteDriver, conn, resp):
+    """The response body, piece by piece; a connection cut mid-way is an error, never a short, silent end."""
+    try:
+        while True:
+            block = resp.read(BLOCK)
+            if not block:
+                return
+            yield block
+    except (OSError, http.client.HTTPException) as exc:
+        raise base.DriverError(f"Compute node '{driver.node}' broke off a stream: {exc or type(exc).__name__}.") \
+            from None
+    finally:
+        conn.close()
+
+
+def _proxy(m: codec.Method):
+    def call(self, *args, **kwargs):
+        return self._invoke(m, args, kwargs)
+    original = getattr(base.ComputeDriver, m.name)
+    functools.update_wrapper(call, original)
+    return call
+
+
+# every public contract method, as base.py defines it now (methods added there are carried without an edit here)
+for _m in codec.METHODS.values():
+    if _m.name not in LOCAL:
+        setattr(RemoteDriver, _m.name, _proxy(_m))
+del _m

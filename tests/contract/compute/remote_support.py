@@ -1,0 +1,67 @@
+"""A throwaway site for the remote driver's tests: a site CA (appliance/pki.py), certificates, and a node agent
+served over real HTTPS with client certificates on 127.0.0.1 in a background thread."""
+from __future__ import annotations
+
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from appliance import config, pki
+from services.compute import agent
+from services.compute.drivers.remote import RemoteDriver
+
+NODE, CONTROL, MEMBER = "node-1", "control", "member-2"
+
+
+@dataclass
+class Site:
+    directory: Path
+    ca: pki.CertificateAuthority
+    foreign: pki.CertificateAuthority   # another site's CA: its certificates must not get in
+
+    def cert(self, name: str, *, foreign: bool = False) -> tuple[Path, Path]:
+        """A certificate and key named `name` from the site CA (or the foreign one), made once."""
+        ca = self.foreign if foreign else self.ca
+        base = self.directory / ("foreign" if foreign else "site")
+        crt, key = base / f"{name}.crt", base / f"{name}.key"
+        ca.ensure_leaf(crt, key, name, ["127.0.0.1"])
+        return crt, key
+
+
+def make_site(directory: Path) -> Site:
+    return Site(directory, pki.CertificateAuthority.create(directory / "ca", "Egret test site"),
+                pki.CertificateAuthority.create(directory / "foreign-ca", "Egret other site"))
+
+
+class AgentServer:
+    """The agent app behind werkzeug's threaded server, TLS as the unit serves it (client certificate optional
+    at the TLS layer and verified against the site CA when sent)."""
+
+    def __init__(self, site: Site, driver, allowed=(CONTROL,)):
+        crt, key = site.cert(NODE)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(crt), str(key))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cadata=site.ca.cert_pem)
+        settings = config.Settings(state_dir=site.directory / "state", config_dir=site.directory / "etc")
+        self.app = agent.create_app(settings, driver=driver, allowed=lambda: set(allowed))
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, ssl_context=ctx)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="compute-agent")
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def remote(site: Site, address: str, *, name: str = CONTROL, foreign: bool = False, prefix: str = "egret-",
+           **kw) -> RemoteDriver:
+    return RemoteDriver(NODE, address, site.ca.cert_pem, site.cert(name, foreign=foreign), prefix=prefix, **kw)
