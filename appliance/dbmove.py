@@ -276,8 +276,13 @@ class ServiceMove:
             sides = [f"{t} ({'SQLite' if t in source_tables else 'PostgreSQL'} only)" for t in only]
             raise MoveError(f"{p.service}: tables exist on one side only: {', '.join(sides)}")
         self._check_migrations_match()
+        order = fk_order(target_tables, pg_foreign_keys(self._pg))
+        # migrations may seed rows (compute's default flavors): the SQLite file holds what became of them (an
+        # operator may have deleted one), so the copy replaces them
+        for table in reversed(order):
+            self._pg.execute_sql(f"DELETE FROM {_q(table)}")
         sequences = sqlite_sequence(self._sqlite)
-        for table in fk_order(target_tables, pg_foreign_keys(self._pg)):
+        for table in order:
             self._copy(table)
         self._set_sequences(sequences)
         self.seconds = time.monotonic() - started
@@ -441,10 +446,14 @@ def open_by_others(path: Path) -> list[int]:
     return pids
 
 
-def check_box(settings, plans: list[Plan]) -> None:
-    """Refuse while the services run: what they wrote after the copy would be lost with the SQLite file."""
+def already_moved(settings) -> None:
     if settings.database_url and not settings.database_url.startswith("sqlite:"):
         raise MoveError(f"this box already uses {mask_url(settings.database_url)}; nothing to move")
+
+
+def check_box(settings, plans: list[Plan]) -> None:
+    """Refuse while the services run: what they wrote after the copy would be lost with the SQLite file."""
+    already_moved(settings)
     lock = settings.state_dir / "run" / "egret-up.lock"
     if lock.exists():
         with open(lock) as fh:
@@ -492,6 +501,7 @@ def retire(source: Path) -> Path:
 
 def move_box(settings, to: str, progress=lambda event: None) -> dict:
     """Move every service database of the box, all or nothing, then point the settings at PostgreSQL."""
+    already_moved(settings)
     plans = plan(settings, to)
     if not plans:
         raise MoveError(f"no service database under {settings.state_dir} to move")

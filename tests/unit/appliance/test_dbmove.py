@@ -29,6 +29,7 @@ def sample_sqlite(path) -> sqlite3.Connection:
     database.close()
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA foreign_keys = OFF")  # insert out of order; the file ends consistent
+    conn.execute("DELETE FROM tree WHERE id = 'seed'")  # an operator deleted what a migration seeded
     conn.execute("INSERT INTO child VALUES ('c1', 'p1', NULL)")
     conn.execute("INSERT INTO child VALUES ('c2', 'p1', 'a note with \"quotes\" and ünïcode')")
     conn.executemany("INSERT INTO tree VALUES (?, ?)", [("leaf", "mid"), ("mid", "root"), ("root", None)])
@@ -233,6 +234,7 @@ def test_move_copies_every_value_and_continues_sequences(tmp_path, pg):
     assert parents[0][:6] == ("p1", NOW, None, True, 2 ** 40 + 7, pytest.approx(1.1, rel=1e-6))
     assert json.loads(parents[0][6]) == {"a": [1, 2], "b": None} and bytes(parents[0][7]) == b"\x00\xffraw"
     assert parents[1][2:5] == (datetime.datetime(2027, 1, 1), False, None)
+    assert pg_rows(pg, "SELECT id FROM tree WHERE id = 'seed'") == []  # deleted on the box, so not there
     assert pg_rows(pg, "SELECT note FROM child WHERE id = 'c2'") == [('a note with "quotes" and ünïcode',)]
     # the schema is the migrations' own: the same tables and migration records a fresh PostgreSQL box has
     assert pg_rows(pg, "SELECT name FROM egret_migrations ORDER BY name") == [("0001_initial",), ("0002_note",)]
