@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from appliance import config, routes
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
-from services.compute import microversion, models, servers
+from services.compute import microversion, models, scheduler, servers
 from services.compute.api import TABLES
 from services.compute.drivers import load_driver
 from services.compute.external import http_clients
@@ -33,6 +33,8 @@ def build_api(settings, driver, clients, synchronous=False):
     manager = ComputeManager(settings, driver, clients, synchronous=synchronous)
     app.extensions["egret.manager"] = manager
     routes.register(app, *TABLES)
+    if driver.cached_caps() is not None:   # else the background start-up registers it once libvirt answers
+        _register_node(manager)
 
     @app.before_request
     def _microversion():
@@ -100,12 +102,20 @@ def _start_background(settings, manager, interval: float) -> None:
     def run():
         try:
             manager.driver.host_caps()
+            _register_node(manager)
             report = manager.reconcile()
             log.info("compute reconcile: %s", report)
         except Exception:
             log.exception("compute reconcile failed")
         manager.start_background(interval)
     threading.Thread(target=run, name="compute-reconcile", daemon=True).start()
+
+
+def _register_node(manager) -> None:
+    """This box's compute node row, refreshed from its driver at every start (capacity, zone, ratios)."""
+    with models.database.connection_context():
+        node = scheduler.register_local(manager.node)
+    log.info("compute node %s registered in zone %s", node.host, node.availability_zone)
 
 
 def _register_metrics(app, manager) -> None:

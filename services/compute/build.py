@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 from appliance.db import utcnow
-from services.compute import access, faults
+from services.compute import access, faults, scheduler
 from services.compute.configdrive import config_drive_files
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
-from services.compute.models import Instance, ServerGroup, VolumeAttachment
+from services.compute.models import Instance, VolumeAttachment
 from services.compute.tasks import in_db
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ServerBuilder:
         inst = Instance.get_by_id(instance_id)
         try:
             self._check_group(inst)
-            inst.host = self.node.host
+            inst.host = scheduler.place(self.node, inst, token).host
             self._task(inst, "networking")
             vifs = self.devices.allocate_ports(inst, token)
             self._task(inst, "block_device_mapping")
@@ -86,15 +86,8 @@ class ServerBuilder:
         inst.save()
 
     def _check_group(self, inst) -> None:
-        if not inst.server_group_id:
-            return
-        group = ServerGroup.get_or_none(ServerGroup.id == inst.server_group_id)
-        if group and group.policy == "anti-affinity":
-            others = Instance.select().where((Instance.server_group_id == group.id) & (Instance.deleted == False)  # noqa
-                                             & (Instance.id != inst.id) & (Instance.host == self.node.host))
-            if others.exists():
-                raise BuildError("No valid host was found. There are not enough hosts available "
-                                 f"(server group {group.id} has policy anti-affinity).")
+        """Server groups are the scheduler's filters and weighers (scheduler/filters.py), decided inside the claim
+        so that members created together see each other's places."""
 
     def _cached_image(self, inst, image_id: str, token) -> tuple[Path, dict]:
         """Download an image once into _base (shared by every overlay on it), after checking the user may use it.
@@ -161,7 +154,7 @@ class ServerBuilder:
             disks=disks, vifs=vifs, kernel=image_info.get("kernel_path"), initrd=image_info.get("ramdisk_path"),
             cmdline=image_info.get("os_command_line") or ("console=ttyS0" if image_info.get("kernel_path") else None),
             console_log=str(self.node.console_path(inst)), extra_specs=dict(inst.flavor.get("extra_specs") or {}),
-            metadata={"project": inst.project_id, "server": inst.name})
+            metadata={"project": inst.project_id, "server": inst.name}, cpuset=scheduler.cpuset(inst.id))
 
     # -- teardown -----------------------------------------------------------------------------------------
     def teardown(self, inst, keep_volumes=False) -> None:
@@ -181,6 +174,7 @@ class ServerBuilder:
         self.devices.release_unrecorded_ports(inst)
         self.devices.release_volumes(inst, keep_volumes)
         shutil.rmtree(self.node.instance_dir(inst), ignore_errors=True)
+        scheduler.release(inst.id)
 
     @in_db
     def delete_instance(self, instance_id: str) -> None:

@@ -335,7 +335,7 @@ class ComputeManager:
                 key_name=key.name if key else None, key_data=key.public_key if key else None,
                 user_data=user_data, metadata=metadata, description=body.get("description"),
                 hostname=_hostname(body.get("hostname") or name), vm_state="building", task_state="scheduling",
-                domain_name=self.driver.prefix + iid, availability_zone=body.get("availability_zone") or "nova",
+                domain_name=self.driver.prefix + iid, availability_zone=body.get("availability_zone") or "",
                 security_groups=sgs, config_drive=to_bool(body.get("config_drive")),
                 requested_networks=plan, tags=body.get("tags") or [],
                 server_group_id=group.id if group else None, launch_index=index, reservation_id=reservation,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
+from services.compute.drivers.specs import DriverError
 from services.compute.tasks import Tasks
 
 
@@ -19,6 +21,9 @@ class Node:
         self.shutdown_timeout = float(self.section.get("shutdown_timeout", 10))
         self.tasks = Tasks(int(self.section.get("build_workers", 4)), synchronous)
         self._host = None
+        # the node registry: host -> driver of every other node this API reaches (see driver_for)
+        self._drivers: dict = {}
+        self._drivers_lock = threading.Lock()
 
     @property
     def host(self) -> str:
@@ -27,8 +32,31 @@ class Node:
         return self._host
 
     def driver_for(self, inst):
-        """The driver of the node that runs `inst`: one node today; the site's node registry maps inst.host next."""
-        return self.driver
+        """The driver of the node that runs `inst` (this node's own when it has no host yet)."""
+        host = getattr(inst, "host", "") or self.host
+        if host == self.host:
+            return self.driver
+        with self._drivers_lock:
+            driver = self._drivers.get(host)
+        if driver is None:
+            raise DriverError(f"Compute node {host} is not reachable from this API (no driver registered for it).")
+        return driver
+
+    def register_driver(self, host: str, driver) -> None:
+        """Reach node `host` through `driver` (the site's remote driver for another node, a fake in tests)."""
+        if host == self.host:
+            raise ValueError(f"{host} is this node; its driver is the service's own")
+        with self._drivers_lock:
+            self._drivers[host] = driver
+
+    def unregister_driver(self, host: str) -> None:
+        with self._drivers_lock:
+            self._drivers.pop(host, None)
+
+    def drivers(self) -> dict:
+        """host -> driver for every node this API reaches, this one included."""
+        with self._drivers_lock:
+            return {self.host: self.driver, **self._drivers}
 
     def instance_dir(self, inst) -> Path:
         return self.instances_dir / inst.id

@@ -8,6 +8,8 @@ POLICIES = {
     "compute:servers:write": "rule:admin_required or (role:member and project_id:%(project_id)s)",
     # GET /servers?all_tenants=1 lists every project's servers (otherwise the flag is silently ignored)
     "compute:servers:all_tenants": "rule:admin_required",
+    # availability_zone "zone:host" places a server on a named node (Nova's os_compute_api:servers:create:forced_host)
+    "compute:servers:create:forced_host": "rule:admin_required",
     "compute:flavors:manage": "rule:admin_required",
     # key pairs belong to users: one's own, or (admins) another user's named by user_id
     "compute:keypairs": "rule:admin_required or user_id:%(user_id)s",

@@ -180,34 +180,44 @@ def limits(q: dict, used: dict) -> dict:
     return {"rate": [], "absolute": absolute}
 
 
-def _service_id(host: str):
-    # from 2.53 hypervisors and services have UUIDs (derived from the host name: one host, one service)
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, host)) if at_least(53) else 1
+def service_id(r):
+    # from 2.53 hypervisors and services have UUIDs (derived from the host name: one node, one service); before,
+    # integers (the node's place in registration order)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, r.host)) if at_least(53) else r.seq
 
 
-def hypervisor_id(host: str):
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host)) if at_least(53) else 1
+def hypervisor_id(r):
+    return r.node.id if at_least(53) else r.seq
 
 
-def hypervisor(r, detail: bool) -> dict:
+def _status(node) -> str:
+    return "disabled" if node.disabled else "enabled"
+
+
+def hypervisor(r, detail: bool, with_servers: bool = False) -> dict:
     """os-hypervisors entry from a hosts.HostReport."""
-    body = {"id": hypervisor_id(r.host), "hypervisor_hostname": r.host, "state": "up", "status": "enabled"}
+    node = r.node
+    body = {"id": hypervisor_id(r), "hypervisor_hostname": r.host, "state": node.state, "status": _status(node)}
+    if with_servers and r.servers:
+        body["servers"] = [{"uuid": sid, "name": name} for sid, name in r.servers]
     if not detail:
         return body
-    caps = r.caps
+    pages = node.hugepages or {}
     body.update({
-        "hypervisor_type": {"kvm": "KVM", "qemu": "QEMU"}.get(caps.domain_type, caps.domain_type.upper()),
-        "hypervisor_version": caps.hypervisor_version, "host_ip": r.address,
-        "running_vms": r.running_vms, "vcpus": caps.cpus, "memory_mb": caps.memory_mb,
+        "hypervisor_type": {"kvm": "KVM", "qemu": "QEMU"}.get(node.hypervisor_type, node.hypervisor_type.upper()),
+        "hypervisor_version": node.hypervisor_version, "host_ip": node.address,
+        "running_vms": r.running_vms, "vcpus": node.vcpus, "memory_mb": node.memory_mb,
         "vcpus_used": r.vcpus_used, "memory_mb_used": r.memory_mb_used,
-        "free_ram_mb": caps.memory_mb - r.memory_mb_used,
-        "local_gb": 0, "local_gb_used": 0, "free_disk_gb": 0, "disk_available_least": 0,
+        "free_ram_mb": node.memory_mb - r.memory_mb_used,
+        "local_gb": node.disk_gb, "local_gb_used": r.disk_gb_used, "free_disk_gb": node.disk_gb - r.disk_gb_used,
+        "disk_available_least": node.disk_gb - r.disk_gb_used,
         "current_workload": r.busy,
-        "cpu_info": {"arch": caps.arch, "domain_type": caps.domain_type, "domain_type_reason":
-                     caps.domain_type_reason, "topology": {"cores": caps.cpus, "sockets": 1, "threads": 1},
-                     "numa_nodes": caps.numa_nodes, "dedicated_cpus": caps.dedicated_cpus,
-                     "hugepages_free": {str(k): v for k, v in caps.hugepages.items()}},
-        "service": {"host": r.host, "id": _service_id(r.host), "disabled_reason": None},
+        "cpu_info": {"arch": node.arch, "domain_type": node.hypervisor_type,
+                     "domain_type_reason": (node.info or {}).get("domain_type_reason", ""),
+                     "topology": {"cores": node.vcpus, "sockets": 1, "threads": 1},
+                     "numa_nodes": node.numa_nodes, "dedicated_cpus": node.dedicated_cpus,
+                     "hugepages": {str(k): v for k, v in pages.items()}},
+        "service": {"host": r.host, "id": service_id(r), "disabled_reason": node.disabled_reason},
     })
     if not at_least(28):
         body["cpu_info"] = json.dumps(body["cpu_info"])
@@ -218,11 +228,22 @@ HYPERVISOR_STATISTICS = ("vcpus", "memory_mb", "vcpus_used", "memory_mb_used", "
                          "local_gb", "local_gb_used", "free_disk_gb", "disk_available_least", "current_workload")
 
 
-def hypervisor_statistics(r) -> dict:
-    h = hypervisor(r, True)
-    return {"count": 1, **{k: h[k] for k in HYPERVISOR_STATISTICS}}
+def hypervisor_statistics(reports) -> dict:
+    out = {"count": len(reports), **{k: 0 for k in HYPERVISOR_STATISTICS}}
+    for r in reports:
+        node = r.node
+        figures = {"vcpus": node.vcpus, "memory_mb": node.memory_mb, "vcpus_used": r.vcpus_used,
+                   "memory_mb_used": r.memory_mb_used, "free_ram_mb": node.memory_mb - r.memory_mb_used,
+                   "running_vms": r.running_vms, "local_gb": node.disk_gb, "local_gb_used": r.disk_gb_used,
+                   "free_disk_gb": node.disk_gb - r.disk_gb_used,
+                   "disk_available_least": node.disk_gb - r.disk_gb_used, "current_workload": r.busy}
+        for key in HYPERVISOR_STATISTICS:
+            out[key] += figures[key]
+    return out
 
 
-def compute_service(host: str, now) -> dict:
-    return {"id": _service_id(host), "binary": "nova-compute", "host": host, "zone": "nova", "status": "enabled",
-            "state": "up", "updated_at": iso(now), "disabled_reason": None, "forced_down": False}
+def compute_service(r) -> dict:
+    node = r.node
+    return {"id": service_id(r), "binary": "nova-compute", "host": r.host, "zone": node.availability_zone,
+            "status": _status(node), "state": node.state, "updated_at": iso(node.updated_at),
+            "disabled_reason": node.disabled_reason, "forced_down": False}

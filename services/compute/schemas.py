@@ -55,7 +55,8 @@ CREATE_SERVER = {
                     "no_device": {}}}},
                 "min_count": _count(1),
                 "max_count": _count(1),
-                "availability_zone": {"type": "string", "enum": ["nova"]},  # the one zone there is
+                # a zone some node is in, or an admin's zone:host (scheduler/zones.py checks both)
+                "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
                 "description": {"type": ["string", "null"], "maxLength": 255},
                 "tags": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 50},
                 "hostname": {"type": "string"},

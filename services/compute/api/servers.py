@@ -10,6 +10,7 @@ from appliance.errors import BadRequest
 from appliance.routes import Route, RouteTable, manager
 from services.compute import render, schemas, servers
 from services.compute.microversion import at_least
+from services.compute.scheduler.zones import FORCED_HOST, check_requested
 
 ADMIN = "admin_required"   # finds every project's servers by id, uses the admin-only list filters, sees hosts
 READ, WRITE = "compute:servers:read", "compute:servers:write"
@@ -52,6 +53,7 @@ def create(call):
         raise BadRequest(f"Invalid input for field 'server/networks': {req['networks']!r} is not of type 'array'.")
     if "imageRef" not in req and not req.get("block_device_mapping_v2"):
         raise BadRequest("Invalid input for field 'server/imageRef': 'imageRef' is a required property.")
+    check_requested(req.get("availability_zone"), call.check(FORCED_HOST))
     inst = manager().create_servers(call.context, call.context.token, req, call.check(ADMIN))[0]
     if schemas.to_bool(req.get("return_reservation_id")):
         return jsonify(reservation_id=inst.reservation_id), 202
@@ -151,7 +153,7 @@ SERVER = "/v2.1/servers/<server_id>"
 # readers read, members write; another project's server does not exist for it (load raises 404 first)
 TABLE = RouteTable("compute_servers", [
     Route("POST", "/v2.1/servers", "compute:servers:create", create, schema=schemas.CREATE_SERVER,
-          checks=(ADMIN,)),
+          checks=(ADMIN, FORCED_HOST)),
     Route("GET", "/v2.1/servers", READ, index, checks=(ALL_TENANTS, ADMIN)),
     Route("GET", "/v2.1/servers/detail", READ, detail, checks=(ALL_TENANTS, ADMIN)),
     Route("GET", SERVER, READ, show, load=load_server, checks=(ADMIN,)),

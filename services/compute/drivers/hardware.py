@@ -50,8 +50,26 @@ def _true(value) -> bool:
     return str(value).strip().lower() in ("true", "yes", "1", "on")
 
 
-def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps) -> dict:
-    """Check the extra specs against the host; return what the XML needs (pins, page size, rt vcpus, cells)."""
+parse_page_size = _parse_page_size
+
+
+def _pins(vcpus: int, host: HostCaps, cpuset: list[int] | None) -> dict[int, int]:
+    """vCPU -> host CPU: the claim's CPUs when the scheduler picked them, else the first dedicated ones."""
+    if cpuset is None:
+        return {v: host.dedicated_cpus[v] for v in range(vcpus)}
+    cpus = [int(c) for c in cpuset]
+    if len(cpus) < vcpus or len(set(cpus)) != len(cpus):
+        raise UnsupportedSpec(f"The claim holds host CPUs {cpus} for {vcpus} pinned vCPUs.")
+    outside = sorted(set(cpus) - {int(c) for c in host.dedicated_cpus})
+    if outside:
+        raise HostLacks(f"Host CPUs {outside} are not in this host's cpu_dedicated_set.")
+    return {v: cpus[v] for v in range(vcpus)}
+
+
+def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: list[int] | None = None) -> dict:
+    """Check the extra specs against the host; return what the XML needs (pins, page size, rt vcpus, cells).
+
+    `cpuset` is the claim's dedicated host CPUs: two pinned guests get disjoint ones."""
     specs = extra_specs or {}
     out = {"pins": None, "page_kib": None, "rt_vcpus": None, "cells": None}
     policy = specs.get("hw:cpu_policy", "shared")
@@ -64,7 +82,7 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps) -> dict:
         if vcpus > len(host.dedicated_cpus):
             raise HostLacks(f"hw:cpu_policy=dedicated asks for {vcpus} pinned CPUs; the host has "
                             f"{len(host.dedicated_cpus)} in its cpu_dedicated_set.")
-        out["pins"] = {v: host.dedicated_cpus[v] for v in range(vcpus)}
+        out["pins"] = _pins(vcpus, host, cpuset)
     if "hw:mem_page_size" in specs:
         size = _parse_page_size(specs["hw:mem_page_size"])
         if size != "small" and size != 4:

@@ -57,6 +57,7 @@ class GuestSpec:
     console_log: str = ""
     extra_specs: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    cpuset: list[int] | None = None   # the dedicated host CPUs the scheduler's claim holds: vCPU i runs on cpuset[i]
 
 
 @dataclass
@@ -72,6 +73,7 @@ class HostCaps:
     hugepages: dict = field(default_factory=dict)         # page size KiB -> free pages
     hypervisor_version: int = 0
     arch: str = "x86_64"
+    disk_gb: int = 0                                      # the file system of the node's instances (0: unknown)
 
 
 class UnsafeDisk(DriverError):

@@ -87,6 +87,10 @@ class World:
         # from 2.53 a hypervisor's id is a UUID derived from its host name
         return {"hid": str(uuid.uuid5(uuid.NAMESPACE_DNS, self.app.extensions["egret.manager"].host))}
 
+    def service(self):
+        # from 2.53 a service's id is a UUID derived from its host name
+        return {"sid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.app.extensions["egret.manager"].host))}
+
     def server_group(self):
         return {"group_id": self.call("member", "POST", "/v2.1/os-server-groups", {"server_group": {
             "name": f"g{next(self.seq)}", "policy": "anti-affinity"}})["server_group"]["id"]}
@@ -153,6 +157,7 @@ ROUTES = [
     R("GET /v2.1/os-hypervisors/statistics", ADMIN),
     R("GET /v2.1/os-hypervisors/<hid>", ADMIN, World.hypervisor),
     R("GET /v2.1/os-services", ADMIN),
+    R("PUT /v2.1/os-services/<sid>", ADMIN, World.service, {"status": "enabled"}),
     R("GET /v2.1/os-server-groups", AUTHED),
     R("POST /v2.1/os-server-groups", "200 200 403 200 401",
       body={"server_group": {"name": "g", "policy": "affinity"}}),

@@ -3,6 +3,7 @@ import base64
 
 import pytest
 
+from services.compute import models, scheduler
 from services.compute.drivers import base
 
 
@@ -173,6 +174,8 @@ def test_extra_specs_the_host_cannot_give_are_refused_at_create(env):
 def test_extra_specs_reach_the_domain_xml(env):
     env.driver.caps.dedicated_cpus = [2, 3]
     env.driver.caps.hugepages = {2048: 4096}
+    with models.database.connection_context():   # the node's row learns its new capacity (as at a restart)
+        scheduler.register_local(env.manager.node)
     env.admin.post("/v2.1/flavors", json={"flavor": {"name": "rt", "ram": 512, "vcpus": 2, "disk": 0, "id": "rt"}})
     env.admin.post("/v2.1/flavors/rt/os-extra_specs", json={"extra_specs": {
         "hw:cpu_policy": "dedicated", "hw:mem_page_size": "2MB", "hw:cpu_realtime": "yes",

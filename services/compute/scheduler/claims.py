@@ -1,0 +1,99 @@
+"""Atomic claims: pick a node and record the server's Allocation in one transaction that serialises claims."""
+from __future__ import annotations
+
+import logging
+
+from appliance.db import engine
+from services.compute.faults import BuildError
+from services.compute.models import (
+    Allocation,
+    ComputeNode,
+    Instance,
+    ServerGroup,
+    database,
+)
+from services.compute.scheduler import filters, request, state, weighers
+
+log = logging.getLogger(__name__)
+
+
+class NoValidHost(BuildError):
+    """Nova's words; the per-filter record goes in the fault's details (and the message, as room allows)."""
+
+    def __init__(self, results: list[str], why: str = ""):
+        self.results = results
+        text = "No valid host was found. " + (why or "There are not enough hosts available.")
+        if results:
+            text += f" Filter results: {results}"
+        super().__init__(text)
+        self.details = text
+
+
+def _lock_nodes():
+    """The nodes, locked for this transaction: SQLite's BEGIN IMMEDIATE holds the write lock already,
+    PostgreSQL takes row locks on every node row, so two claims never read the same free capacity."""
+    query = ComputeNode.select().order_by(ComputeNode.host)
+    if engine(database.obj) == "postgresql":
+        query = query.for_update()
+    return list(query)
+
+
+def _group_hosts(spec: request.RequestSpec) -> list[str]:
+    """One entry per other member of the request's group with a claim (their claims commit before ours runs)."""
+    if not spec.group_id:
+        return []
+    rows = (Allocation.select(Allocation.host)
+            .join(Instance, on=(Allocation.instance_id == Instance.id))
+            .where((Instance.server_group_id == spec.group_id) & (Instance.deleted == False)
+                   & (Instance.id != spec.instance_id)))
+    return [r.host for r in rows]
+
+
+def select(hosts: list[state.HostState], spec: request.RequestSpec, section) -> state.HostState:
+    placed = {h.host for h in hosts if h.group_members}
+    passing, results = filters.run(filters.default_filters(placed), hosts, spec)
+    if not passing:
+        raise NoValidHost(results)
+    return weighers.best(passing, section, spec)
+
+
+def _pick_cpus(host: state.HostState, spec: request.RequestSpec) -> list[int]:
+    return host.free_cpus[:spec.vcpus] if spec.dedicated else []
+
+
+def claim(inst, section, image_props: dict | None = None) -> Allocation:
+    """Place `inst` and hold its resources; idempotent (a resumed build keeps its claim). Sets inst.host."""
+    existing = Allocation.get_or_none(Allocation.instance_id == inst.id)
+    if existing is not None:
+        inst.host = existing.host
+        return existing
+    group = ServerGroup.get_or_none(ServerGroup.id == inst.server_group_id) if inst.server_group_id else None
+    spec = request.from_instance(inst, image_props, group)
+    with database.atomic():
+        nodes = _lock_nodes()
+        # claims of deleted servers whose teardown never ran (a crash) hold nothing
+        Allocation.delete().where(Allocation.instance_id.in_(
+            Instance.select(Instance.id).where(Instance.deleted == True))).execute()
+        hosts = state.load(nodes, _group_hosts(spec))
+        chosen = select(hosts, spec, section)
+        page = filters.fitting_page_size(chosen, spec)
+        alloc = Allocation.create(
+            instance_id=inst.id, host=chosen.host, vcpus=0 if spec.dedicated else spec.vcpus,
+            memory_mb=spec.memory_mb, disk_gb=spec.disk_gb, cpus=_pick_cpus(chosen, spec),
+            page_kib=page or None)
+        zone = chosen.node.availability_zone
+        Instance.update(host=chosen.host, availability_zone=zone).where(Instance.id == inst.id).execute()
+    inst.host, inst.availability_zone = chosen.host, zone
+    log.info("server %s scheduled to %s", inst.id, chosen.host)
+    return alloc
+
+
+def release(instance_id: str) -> None:
+    """Give back what a server held (its teardown: a failed build, a delete)."""
+    Allocation.delete().where(Allocation.instance_id == instance_id).execute()
+
+
+def cpuset(instance_id: str) -> list[int] | None:
+    """The dedicated host CPUs the server's claim holds (None for a shared-CPU server)."""
+    alloc = Allocation.get_or_none(Allocation.instance_id == instance_id)
+    return list(alloc.cpus) if alloc is not None and alloc.cpus else None

@@ -1,0 +1,83 @@
+"""Compute nodes as rows: a node registers (and refreshes) itself from its driver's host capabilities."""
+from __future__ import annotations
+
+import uuid
+
+from appliance.db import utcnow
+from services.compute.drivers.specs import HostCaps
+from services.compute.models import Allocation, ComputeNode, Instance, database
+
+# Nova's initial allocation ratios (a dedicated CPU is never shared: its ratio is 1.0 and not configurable)
+DEFAULT_RATIOS = {"cpu_allocation_ratio": 16.0, "ram_allocation_ratio": 1.5, "disk_allocation_ratio": 1.0}
+
+
+def node_id(host: str) -> str:
+    """The node's (hypervisor's) id: derived from its name, so every API process agrees without asking."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host))
+
+
+def disk_gb(section, caps: HostCaps) -> int:
+    """[compute] disk_gb, else the size of the file system the node's instances live on (its driver knows)."""
+    if section.get("disk_gb") is not None:
+        return int(section["disk_gb"])
+    return caps.disk_gb
+
+
+def register(host: str, caps: HostCaps, section, *, address: str = "", disk: int = 0) -> ComputeNode:
+    """Create or refresh `host`'s row; an admin's disable (and its reason) survives the refresh."""
+    with database.atomic():
+        held = [a for a in Allocation.select().where(Allocation.host == host) if a.page_kib]
+        pages = {}
+        # the driver reports free huge pages: the ones our servers already hold are the node's too
+        for kib, free in (caps.hugepages or {}).items():
+            used = sum(-(-a.memory_mb * 1024 // a.page_kib) for a in held if a.page_kib == int(kib))
+            pages[str(int(kib))] = int(free) + used
+        fields = dict(
+            address=address, availability_zone=str(section.get("availability_zone") or "nova"), state="up",
+            hypervisor_type=caps.domain_type, hypervisor_version=caps.hypervisor_version, arch=caps.arch,
+            vcpus=caps.cpus, memory_mb=caps.memory_mb, disk_gb=disk, numa_nodes=caps.numa_nodes,
+            dedicated_cpus=sorted(int(c) for c in caps.dedicated_cpus), hugepages=pages,
+            info={"domain_type_reason": caps.domain_type_reason},
+            **{k: float(section.get(k, v)) for k, v in DEFAULT_RATIOS.items()})
+        node = ComputeNode.get_or_none(ComputeNode.host == host)
+        if node is None:
+            node = ComputeNode.create(id=node_id(host), host=host, **fields)
+        else:
+            for key, value in fields.items():
+                setattr(node, key, value)
+            node.save()
+        _adopt_unclaimed(node)
+    return node
+
+
+def _adopt_unclaimed(node: ComputeNode) -> None:
+    """Servers built before the scheduler existed hold what they run on: give them their claims."""
+    claimed = Allocation.select(Allocation.instance_id)
+    live = Instance.select().where((Instance.host == node.host) & (Instance.deleted == False)
+                                   & Instance.id.not_in(claimed))
+    for inst in live:
+        flavor = inst.flavor or {}
+        vcpus = int(flavor.get("vcpus") or 0)
+        dedicated = (flavor.get("extra_specs") or {}).get("hw:cpu_policy") in ("dedicated", "mixed")
+        Allocation.create(instance_id=inst.id, host=node.host, vcpus=0 if dedicated else vcpus,
+                          memory_mb=int(flavor.get("ram") or 0), disk_gb=int(flavor.get("disk") or 0),
+                          # what hardware.py pinned them to before claims picked CPUs
+                          cpus=list(node.dedicated_cpus[:vcpus]) if dedicated else [])
+
+
+def set_state(host: str, state: str) -> None:
+    """up | down: what the site's heartbeats say of a node."""
+    ComputeNode.update(state=state, updated_at=utcnow()).where(ComputeNode.host == host).execute()
+
+
+def set_disabled(node: ComputeNode, disabled: bool, reason: str | None) -> ComputeNode:
+    node.disabled, node.disabled_reason = disabled, (reason if disabled else None)
+    node.save()
+    return node
+
+
+def register_local(node) -> ComputeNode:
+    """This box's own node (the service's start-up; a build registers it if start-up has not yet)."""
+    caps = node.driver.host_caps()
+    return register(node.host, caps, node.section, address=node.settings.public_host,
+                    disk=disk_gb(node.section, caps))
