@@ -200,7 +200,7 @@ class Manager:
             if key in body:
                 changes[attr] = body[key]
         if "mtu" in body:
-            if not 68 <= body["mtu"] <= (1450 if net.network_type == "vxlan" else 1500):
+            if not 68 <= body["mtu"] <= (int(self.conf["vxlan_mtu"]) if net.network_type == "vxlan" else 1500):
                 raise invalid_input(f"Requested MTU {body['mtu']} is out of range for this network type.")
             changes["mtu"] = body["mtu"]
         if changes.get("qos_policy_id"):

@@ -32,7 +32,8 @@ def build_topology(settings, prefix: str) -> base.Topology:
             out.append(f"{a.ip_address}/{prefixlen}")
         return out
 
-    topo = base.Topology()
+    # this node's VTEP peers; on a site the member list (not the settings) will feed them
+    topo = base.Topology(vxlan_peers=list(conf.get("vxlan_peers") or []))
     for n in nets.values():
         topo.networks.append(base.NetSpec(id=n.id, bridge=names.bridge(n.id), network_type=n.network_type,
                                           physical_network=n.physical_network, segmentation_id=n.segmentation_id,

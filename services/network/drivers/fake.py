@@ -5,22 +5,35 @@ import copy
 import threading
 
 from services.network.conf import section
-from services.network.drivers import names
+from services.network.drivers import base, names
 from services.network.drivers.base import Driver, Topology
 
 
 class FakeDriver(Driver):
     def __init__(self, settings=None, prefix: str | None = None):
-        self.prefix = prefix or (section(settings)["prefix"] if settings is not None else "eg")
+        conf = section(settings) if settings is not None else {"prefix": "eg", "node_tag": "", "vxlan_port": 4789}
+        self.node_tag = conf["node_tag"]
+        self.prefix = prefix + self.node_tag if prefix else conf["prefix"]
+        self.vxlan_local = conf.get("vxlan_local_ip") or None
+        self.vxlan_port = conf["vxlan_port"]
         self.topology = Topology()
+        self.flood: dict[str, set[tuple[str, int]]] = {}   # VXLAN device -> remotes, as the kernel's FDB
         self.plugged: set[str] = set()   # taps a test pretends libvirt created
         self.applied = 0
         self._lock = threading.Lock()
 
     def apply(self, topology: Topology, verify: bool = True) -> None:
         with self._lock:
-            self.topology = copy.deepcopy(topology)
+            self.topology = names.localize(copy.deepcopy(topology), self.node_tag)
             self.applied += 1
+            devices = [names.vxlan(n.id, self.node_tag) for n in self.topology.networks if n.network_type == "vxlan"]
+            try:
+                remotes = base.vxlan_remotes(topology.vxlan_peers, self.vxlan_local, self.vxlan_port)
+            except ValueError as exc:
+                # as the Linux driver: the rest converges, the flood lists stay as they were
+                self.flood = {d: self.flood.get(d, set()) for d in devices}
+                raise RuntimeError(str(exc)) from None
+            self.flood = {d: set(remotes) for d in devices}
 
     def plug(self, tap: str) -> None:
         """Test hook: behave as if a hypervisor created `tap` on its bridge."""
@@ -46,6 +59,11 @@ class FakeDriver(Driver):
                                    and p.tap in self.plugged),
                 "floating_ips": sorted(f for r in t.routers for f, _ in r.floating_ips),
             }
+
+    def vxlan_peers(self):
+        with self._lock:
+            return {d: sorted(base.peer_text(a, p, self.vxlan_port) for a, p in remotes)
+                    for d, remotes in self.flood.items()}
 
     def teardown(self) -> None:
         self.apply(Topology())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import uuid
@@ -39,21 +40,25 @@ class Plugger:
 @pytest.fixture(params=["fake", "linux"])
 def driver(request, tmp_path):
     prefix = "eg" + secrets.token_hex(2)
-    settings = make_settings(tmp_path / "state", service={"network": {
-        "prefix": prefix, "external_upstream": {"physical_network": "public", "cidr": "203.0.113.1/24"}}})
-    if request.param == "fake":
-        from services.network.drivers.fake import FakeDriver
-        drv = FakeDriver(settings)
-    else:
-        if os.geteuid() != 0:
-            pytest.skip("the Linux driver needs root (CAP_NET_ADMIN), as on the build machines")
-        from services.network.drivers.linux import LinuxDriver
-        drv = LinuxDriver(settings)
+    drv = _make(request.param, tmp_path / "state", prefix)
     plugger = Plugger(drv, request.param == "linux")
     drv.plugger = plugger
     yield drv
     plugger.cleanup()
     drv.teardown()
+
+
+def _make(kind, state_dir, prefix, **network):
+    settings = make_settings(state_dir, service={"network": {
+        "prefix": prefix, "external_upstream": {"physical_network": "public", "cidr": "203.0.113.1/24"},
+        "vxlan_local_ip": "127.0.0.1", **network}})
+    if kind == "fake":
+        from services.network.drivers.fake import FakeDriver
+        return FakeDriver(settings)
+    if os.geteuid() != 0:
+        pytest.skip("the Linux driver needs root (CAP_NET_ADMIN), as on the build machines")
+    from services.network.drivers.linux import LinuxDriver
+    return LinuxDriver(settings)
 
 
 def _topology(prefix, with_router=True, with_port=True, ids=None):
@@ -122,3 +127,61 @@ def test_apply_removes_what_is_gone(driver):
     driver.apply(base.Topology())
     assert driver.inventory() == {"bridges": [], "netns": [], "dhcp": [], "nft_tables": [], "filtered_taps": [],
                                   "qos_taps": [], "floating_ips": []}
+    assert driver.vxlan_peers() == {}
+
+
+def _networks_only(prefix, ids=None):
+    topo, ids = _topology(prefix, with_router=False, with_port=False, ids=ids)
+    topo.dhcp = []          # the flood lists need no dnsmasq (and these tests stay fast)
+    return topo, ids
+
+
+def test_vxlan_flood_list_follows_the_peers(driver):
+    """Head-end replication: one flood entry per other node; this node's own VTEP (127.0.0.1) is skipped."""
+    topo, ids = _networks_only(driver.prefix)
+    vx = names.vxlan(ids["net"])
+    topo.vxlan_peers = ["192.0.2.7", "192.0.2.8:4790", "127.0.0.1", "192.0.2.7"]
+    driver.apply(topo)
+    assert driver.vxlan_peers() == {vx: ["192.0.2.7", "192.0.2.8:4790"]}     # the flat network floods nowhere
+    topo.vxlan_peers = ["192.0.2.8:4790", "192.0.2.9"]                      # .7 left the site, .9 joined
+    driver.apply(topo, verify=False)
+    assert driver.vxlan_peers() == {vx: ["192.0.2.8:4790", "192.0.2.9"]}
+    topo.vxlan_peers = []
+    driver.apply(topo)
+    assert driver.vxlan_peers() == {vx: []}
+
+
+def test_a_bad_peer_is_refused_by_name_and_the_rest_converges(driver):
+    topo, ids = _networks_only(driver.prefix)
+    vx = names.vxlan(ids["net"])
+    topo.vxlan_peers = ["192.0.2.7"]
+    driver.apply(topo)
+    bad = "192.0.2.1; rm -rf /"             # the spellings refused are in tests/unit/network/test_network_vxlan.py
+    topo.vxlan_peers = ["192.0.2.8", bad]
+    with pytest.raises(RuntimeError, match=re.escape(repr(bad))):
+        driver.apply(topo, verify=False)
+    assert driver.vxlan_peers() == {vx: ["192.0.2.7"]}                      # untouched until the list is fixed
+    assert driver.inventory()["bridges"] == sorted(names.bridge(i) for i in (ids["net"], ids["ext"]))
+
+
+def test_node_tag_keeps_two_nodes_on_one_machine_apart(driver, request, tmp_path):
+    """Two nodes of one site on one machine get the same topology: their links and namespaces never collide."""
+    kind = request.node.callspec.params["driver"]
+    other = _make(kind, tmp_path / "other", driver.prefix, node_tag="b", vxlan_port=4790)
+    try:
+        topo, ids = _topology(driver.prefix, with_router=False, with_port=False)
+        topo.vxlan_peers = ["127.0.0.1:4790", "127.0.0.1"]                   # the member list holds this node too
+        driver.apply(topo)
+        theirs, _ = _topology(other.prefix, with_router=False, with_port=False, ids=ids)
+        theirs.vxlan_peers = ["127.0.0.1:4789", "127.0.0.1"]                  # a bare address: this node's port
+        other.apply(theirs)
+        assert other.prefix == driver.prefix + "b"
+        assert other.inventory()["bridges"] == sorted(names.bridge(i, "b") for i in (ids["net"], ids["ext"]))
+        assert other.inventory()["netns"] == [names.dhcp_netns(driver.prefix + "b", ids["net"])]
+        assert other.vxlan_peers() == {names.vxlan(ids["net"], "b"): ["127.0.0.1:4789"]}
+        assert driver.vxlan_peers() == {names.vxlan(ids["net"]): ["127.0.0.1:4790"]}
+        mine = driver.inventory()
+        other.teardown()
+        assert driver.inventory() == mine
+    finally:
+        other.teardown()

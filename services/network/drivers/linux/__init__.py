@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from services.network.conf import section
-from services.network.drivers import names
+from services.network.conf import VXLAN_OVERHEAD, section
+from services.network.drivers import base, names
 from services.network.drivers.base import Driver, Topology
 from services.network.drivers.linux import dhcp, links, metadata, nft, qos
 
@@ -24,14 +24,15 @@ class LinuxDriver(Driver):
     def __init__(self, settings, prefix: str | None = None):
         conf = section(settings)
         self.settings = settings
-        self.prefix = prefix or conf["prefix"]
+        self.node_tag = conf["node_tag"]
+        self.prefix = prefix + self.node_tag if prefix else conf["prefix"]
         if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", self.prefix):
             raise ValueError(f"network prefix {self.prefix!r}: 1-8 lowercase letters/digits, starting with a letter")
         self.alias = links.owner_alias(self.prefix)
         self.mappings = dict(conf.get("physical_interface_mappings", {}))
         self.upstream = dict(conf["external_upstream"])
         self.vxlan_local = conf.get("vxlan_local_ip") or None
-        self.vxlan_port = int(conf.get("vxlan_port", 4789))
+        self.vxlan_port = conf["vxlan_port"]
         self.base = Path(settings.state_dir) / "network" / f"dhcp-{self.prefix}"
         self.metadata_upstream = settings.url("metadata")
         self._lock = threading.RLock()
@@ -60,10 +61,16 @@ class LinuxDriver(Driver):
             # that cost a subprocess each; the periodic reconcile verifies everything
             self._verify = verify
             errors: list[str] = []
+            topology = names.localize(topology, self.node_tag)
+            try:
+                remotes = base.vxlan_remotes(topology.vxlan_peers, self.vxlan_local, self.vxlan_port)
+            except ValueError as exc:
+                errors.append(str(exc))
+                remotes = None          # flood lists stay as they are until the list is fixed
             self._cleanup(topology, errors)
             self._ensure_upstream(errors)
             with links.ns(None) as root:
-                bridges = self._networks(root, topology, errors)
+                bridges = self._networks(root, topology, remotes, errors)
                 for spec in topology.dhcp:
                     self._once(errors, ("dhcp", spec.network_id), spec, self._dhcp, root, bridges, spec)
                 for spec in topology.routers:
@@ -102,23 +109,33 @@ class LinuxDriver(Driver):
             errors.append(f"{what}: {exc}")
             return False
 
-    def _networks(self, root, topology, errors) -> dict[str, int]:
+    def _networks(self, root, topology, remotes, errors) -> dict[str, int]:
         bridges = {}
+        underlay = links.underlay_mtu(root, self.vxlan_local)
+        overhead = VXLAN_OVERHEAD[6 if ":" in (self.vxlan_local or "") else 4]
+        # a learned MAC is sent to this node's own port: with a peer on another port (two nodes sharing a
+        # machine) unicast must follow the flood list instead
+        learning = remotes is None or all(port == self.vxlan_port for _, port in remotes)
         for net in topology.networks:
             try:
                 idx = links.ensure_bridge(root, net.bridge, self.alias, net.mtu)
                 bridges[net.bridge] = idx
                 if net.network_type == "vxlan":
-                    links.ensure_vxlan(root, names.vxlan(net.id), net.segmentation_id, idx, self.alias, net.mtu,
-                                       self.vxlan_local, self.vxlan_port)
+                    vx = links.ensure_vxlan(root, names.vxlan(net.id, self.node_tag), net.segmentation_id, idx,
+                                            self.alias, net.mtu, self.vxlan_local, self.vxlan_port, learning)
+                    if remotes is not None:
+                        links.sync_flood_list(root, vx, remotes, self.vxlan_port)
+                    if underlay and net.mtu + overhead > underlay:
+                        raise RuntimeError(f"MTU {net.mtu} plus the VXLAN overhead ({overhead}) exceeds the "
+                                           f"underlay's MTU {underlay}; lower the network's mtu")
                 elif net.network_type == "flat":
                     iface = self.mappings.get(net.physical_network)
                     if not iface or not links.enslave(root, iface, idx):
                         raise RuntimeError(f"physical interface {iface!r} for {net.physical_network} is missing")
                 elif net.network_type == "vlan":
                     parent = self.mappings.get(net.physical_network)
-                    links.ensure_vlan(root, names.vxlan(net.id).replace("vx-", "vl-"), parent,
-                                      net.segmentation_id, idx, self.alias)
+                    links.ensure_vlan(root, names.vlan(net.id, self.node_tag), parent, net.segmentation_id, idx,
+                                      self.alias)
             except (NetlinkError, RuntimeError, KeyError) as exc:
                 log.error("network %s: %s", net.id, exc)
                 errors.append(f"network {net.id}: {exc}")
@@ -246,7 +263,7 @@ class LinuxDriver(Driver):
                 self._forwarding.discard(name)
         want_links = set()
         for net in topology.networks:
-            want_links |= {net.bridge, names.vxlan(net.id), names.vxlan(net.id).replace("vx-", "vl-")}
+            want_links |= {net.bridge, names.vxlan(net.id, self.node_tag), names.vlan(net.id, self.node_tag)}
         for d in topology.dhcp:
             want_links.add(d.iface.tap)
         for r in topology.routers:
@@ -296,6 +313,14 @@ class LinuxDriver(Driver):
             "qos_taps": qos_taps,
             "floating_ips": sorted(set(fips)),
         }
+
+    def vxlan_peers(self):
+        with links.ns(None) as root:
+            ours = {n: l for n, l in links.links_by_name(root).items()
+                    if l["alias"] == self.alias and l["kind"] == "vxlan"}
+            return {name: sorted(base.peer_text(dst, port, self.vxlan_port)
+                                 for dst, port in links.flood_list(root, link["index"], self.vxlan_port))
+                    for name, link in ours.items()}
 
     def vlan_supported(self) -> bool:
         """Whether this kernel has 802.1Q (the build machines do not: DESIGN.md §9)."""

@@ -75,16 +75,75 @@ def ensure_bridge(ipr, name: str, alias: str, mtu: int) -> int:
 
 
 def ensure_vxlan(ipr, name: str, vni: int, bridge_idx: int, alias: str, mtu: int, local: str | None,
-                 port: int) -> None:
+                 port: int, learning: bool = True) -> int:
+    """The network's VXLAN device on its bridge; rebuilt when its VNI, port, VTEP or learning mode changed."""
     links = links_by_name(ipr)
+    if name in links and _vxlan_config(ipr, links[name]["index"]) != (vni, port, local, learning):
+        ipr.link("del", index=links[name]["index"])         # these attributes are fixed at creation
+        links.pop(name)
     if name not in links:
-        kwargs = {"ifname": name, "kind": "vxlan", "vxlan_id": vni, "vxlan_port": port, "vxlan_learning": 1}
+        kwargs = {"ifname": name, "kind": "vxlan", "vxlan_id": vni, "vxlan_port": port,
+                  "vxlan_learning": int(learning)}
         if local:
-            kwargs["vxlan_local"] = local
+            kwargs["vxlan_local6" if ":" in local else "vxlan_local"] = local
         ipr.link("add", **kwargs)
         links = links_by_name(ipr)
     idx = links[name]["index"]
     ipr.link("set", index=idx, ifalias=alias, master=bridge_idx, mtu=mtu, state="up")
+    return idx
+
+
+def _vxlan_config(ipr, idx: int) -> tuple:
+    data = ipr.get_links(idx)[0].get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+    local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")
+    return (data.get_attr("IFLA_VXLAN_ID"), data.get_attr("IFLA_VXLAN_PORT"), local,
+            bool(data.get_attr("IFLA_VXLAN_LEARNING")))
+
+
+FLOOD_MAC = "00:00:00:00:00:00"
+
+
+def _remote_entries(ipr, idx: int, default_port: int) -> list[tuple[str, str, int]]:
+    """(mac, VTEP, port) of every FDB entry of the device at `idx` that sends to a remote VTEP."""
+    out = []
+    for entry in ipr.fdb("dump", ifindex=idx):
+        if entry["ifindex"] == idx and entry.get_attr("NDA_DST"):
+            out.append((entry.get_attr("NDA_LLADDR"), entry.get_attr("NDA_DST"),
+                        entry.get_attr("NDA_PORT") or default_port))
+    return out
+
+
+def flood_list(ipr, idx: int, default_port: int) -> set[tuple[str, int]]:
+    """The (VTEP, port) pairs the device at `idx` floods to now: its all-zeros FDB entries, read from the kernel."""
+    return {(dst, port) for mac, dst, port in _remote_entries(ipr, idx, default_port) if mac == FLOOD_MAC}
+
+
+def sync_flood_list(ipr, idx: int, wanted: set[tuple[str, int]], default_port: int) -> None:
+    """Head-end replication: one all-zeros entry per remote VTEP. Entries towards any other VTEP go, learned
+    ones too: a node that left the site must not keep receiving a network's unicast until the entry ages out."""
+    entries = _remote_entries(ipr, idx, default_port)
+    for mac, dst, port in entries:
+        if (dst, port) not in wanted:
+            with contextlib.suppress(NetlinkError):
+                ipr.fdb("del", ifindex=idx, lladdr=mac, dst=dst, **_port(port, default_port))
+    have = {(dst, port) for mac, dst, port in entries if mac == FLOOD_MAC}
+    for dst, port in sorted(wanted - have):
+        ipr.fdb("append", ifindex=idx, lladdr=FLOOD_MAC, dst=dst, **_port(port, default_port))
+
+
+def _port(port: int, default_port: int) -> dict:
+    return {} if port == default_port else {"port": port}
+
+
+def underlay_mtu(ipr, local: str | None) -> int | None:
+    """The MTU of the interface that holds this node's VTEP address (None when unknown)."""
+    if not local:
+        return None
+    family = 10 if ":" in local else 2
+    for a in ipr.get_addr(family=family):
+        if (a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS")) == local:
+            return ipr.get_links(a["index"])[0].get_attr("IFLA_MTU")
+    return None
 
 
 def ensure_vlan(ipr, name: str, parent: str, vid: int, bridge_idx: int, alias: str) -> None:

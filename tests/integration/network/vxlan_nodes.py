@@ -1,0 +1,157 @@
+"""Two site nodes on one machine: each a network namespace whose data plane the Linux driver builds, joined by a
+veth underlay; "VMs" are namespaces whose eth0 is a port's tap on a node's bridge. Nothing leaves the namespaces.
+
+Used by tests/integration/network/test_network_dp_vxlan.py and bench/vxlan.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from services.network.drivers import base, names
+
+ROOT = Path(__file__).resolve().parents[3]
+UNDERLAY = "10.77.0.{}"         # inside the node namespaces only
+TENANT = "10.88.0.{}"
+
+
+def sh(*cmd, check=True, timeout=30, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+class Node:
+    """One node: a netns holding its underlay address; its driver runs in it, one process per apply (a restart)."""
+
+    def __init__(self, netns: str, index: int, state_dir: Path, prefix: str, port: int = base.VXLAN_PORT):
+        self.netns, self.ip, self.state_dir, self.port = netns, UNDERLAY.format(index), state_dir, port
+        etc = state_dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "network.toml").write_text(
+            f'[service.network]\nprefix = "{prefix}"\nvxlan_local_ip = "{self.ip}"\nvxlan_port = {port}\n'
+            "external_upstream = {}\n")
+        self.ports: list[base.PortSpec] = []
+
+    @property
+    def vtep(self) -> str:
+        return self.ip if self.port == base.VXLAN_PORT else f"{self.ip}:{self.port}"
+
+    def start(self) -> None:
+        """(Re)start this node's driver: a fresh process inside the namespace, its state read from the kernel."""
+        self.stop()
+        env = {**os.environ, "EGRET_CONFIG_DIR": str(self.state_dir / "etc"), "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, sys.executable, "-m",
+                                      "services.network.drivers.linux.apply", "--serve", str(self.state_dir)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+    def stop(self) -> None:
+        if getattr(self, "proc", None) is not None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def request(self, text: str) -> dict:
+        if getattr(self, "proc", None) is None:
+            self.start()
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the driver of {self.netns} exited ({self.proc.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    def apply(self, topology: base.Topology) -> dict:
+        return self.request(json.dumps(base.topology_to_dict(topology)))
+
+    def teardown(self) -> None:
+        try:
+            self.request("teardown")
+        finally:
+            self.stop()
+
+    def run(self, *cmd, check=True, timeout=30):
+        return sh("ip", "netns", "exec", self.netns, *cmd, check=check, timeout=timeout)
+
+
+class Vm:
+    """A netns whose eth0 is the peer of a port's tap inside a node's namespace (what libvirt does on a node)."""
+
+    def __init__(self, netns: str, node: Node, network: base.NetSpec, index: int):
+        self.netns, self.node, self.ip = netns, node, TENANT.format(index)
+        port_id = str(uuid.uuid4())
+        mac = "fa:16:3e:88:00:%02x" % index
+        self.port = base.PortSpec(id=port_id, tap=names.tap(port_id), bridge=network.bridge, mac=mac, ips=[self.ip],
+                                  port_security=False)
+        sh("ip", "netns", "add", netns)
+        sh("ip", "-n", node.netns, "link", "add", self.port.tap, "mtu", str(network.mtu), "type", "veth",
+           "peer", "name", "eth0", "netns", netns)
+        sh("ip", "-n", netns, "link", "set", "eth0", "address", mac, "mtu", str(network.mtu), "up")
+        sh("ip", "-n", netns, "link", "set", "lo", "up")
+        sh("ip", "-n", netns, "addr", "add", f"{self.ip}/24", "dev", "eth0")
+        sh("ip", "-n", node.netns, "link", "set", self.port.tap, "up")
+        node.ports.append(self.port)
+
+    def run(self, *cmd, check=True, timeout=30):
+        return sh("ip", "netns", "exec", self.netns, *cmd, check=check, timeout=timeout)
+
+    def ping(self, ip: str, count: int = 2, size: int | None = None, wait: float = 1) -> bool:
+        extra = ["-M", "do", "-s", str(size)] if size is not None else []
+        return self.run("ping", "-c", str(count), "-W", str(wait), "-i", "0.2", *extra, ip,
+                        check=False).returncode == 0
+
+
+class TwoNodes:
+    """Namespaces `<tag>-n1`/`<tag>-n2` (underlay 10.77.0.1/.2 on a veth pair), one VXLAN network, a VM on each."""
+
+    def __init__(self, tag: str, tmp: Path, vni: int, mtu: int = 1450, underlay_mtu: int = 1500):
+        self.tag, self.namespaces = tag, []
+        self.nodes = []
+        for i in (1, 2):
+            ns = self._netns(f"{tag}-n{i}")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            self.nodes.append(Node(ns, i, tmp / f"n{i}", f"{tag}{'ab'[i - 1]}"))
+        n1, n2 = self.nodes
+        sh("ip", "link", "add", "u1", "netns", n1.netns, "mtu", str(underlay_mtu), "type", "veth",
+           "peer", "name", "u2", "netns", n2.netns, "mtu", str(underlay_mtu))
+        for node, dev in ((n1, "u1"), (n2, "u2")):
+            sh("ip", "-n", node.netns, "addr", "add", f"{node.ip}/24", "dev", dev)
+            sh("ip", "-n", node.netns, "link", "set", dev, "up")
+        net_id = str(uuid.uuid4())
+        self.network = base.NetSpec(id=net_id, bridge=names.bridge(net_id), network_type="vxlan",
+                                    physical_network=None, segmentation_id=vni, mtu=mtu)
+        self.vms = [Vm(self._netns(f"{tag}-vm{i}", create=False), node, self.network, 10 + i)
+                    for i, node in ((1, n1), (2, n2))]
+
+    def _netns(self, name: str, create: bool = True) -> str:
+        if create:
+            sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        return name
+
+    def topology(self, node: Node, peers: list[str]) -> base.Topology:
+        return base.Topology(networks=[self.network], ports=list(node.ports), vxlan_peers=peers)
+
+    def apply(self, peers: dict[int, list[str]] | None = None) -> list[dict]:
+        """Both nodes at once; by default each node's only peer is the other one (the site's member list)."""
+        n1, n2 = self.nodes
+        peers = peers if peers is not None else {0: [n2.vtep], 1: [n1.vtep]}
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(lambda i: self.nodes[i].apply(self.topology(self.nodes[i], peers[i])), (0, 1)))
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.teardown()
+        for ns in reversed(self.namespaces):
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
