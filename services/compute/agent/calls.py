@@ -11,7 +11,8 @@ from appliance.app import max_body
 from services.compute.drivers import codec, specs
 
 # a spec, a config drive's files (user data up to 64 KiB, base64) and their wrapping fit well within this
-MAX_ARGS_BODY = 8 * 1024 * 1024
+MAX_ARGS_BODY = 8 * 1024 * 1024   # `max_body` in [service.compute-agent] says otherwise
+SECTION = "compute-agent"
 ARGS_HEADER = "X-Egret-Arguments"   # a streamed upload's other arguments (its body is the stream)
 STREAM_BLOCK = 1 << 16
 
@@ -28,7 +29,8 @@ def _arguments(m: codec.Method) -> dict:
             raise errors.BadRequest(f"Invalid input for field '{ARGS_HEADER}': longer than 4096 characters.")
         document = bodies.parse_json(raw.encode())
     else:
-        bodies.bound(MAX_ARGS_BODY)   # refuses an oversized body, chunked or not, with 413
+        # refuses an oversized body, chunked or not, with 413
+        bodies.bound(int(current_app.extensions["egret.settings"].section(SECTION).get("max_body", MAX_ARGS_BODY)))
         raw = request.get_data()
         document = bodies.parse_json(raw) if raw else {}
     try:
