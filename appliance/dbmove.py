@@ -318,31 +318,40 @@ class ServiceMove:
         columns = list(types)
         kinds = [types[c] for c in columns]
         cursor = self._sqlite.execute(f"SELECT {', '.join(_q(c) for c in columns)} FROM {_q(table)}")
-        rows = cursor.fetchall()
         refs = self_references(self._sqlite, table)
+        # streamed in batches (a bucket may hold a million objects), unless rows must be ordered parent first
+        batches = iter(lambda: cursor.fetchmany(BATCH), [])
         if refs:
-            rows = parents_first(rows, columns, refs)
+            ordered = parents_first(cursor.fetchall(), columns, refs)
+            batches = (ordered[i:i + BATCH] for i in range(0, len(ordered), BATCH))
         sent = TableDigest(kinds)
         insert = sql.SQL("INSERT INTO {} ({}) VALUES %s").format(
             sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
         pg_cursor = self._pg.cursor()
-        for start in range(0, len(rows), BATCH):
-            batch = [tuple(convert(table, c, k, v) for c, k, v in zip(columns, kinds, row))
-                     for row in rows[start:start + BATCH]]
+        for rows in batches:
+            batch = [tuple(convert(table, c, k, v) for c, k, v in zip(columns, kinds, row)) for row in rows]
             for row in batch:
                 sent.add(row)
             execute_values(pg_cursor, insert.as_string(pg_cursor), batch, page_size=BATCH)
-        # read back what PostgreSQL now holds: the count and checksum must be what was sent
+        # read back what PostgreSQL now holds, through a server-side cursor in this transaction: the count and
+        # checksum must be what was sent
         stored = TableDigest(kinds)
-        pg_cursor.execute(sql.SQL("SELECT {} FROM {}").format(
+        # (DECLARE by hand: peewee runs psycopg2 in autocommit mode with its own BEGIN, where named cursors refuse)
+        pg_cursor.execute(sql.SQL("DECLARE egret_verify NO SCROLL CURSOR FOR SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(table)))
-        for row in pg_cursor.fetchall():
-            stored.add(row)
-        if (stored.count, stored.hexdigest()) != (len(rows), sent.hexdigest()):
-            raise MoveError(f"{self.plan.service}: table {table!r} did not verify: {len(rows)} row(s) in SQLite, "
+        while True:
+            pg_cursor.execute("FETCH 5000 FROM egret_verify")
+            fetched = pg_cursor.fetchall()
+            if not fetched:
+                break
+            for row in fetched:
+                stored.add(row)
+        pg_cursor.execute("CLOSE egret_verify")
+        if (stored.count, stored.hexdigest()) != (sent.count, sent.hexdigest()):
+            raise MoveError(f"{self.plan.service}: table {table!r} did not verify: {sent.count} row(s) in SQLite, "
                             f"{stored.count} in PostgreSQL, checksums {sent.hexdigest()[:12]} vs "
                             f"{stored.hexdigest()[:12]}")
-        self.tables[table] = {"rows": len(rows), "sha256": sent.hexdigest()}
+        self.tables[table] = {"rows": sent.count, "sha256": sent.hexdigest()}
 
     def _set_sequences(self, sqlite_seq: dict[str, int]) -> None:
         """Serial and identity columns continue past the highest id copied, so new rows never collide."""
