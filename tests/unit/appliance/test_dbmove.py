@@ -283,3 +283,36 @@ def test_creates_a_missing_database_and_drops_it_again_on_failure(tmp_path, post
     conn.execute("UPDATE parent SET created_at = '2026-01-01 00:00:00' WHERE id = 'p1'")
     assert dbmove.move_service(p).rows == 9
     assert pg_rows(postgres_url, exists) == [(name,)]
+
+
+@pytest.mark.postgres
+def test_a_row_lost_on_the_way_fails_verification_and_rolls_back(tmp_path, pg, monkeypatch):
+    sample_sqlite(tmp_path / "sample.db").close()
+    real = dbmove.execute_values
+
+    def lossy(cursor, query, rows, **kw):  # a copy that silently drops a row
+        return real(cursor, query, rows[:-1] if "child" in query else rows, **kw)
+
+    monkeypatch.setattr(dbmove, "execute_values", lossy)
+    p = dbmove.Plan("sample", PACKAGE, tmp_path / "sample.db", pg)
+    with pytest.raises(dbmove.MoveError, match=r"table 'child' did not verify: 2 row\(s\) in SQLite, 1 in PostgreSQL"):
+        dbmove.move_service(p)
+    assert pg_table_names(pg) == []
+
+
+def test_cli_reads_the_url_from_stdin_and_never_prints_the_password(tmp_path, monkeypatch, capsys):
+    import io
+
+    from appliance import cli
+    identity = db.open_database(f"sqlite:///{tmp_path / 'identity.db'}")
+    db.migrate(identity, "services.identity.migrations")
+    identity.close()
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.delenv("EGRET_DATABASE_URL", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(UNREACHABLE + "\n"))
+    assert cli.main(["--state-dir", str(tmp_path), "db", "move", "--to", "-", "--json"]) == 1
+    out = capsys.readouterr()
+    error = json.loads(out.out)["error"]
+    assert "identity: cannot connect to postgresql://egret:***@127.0.0.1:1/egret_identity" in error
+    assert "nothing was changed" in error and SECRET not in out.out + out.err
+    assert (tmp_path / "identity.db").exists() and not (tmp_path / "etc" / dbmove.SETTINGS_FILE).exists()
