@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 
 from appliance.errors import BadRequest, Conflict
 from services.compute import faults
-from services.compute.build import backing
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.models import Instance
@@ -20,7 +19,6 @@ class ServerActions:
 
     def __init__(self, node):
         self.node = node
-        self.driver = node.driver
         self.image = node.image
 
     # -- power actions ------------------------------------------------------------------------------------
@@ -28,13 +26,14 @@ class ServerActions:
     def do_power_action(self, instance_id: str, name: str) -> None:
         inst = Instance.get_by_id(instance_id)
         dom = inst.domain_name
+        driver = self.node.driver_for(inst)
         steps = {
-            "os-start": (lambda: self.driver.power_on(dom), "active"),
-            "os-stop": (lambda: self.driver.power_off(dom, self.node.shutdown_timeout), "stopped"),
-            "pause": (lambda: self.driver.pause(dom), "paused"),
-            "unpause": (lambda: self.driver.unpause(dom), "active"),
-            "suspend": (lambda: self.driver.suspend(dom), "suspended"),
-            "resume": (lambda: self.driver.resume(dom), "active"),
+            "os-start": (lambda: driver.power_on(dom), "active"),
+            "os-stop": (lambda: driver.power_off(dom, self.node.shutdown_timeout), "stopped"),
+            "pause": (lambda: driver.pause(dom), "paused"),
+            "unpause": (lambda: driver.unpause(dom), "active"),
+            "suspend": (lambda: driver.suspend(dom), "suspended"),
+            "resume": (lambda: driver.resume(dom), "active"),
         }
         fn, state = steps[name]
         with self.node.tasks.lock_for(instance_id):
@@ -48,23 +47,24 @@ class ServerActions:
                 else:
                     inst.vm_state = "error"
             inst.task_state = None
-            inst.power_state = self.driver.power_state(dom)
+            inst.power_state = driver.power_state(dom)
             inst.save()
 
     @in_db
     def do_reboot(self, instance_id: str, hard: bool) -> None:
         inst = Instance.get_by_id(instance_id)
+        driver = self.node.driver_for(inst)
         with self.node.tasks.lock_for(instance_id):
             try:
                 if inst.vm_state in ("paused", "suspended", "stopped", "error"):
                     hard = True
-                self.driver.reboot(inst.domain_name, hard=hard, timeout=self.node.shutdown_timeout)
+                driver.reboot(inst.domain_name, hard=hard, timeout=self.node.shutdown_timeout)
                 inst.vm_state = "active"
             except drv.DriverError as exc:
                 faults.record(inst, exc)
                 inst.vm_state = "error"
             inst.task_state = None
-            inst.power_state = self.driver.power_state(inst.domain_name)
+            inst.power_state = driver.power_state(inst.domain_name)
             inst.save()
 
     @in_db
@@ -77,7 +77,8 @@ class ServerActions:
             except Exception as exc:
                 faults.record(inst, exc)
                 inst.task_state = None
-            inst.power_state = self.driver.power_state(inst.domain_name)
+            driver = self.node.driver_for(inst)
+            inst.power_state = driver.power_state(inst.domain_name)
             inst.save()
 
     @in_db
@@ -87,22 +88,24 @@ class ServerActions:
             old = inst.old_flavor
             self._redefine(inst, old, old=None)
             inst.vm_state, inst.task_state = "active", None
-            inst.power_state = self.driver.power_state(inst.domain_name)
+            driver = self.node.driver_for(inst)
+            inst.power_state = driver.power_state(inst.domain_name)
             inst.save()
 
     def _redefine(self, inst, flavor: dict, old) -> None:
         """Resize on one host: same disks, new vCPUs/RAM (and a bigger root disk if the flavor says)."""
-        running = self.driver.power_state(inst.domain_name) == drv.RUNNING
-        tree_xml = self.driver.xml(inst.domain_name)
-        self.driver.destroy(inst.domain_name)
-        overlay = self.node.instance_dir(inst) / "disk"
-        if overlay.exists() and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
-            self.driver.grow_disk(str(overlay), int(flavor["disk"]), backing(self.node.instances_dir, inst))
+        driver = self.node.driver_for(inst)
+        running = driver.power_state(inst.domain_name) == drv.RUNNING
+        tree_xml = driver.xml(inst.domain_name)
+        driver.destroy(inst.domain_name)
+        # a volume-backed server has no root disk of its own (no image_ref) to grow
+        if inst.image_ref and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
+            driver.grow_root_disk(inst.id, inst.image_ref, int(flavor["disk"]))
         spec = spec_from_xml(tree_xml, inst, flavor)
         if running:
-            self.driver.spawn(spec)
+            driver.spawn(spec)
         else:
-            self.driver.define(spec)
+            driver.define(spec)
         inst.old_flavor = old
         inst.flavor = flavor
 
@@ -132,25 +135,27 @@ class ServerActions:
     @in_db
     def do_snapshot(self, instance_id: str, image_id: str) -> None:
         inst = Instance.get_by_id(instance_id)
-        out = self.node.instance_dir(inst) / f"snapshot-{image_id}.qcow2"
+        chunks = None
         try:
+            driver = self.node.driver_for(inst)
             with self.node.tasks.lock_for(instance_id):
-                paused = self.driver.power_state(inst.domain_name) == drv.RUNNING
+                paused = driver.power_state(inst.domain_name) == drv.RUNNING
                 if paused:
-                    self.driver.pause(inst.domain_name)  # a consistent copy without a live block job
+                    driver.pause(inst.domain_name)  # a consistent copy without a live block job
                 try:
-                    disk = self.node.instance_dir(inst) / "disk"
-                    self.driver.copy_disk(str(disk), str(out), backing(self.node.instances_dir, inst))
+                    # the copy is made before this returns: the guest runs on while its data is uploaded
+                    chunks = driver.export_root_disk(inst.id, inst.image_ref)
                 finally:
                     if paused:
-                        self.driver.unpause(inst.domain_name)
+                        driver.unpause(inst.domain_name)
             # the image this server's user created just now (start_snapshot); the service uploads it, so that a
-            # long copy does not outlive the user's token
-            self.image.upload(image_id, str(out), None)
+            # long upload does not outlive the user's token
+            self.image.upload_chunks(image_id, chunks, None)
         except Exception as exc:
             log.warning("snapshot of %s failed: %s", instance_id, exc)
         finally:
-            out.unlink(missing_ok=True)
+            if hasattr(chunks, "close"):
+                chunks.close()   # an upload that failed half-way lets the node drop its copy now
             inst = Instance.get_by_id(instance_id)
             inst.task_state = None
             inst.save()
@@ -169,7 +174,8 @@ class ServerActions:
                 lines = None
         if inst.vm_state == "building" and not inst.host:
             raise Conflict(f"Instance {inst.id} has not finished building yet.")
-        return {"output": self.driver.console_log(str(self.node.console_path(inst)), lines)}
+        driver = self.node.driver_for(inst)
+        return {"output": driver.console_log(inst.id, lines)}
 
 
 def spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
-from pathlib import Path
 
 from appliance.db import utcnow
 from services.compute import access, faults, scheduler
@@ -27,7 +24,6 @@ class ServerBuilder:
     def __init__(self, node, devices):
         self.node = node
         self.devices = devices
-        self.driver = node.driver
         self.image = node.image
 
     # -- build --------------------------------------------------------------------------------------------
@@ -50,11 +46,12 @@ class ServerBuilder:
             inst = Instance.get_by_id(instance_id)
             if inst.task_state == "deleting":
                 return
-            self.driver.spawn(spec)
+            driver = self.node.driver_for(inst)
+            driver.spawn(spec)
             self._injected_delay(inst)
             inst = Instance.get_by_id(instance_id)
             inst.vm_state, inst.task_state = "active", None
-            inst.power_state = self.driver.power_state(inst.domain_name)
+            inst.power_state = driver.power_state(inst.domain_name)
             inst.launched_at = utcnow()
             inst.save()
             log.info("server %s active as %s", inst.id, inst.domain_name)
@@ -89,71 +86,74 @@ class ServerBuilder:
         """Server groups are the scheduler's filters and weighers (scheduler/filters.py), decided inside the claim
         so that members created together see each other's places."""
 
-    def _cached_image(self, inst, image_id: str, token) -> tuple[Path, dict]:
-        """Download an image once into _base (shared by every overlay on it), after checking the user may use it.
+    def _cached_image(self, inst, driver, image_id: str, token) -> dict:
+        """Have an image in the cache of the server's node (fetched once, shared by every overlay on it), after
+        checking the user may use it; its metadata.
 
-        The check comes first even when the file is cached: another project's download must not open it."""
+        The check comes first even when the image is cached: another project's download must not open it."""
         try:
             meta = access.image(self.image, image_id, inst, token)
         except access.AccessDenied as exc:
             raise BuildError(f"Image {image_id} could not be used: {exc}") from None
         if meta.get("status", "active") != "active":
             raise BuildError(f"Image {image_id} could not be used: it is {meta.get('status')}, not active.")
-        base = self.node.mkdir(self.node.instances_dir / "_base")
-        path = base / image_id
-        with self.node.tasks.lock_for("image:" + image_id):
-            if not path.exists():
-                tmp = base / f".{image_id}.part"
-                # the node's cache is the service's: a long download must not depend on the user's token
-                self.image.download(image_id, str(tmp), None)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-        return path, meta
+        # one download per image and node at a time; the node verifies it against the image service's checksum
+        with self.node.tasks.lock_for(f"image:{inst.host}:{image_id}"):
+            if not driver.image_cached(image_id):
+                algo, value = checksum_of(meta)
+                if algo is None:
+                    log.warning("image %s has no checksum: cached on %s unverified", image_id, inst.host)
+                try:
+                    # the node's cache is the service's: a long download must not depend on the user's token
+                    driver.cache_image(image_id, self.image.download_chunks(image_id, None), algo, value)
+                except drv.DriverError as exc:   # a checksum mismatch, the node's disk: its words, naming the image
+                    raise BuildError(str(exc)) from None
+        return meta
 
     def _guest_spec(self, inst, vifs, token) -> drv.GuestSpec:
-        idir = self.node.mkdir(self.node.instance_dir(inst))
+        driver = self.node.driver_for(inst)
         disks = []
-        image_info = {}
+        image_info, kernel, initrd = {}, None, None
         if inst.image_ref:
-            base_path, meta = self._cached_image(inst, inst.image_ref, token)
+            meta = self._cached_image(inst, driver, inst.image_ref, token)
             fmt = meta.get("disk_format") or "qcow2"
             if fmt not in ("qcow2", "raw"):
                 raise BuildError(f"Image {inst.image_ref} has disk_format {fmt}; qcow2 or raw can be booted.")
-            overlay = idir / "disk"
-            if not overlay.exists():
-                try:
-                    size = int(inst.flavor.get("disk") or 0) << 30
-                    self.driver.create_overlay(str(base_path), fmt, str(overlay), size)
-                except drv.UnsafeDisk as exc:
-                    raise BuildError(f"Image {inst.image_ref} is unacceptable: {exc}") from None
-                except drv.DriverError as exc:  # qemu-img's own words, as a build step's failure
-                    raise BuildError(str(exc)) from None
-            disks.append(drv.DiskSpec(path=str(overlay), target="vda"))
+            try:
+                size = int(inst.flavor.get("disk") or 0) << 30
+                root = driver.create_root_disk(inst.id, inst.image_ref, fmt, size)
+            except drv.UnsafeDisk as exc:
+                raise BuildError(f"Image {inst.image_ref} is unacceptable: {exc}") from None
+            except drv.DriverError as exc:  # qemu-img's own words, as a build step's failure
+                raise BuildError(str(exc)) from None
+            disks.append(drv.DiskSpec(path=root, target="vda"))
             for key in ("kernel_id", "ramdisk_id"):
                 if meta.get(key):
                     # a user's image may name any kernel_id: the kernel must be theirs to use too
-                    path, _ = self._cached_image(inst, meta[key], token)
+                    self._cached_image(inst, driver, meta[key], token)
                     image_info[key] = meta[key]
-                    image_info[key[:-3] + "_path"] = str(path)
+            if image_info.get("kernel_id"):
+                kernel = driver.cached_image_path(image_info["kernel_id"])
+            if image_info.get("ramdisk_id"):
+                initrd = driver.cached_image_path(image_info["ramdisk_id"])
             image_info["os_command_line"] = meta.get("os_command_line")
         for att in inst.attachments.order_by(VolumeAttachment.boot_index.desc(nulls="LAST")):
             att.device = att.device or self.devices.next_device(inst, disks)
             disks.append(self.devices.connect_volume(inst, att, token))
         if inst.config_drive:
-            iso = idir / "disk.config"
             try:
-                self.driver.write_config_drive(config_drive_files(inst), str(iso))
+                iso = driver.write_config_drive(inst.id, config_drive_files(inst))
             except drv.DriverError as exc:  # no ISO tool on this node is the admin's to fix, as before
                 raise RuntimeError(str(exc)) from None
-            disks.append(drv.DiskSpec(path=str(iso), target="sda", format="raw", bus="sata", device="cdrom",
+            disks.append(drv.DiskSpec(path=iso, target="sda", format="raw", bus="sata", device="cdrom",
                                       readonly=True))
         inst.image = image_info
         inst.save()
         return drv.GuestSpec(
             name=inst.domain_name, uuid=inst.id, vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
-            disks=disks, vifs=vifs, kernel=image_info.get("kernel_path"), initrd=image_info.get("ramdisk_path"),
-            cmdline=image_info.get("os_command_line") or ("console=ttyS0" if image_info.get("kernel_path") else None),
-            console_log=str(self.node.console_path(inst)), extra_specs=dict(inst.flavor.get("extra_specs") or {}),
+            disks=disks, vifs=vifs, kernel=kernel, initrd=initrd,
+            cmdline=image_info.get("os_command_line") or ("console=ttyS0" if kernel else None),
+            console_log=driver.console_path(inst.id), extra_specs=dict(inst.flavor.get("extra_specs") or {}),
             metadata={"project": inst.project_id, "server": inst.name}, cpuset=scheduler.cpuset(inst.id))
 
     # -- teardown -----------------------------------------------------------------------------------------
@@ -163,8 +163,10 @@ class ServerBuilder:
         With the service's credentials: the user's token may have expired (a delete long after the create, a
         build that failed late, reconcile after a restart), and what is released is what this server recorded
         as its own (ports it bound, attachments it made)."""
+        driver = None
         try:
-            self.driver.destroy(inst.domain_name)
+            driver = self.node.driver_for(inst)
+            driver.destroy(inst.domain_name)
         except drv.DriverError as exc:
             log.warning("destroy %s: %s", inst.domain_name, exc)
         for record in list(inst.ports or []):
@@ -173,7 +175,11 @@ class ServerBuilder:
         inst.save()
         self.devices.release_unrecorded_ports(inst)
         self.devices.release_volumes(inst, keep_volumes)
-        shutil.rmtree(self.node.instance_dir(inst), ignore_errors=True)
+        try:
+            if driver is not None:
+                driver.delete_instance_files(inst.id)
+        except drv.DriverError as exc:
+            log.warning("files of %s: %s", inst.id, exc)
         scheduler.release(inst.id)
 
     @in_db
@@ -187,7 +193,10 @@ class ServerBuilder:
             inst.save()
 
 
-def backing(instances_dir, inst) -> list:
-    """The cached base under a server's overlay: the only other file qemu-img may open through it."""
-    base = Path(instances_dir) / "_base" / str(inst.image_ref or "")
-    return [base] if inst.image_ref and base.exists() else []
+def checksum_of(meta: dict) -> tuple:
+    """(algorithm, hex digest) of an image as the image service recorded it: os_hash_*, else md5 `checksum`."""
+    if meta.get("os_hash_algo") and meta.get("os_hash_value"):
+        return meta["os_hash_algo"], meta["os_hash_value"]
+    if meta.get("checksum"):
+        return "md5", meta["checksum"]
+    return None, None

@@ -18,7 +18,6 @@ class DeviceManager:
 
     def __init__(self, node):
         self.node = node
-        self.driver = node.driver
         self.network, self.volume = node.network, node.volume
 
     # -- the request's networks and security groups (API-synchronous) ---------------------------------------
@@ -245,7 +244,8 @@ class DeviceManager:
                                           tag=tag, delete_on_termination=delete_on_termination)
             try:
                 disk = self.connect_volume(inst, att, token)
-                self.driver.attach_disk(inst.domain_name, disk)
+                driver = self.node.driver_for(inst)
+                driver.attach_disk(inst.domain_name, disk)
             except Exception as exc:
                 if att.attachment_id:
                     self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
@@ -258,7 +258,8 @@ class DeviceManager:
     def detach_volume(self, inst, att, token) -> None:
         with self.node.tasks.lock_for(inst.id):
             try:
-                self.driver.detach_disk(inst.domain_name, att.device)
+                driver = self.node.driver_for(inst)
+                driver.detach_disk(inst.domain_name, att.device)
             except drv.NotFound:
                 pass
             if att.attachment_id:
@@ -277,7 +278,8 @@ class DeviceManager:
                 raise access.api_error(exc) from None
             record = inst.ports[-1]
             try:
-                self.driver.attach_vif(inst.domain_name, vifs[-1])
+                driver = self.node.driver_for(inst)
+                driver.attach_vif(inst.domain_name, vifs[-1])
             except drv.DriverError:
                 inst.ports = existing + [record]
                 self.release_port(record)
@@ -291,8 +293,9 @@ class DeviceManager:
             record = next((p for p in inst.ports or [] if p["port_id"] == port_id), None)
             if record is None:
                 raise NotFound(f"Port {port_id} is not attached")
+            driver = self.node.driver_for(inst)
             try:
-                self.driver.detach_vif(inst.domain_name, drv.VifSpec(bridge=record["bridge"], tap=record["tap"],
+                driver.detach_vif(inst.domain_name, drv.VifSpec(bridge=record["bridge"], tap=record["tap"],
                                                                      mac=record["mac"], port_id=port_id))
             except drv.NotFound:
                 pass

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
-import shutil
+from collections.abc import Iterable, Iterator
+
+import requests
 
 from appliance.clients import ClientError, ServiceClient
 
@@ -99,10 +101,10 @@ class ImageClient(_Http):
     def get_image(self, image_id, token=None) -> dict:
         return self._req("image", "GET", f"/v2/images/{image_id}", token).json()
 
-    def download(self, image_id, dest: str, token=None) -> None:
+    def download_chunks(self, image_id, token=None) -> Iterator[bytes]:
+        """The image's data in chunks; the request is made (and refused) here, the body read as it is iterated."""
         resp = self._req("image", "GET", f"/v2/images/{image_id}/file", token, stream=True, timeout=300)
-        with open(dest, "wb") as fh:
-            shutil.copyfileobj(resp.raw, fh, 1 << 20)
+        return _body(resp)
 
     def list_members(self, image_id, token=None) -> list[dict]:
         return self._req("image", "GET", f"/v2/images/{image_id}/members", token).json()["members"]
@@ -110,10 +112,21 @@ class ImageClient(_Http):
     def create_image(self, body: dict, token=None) -> dict:
         return self._req("image", "POST", "/v2/images", token, json=body).json()
 
-    def upload(self, image_id, path: str, token=None) -> None:
-        with open(path, "rb") as fh:
-            self._req("image", "PUT", f"/v2/images/{image_id}/file", token, data=fh,
-                      headers={"Content-Type": "application/octet-stream"}, timeout=600)
+    def upload_chunks(self, image_id, chunks: Iterable[bytes], token=None) -> None:
+        """The image's data from chunks, sent as they come (a chunked request body)."""
+        # the service's token named here: ServiceClient retries a 401 with a fresh one, which would send the
+        # already-consumed stream again as an empty body
+        token = token or self.client.service_token()
+        self._req("image", "PUT", f"/v2/images/{image_id}/file", token, data=iter(chunks),
+                  headers={"Content-Type": "application/octet-stream"}, timeout=600)
+
+
+def _body(resp, size: int = 1 << 20) -> Iterator[bytes]:
+    with resp:
+        try:
+            yield from resp.iter_content(size)
+        except requests.RequestException as exc:   # the service went away mid-body
+            raise ExternalError("Image service unavailable", 503, "image", f"image download: {exc}") from None
 
 
 class VolumeClient(_Http):

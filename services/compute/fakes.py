@@ -7,10 +7,19 @@ set a port's binding. `calls` records (client, method, resource id, "service" or
 """
 from __future__ import annotations
 
-import shutil
+import hashlib
 import uuid
+from pathlib import Path
 
 from services.compute.external import ExternalError
+
+CHUNK = 1 << 20
+
+
+def _checksums(data: bytes) -> dict:
+    """What Glance records at upload: md5 as `checksum`, sha512 as os_hash_algo/os_hash_value."""
+    return {"checksum": hashlib.md5(data).hexdigest(), "os_hash_algo": "sha512",
+            "os_hash_value": hashlib.sha512(data).hexdigest()}
 
 
 SERVICE = {"project_id": "service", "roles": {"admin", "service"}, "who": "service"}
@@ -149,14 +158,16 @@ class FakeImage:
         self.auth = auth or FakeAuth()
         self.images: dict[str, dict] = {}
         self.files: dict[str, str] = {}
-        self.uploaded: dict[str, str] = {}
+        self.uploaded: dict[str, int] = {}   # image id -> bytes uploaded
         self.blobs: dict[str, bytes] = {}
         self.members: dict[str, set] = {}
 
     def add_image(self, path: str | None = None, name="cirros", **props) -> dict:
+        sums = _checksums(Path(path).read_bytes() if path else b"") if props.get("status", "active") == "active" \
+            else {}
         image = {"id": str(uuid.uuid4()), "name": name, "status": "active", "disk_format": "qcow2",
                  "container_format": "bare", "min_disk": 0, "min_ram": 0, "size": 1, "visibility": "public",
-                 "owner": "p-admin", **props}
+                 "owner": "p-admin", **sums, **props}
         self.images[image["id"]] = image
         if path:
             self.files[image["id"]] = path
@@ -178,17 +189,16 @@ class FakeImage:
         self.get_image(image_id, token)
         return [{"member_id": m, "image_id": image_id, "status": "accepted"} for m in self.members.get(image_id, ())]
 
-    def download(self, image_id, dest, token=None):
+    def download_chunks(self, image_id, token=None):
         self.get_image(image_id, token)
         self.auth.record("image", "download", image_id, self.auth.who(token))
-        src = self.files.get(image_id)
         if image_id in self.blobs:
-            with open(dest, "wb") as fh:
-                fh.write(self.blobs[image_id])
-        elif src:
-            shutil.copy(src, dest)
+            data = self.blobs[image_id]
+        elif self.files.get(image_id):
+            data = Path(self.files[image_id]).read_bytes()
         else:
-            open(dest, "wb").close()
+            data = b""
+        return iter([data[i:i + CHUNK] for i in range(0, len(data), CHUNK)])
 
     def create_image(self, body, token=None):
         caller = self.auth.who(token)
@@ -196,15 +206,14 @@ class FakeImage:
         props = {k: v for k, v in body.items() if k not in ("name", "owner")}
         return self.add_image(name=body.get("name", ""), owner=caller["project_id"], **{"status": "queued", **props})
 
-    def upload(self, image_id, path, token=None):
+    def upload_chunks(self, image_id, chunks, token=None):
         caller = self.auth.who(token)
         image = self.get_image(image_id, token)
         if not (self.auth.privileged(caller) or image.get("owner") == caller["project_id"]):
             raise ExternalError(f"You are not permitted to modify image {image_id}.", 403, "image")
-        self.uploaded[image_id] = path
-        with open(path, "rb") as fh:
-            self.blobs[image_id] = fh.read()   # the caller may remove its file once uploaded
-        image["status"] = "active"
+        self.blobs[image_id] = b"".join(chunks)
+        self.uploaded[image_id] = len(self.blobs[image_id])
+        image.update(status="active", size=len(self.blobs[image_id]), **_checksums(self.blobs[image_id]))
         self.auth.record("image", "upload", image_id, caller)
 
 

@@ -41,7 +41,6 @@ class ComputeManager:
         self.node = Node(settings, driver, clients, synchronous)
         self.settings, self.driver, self.tasks = settings, driver, self.node.tasks
         self.network, self.image, self.volume = self.node.network, self.node.image, self.node.volume
-        self.instances_dir = self.node.instances_dir
         self.devices = DeviceManager(self.node)
         self.builder = ServerBuilder(self.node, self.devices)
         self.actions = ServerActions(self.node)

@@ -1,9 +1,7 @@
-"""This compute node as its collaborators see it: driver, service clients, tasks, host name, instance files."""
+"""This compute node as its collaborators see it: driver, service clients, tasks, host name (files: the driver's)."""
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 from services.compute.drivers.specs import DriverError
 from services.compute.tasks import Tasks
@@ -17,7 +15,6 @@ class Node:
         self.driver = driver
         self.network, self.image, self.volume = clients["network"], clients["image"], clients["volume"]
         self.section = settings.section("compute")
-        self.instances_dir = Path(self.section.get("instances_dir") or settings.state_dir / "compute" / "instances")
         self.shutdown_timeout = float(self.section.get("shutdown_timeout", 10))
         self.tasks = Tasks(int(self.section.get("build_workers", 4)), synchronous)
         self._host = None
@@ -57,15 +54,3 @@ class Node:
         """host -> driver for every node this API reaches, this one included."""
         with self._drivers_lock:
             return {self.host: self.driver, **self._drivers}
-
-    def instance_dir(self, inst) -> Path:
-        return self.instances_dir / inst.id
-
-    def console_path(self, inst) -> Path:
-        return self.instance_dir(inst) / "console.log"
-
-    def mkdir(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        # qemu runs as libvirt's own user: it must traverse to the disks
-        os.chmod(path, 0o755)
-        return path

@@ -18,7 +18,6 @@ class Reconciler:
 
     def __init__(self, node, builder):
         self.node = node
-        self.driver = node.driver
         self.builder = builder
 
     @in_db
@@ -26,9 +25,11 @@ class Reconciler:
         """Compare libvirt with the database after a (re)start and repair each difference."""
         report = {"ghost_domains": [], "failed_builds": [], "finished_deletes": [], "reset_tasks": []}
         live = {i.domain_name: i for i in Instance.select().where(Instance.deleted == False)}  # noqa: E712
-        for name in self.driver.list_domains():
+        # this node's own domains: another node's agent reconciles its own
+        driver = self.node.driver
+        for name in driver.list_domains():
             if name not in live:
-                self.driver.destroy(name)
+                driver.destroy(name)
                 report["ghost_domains"].append(name)
         for inst in live.values():
             if inst.task_state == "deleting":
@@ -57,7 +58,12 @@ class Reconciler:
         query = Instance.select().where((Instance.deleted == False) & (Instance.task_state.is_null())  # noqa
                                         & (Instance.vm_state.in_(["active", "stopped", "paused", "suspended"])))
         for inst in query:
-            state = self.driver.power_state(inst.domain_name)
+            try:
+                driver = self.node.driver_for(inst)
+                state = driver.power_state(inst.domain_name)
+            except drv.DriverError as exc:   # an unreachable node holds up only its own servers' sync
+                log.debug("power state of %s: %s", inst.id, exc)
+                continue
             if state == inst.power_state:
                 continue
             inst.power_state = state

@@ -1,8 +1,12 @@
 """The compute driver contract: guest specs in, domains and their power states out."""
 from __future__ import annotations
 
-from services.compute.drivers import disks, hardware
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from services.compute.drivers import hardware
 from services.compute.drivers.libvirt import xml as domainxml
+from services.compute.drivers.nodefiles import NodeFiles
 # the contract's data types and errors, re-exported: callers name them as base.DiskSpec, base.NotFound, ...
 from services.compute.drivers.specs import (  # noqa: F401
     CRASHED, NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED, DiskSpec, DriverError, GuestSpec, HostCaps, NotFound,
@@ -13,6 +17,10 @@ class ComputeDriver:
     """One hypervisor on one host. Domain names carry the configured prefix; list_domains sees only those."""
 
     prefix: str = "egret-"
+
+    def __init__(self, instances_dir=None):
+        # None: a private temporary directory (tests, throwaway drivers); from_settings always names one
+        self.files = NodeFiles(instances_dir)
 
     def host_caps(self) -> HostCaps:
         raise NotImplementedError
@@ -72,16 +80,6 @@ class ComputeDriver:
         leaves it at once, the running guest only once it lets the device go)."""
         raise NotImplementedError
 
-    def console_log(self, path: str, lines: int | None = None) -> str:
-        try:
-            with open(path, errors="replace") as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            return ""
-        if lines is not None:
-            text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
-        return text
-
     def attach_disk(self, name: str, disk: DiskSpec) -> None:
         raise NotImplementedError
 
@@ -94,20 +92,57 @@ class ComputeDriver:
     def detach_vif(self, name: str, vif: VifSpec) -> None:
         raise NotImplementedError
 
-    # -- a guest's files, on the node that runs it (a remote driver does this on its node) ----------------------
-    def create_overlay(self, base: str, fmt: str, overlay: str, size_bytes: int = 0) -> None:
-        """A qcow2 overlay on an inspected base image (UnsafeDisk if the inspector refuses it), grown to size_bytes
-        if that is larger than the image."""
-        disks.create_overlay(base, fmt, overlay, size_bytes)
+    # -- the node's files: its image cache and each guest's directory (a remote driver does this on its node) -----
+    # Paths returned here are the node's own: the manager passes them back in specs and never opens them.
+    def image_cached(self, image_id: str) -> bool:
+        """Whether the image's data is in this node's cache (the builder downloads it only when it is not)."""
+        return self.files.image_cached(image_id)
 
-    def grow_disk(self, path: str, size_gb: int, backing=()) -> None:
-        """Grow a qcow2 disk to size_gb GiB (a resize to a bigger root disk); `backing`: the files under it."""
-        disks.grow(path, size_gb, backing)
+    def cache_image(self, image_id: str, chunks: Iterable[bytes], hash_algo: str | None = None,
+                    hash_value: str | None = None) -> None:
+        """Cache an image from its data as chunks, checked against the image service's checksum (hash_algo:
+        md5/sha1/sha224/sha256/sha384/sha512, hash_value: hex; both None: nothing to check against). A mismatch
+        is a DriverError naming the image and leaves nothing behind; the cached file appears atomically."""
+        self.files.cache_image(image_id, chunks, hash_algo, hash_value)
 
-    def copy_disk(self, path: str, dest: str, backing=()) -> None:
-        """A standalone qcow2 copy of a disk and its backing chain (a snapshot's image); no dest on failure."""
-        disks.copy_qcow2(path, dest, backing)
+    def cached_image_path(self, image_id: str) -> str:
+        """The cached image's file (a kernel or ramdisk for GuestSpec); DriverError if it is not cached."""
+        return self.files.cached_image_path(image_id)
 
-    def write_config_drive(self, files: dict, dest: str) -> None:
-        """An ISO9660 volume labelled config-2 holding files {path inside the drive: str or bytes}."""
-        disks.write_iso(files, dest, "config-2")
+    def create_root_disk(self, instance_id: str, image_id: str, fmt: str, size_bytes: int = 0) -> str:
+        """A qcow2 overlay on the cached image (fmt: its format, qcow2 or raw), grown to size_bytes if that is
+        larger than the image; the image is inspected first (UnsafeDisk if the inspector refuses it). An existing
+        root disk is kept. Returns the disk's path for DiskSpec.path."""
+        return self.files.create_root_disk(instance_id, image_id, fmt, size_bytes)
+
+    def write_config_drive(self, instance_id: str, files: dict) -> str:
+        """An ISO9660 volume labelled config-2 holding files {relative path inside the drive: str or bytes};
+        returns its path for a DiskSpec."""
+        return self.files.write_config_drive(instance_id, files)
+
+    def console_path(self, instance_id: str) -> str:
+        """Where the guest's serial console is logged (GuestSpec.console_log); its directory is made."""
+        return self.files.console_path(instance_id)
+
+    def console_log(self, instance_id: str, lines: int | None = None) -> str:
+        """The guest's console log, or its last `lines` lines; "" if it has none."""
+        return self.files.console_log(instance_id, lines)
+
+    def grow_root_disk(self, instance_id: str, image_id: str | None, size_gb: int) -> None:
+        """Grow the server's root disk to size_gb GiB (a resize to a bigger flavor); image_id: the image under it.
+        NotFound if the server has no root disk here."""
+        self.files.grow_root_disk(instance_id, image_id, size_gb)
+
+    def export_root_disk(self, instance_id: str, image_id: str | None) -> Iterator[bytes]:
+        """A standalone qcow2 copy of the root disk and its image (a snapshot's data), made before this returns
+        and streamed in chunks; the copy's file is gone however the stream ends."""
+        return self.files.export_root_disk(instance_id, image_id)
+
+    def delete_instance_files(self, instance_id: str) -> None:
+        """Remove the server's directory on this node (its root disk, config drive and console log)."""
+        self.files.delete_instance_files(instance_id)
+
+
+def instances_dir(settings) -> Path:
+    """Where a node keeps its image cache and guests' files: `[compute] instances_dir`, else the state dir's."""
+    return Path(settings.section("compute").get("instances_dir") or settings.state_dir / "compute" / "instances")

@@ -73,7 +73,9 @@ def write_iso(files: dict, dest: str, label: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for rel, content in files.items():
-            path = root / rel
+            path = root / _inside(rel)
+            if not isinstance(content, (str, bytes)):
+                raise DriverError(f"Invalid files[{rel!r}]: text or bytes, not {type(content).__name__}.")
             path.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, str):
                 path.write_text(content)
@@ -83,4 +85,13 @@ def write_iso(files: dict, dest: str, label: str) -> None:
                              "-r", "-J", "-quiet", str(root)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
+            Path(dest).unlink(missing_ok=True)
             raise DriverError(f"config drive build failed: {proc.stderr.strip()[:300]}")
+
+
+def _inside(rel) -> str:
+    """A path inside the drive, as the caller names it: relative, with no '..' (a remote caller names them)."""
+    parts = rel.split("/") if isinstance(rel, str) else []
+    if not parts or rel.startswith("/") or "\0" in rel or any(p in ("", ".", "..") for p in parts):
+        raise DriverError(f"Invalid files key {rel!r}: a relative path inside the drive, without '.' or '..'.")
+    return rel

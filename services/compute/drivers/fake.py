@@ -1,6 +1,7 @@
 """In-memory compute driver with the libvirt driver's contract (same XML model, same power states)."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import xml.etree.ElementTree as ET
 
@@ -11,7 +12,9 @@ from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_el
 class FakeDriver(base.ComputeDriver):
     """Domains are dicts; starting one writes the guest's boot marker to its console log, as the tiny guest does."""
 
-    def __init__(self, prefix: str = "egret-", caps: base.HostCaps | None = None):
+    def __init__(self, prefix: str = "egret-", caps: base.HostCaps | None = None, instances_dir=None):
+        # the node's files are real (qemu-img, ISO tools), as the libvirt driver's: one implementation in base
+        super().__init__(instances_dir)
         self.prefix = prefix
         self.caps = caps or base.HostCaps(domain_type="fake", domain_type_reason="fake driver", hostname="fake-host",
                                           cpus=64, memory_mb=262144, numa_nodes=2)
@@ -24,9 +27,11 @@ class FakeDriver(base.ComputeDriver):
         section = settings.section("compute")
         caps = base.HostCaps(domain_type="fake", domain_type_reason="fake driver", hostname="fake-host",
                              cpus=64, memory_mb=262144, numa_nodes=2)
-        return cls(section.get("domain_prefix", "egret-"), caps)
+        return cls(section.get("domain_prefix", "egret-"), caps, base.instances_dir(settings))
 
     def host_caps(self) -> base.HostCaps:
+        if not self.caps.disk_gb:   # as libvirt's: the file system its instances live on, unless the caps say
+            self.caps = dataclasses.replace(self.caps, disk_gb=self.files.disk_gb())
         return self.caps
 
     def cached_caps(self):

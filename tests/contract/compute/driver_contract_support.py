@@ -14,10 +14,11 @@ def spec_for(driver, workdir, guest, name, **kw) -> base.GuestSpec:
     if not overlay.exists():
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk), "-F", "qcow2",
                         str(overlay)], check=True)
-    fields = dict(name=driver.prefix + name, uuid=str(uuid.uuid4()), vcpus=1, memory_mb=256,
+    server = str(uuid.uuid4())
+    fields = dict(name=driver.prefix + name, uuid=server, vcpus=1, memory_mb=256,
                   disks=[base.DiskSpec(path=str(overlay), target="vda")],
                   kernel=str(guest.kernel), initrd=str(guest.initrd), cmdline=guest.cmdline,
-                  console_log=str(workdir / f"{name}.console.log"))
+                  console_log=driver.console_path(server))   # the node's place for it; console_log(uuid) reads it
     fields.update(kw)
     return base.GuestSpec(**fields)
 

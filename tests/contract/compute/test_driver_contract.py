@@ -70,10 +70,10 @@ def test_guest_lifecycle(driver, workdir, tiny_guest):
     driver.spawn(spec)
     try:
         assert spec.name in driver.list_domains()
-        assert _wait(lambda: BOOT_MARKER in driver.console_log(spec.console_log)), \
-            driver.console_log(spec.console_log)
+        assert _wait(lambda: BOOT_MARKER in driver.console_log(spec.uuid)), \
+            driver.console_log(spec.uuid)
         assert driver.power_state(spec.name) == base.RUNNING
-        assert driver.console_log(spec.console_log, lines=0) == ""
+        assert driver.console_log(spec.uuid, lines=0) == ""
 
         volume = workdir / "vol.qcow2"
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume), "16M"], check=True)
@@ -94,17 +94,17 @@ def test_guest_lifecycle(driver, workdir, tiny_guest):
         with pytest.raises(base.DriverError):
             driver.pause(spec.name)
         def booted(times):
-            return _wait(lambda: driver.console_log(spec.console_log).count(BOOT_MARKER) >= times, 90)
+            return _wait(lambda: driver.console_log(spec.uuid).count(BOOT_MARKER) >= times, 90)
 
         driver.power_on(spec.name)
         assert driver.power_state(spec.name) == base.RUNNING
-        assert booted(2), driver.console_log(spec.console_log)
+        assert booted(2), driver.console_log(spec.uuid)
         driver.reboot(spec.name, hard=True)
         assert driver.power_state(spec.name) == base.RUNNING
-        assert booted(3), driver.console_log(spec.console_log)
+        assert booted(3), driver.console_log(spec.uuid)
         driver.reboot(spec.name, hard=False, timeout=1)     # the tiny guest ignores ACPI: destroyed at 1 s
         assert driver.power_state(spec.name) == base.RUNNING
-        assert booted(4), driver.console_log(spec.console_log)
+        assert booted(4), driver.console_log(spec.uuid)
     finally:
         driver.destroy(spec.name)
     assert spec.name not in driver.list_domains()

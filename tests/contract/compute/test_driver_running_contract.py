@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import types
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,7 +37,7 @@ def running(driver, workdir, tiny_guest, bridge, run_prefix):
     """The one guest every check here shares (each real boot costs seconds)."""
     spec = spec_for(driver, workdir, tiny_guest, "running", vifs=[_vif(bridge, run_prefix, 1)])
     driver.spawn(spec)
-    assert wait(lambda: BOOT_MARKER in driver.console_log(spec.console_log)), driver.console_log(spec.console_log)
+    assert wait(lambda: BOOT_MARKER in driver.console_log(spec.uuid)), driver.console_log(spec.uuid)
     yield spec
     driver.destroy(spec.name)
 
@@ -52,12 +53,12 @@ def test_host_caps_are_cached_once_known(driver):
 
 
 def test_console_log_tails_and_missing_logs(driver, running, workdir):
-    whole = driver.console_log(running.console_log)
+    whole = driver.console_log(running.uuid)
     assert BOOT_MARKER in whole
-    tail = driver.console_log(running.console_log, lines=2)
-    assert tail and len(tail.splitlines()) <= 2 and tail in driver.console_log(running.console_log)
-    assert driver.console_log(running.console_log, lines=0) == ""
-    assert driver.console_log(str(workdir / "no-such.log")) == ""
+    tail = driver.console_log(running.uuid, lines=2)
+    assert tail and len(tail.splitlines()) <= 2 and tail in driver.console_log(running.uuid)
+    assert driver.console_log(running.uuid, lines=0) == ""
+    assert driver.console_log(str(uuid.uuid4())) == ""         # a server without a log yet
 
 
 def test_nics_plug_and_unplug_on_a_running_guest(driver, running, bridge, run_prefix):
@@ -74,7 +75,7 @@ def test_nics_plug_and_unplug_on_a_running_guest(driver, running, bridge, run_pr
 
 
 def test_suspend_keeps_the_guest_and_resume_continues_it(driver, running):
-    boots = driver.console_log(running.console_log).count(BOOT_MARKER)
+    boots = driver.console_log(running.uuid).count(BOOT_MARKER)
     with pytest.raises(base.DriverError):          # only a suspended guest can be resumed
         driver.resume(running.name)
     driver.suspend(running.name)
@@ -84,7 +85,7 @@ def test_suspend_keeps_the_guest_and_resume_continues_it(driver, running):
         driver.suspend(running.name)
     driver.resume(running.name)
     assert driver.power_state(running.name) == base.RUNNING
-    assert driver.console_log(running.console_log).count(BOOT_MARKER) == boots     # continued, not rebooted
+    assert driver.console_log(running.uuid).count(BOOT_MARKER) == boots     # continued, not rebooted
 
 
 def test_a_definition_read_back_redefines_the_same_devices_with_a_new_flavor(driver, workdir, tiny_guest, bridge,

@@ -69,7 +69,7 @@ def test_bad_signature_missing_header_and_unknown_instance(env, md):
 @pytest.mark.skipif(not shutil.which("genisoimage"), reason="genisoimage missing: run scripts/setup-debian.sh")
 def test_config_drive_is_an_iso_labelled_config_2(env):
     sid = env.boot(config_drive=True, user_data=base64.b64encode(b"cd data").decode())
-    iso = env.manager.instances_dir / sid / "disk.config"
+    iso = env.driver.files.root / sid / "disk.config"     # the fake node's own files, as libvirt's
     assert iso.exists()
     info = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True).stdout
     assert "Volume id: config-2" in info

@@ -212,10 +212,10 @@ def test_a_service_failure_reads_cleanly_for_the_user_and_in_full_for_the_admin(
 
 
 def test_an_image_service_outage_reads_as_such(env, monkeypatch):
-    def down(image_id, dest, token=None):
+    def down(image_id, token=None):
         return ExternalError("Image service unavailable", 503, "image",
                              f"image GET /v2/images/{image_id}/file: connection refused")
-    sid, fault = boot_failing(env, monkeypatch, env.image, "download", down)
+    sid, fault = boot_failing(env, monkeypatch, env.image, "download_chunks", down)
     assert fault["message"] == "Image service unavailable"
     assert "connection refused" in server(env, sid, env.admin)["fault"]["details"]
 

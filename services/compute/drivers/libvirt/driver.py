@@ -1,6 +1,7 @@
 """The libvirt compute driver: guests as libvirt domains on qemu:///system (KVM, or QEMU/TCG)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -30,7 +31,8 @@ def _quiet(ctx, err):
 
 class LibvirtDriver(base.ComputeDriver):
     def __init__(self, uri: str = "qemu:///system", prefix: str = "egret-", section: dict | None = None,
-                 start_daemon: bool = True):
+                 start_daemon: bool = True, instances_dir=None):
+        super().__init__(instances_dir)
         self.uri = uri
         self.prefix = prefix
         self.section = dict(section or {})
@@ -42,7 +44,8 @@ class LibvirtDriver(base.ComputeDriver):
     @classmethod
     def from_settings(cls, settings):
         section = settings.section("compute")
-        return cls(section.get("libvirt_uri", "qemu:///system"), section.get("domain_prefix", "egret-"), section)
+        return cls(section.get("libvirt_uri", "qemu:///system"), section.get("domain_prefix", "egret-"), section,
+                   instances_dir=base.instances_dir(settings))
 
     @property
     def conn(self):
@@ -56,7 +59,8 @@ class LibvirtDriver(base.ComputeDriver):
 
     def host_caps(self) -> base.HostCaps:
         if self._caps is None:
-            self._caps = hostmod.host_caps(self.conn, self.section)
+            caps = hostmod.host_caps(self.conn, self.section)
+            self._caps = dataclasses.replace(caps, disk_gb=caps.disk_gb or self.files.disk_gb())
         return self._caps
 
     def cached_caps(self):
