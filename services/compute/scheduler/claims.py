@@ -23,10 +23,16 @@ class NoValidHost(BuildError):
     def __init__(self, results: list[str], why: str = ""):
         self.results = results
         text = "No valid host was found. " + (why or "There are not enough hosts available.")
-        if results:
-            text += f" Filter results: {results}"
-        super().__init__(text)
-        self.details = text
+        # the message names the filters that removed hosts (it is cut at 255 characters); details have them all
+        removed = [r for r in results if not r.endswith(_kept(r))]
+        super().__init__(text + (f" Filter results: {removed}" if removed else ""))
+        self.details = text + (f" Filter results: {results}" if results else "")
+
+
+def _kept(result: str) -> str:
+    """'RamFilter: (start: 3, end: 3)' -> 'end: 3)': the suffix a filter that removed nothing ends with."""
+    start = result.split("(start: ", 1)[1].split(",", 1)[0]
+    return f"end: {start})"
 
 
 def _lock_nodes():

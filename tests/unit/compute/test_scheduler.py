@@ -1,0 +1,424 @@
+"""The scheduler over ten fake nodes: every filter and weigher, spread vs pack, groups, zones, pinned CPUs, huge
+pages, atomic claims under 20 concurrent creates (SQLite and PostgreSQL), claims freed by teardown."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from appliance.db import open_service_database
+from services.compute import models, scheduler
+from services.compute.drivers import hardware
+from services.compute.drivers.fake import FakeDriver
+from services.compute.drivers.specs import DriverError, HostCaps, HostLacks
+from services.compute.models import Allocation, ComputeNode, Instance, ServerGroup
+from services.compute.scheduler import filters, request, weighers
+from services.compute.scheduler.claims import NoValidHost, claim, release
+from services.compute.scheduler.state import HostState
+
+GIB = 1024
+
+
+def caps(host, cpus=8, memory_mb=8 * GIB, dedicated=(), hugepages=None, arch="x86_64", domain_type="fake"):
+    return HostCaps(domain_type=domain_type, domain_type_reason="fake driver", hostname=host, cpus=cpus,
+                    memory_mb=memory_mb, numa_nodes=2, dedicated_cpus=list(dedicated), hugepages=hugepages or {},
+                    arch=arch, disk_gb=100)
+
+
+def node_row(host="n1", **kw) -> ComputeNode:
+    """An unsaved row for the filter tests (no database)."""
+    fields = dict(host=host, availability_zone="nova", state="up", disabled=False, hypervisor_type="qemu",
+                  arch="x86_64", vcpus=8, memory_mb=8 * GIB, disk_gb=100, numa_nodes=1, dedicated_cpus=[],
+                  hugepages={}, cpu_allocation_ratio=16.0, ram_allocation_ratio=1.5, disk_allocation_ratio=1.0)
+    fields.update(kw)
+    return ComputeNode(**fields)
+
+
+def spec(**kw) -> request.RequestSpec:
+    fields = dict(instance_id="i", vcpus=1, memory_mb=512, disk_gb=1)
+    fields.update(kw)
+    return request.RequestSpec(**fields)
+
+
+# -- filters, one by one (no database) --------------------------------------------------------------------------
+@pytest.mark.parametrize("flt,row,used,req,passes", [
+    (filters.ComputeFilter(), {}, {}, {}, True),
+    (filters.ComputeFilter(), {"state": "down"}, {}, {}, False),
+    (filters.ComputeFilter(), {"disabled": True}, {}, {}, False),
+    (filters.ComputeFilter(), {"disabled": True}, {}, {"force_host": "n1"}, True),   # an admin's zone:host
+    (filters.AvailabilityZoneFilter(), {"availability_zone": "edge"}, {}, {"zone": "edge"}, True),
+    (filters.AvailabilityZoneFilter(), {"availability_zone": "edge"}, {}, {"zone": "core"}, False),
+    (filters.AvailabilityZoneFilter(), {"availability_zone": "edge"}, {}, {}, True),
+    (filters.HostFilter(), {}, {}, {"force_host": "n2"}, False),
+    # RAM: 8 GiB x 1.5 = 12 GiB
+    (filters.RamFilter(), {}, {"memory_mb_used": 11 * GIB}, {"memory_mb": GIB}, True),
+    (filters.RamFilter(), {}, {"memory_mb_used": 11 * GIB + 1}, {"memory_mb": GIB}, False),
+    (filters.RamFilter(), {"ram_allocation_ratio": 1.0}, {"memory_mb_used": 7 * GIB + 1}, {"memory_mb": GIB}, False),
+    # vCPUs: 8 x 16 = 128; the dedicated ones are not in the shared pool
+    (filters.CoreFilter(), {}, {"vcpus_used": 127}, {"vcpus": 1}, True),
+    (filters.CoreFilter(), {}, {"vcpus_used": 127}, {"vcpus": 2}, False),
+    (filters.CoreFilter(), {"dedicated_cpus": [4, 5, 6, 7], "cpu_allocation_ratio": 1.0}, {"vcpus_used": 4},
+     {"vcpus": 1}, False),
+    (filters.DiskFilter(), {}, {"disk_gb_used": 99}, {"disk_gb": 1}, True),
+    (filters.DiskFilter(), {}, {"disk_gb_used": 99}, {"disk_gb": 2}, False),
+    (filters.DiskFilter(), {"disk_gb": 0}, {}, {"disk_gb": 2}, True),    # a node that does not know its disk
+    (filters.NUMATopologyFilter(), {"dedicated_cpus": [2, 3]}, {"cpus_used": {2}},
+     {"vcpus": 1, "extra_specs": {"hw:cpu_policy": "dedicated"}}, True),
+    (filters.NUMATopologyFilter(), {"dedicated_cpus": [2, 3]}, {"cpus_used": {2}},
+     {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated"}}, False),
+    (filters.NUMATopologyFilter(), {"hugepages": {"2048": 256}}, {}, {"extra_specs": {"hw:mem_page_size": "2MB"}},
+     True),
+    (filters.NUMATopologyFilter(), {"hugepages": {"2048": 255}}, {}, {"extra_specs": {"hw:mem_page_size": "large"}},
+     False),
+    (filters.NUMATopologyFilter(), {}, {}, {"extra_specs": {"hw:mem_page_size": "any"}}, True),
+    (filters.NUMATopologyFilter(), {}, {}, {"extra_specs": {"hw:numa_nodes": "2"}}, False),
+    (filters.ImagePropertiesFilter(), {}, {}, {"image_props": {"hw_architecture": "x86_64"}}, True),
+    (filters.ImagePropertiesFilter(), {}, {}, {"image_props": {"hw_architecture": "aarch64"}}, False),
+    (filters.ImagePropertiesFilter(), {"hypervisor_type": "kvm"}, {}, {"image_props": {"img_hv_type": "qemu"}}, True),
+    (filters.ImagePropertiesFilter(), {"hypervisor_type": "qemu"}, {}, {"image_props": {"img_hv_type": "kvm"}},
+     False),
+    (filters.ServerGroupAntiAffinityFilter(), {}, {"group_members": 1}, {"group_policy": "anti-affinity"}, False),
+    (filters.ServerGroupAntiAffinityFilter(), {}, {"group_members": 1},
+     {"group_policy": "anti-affinity", "group_rules": {"max_server_per_host": 2}}, True),
+    (filters.ServerGroupAntiAffinityFilter(), {}, {"group_members": 1}, {"group_policy": "soft-anti-affinity"}, True),
+    (filters.ServerGroupAffinityFilter({"n2"}), {}, {}, {"group_policy": "affinity"}, False),
+    (filters.ServerGroupAffinityFilter(set()), {}, {}, {"group_policy": "affinity"}, True),
+])
+def test_each_filter(flt, row, used, req, passes):
+    host = HostState(node_row(**row), **used)
+    assert flt.passes(host, spec(**req)) is passes
+
+
+def test_filter_results_say_which_filter_removed_the_hosts():
+    hosts = [HostState(node_row(f"n{i}", memory_mb=GIB, ram_allocation_ratio=1.0)) for i in range(3)]
+    left, results = filters.run(filters.default_filters(set()), hosts, spec(memory_mb=2 * GIB))
+    assert left == [] and results[-1] == "RamFilter: (start: 3, end: 0)"
+    assert "ComputeFilter: (start: 3, end: 3)" in results
+
+
+def test_weighers_spread_pack_and_soft_groups():
+    full = HostState(node_row("a"), memory_mb_used=6 * GIB)
+    empty = HostState(node_row("b"))
+    assert weighers.best([full, empty], {}, spec()).host == "b"
+    assert weighers.best([full, empty], {"scheduler_weigher": "pack"}, spec()).host == "a"
+    full.group_members = 1
+    # soft-affinity outweighs spread; soft-anti-affinity outweighs pack
+    assert weighers.best([full, empty], {}, spec(group_policy="soft-affinity")).host == "a"
+    assert weighers.best([full, empty], {"scheduler_weigher": "pack"},
+                         spec(group_policy="soft-anti-affinity")).host == "b"
+
+
+def test_zone_forms():
+    assert request.parse_zone("edge") == ("edge", None)
+    assert request.parse_zone("edge:n3") == ("edge", "n3")
+    assert request.parse_zone(":n3") == (None, "n3")
+    assert request.parse_zone("edge:n3:node") == ("edge", "n3")
+    assert request.parse_zone("") == (None, None)
+
+
+def test_claimed_cpus_are_the_ones_pinned():
+    host = caps("h", dedicated=[2, 3, 4, 5])
+    assert hardware.plan({"hw:cpu_policy": "dedicated"}, 2, 512, host, [4, 5])["pins"] == {0: 4, 1: 5}
+    assert hardware.plan({"hw:cpu_policy": "dedicated"}, 2, 512, host)["pins"] == {0: 2, 1: 3}
+    with pytest.raises(HostLacks, match=r"\[9\]"):
+        hardware.plan({"hw:cpu_policy": "dedicated"}, 2, 512, host, [4, 9])
+    with pytest.raises(DriverError):
+        hardware.plan({"hw:cpu_policy": "dedicated"}, 2, 512, host, [4, 4])
+
+
+# -- claims against the database ------------------------------------------------------------------------------
+@pytest.fixture
+def db(settings):
+    database = open_service_database(settings, "compute", models.database)
+    with database.connection_context():
+        yield database
+
+
+def nodes(n, section=None, **kw):
+    return [scheduler.register(f"n{i:02d}", caps(f"n{i:02d}", **kw), section or {}) for i in range(n)]
+
+
+def server(flavor=None, group=None, zone="", **kw) -> Instance:
+    flavor = {"vcpus": 1, "ram": 512, "disk": 1, "extra_specs": {}, **(flavor or {})}
+    return Instance.create(name="vm", project_id="p", user_id="u", flavor=flavor, availability_zone=zone,
+                           server_group_id=group.id if group else None, **kw)
+
+
+def group(policy, **rules):
+    return ServerGroup.create(name="g", project_id="p", user_id="u", policy=policy, rules=rules)
+
+
+def test_spread_by_default_and_pack_when_asked(db):
+    nodes(10)
+    spread = [claim(server(), {}).host for _ in range(10)]
+    assert sorted(spread) == [f"n{i:02d}" for i in range(10)]
+    packed = {claim(server(), {"scheduler_weigher": "pack"}).host for _ in range(5)}
+    assert len(packed) == 1
+
+
+def test_anti_affinity_spreads_three_over_three_and_refuses_the_fourth(db):
+    nodes(3)
+    g = group("anti-affinity")
+    hosts = [claim(server(group=g), {}).host for _ in range(3)]
+    assert sorted(hosts) == ["n00", "n01", "n02"]
+    with pytest.raises(NoValidHost) as err:
+        claim(server(group=g), {})
+    assert "ServerGroupAntiAffinityFilter: (start: 3, end: 0)" in str(err.value)
+    assert str(err.value).startswith("No valid host was found.")
+    g2 = group("anti-affinity", max_server_per_host=2)
+    assert sorted(claim(server(group=g2), {}).host for _ in range(6)) == ["n00", "n00", "n01", "n01", "n02", "n02"]
+
+
+def test_affinity_keeps_a_group_together_until_its_node_is_full(db):
+    nodes(3, memory_mb=GIB, section={"ram_allocation_ratio": 1.0})
+    g = group("affinity")
+    first = claim(server(group=g), {}).host
+    assert claim(server(group=g), {}).host == first
+    with pytest.raises(NoValidHost, match="ServerGroupAffinityFilter: \\(start: 2, end: 0\\)"):
+        claim(server(group=g), {})
+
+
+def test_soft_policies_prefer_but_never_refuse(db):
+    nodes(3)
+    soft = group("soft-affinity")
+    assert len({claim(server(group=soft), {}).host for _ in range(4)}) == 1
+    anti = group("soft-anti-affinity")
+    hosts = [claim(server(group=anti), {"scheduler_weigher": "pack"}).host for _ in range(4)]
+    assert len(set(hosts[:3])) == 3 and hosts[3] in hosts[:3]   # the fourth shares a node, not refused
+
+
+def test_zones_and_forced_host(db):
+    nodes(4)
+    ComputeNode.update(availability_zone="edge").where(ComputeNode.host.in_(["n02", "n03"])).execute()
+    assert {claim(server(zone="edge"), {}).host for _ in range(4)} == {"n02", "n03"}
+    placed = server(zone="edge:n03")
+    assert claim(placed, {}).host == "n03"
+    assert Instance.get_by_id(placed.id).availability_zone == "edge"
+    with pytest.raises(NoValidHost, match="AvailabilityZoneFilter"):
+        claim(server(zone="core"), {})
+    anywhere = server()
+    claim(anywhere, {})
+    assert Instance.get_by_id(anywhere.id).availability_zone in ("nova", "edge")
+
+
+def test_down_and_disabled_nodes_take_nothing(db):
+    rows = nodes(3)
+    scheduler.nodes.set_state("n00", "down")
+    scheduler.nodes.set_disabled(rows[1], True, "maintenance")
+    assert {claim(server(), {}).host for _ in range(3)} == {"n02"}
+    # a refresh at the node's restart keeps the admin's disable
+    assert scheduler.register("n01", caps("n01"), {}).disabled_reason == "maintenance"
+
+
+def test_ram_allocation_ratio_bounds_a_node(db):
+    nodes(1, memory_mb=GIB, section={"ram_allocation_ratio": 1.5})
+    for _ in range(3):
+        claim(server(), {})
+    with pytest.raises(NoValidHost, match="RamFilter: \\(start: 1, end: 0\\)"):
+        claim(server(), {})
+
+
+def test_dedicated_cpus_are_never_shared(db):
+    nodes(2, dedicated=[4, 5, 6, 7])
+    pinned = {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated"}}
+    held = [claim(server(pinned), {}) for _ in range(4)]
+    per_host: dict = {}
+    for alloc in held:
+        assert len(alloc.cpus) == 2 and alloc.vcpus == 0
+        per_host.setdefault(alloc.host, []).extend(alloc.cpus)
+    assert {h: sorted(c) for h, c in per_host.items()} == {"n00": [4, 5, 6, 7], "n01": [4, 5, 6, 7]}
+    with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
+        claim(server(pinned), {})
+    release(held[0].instance_id)
+    assert sorted(claim(server(pinned), {}).cpus) == sorted(held[0].cpus)
+
+
+def test_huge_pages_are_accounted_per_node(db):
+    nodes(1, hugepages={2048: 512})          # 1 GiB of 2 MiB pages
+    paged = {"ram": 512, "extra_specs": {"hw:mem_page_size": "2MB"}}
+    assert claim(server(paged), {}).page_kib == 2048
+    claim(server(paged), {})
+    with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
+        claim(server(paged), {})
+    # a restart re-reads the free pages (now 0): the ones our servers hold are still the node's
+    assert scheduler.register("n00", caps("n00", hugepages={2048: 0}), {}).hugepages == {"2048": 512}
+
+
+def test_image_properties_pick_the_architecture(db):
+    nodes(2)
+    scheduler.register("arm", caps("arm", arch="aarch64"), {})
+    assert claim(server(), {}, {"hw_architecture": "aarch64"}).host == "arm"
+
+
+def test_a_claim_is_idempotent_and_deleted_servers_hold_nothing(db):
+    nodes(1, memory_mb=GIB, section={"ram_allocation_ratio": 1.0})
+    inst = server()
+    first = claim(inst, {})
+    assert claim(inst, {}).id == first.id
+    Instance.update(deleted=True).where(Instance.id == inst.id).execute()   # a crash before its teardown
+    claim(server(), {})
+    claim(server(), {})
+    assert Allocation.select().count() == 2
+
+
+def test_twenty_concurrent_claims_never_overcommit(settings, db):
+    """Three nodes with room for 4 + 4 + 2 servers; 20 builders at once: exactly 10 placed, no node over."""
+    scheduler.register("a", caps("a", memory_mb=2 * GIB), {"ram_allocation_ratio": 1.0})
+    scheduler.register("b", caps("b", memory_mb=2 * GIB), {"ram_allocation_ratio": 1.0})
+    scheduler.register("c", caps("c", memory_mb=GIB), {"ram_allocation_ratio": 1.0})
+    ids = [server().id for _ in range(20)]
+    placed, refused, errors = [], [], []
+    start = threading.Barrier(20)
+
+    def build(iid):
+        with models.database.connection_context():
+            start.wait()
+            try:
+                placed.append(claim(Instance.get_by_id(iid), {}).host)
+            except NoValidHost:
+                refused.append(iid)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+    threads = [threading.Thread(target=build, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(placed) == 10 and len(refused) == 10
+    assert {h: placed.count(h) for h in "abc"} == {"a": 4, "b": 4, "c": 2}
+    assert Allocation.select().count() == 10
+
+
+# -- through the API, with ten fake nodes in the node registry --------------------------------------------------
+@pytest.fixture
+def site(env):
+    """env's own node plus nine fake nodes, each with its own FakeDriver registered on the node."""
+    drivers = {}
+    with models.database.connection_context():
+        for i in range(1, 10):
+            host = f"node{i}"
+            drivers[host] = FakeDriver(prefix="egunit-", caps=caps(host, dedicated=[2, 3], cpus=4))
+            env.manager.node.register_driver(host, drivers[host])
+            scheduler.register(host, drivers[host].caps, {"availability_zone": "edge" if i > 6 else "nova"})
+    env.drivers = drivers
+    return env
+
+
+def _server(env, sid, api=None):
+    return (api or env.admin).get(f"/v2.1/servers/{sid}").json["server"]
+
+
+def test_the_api_lists_every_node(site):
+    hyps = site.admin.get("/v2.1/os-hypervisors/detail").json["hypervisors"]
+    assert len(hyps) == 10 and {h["state"] for h in hyps} == {"up"}
+    stats = site.admin.get("/v2.1/os-hypervisors/statistics").json["hypervisor_statistics"]
+    assert stats["count"] == 10 and stats["vcpus"] == 64 + 9 * 4
+    one = next(h for h in hyps if h["hypervisor_hostname"] == "node3")
+    assert site.admin.get(f"/v2.1/os-hypervisors/{one['id']}").json["hypervisor"]["hypervisor_hostname"] == "node3"
+    found = site.admin.get("/v2.1/os-hypervisors?hypervisor_hostname_pattern=node7").json["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in found] == ["node7"]
+    old = site.admin.get("/v2.1/os-hypervisors", version="2.1").json["hypervisors"]
+    assert sorted(h["id"] for h in old) == list(range(1, 11))
+    zones = site.api.get("/v2.1/os-availability-zone").json["availabilityZoneInfo"]
+    assert {z["zoneName"] for z in zones} == {"nova", "edge"} and all(z["hosts"] is None for z in zones)
+    detail = site.admin.get("/v2.1/os-availability-zone/detail").json["availabilityZoneInfo"]
+    assert set(next(z for z in detail if z["zoneName"] == "edge")["hosts"]) == {"node7", "node8", "node9"}
+    services = site.admin.get("/v2.1/os-services?binary=nova-compute").json["services"]
+    assert len(services) == 10 and {s["zone"] for s in services} == {"nova", "edge"}
+
+
+def test_disable_a_node_through_os_services(site):
+    services = site.admin.get("/v2.1/os-services?host=node4").json["services"]
+    sid = services[0]["id"]
+    resp = site.admin.put(f"/v2.1/os-services/{sid}", json={"status": "disabled", "disabled_reason": "disk swap"})
+    assert resp.status_code == 200, resp.json
+    assert resp.json["service"]["status"] == "disabled" and resp.json["service"]["disabled_reason"] == "disk swap"
+    hyp = site.admin.get("/v2.1/os-hypervisors?hypervisor_hostname_pattern=node4").json["hypervisors"][0]
+    assert hyp["status"] == "disabled"
+    assert site.api.put(f"/v2.1/os-services/{sid}", json={"status": "enabled"}).status_code == 403
+    bad = site.admin.put(f"/v2.1/os-services/{sid}", json={"status": "asleep"})
+    assert bad.status_code == 400 and "status" in bad.json["badRequest"]["message"]
+    bad = site.admin.put(f"/v2.1/os-services/{sid}", json={"status": "enabled", "disabled_reason": "x"})
+    assert bad.status_code == 400 and "disabled_reason" in bad.json["badRequest"]["message"]
+    assert site.admin.put(f"/v2.1/os-services/{uuid.uuid4()}", json={"status": "enabled"}).status_code == 404
+    # before 2.53 the action is in the path and the body names the service
+    legacy = site.admin.put("/v2.1/os-services/enable", json={"host": "node4", "binary": "nova-compute"},
+                            version="2.1")
+    assert legacy.status_code == 200 and legacy.json["service"]["status"] == "enabled"
+    legacy = site.admin.put("/v2.1/os-services/disable-log-reason", version="2.1",
+                            json={"host": "node5", "binary": "nova-compute", "disabled_reason": "fan"})
+    assert legacy.json["service"] == {"host": "node5", "binary": "nova-compute", "status": "disabled",
+                                      "disabled_reason": "fan"}
+    assert site.admin.put("/v2.1/os-services/disable", json={"host": "nowhere", "binary": "nova-compute"},
+                          version="2.1").status_code == 404
+
+
+def test_zone_and_zone_host_on_create(site):
+    sid = site.boot(availability_zone="edge")
+    assert _server(site, sid)["OS-EXT-SRV-ATTR:host"] in ("node7", "node8", "node9")
+    assert _server(site, sid)["OS-EXT-AZ:availability_zone"] == "edge"
+    resp = site.api.post("/v2.1/servers", json=site.server_body(availability_zone="nova:node2"))
+    assert resp.status_code == 403 and "forced_host" in resp.json["forbidden"]["message"]
+    resp = site.admin.post("/v2.1/servers", json=site.server_body(availability_zone="nova:node2"))
+    assert resp.status_code == 202
+    assert _server(site, resp.json["server"]["id"])["OS-EXT-SRV-ATTR:host"] == "node2"
+    assert "egunit-" + resp.json["server"]["id"] in site.drivers["node2"].domains
+    resp = site.api.post("/v2.1/servers", json=site.server_body(availability_zone="mars"))
+    assert resp.status_code == 400 and "server/availability_zone" in resp.json["badRequest"]["message"]
+
+
+def test_pinned_servers_through_the_api_never_share_a_host_cpu(site):
+    site.driver.caps.dedicated_cpus = [2, 3]
+    with models.database.connection_context():
+        scheduler.register_local(site.manager.node)
+    site.admin.post("/v2.1/flavors", json={"flavor": {"name": "pin", "ram": 256, "vcpus": 1, "disk": 0, "id": "pin"}})
+    site.admin.post("/v2.1/flavors/pin/os-extra_specs", json={"extra_specs": {"hw:cpu_policy": "dedicated"}})
+    assert site.admin.put("/v2.1/os-quota-sets/p-test", json={"quota_set": {"instances": 30, "cores": 30}}
+                          ).status_code == 200
+    pins: dict = {}
+    for _ in range(20):          # 10 nodes x 2 dedicated CPUs
+        sid = site.boot(flavorRef="pin")
+        srv = _server(site, sid)
+        assert srv["status"] == "ACTIVE", srv.get("fault")
+        host = srv["OS-EXT-SRV-ATTR:host"]
+        driver = site.driver if host == site.manager.host else site.drivers[host]
+        xml = driver.domains["egunit-" + sid]["xml"]
+        cpu = xml.split('<vcpupin vcpu="0" cpuset="')[1].split('"')[0]
+        assert (host, cpu) not in pins.values()
+        pins[sid] = (host, cpu)
+    assert len(set(pins.values())) == 20
+    refused = _server(site, site.boot(flavorRef="pin"))
+    assert refused["status"] == "ERROR" and refused["fault"]["message"].startswith("No valid host was found.")
+    assert "NUMATopologyFilter: (start: 10, end: 0)" in refused["fault"]["message"]
+    # a delete gives its CPU back
+    gone = next(iter(pins))
+    assert site.api.delete(f"/v2.1/servers/{gone}").status_code == 204
+    again = _server(site, site.boot(flavorRef="pin"))
+    assert again["status"] == "ACTIVE" and again["OS-EXT-SRV-ATTR:host"] == pins[gone][0]
+
+
+def test_a_failed_build_frees_its_claim(site):
+    for driver in [site.driver, *site.drivers.values()]:
+        driver.fail_spawn = "boom"
+    sid = site.boot()
+    assert _server(site, sid)["status"] == "ERROR"
+    with models.database.connection_context():
+        assert Allocation.get_or_none(Allocation.instance_id == sid) is None
+    for driver in [site.driver, *site.drivers.values()]:
+        driver.fail_spawn = None
+    sid = site.boot()
+    with models.database.connection_context():
+        assert Allocation.get_or_none(Allocation.instance_id == sid) is not None
+
+
+def test_the_node_registry(site):
+    node = site.manager.node
+    assert node.driver_for(Instance(host="node3")) is site.drivers["node3"]
+    assert node.driver_for(Instance(host="")) is site.driver
+    with pytest.raises(DriverError, match="ghost"):
+        node.driver_for(Instance(host="ghost"))
+    with pytest.raises(ValueError):
+        node.register_driver(node.host, FakeDriver())
+    assert set(node.drivers()) == {node.host, *site.drivers}
