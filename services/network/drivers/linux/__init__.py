@@ -69,6 +69,9 @@ class LinuxDriver(Driver):
                 remotes = None          # flood lists stay as they are until the list is fixed
             self._cleanup(topology, errors)
             self._ensure_upstream(errors)
+            if remotes is not None:
+                # before the flood lists: a node that left must not be relearned between the two
+                self._guard(errors, "vtep filter", self._vtep_filter, topology, remotes)
             with links.ns(None) as root:
                 bridges = self._networks(root, topology, remotes, errors)
                 for spec in topology.dhcp:
@@ -245,6 +248,20 @@ class LinuxDriver(Driver):
             nft.run(text)
             self._nft_cache[None] = nft.digest(text)
 
+    def _vtep_filter(self, topology, remotes) -> None:
+        table = nft.vtep_table(self.prefix)
+        vnis = {n.segmentation_id for n in topology.networks if n.network_type == "vxlan"}
+        if not vnis:
+            if (self._verify or "vtep" in self._nft_cache) and ("inet", table) in nft.list_tables():
+                nft.delete_table("inet", table)
+            self._nft_cache.pop("vtep", None)
+            return
+        text = nft.vtep_ruleset(self.prefix, self.vxlan_port, remotes, sorted(vnis))
+        if self._nft_cache.get("vtep") != nft.digest(text) or \
+                (self._verify and ("inet", table) not in nft.list_tables()):
+            nft.run(text)
+            self._nft_cache["vtep"] = nft.digest(text)
+
     # ------------------------------------------------------------------ cleanup
     def _cleanup(self, topology: Topology, errors: list[str]) -> None:
         want_ns = {d.netns for d in topology.dhcp} | {r.netns for r in topology.routers}
@@ -346,7 +363,7 @@ class LinuxDriver(Driver):
             self.upstream = {}
             self._cleanup(Topology(), [])
             for family, name in nft.list_tables():
-                if name == names.sg_table(self.prefix):
+                if name in (names.sg_table(self.prefix), nft.vtep_table(self.prefix)):
                     nft.delete_table(family, name)
             with links.ns(None) as root:
                 for name, link in links.links_by_name(root).items():

@@ -177,3 +177,21 @@ def nat_ruleset(router: RouterSpec) -> str:
             post.append(f'    oifname "{qg}" ip saddr {_set(sorted(router.internal_cidrs))} snat to {gw_v4}\n')
     text = "".join(body) + "  }\n" + "".join(out) + "  }\n" + "".join(post) + "  }\n"
     return _replace("ip", NAT_TABLE, text)
+
+
+def vtep_table(prefix: str) -> str:
+    return f"{prefix}_vtep"
+
+
+def vtep_ruleset(prefix: str, port: int, remotes: set[tuple[str, int]], vnis: list[int]) -> str:
+    """Only the site's nodes may send VXLAN to our networks: a frame from any other source would be decapsulated
+    into a tenant network (and its MAC learned), so it is dropped before the UDP socket sees it. Matched on our
+    VNIs (the 24 bits at UDP payload offset 4), since other clouds on this host may share the port."""
+    rules = []
+    for family, version in (("ip", 4), ("ip6", 6)):
+        peers = sorted({a for a, _ in remotes if ipaddress.ip_address(a).version == version})
+        match = f"{family} saddr != {_set(peers)} " if peers else ""
+        rules.append(f"    meta nfproto ipv{version} udp dport {port} @th,96,24 {_set(str(v) for v in sorted(vnis))} "
+                     f"{match}counter drop\n")
+    body = "  chain input {\n    type filter hook input priority -10; policy accept;\n" + "".join(rules) + "  }\n"
+    return _replace("inet", vtep_table(prefix), body)

@@ -1,0 +1,97 @@
+"""A tenant VXLAN network across two nodes: each node a namespace whose data plane the real Linux driver builds
+(in its own process, inside the namespace), the other node its only peer; one VM port per node."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+import pytest
+
+from services.network.drivers import names
+from vxlan_nodes import TwoNodes, sh
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("integration tests need root for namespaces (the build machines run them as root)")
+    tag = "eg" + secrets.token_hex(2)
+    nodes = TwoNodes(tag, tmp_path_factory.mktemp("vxlan"), vni=40000 + int(tag[2:], 16) % 5000)
+    yield nodes
+    nodes.close()
+    leftovers = [n for n in sh("ip", "netns", "list").stdout.split() if n.startswith(tag)]
+    assert leftovers == [], f"leaked namespaces: {leftovers}"
+
+
+def _vx(two, node) -> dict:
+    return json.loads(node.run("ip", "-j", "-d", "link", "show", names.vxlan(two.network.id)).stdout)[0]
+
+
+def _fdb(node, device) -> list[str]:
+    return [line for line in node.run("bridge", "fdb", "show", "dev", device).stdout.splitlines() if " dst " in line]
+
+
+def test_ports_on_two_nodes_ping_each_other_both_ways(two):
+    n1, n2 = two.nodes
+    vm1, vm2 = two.vms
+    first, second = two.apply()
+    device = names.vxlan(two.network.id)
+    assert first["vxlan_peers"] == {device: [n2.ip]} and second["vxlan_peers"] == {device: [n1.ip]}
+    assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
+    # the frames really crossed the underlay as VXLAN: each node learned the other VM's MAC behind the other VTEP
+    assert any(line.startswith(vm2.port.mac) and f"dst {n2.ip}" in line for line in _fdb(n1, device))
+    assert any(line.startswith(vm1.port.mac) and f"dst {n1.ip}" in line for line in _fdb(n2, device))
+
+
+def test_broadcast_arp_is_replicated_to_the_peer(two):
+    vm1, vm2 = two.vms
+    two.apply()
+    for vm in two.vms:
+        vm.run("ip", "neigh", "flush", "dev", "eth0")
+    assert vm1.run("arping", "-c", "1", "-w", "3", "-I", "eth0", vm2.ip, check=False).returncode == 0
+    assert vm2.run("arping", "-c", "1", "-w", "3", "-I", "eth0", vm1.ip, check=False).returncode == 0
+
+
+def test_the_mtu_leaves_room_for_the_vxlan_header(two):
+    n1, _ = two.nodes
+    vm1, vm2 = two.vms
+    two.apply()
+    assert _vx(two, n1)["mtu"] == 1450 and two.network.mtu == 1450
+    assert vm1.ping(vm2.ip, size=1450 - 28)               # a full-size tenant packet, DF set, crosses unfragmented
+    n1.run("ip", "link", "set", "u1", "mtu", "1400")      # an underlay too small for the network's MTU is named
+    try:
+        with pytest.raises(RuntimeError, match="exceeds the underlay's MTU 1400"):
+            n1.apply(two.topology(n1, [two.nodes[1].ip]))
+    finally:
+        n1.run("ip", "link", "set", "u1", "mtu", "1500")
+
+
+def test_removing_the_peer_stops_the_traffic(two):
+    vm1, vm2 = two.vms
+    two.apply()
+    assert vm1.ping(vm2.ip)
+    device = names.vxlan(two.network.id)
+    # node 1 drops node 2 (it left the site) while node 2 still sends: its frames are dropped before decapsulation
+    first, second = two.apply({0: [], 1: [two.nodes[0].ip]})
+    assert first["vxlan_peers"] == {device: []} and second["vxlan_peers"] == {device: [two.nodes[0].ip]}
+    assert _fdb(two.nodes[0], device) == []                # learned entries towards it went too
+    assert not vm1.ping(vm2.ip, count=2) and not vm2.ping(vm1.ip, count=1)
+    two.apply()
+    assert vm1.ping(vm2.ip, count=3)
+
+
+def test_a_restarted_driver_keeps_it_working_and_repairs_drift(two):
+    n1, n2 = two.nodes
+    vm1, vm2 = two.vms
+    two.apply()
+    before = _vx(two, n1)["ifindex"]
+    device = names.vxlan(two.network.id)
+    n1.start()                                              # a new driver process: it knows only the kernel
+    n1.run("bridge", "fdb", "del", "00:00:00:00:00:00", "dev", device, "dst", n2.ip)   # someone removed the entry
+    assert n1.apply(two.topology(n1, [n2.ip]))["vxlan_peers"] == {device: [n2.ip]}
+    assert any(line.startswith("00:00:00:00:00:00") and f"dst {n2.ip}" in line for line in _fdb(n1, device))
+    assert _vx(two, n1)["ifindex"] == before                # repaired in place, not rebuilt
+    for vm in two.vms:
+        vm.run("ip", "neigh", "flush", "dev", "eth0")
+    assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
