@@ -95,10 +95,15 @@ class RemoteDriver(base.ComputeDriver):
             if resp.status == 200 and m.streams_out:
                 return _stream(self, conn, resp)
             raw = resp.read()
+        except _SourceFailed as exc:
+            # the upload's own source failed (the image service went away): the connection is cut mid-body, so
+            # the agent sees a broken upload and keeps nothing; the caller sees the source's error, not the node's
+            conn.close()
+            raise exc.__cause__ from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise self._unreachable(exc) from None
-        except BaseException:   # the upload's own source failed: the agent sees a cut body and keeps nothing
+        except BaseException:
             conn.close()
             raise
         conn.close()
@@ -128,9 +133,20 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _SourceFailed(Exception):
+    """The iterable being uploaded raised; its exception is the cause."""
+
+
 def _blocks(chunks):
     """The upload's pieces as http.client sends them (empty pieces would end a chunked body early)."""
-    for chunk in chunks:
+    pieces = iter(chunks)
+    while True:
+        try:
+            chunk = next(pieces)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _SourceFailed() from exc
         if chunk:
             yield bytes(chunk)
 

@@ -2,12 +2,13 @@
 served over real HTTPS with client certificates on 127.0.0.1 in a background thread."""
 from __future__ import annotations
 
+import io
 import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import DechunkedInput, make_server
 
 from appliance import config, pki
 from services.compute import agent
@@ -48,7 +49,7 @@ class AgentServer:
         ctx.load_verify_locations(cadata=site.ca.cert_pem)
         settings = config.Settings(state_dir=site.directory / "state", config_dir=site.directory / "etc")
         self.app = agent.create_app(settings, driver=driver, allowed=lambda: set(allowed))
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, ssl_context=ctx)
+        self.server = make_server("127.0.0.1", 0, _buffered_dechunking(self.app), threaded=True, ssl_context=ctx)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="compute-agent")
         self.thread.start()
@@ -60,6 +61,17 @@ class AgentServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _buffered_dechunking(app):
+    """werkzeug's dev server hands the app its DechunkedInput bare: read through RawIOBase.read, a body cut off
+    mid-chunk (an upload whose source failed) makes it report more bytes than it read, and the process crashes.
+    Through a BufferedReader the short chunk is an error, as under gunicorn."""
+    def wsgi(environ, start_response):
+        if isinstance(environ.get("wsgi.input"), DechunkedInput):
+            environ["wsgi.input"] = io.BufferedReader(environ["wsgi.input"])
+        return app(environ, start_response)
+    return wsgi
 
 
 def remote(site: Site, address: str, *, name: str = CONTROL, foreign: bool = False, prefix: str = "egret-",

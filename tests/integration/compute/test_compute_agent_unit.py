@@ -96,6 +96,13 @@ def test_an_image_streams_in_and_a_root_disk_streams_out(control):
     with pytest.raises(base.DriverError, match="img-bad"):
         control.cache_image("img-bad", iter(data), "sha256", "0" * 64)
     assert not control.image_cached("img-bad")
+
+    def broken():   # the image service goes away half-way: the caller sees that, the node keeps nothing
+        yield data[0]
+        raise ConnectionResetError("image service gone")
+    with pytest.raises(ConnectionResetError, match="image service gone"):
+        control.cache_image("img-cut", broken(), "sha256", digest)
+    assert not control.image_cached("img-cut")
     control.cache_image("img-ok", iter(data), "sha256", digest)
     assert control.image_cached("img-ok")
     control.create_root_disk("srv-1", "img-ok", "raw", 0)
