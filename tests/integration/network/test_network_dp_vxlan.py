@@ -95,3 +95,26 @@ def test_a_restarted_driver_keeps_it_working_and_repairs_drift(two):
     for vm in two.vms:
         vm.run("ip", "neigh", "flush", "dev", "eth0")
     assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
+
+
+def test_a_third_node_on_the_same_machine_keeps_apart_and_joins_the_network(two):
+    """Node 3 shares node 1's namespace (two nodes on one machine): its node tag keeps its links apart, its own
+    VXLAN port keeps its VTEP apart; every node floods to the two others (head-end replication to two peers)."""
+    n1, n2 = two.nodes[:2]
+    n3 = two.add_node_beside(0, node_tag="c", port=4790)
+    replies = two.apply()
+    device = names.vxlan(two.network.id)
+    assert replies[0]["vxlan_peers"] == {device: ["10.77.0.1:4790", n2.ip]}
+    assert replies[2]["prefix"] == replies[0]["prefix"] + "c"
+    assert replies[2]["vxlan_peers"] == {names.vxlan(two.network.id, "c"): ["10.77.0.1:4789", "10.77.0.2:4789"]}
+    assert replies[2]["inventory"]["bridges"] == [names.bridge(two.network.id, "c")]
+    assert replies[0]["inventory"]["bridges"] == [two.network.bridge]
+    # a learned MAC would be sent to the learner's own port: with a peer on another port, unicast floods instead
+    assert not json.loads(n3.run("ip", "-j", "-d", "link", "show", names.vxlan(two.network.id, "c")).stdout)[0][
+        "linkinfo"]["info_data"]["learning"]
+    vm1, vm2, vm3 = two.vms
+    for vm in two.vms:
+        vm.run("ip", "neigh", "flush", "dev", "eth0")
+    assert vm3.ping(vm1.ip) and vm1.ping(vm3.ip)            # two nodes on one machine
+    assert vm3.ping(vm2.ip) and vm2.ping(vm3.ip)            # across the underlay
+    assert vm1.ping(vm2.ip)

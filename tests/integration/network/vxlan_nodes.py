@@ -30,18 +30,19 @@ def sh(*cmd, check=True, timeout=30, **kw):
 class Node:
     """One node: a netns holding its underlay address; its driver runs in it, one process per apply (a restart)."""
 
-    def __init__(self, netns: str, index: int, state_dir: Path, prefix: str, port: int = base.VXLAN_PORT):
-        self.netns, self.ip, self.state_dir, self.port = netns, UNDERLAY.format(index), state_dir, port
+    def __init__(self, netns: str, ip: str, state_dir: Path, prefix: str, port: int = base.VXLAN_PORT,
+                 node_tag: str = ""):
+        self.netns, self.ip, self.state_dir, self.port = netns, ip, state_dir, port
         etc = state_dir / "etc"
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "network.toml").write_text(
-            f'[service.network]\nprefix = "{prefix}"\nvxlan_local_ip = "{self.ip}"\nvxlan_port = {port}\n'
-            "external_upstream = {}\n")
+            f'[service.network]\nprefix = "{prefix}"\nnode_tag = "{node_tag}"\nvxlan_local_ip = "{ip}"\n'
+            f"vxlan_port = {port}\nexternal_upstream = {{}}\n")
         self.ports: list[base.PortSpec] = []
 
     @property
     def vtep(self) -> str:
-        return self.ip if self.port == base.VXLAN_PORT else f"{self.ip}:{self.port}"
+        return f"{self.ip}:{self.port}"          # explicit: a bare address means the receiving node's own port
 
     def start(self) -> None:
         """(Re)start this node's driver: a fresh process inside the namespace, its state read from the kernel."""
@@ -119,7 +120,7 @@ class TwoNodes:
         for i in (1, 2):
             ns = self._netns(f"{tag}-n{i}")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
-            self.nodes.append(Node(ns, i, tmp / f"n{i}", f"{tag}{'ab'[i - 1]}"))
+            self.nodes.append(Node(ns, UNDERLAY.format(i), tmp / f"n{i}", f"{tag}{'ab'[i - 1]}"))
         n1, n2 = self.nodes
         sh("ip", "link", "add", "u1", "netns", n1.netns, "mtu", str(underlay_mtu), "type", "veth",
            "peer", "name", "u2", "netns", n2.netns, "mtu", str(underlay_mtu))
@@ -131,6 +132,18 @@ class TwoNodes:
                                     physical_network=None, segmentation_id=vni, mtu=mtu)
         self.vms = [Vm(self._netns(f"{tag}-vm{i}", create=False), node, self.network, 10 + i)
                     for i, node in ((1, n1), (2, n2))]
+        self.tmp = tmp
+
+    def add_node_beside(self, index: int, node_tag: str, port: int) -> Node:
+        """A third node sharing node `index`'s namespace (two nodes on one machine): same address, its own tag
+        and VXLAN port, and a VM of its own."""
+        host = self.nodes[index]
+        node = Node(host.netns, host.ip, self.tmp / f"n{len(self.nodes) + 1}", f"{self.tag}{'ab'[index]}", port,
+                    node_tag)
+        self.nodes.append(node)
+        self.vms.append(Vm(self._netns(f"{self.tag}-vm{len(self.nodes)}", create=False), node, self.network,
+                           10 + len(self.nodes)))
+        return node
 
     def _netns(self, name: str, create: bool = True) -> str:
         if create:
@@ -142,11 +155,13 @@ class TwoNodes:
         return base.Topology(networks=[self.network], ports=list(node.ports), vxlan_peers=peers)
 
     def apply(self, peers: dict[int, list[str]] | None = None) -> list[dict]:
-        """Both nodes at once; by default each node's only peer is the other one (the site's member list)."""
-        n1, n2 = self.nodes
-        peers = peers if peers is not None else {0: [n2.vtep], 1: [n1.vtep]}
-        with ThreadPoolExecutor(2) as pool:
-            return list(pool.map(lambda i: self.nodes[i].apply(self.topology(self.nodes[i], peers[i])), (0, 1)))
+        """Every node at once; by default each node's peers are all nodes (the site's member list: a node skips
+        itself)."""
+        everyone = [n.vtep for n in self.nodes]
+        peers = peers if peers is not None else {i: everyone for i in range(len(self.nodes))}
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            return list(pool.map(lambda i: self.nodes[i].apply(self.topology(self.nodes[i], peers[i])),
+                                 range(len(self.nodes))))
 
     def close(self) -> None:
         for node in self.nodes:
