@@ -19,7 +19,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from appliance import db
+from appliance import db, pgserver
 from appliance.dbrows import RowError, TableDigest, convert
 from appliance.manifest import load_manifest
 
@@ -506,6 +506,15 @@ def retire(source: Path) -> Path:
                 os.replace(side, moved.with_name(moved.name + suffix))
     os.replace(source, moved)
     return moved
+
+
+def local_target(settings, psql: pgserver.Psql, role: str = "egret") -> str:
+    """The URL template for the PostgreSQL server on this machine (Debian's postgresql package runs and restarts
+    it): Egret's role made there with a password kept under the state dir, one database per service."""
+    try:
+        return pgserver.provision(psql, settings.state_dir, role)
+    except (OSError, RuntimeError) as exc:
+        raise MoveError(f"the local PostgreSQL server ({psql.host}, port {psql.port}) is not usable: {exc}") from None
 
 
 def move_box(settings, to: str, progress=lambda event: None) -> dict:
