@@ -3,7 +3,9 @@ reopened on PostgreSQL still has it, still honours the tokens it issued, and tak
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import uuid
 
 import psycopg2
@@ -264,6 +266,16 @@ def test_a_box_moves_to_postgresql_with_nothing_lost(tmp_path, target, monkeypat
             assert cur.fetchone() == (1,)
     finally:
         after_box.close()
+
+    # a fresh `egret` process reads the settings file too: identity is bootstrapped, every schema is current
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGRET_")}
+    env.update(EGRET_CONFIG_DIR=str(settings.config_dir), EGRET_STATE_DIR=str(state))
+    for args, expect in ((["bootstrap", "--check"], ""), (["migrate"], "compute: up to date")):
+        proc = subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0 and expect in proc.stdout, (args, proc.stdout, proc.stderr)
+        assert "cluster: up to date" in proc.stdout or args[0] == "bootstrap"
+    assert not list(state.glob("*.db"))  # nothing fell back to a new SQLite file
 
     # a second run: the box is on PostgreSQL now, and the target holds this box's rows
     assert cli.main(["--state-dir", str(state), "db", "move", "--to", target, "--json"]) == 1
