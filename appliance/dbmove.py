@@ -105,8 +105,9 @@ def plan(settings, to: str) -> list[Plan]:
         if unit.service in seen or package is None:
             continue
         seen.add(unit.service)
-        source = settings.state_dir / f"{unit.service}.db"
-        if source.exists():
+        url = settings.database_for(unit.service)  # the default, or an operator's own sqlite:/// path
+        source = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+        if source is not None and source.exists():
             plans.append(Plan(unit.service, package, source, target_for(to, unit.service)))
     return plans
 

@@ -77,6 +77,13 @@ def test_every_service_database_of_the_box_is_planned(tmp_path):
     assert plans["cluster"].package == "appliance.cluster.migrations"
     assert plans["compute"].package == "services.compute.migrations"
     assert plans["network"].target == "postgresql://u:p@h/egret_network"
+    assert plans["identity"].source == tmp_path / "identity.db"
+    # an operator's own SQLite location is where the files are read from
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "compute-state.db").touch()
+    settings.database_url = f"sqlite:///{tmp_path}/elsewhere/{{service}}-state.db"
+    assert [(p.service, p.source) for p in dbmove.plan(settings, "postgresql://u:p@h/egret")] == [
+        ("compute", tmp_path / "elsewhere" / "compute-state.db")]
 
 
 # --- refusals before anything is touched ------------------------------------------------------------------------
