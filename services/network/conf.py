@@ -40,6 +40,8 @@ def _vxlan(conf: dict) -> None:
         version = ipaddress.ip_address(local).version if local else 4
     except ValueError:
         raise ValueError(f"network vxlan_local_ip {local!r} is not an IP address") from None
+    if local:
+        conf["vxlan_local_ip"] = local = str(ipaddress.ip_address(local))     # as the kernel spells it back
     try:
         port = int(conf.get("vxlan_port", base.VXLAN_PORT))
     except (TypeError, ValueError):

@@ -45,6 +45,7 @@ def test_the_tenant_mtu_follows_the_underlay(tmp_path):
     assert _conf(tmp_path, underlay_mtu=9000)["vxlan_mtu"] == 8950
     assert _conf(tmp_path, underlay_mtu=9000, vxlan_local_ip="fd00::1")["vxlan_mtu"] == 8930     # IPv6 outer header
     assert _conf(tmp_path, vxlan_local_ip="fd00::1")["vxlan_mtu"] == 1430
+    assert _conf(tmp_path, vxlan_local_ip="fd00:0::0001")["vxlan_local_ip"] == "fd00::1"
     assert _conf(tmp_path, underlay_mtu=1600, vxlan_mtu=1500)["vxlan_mtu"] == 1500
     with pytest.raises(ValueError, match="vxlan_mtu 1500: at most underlay_mtu 1500 minus"):
         _conf(tmp_path, underlay_mtu=1500, vxlan_mtu=1500)

@@ -118,7 +118,7 @@ class LinuxDriver(Driver):
         overhead = VXLAN_OVERHEAD[6 if ":" in (self.vxlan_local or "") else 4]
         # a learned MAC is sent to this node's own port: with a peer on another port (two nodes sharing a
         # machine) unicast must follow the flood list instead
-        learning = remotes is None or all(port == self.vxlan_port for _, port in remotes)
+        learning = None if remotes is None else all(port == self.vxlan_port for _, port in remotes)
         for net in topology.networks:
             try:
                 idx = links.ensure_bridge(root, net.bridge, self.alias, net.mtu)

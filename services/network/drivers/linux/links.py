@@ -75,15 +75,17 @@ def ensure_bridge(ipr, name: str, alias: str, mtu: int) -> int:
 
 
 def ensure_vxlan(ipr, name: str, vni: int, bridge_idx: int, alias: str, mtu: int, local: str | None,
-                 port: int, learning: bool = True) -> int:
-    """The network's VXLAN device on its bridge; rebuilt when its VNI, port, VTEP or learning mode changed."""
+                 port: int, learning: bool | None = True) -> int:
+    """The network's VXLAN device on its bridge; rebuilt when its VNI, port, VTEP or learning mode changed
+    (learning None: keep the device's)."""
     links = links_by_name(ipr)
-    if name in links and _vxlan_config(ipr, links[name]["index"]) != (vni, port, local, learning):
+    checked = 3 if learning is None else 4
+    if name in links and _vxlan_config(ipr, links[name]["index"])[:checked] != (vni, port, local, learning)[:checked]:
         ipr.link("del", index=links[name]["index"])         # these attributes are fixed at creation
         links.pop(name)
     if name not in links:
         kwargs = {"ifname": name, "kind": "vxlan", "vxlan_id": vni, "vxlan_port": port,
-                  "vxlan_learning": int(learning)}
+                  "vxlan_learning": int(learning is not False)}
         if local:
             kwargs["vxlan_local6" if ":" in local else "vxlan_local"] = local
         ipr.link("add", **kwargs)
