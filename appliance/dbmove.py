@@ -367,10 +367,14 @@ class ServiceMove:
         self._close()
 
     def rollback(self) -> None:
+        """Undo this service's side of the move; never raises (the other services must be rolled back too)."""
         try:
             self._stack.__exit__(MoveError, MoveError("rolled back"), None)
+        except Exception:  # a connection already gone has rolled back on the server
+            log.warning("rollback of %s on %s failed", self.plan.service, mask_url(self.plan.target), exc_info=True)
         finally:
-            self._close()
+            with contextlib.suppress(Exception):
+                self._close()
         if self.created_database:
             with contextlib.suppress(psycopg2.Error):
                 drop_database(self.plan.target)
@@ -541,8 +545,24 @@ def move_box(settings, to: str, progress=lambda event: None) -> dict:
             raise MoveError(f"{error} (nothing was changed: PostgreSQL rolled back, SQLite files untouched)") from None
         raise
     # every service verified: commit them together, so a refusal above never leaves some services moved
-    for move in moves:
-        move.commit()
+    committed = []
+    try:
+        for move in moves:
+            move.commit()
+            committed.append(move)
+    except BaseException as exc:
+        # rare (the server went away between the last check and COMMIT): undo what can be undone, say the rest
+        for move in moves[len(committed):]:
+            move.rollback()
+        left = [m for m in committed if not m.created_database]
+        for move in committed:
+            if move.created_database:
+                with contextlib.suppress(psycopg2.Error):
+                    drop_database(move.plan.target)
+        note = (f"; these targets keep the committed rows and must be emptied before a retry: "
+                f"{', '.join(mask_url(m.plan.target) for m in left)}" if left else "")
+        raise MoveError(f"committing failed ({mask_text(str(exc).strip(), to)}): SQLite files untouched{note}") \
+            from None
     retired = {m.plan.service: str(retire(m.plan.source)) for m in moves}
     path = write_settings(settings, url_template(to))
     env_url = os.environ.get("EGRET_DATABASE_URL")

@@ -323,3 +323,62 @@ def test_cli_reads_the_url_from_stdin_and_never_prints_the_password(tmp_path, mo
     assert "identity: cannot connect to postgresql://egret:***@127.0.0.1:1/egret_identity" in error
     assert "nothing was changed" in error and SECRET not in out.out + out.err
     assert (tmp_path / "identity.db").exists() and not (tmp_path / "etc" / dbmove.SETTINGS_FILE).exists()
+
+
+@pytest.fixture
+def two_services(tmp_path, postgres_url, monkeypatch):
+    """A box of two sample services whose PostgreSQL databases do not exist yet (the move creates them)."""
+    template = postgres_url.rsplit("/", 1)[0] + f"/mv{int(time.time() * 1000)}_{{service}}"
+    plans = []
+    for name in ("one", "two"):
+        sample_sqlite(tmp_path / f"{name}.db").close()
+        plans.append(dbmove.Plan(name, PACKAGE, tmp_path / f"{name}.db", dbmove.target_for(template, name)))
+    monkeypatch.setattr(dbmove, "plan", lambda settings, to: plans)
+    settings = config.load(env={"EGRET_CONFIG_DIR": str(tmp_path / "etc")}, state_dir=tmp_path)
+    yield settings, template, plans
+    for p in plans:
+        dbmove.drop_database(p.target)
+
+
+def database_exists(postgres_url, url):
+    name = url.rsplit("/", 1)[1]
+    return pg_rows(postgres_url, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == [(1,)]
+
+
+@pytest.mark.postgres
+def test_the_box_moves_all_or_nothing(two_services, postgres_url):
+    settings, template, plans = two_services
+    conn = sqlite3.connect(str(plans[1].source))
+    conn.execute("UPDATE parent SET ratio = 'lots' WHERE id = 'p1'")  # the second service cannot move
+    conn.commit()
+    with pytest.raises(dbmove.MoveError, match="two: table 'parent' column 'ratio'.*nothing was changed"):
+        dbmove.move_box(settings, template)
+    # the first service had verified, yet nothing of it is left: its database (made by the move) is gone
+    assert not any(database_exists(postgres_url, p.target) for p in plans)
+    assert all(p.source.exists() for p in plans) and not (settings.config_dir / dbmove.SETTINGS_FILE).exists()
+    conn.execute("UPDATE parent SET ratio = 2.5 WHERE id = 'p1'")
+    conn.commit()
+    conn.close()
+    events = []
+    report = dbmove.move_box(settings, template, events.append)
+    assert [e["phase"] for e in events] == ["copying", "verified", "copying", "verified"]
+    assert report["rows"] == 18 and report["database_url"] == dbmove.mask_url(template)
+    assert all((p.source.parent / (p.source.name + ".moved")).exists() and not p.source.exists() for p in plans)
+    assert config.load(env={"EGRET_CONFIG_DIR": str(settings.config_dir)}).database_url == template
+
+
+@pytest.mark.postgres
+def test_a_failed_commit_undoes_what_it_can_and_says_so(two_services, postgres_url, monkeypatch):
+    settings, template, plans = two_services
+    real = dbmove.ServiceMove.commit
+
+    def commit(self):
+        if self.plan.service == "two":
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+        real(self)
+
+    monkeypatch.setattr(dbmove.ServiceMove, "commit", commit)
+    with pytest.raises(dbmove.MoveError, match="committing failed.*server closed.*SQLite files untouched"):
+        dbmove.move_box(settings, template)
+    assert not any(database_exists(postgres_url, p.target) for p in plans)
+    assert all(p.source.exists() for p in plans) and not (settings.config_dir / dbmove.SETTINGS_FILE).exists()
