@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import importlib.util
 import logging
 import os
@@ -22,6 +23,7 @@ from psycopg2.extras import execute_values
 from appliance import db, pgserver
 from appliance.dbrows import RowError, TableDigest, convert
 from appliance.manifest import load_manifest
+from appliance.stateplan import GROUP
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +489,9 @@ def write_settings(settings, url: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with contextlib.suppress(KeyError, PermissionError):
+        # the services' users read it as members of group egret (the appliance's config dir is setgid egret too)
+        os.chown(tmp, -1, grp.getgrnam(GROUP).gr_gid)
     with os.fdopen(fd, "w") as fh:
         fh.write("# Written by `egret db move`: this box's services keep their state in PostgreSQL.\n"
                  f"# The SQLite files were kept as <state_dir>/<service>.db{MOVED_SUFFIX}.\n"

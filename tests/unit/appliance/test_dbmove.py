@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -164,10 +165,16 @@ def test_refuses_while_egret_up_runs_and_on_a_box_already_moved(tmp_path):
     assert SECRET not in str(err.value)
 
 
-def test_settings_file_points_the_services_at_postgresql(tmp_path):
+def test_settings_file_points_the_services_at_postgresql(tmp_path, monkeypatch):
+    import grp
+    import types
     env = {"EGRET_CONFIG_DIR": str(tmp_path / "etc")}
+    group = grp.getgrall()[-1].gr_gid  # stands in for group egret, which the services' users are members of
+    monkeypatch.setattr(dbmove.grp, "getgrnam", lambda name: types.SimpleNamespace(gr_gid=group))
     path = dbmove.write_settings(config.load(env=env, state_dir=tmp_path), 'postgresql://u:p"w@h/egret_{service}')
     assert oct(path.stat().st_mode & 0o777) == "0o640"
+    if os.geteuid() == 0:
+        assert path.stat().st_gid == group
     reloaded = config.load(env=env, state_dir=tmp_path)
     assert reloaded.database_for("compute") == 'postgresql://u:p"w@h/egret_compute'
 
