@@ -89,8 +89,11 @@ def test_a_restarted_driver_keeps_it_working_and_repairs_drift(two):
     device = names.vxlan(two.network.id)
     n1.start()                                              # a new driver process: it knows only the kernel
     n1.run("bridge", "fdb", "del", "00:00:00:00:00:00", "dev", device, "dst", n2.ip)   # someone removed the entry
+    vtep_table = f"{two.tag}a_vtep"
+    n1.run("nft", "delete", "table", "inet", vtep_table)    # ... and the VTEP filter
     assert n1.apply(two.topology(n1, [n2.ip]))["vxlan_peers"] == {device: [n2.ip]}
     assert any(line.startswith("00:00:00:00:00:00") and f"dst {n2.ip}" in line for line in _fdb(n1, device))
+    assert f"{n2.ip} " in n1.run("nft", "list", "table", "inet", vtep_table).stdout
     assert _vx(two, n1)["ifindex"] == before                # repaired in place, not rebuilt
     for vm in two.vms:
         vm.run("ip", "neigh", "flush", "dev", "eth0")
