@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 
 from appliance.errors import BadRequest, NotFound
 from services.compute import scheduler
 from services.compute.drivers.specs import RUNNING
 from services.compute.models import Allocation, ComputeNode, Instance
 from services.compute.scheduler import nodes
+
+
+DEFAULT_ZONE = "nova"
+
+
+def aggregate_uuid(zone: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, "egret-zone:" + zone))
 
 
 @dataclasses.dataclass

@@ -17,6 +17,7 @@ POLICIES = {
     "compute:quotas:read": "rule:admin_required or project_id:%(project_id)s",
     "compute:hypervisors": "rule:admin_required",
     "compute:services": "rule:admin_required",
+    "compute:aggregates": "rule:admin_required",
     "compute:availability_zones:detail": "rule:admin_required",
     "compute:server_groups": "rule:admin_required or (role:member and project_id:%(project_id)s)",
 }

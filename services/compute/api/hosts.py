@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from appliance.errors import BadRequest
+from appliance.errors import ApiError, BadRequest
 from appliance.routes import ANY_TOKEN, Route, RouteTable, manager
 from services.compute import hosts, render
 from services.compute.microversion import at_least
@@ -43,6 +43,19 @@ def zones_detail(call):
     return jsonify(availabilityZoneInfo=[_zone_entry(z, rs, True) for z, rs in sorted(hosts.zones(manager()).items())])
 
 
+def aggregates(call):
+    """Nova keeps a zone as a host aggregate with availability_zone metadata; the default zone has none."""
+    body = []
+    for seq, (zone, rs) in enumerate(sorted(hosts.zones(manager()).items()), start=1):
+        if zone == hosts.DEFAULT_ZONE:
+            continue
+        created = min(r.node.created_at for r in rs)
+        body.append({"id": seq, "uuid": hosts.aggregate_uuid(zone), "name": zone, "availability_zone": zone,
+                     "hosts": sorted(r.host for r in rs), "metadata": {"availability_zone": zone},
+                     "created_at": render.iso(created), "updated_at": None, "deleted": False, "deleted_at": None})
+    return jsonify(aggregates=body)
+
+
 def _listing(call, detail: bool):
     rs = hosts.matching(hosts.reports(manager()), call.query.get("hypervisor_hostname_pattern"))
     with_servers = str(call.query.get("with_servers", "")).lower() in ("1", "true", "yes")
@@ -61,6 +74,12 @@ def hypervisor(call):
     r = hosts.find(manager(), call.args["hid"], render.hypervisor_id)
     with_servers = str(call.query.get("with_servers", "")).lower() in ("1", "true", "yes")
     return jsonify(hypervisor=render.hypervisor(r, True, with_servers))
+
+
+def uptime(call):
+    """Nova's answer for a driver without an uptime (the node's own clock is not the API's to read)."""
+    hosts.find(manager(), call.args["hid"], render.hypervisor_id)
+    raise ApiError("Virt driver does not implement uptime function.", status=501)
 
 
 def statistics(call):
@@ -101,6 +120,9 @@ TABLE = RouteTable("compute_hosts", [
     Route("GET", "/v2.1/os-hypervisors/detail", HYPERVISORS, hypervisors_detail),
     Route("GET", "/v2.1/os-hypervisors/statistics", HYPERVISORS, statistics),
     Route("GET", "/v2.1/os-hypervisors/<hid>", HYPERVISORS, hypervisor),
+    Route("GET", "/v2.1/os-hypervisors/<hid>/uptime", HYPERVISORS, uptime),
     Route("GET", "/v2.1/os-services", SERVICES, services),
+    # read-only: the zones as Nova's aggregates (`openstack hypervisor show` lists a host's aggregates)
+    Route("GET", "/v2.1/os-aggregates", "compute:aggregates", aggregates),
     Route("PUT", "/v2.1/os-services/<sid>", SERVICES, update_service, schema=SERVICE_UPDATE),
 ])

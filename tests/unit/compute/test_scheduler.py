@@ -327,6 +327,12 @@ def test_the_api_lists_every_node(site):
     assert set(next(z for z in detail if z["zoneName"] == "edge")["hosts"]) == {"node7", "node8", "node9"}
     services = site.admin.get("/v2.1/os-services?binary=nova-compute").json["services"]
     assert len(services) == 10 and {s["zone"] for s in services} == {"nova", "edge"}
+    # the zones as Nova's aggregates (what `openstack hypervisor show` reads), and Nova's 501 for uptime
+    aggs = site.admin.get("/v2.1/os-aggregates").json["aggregates"]
+    assert [(a["name"], a["hosts"]) for a in aggs] == [("edge", ["node7", "node8", "node9"])]
+    assert site.api.get("/v2.1/os-aggregates").status_code == 403
+    assert site.admin.get(f"/v2.1/os-hypervisors/{one['id']}/uptime").status_code == 501
+    assert site.admin.get(f"/v2.1/os-hypervisors/{uuid.uuid4()}/uptime").status_code == 404
 
 
 def test_disable_a_node_through_os_services(site):
