@@ -1,6 +1,8 @@
 """Cross-node VXLAN settings: peer lists, node tags, the tenant MTU derived from the underlay's."""
 from __future__ import annotations
 
+import io
+import json
 import re
 
 import pytest
@@ -10,6 +12,8 @@ from services.network import create_app
 from services.network.conf import section
 from services.network.drivers import base, names
 from services.network.drivers.fake import FakeDriver
+from services.network.drivers.linux import apply
+from tests.contract.network.test_network_driver_contract import _topology
 from tests.unit.network.conftest import Api
 
 
@@ -96,3 +100,23 @@ def test_the_api_uses_the_derived_mtu_and_the_driver_gets_the_peers(settings, mi
     assert code == 400 and "MTU" in doc["NeutronError"]["message"]
     assert driver.topology.vxlan_peers == ["10.0.0.2", "10.0.0.3:4790"]
     assert driver.vxlan_peers() == {names.vxlan(net["id"]): ["10.0.0.2", "10.0.0.3:4790"]}
+
+
+def test_a_topology_survives_the_wire():
+    """What a node agent will receive: JSON and back gives the same Topology, nested specs included."""
+    topo, _ = _topology("egw")
+    topo.vxlan_peers = ["10.0.0.2", "[fd00::3]:4790"]
+    again = base.topology_from_dict(json.loads(json.dumps(base.topology_to_dict(topo))))
+    assert again == topo and isinstance(again.routers[0].floating_ips[0], tuple)
+
+
+@pytest.mark.parametrize("doc,what", [("{not json", "Expecting"), ('{"networks": [{"id": "x"}]}', "topology: "),
+                                      ('{"ports": [{"rules": [{"direction": "in"}]}]}', "topology: "),
+                                      ('{"dhcp": [{"iface": null}]}', "topology: "), ("[1, 2]", "topology: ")])
+def test_the_apply_cli_refuses_a_bad_topology_by_name(tmp_path, capsys, monkeypatch, doc, what):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "network.toml").write_text('[service.network]\nprefix = "egcli"\nexternal_upstream = {}\n')
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(etc))
+    assert apply.main([str(tmp_path)], stdin=io.StringIO(doc)) == 1       # refused before touching the kernel
+    assert what in capsys.readouterr().err
