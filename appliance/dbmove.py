@@ -488,6 +488,7 @@ def write_settings(settings, url: str) -> Path:
     path = Path(settings.config_dir) / SETTINGS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # one left by a crash may have another mode: O_CREAT would keep it
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with contextlib.suppress(KeyError, PermissionError):
         # the services' users read it as members of group egret (the appliance's config dir is setgid egret too)
