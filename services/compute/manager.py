@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
+from services.compute import scheduler
 from services.compute.actions import ServerActions
 from services.compute.build import ServerBuilder
 from services.compute.devices import DeviceManager
@@ -293,7 +294,7 @@ class ComputeManager:
                 except ExternalError:
                     raise BadRequest(f"Volume {bdm.get('uuid')} could not be found.") from None
         try:
-            self.driver.check_extra_specs(flavor.extra_specs or {}, flavor.vcpus, flavor.ram)
+            scheduler.check_extra_specs(self.node, flavor.extra_specs or {}, flavor.vcpus, flavor.ram)
         except UnsupportedSpec as exc:
             raise BadRequest(f"Flavor {flavor.id} cannot be used on this host: {exc}") from None
         key = None
