@@ -23,9 +23,9 @@ class NoValidHost(BuildError):
     def __init__(self, results: list[str], why: str = ""):
         self.results = results
         text = "No valid host was found. " + (why or "There are not enough hosts available.")
-        # the message names the filters that removed hosts (it is cut at 255 characters); details have them all
-        removed = [r for r in results if not r.endswith(_kept(r))]
-        super().__init__(text + (f" Filter results: {removed}" if removed else ""))
+        # the server's user reads which filters removed the nodes; how many nodes there are is for admins (details)
+        removed = [r.split(":", 1)[0] for r in results if not r.endswith(_kept(r))]
+        super().__init__(text + (f" Filters that removed hosts: {', '.join(removed)}." if removed else ""))
         self.details = text + (f" Filter results: {results}" if results else "")
 
 

@@ -164,8 +164,9 @@ def test_anti_affinity_spreads_three_over_three_and_refuses_the_fourth(db):
     assert sorted(hosts) == ["n00", "n01", "n02"]
     with pytest.raises(NoValidHost) as err:
         claim(server(group=g), {})
-    assert "ServerGroupAntiAffinityFilter: (start: 3, end: 0)" in str(err.value)
-    assert str(err.value).startswith("No valid host was found.")
+    assert "ServerGroupAntiAffinityFilter: (start: 3, end: 0)" in err.value.details
+    assert str(err.value) == ("No valid host was found. There are not enough hosts available. "
+                              "Filters that removed hosts: ServerGroupAntiAffinityFilter.")
     g2 = group("anti-affinity", max_server_per_host=2)
     assert sorted(claim(server(group=g2), {}).host for _ in range(6)) == ["n00", "n00", "n01", "n01", "n02", "n02"]
 
@@ -175,8 +176,9 @@ def test_affinity_keeps_a_group_together_until_its_node_is_full(db):
     g = group("affinity")
     first = claim(server(group=g), {}).host
     assert claim(server(group=g), {}).host == first
-    with pytest.raises(NoValidHost, match="ServerGroupAffinityFilter: \\(start: 2, end: 0\\)"):
+    with pytest.raises(NoValidHost, match="removed hosts: RamFilter, ServerGroupAffinityFilter") as err:
         claim(server(group=g), {})
+    assert "ServerGroupAffinityFilter: (start: 2, end: 0)" in err.value.details
 
 
 def test_soft_policies_prefer_but_never_refuse(db):
@@ -215,8 +217,9 @@ def test_ram_allocation_ratio_bounds_a_node(db):
     nodes(1, memory_mb=GIB, section={"ram_allocation_ratio": 1.5})
     for _ in range(3):
         claim(server(), {})
-    with pytest.raises(NoValidHost, match="RamFilter: \\(start: 1, end: 0\\)"):
+    with pytest.raises(NoValidHost, match="removed hosts: RamFilter") as err:
         claim(server(), {})
+    assert "RamFilter: (start: 1, end: 0)" in err.value.details
 
 
 def test_dedicated_cpus_are_never_shared(db):
@@ -299,7 +302,8 @@ def site(env):
     with models.database.connection_context():
         for i in range(1, 10):
             host = f"node{i}"
-            drivers[host] = FakeDriver(prefix="egunit-", caps=caps(host, dedicated=[2, 3], cpus=4))
+            drivers[host] = FakeDriver(prefix="egunit-", caps=caps(host, dedicated=[3], cpus=4,
+                                                                   hugepages={2048: 512} if i == 5 else None))
             env.manager.node.register_driver(host, drivers[host])
             scheduler.register(host, drivers[host].caps, {"availability_zone": "edge" if i > 6 else "nova"})
     env.drivers = drivers
@@ -384,7 +388,7 @@ def test_pinned_servers_through_the_api_never_share_a_host_cpu(site):
     assert site.admin.put("/v2.1/os-quota-sets/p-test", json={"quota_set": {"instances": 30, "cores": 30}}
                           ).status_code == 200
     pins: dict = {}
-    for _ in range(20):          # 10 nodes x 2 dedicated CPUs
+    for _ in range(11):          # two dedicated CPUs here, one on each of the nine others
         sid = site.boot(flavorRef="pin")
         srv = _server(site, sid)
         assert srv["status"] == "ACTIVE", srv.get("fault")
@@ -394,15 +398,29 @@ def test_pinned_servers_through_the_api_never_share_a_host_cpu(site):
         cpu = xml.split('<vcpupin vcpu="0" cpuset="')[1].split('"')[0]
         assert (host, cpu) not in pins.values()
         pins[sid] = (host, cpu)
-    assert len(set(pins.values())) == 20
-    refused = _server(site, site.boot(flavorRef="pin"))
+    assert len(set(pins.values())) == 11
+    refused = _server(site, site.boot(flavorRef="pin"), site.api)
     assert refused["status"] == "ERROR" and refused["fault"]["message"].startswith("No valid host was found.")
-    assert "NUMATopologyFilter: (start: 10, end: 0)" in refused["fault"]["message"]
+    assert refused["fault"]["message"].endswith("Filters that removed hosts: NUMATopologyFilter.")
+    # how many nodes there are is for admins
+    assert "details" not in refused["fault"]
+    details = site.admin.get(f"/v2.1/servers/{refused['id']}").json["server"]["fault"]["details"]
+    assert "NUMATopologyFilter: (start: 10, end: 0)" in details
     # a delete gives its CPU back
     gone = next(iter(pins))
     assert site.api.delete(f"/v2.1/servers/{gone}").status_code == 204
     again = _server(site, site.boot(flavorRef="pin"))
     assert again["status"] == "ACTIVE" and again["OS-EXT-SRV-ATTR:host"] == pins[gone][0]
+
+
+def test_specs_one_node_can_give_are_accepted_and_land_there(site):
+    site.admin.post("/v2.1/flavors", json={"flavor": {"name": "hp", "ram": 256, "vcpus": 1, "disk": 0, "id": "hp"}})
+    site.admin.post("/v2.1/flavors/hp/os-extra_specs", json={"extra_specs": {"hw:mem_page_size": "2MB"}})
+    srv = _server(site, site.boot(flavorRef="hp"))
+    assert srv["status"] == "ACTIVE" and srv["OS-EXT-SRV-ATTR:host"] == "node5"
+    site.admin.post("/v2.1/flavors/hp/os-extra_specs", json={"extra_specs": {"hw:mem_page_size": "1GB"}})
+    resp = site.api.post("/v2.1/servers", json=site.server_body(flavorRef="hp"))
+    assert resp.status_code == 400 and "huge pages" in resp.json["badRequest"]["message"]
 
 
 def test_a_failed_build_frees_its_claim(site):
