@@ -72,15 +72,19 @@ def url_template(url: str) -> str:
 
 
 def migrations_package(app_target: str) -> str | None:
-    """The migrations package of a unit (services.compute.migrations, appliance.cluster.migrations), if any."""
+    """The migrations package of a unit (services.compute.migrations, appliance.cluster.migrations), if any.
+
+    Found on disk: importing a service package to ask would run its whole app code (and fail with it)."""
     module = app_target.split(":")[0]
-    spec = importlib.util.find_spec(module)  # imports the parent packages only, never the app's own module
-    if spec is None or not spec.origin:
+    parts = module.split(".")
+    top = importlib.util.find_spec(parts[0])
+    if top is None or not top.submodule_search_locations:
         return None
-    # a package's app (services.compute) keeps them beside its __init__; a module's app (appliance.cluster.service)
-    # beside itself, in its package
-    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
-    if (Path(spec.origin).parent / "migrations" / "__init__.py").exists():
+    base = Path(list(top.submodule_search_locations)[0]).joinpath(*parts[1:])
+    # a package's app (services.compute) keeps them inside it; a module's app (appliance.cluster.service) beside
+    # itself, in its package
+    where, package = (base, module) if base.is_dir() else (base.parent, module.rpartition(".")[0])
+    if (where / "migrations" / "__init__.py").exists():
         return f"{package}.migrations"
     return None
 
