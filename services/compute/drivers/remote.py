@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from appliance import pki
+from appliance.cluster import membership   # the node certificate and site CA the cluster unit keeps
 from services.compute.drivers import base, codec
 
 CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
@@ -39,8 +40,8 @@ class RemoteDriver(base.ComputeDriver):
     @classmethod
     def for_node(cls, settings, node: str, host: str) -> "RemoteDriver":
         """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
-        from appliance.cluster import membership  # the cluster unit's files; only a site's control plane needs them
-        address = f"{host}:{settings.port('compute_agent')}" if ":" not in host.strip("[]") else host
+        port = settings.port("compute_agent")
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings),
                    prefix=settings.section("compute").get("domain_prefix", "egret-"))
 
