@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import uuid
 
+import peewee
+
 from appliance.db import utcnow
 from services.compute.drivers.specs import HostCaps
 from services.compute.models import Allocation, ComputeNode, Instance, database
@@ -25,6 +27,14 @@ def disk_gb(section, caps: HostCaps) -> int:
 
 def register(host: str, caps: HostCaps, section, *, address: str = "", disk: int = 0) -> ComputeNode:
     """Create or refresh `host`'s row; an admin's disable (and its reason) survives the refresh."""
+    try:
+        return _register(host, caps, section, address, disk or caps.disk_gb)
+    except peewee.IntegrityError:
+        # another API process (a gunicorn worker) created the row first: refresh it instead
+        return _register(host, caps, section, address, disk or caps.disk_gb)
+
+
+def _register(host: str, caps: HostCaps, section, address: str, disk: int) -> ComputeNode:
     with database.atomic():
         held = [a for a in Allocation.select().where(Allocation.host == host) if a.page_kib]
         pages = {}

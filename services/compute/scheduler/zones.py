@@ -15,6 +15,8 @@ def check_requested(value: str | None, may_force_host: bool) -> None:
     zone, host = parse_zone(value)
     if host is not None and not may_force_host:
         raise Forbidden(f"Policy doesn't allow {FORCED_HOST} to be performed.")
+    if not ComputeNode.select().exists():
+        return   # no node has registered yet (libvirt still answering): the claim's zone filter decides
     if zone is not None and not ComputeNode.select().where(ComputeNode.availability_zone == zone).exists():
         raise BadRequest(f"Invalid input for field 'server/availability_zone': the requested availability zone "
                          f"{zone!r} is not available.")
