@@ -5,7 +5,7 @@ import logging
 import xml.etree.ElementTree as ET
 
 from appliance.errors import BadRequest, Conflict
-from services.compute import faults
+from services.compute import faults, scheduler
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.models import Instance
@@ -95,6 +95,7 @@ class ServerActions:
     def _redefine(self, inst, flavor: dict, old) -> None:
         """Resize on one host: same disks, new vCPUs/RAM (and a bigger root disk if the flavor says)."""
         driver = self.node.driver_for(inst)
+        scheduler.resize(inst, flavor)   # room on its node first: with none, nothing is torn down
         running = driver.power_state(inst.domain_name) == drv.RUNNING
         tree_xml = driver.xml(inst.domain_name)
         driver.destroy(inst.domain_name)
@@ -102,6 +103,7 @@ class ServerActions:
         if inst.image_ref and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
             driver.grow_root_disk(inst.id, inst.image_ref, int(flavor["disk"]))
         spec = spec_from_xml(tree_xml, inst, flavor)
+        spec.cpuset = scheduler.cpuset(inst.id)
         if running:
             driver.spawn(spec)
         else:

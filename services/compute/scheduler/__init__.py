@@ -7,10 +7,17 @@ from services.compute import access
 from services.compute.drivers.hardware import check_extra_specs as check_on
 from services.compute.drivers.specs import HostCaps, UnsupportedSpec
 from services.compute.models import ComputeNode
-from services.compute.scheduler.claims import NoValidHost, claim, cpuset, release
+from services.compute.scheduler.claims import (
+    NoValidHost,
+    claim,
+    cpuset,
+    release,
+    resize,
+)
 from services.compute.scheduler.nodes import register, register_local
 
-__all__ = ["NoValidHost", "check_extra_specs", "claim", "cpuset", "place", "register", "register_local", "release"]
+__all__ = ["NoValidHost", "check_extra_specs", "claim", "cpuset", "place", "register", "register_local", "release",
+           "resize"]
 
 log = logging.getLogger(__name__)
 

@@ -94,6 +94,35 @@ def claim(inst, section, image_props: dict | None = None) -> Allocation:
     return alloc
 
 
+# what a resize in place asks of the server's own node (zones, groups and images stay as they were)
+_RESIZE_FILTERS = (filters.RamFilter, filters.CoreFilter, filters.DiskFilter, filters.NUMATopologyFilter)
+
+
+def resize(inst, flavor: dict) -> Allocation | None:
+    """Hold `flavor` instead of the server's current flavor on its node (a resize in place), in the same
+    serialising transaction as claims; NoValidHost (nothing changed) when the node has no room for it."""
+    with database.atomic():
+        nodes = _lock_nodes()
+        alloc = Allocation.get_or_none(Allocation.instance_id == inst.id)
+        if alloc is None:
+            return None
+        node = [n for n in nodes if n.host == alloc.host]
+        hosts = state.load(node, without=inst.id)
+        spec = request.from_instance(inst, flavor=flavor)
+        passing, results = filters.run([f() for f in _RESIZE_FILTERS], hosts, spec)
+        if not passing:
+            raise NoValidHost(results, "There is not enough room on the server's node for the new flavor.")
+        host = passing[0]
+        # a pinned server keeps the CPUs it has and adds free ones (its vCPU i stays on the same host CPU)
+        kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.vcpus] if spec.dedicated else []
+        extra = [c for c in host.free_cpus if c not in kept][:spec.vcpus - len(kept)] if spec.dedicated else []
+        page = filters.fitting_page_size(host, spec)
+        alloc.vcpus, alloc.memory_mb, alloc.disk_gb = 0 if spec.dedicated else spec.vcpus, spec.memory_mb, spec.disk_gb
+        alloc.cpus, alloc.page_kib = kept + extra, page or None
+        alloc.save()
+    return alloc
+
+
 def release(instance_id: str) -> None:
     """Give back what a server held (its teardown: a failed build, a delete)."""
     Allocation.delete().where(Allocation.instance_id == instance_id).execute()

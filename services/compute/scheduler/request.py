@@ -54,8 +54,9 @@ def parse_zone(value: str | None) -> tuple[str | None, str | None]:
     return zone or None, host or None
 
 
-def from_instance(inst, image_props: dict | None = None, group=None) -> RequestSpec:
-    flavor = inst.flavor or {}
+def from_instance(inst, image_props: dict | None = None, group=None, flavor: dict | None = None) -> RequestSpec:
+    """What `inst` asks for (with `flavor` instead of its own: a resize)."""
+    flavor = flavor if flavor is not None else (inst.flavor or {})
     root = 0 if inst.boot_from_volume else int(flavor.get("disk") or 0)
     disk = root + int(flavor.get("ephemeral") or 0) + math.ceil(int(flavor.get("swap") or 0) / 1024)
     zone, host = parse_zone(inst.availability_zone)

@@ -61,11 +61,13 @@ def pages_for(memory_mb: int, kib: int) -> int:
     return -(-memory_mb * 1024 // kib)
 
 
-def load(nodes: list[ComputeNode], group_hosts: list[str] | None = None) -> list[HostState]:
-    """Every node with its usage summed from the allocations (a site has few nodes and few hundred servers)."""
+def load(nodes: list[ComputeNode], group_hosts: list[str] | None = None, without: str | None = None
+         ) -> list[HostState]:
+    """Every node with its usage summed from the allocations (a site has few nodes and few hundred servers);
+    `without`: leave that server's own claim out (a resize asks for room in place of it)."""
     states = {n.host: HostState(n) for n in nodes}
     for alloc in Allocation.select():
-        if alloc.host in states:
+        if alloc.host in states and alloc.instance_id != without:
             states[alloc.host].add(alloc)
     for host in group_hosts or []:
         if host in states:

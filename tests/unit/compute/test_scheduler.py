@@ -446,3 +446,34 @@ def test_the_node_registry(site):
     with pytest.raises(ValueError):
         node.register_driver(node.host, FakeDriver())
     assert set(node.drivers()) == {node.host, *site.drivers}
+
+
+def test_resize_in_place_is_claimed_on_the_servers_node(db):
+    nodes(1, memory_mb=2 * GIB, dedicated=[4, 5, 6, 7], section={"ram_allocation_ratio": 1.0})
+    pinned = {"vcpus": 1, "ram": 512, "extra_specs": {"hw:cpu_policy": "dedicated"}}
+    inst, other = server(pinned), server(pinned)
+    first = claim(inst, {}).cpus
+    claim(other, {})
+    grown = scheduler.resize(inst, {**pinned, "vcpus": 2})
+    # it keeps its CPU (vCPU 0 stays where it was) and adds a free one, never the other server's
+    assert grown.cpus[0] == first[0] and len(set(grown.cpus)) == 2
+    assert not set(grown.cpus) & set(Allocation.get(Allocation.instance_id == other.id).cpus)
+    with pytest.raises(NoValidHost, match="not enough room on the server's node"):
+        scheduler.resize(inst, {**pinned, "ram": 2 * GIB})
+    assert Allocation.get(Allocation.instance_id == inst.id).memory_mb == 512    # nothing changed
+    assert scheduler.resize(inst, pinned).cpus == [first[0]]                     # a revert gives it back
+
+
+def test_resize_through_the_api_fails_cleanly_without_room(site):
+    site.admin.post("/v2.1/flavors", json={"flavor": {"name": "huge", "ram": 32 * GIB, "vcpus": 1, "disk": 0,
+                                                      "id": "huge"}})
+    sid = site.boot(availability_zone="edge")
+    resp = site.api.post(f"/v2.1/servers/{sid}/action", json={"resize": {"flavorRef": "huge"}})
+    assert resp.status_code == 202
+    assert _server(site, sid, site.api)["status"] == "ACTIVE"
+    with models.database.connection_context():
+        assert "not enough room" in Instance.get_by_id(sid).fault["message"]
+    assert site.api.post(f"/v2.1/servers/{sid}/action", json={"resize": {"flavorRef": "1"}}).status_code == 202
+    assert _server(site, sid)["status"] == "VERIFY_RESIZE"
+    with models.database.connection_context():
+        assert Allocation.get(Allocation.instance_id == sid).memory_mb == 512
