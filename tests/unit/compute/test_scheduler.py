@@ -477,3 +477,19 @@ def test_resize_through_the_api_fails_cleanly_without_room(site):
     assert _server(site, sid)["status"] == "VERIFY_RESIZE"
     with models.database.connection_context():
         assert Allocation.get(Allocation.instance_id == sid).memory_mb == 512
+
+
+def test_two_workers_registering_one_node_at_once(db, monkeypatch):
+    """The second worker's create loses to the first one's row: it refreshes that row instead of failing."""
+    scheduler.register("n00", caps("n00"), {})
+    real = ComputeNode.get_or_none
+    calls = []
+
+    def first_misses(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+    monkeypatch.setattr(ComputeNode, "get_or_none", first_misses)
+    row = scheduler.register("n00", caps("n00", memory_mb=GIB), {"availability_zone": "edge"})
+    monkeypatch.undo()
+    assert len(calls) == 2 and row.memory_mb == GIB and ComputeNode.select().count() == 1
+    assert ComputeNode.get(ComputeNode.host == "n00").availability_zone == "edge"
