@@ -103,11 +103,15 @@ class ServerBuilder:
                 algo, value = checksum_of(meta)
                 if algo is None:
                     log.warning("image %s has no checksum: cached on %s unverified", image_id, inst.host)
+                # the node's cache is the service's: a long download must not depend on the user's token
+                chunks = self.image.download_chunks(image_id, None)
                 try:
-                    # the node's cache is the service's: a long download must not depend on the user's token
-                    driver.cache_image(image_id, self.image.download_chunks(image_id, None), algo, value)
+                    driver.cache_image(image_id, chunks, algo, value)
                 except drv.DriverError as exc:   # a checksum mismatch, the node's disk: its words, naming the image
                     raise BuildError(str(exc)) from None
+                finally:
+                    if hasattr(chunks, "close"):
+                        chunks.close()   # a refusal before the data was read lets the connection go now
         return meta
 
     def _guest_spec(self, inst, vifs, token) -> drv.GuestSpec:

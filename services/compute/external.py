@@ -104,7 +104,7 @@ class ImageClient(_Http):
     def download_chunks(self, image_id, token=None) -> Iterator[bytes]:
         """The image's data in chunks; the request is made (and refused) here, the body read as it is iterated."""
         resp = self._req("image", "GET", f"/v2/images/{image_id}/file", token, stream=True, timeout=300)
-        return _body(resp)
+        return _Body(resp)
 
     def list_members(self, image_id, token=None) -> list[dict]:
         return self._req("image", "GET", f"/v2/images/{image_id}/members", token).json()["members"]
@@ -121,12 +121,27 @@ class ImageClient(_Http):
                   headers={"Content-Type": "application/octet-stream"}, timeout=600)
 
 
-def _body(resp, size: int = 1 << 20) -> Iterator[bytes]:
-    with resp:
+class _Body:
+    """A streamed response body as chunks; close() (or the end) lets the connection go, read or not."""
+
+    def __init__(self, resp, size: int = 1 << 20):
+        self.resp, self.chunks = resp, resp.iter_content(size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
         try:
-            yield from resp.iter_content(size)
+            return next(self.chunks)
+        except StopIteration:
+            self.close()
+            raise
         except requests.RequestException as exc:   # the service went away mid-body
+            self.close()
             raise ExternalError("Image service unavailable", 503, "image", f"image download: {exc}") from None
+
+    def close(self) -> None:
+        self.resp.close()
 
 
 class VolumeClient(_Http):

@@ -18,8 +18,9 @@ from services.compute.drivers.specs import DriverError, NotFound
 # never "_base" (the cache's own directory starts with "_")
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,127}\Z")
 _HEX = re.compile(r"[0-9a-fA-F]{32,128}\Z")
-# what Glance reports as os_hash_algo (hashlib's names), plus md5 for its legacy `checksum`
-HASH_ALGOS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+# what Glance may report as os_hash_algo (its `hashing_algorithm`: a hashlib name, sha512 by default), md5 for its
+# legacy `checksum`; the shake variants need a length, so Glance cannot use them
+HASH_ALGOS = tuple(sorted(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake_")))
 ROOT_FORMATS = ("qcow2", "raw")
 CHUNK = 1 << 20
 

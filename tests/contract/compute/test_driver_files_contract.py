@@ -81,6 +81,10 @@ def test_an_image_is_cached_once_verified_and_reused(driver, files, image):
     # Glance's legacy md5 `checksum` verifies as well
     driver.cache_image(other, _chunks(source), "md5", hashlib.md5(source.read_bytes()).hexdigest())
     assert driver.image_cached(other) and Path(driver.cached_image_path(other)).read_bytes() == source.read_bytes()
+    # and whatever hashlib algorithm Glance is configured with (its hashing_algorithm)
+    third = _new_id()
+    driver.cache_image(third, _chunks(source), "sha3_256", hashlib.sha3_256(source.read_bytes()).hexdigest())
+    assert driver.image_cached(third)
 
 
 def test_a_checksum_mismatch_is_refused_and_leaves_nothing(driver, files, image):
