@@ -218,6 +218,9 @@ class ComputeWorld(compute.World):
     def hypervisor(self):
         return {"hid": self.call("admin", "GET", "/v2.1/os-hypervisors")["hypervisors"][0]["id"]}
 
+    def service(self):
+        return {"sid": self.call("admin", "GET", "/v2.1/os-services")["services"][0]["id"]}
+
 
 def test_compute_matrix_against_the_running_service(cloud, tokens, tmp_path):
     world = ComputeWorld(cloud, tokens, tiny_qcow2(tmp_path / "tiny.qcow2"))
