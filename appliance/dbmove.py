@@ -404,27 +404,26 @@ def _maintenance_connection(url: str):
     return conn, parsed.path.lstrip("/")
 
 
+def _maintenance(url: str, statement: str) -> None:
+    conn, name = _maintenance_connection(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(statement).format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
 def create_database(url: str) -> None:
     """Create the URL's database (its role needs CREATEDB); a clear refusal otherwise."""
     try:
-        conn, name = _maintenance_connection(url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        finally:
-            conn.close()
+        _maintenance(url, "CREATE DATABASE {}")
     except psycopg2.Error as exc:
         raise MoveError(f"the database of {mask_url(url)} does not exist and could not be created: "
                         f"{mask_text(str(exc).strip(), url)}") from None
 
 
 def drop_database(url: str) -> None:
-    conn, name = _maintenance_connection(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    _maintenance(url, "DROP DATABASE IF EXISTS {}")
 
 
 def move_service(p: Plan) -> ServiceMove:

@@ -13,18 +13,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from network_dp_support import sh  # noqa: F401 (the tests import it from here too)
+
 from services.network.drivers import base, names
 
 ROOT = Path(__file__).resolve().parents[3]
 UNDERLAY = "10.77.0.{}"         # inside the node namespaces only
 TENANT = "10.88.0.{}"
-
-
-def sh(*cmd, check=True, timeout=30, **kw):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 class Node:
