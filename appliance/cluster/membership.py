@@ -246,11 +246,31 @@ def remove(settings, name: str) -> None:
         raise errors.NotFound(f"No node called '{name}' in site '{info['site']}'.")
 
 
+def members_file(settings) -> Path:
+    """The site's member list as the cluster unit last saw it: the founder writes it every heartbeat round, a
+    member keeps the founder's answer. Other units on the box (the control plane's node registry, the network
+    service's VXLAN flood list) read this file instead of the cluster unit's database."""
+    info = site(settings)
+    if info and info["role"] == "member":
+        return state_dir(settings) / "member" / "members.json"
+    return state_dir(settings) / "members.json"
+
+
+def read_members(settings) -> list[dict]:
+    """The members file's list (empty for a standalone box, or a founder whose unit has not written it yet)."""
+    if not site(settings):
+        return []
+    try:
+        return json.loads(members_file(settings).read_text())
+    except (OSError, ValueError):
+        return []
+
+
 def known_members(settings) -> list[dict]:
     """The site's nodes as this box knows them: the founder's records, or a member's copy from its last heartbeat."""
     info = site(settings)
     if info and info["role"] == "member":
-        return json.loads((state_dir(settings) / "member" / "members.json").read_text())
+        return json.loads(members_file(settings).read_text())
     return members(settings)
 
 

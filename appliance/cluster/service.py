@@ -104,6 +104,7 @@ def beat_once(settings, health: dict) -> None:
     if info["role"] == "founder":
         with models.database.connection_context():
             membership.record_own_heartbeat(settings, health)
+            membership.write_json(membership.members_file(settings), membership.members(settings))
         return
     member_dir = membership.state_dir(settings) / "member"
     ca_pem = (member_dir / "ca.crt").read_text()
@@ -115,7 +116,7 @@ def beat_once(settings, health: dict) -> None:
         except pki.PeerError as exc:
             log.warning("heartbeat to %s failed: %s", seed, exc)
             continue
-        membership.write_json(member_dir / "members.json", answer["members"])
+        membership.write_json(membership.members_file(settings), answer["members"])
         return
 
 
