@@ -6,8 +6,8 @@ from pathlib import Path
 from appliance import config, pki, routes
 from appliance.app import make_app
 from appliance.cluster import membership
+from appliance.peergate import PeerGate
 from services.compute.agent.calls import TABLE
-from services.compute.agent.gate import PeerGate
 from services.compute.drivers import load_driver
 
 UNIT = "compute-agent"     # its unit, service and settings section ([service.compute-agent])

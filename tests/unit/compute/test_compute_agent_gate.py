@@ -8,7 +8,7 @@ import pytest
 from appliance import config
 from appliance.cluster import membership
 from services.compute.agent import control_plane
-from services.compute.agent.gate import PeerGate
+from appliance.peergate import PeerGate
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The node agent's door: only the site's control plane, named by a certificate the site CA issued, gets in."""
+"""A node agent's door (compute, network): only the site's control plane, named by a certificate the site CA issued,
+gets in."""
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ class PeerGate:
         # (or a stolen member key) must not start, stop, read or destroy another node's guests and disks
         if name not in self.allowed():
             return _refuse(start_response, f"Node '{name}' is not this site's control plane; only the control "
-                                           "plane drives a node's hypervisor.")
+                                           "plane drives a node's agents.")
         return self.app(environ, start_response)
 
 
