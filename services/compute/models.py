@@ -153,4 +153,25 @@ class Allocation(Base):
     page_kib = peewee.IntegerField(null=True)          # huge page size its memory is backed by
 
 
-ALL_MODELS = [Flavor, FlavorAccess, KeyPair, ServerGroup, Instance, VolumeAttachment, Quota, ComputeNode, Allocation]
+class Migration(Base):
+    """A server's move between nodes (Nova's os-migrations row): a cold migration or an evacuation."""
+    instance_id = peewee.CharField(index=True)
+    migration_type = peewee.CharField()                # migration | evacuation
+    status = peewee.CharField()                        # Nova's: pre-migrating .. finished, confirmed, reverted, done, error
+    source_compute = peewee.CharField()
+    dest_compute = peewee.CharField()
+    source_domain = peewee.CharField(default="")        # the guest's domain name on the source (removed on confirm)
+    was_running = peewee.BooleanField(default=True)
+
+
+class InstanceAction(Base):
+    """What was done to a server and by whom (Nova's instance actions: evacuate, migrate, confirmResize, ...)."""
+    instance_id = peewee.CharField(index=True)
+    action = peewee.CharField()
+    user_id = peewee.CharField(default="")
+    project_id = peewee.CharField(default="")
+    message = peewee.TextField(null=True)
+
+
+ALL_MODELS = [Flavor, FlavorAccess, KeyPair, ServerGroup, Instance, VolumeAttachment, Quota, ComputeNode, Allocation,
+              Migration, InstanceAction]
