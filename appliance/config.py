@@ -23,6 +23,7 @@ DEFAULT_PORTS = {
     "federation": 8119,
     "cluster": 8120,
     "compute_agent": 8121,   # a site node's compute agent (HTTPS, mTLS; optional unit)
+    "network_agent": 8122,   # a site node's network agent (HTTPS, mTLS; optional unit)
     "firstboot": 8000,
 }
 

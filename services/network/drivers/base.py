@@ -1,8 +1,11 @@
 """The data-plane contract: the manager hands over the whole desired Topology; the driver makes it so."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 
 VXLAN_PORT = 4789           # IANA; a node that shares a machine with another node needs its own
@@ -144,6 +147,10 @@ def peer_text(addr: str, peer_port: int, port: int) -> str:
     return f"[{addr}]:{peer_port}" if ":" in addr else f"{addr}:{peer_port}"
 
 
+class DriverError(RuntimeError):
+    """A node's data plane could not be reached, or refused a call (the remote driver raises it)."""
+
+
 class Driver:
     """Contract shared by the fake and the Linux driver (tests/contract/network runs against both)."""
 
@@ -178,21 +185,79 @@ def topology_to_dict(topology: Topology) -> dict:
 
 
 def topology_from_dict(data: dict) -> Topology:
-    """The inverse of topology_to_dict; a field of the wrong shape raises ValueError naming its kind."""
-    def iface(d):
-        return Iface(**d) if d is not None else None
-
+    """The inverse of topology_to_dict, checked field by field against the dataclasses: a document that crossed
+    from another box (a node agent's request) is refused with ValueError naming the first bad field
+    ("topology: ports[0].rules[1].port_min: an integer or null"), never half-applied."""
     try:
-        return Topology(
-            networks=[NetSpec(**n) for n in data.get("networks", [])],
-            dhcp=[DhcpSpec(**{**d, "iface": iface(d["iface"]), "subnets": [SubnetSpec(**s) for s in d["subnets"]],
-                               "hosts": [DhcpHost(**h) for h in d["hosts"]]}) for d in data.get("dhcp", [])],
-            routers=[RouterSpec(**{**r, "interfaces": [iface(i) for i in r["interfaces"]],
-                                   "gateway": iface(r.get("gateway")),
-                                   "floating_ips": [tuple(f) for f in r.get("floating_ips", [])]})
-                     for r in data.get("routers", [])],
-            ports=[PortSpec(**{**p, "rules": [SgRule(**r) for r in p.get("rules", [])]})
-                   for p in data.get("ports", [])],
-            vxlan_peers=[str(p) for p in data.get("vxlan_peers", [])])
-    except (TypeError, KeyError, AttributeError) as exc:
+        return _decode(Topology, data, "")
+    except ValueError as exc:
         raise ValueError(f"topology: {exc}") from None
+
+
+def decode(tp, value, path: str):
+    """`value` (parsed JSON) as `tp`, a type the contract's signatures and dataclasses use; ValueError names the
+    field ("topology.ports[0].mac: a string ...")."""
+    return _decode(tp, value, path)
+
+
+MAX_TEXT = 4096          # no name, address or CIDR of a topology comes near this
+MAX_ITEMS = 100_000      # nor does any list (ports, hosts, rules)
+
+
+def _refuse(path: str, why: str) -> ValueError:
+    return ValueError(f"{path.lstrip('.') or 'the document'}: {why}")
+
+
+def _decode(tp, value, path: str):
+    """`value` (parsed JSON) as type `tp` of the dataclasses above."""
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _refuse(path, f"an object ({tp.__name__})")
+        hints = typing.get_type_hints(tp)
+        known = {f.name: f for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise _refuse(f"{path}.{str(unknown[0])[:60]}", f"not a field of {tp.__name__}")
+        out = {}
+        for name, f in known.items():
+            if name not in value:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise _refuse(f"{path}.{name}", "missing")
+                continue
+            out[name] = _decode(hints[name], value[name], f"{path}.{name}")
+        return tp(**out)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _decode(inner[0], value, path) if value is not None else _none(path, inner[0])
+    if origin is list:
+        if not isinstance(value, list) or len(value) > MAX_ITEMS:
+            raise _refuse(path, f"a list (at most {MAX_ITEMS} items)")
+        return [_decode(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise _refuse(path, f"a list of {len(args)} items")
+        return tuple(_decode(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise _refuse(path, "an object")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _refuse(path, "true or false")
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _refuse(path, "an integer")
+        return value
+    if tp is str:
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise _refuse(path, f"a string (at most {MAX_TEXT} characters)")
+        return value
+    raise _refuse(path, f"cannot carry {tp!r}")     # a field type added above without teaching this decoder
+
+
+def _none(path: str, tp) -> None:
+    raise _refuse(path, f"not null ({getattr(tp, '__name__', tp)})")

@@ -1,4 +1,5 @@
-"""One contract suite for the network data-plane drivers: the fake and the real Linux driver."""
+"""One contract suite for the network data-plane drivers: the fake and the real Linux driver, each also through the
+remote driver (RemoteNetworkDriver -> a network agent over real HTTPS with mTLS on 127.0.0.1 -> the fake or Linux)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ import pytest
 
 from appliance.testing.plugin import make_settings
 from services.network.drivers import base, names
+from tests.contract.network.network_remote_support import NetworkAgentServer, make_site, remote
 
 
 def _uid():
@@ -37,18 +39,32 @@ class Plugger:
             subprocess.run(["ip", "link", "del", tap], capture_output=True)
 
 
-@pytest.fixture(params=["fake", "linux"])
+@pytest.fixture(scope="module")
+def agent_site(tmp_path_factory):
+    """One throwaway site CA per module: the remote kinds' agents serve with its certificates."""
+    return make_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(params=["fake", "linux", "remote-fake", "remote-linux"])
 def driver(request, tmp_path):
     prefix = "eg" + secrets.token_hex(2)
-    drv = _make(request.param, tmp_path / "state", prefix)
-    plugger = Plugger(drv, request.param == "linux")
+    drv = _make(request.param, tmp_path / "state", prefix, request=request)
+    # the hypervisor plugs taps on the node: through a remote driver that is the agent's driver
+    plugger = Plugger(getattr(drv, "node_driver", drv), request.param.endswith("linux"))
     drv.plugger = plugger
     yield drv
     plugger.cleanup()
     drv.teardown()
 
 
-def _make(kind, state_dir, prefix, **network):
+def _make(kind, state_dir, prefix, request=None, **network):
+    if kind.startswith("remote-"):
+        local = _make(kind.removeprefix("remote-"), state_dir, prefix, **network)
+        server = NetworkAgentServer(request.getfixturevalue("agent_site"), local)
+        request.addfinalizer(server.stop)
+        drv = remote(request.getfixturevalue("agent_site"), server.address)
+        drv.node_driver = local
+        return drv
     settings = make_settings(state_dir, service={"network": {
         "prefix": prefix, "external_upstream": {"physical_network": "public", "cidr": "203.0.113.1/24"},
         "vxlan_local_ip": "127.0.0.1", **network}})
@@ -167,7 +183,7 @@ def test_a_bad_peer_is_refused_by_name_and_the_rest_converges(driver):
 def test_node_tag_keeps_two_nodes_on_one_machine_apart(driver, request, tmp_path):
     """Two nodes of one site on one machine get the same topology: their links and namespaces never collide."""
     kind = request.node.callspec.params["driver"]
-    other = _make(kind, tmp_path / "other", driver.prefix, node_tag="b", vxlan_port=4790)
+    other = _make(kind, tmp_path / "other", driver.prefix, request=request, node_tag="b", vxlan_port=4790)
     try:
         topo, ids = _topology(driver.prefix, with_router=False, with_port=False)
         topo.vxlan_peers = ["127.0.0.1:4790", "127.0.0.1"]                   # the member list holds this node too

@@ -1,0 +1,114 @@
+"""RemoteNetworkDriver: the data-plane contract, carried out by another node's network agent over the site's mTLS."""
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+from pathlib import Path
+
+from appliance import pki
+from appliance.cluster import membership   # the node certificate and site CA the cluster unit keeps
+from services.network.drivers import base
+
+CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
+CALL_TIMEOUT = 120.0      # a full verify pass (nft, dnsmasq, every link) on a busy node, with room to spare
+ERRORS = {cls.__name__: cls for cls in (base.DriverError, ValueError, RuntimeError)}
+
+
+class RemoteNetworkDriver(base.Driver):
+    """Every method of base.Driver is one `POST /v1/driver/<method>` to the node's agent (its arguments by name,
+    the Topology as base.topology_to_dict); the node's own driver (Linux, or the fake) does the work."""
+
+    def __init__(self, node: str, address: str, ca_pem: str, cert: tuple[Path, Path] | None, *,
+                 connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT):
+        self.node = node
+        self.host, self.port = _split(address)
+        self.connect_timeout, self.call_timeout = connect_timeout, call_timeout
+        self._context = pki.client_context(ca_pem, cert)
+        self._described: dict | None = None
+
+    @classmethod
+    def for_node(cls, settings, node: str, host: str) -> "RemoteNetworkDriver":
+        """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
+        port = settings.port("network_agent")
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings))
+
+    def __repr__(self) -> str:
+        return f"RemoteNetworkDriver({self.node!r} at {self.host}:{self.port})"
+
+    # -- the contract ----------------------------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        """The node's own prefix (its namespaces are named with it): asked once, then kept."""
+        if self._described is None:
+            document = self._request("GET", "/v1/driver", None, "describe")
+            if not isinstance(document.get("prefix"), str):
+                raise base.DriverError(f"Network node '{self.node}' did not say its prefix.")
+            self._described = document
+        return self._described["prefix"]
+
+    def apply(self, topology: base.Topology, verify: bool = True) -> None:
+        self._call("apply", topology=base.topology_to_dict(topology), verify=verify)
+
+    def port_states(self, taps: list[str]) -> dict[str, bool]:
+        return self._call("port_states", taps=list(taps))
+
+    def inventory(self) -> dict[str, list]:
+        return self._call("inventory")
+
+    def vxlan_peers(self) -> dict[str, list[str]]:
+        return self._call("vxlan_peers")
+
+    def teardown(self) -> None:
+        self._call("teardown")
+
+    # -- the wire --------------------------------------------------------------------------------------------------
+    def _call(self, method: str, **arguments):
+        document = self._request("POST", f"/v1/driver/{method}", json.dumps(arguments).encode(), method)
+        return document.get("result")
+
+    def _request(self, verb: str, path: str, body: bytes | None, what: str) -> dict:
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self._context)
+        try:
+            try:
+                conn.connect()
+            except (OSError, ssl.SSLError) as exc:
+                raise self._unreachable(exc) from None
+            conn.sock.settimeout(self.call_timeout)   # connected quickly; now the call itself may take its time
+            try:
+                conn.request(verb, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._unreachable(exc) from None
+        finally:
+            conn.close()
+        try:
+            document = json.loads(raw) if raw else {}
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise base.DriverError(f"Network node '{self.node}' answered {what} with something not JSON "
+                                   f"(HTTP {resp.status}).")
+        if resp.status == 200:
+            return document
+        failed = document.get("driver_error")
+        if resp.status == 422 and isinstance(failed, dict):
+            # the same class with the same message as on the node, so callers (and the contract suite) see the
+            # node's own refusal: a bad VXLAN peer is a RuntimeError naming it, wherever the driver runs
+            raise ERRORS.get(failed.get("type"), RuntimeError)(str(failed.get("message", "")))
+        message = (document.get("error") or {}).get("message") if isinstance(document.get("error"), dict) else None
+        raise base.DriverError(f"Network node '{self.node}' refused {what}: {message or 'no reason given'} "
+                               f"(HTTP {resp.status}).")
+
+    def _unreachable(self, exc: BaseException) -> base.DriverError:
+        what = "did not answer in time" if isinstance(exc, TimeoutError) else f"cannot be reached ({exc})"
+        return base.DriverError(f"Network node '{self.node}' ({self.host}:{self.port}) {what}.")
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"a node agent's address is host:port, not {address!r}")
+    return host.strip("[]"), int(port)
