@@ -138,6 +138,12 @@ class ComputeDriver:
         and streamed in chunks; the copy's file is gone however the stream ends."""
         return self.files.export_root_disk(instance_id, image_id)
 
+    def import_root_disk(self, instance_id: str, chunks: Iterable[bytes]) -> str:
+        """The server's root disk from another node's export_root_disk (a cold migration): a standalone qcow2,
+        inspected before use (UnsafeDisk: a backing or data file, a format lie) and put in place atomically,
+        replacing any root disk the server had here; nothing is left when it is refused. Returns its path."""
+        return self.files.import_root_disk(instance_id, chunks)
+
     def delete_instance_files(self, instance_id: str) -> None:
         """Remove the server's directory on this node (its root disk, config drive and console log)."""
         self.files.delete_instance_files(instance_id)

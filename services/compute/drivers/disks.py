@@ -47,6 +47,14 @@ def create_overlay(base: str, fmt: str, overlay: str, size_bytes: int = 0) -> No
     qemu_img(cmd, readable=[base], writable=[overlay], new=overlay)
 
 
+def check_standalone(path: str) -> None:
+    """A qcow2 that came from another node: the inspector's word before qemu opens it (UnsafeDisk if refused)."""
+    try:
+        diskimage.inspect(path, "qcow2")
+    except diskimage.UnsafeImage as exc:
+        raise UnsafeDisk(str(exc)) from None
+
+
 def grow(path: str, size_gb: int, backing=()) -> None:
     """Grow a qcow2 disk (resize to a flavor with a bigger root disk); `backing`: the files under it."""
     qemu_img(["resize", "-q", "-f", "qcow2", str(path), f"{int(size_gb)}G"], readable=list(backing),

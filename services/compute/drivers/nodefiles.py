@@ -184,5 +184,27 @@ class NodeFiles:
             tmp.unlink(missing_ok=True)
         return _reader(fh)
 
+    def import_root_disk(self, instance_id, chunks: Iterable[bytes]) -> str:
+        """Another node's export as this server's root disk: written beside it, inspected (a standalone qcow2, no
+        backing or data file outside it), then put in place atomically; anything refused leaves nothing."""
+        folder = self._dir(instance_id, create=True)
+        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".qcow2", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                        raise DriverError(f"Server {instance_id}: a root disk's data must be bytes, not "
+                                          f"{type(chunk).__name__}.")
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            disks.check_standalone(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / "disk")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return str(folder / "disk")
+
     def delete_instance_files(self, instance_id) -> None:
         shutil.rmtree(self._dir(instance_id), ignore_errors=True)

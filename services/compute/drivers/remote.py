@@ -17,7 +17,8 @@ CALL_TIMEOUT = 60.0       # a quick call (power state, pause, XML) that has not 
 LONG_TIMEOUT = 900.0      # booting, disk and image work: minutes on a busy TCG host
 # the contract methods that may legitimately take minutes (a name that is not a method here is harmless)
 LONG_CALLS = frozenset({"spawn", "define", "cache_image", "create_root_disk", "grow_root_disk", "export_root_disk",
-                        "create_overlay", "grow_disk", "copy_disk", "write_config_drive", "delete_instance_files"})
+                        "import_root_disk", "create_overlay", "grow_disk", "copy_disk", "write_config_drive",
+                        "delete_instance_files"})
 ARGS_HEADER = "X-Egret-Arguments"
 BLOCK = 1 << 16
 LOCAL = frozenset({"host_caps", "cached_caps"})   # written below: the node's caps, fetched once and kept

@@ -11,13 +11,15 @@ from services.compute.scheduler.claims import (
     NoValidHost,
     claim,
     cpuset,
+    move,
+    move_back,
     release,
     resize,
 )
 from services.compute.scheduler.nodes import register, register_local
 
-__all__ = ["NoValidHost", "check_extra_specs", "claim", "cpuset", "place", "register", "register_local", "release",
-           "resize"]
+__all__ = ["NoValidHost", "check_extra_specs", "claim", "cpuset", "move", "move_back", "place", "register",
+           "register_local", "release", "resize"]
 
 log = logging.getLogger(__name__)
 

@@ -94,6 +94,51 @@ def claim(inst, section, image_props: dict | None = None) -> Allocation:
     return alloc
 
 
+def move(inst, section, image_props: dict | None = None, *, host: str | None = None, force: bool = False,
+         keep_source: str | None = None) -> Allocation:
+    """Claim a node other than the server's own (an evacuation, a cold migration) in the serialising transaction,
+    and let go of the source's claim in the same one: released (keep_source None: an evacuated node is down), or
+    kept under the id keep_source (a migration's) until the move is confirmed or reverted, as Nova's migration
+    allocations are. `host`: the admin's target; `force`: only that it exists and is up (Nova's force=True).
+    NoValidHost (nothing changed) when no other node can take it. Sets inst.host to the target."""
+    group = ServerGroup.get_or_none(ServerGroup.id == inst.server_group_id) if inst.server_group_id else None
+    spec = request.from_instance(inst, image_props, group)
+    spec.force_host = host
+    source = inst.host
+    with database.atomic():
+        nodes = _lock_nodes()
+        hosts = [h for h in state.load(nodes, _group_hosts(spec), without=inst.id) if h.host != source]
+        if force:
+            passing, results = filters.run([filters.HostFilter(), filters.ComputeFilter()], hosts, spec)
+            if not passing:
+                raise NoValidHost(results)
+            chosen = passing[0]
+        else:
+            chosen = select(hosts, spec, section)
+        page = filters.fitting_page_size(chosen, spec)
+        held = Allocation.get_or_none(Allocation.instance_id == inst.id)
+        if held is not None and keep_source:
+            held.instance_id = keep_source
+            held.save()
+        elif held is not None:
+            held.delete_instance()
+        alloc = Allocation.create(
+            instance_id=inst.id, host=chosen.host, vcpus=0 if spec.dedicated else spec.vcpus,
+            memory_mb=spec.memory_mb, disk_gb=spec.disk_gb, cpus=_pick_cpus(chosen, spec), page_kib=page or None)
+        Instance.update(host=chosen.host).where(Instance.id == inst.id).execute()
+    inst.host = chosen.host
+    log.info("server %s moves from %s to %s", inst.id, source, chosen.host)
+    return alloc
+
+
+def move_back(instance_id: str, kept: str) -> None:
+    """A reverted migration: the target's claim goes, the source's (kept under `kept`) is the server's again."""
+    with database.atomic():
+        _lock_nodes()
+        Allocation.delete().where(Allocation.instance_id == instance_id).execute()
+        Allocation.update(instance_id=instance_id).where(Allocation.instance_id == kept).execute()
+
+
 # what a resize in place asks of the server's own node (zones, groups and images stay as they were)
 _RESIZE_FILTERS = (filters.RamFilter, filters.CoreFilter, filters.DiskFilter, filters.NUMATopologyFilter)
 
