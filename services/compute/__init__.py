@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from appliance import config, routes
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
-from services.compute import microversion, models, scheduler, servers
+from services.compute import microversion, models, scheduler, servers, site
 from services.compute.api import TABLES
 from services.compute.drivers import load_driver
 from services.compute.external import http_clients
@@ -88,7 +88,8 @@ class PortDispatcher:
 
 
 def _start_background(settings, manager, interval: float) -> None:
-    """One process runs reconcile + power sync: the holder of a lock file (gunicorn may fork several workers)."""
+    """One process runs reconcile + power sync, and on a site's control plane the node registry's sync with the
+    membership (services/compute/site.py): the holder of a lock file (gunicorn may fork several workers)."""
     path = settings.state_dir / "compute" / "background.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "w")
@@ -108,6 +109,7 @@ def _start_background(settings, manager, interval: float) -> None:
         except Exception:
             log.exception("compute reconcile failed")
         manager.start_background(interval)
+        site.start(manager.node, settings)
     threading.Thread(target=run, name="compute-reconcile", daemon=True).start()
 
 

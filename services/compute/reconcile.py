@@ -7,7 +7,7 @@ import time
 
 from services.compute import faults
 from services.compute.drivers import base as drv
-from services.compute.models import Instance
+from services.compute.models import ComputeNode, Instance
 from services.compute.tasks import in_db
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,12 @@ class Reconciler:
         changed = 0
         query = Instance.select().where((Instance.deleted == False) & (Instance.task_state.is_null())  # noqa
                                         & (Instance.vm_state.in_(["active", "stopped", "paused", "suspended"])))
+        # a node the site calls down is not asked (each call would wait out its connect timeout); its servers keep
+        # the power state last seen, as Nova's do
+        down = {n.host for n in ComputeNode.select(ComputeNode.host).where(ComputeNode.state == "down")}
         for inst in query:
+            if inst.host and inst.host in down and inst.host != self.node.host:
+                continue
             try:
                 driver = self.node.driver_for(inst)
                 state = driver.power_state(inst.domain_name)

@@ -8,6 +8,7 @@ import uuid
 from flask import request
 
 from services.compute.microversion import at_least
+from services.compute.scheduler import nodes
 from services.compute.states import status_of
 
 def iso(dt) -> str | None:
@@ -114,7 +115,7 @@ def server(inst, *, admin: bool, floating: dict | None = None, attachments=None,
     if at_least(9):
         body["locked"] = inst.locked
     if at_least(16) and admin:
-        body["host_status"] = "UP" if inst.host else ""
+        body["host_status"] = nodes.host_status(inst.host)
     if at_least(19):
         body["description"] = inst.description
     if at_least(26):

@@ -80,6 +80,19 @@ def set_state(host: str, state: str) -> None:
     ComputeNode.update(state=state, updated_at=utcnow()).where(ComputeNode.host == host).execute()
 
 
+def host_status(host: str) -> str:
+    """Nova's server host_status (2.16): "" without a host, UNKNOWN without a node row, DOWN when the site (or an
+    admin's force-down) says so, MAINTENANCE when disabled, else UP."""
+    if not host:
+        return ""
+    node = ComputeNode.get_or_none(ComputeNode.host == host)
+    if node is None:
+        return "UNKNOWN"
+    if node.state == "down":
+        return "DOWN"
+    return "MAINTENANCE" if node.disabled else "UP"
+
+
 def set_disabled(node: ComputeNode, disabled: bool, reason: str | None) -> ComputeNode:
     node.disabled, node.disabled_reason = disabled, (reason if disabled else None)
     node.save()
