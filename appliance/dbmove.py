@@ -470,20 +470,28 @@ def already_moved(settings) -> None:
         raise MoveError(f"this box already uses {mask_url(settings.database_url)}; nothing to move")
 
 
-def check_box(settings, plans: list[Plan]) -> None:
-    """Refuse while the services run: what they wrote after the copy would be lost with the SQLite file."""
-    already_moved(settings)
+def services_running(settings, paths) -> str | None:
+    """Why the box's databases are in use (`egret up` on this state dir, or a process holding one of `paths`)."""
     lock = settings.state_dir / "run" / "egret-up.lock"
     if lock.exists():
         with open(lock) as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise MoveError("`egret up` is running on this state dir; stop it first") from None
-    for p in plans:
-        pids = open_by_others(p.source)
+                return "`egret up` is running on this state dir; stop it first"
+    for path in paths:
+        pids = open_by_others(path) if Path(path).exists() else []
         if pids:
-            raise MoveError(f"{p.source} is open in process(es) {', '.join(map(str, pids))}: stop the services first")
+            return f"{path} is open in process(es) {', '.join(map(str, pids))}: stop the services first"
+    return None
+
+
+def check_box(settings, plans: list[Plan]) -> None:
+    """Refuse while the services run: what they wrote after the copy would be lost with the SQLite file."""
+    already_moved(settings)
+    problem = services_running(settings, [p.source for p in plans])
+    if problem:
+        raise MoveError(problem)
 
 
 def write_settings(settings, url: str) -> Path:

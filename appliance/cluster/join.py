@@ -1,20 +1,23 @@
 """Joining a site from a token: pin the site CA, send a CSR, keep the node certificate; nothing left on failure."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 
-from appliance import jointoken, pki
-from appliance.cluster import membership
+from appliance import dbmove, jointoken, pki
+from appliance.cluster import holdings, membership, siteclouds, versions
 
 
 class JoinError(RuntimeError):
     """Why the box could not join; nothing was changed on it."""
 
 
-def join(settings, token: str, *, name: str | None = None, address: str | None = None) -> dict:
+def join(settings, token: str, *, name: str | None = None, address: str | None = None, force: bool = False) -> dict:
+    """Join the site that issued `token`. A box whose own cloud holds resources is refused (they would be lost)
+    unless `force`, which drops them once the join succeeded; the answer's "dropped" lists what went."""
     try:
         body = jointoken.parse("join", token)
     except jointoken.TokenInvalid as exc:
@@ -25,20 +28,41 @@ def join(settings, token: str, *, name: str | None = None, address: str | None =
             return info  # joining again with a token of the same site: already done
         raise JoinError(f"This box is already {membership.describe(info)}; leave it first "
                         "(`egret cluster leave`).")
+    # before the token is redeemed: a refusal here leaves the token good and both sides as they were
+    held = holdings.count(settings)
+    if held and not force:
+        raise JoinError(holdings.refusal(held))
+    if held:
+        problem = dbmove.services_running(settings, holdings.files(settings))
+        if problem:
+            raise JoinError(f"--force drops this box's {holdings.describe(held)}, but {problem}. Nothing was changed.")
     name = name or membership.node_name(settings)
     address = address or membership.advertised(settings)[0]
     try:
         base, ca_pem = reach_site(body)
         key_pem, csr_pem = pki.new_key_and_csr(name)
         answer = pki.request("POST", base + "/v1/cluster/join", ca_pem=ca_pem,
-                             body={"secret": body["secret"], "name": name, "address": address, "csr": csr_pem})
+                             body={"secret": body["secret"], "name": name, "address": address, "csr": csr_pem,
+                                   "version": versions.current()})
     except pki.PinMismatch as exc:
         raise JoinError(str(exc)) from None
     except pki.PeerError as exc:
         raise JoinError(f"{exc} Nothing was changed.") from None
     if not pki.verifies(answer.get("certificate", ""), ca_pem):
         raise JoinError(f"{base} returned a certificate the pinned site CA did not sign. Nothing was changed.")
-    return _install(settings, body, answer, ca_pem, key_pem, name)
+    try:
+        info = _install(settings, body, answer, ca_pem, key_pem, name)
+    except Exception as exc:  # the founder admitted the node: undo both sides, so a retry starts from scratch
+        _forget(settings)
+        raise JoinError(f"This box could not write its membership ({exc.__class__.__name__}: {exc}); "
+                        + _abort(base, ca_pem, body["secret"], name)) from None
+    if held:
+        try:
+            info = {**info, "dropped": holdings.drop(settings)}
+        except OSError as exc:
+            raise JoinError(f"Joined site '{info['site']}', but dropping this box's own {holdings.describe(held)} "
+                            f"failed ({exc}); remove them by hand.") from None
+    return info
 
 
 def reach_site(body: dict) -> tuple[str, str]:
@@ -66,11 +90,38 @@ def _install(settings, body: dict, answer: dict, ca_pem: str, key_pem: str, name
     (tmp / "node.crt").write_text(answer["certificate"])
     pki.write_private(tmp / "node.key", key_pem)
     (tmp / "members.json").write_text(json.dumps(answer.get("members", [])))
+    api = answer.get("api") or {}
+    siteclouds.install(settings, tmp, api)
     shutil.rmtree(base / "member", ignore_errors=True)
     os.replace(tmp, base / "member")
     info = {"site": answer["site"], "role": "member", "node": name, "ca_fingerprint": body["ca_fingerprint"],
-            "seeds": answer.get("seeds") or body["addresses"], "joined_at": time.time()}
+            "seeds": answer.get("seeds") or body["addresses"], "joined_at": time.time(),
+            "founder_version": answer.get("version"),
+            "api": {k: v for k, v in api.items() if k != "ca_certificate"}}
     membership.write_json(membership.site_file(settings), info)
     membership.prepare_tls(settings)
+    if api.get("identity_url"):
+        siteclouds.write(settings, api)  # the box's clients now use the site's API
     membership.adopt(settings)
     return info
+
+
+def _forget(settings) -> None:
+    """Whatever _install got to write goes again (each step may itself fail on a box that cannot write)."""
+    base = membership.state_dir(settings)
+    with contextlib.suppress(OSError):
+        if (base / "member.tmp").is_dir():
+            shutil.rmtree(base / "member.tmp")
+    if membership.site_file(settings).exists() or (base / "member").exists():
+        with contextlib.suppress(Exception):
+            membership.leave(settings)
+
+
+def _abort(base: str, ca_pem: str, secret: str, name: str) -> str:
+    """Ask the founder to undo the admission; the sentence saying how that went."""
+    try:
+        pki.request("POST", base + "/v1/cluster/join/abort", ca_pem=ca_pem, body={"secret": secret, "name": name})
+    except pki.PeerError as exc:
+        return (f"the founder still lists node '{name}' and could not be told ({exc}): remove it there "
+                f"(`DELETE /v1/cluster/nodes/{name}`) and ask for a new token.")
+    return "the founder undid the admission and the token is good again: nothing was left, retry the join."

@@ -13,7 +13,9 @@ from pathlib import Path
 import peewee
 
 from appliance import errors, jointoken, pki
-from appliance.cluster import models
+from appliance.cluster import models, siteclouds, versions
+from appliance.endpoints import endpoints
+from appliance.manifest import load_manifest, start_order
 from appliance.pki import box_ca, node_name  # noqa: F401 (the box's own CA and name, which a site builds on)
 
 STATE = "cluster"  # the unit's state directory
@@ -115,16 +117,28 @@ def node_certificate(settings) -> tuple[Path, Path]:
 
 
 # --- founding a site --------------------------------------------------------------------------------------
-def found(settings, site_name: str) -> dict:
-    """Make this box the first node of a new site (idempotent for the same name)."""
+def check_can_found(settings, site_name: str) -> dict | None:
+    """The site this box already founded under that name (founding again is a no-op), None if it may found one."""
     info = site(settings)
     if info:
         if info["role"] == "founder" and info["site"] == site_name:
             return info
         raise errors.Conflict(f"This box is already {describe(info)}.")
+    return None
+
+
+def found(settings, site_name: str, database: dict | None = None) -> dict:
+    """Make this box the first node of a new site (idempotent for the same name). `database` records where the
+    control plane's state is ({"engine": "sqlite", "reason": ...} refuses joins: a second node needs PostgreSQL);
+    founding.found_site moves it first."""
+    info = check_can_found(settings, site_name)
+    if info:
+        return info
     ca = box_ca(settings)
     info = {"site": site_name, "role": "founder", "node": node_name(settings), "ca_fingerprint": ca.fingerprint,
             "seeds": advertised(settings), "founded_at": time.time()}
+    if database:
+        info["database"] = database
     state_dir(settings).mkdir(parents=True, exist_ok=True)
     write_json(site_file(settings), info)
     prepare_tls(settings)
@@ -139,6 +153,7 @@ def leave(settings) -> None:
     for path in pki.tls_files(settings, STATE).values():
         path.unlink(missing_ok=True)
     prepare_tls(settings)  # the cluster unit serves with the box's own CA again
+    siteclouds.restore(settings)  # and its clients use its own cloud again
     adopt(settings)
 
 
@@ -183,9 +198,39 @@ def _utc(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(tzinfo=None)
 
 
-def redeem(settings, secret: str, name: str, address: str, csr_pem: str) -> dict:
-    """Admit a node: the token is consumed atomically, the node gets a certificate from the site CA."""
+def shared_database_problem(settings, info: dict) -> str | None:
+    """Why this site cannot take a member yet: its founder recorded that the control plane stays on SQLite, and it
+    still does (an operator who moved it since with `egret db move --local` is past this)."""
+    recorded = info.get("database") or {}
+    if recorded.get("engine") != "sqlite" or not settings.database_for("cluster").startswith("sqlite:"):
+        return None
+    return (f"site '{info['site']}' keeps its control plane in SQLite ({recorded.get('reason', 'no PostgreSQL')}); "
+            "a second node needs the shared database: install PostgreSQL on the founder, stop its services, run "
+            "`egret db move --local` there and start them again, then join with a new token.")
+
+
+def site_api(settings) -> dict:
+    """What a member's clients use instead of its own cloud: the founder's public API (clouds.yaml, status)."""
+    units = start_order(load_manifest(), settings.enabled_services)
+    ca_file = pki.api_tls_files(settings)["ca"]
+    return {"region": settings.region, "identity_url": settings.url("identity", "/v3"),
+            "endpoints": [{"label": label, "url": url} for label, url in endpoints(settings, units)],
+            "ca_certificate": ca_file.read_text() if settings.tls_enabled and ca_file.exists() else None}
+
+
+def redeem(settings, secret: str, name: str, address: str, csr_pem: str, version: str | None = "") -> dict:
+    """Admit a node: the token is consumed atomically, the node gets a certificate from the site CA. Refusals (a
+    release of another series, a site without its shared database) come before the token is looked at, so the
+    token stays good for a retry once the reason is gone. `version` is what the node said it runs (None: it did
+    not say, an older release); an in-process caller that leaves it out runs this release."""
     info = _founder(settings)
+    mine = versions.current()
+    version = mine if version == "" else version
+    if versions.skew(mine, version):
+        raise errors.Conflict(versions.refusal(mine, version))
+    problem = shared_database_problem(settings, info)
+    if problem:
+        raise errors.Conflict(problem)
     with models.database.atomic():
         row = models.JoinToken.get_or_none(models.JoinToken.secret_sha256 == _digest(secret))
         if row is None:
@@ -206,17 +251,40 @@ def redeem(settings, secret: str, name: str, address: str, csr_pem: str) -> dict
                 .where(models.JoinToken.id == row.id, models.JoinToken.used_at.is_null()).execute())
         if used != 1:
             raise errors.Unauthorized("The join token was just used by another node.")
-        models.Node.create(name=name, address=address, cert_fingerprint=pki.fingerprint(cert), last_seen=now())
+        models.Node.create(name=name, address=address, cert_fingerprint=pki.fingerprint(cert), last_seen=now(),
+                           version=version)
     return {"site": info["site"], "ca_certificate": box_ca(settings).cert_pem, "certificate": cert,
-            "seeds": info["seeds"], "members": members(settings), "heartbeat_interval": interval(settings)}
+            "seeds": info["seeds"], "members": members(settings), "heartbeat_interval": interval(settings),
+            "version": mine, "api": site_api(settings)}
 
 
-def heartbeat(settings, name: str, address: str | None, health: dict) -> dict:
+def abort_join(settings, secret: str, name: str) -> None:
+    """Undo an admission whose node could not finish its side (it could not write its files): the node's row goes
+    and its token is good again, so nothing is left and a retry works. Only the token's holder may ask, only for
+    the node that token admitted, and only before that node's first heartbeat confirmed the join."""
+    info = _founder(settings)
+    with models.database.atomic():
+        row = models.JoinToken.get_or_none(models.JoinToken.secret_sha256 == _digest(secret))
+        if row is None or row.used_by != name:
+            raise errors.Unauthorized("The join token is not one this site issued for that node.")
+        node = models.Node.get_or_none(models.Node.name == name)
+        if node is not None and (node.confirmed_at is not None or node.founder):
+            raise errors.Conflict(f"name: node '{name}' is an active member of site '{info['site']}' (it sent "
+                                  "heartbeats); remove it with `DELETE /v1/cluster/nodes/{name}` instead.")
+        if node is not None:
+            node.delete_instance()
+        models.JoinToken.update(used_at=None, used_by=None).where(models.JoinToken.id == row.id).execute()
+
+
+def heartbeat(settings, name: str, address: str | None, health: dict, version: str | None = None) -> dict:
     _founder(settings)
     node = models.Node.get_or_none(models.Node.name == name)
     if node is None:
         raise errors.Forbidden(f"Node '{name}' is not a member of this site (it was removed).")
     node.last_seen, node.health = now(), health
+    node.confirmed_at = node.confirmed_at or node.last_seen
+    if version:
+        node.version = version
     if address:
         node.address = address
     node.save()
@@ -225,7 +293,8 @@ def heartbeat(settings, name: str, address: str | None, health: dict) -> dict:
 
 def record_own_heartbeat(settings, health: dict) -> None:
     info = site(settings)
-    if models.Node.update(last_seen=now(), health=health).where(models.Node.name == info["node"]).execute():
+    if models.Node.update(last_seen=now(), health=health, version=versions.current()) \
+            .where(models.Node.name == info["node"]).execute():
         return
     # the founder's own row, made once, with the certificate it serves with. The unit's loop and a CLI
     # (`egret join-token` right after setup) can both get here: the second insert loses and is dropped.
@@ -233,7 +302,8 @@ def record_own_heartbeat(settings, health: dict) -> None:
     try:
         with models.database.atomic():
             models.Node.create(name=info["node"], address=info["seeds"][0], cert_fingerprint=pki.fingerprint(cert),
-                               founder=True, last_seen=now(), health=health)
+                               founder=True, last_seen=now(), health=health, version=versions.current(),
+                               confirmed_at=now())
     except peewee.IntegrityError:
         pass
 
@@ -276,10 +346,11 @@ def known_members(settings) -> list[dict]:
 
 def members(settings) -> list[dict]:
     limit = now() - datetime.timedelta(seconds=3 * interval(settings))
+    mine = versions.current()
     out = []
     for n in models.Node.select().order_by(models.Node.created_at):
         status = "online" if n.last_seen and n.last_seen >= limit else "offline"
         out.append({"name": n.name, "address": n.address, "founder": n.founder, "status": status,
                     "last_seen": n.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ") if n.last_seen else None,
-                    "health": n.health})
+                    "health": n.health, "version": n.version, "version_skew": versions.skew(mine, n.version)})
     return out

@@ -16,6 +16,8 @@ class Node(BaseModel):
     founder = peewee.BooleanField(default=False)
     last_seen = peewee.DateTimeField(null=True)
     health = JSONField(default=dict)
+    version = peewee.CharField(max_length=32, null=True)  # the Egret release it last said it runs
+    confirmed_at = peewee.DateTimeField(null=True)  # its first heartbeat: from then on its join cannot be undone
 
 
 class JoinToken(BaseModel):

@@ -9,7 +9,8 @@ from flask import current_app, jsonify, request
 
 from appliance import config, errors, federation_site, pki, routes
 from appliance.app import make_app
-from appliance.cluster import membership, models
+from appliance.cluster import membership, models, versions
+from appliance.cluster import hosting
 from appliance.db import migrate_service, open_service_database
 from appliance.unitstatus import status
 
@@ -21,10 +22,14 @@ NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
 JOIN_SCHEMA = {"type": "object", "required": ["secret", "name", "address", "csr"], "additionalProperties": False,
                "properties": {"secret": {"type": "string", "minLength": 22, "maxLength": 256}, "name": NAME,
                               "address": {"type": "string", "maxLength": 255, "minLength": 1},
-                              "csr": {"type": "string", "maxLength": 8192}}}
+                              "csr": {"type": "string", "maxLength": 8192},
+                              "version": {"type": "string", "maxLength": 32}}}
+ABORT_SCHEMA = {"type": "object", "required": ["secret", "name"], "additionalProperties": False,
+                "properties": {"secret": JOIN_SCHEMA["properties"]["secret"], "name": NAME}}
 HEARTBEAT_SCHEMA = {"type": "object", "additionalProperties": False,
                     "properties": {"address": {"type": "string", "maxLength": 255},
-                                   "health": {"type": "object", "additionalProperties": {"type": "boolean"}}}}
+                                   "health": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                                   "version": {"type": "string", "maxLength": 32}}}
 TOKEN_SCHEMA = {"type": "object", "additionalProperties": False,
                 "properties": {"ttl": {"type": "integer", "minimum": 60, "maximum": 7 * 86400}}}
 
@@ -52,7 +57,13 @@ def ca(call):
 
 def join(call):
     body = call.body
-    return jsonify(membership.redeem(_settings(), body["secret"], body["name"], body["address"], body["csr"])), 201
+    return jsonify(membership.redeem(_settings(), body["secret"], body["name"], body["address"], body["csr"],
+                                     body.get("version"))), 201
+
+
+def abort_join(call):
+    membership.abort_join(_settings(), call.body["secret"], call.body["name"])
+    return "", 204
 
 
 def heartbeat(call):
@@ -61,7 +72,8 @@ def heartbeat(call):
     if not name:
         raise errors.Unauthorized("A node certificate issued by this site's CA is required.")
     body = call.body
-    return jsonify(membership.heartbeat(_settings(), name, body.get("address"), body.get("health", {})))
+    return jsonify(membership.heartbeat(_settings(), name, body.get("address"), body.get("health", {}),
+                                        body.get("version")))
 
 
 def issue_token(call):
@@ -74,6 +86,8 @@ def nodes(call):
 
 
 def remove_node(call):
+    # a node that still hosts servers (or that compute cannot say about) stays: 409 / 503
+    hosting.check_removable(_settings(), call.args["name"], call.context.token)
     membership.remove(_settings(), call.args["name"])
     return "", 204
 
@@ -82,6 +96,7 @@ TABLE = routes.RouteTable("cluster", [
     routes.Route("GET", "/v1/cluster", routes.PUBLIC, show),
     routes.Route("GET", "/v1/cluster/ca", routes.PUBLIC, ca),
     routes.Route("POST", "/v1/cluster/join", routes.PUBLIC, join, schema=JOIN_SCHEMA),
+    routes.Route("POST", "/v1/cluster/join/abort", routes.PUBLIC, abort_join, schema=ABORT_SCHEMA),
     routes.Route("POST", "/v1/cluster/heartbeat", routes.PUBLIC, heartbeat, schema=HEARTBEAT_SCHEMA),
     routes.Route("POST", "/v1/cluster/join-tokens", "cluster:issue_token", issue_token, schema=TOKEN_SCHEMA,
                  body_required=False, target=_no_target),
@@ -112,7 +127,8 @@ def beat_once(settings, health: dict) -> None:
         try:
             answer = pki.request("POST", f"https://{seed}/v1/cluster/heartbeat", ca_pem=ca_pem,
                                  cert=membership.node_certificate(settings),
-                                 body={"address": membership.advertised(settings)[0], "health": health})
+                                 body={"address": membership.advertised(settings)[0], "health": health,
+                                       "version": versions.current()})
         except pki.PeerError as exc:
             log.warning("heartbeat to %s failed: %s", seed, exc)
             continue

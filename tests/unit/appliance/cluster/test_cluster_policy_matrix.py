@@ -17,6 +17,7 @@ MATRIX = [
     R("GET /v1/cluster", "200 200 200 200 200"),
     R("GET /v1/cluster/ca", "200 200 200 200 200"),
     R("POST /v1/cluster/join", "400 400 400 400 400"),
+    R("POST /v1/cluster/join/abort", "400 400 400 400 400", note="the token's secret, not a Keystone token"),
     R("POST /v1/cluster/heartbeat", "401 401 401 401 401", note="node certificate, not a token"),
     R("POST /v1/cluster/join-tokens", "201 403 403 403 401"),
     R("GET /v1/cluster/nodes", "200 403 403 403 401"),
