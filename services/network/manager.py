@@ -14,6 +14,7 @@ from services.network.context import Ctx, owner_for
 from services.network.drivers import names
 from services.network.errors import bad_request, conflict, forbidden, invalid_input, not_found
 from services.network.l3 import L3Manager
+from services.network.nodes import SiteDataPlane
 from services.network.models import DHCP_OWNER, ROUTER_IF_OWNER, bump
 from services.network.qos import QosPolicies
 from services.network.quotas import Quotas
@@ -43,6 +44,8 @@ class Manager:
     def __init__(self, settings, driver, database):
         self.settings = settings
         self.driver = driver
+        # on a site's control plane, every node's data plane (the founder's through `driver`, the others' agents)
+        self.site = SiteDataPlane(settings, lambda: self.driver)
         self.db = database
         self.conf = section(settings)
         self.mappings = dict(self.conf["physical_interface_mappings"])
@@ -85,7 +88,8 @@ class Manager:
             with self._sync_lock:
                 with connected(self.db):
                     topology = build_topology(self.settings, self.driver.prefix)
-                self.driver.apply(topology, verify=verify)
+                    bindings = {p.id: p.host_id for p in models.Port.select(models.Port.id, models.Port.host_id)}
+                self.site.apply(topology, bindings, verify=verify)
         except Exception:
             log.exception("data plane sync failed; the reconcile loop retries")
         finally:
@@ -94,12 +98,18 @@ class Manager:
                 self._sync_state.notify_all()
 
     def refresh_port_status(self) -> int:
-        """Port status follows the tap: ACTIVE when it is up on its bridge. Returns how many changed."""
+        """Port status follows the tap: ACTIVE when it is up on its bridge (on the node the port is bound to).
+        Returns how many changed. A port whose node cannot say (offline, its agent down) keeps its status."""
         changed = 0
         with connected(self.db):
             ports = list(models.Port.select())
-            states = self.driver.port_states([names.tap(p.id) for p in ports])
+            taps: dict[str | None, list[str]] = {}
             for p in ports:
+                taps.setdefault(p.host_id or None, []).append(names.tap(p.id))
+            states = self.site.port_states(taps)
+            for p in ports:
+                if names.tap(p.id) not in states:
+                    continue
                 want = "ACTIVE" if (states.get(names.tap(p.id)) and p.admin_state_up) else "DOWN"
                 if p.status != want:
                     models.Port.update(status=want).where(models.Port.id == p.id).execute()
