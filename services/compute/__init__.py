@@ -72,7 +72,19 @@ def create_app(settings=None, *, driver=None, clients=None):
     section = settings.section("compute")
     if section.get("background", True):
         _start_background(settings, manager, float(section.get("sync_interval", 10)))
+    _follow_site(api, manager.node, settings)
     return PortDispatcher(api, metadata, settings.port("metadata"))
+
+
+def _follow_site(app, node, settings) -> None:
+    """Every API process reaches the site's members through its own registry (a worker that does not hold the
+    background lock included): the members file is read at most once a heartbeat interval, before a request."""
+    @app.before_request
+    def _site_nodes():
+        try:
+            site.follow(node, settings)
+        except Exception:   # a request is never refused for it; the next interval tries again
+            log.exception("following the site's members failed")
 
 
 class PortDispatcher:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 
 from appliance.cluster import membership   # the members file the cluster unit writes (no call to the unit)
@@ -22,12 +23,28 @@ def sync(node, members: list[dict], settings, factory=None) -> dict:
     (membership.read_members). A member or a standalone box does nothing. Returns what the round did."""
     if membership.role(settings) != "founder":
         return {}
+    return _registry(node, settings, factory).sync(members)
+
+
+def follow(node, settings) -> None:
+    """Any API process (gunicorn may run several): its own registry reaches the members the file lists, at most
+    once an interval; only the background process's loop (sync) writes node rows and destroys stale guests."""
+    registry = _registry(node, settings)
+    now = time.monotonic()
+    if now < registry.followed + interval(settings):
+        return
+    registry.followed = now
+    if membership.role(settings) == "founder":
+        registry.follow(membership.read_members(settings))
+
+
+def _registry(node, settings, factory=None) -> "SiteRegistry":
     registry = _registries.get(node)
     if registry is None:
         registry = _registries[node] = SiteRegistry(node, settings, factory)
     elif factory is not None:
         registry.factory = factory
-    return registry.sync(members)
+    return registry
 
 
 def host_of(address: str) -> str:
@@ -47,20 +64,44 @@ class SiteRegistry:
         self.factory = factory or (lambda name, host: RemoteDriver.for_node(settings, name, host))
         self.hosts: dict[str, str] = {}    # member -> the host its registered driver reaches
         self.seen: dict[str, str] = {}     # member -> "up" | "down", as this loop last wrote it
-        self.lock = threading.Lock()       # one round at a time (the loop; a test calling sync beside it)
+        self.lock = threading.Lock()       # one round at a time (the loop; a request's follow beside it)
+        self.followed = float("-inf")      # when follow last read the members file
 
     def me(self) -> set[str]:
         return {self.node.host, membership.node_name(self.settings)}
 
+    def _listed(self, members: list[dict]) -> dict | None:
+        """name -> member for every other node; None when the list is not the founder's yet (it always names the
+        founder): an empty or foreign list must not take every node down."""
+        own = self.me()
+        if not any(isinstance(m, dict) and (m.get("name") in own or m.get("founder")) for m in members):
+            return None
+        return {m["name"]: m for m in members
+                if isinstance(m, dict) and m.get("name") and not m.get("founder") and m["name"] not in own}
+
+    def follow(self, members: list[dict]) -> None:
+        """Drivers only: one for every listed member (built once per address), none for a removed one."""
+        listed = self._listed(members)
+        if listed is None:
+            return
+        with self.lock:
+            for name, member in listed.items():
+                try:
+                    host = host_of(member.get("address", ""))
+                except ValueError:
+                    continue
+                if self.hosts.get(name) != host:
+                    self.node.register_driver(name, self.factory(name, host))
+                    self.hosts[name] = host
+            for name in [n for n in list(self.hosts) if n not in listed]:
+                self.node.unregister_driver(name)
+                self.hosts.pop(name, None)
+
     def sync(self, members: list[dict]) -> dict:
         report = {"registered": [], "down": [], "up": [], "removed": [], "destroyed": [], "errors": {}}
-        own = self.me()
-        if not any(m.get("name") in own or m.get("founder") for m in members):
-            # the founder's unit has not written its list yet (it always names the founder): an empty or
-            # foreign list must not take every node down
+        own, listed = self.me(), self._listed(members)
+        if listed is None:
             return report
-        listed = {m["name"]: m for m in members
-                  if isinstance(m, dict) and m.get("name") and not m.get("founder") and m["name"] not in own}
         with self.lock, database.connection_context():
             for name, member in listed.items():
                 try:

@@ -9,6 +9,7 @@ from services.compute import models, site
 from services.compute.drivers.fake import FakeDriver
 from services.compute.drivers.specs import DriverError, HostCaps
 from services.compute.models import ComputeNode, Instance
+from services.compute.node import Node
 from tests.contract.compute.remote_support import AgentServer, Site
 
 FOUNDER = "boss"
@@ -213,3 +214,23 @@ def test_a_real_remote_driver_to_a_real_agent(world, tmp_path):
                        settings)
     assert "node3" in report["errors"] and rows()["node3"].state == "down"
 
+
+
+def test_every_api_process_follows_the_members_file(world):
+    """A worker without the background lock: drivers from the members file (no rows), re-read once an interval."""
+    settings = world.settings
+    membership.prepare_tls(settings)     # the founder's node certificate, which its RemoteDrivers present
+    other = Node(settings, FakeDriver(prefix="egunit-"), world.clients)
+    members = [member(FOUNDER, founder=True), member("node1"), member("node2", "offline")]
+    membership.write_json(membership.members_file(settings), members)
+    site.follow(other, settings)
+    drivers = other.drivers()
+    assert sorted(drivers) == sorted([other.host, "node1", "node2"])
+    assert repr(drivers["node1"]) == f"RemoteDriver('node1' at 10.0.0.1:{settings.port('compute_agent')})"
+    assert "node1" not in rows()          # rows are the background loop's
+    membership.write_json(membership.members_file(settings), members[:2])
+    site.follow(other, settings)          # within the interval: the file is not read again
+    assert "node2" in other.drivers()
+    site._registries[other].followed -= site.interval(settings)
+    site.follow(other, settings)
+    assert "node2" not in other.drivers() and other.drivers()["node1"] is drivers["node1"]
