@@ -5,7 +5,7 @@ import logging
 import time
 
 from appliance.db import utcnow
-from services.compute import access, faults, scheduler
+from services.compute import access, faults, moves, scheduler
 from services.compute.configdrive import config_drive_files
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
@@ -41,7 +41,7 @@ class ServerBuilder:
             self._task(inst, "networking")
             vifs = self.devices.allocate_ports(inst, token)
             self._task(inst, "block_device_mapping")
-            spec = self._guest_spec(inst, vifs, token)
+            spec = self.guest_spec(inst, vifs, token)
             self._task(inst, "spawning")
             inst = Instance.get_by_id(instance_id)
             if inst.task_state == "deleting":
@@ -114,7 +114,9 @@ class ServerBuilder:
                         chunks.close()   # a refusal before the data was read lets the connection go now
         return meta
 
-    def _guest_spec(self, inst, vifs, token) -> drv.GuestSpec:
+    def guest_spec(self, inst, vifs, token) -> drv.GuestSpec:
+        """The guest as it runs on its node (inst.host): root disk (kept if the node has one), volumes, config
+        drive, NICs; a build's and a move's."""
         driver = self.node.driver_for(inst)
         disks = []
         image_info, kernel, initrd = {}, None, None
@@ -184,6 +186,7 @@ class ServerBuilder:
                 driver.delete_instance_files(inst.id)
         except drv.DriverError as exc:
             log.warning("files of %s: %s", inst.id, exc)
+        moves.forget_unconfirmed(self.node, inst.id)   # a cold migration's source copy and claim go too
         scheduler.release(inst.id)
 
     @in_db

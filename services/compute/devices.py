@@ -102,11 +102,25 @@ class DeviceManager:
             inst.ports = ports
             inst.save()
             # the port is the user's: fetched with their token above, or created in their project
-            bound = self.network.update_port(port["id"], {"binding:host_id": self.node.host, "device_id": inst.id,
-                                                          "device_owner": "compute:nova"}, None)
+            # bound to the node that runs the server (the scheduler set inst.host), not this API's node
+            bound = self.network.update_port(port["id"], {"binding:host_id": inst.host or self.node.host,
+                                                          "device_id": inst.id, "device_owner": "compute:nova"}, None)
             vifs.append(self._vif(bound, record))
             inst.ports = ports
             inst.save()
+        return vifs
+
+    def rebind_ports(self, inst) -> list:
+        """The server's ports, kept (same IDs, MACs and addresses), bound to the node it now runs on (inst.host):
+        a move between nodes. With the service's credentials, as the first binding was."""
+        vifs = []
+        ports = list(inst.ports or [])
+        for record in ports:
+            bound = self.network.update_port(record["port_id"], {"binding:host_id": inst.host,
+                                                                 "device_id": inst.id}, None)
+            vifs.append(self._vif(bound, record))
+        inst.ports = ports
+        inst.save()
         return vifs
 
     def _create_port(self, inst, req, token) -> dict:
@@ -202,7 +216,7 @@ class DeviceManager:
         """Attach with the service's credentials (connection info names host paths; the user's token may be gone
         by the time a build reaches its volumes) once the volume is checked as the server's project's."""
         access.volume(self.volume, att.volume_id, inst, token)
-        connector = {"host": self.node.host, "platform": "x86_64", "os_type": "linux", "multipath": False,
+        connector = {"host": inst.host or self.node.host, "platform": "x86_64", "os_type": "linux", "multipath": False,
                      "initiator": None, "mountpoint": f"/dev/{att.device}"}
         created = self.volume.create_attachment(inst.project_id, att.volume_id, inst.id, connector, None)
         att.attachment_id = created["id"]
@@ -218,6 +232,19 @@ class DeviceManager:
         return drv.DiskSpec(path=data.get("path") or data.get("device_path"), target=att.device,
                             format=data.get("format", "raw"), source_type="block" if kind == "block" else "file",
                             serial=att.volume_id)
+
+    def drop_connections(self, inst) -> None:
+        """Let go of the attachments the server's old node made (it moves: the new node attaches them again);
+        the volumes stay the server's."""
+        for att in list(inst.attachments):
+            if att.attachment_id:
+                try:
+                    self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
+                except ExternalError as exc:
+                    if exc.status != 404:
+                        raise
+                att.attachment_id, att.connection_info = None, None
+                att.save()
 
     def release_volumes(self, inst, keep_volumes: bool) -> None:
         """Every attachment this server made; its delete_on_termination volumes too unless keep_volumes."""

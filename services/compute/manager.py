@@ -23,6 +23,7 @@ from services.compute.devices import DeviceManager
 from services.compute.drivers.base import UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
+from services.compute.moves import ServerMoves
 from services.compute.node import Node
 from services.compute.reconcile import Reconciler
 from services.compute.schemas import to_bool
@@ -45,6 +46,7 @@ class ComputeManager:
         self.devices = DeviceManager(self.node)
         self.builder = ServerBuilder(self.node, self.devices)
         self.actions = ServerActions(self.node)
+        self.moves = ServerMoves(self.node, self.builder, self.devices)
         self.reconciler = Reconciler(self.node, self.builder)
 
     # -- what the views and the service's start-up call on the collaborators ----------------------------------
@@ -363,8 +365,14 @@ class ComputeManager:
         inst.save()
         self.tasks.submit(self.builder.delete_instance, inst.id)
 
-    def action(self, inst: Instance, name: str, args, token: str, admin: bool):
+    def action(self, inst: Instance, name: str, args, token: str, admin: bool, ctx=None):
         """Check the state machine, set the task state, and run the action (async where Nova is)."""
+        if name in ("evacuate", "migrate"):
+            self.check_lock(inst, admin)
+            args = args or {}
+            if name == "evacuate":
+                return self.moves.evacuate(inst, args.get("host"), to_bool(args.get("force", False)), ctx)
+            return self.moves.migrate(inst, args.get("host"), ctx)
         rules = {
             "os-start": (("stopped",), "powering-on"),
             "os-stop": (("active", "error"), "powering-off"),
@@ -422,6 +430,10 @@ class ComputeManager:
             inst.task_state = "resize_prep"
             inst.save()
             self.tasks.submit(self.actions.do_resize, inst.id, flavor_snapshot(new))
+            return None
+        if name in ("confirmResize", "revertResize") and (moved := self.moves.unconfirmed(inst)) is not None:
+            # a cold migration's: the source's copy goes (confirm) or the server goes back to it (revert)
+            (self.moves.confirm if name == "confirmResize" else self.moves.revert)(inst, moved, ctx)
             return None
         if name == "confirmResize":
             inst.old_flavor = None

@@ -95,6 +95,39 @@ ACTIONS = {
         "type": "object", "properties": {"length": {"type": ["integer", "string", "null"]}}}}},
 }
 
+# evacuate and migrate change with the microversion (Nova's schemas/evacuate.py and migrate_server.py)
+_host = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[a-zA-Z0-9_.:\[\]-]+$"}
+_EVACUATE_BASE = {"host": _host, "adminPass": {"type": "string"}}
+
+
+def _evacuate(properties: dict, required=()) -> dict:
+    return {"type": "object", "required": ["evacuate"], "properties": {"evacuate": {
+        "type": "object", "properties": properties, "required": list(required), "additionalProperties": False}},
+        "additionalProperties": False}
+
+
+EVACUATE_V2_1 = _evacuate({**_EVACUATE_BASE, "onSharedStorage": _bool}, ["onSharedStorage"])
+EVACUATE_V2_14 = _evacuate(_EVACUATE_BASE)
+EVACUATE_V2_29 = _evacuate({**_EVACUATE_BASE, "force": _bool})
+EVACUATE_V2_68 = EVACUATE_V2_14
+MIGRATE = {"type": "object", "required": ["migrate"], "properties": {"migrate": {
+    "type": ["object", "null"], "properties": {}, "additionalProperties": False}}, "additionalProperties": False}
+MIGRATE_V2_56 = {"type": "object", "required": ["migrate"], "properties": {"migrate": {
+    "type": ["object", "null"], "properties": {"host": {"oneOf": [_host, {"type": "null"}]}},
+    "additionalProperties": False}}, "additionalProperties": False}
+
+
+def move_schema(name: str, minor: int) -> dict:
+    """The body schema of evacuate or migrate at microversion 2.<minor>."""
+    if name == "migrate":
+        return MIGRATE_V2_56 if minor >= 56 else MIGRATE
+    if minor >= 68:
+        return EVACUATE_V2_68
+    if minor >= 29:
+        return EVACUATE_V2_29
+    return EVACUATE_V2_14 if minor >= 14 else EVACUATE_V2_1
+
+
 CREATE_FLAVOR = {
     "type": "object", "required": ["flavor"],
     "properties": {"flavor": {"type": "object", "required": ["name", "ram", "vcpus", "disk"], "properties": {

@@ -6,10 +6,10 @@ import secrets
 from flask import current_app, jsonify
 
 from appliance.app import settings_of, validate
-from appliance.errors import BadRequest
+from appliance.errors import BadRequest, Forbidden
 from appliance.routes import Route, RouteTable, manager
 from services.compute import render, schemas, servers
-from services.compute.microversion import at_least
+from services.compute.microversion import at_least, current
 from services.compute.scheduler.zones import FORCED_HOST, check_requested
 
 ADMIN = "admin_required"   # finds every project's servers by id, uses the admin-only list filters, sees hosts
@@ -28,7 +28,11 @@ LIST_PARAMS = {"access_ip_v4", "access_ip_v6", "all_tenants", "auto_disk_config"
 ADMIN_FILTERS = ("deleted", "host")
 
 ACTIONS = {"os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "resize", "confirmResize",
-           "revertResize", "createImage", "lock", "unlock", "os-getConsoleOutput", "forceDelete"}
+           "revertResize", "createImage", "lock", "unlock", "os-getConsoleOutput", "forceDelete", "evacuate",
+           "migrate"}
+# moving a server between nodes: admins' by default, under Nova's rule names
+EVACUATE, MIGRATE = "os_compute_api:os-evacuate", "os_compute_api:os-migrate-server:migrate"
+MOVES = {"evacuate": EVACUATE, "migrate": MIGRATE}
 
 
 def load_server(call):
@@ -131,6 +135,12 @@ def action(call):
     name, args = next(iter(body.items()))
     if name not in ACTIONS:
         raise BadRequest(f"There is no such action: {name}")
+    if name in MOVES:
+        if not call.check(MOVES[name]):
+            raise Forbidden(f"Policy doesn't allow {MOVES[name]} to be performed.")
+        validate(body, schemas.move_schema(name, current()[1]))
+        if name == "evacuate":
+            return _evacuate(call, args)
     schema = schemas.ACTIONS.get(name)
     if schema:
         validate(body, schema)
@@ -138,7 +148,7 @@ def action(call):
     if name == "forceDelete":
         manager().delete_server(inst, admin)
         return "", 202
-    result = manager().action(inst, name, args, call.context.token, admin)
+    result = manager().action(inst, name, args, call.context.token, admin, ctx=call.context)
     if name == "os-getConsoleOutput":
         return jsonify(result), 200
     if name == "createImage":
@@ -147,6 +157,20 @@ def action(call):
         resp.headers["Location"] = href
         return resp, 202
     return "", 202
+
+
+def _evacuate(call, args):
+    """Nova's evacuate: 200, with the new admin password only before 2.14."""
+    shared = schemas.to_bool(args.get("onSharedStorage")) if not at_least(14) else False
+    if shared and "adminPass" in args:
+        raise BadRequest("admin password can't be changed on existing disk")
+    if at_least(29) and not at_least(68) and schemas.to_bool(args.get("force", False)) and not args.get("host"):
+        raise BadRequest("Can't force to a non-provided destination")
+    password = args.get("adminPass") or secrets.token_urlsafe(9)
+    manager().action(call.resource, "evacuate", args, call.context.token, call.check(ADMIN), ctx=call.context)
+    if not at_least(14):
+        return jsonify(adminPass=password), 200
+    return "", 200
 
 
 SERVER = "/v2.1/servers/<server_id>"
@@ -161,5 +185,5 @@ TABLE = RouteTable("compute_servers", [
     Route("DELETE", SERVER, WRITE, delete, load=load_server, checks=(ADMIN,)),
     # every action needs member, the console log too (Nova's os-console-output default): it can carry
     # cloud-init's secrets
-    Route("POST", f"{SERVER}/action", WRITE, action, load=load_server, checks=(ADMIN,)),
+    Route("POST", f"{SERVER}/action", WRITE, action, load=load_server, checks=(ADMIN, EVACUATE, MIGRATE)),
 ])

@@ -120,6 +120,11 @@ ROUTES = [
     R("PUT /v2.1/servers/<server_id>", WRITE_OWN, World.server, {"server": {"name": "renamed"}}),
     R("DELETE /v2.1/servers/<server_id>", "204 204 403 404 401", World.server),
     R("POST /v2.1/servers/<server_id>/action", ACCEPTED_OWN, World.server, {"reboot": {"type": "SOFT"}}),
+    # admins only (Nova's os-evacuate, os-migrate-server:migrate); an admin's 400: one node, and it is up
+    R("POST /v2.1/servers/<server_id>/action", "400 403 403 404 401", World.server, {"evacuate": {}},
+      "os_compute_api:os-evacuate"),
+    R("POST /v2.1/servers/<server_id>/action", "400 403 403 404 401", World.server, {"migrate": None},
+      "os_compute_api:os-migrate-server:migrate"),
     R("GET /v2.1/servers/<server_id>/os-interface", READ_OWN, World.server),
     R("POST /v2.1/servers/<server_id>/os-interface", WRITE_OWN, World.server,
       body=None),  # the body names the member's network: filled in by the test
