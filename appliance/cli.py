@@ -60,15 +60,23 @@ def ensure_bootstrapped(settings: config.Settings) -> str | None:
     return password
 
 
+def clouds_yaml(settings: config.Settings, password: str | None) -> str:
+    """The admin's clouds.yaml: this box's own cloud, or the site's API once the box is a member of a site."""
+    from appliance.cluster import membership, siteclouds
+    from appliance.endpoints import write_clouds_yaml
+    info = membership.site(settings)
+    if info and info["role"] == "member" and (info.get("api") or {}).get("identity_url"):
+        return siteclouds.write(settings, info["api"])
+    return write_clouds_yaml(settings, password)
+
+
 def cmd_up(args, settings: config.Settings) -> int:
     from appliance import supervisor
-    from appliance.endpoints import write_clouds_yaml
     lock = supervisor.lock_state_dir(settings)  # noqa: F841 (held until exit)
-    return supervisor.run(settings, write_clouds_yaml(settings, ensure_bootstrapped(settings)))
+    return supervisor.run(settings, clouds_yaml(settings, ensure_bootstrapped(settings)))
 
 
 def cmd_bootstrap(args, settings):
-    from appliance.endpoints import write_clouds_yaml
     from services.identity import bootstrap as identity_bootstrap
     if args.check:
         # exit status only: 0 when identity has its admin (the wizard asks this as an operator would)
@@ -81,7 +89,7 @@ def cmd_bootstrap(args, settings):
     if args.no_clouds_yaml:
         print("Bootstrapped" if password else "Already bootstrapped; catalog refreshed")
         return 0
-    path = write_clouds_yaml(settings, password)
+    path = clouds_yaml(settings, password)
     print(("Bootstrapped" if password else "Already bootstrapped; catalog refreshed") + f". clouds.yaml: {path}")
     return 0
 
@@ -93,11 +101,20 @@ def cmd_migrate(args, settings):
 
 
 def cmd_status(args, settings):
+    from appliance.cluster import membership, siteclouds
     from appliance.unitstatus import status
     rows = status(settings)
+    info = membership.site(settings)
+    member = info if info and info["role"] == "member" else None
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
+        if member:
+            # a member's API units are not the site's: its clients use the founder's API
+            print(f"This box is node '{member['node']}' of site '{member['site']}': its cloud is the site's API "
+                  "(this box's own API units are not advertised):")
+            for label, url in siteclouds.endpoints(member):
+                print(f"  {label:28s} {url}")
         print(f"{'unit':14s} {'port':>6s} {'health':8s} {'pid':>8s} {'restarts':>8s}  info")
         for r in rows:
             info = r["detail"] if r["healthy"] and not r["detail"].startswith("HTTP ") else ""

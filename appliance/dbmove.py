@@ -530,11 +530,11 @@ def retire(source: Path) -> Path:
     return moved
 
 
-def local_target(settings, psql: pgserver.Psql, role: str = "egret") -> str:
+def local_target(settings, psql: pgserver.Psql, role: str = "egret", prefix: str = "egret") -> str:
     """The URL template for the PostgreSQL server on this machine (Debian's postgresql package runs and restarts
     it): Egret's role made there with a password kept under the state dir, one database per service."""
     try:
-        return pgserver.provision(psql, settings.state_dir, role)
+        return pgserver.provision(psql, settings.state_dir, role, prefix=prefix)
     except (OSError, RuntimeError) as exc:
         raise MoveError(f"the local PostgreSQL server ({psql.host}, port {psql.port}) is not usable: {exc}") from None
 
@@ -589,3 +589,4 @@ def move_box(settings, to: str, progress=lambda event: None) -> dict:
         report["warning"] = "EGRET_DATABASE_URL is set in this environment and overrides the settings file"
     log.info("moved %d services (%d rows) to %s", len(moves), report["rows"], report["database_url"])
     return report
+

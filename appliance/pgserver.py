@@ -45,7 +45,8 @@ class Psql:
         return proc.stdout.strip()
 
 
-def provision(psql: Psql, state_dir: Path, role: str = "egret", url_host: str = "127.0.0.1") -> str:
+def provision(psql: Psql, state_dir: Path, role: str = "egret", url_host: str = "127.0.0.1",
+              prefix: str = "egret") -> str:
     """Egret's login role (CREATEDB, so `egret db move` makes one database per service) with a random password
     kept 0600 under the state dir; the same password again on a second run. Returns the database_url template."""
     path = Path(state_dir) / PASSWORD_FILE
@@ -61,7 +62,7 @@ def provision(psql: Psql, state_dir: Path, role: str = "egret", url_host: str = 
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(password + "\n")
-    return f"postgresql://{role}:{password}@{url_host}:{psql.port}/egret_{{service}}"
+    return f"postgresql://{role}:{password}@{url_host}:{psql.port}/{prefix}_{{service}}"
 
 
 class PostgresServer:

@@ -4,7 +4,8 @@ import pytest
 
 from appliance import jointoken, pki
 from appliance.cluster import membership, models
-from appliance.cluster.service import HEARTBEAT_SCHEMA, JOIN_SCHEMA, TOKEN_SCHEMA, create_app
+from appliance.cluster import versions
+from appliance.cluster.service import ABORT_SCHEMA, HEARTBEAT_SCHEMA, JOIN_SCHEMA, TOKEN_SCHEMA, create_app
 from appliance.testing import hostile
 from tests.unit.federation.conftest import peer
 
@@ -21,7 +22,7 @@ def founder(settings, mint_token):
         yield app.test_client(), admin, node["certificate"], fresh
 
 
-ROUTES = ["join-tokens", "join", "heartbeat"]
+ROUTES = ["join-tokens", "join", "join-abort", "heartbeat"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -30,7 +31,9 @@ def test_hostile_bodies_are_refused_and_change_nothing(founder, route):
     path, headers, environ, schema, base = {
         "join-tokens": ("/v1/cluster/join-tokens", admin, {}, TOKEN_SCHEMA, {"ttl": 600}),
         "join": ("/v1/cluster/join", {}, {}, JOIN_SCHEMA,
-                 {"secret": secret, "name": "n2", "address": "10.0.0.6:8120", "csr": pki.new_key_and_csr("n2")[1]}),
+                 {"secret": secret, "name": "n2", "address": "10.0.0.6:8120", "csr": pki.new_key_and_csr("n2")[1],
+                  "version": versions.current()}),
+        "join-abort": ("/v1/cluster/join/abort", {}, {}, ABORT_SCHEMA, {"secret": secret, "name": "n2"}),
         "heartbeat": ("/v1/cluster/heartbeat", {}, peer(cert), HEARTBEAT_SCHEMA, {"health": {"compute": True}}),
     }[route]
 

@@ -1,0 +1,169 @@
+"""Joins stay safe: version skew refused and named, a site on SQLite takes no member, a box whose own cloud holds
+resources is refused (or drops them with --force), and an admission is undone when the box cannot finish."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from appliance import cli, errors, jointoken, pki
+from appliance.cluster import founding, holdings, membership, models, versions
+from appliance.cluster.join import JoinError, join
+from appliance.cluster.service import create_app
+from appliance.testing.plugin import make_settings
+
+
+@pytest.fixture
+def founder(settings):
+    app = create_app(settings, background=False)
+    membership.found(settings, "lyon")
+    with app.app_context():
+        yield settings, app
+
+
+def _secret(settings, ttl=600):
+    return jointoken.parse("join", membership.issue_token(settings, ttl)["token"])["secret"]
+
+
+def _csr(name="n1"):
+    return pki.new_key_and_csr(name)[1]
+
+
+def test_release_series():
+    assert versions.series("0.8.2") == "0.8" and versions.series(None) == "unknown"
+    assert not versions.skew("0.8.0", "0.8.5") and versions.skew("0.8.0", "0.7.9") and versions.skew("0.8.0", None)
+
+
+def test_a_join_from_another_series_is_refused_and_keeps_the_token(founder, monkeypatch):
+    settings, app = founder
+    monkeypatch.setattr(versions, "current", lambda: "0.8.1")
+    secret = _secret(settings)
+    with pytest.raises(errors.Conflict, match=r"founder runs 0\.8, this box 0\.7 .*update it first") as refused:
+        membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr(), version="0.7.3")
+    assert refused.value.status == 409
+    with pytest.raises(errors.Conflict, match="this box unknown"):  # an older box that does not say
+        membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr(), version=None)
+    assert not models.Node.select().where(models.Node.name == "n1").exists()
+    # over HTTP: 409 in the API's own format; the token is still good for the updated box
+    r = app.test_client().post("/v1/cluster/join", json={"secret": secret, "name": "n1", "address": "10.0.0.5:8120",
+                                                         "csr": _csr(), "version": "0.7.3"})
+    assert r.status_code == 409 and "update it first" in r.get_json()["error"]["message"]
+    out = membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr(), version="0.8.0")
+    assert out["version"] == "0.8.1"
+
+
+def test_members_carry_their_release_and_skew_is_named(founder, monkeypatch, capsys):
+    settings, _ = founder
+    membership.redeem(settings, _secret(settings), "n1", "10.0.0.5:8120", _csr())
+    membership.heartbeat(settings, "n1", None, {}, version="0.0.9")  # n1 was downgraded since
+    rows = {m["name"]: m for m in membership.members(settings)}
+    assert rows["n1"]["version"] == "0.0.9" and rows["n1"]["version_skew"]
+    assert rows[membership.node_name(settings)]["version"] == versions.current()
+    assert not rows[membership.node_name(settings)]["version_skew"]
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(settings.config_dir))
+    assert cli.main(["--state-dir", str(settings.state_dir), "cluster", "members"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "version skew (0.0.9)" in lines["n1"] and "skew" not in lines[membership.node_name(settings)]
+
+
+def test_abort_undoes_an_unconfirmed_admission_only(founder):
+    settings, app = founder
+    client = app.test_client()
+    secret = _secret(settings)
+    membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
+    # only the holder of the token, for the node that token admitted
+    assert client.post("/v1/cluster/join/abort", json={"secret": "x" * 32, "name": "n1"}).status_code == 401
+    assert client.post("/v1/cluster/join/abort", json={"secret": secret, "name": "n2"}).status_code == 401
+    r = client.post("/v1/cluster/join/abort", json={"secret": secret, "name": "n1"})
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert not models.Node.select().where(models.Node.name == "n1").exists()
+    row = models.JoinToken.get()
+    assert row.used_at is None and row.used_by is None
+    # the same token admits the node again; once it has sent a heartbeat the join cannot be undone that way
+    membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
+    membership.heartbeat(settings, "n1", None, {})
+    r = client.post("/v1/cluster/join/abort", json={"secret": secret, "name": "n1"})
+    assert r.status_code == 409 and "active member" in r.get_json()["error"]["message"]
+    assert models.Node.select().where(models.Node.name == "n1").exists()
+
+
+def test_a_site_kept_on_sqlite_says_why_and_refuses_members(settings, monkeypatch, capsys):
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(settings.config_dir))
+    monkeypatch.delenv("EGRET_DATABASE_URL", raising=False)
+    nowhere = str(settings.state_dir / "no-socket")
+    code = cli.main(["--state-dir", str(settings.state_dir), "cluster", "found", "lyon", "--pg-host", nowhere,
+                     "--pg-port", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "founded site 'lyon'" in out, out
+    assert "keeps its control plane in SQLite (no PostgreSQL server on this box" in out and "not usable" in out
+    info = membership.site(settings)
+    assert info["database"]["engine"] == "sqlite" and "not usable" in info["database"]["reason"]
+    assert cli.main(["--state-dir", str(settings.state_dir), "cluster", "show"]) == 0
+    assert "keeps its control plane in SQLite" in json.loads(capsys.readouterr().out)["database_note"]
+    # founding again under the same name is a no-op; nothing was written for PostgreSQL
+    assert founding.found_site(settings, "lyon")["site"] == info
+    assert not (settings.config_dir / "50-database.toml").exists()
+    app = create_app(settings, background=False)
+    with app.app_context():
+        secret = _secret(settings)
+        r = app.test_client().post("/v1/cluster/join", json={
+            "secret": secret, "name": "n1", "address": "10.0.0.5:8120", "csr": _csr(), "version": versions.current()})
+        assert r.status_code == 409
+        assert "a second node needs the shared database" in r.get_json()["error"]["message"]
+        assert models.JoinToken.get().used_at is None and models.Node.select().count() == 1
+
+
+def _cloud_db(path, instances=0, volumes=0, images=0, deleted_instances=0):
+    """The columns the count reads, as the services' migrations make them."""
+    conn = sqlite3.connect(path)
+    conn.executescript('CREATE TABLE IF NOT EXISTS instance (id TEXT, deleted INTEGER NOT NULL);'
+                       'CREATE TABLE IF NOT EXISTS volume (id TEXT, status TEXT NOT NULL);'
+                       'CREATE TABLE IF NOT EXISTS image (id TEXT, status TEXT NOT NULL);')
+    conn.executemany("INSERT INTO instance VALUES (?, ?)", [(f"i{i}", 0) for i in range(instances)]
+                     + [(f"d{i}", 1) for i in range(deleted_instances)])
+    conn.executemany("INSERT INTO volume VALUES (?, 'available')", [(f"v{i}",) for i in range(volumes)])
+    conn.executemany("INSERT INTO image VALUES (?, 'active')", [(f"g{i}",) for i in range(images)])
+    conn.commit()
+    conn.close()
+
+
+def test_a_box_holding_resources_is_refused_before_the_token_is_used(tmp_path):
+    box = make_settings(tmp_path / "box")
+    box.state_dir.mkdir(parents=True, exist_ok=True)
+    _cloud_db(box.state_dir / "compute.db", instances=2, deleted_instances=3)
+    _cloud_db(box.state_dir / "storage.db", volumes=1, images=3)
+    assert holdings.count(box) == {"server": 2, "volume": 1, "image": 3}
+    token = jointoken.make_token("join", ca_fingerprint="sha256:" + "0" * 64, expires_at=9e9,
+                                 addresses=["127.0.0.1:1"], secret="s" * 32)
+    with pytest.raises(JoinError, match=r"holds 2 servers, 1 volume, 3 images; they would be lost .*--force"):
+        join(box, token, name="b1", address="127.0.0.1:2")
+    # --force goes on to the site (here: nobody answers), and a join that fails drops nothing
+    with pytest.raises(JoinError, match="No address in the token answered"):
+        join(box, token, name="b1", address="127.0.0.1:2", force=True)
+    assert (box.state_dir / "compute.db").exists() and not membership.site_file(box).exists()
+    # a process holding a database: --force says to stop the services first, before reaching anyone
+    path = str(box.state_dir / "storage.db")
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1]); time.sleep(30)", path])
+    try:
+        deadline = time.time() + 10
+        while path not in _fds(proc.pid) and time.time() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(JoinError, match="stop the services first"):
+            join(box, token, name="b1", address="127.0.0.1:2", force=True)
+    finally:
+        proc.kill()
+        proc.wait()
+    dropped = holdings.drop(box)
+    assert str(box.state_dir / "compute.db") in dropped and holdings.count(box) == {}
+
+
+def _fds(pid):
+    try:
+        return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return set()
