@@ -6,9 +6,10 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from appliance import config, jointoken, pki
-from appliance.cluster import membership
+from appliance.cluster import membership, versions
 from appliance.cluster.join import JoinError, join
 from appliance.testing.cloud import RunningCloud
 
@@ -75,6 +76,19 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     again = beta.egret("join", token)
     assert again.returncode == 0, again.stdout
 
+    # beta gave up its own cloud: its clouds.yaml and `egret status` name the site's API (alpha's), which takes
+    # the site admin's password; beta's own clouds.yaml is kept aside for a leave
+    assert f"its clients use the site's API, {alpha.url('identity', '/v3')}" in out.stdout, out.stdout
+    clouds = yaml.safe_load(beta.clouds_yaml.read_text())["clouds"]["egret"]
+    assert clouds["auth"]["auth_url"] == alpha.url("identity", "/v3") and "password" not in clouds["auth"]
+    assert (beta.state_dir / "clouds.yaml.standalone").exists()
+    assert requests.post(clouds["auth"]["auth_url"] + "/auth/tokens", timeout=10, json={"auth": {"identity": {
+        "methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"},
+                                                       "password": alpha.password}}}}}).status_code == 201
+    status = beta.egret("status")
+    assert "of site 'edge1': its cloud is the site's API" in status.stdout, status.stdout
+    assert alpha.url("identity", "/v3") in status.stdout and beta.url("identity") not in status.stdout
+
     # heartbeats over mTLS carry beta's health to the founder
     admin = {"X-Auth-Token": alpha.admin_token()}
     deadline, nodes = time.time() + 60, {}
@@ -86,6 +100,9 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
             break
         time.sleep(0.5)
     assert nodes["beta"]["status"] == "online" and nodes["beta"]["health"] == {"identity": True}, nodes
+    # both said which release they run: the same one, no skew
+    assert nodes["beta"]["version"] == nodes["alpha"]["version"] == versions.current(), nodes
+    assert not nodes["beta"]["version_skew"]
     assert nodes["alpha"]["founder"] and nodes["alpha"]["health"] == {"identity": True}, nodes
     # ... and the founder's answer gives beta the member list
     deadline = time.time() + 30
@@ -146,3 +163,45 @@ def test_wrong_pin_and_unreachable_leave_nothing(boxes, tmp_path):
     # the real token was not consumed by the failed attempts
     info = join(delta, out.stdout.splitlines()[0], name="delta", address="127.0.0.1:1")
     assert info["site"] == "edge1"
+
+
+def test_failed_joins_leave_nothing_and_a_retry_works(boxes, tmp_path, monkeypatch):
+    alpha, _ = boxes
+    a_settings = _settings(alpha)
+    if not membership.site(a_settings):
+        membership.found(a_settings, "edge1")
+    token = alpha.egret("join-token").stdout.splitlines()[0]
+    admin = {"X-Auth-Token": alpha.admin_token()}
+
+    def names():
+        rows = requests.get(_cluster_url(alpha, "/v1/cluster/nodes"), headers=admin, verify=False, timeout=10)
+        return {n["name"] for n in rows.json()["nodes"]}
+
+    # another release series: refused by the founder (409) before the token is looked at
+    eps = config.load(env={**alpha.env, "EGRET_STATE_DIR": str(tmp_path / "eps")})
+    founder_series = versions.series(versions.current())
+    with monkeypatch.context() as m:
+        m.setattr(versions, "current", lambda: "0.0.1")
+        with pytest.raises(JoinError, match=rf"founder runs {founder_series}, this box 0\.0.*\(HTTP 409\)"):
+            join(eps, token, name="eps", address="127.0.0.1:1")
+    assert "eps" not in names() and not membership.site_file(eps).exists()
+
+    # the founder answered, then the box could not write its files: the admission is undone on the founder
+    blocker = membership.state_dir(eps) / "member.tmp"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")
+    with pytest.raises(JoinError, match="could not write its membership .*the founder undid the admission"):
+        join(eps, token, name="eps", address="127.0.0.1:1")
+    assert "eps" not in names()
+    assert not membership.site_file(eps).exists() and not (membership.state_dir(eps) / "member").exists()
+    assert not (eps.state_dir / "clouds.yaml").exists()
+
+    # the same token works once the box can write again
+    blocker.unlink()
+    info = join(eps, token, name="eps", address="127.0.0.1:1")
+    assert info["site"] == "edge1" and "eps" in names()
+    assert yaml.safe_load((eps.state_dir / "clouds.yaml").read_text())["clouds"]["egret"]["auth"]["auth_url"] == \
+        alpha.url("identity", "/v3")
+    # leaving gives the box its own cloud back (here it had none: nothing to restore) and forgets the site
+    membership.leave(eps)
+    assert not membership.site_file(eps).exists()
