@@ -17,4 +17,6 @@ POLICIES = {
     "network:qos:manage": "rule:admin_required",
     # every project's quotas: list, set, reset (a project reads its own with network:read)
     "network:quota:manage": "rule:admin_required",
+    # the site's nodes as Neutron agents (get_agent is admin_only in Neutron)
+    "network:agent:read": "rule:admin_required",
 }

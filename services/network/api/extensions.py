@@ -6,7 +6,7 @@ from services.network.errors import not_found
 
 _UPDATED = "2024-01-01T00:00:00-00:00"
 EXTENSIONS = {
-    "agent": None,  # placeholder removed below; keeps the table sorted by alias for readers
+    "agent": "agent",
     "allowed-address-pairs": "Allowed Address Pairs",
     "binding": "Port Binding",
     "external-net": "Neutron external network",
@@ -47,7 +47,7 @@ def versions(call):
 def resources(call):
     base = request.host_url.rstrip("/") + "/v2.0/"
     colls = ["networks", "subnets", "ports", "routers", "floatingips", "security-groups", "security-group-rules",
-             "quotas", "extensions"]
+             "quotas", "agents", "extensions"]
     return jsonify({"resources": [{"name": c.rstrip("s"), "collection": c,
                                    "links": [{"rel": "self", "href": base + c}]} for c in colls]})
 

@@ -79,6 +79,9 @@ class World:
         self.member("PUT", f"/v2.0/networks/{rid}/tags/blue")
         return {"resource": "networks", "rid": rid, "tag": "blue"}
 
+    def agent(self):
+        return self.call("admin", "GET", "/v2.0/agents")["agents"][0]["id"]
+
     def router_and_subnet(self, attached=False):
         rid, sid = self.router(), self.subnet()
         if attached:
@@ -105,6 +108,9 @@ ROUTES = [
     R("GET /v2.0", AUTHED), R("GET /v2.0/", AUTHED),
     R("GET /v2.0/extensions", AUTHED),
     R("GET /v2.0/extensions/<alias>", AUTHED, ids(alias="router")),
+    # the site's nodes as agents: an operator's view (Neutron's get_agent is admin_only)
+    R("GET /v2.0/agents", ADMIN_ONLY),
+    R("GET /v2.0/agents/<rid>", ADMIN_ONLY, rid("agent")),
     # the collection lists what the caller may see: another project gets 200 and none of the member's rows
     R("GET /v2.0/networks", AUTHED),
     R("POST /v2.0/networks", "201 201 403 201 401", body={"network": {"name": "x"}}),
