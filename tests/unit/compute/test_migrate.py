@@ -1,0 +1,150 @@
+"""Cold migration: the guest stops, its root disk is copied to another node, VERIFY_RESIZE; confirm frees the
+source, revert goes back; the source's claim is held until then."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from moves_support import claims, make_site, row, server
+
+from services.compute import models
+from services.compute.drivers import base
+from services.compute.models import InstanceAction, Migration
+
+
+@pytest.fixture
+def site(env):
+    return make_site(env)
+
+
+def _act(site, sid, body, version=None, api=None):
+    return (api or site.admin).post(f"/v2.1/servers/{sid}/action", json=body, version=version)
+
+
+def _migrate(site, sid, host=None, version=None):
+    resp = _act(site, sid, {"migrate": {"host": host} if host else None}, version=version)
+    assert resp.status_code == 202, resp.json
+    return row(sid)
+
+
+def _disk(driver, sid) -> Path:
+    return driver.files.root / sid / "disk"
+
+
+def test_migrate_then_confirm_frees_the_source(site):
+    sid = site.boot()
+    source = row(sid)
+    src = site.drivers[source.host]
+    # what the guest wrote to its disk before the move (its overlay's data) must arrive on the target
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 64k", str(_disk(src, sid))], check=True,
+                   capture_output=True)
+    moved = _migrate(site, sid)
+    target = site.drivers[moved.host]
+    assert moved.host != source.host and server(site, sid)["status"] == "VERIFY_RESIZE"
+    assert target.power_state(moved.domain_name) == base.RUNNING
+    assert src.power_state(source.domain_name) == base.SHUTDOWN        # stopped, kept until confirm
+    assert _disk(target, sid).is_file() and _disk(src, sid).is_file()
+    assert site.network.ports[moved.ports[0]["port_id"]]["binding:host_id"] == moved.host
+    assert [p["port_id"] for p in moved.ports] == [p["port_id"] for p in source.ports]
+    with models.database.connection_context():
+        mig = Migration.get(Migration.instance_id == sid)
+    assert claims() == {sid: moved.host, mig.id: source.host}             # both held: no overcommit meanwhile
+    resp = _act(site, sid, {"confirmResize": None})
+    assert resp.status_code == 202
+    assert server(site, sid)["status"] == "ACTIVE" and claims() == {sid: moved.host}
+    assert source.domain_name not in src.list_domains() and not _disk(src, sid).exists()
+    with models.database.connection_context():
+        assert Migration.get_by_id(mig.id).status == "confirmed"
+        assert [a.action for a in InstanceAction.select().where(InstanceAction.instance_id == sid)
+                .order_by(InstanceAction.created_at)] == ["migrate", "confirmResize"]
+    check = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0x5a 1M 64k", str(_disk(target, sid))],
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and "Pattern verification failed" not in check.stdout, check.stdout
+    assert "backing-filename" not in subprocess.run(["qemu-img", "info", "-U", str(_disk(target, sid))],
+                                                    capture_output=True, text=True).stdout
+
+
+def test_migrate_then_revert_goes_back(site):
+    sid = site.boot()
+    source = row(sid)
+    moved = _migrate(site, sid)
+    assert _act(site, sid, {"revertResize": None}).status_code == 202
+    back = row(sid)
+    assert back.host == source.host and server(site, sid)["status"] == "ACTIVE"
+    assert site.drivers[source.host].power_state(back.domain_name) == base.RUNNING
+    assert moved.domain_name not in site.drivers[moved.host].list_domains()
+    assert not _disk(site.drivers[moved.host], sid).exists()
+    assert claims() == {sid: source.host}
+    assert site.network.ports[back.ports[0]["port_id"]]["binding:host_id"] == source.host
+
+
+def test_a_stopped_server_migrates_stopped(site):
+    sid = site.boot()
+    assert _act(site, sid, {"os-stop": None}).status_code == 202
+    moved = _migrate(site, sid)
+    assert site.drivers[moved.host].power_state(moved.domain_name) == base.SHUTDOWN
+    assert _act(site, sid, {"confirmResize": None}).status_code == 202
+    assert server(site, sid)["status"] == "SHUTOFF"
+
+
+def test_migrate_to_a_named_host(site):
+    sid = site.boot()
+    source = row(sid).host
+    target = next(h for h in site.drivers if h != source)
+    early = _act(site, sid, {"migrate": {"host": target}}, version="2.55")
+    assert early.status_code == 400 and "migrate" in early.json["badRequest"]["message"]
+    unknown = _act(site, sid, {"migrate": {"host": "nowhere"}})
+    assert unknown.status_code == 400 and "nowhere" in unknown.json["badRequest"]["message"]
+    same = _act(site, sid, {"migrate": {"host": source}})
+    assert same.status_code == 400 and source in same.json["badRequest"]["message"]
+    assert _migrate(site, sid, host=target).host == target
+
+
+def test_migrate_with_no_other_node_is_no_valid_host(site):
+    sid = site.boot()
+    with models.database.connection_context():
+        models.ComputeNode.update(disabled=True).where(models.ComputeNode.host != row(sid).host).execute()
+    resp = _act(site, sid, {"migrate": None})
+    assert resp.status_code == 400 and "No valid host was found" in resp.json["badRequest"]["message"]
+    assert server(site, sid)["status"] == "ACTIVE" and claims() == {sid: row(sid).host}
+    with models.database.connection_context():
+        assert not Migration.select().where(Migration.instance_id == sid).exists()
+
+
+def test_only_admins_migrate_and_bad_bodies(site):
+    sid = site.boot()
+    resp = _act(site, sid, {"migrate": None}, api=site.api)
+    assert resp.status_code == 403 and "os-migrate-server:migrate" in resp.json["forbidden"]["message"]
+    for body, field in [({"migrate": {"host": 7}}, "host"), ({"migrate": {"hots": "x"}}, "hots"),
+                        ({"migrate": "node-b"}, "migrate")]:
+        bad = _act(site, sid, body)
+        assert bad.status_code == 400 and field in bad.json["badRequest"]["message"], bad.json
+    _migrate(site, sid)
+    again = _act(site, sid, {"migrate": None})
+    assert again.status_code == 409                    # VERIFY_RESIZE: confirm or revert first
+
+
+def test_a_failed_copy_leaves_the_server_on_its_source(site):
+    sid = site.boot()
+    source = row(sid)
+    for name, driver in site.drivers.items():
+        if name != source.host:
+            driver.fail_spawn = "the target's hypervisor refused"
+    _act(site, sid, {"migrate": None})
+    back = row(sid)
+    assert back.host == source.host and server(site, sid)["status"] == "ACTIVE"
+    assert "refused" in back.fault["message"]
+    assert site.drivers[source.host].power_state(back.domain_name) == base.RUNNING
+    assert claims() == {sid: source.host}
+
+
+def test_deleting_an_unconfirmed_migration_frees_both_nodes(site):
+    sid = site.boot()
+    source = row(sid)
+    moved = _migrate(site, sid)
+    assert site.admin.delete(f"/v2.1/servers/{sid}").status_code == 204
+    assert claims() == {}
+    assert source.domain_name not in site.drivers[source.host].list_domains()
+    assert moved.domain_name not in site.drivers[moved.host].list_domains()
+    assert not _disk(site.drivers[source.host], sid).exists()
