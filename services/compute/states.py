@@ -9,7 +9,13 @@ TASK_STATUS = {"rebooting": "REBOOT", "reboot_started": "REBOOT", "rebooting_har
                "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE"}
 
 
+# an evacuation rebuilds a server whatever its vm_state (active, stopped or error), as Nova shows it
+REBUILD_TASKS = ("rebuilding", "rebuild_block_device_mapping", "rebuild_spawning")
+
+
 def status_of(inst) -> str:
+    if inst.task_state in REBUILD_TASKS:
+        return "REBUILD"
     if inst.vm_state in ("active",) and inst.task_state in TASK_STATUS:
         return TASK_STATUS[inst.task_state]
     if inst.vm_state == "stopped" and inst.task_state in ("rebooting_hard", "reboot_started_hard"):

@@ -5,7 +5,8 @@ import pytest
 from moves_support import Unreachable, claims, force_down, make_site, row, server
 
 from services.compute import models
-from services.compute.models import InstanceAction, Migration
+from services.compute.models import Instance, InstanceAction, Migration
+from services.compute.states import REBUILD_TASKS, status_of
 
 
 @pytest.fixture
@@ -137,3 +138,9 @@ def test_a_volume_backed_server_gets_its_volume_on_the_new_node(site):
     assert server(site, sid)["status"] == "ACTIVE"
     xml = site.drivers[row(sid).host].xml(row(sid).domain_name)
     assert vol["path"] in xml
+
+
+@pytest.mark.parametrize("vm_state", ["active", "stopped", "error"])
+def test_a_server_being_rebuilt_elsewhere_shows_rebuild(vm_state):
+    for task in REBUILD_TASKS:
+        assert status_of(Instance(vm_state=vm_state, task_state=task)) == "REBUILD"
