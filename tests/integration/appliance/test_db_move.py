@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import uuid
+from urllib.parse import urlparse
 
 import psycopg2
 import pytest
 
-from appliance import cli, config, dbmove, jointoken, pki
+from appliance import cli, config, dbmove, jointoken, pgserver, pki
 from appliance.testing.plugin import make_settings
 from appliance.testing.postgres import admin_sql
 from tests.unit.storage.storage_testlib import ALICE, FakeCredentials, S3Signer
@@ -87,8 +88,9 @@ class Box:
         return resp.headers["X-Subject-Token"]
 
 
-def fill(box: Box, tmp_path) -> dict:
-    """Real data in every service, made through its own API (or manager, where the API needs a remote peer)."""
+def fill(box: Box, tmp_path, site: bool = True) -> dict:
+    """Real data in every service, made through its own API (or manager, where the API needs a remote peer);
+    `site`: the box also founds site "lab" and admits a node (the move must carry the cluster's rows too)."""
     from appliance.cluster import membership
     from services.identity import bootstrap
     admin = box.password_token("admin", ADMIN_PASSWORD, "admin")
@@ -149,10 +151,12 @@ def fill(box: Box, tmp_path) -> dict:
     assert signer.request("PUT", "/moved-bucket/hello.txt", body=b"still here").status_code == 200
 
     # cluster: the box founds site "lab", issues a join token, admits a second node
-    membership.found(box.settings, "lab")
-    token = membership.issue_token(box.settings)
-    _, csr = pki.new_key_and_csr("node-b")
-    membership.redeem(box.settings, jointoken.parse("join", token["token"])["secret"], "node-b", "127.0.0.2:8120", csr)
+    if site:
+        membership.found(box.settings, "lab")
+        token = membership.issue_token(box.settings)
+        _, csr = pki.new_key_and_csr("node-b")
+        membership.redeem(box.settings, jointoken.parse("join", token["token"])["secret"], "node-b",
+                          "127.0.0.2:8120", csr)
 
     # federation: an enrolment token and one enrolled site
     hub = box.federation.extensions["egret.manager"]
@@ -214,14 +218,18 @@ def target(postgres_url):
         admin_sql(postgres_url, f"DROP DATABASE IF EXISTS {prefix}_{service} WITH (FORCE)")
 
 
-def test_a_box_moves_to_postgresql_with_nothing_lost(tmp_path, target, monkeypatch, capsys):
-    from services.identity import bootstrap
-    state = tmp_path / "state"
-    overrides = dict(fake_drivers=True, service={
+def box_overrides(tmp_path) -> dict:
+    return dict(fake_drivers=True, service={
         "compute": {"instances_dir": str(tmp_path / "instances"), "shutdown_timeout": 0, "background": False},
         "network": {"physical_interface_mappings": {"public": "eth9"}, "vni_min": 100, "vni_max": 110},
         "storage": {"synchronous": True}},
         enabled_services=["identity", "compute", "network", "storage", "cluster", "federation"])
+
+
+def test_a_box_moves_to_postgresql_with_nothing_lost(tmp_path, target, monkeypatch, capsys):
+    from services.identity import bootstrap
+    state = tmp_path / "state"
+    overrides = box_overrides(tmp_path)
     settings = make_settings(state, **overrides)
     bootstrap.bootstrap(settings, ADMIN_PASSWORD)
     box = Box(settings)
@@ -286,3 +294,59 @@ def test_a_box_moves_to_postgresql_with_nothing_lost(tmp_path, target, monkeypat
     with pytest.raises(dbmove.MoveError, match="already holds"):
         dbmove.move_service(again)
     assert config.load(env={"EGRET_CONFIG_DIR": str(settings.config_dir)}, state_dir=state).database_url == target
+
+
+def test_founding_a_site_moves_the_box_to_postgresql(tmp_path, postgres_url, monkeypatch):
+    """`egret cluster found` on a box with data in every service: the local PostgreSQL server gets Egret's role
+    and every service's rows, the settings point there, and the site then takes its first member."""
+    from appliance.cluster import founding, membership
+    from services.identity import bootstrap
+    state = tmp_path / "state"
+    overrides = box_overrides(tmp_path)
+    settings = make_settings(state, **overrides)
+    bootstrap.bootstrap(settings, ADMIN_PASSWORD)
+    box = Box(settings)
+    ids = fill(box, tmp_path, site=False)
+    before = listings(box, ids)
+    box.close()
+
+    # the session server stands in for Debian's: its superuser over psql, as `--local` reaches it; a role and
+    # database names of this test's own (the session's role must keep its password)
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(settings.config_dir))
+    monkeypatch.delenv("EGRET_DATABASE_URL", raising=False)
+    psql = pgserver.Psql("127.0.0.1", urlparse(postgres_url).port, "postgres")
+    tag = uuid.uuid4().hex[:8]
+    role, prefix = f"egfound{tag}", f"fd{tag}"
+    try:
+        out = founding.found_site(settings, "lab", psql=psql, role=role, prefix=prefix)
+        assert out["database"]["engine"] == "postgresql" and out["site"]["site"] == "lab"
+        assert {m["service"] for m in out["move"]["services"]} == set(SERVICES)
+        assert membership.site(settings)["database"]["engine"] == "postgresql"
+        assert not list(state.glob("*.db")) and (state / "compute.db.moved").exists()
+
+        # the services' next start reads the settings the founding wrote: every listing is what it was
+        moved = make_settings(state, **overrides)
+        assert moved.database_for("compute").startswith(f"postgresql://{role}:")
+        assert moved.database_for("compute").endswith(f"/{prefix}_compute")
+        after = Box(moved, box.compute_driver, box.compute_clients, box.network_driver, box.volume_driver)
+        try:
+            assert listings(after, ids) == before
+            check = after.identity.get("/v3/auth/tokens", headers={"X-Auth-Token": ids["admin"],
+                                                                   "X-Subject-Token": ids["alice"]})
+            assert check.status_code == 200
+            # the shared database is there: the site takes its first member, whose row lands in PostgreSQL
+            token = membership.issue_token(moved)
+            _, csr = pki.new_key_and_csr("node-b")
+            membership.redeem(moved, jointoken.parse("join", token["token"])["secret"], "node-b",
+                              "127.0.0.2:8120", csr)
+            assert membership.shared_database_problem(moved, membership.site(moved)) is None
+            with psycopg2.connect(moved.database_for("cluster")) as conn, conn.cursor() as cur:
+                cur.execute("SELECT name FROM node")
+                assert {r[0] for r in cur.fetchall()} == {"node-b", membership.node_name(moved)}
+            conn.close()
+        finally:
+            after.close()
+    finally:
+        for service in SERVICES:
+            admin_sql(postgres_url, f"DROP DATABASE IF EXISTS {prefix}_{service} WITH (FORCE)")
+        admin_sql(postgres_url, f'DROP ROLE IF EXISTS "{role}"')
