@@ -299,7 +299,7 @@ def test_a_box_moves_to_postgresql_with_nothing_lost(tmp_path, target, monkeypat
 def test_founding_a_site_moves_the_box_to_postgresql(tmp_path, postgres_url, monkeypatch):
     """`egret cluster found` on a box with data in every service: the local PostgreSQL server gets Egret's role
     and every service's rows, the settings point there, and the site then takes its first member."""
-    from appliance.cluster import founding, membership
+    from appliance.cluster import founding, holdings, membership
     from services.identity import bootstrap
     state = tmp_path / "state"
     overrides = box_overrides(tmp_path)
@@ -309,6 +309,9 @@ def test_founding_a_site_moves_the_box_to_postgresql(tmp_path, postgres_url, mon
     ids = fill(box, tmp_path, site=False)
     before = listings(box, ids)
     box.close()
+    # what a join would lose, counted from the real schemas (this box could not join a site as it is)
+    held = holdings.count(settings)
+    assert held == {"server": 1, "volume": 1, "volume snapshot": 1, "image": 1, "bucket": 1, "network": 1}, held
 
     # the session server stands in for Debian's: its superuser over psql, as `--local` reaches it; a role and
     # database names of this test's own (the session's role must keep its password)
@@ -334,6 +337,7 @@ def test_founding_a_site_moves_the_box_to_postgresql(tmp_path, postgres_url, mon
             check = after.identity.get("/v3/auth/tokens", headers={"X-Auth-Token": ids["admin"],
                                                                    "X-Subject-Token": ids["alice"]})
             assert check.status_code == 200
+            assert holdings.count(moved) == held  # counted on PostgreSQL too
             # the shared database is there: the site takes its first member, whose row lands in PostgreSQL
             token = membership.issue_token(moved)
             _, csr = pki.new_key_and_csr("node-b")
