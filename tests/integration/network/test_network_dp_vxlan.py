@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 
 import pytest
 
-from services.network.drivers import names
-from vxlan_nodes import TwoNodes, sh
+from appliance.cluster import membership
+from appliance.testing.plugin import make_settings
+from services.network.drivers import base, names
+from services.network.drivers.remote import RemoteNetworkDriver
+from services.network.nodes import SiteDataPlane
+from tests.contract.compute.remote_support import make_site
+from vxlan_nodes import AGENT_PORT, NodeAgent, TwoNodes, sh
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +104,54 @@ def test_a_restarted_driver_keeps_it_working_and_repairs_drift(two):
     for vm in two.vms:
         vm.run("ip", "neigh", "flush", "dev", "eth0")
     assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
+
+
+def test_the_control_plane_drives_both_nodes_through_their_agents(two, tmp_path):
+    """The site's control plane (here the root namespace) reaches each node's real network agent (its unit's
+    gunicorn, HTTPS with mTLS, the Linux driver inside the node) and gives each its part of the site's topology:
+    its own VM port and the network it sits on, the other node as its VTEP peer. A node whose agent dies is
+    reported and skipped in seconds; the other keeps converging."""
+    n1, n2 = two.nodes[:2]
+    vm1, vm2 = two.vms[:2]
+    site = make_site(tmp_path / "site")
+    control = make_settings(tmp_path / "control")
+    membership.state_dir(control).mkdir(parents=True)
+    membership.write_json(membership.site_file(control), {"site": "lab", "role": "founder", "node": "n1"})
+    membership.members_file(control).write_text(json.dumps([
+        {"name": "n1", "address": f"{n1.ip}:8120", "founder": True, "status": "online"},
+        {"name": "n2", "address": f"{n2.ip}:8120", "founder": False, "status": "online"}]))
+
+    def reach(settings, name, host):
+        return RemoteNetworkDriver(name, f"{host}:{AGENT_PORT}", site.ca.cert_pem, site.cert("control"))
+
+    agents = []
+    try:
+        agents += [NodeAgent(two, 0, site, "n1", "control"), NodeAgent(two, 1, site, "n2", "control")]
+        founder = reach(control, "n1", n1.ip)     # the founder's own data plane, here also behind its agent
+        plane = SiteDataPlane(control, lambda: founder, remote_factory=reach)
+        topology = base.Topology(networks=[two.network], ports=[vm1.port, vm2.port])
+        bindings = {vm1.port.id: "n1", vm2.port.id: "n2"}
+        plane.apply(topology, bindings, verify=True)
+        assert plane.failures == {}
+        device = names.vxlan(two.network.id)
+        assert founder.vxlan_peers() == {device: [n2.ip]}
+        assert plane.driver_for(plane.nodes()[1]).vxlan_peers() == {device: [n1.ip]}
+        assert founder.prefix == f"{two.tag}a"                    # the node's own prefix, asked of its agent
+        for vm in (vm1, vm2):
+            vm.run("ip", "neigh", "flush", "dev", "eth0")
+        assert vm1.ping(vm2.ip) and vm2.ping(vm1.ip)
+        assert plane.port_states({"n1": [vm1.port.tap], "n2": [vm2.port.tap]}) == {vm1.port.tap: True,
+                                                                                   vm2.port.tap: True}
+        agents[1].stop()                                          # node 2's agent dies
+        started = time.monotonic()
+        plane.apply(topology, bindings, verify=False)
+        assert time.monotonic() - started < 10
+        assert "Network node 'n2'" in plane.failures["n2"] and "n1" not in plane.failures
+        assert plane.port_states({"n1": [vm1.port.tap], "n2": [vm2.port.tap]}) == {vm1.port.tap: True}
+        assert vm1.ping(vm2.ip)                                   # the data plane itself runs on without it
+    finally:
+        for agent in agents:
+            agent.close()
 
 
 def test_a_third_node_on_the_same_machine_keeps_apart_and_joins_the_network(two):

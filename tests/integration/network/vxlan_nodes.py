@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from network_dp_support import sh  # noqa: F401 (the tests import it from here too)
 
+from appliance import config, pki
+from appliance.manifest import load_manifest
+from appliance.processes import gunicorn_command
 from services.network.drivers import base, names
 
 ROOT = Path(__file__).resolve().parents[3]
 UNDERLAY = "10.77.0.{}"         # inside the node namespaces only
+AGENT_PORT = 8122               # each node's network agent, on its underlay address inside its namespace
 TENANT = "10.88.0.{}"
 
 
@@ -165,3 +172,69 @@ class TwoNodes:
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 subprocess.run(["kill", "-9", pid], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+class NodeAgent:
+    """A node's network agent as its unit runs it (the manifest's gunicorn command: HTTPS, client certificates
+    checked against the site CA), inside the node's namespace on its underlay address and with its settings, so
+    it drives the same links as the node's apply process. The root namespace (the control plane in the tests)
+    reaches it over a management veth routed to that address. `site`: tests/contract/compute/remote_support.Site."""
+
+    def __init__(self, two: TwoNodes, index: int, site, name: str, control: str):
+        self.node, self.name = two.nodes[index], name
+        node = self.node
+        octet = int(two.tag[2:], 16) % 100 * 2 + index + 20
+        self.link = f"{two.tag}m{index}"
+        sh("ip", "link", "add", self.link, "type", "veth", "peer", "name", "m0", "netns", node.netns)
+        sh("ip", "addr", "add", f"10.76.{octet}.1/24", "dev", self.link)
+        sh("ip", "link", "set", self.link, "up")
+        sh("ip", "-n", node.netns, "addr", "add", f"10.76.{octet}.2/24", "dev", "m0")
+        sh("ip", "-n", node.netns, "link", "set", "m0", "up")
+        sh("ip", "route", "add", f"{node.ip}/32", "via", f"10.76.{octet}.2")
+        (node.state_dir / "etc" / "agent.toml").write_text(
+            f'[service.network-agent]\ncontrol_plane = ["{control}"]\n')
+        settings = config.load(env={"EGRET_CONFIG_DIR": str(node.state_dir / "etc")}, state_dir=node.state_dir)
+        settings.state_dir, settings.bind_host = node.state_dir, node.ip
+        settings.ports = {**settings.ports, "network_agent": AGENT_PORT}
+        files = pki.tls_files(settings, "network-agent")
+        files["cert"].parent.mkdir(parents=True, exist_ok=True)
+        site.ca.ensure_leaf(files["cert"], files["key"], name, [node.ip])
+        files["ca"].write_text(site.ca.cert_pem)
+        cmd = gunicorn_command(settings, load_manifest()["network-agent"])
+        env = {**os.environ, **config.to_env(settings), "PYTHONPATH": str(ROOT)}
+        self.log = node.state_dir / "agent.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["ip", "netns", "exec", node.netns, *cmd], env=env, cwd=ROOT,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        self._wait()
+
+    @property
+    def address(self) -> str:
+        return f"{self.node.ip}:{AGENT_PORT}"
+
+    def _wait(self, timeout: float = 30) -> None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the agent of {self.name} exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"https://{self.address}/healthz", context=ctx, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the agent of {self.name} did not come up: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        subprocess.run(["ip", "link", "del", self.link], capture_output=True)   # its route goes with it
