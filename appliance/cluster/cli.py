@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from appliance import errors, jointoken
+from appliance.cluster import drain
 
 # the cluster's modules (its Flask app, models, the join client) load when a cluster command runs, not with
 # the parser that every `egret` call builds
@@ -131,3 +132,4 @@ def add_parsers(sub) -> None:
     cl.add_argument("--pg-port", type=int, default=5432, help="found: its port")
     cl.add_argument("--pg-user", default="postgres", help="found: its superuser (and OS user, for peer auth)")
     cl.set_defaults(handler=cmd_cluster)
+    drain.add_to(cl)   # egret cluster drain NODE [--json]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from moves_support import claims, make_site, row, server
 
+from appliance.cluster import drain
 from services.compute import models
 from services.compute.drivers import base
 from services.compute.models import InstanceAction, Migration
@@ -148,3 +149,67 @@ def test_deleting_an_unconfirmed_migration_frees_both_nodes(site):
     assert source.domain_name not in site.drivers[source.host].list_domains()
     assert moved.domain_name not in site.drivers[moved.host].list_domains()
     assert not _disk(site.drivers[source.host], sid).exists()
+
+
+# -- egret cluster drain NODE: the same moves, through the compute API as the admin's client makes them ----------
+class FlaskApi:
+    """drain's compute client over the unit app (the real one speaks HTTPS to the site's API with clouds.yaml)."""
+
+    def __init__(self, site):
+        self.site = site
+
+    def call(self, method, path, body=None):
+        resp = getattr(self.site.admin, method.lower())("/v2.1" + path, json=body, version=drain.MICROVERSION)
+        return resp.status_code, resp.get_json(silent=True) or {}
+
+
+def _on(site, host):
+    with models.database.connection_context():
+        models.ComputeNode.update(disabled=True).where(models.ComputeNode.host != host).execute()
+    ids = [site.boot(name=f"d{i}") for i in range(3)]
+    with models.database.connection_context():
+        models.ComputeNode.update(disabled=False).where(
+            models.ComputeNode.host.in_([h for h in site.drivers if h != host])).execute()
+    assert {row(i).host for i in ids} == {host}
+    return ids
+
+
+def test_drain_moves_every_server_off_the_node(site):
+    ids = _on(site, "node-a")
+    lines = []
+    report = drain.drain(FlaskApi(site), "node-a", progress=lines.append, poll=0)
+    assert report["failed"] == [] and sorted(m["id"] for m in report["moved"]) == sorted(ids)
+    assert {m["to"] for m in report["moved"]} <= {"node-b", "node-c"}
+    assert len(lines) == 3 and all("moved to node-" in line for line in lines)
+    assert site.drivers["node-a"].list_domains() == [] and all(row(i).host != "node-a" for i in ids)
+    assert {server(site, i)["status"] for i in ids} == {"ACTIVE"}
+    svc = site.admin.get("/v2.1/os-services?host=node-a").json["services"][0]
+    assert svc["status"] == "disabled" and svc["disabled_reason"] == "draining"
+    assert set(claims().values()) <= {"node-b", "node-c"}
+
+
+def test_a_server_that_cannot_move_is_reported(site):
+    ids = _on(site, "node-a")
+    assert _act(site, ids[0], {"pause": None}).status_code == 202
+    with models.database.connection_context():
+        # room for one m1.nano (256 MB) on node-b, and node-c takes nothing
+        models.ComputeNode.update(memory_mb=300).where(models.ComputeNode.host == "node-b").execute()
+        models.ComputeNode.update(disabled=True).where(models.ComputeNode.host == "node-c").execute()
+    report = drain.drain(FlaskApi(site), "node-a", progress=lambda line: None, poll=0)
+    failed = {f["id"]: f["reason"] for f in report["failed"]}
+    assert "vm_state paused" in failed[ids[0]]                     # Nova's state conflict, in its words
+    assert [m["to"] for m in report["moved"]] == ["node-b"] and len(failed) == 2
+    assert any("No valid host" in why for why in failed.values())
+    with pytest.raises(drain.DrainError, match="no compute node"):
+        drain.drain(FlaskApi(site), "nowhere", progress=lambda line: None)
+
+
+def test_the_drain_command_parses_and_says_what_it_needs(tmp_path, capsys):
+    from appliance.cli import build_parser
+    args = build_parser().parse_args(["cluster", "drain", "node-a", "--json"])
+    assert (args.action, args.name, args.json) == ("drain", "node-a", True)
+
+    class Settings:
+        state_dir = tmp_path
+    assert args.handler(args, Settings()) == 1
+    assert "no admin credentials" in capsys.readouterr().err
