@@ -64,10 +64,8 @@ def clouds_yaml(settings: config.Settings, password: str | None) -> str:
     """The admin's clouds.yaml: this box's own cloud, or the site's API once the box is a member of a site."""
     from appliance.cluster import membership, siteclouds
     from appliance.endpoints import write_clouds_yaml
-    info = membership.site(settings)
-    if info and info["role"] == "member" and (info.get("api") or {}).get("identity_url"):
-        return siteclouds.write(settings, info["api"])
-    return write_clouds_yaml(settings, password)
+    api = siteclouds.member_api(membership.site(settings))
+    return siteclouds.write(settings, api) if api else write_clouds_yaml(settings, password)
 
 
 def cmd_up(args, settings: config.Settings) -> int:

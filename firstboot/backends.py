@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from appliance import config, federation_site, pki, stateplan
-from appliance.cluster import membership
+from appliance.cluster import founding, membership
 from appliance.cluster.join import join, reach_site
 from appliance.config import Settings
 from appliance.image.units import SETUP_GATE, unit_name
@@ -116,8 +116,9 @@ class RealMembership:
             reach_site(body)
 
     @staticmethod
-    def found(settings: Settings, site_name: str) -> None:
-        membership.found(settings, site_name)
+    def found(settings: Settings, site_name: str) -> dict:
+        """Found the site; its state goes into this machine's PostgreSQL when it has one (founding.found_site)."""
+        return founding.found_site(settings, site_name)
 
     @staticmethod
     def join(settings: Settings, token: str) -> None:

@@ -39,11 +39,13 @@ class FakeServices:
         self.fail_start: dict[str, str] = {}
         self.unhealthy: set[str] = set()
         self.kept_running = False
+        self.database_urls: dict[str, str] = {}  # the database_url each unit was started with
 
     def units(self, settings):
         return list(self._units)
 
     def start(self, settings, name, timeout=90.0):
+        self.database_urls[name] = settings.database_url
         if name in self.fail_start:
             raise RuntimeError(self.fail_start[name])
         if name not in self.running:
@@ -73,6 +75,7 @@ class FakeMembership:
         self.refuse_apply: str | None = None
         self.role: str | None = None
         self.calls: list[tuple] = []
+        self.found_result: dict | None = None  # what found() answers (founding.found_site's shape)
 
     def check_peer(self, kind, body):
         self.calls.append(("check_peer", kind))
@@ -87,6 +90,7 @@ class FakeMembership:
 
     def found(self, settings, site_name):
         self._do("cluster", site_name)
+        return self.found_result
 
     def join(self, settings, token):
         self._do("join", token)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from appliance.cluster import membership, siteclouds
 from appliance.endpoints import write_clouds_yaml
 from firstboot import tomlwrite
 from firstboot.steps import ANSWER_STEPS, BY_NAME, StepError, planned_settings
@@ -52,7 +53,11 @@ def build_tasks(ctx) -> list[dict]:
 
 
 def write_clouds(settings, password: str | None, totp: bool) -> str:
-    """clouds.yaml for the admin; with TOTP enrolled, the multi-factor plugin (the CLI asks --os-passcode)."""
+    """clouds.yaml for the admin; with TOTP enrolled, the multi-factor plugin (the CLI asks --os-passcode). A box
+    that joined a site gave up its own cloud: its clouds.yaml names the site's API."""
+    api = siteclouds.member_api(membership.site(settings))
+    if api:
+        return siteclouds.write(settings, api)
     path = write_clouds_yaml(settings, password)
     if totp:
         with open(path) as fh:

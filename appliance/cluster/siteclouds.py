@@ -48,6 +48,13 @@ def restore(settings) -> None:
         os.replace(kept, clouds_path(settings))
 
 
+def member_api(info: dict | None) -> dict | None:
+    """The site's API a member's clients use (from its site record), None for a founder or a standalone box."""
+    if info and info.get("role") == "member" and (info.get("api") or {}).get("identity_url"):
+        return info["api"]
+    return None
+
+
 def endpoints(info: dict) -> list[tuple[str, str]]:
     """(label, URL) of the site's APIs as the founder announced them at the join."""
     return [(e["label"], e["url"]) for e in (info.get("api") or {}).get("endpoints", [])]

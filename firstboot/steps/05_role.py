@@ -1,9 +1,10 @@
 """Step 5: the box's role: standalone, new site cluster, join a cluster (token) or enrol in a hub (URL + token)."""
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
-from appliance import jointoken
+from appliance import config, jointoken
 from firstboot import steps  # its registry (BY_NAME) is read at call time, after every step has loaded
 from firstboot.steps import StepError, check_schema
 
@@ -108,13 +109,25 @@ def apply(answers: dict, ctx):
     if role == "standalone":
         return None
     settings = steps.planned_settings(ctx)[0]
+    record = {"role": role}
     if role == "cluster":
-        ctx.membership.found(settings, answers["site_name"])
+        founded = ctx.membership.found(settings, answers["site_name"]) or {}
+        move = founded.get("move") or {}
+        if move.get("settings_file"):
+            # the founding pointed the services at PostgreSQL (a settings file): they start on it in this run
+            # too, and a rollback removes the file when the founding made empty databases only
+            record["settings_file"] = move["settings_file"] if not move.get("services") else None
+            ctx.settings = config.replace(ctx.settings, database_url=_database_url(ctx.settings))
     elif role == "join":
         ctx.membership.join(settings, answers["token"])
     else:
         ctx.membership.enrol(settings, answers["token"])
-    return {"role": role}
+    return record
+
+
+def _database_url(settings) -> str:
+    """database_url as the box's settings files now say (the founding wrote one; never kept in the wizard's state)."""
+    return config.load(env={"EGRET_CONFIG_DIR": str(settings.config_dir)}, state_dir=settings.state_dir).database_url
 
 
 def undo(record: dict, ctx) -> None:
@@ -123,3 +136,6 @@ def undo(record: dict, ctx) -> None:
         ctx.membership.unenrol(ctx.settings)
     else:
         ctx.membership.leave(ctx.settings)
+    if record.get("settings_file"):
+        Path(record["settings_file"]).unlink(missing_ok=True)
+        ctx.settings = config.replace(ctx.settings, database_url="")

@@ -117,6 +117,33 @@ def test_new_site_is_founded_and_undone_on_failure(unlocked):
     assert unlocked.membership.calls[-1] == ("leave",) and unlocked.membership.role is None
 
 
+def _founded_on_postgresql(unlocked, url):
+    """What founding.found_site answers on a fresh box whose machine has PostgreSQL: the settings file it wrote."""
+    path = unlocked.settings.config_dir / "50-database.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'database_url = "{url}"\n')
+    unlocked.membership.found_result = {"database": {"engine": "postgresql"},
+                                        "move": {"settings_file": str(path), "services": []}}
+    return path
+
+
+def test_a_site_founded_on_postgresql_starts_its_services_there(unlocked):
+    url = "postgresql://egret:pw@127.0.0.1:5432/egret_{service}"
+    _founded_on_postgresql(unlocked, url)
+    unlocked.complete_steps(role={"role": "cluster", "site_name": "lyon"})
+    assert unlocked.apply_and_wait()["status"] == "done"
+    assert unlocked.services.database_urls == {"identity": url, "compute": url}
+
+
+def test_a_failed_founding_on_postgresql_removes_its_settings_file(unlocked):
+    path = _founded_on_postgresql(unlocked, "postgresql://egret:pw@127.0.0.1:5432/egret_{service}")
+    unlocked.services.fail_start["compute"] = "compute would not start"
+    unlocked.complete_steps(role={"role": "cluster", "site_name": "lyon"})
+    assert unlocked.apply_and_wait()["status"] == "failed"
+    assert not path.exists() and unlocked.wizard.ctx.settings.database_url == ""
+    assert unlocked.membership.calls[-1] == ("leave",)
+
+
 def test_apply_refused_until_every_step_is_done(unlocked):
     unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD})
     r = unlocked.post("apply", {})
