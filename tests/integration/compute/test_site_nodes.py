@@ -1,6 +1,6 @@
 """A site's control plane under `egret up` (cluster, compute, compute agent; fake drivers): a member that heartbeats
 becomes a compute node reached through its agent over mTLS, goes down within the documented bound when it falls
-silent, and its removal asks the running compute API first."""
+silent, destroys a deleted server's guest when it comes back, and its removal asks the running compute API first."""
 from __future__ import annotations
 
 import threading
@@ -13,6 +13,9 @@ from appliance import config, pki
 from appliance.cluster import membership, models
 from appliance.db import open_service_database
 from appliance.testing.cloud import RunningCloud
+from services.compute import models as compute_models
+from services.compute.drivers import base
+from services.compute.drivers.remote import RemoteDriver
 
 pytestmark = pytest.mark.integration
 INTERVAL = 1.0
@@ -67,32 +70,59 @@ def _wait(what, timeout=30.0):
     return what()
 
 
-def test_a_member_becomes_a_node_goes_down_and_is_removed(founder, tmp_path):
-    box, settings = founder
-    cert = _admit(settings, tmp_path, "beta")
-    ca_pem = membership.site_ca_pem(settings)
-    beating = threading.Event()
-    beating.set()
+class Heartbeats:
+    """The member's cluster unit, as far as the founder can tell: a heartbeat every half interval while running."""
 
-    def heartbeats():
-        while beating.is_set():
+    def __init__(self, settings, cert):
+        self.url = f"https://127.0.0.1:{settings.port('cluster')}/v1/cluster/heartbeat"
+        self.ca_pem, self.cert = membership.site_ca_pem(settings), cert
+        self.running, self.thread = threading.Event(), None
+
+    def start(self):
+        self.running.set()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.running.clear()
+        self.thread.join()
+
+    def _beat(self):
+        while self.running.is_set():
             try:
-                pki.request("POST", f"https://127.0.0.1:{settings.port('cluster')}/v1/cluster/heartbeat",
-                            ca_pem=ca_pem, cert=cert, body={"health": {"compute-agent": True}})
+                pki.request("POST", self.url, ca_pem=self.ca_pem, cert=self.cert,
+                            body={"health": {"compute-agent": True}})
             except pki.PeerError:
                 pass
             time.sleep(INTERVAL / 2)
-    thread = threading.Thread(target=heartbeats, daemon=True)
-    thread.start()
+
+
+def _server(settings, name: str, **fields) -> str:
+    """A server row on a node, as the compute API left it (the compute process reads the same database)."""
+    open_service_database(settings, "compute", compute_models.database, migrations=False)
+    with compute_models.database.connection_context():
+        row = {"vm_state": "active", "power_state": 1, **fields}
+        return compute_models.Instance.create(name=name, project_id="p-x", user_id="u-x", flavor={"vcpus": 1},
+                                              **row).id
+
+
+def _spec(name: str) -> base.GuestSpec:
+    return base.GuestSpec(name=name, uuid="7c0e1a6e-0000-4000-8000-000000000002", vcpus=1, memory_mb=64,
+                          disks=[base.DiskSpec(path="/nowhere/disk", target="vda")], vifs=[])
+
+
+def test_a_member_becomes_a_node_goes_down_comes_back_and_is_removed(founder, tmp_path):
+    box, settings = founder
+    beats = Heartbeats(settings, _admit(settings, tmp_path, "beta"))
+    beats.start()
     try:
         up = _wait(lambda: _hypervisors(box).get("beta", {}).get("state") == "up")
         assert up, (_hypervisors(box), box.logs())
         beta = _hypervisors(box)["beta"]
-        # its capacity is what the node's agent reported (the fake driver's), its address the member's
+        # its capacity is what the node's agent reported (the fake driver's)
         assert beta["hypervisor_type"] == "FAKE" and beta["vcpus"] == 64 and beta["status"] == "enabled"
     finally:
-        beating.clear()
-        thread.join()
+        beats.stop()
     silent = time.time()
     down = _wait(lambda: _hypervisors(box)["beta"]["state"] == "down", timeout=20)
     took = time.time() - silent
@@ -101,9 +131,34 @@ def test_a_member_becomes_a_node_goes_down_and_is_removed(founder, tmp_path):
     assert down and took <= 4 * INTERVAL + 2.5, (took, _hypervisors(box))
     print(f"\nnode down {took:.1f} s after its last heartbeat (interval {INTERVAL} s)")
 
-    # the node hosts no servers: the cluster unit asked the running compute API, which said so
+    # while beta is down: a server still on it shows its host DOWN; another was deleted, its guest still runs there
+    kept = _server(settings, "kept", host="beta", domain_name="egret-kept")
+    _server(settings, "gone", host="beta", domain_name="egret-gone", deleted=True, vm_state="deleted")
+    agent = RemoteDriver.for_node(settings, "beta", "127.0.0.1")   # the founder's own certificate, as compute's
+    agent.spawn(_spec("egret-gone"))
     admin = {"X-Auth-Token": box.admin_token()}
-    r = requests.delete(f"https://127.0.0.1:{settings.port('cluster')}/v1/cluster/nodes/beta", headers=admin,
-                        verify=False, timeout=20)
+    shown = requests.get(box.url("compute", f"/v2.1/servers/{kept}"), timeout=10,
+                         headers={**admin, "OpenStack-API-Version": "compute 2.16"}).json()["server"]
+    assert shown["host_status"] == "DOWN" and shown["OS-EXT-STS:power_state"] == 1, shown
+
+    # removing it asks the running compute API, which names the server
+    remove = f"https://127.0.0.1:{settings.port('cluster')}/v1/cluster/nodes/beta"
+    r = requests.delete(remove, headers=admin, verify=False, timeout=20)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["message"] == "node beta still hosts 1 server; drain it first (egret cluster drain beta)"
+
+    # beta comes back: the deleted server's guest is destroyed there, through its agent
+    beats.start()
+    try:
+        assert _wait(lambda: "egret-gone" not in agent.list_domains()), (agent.list_domains(), box.logs())
+        assert _wait(lambda: _hypervisors(box)["beta"]["state"] == "up")
+    finally:
+        beats.stop()
+
+    # drained (here: its server deleted), it may go; its row stays, and goes down
+    open_service_database(settings, "compute", compute_models.database, migrations=False)
+    with compute_models.database.connection_context():
+        compute_models.Instance.update(deleted=True).where(compute_models.Instance.id == kept).execute()
+    r = requests.delete(remove, headers=admin, verify=False, timeout=20)
     assert r.status_code == 204, r.text
-    assert _hypervisors(box)["beta"]["state"] == "down"   # its row stays (servers would still name it)
+    assert _wait(lambda: _hypervisors(box)["beta"]["state"] == "down", timeout=10)
