@@ -142,3 +142,13 @@ def test_the_agent_trusts_only_the_founder(settings):
     settings.service = {"network-agent": {"control_plane": "api-1"}}
     assert agent.control_plane(settings) == {"api-1"}
 
+
+
+def test_prepare_serves_with_the_nodes_site_certificate(settings):
+    membership.found(settings, "lab")
+    files = agent.prepare(settings)
+    cert, key = membership.node_certificate(settings)
+    assert files["cert"].read_text() == cert.read_text() and files["key"].read_text() == key.read_text()
+    assert files["ca"].read_text() == membership.site_ca_pem(settings)
+    assert files["key"].stat().st_mode & 0o077 == 0                 # the key stays private
+    assert agent.control_plane(settings) == {membership.site(settings)["node"]}   # the founder drives itself only
