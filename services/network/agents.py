@@ -52,7 +52,7 @@ def list_agents(settings) -> list[dict]:
     conf = section(settings)
     site = nodes.site_nodes(settings)
     if site is None:
-        info = membership.site(settings)
+        info = nodes.site_info(settings)
         here = info["node"] if info else pki.node_name(settings)
         site, seen = [nodes.Node(here, "", True, True)], {}
     else:

@@ -32,10 +32,20 @@ def host_of(address: str) -> str:
     return text.rpartition(":")[0] if text.count(":") == 1 else text
 
 
+def site_info(settings) -> dict | None:
+    """This box's site file, or None. One this unit may not read (the cluster unit's private state on a box whose
+    permissions keep it out) is a standalone box's: the local data plane must never stop because of it."""
+    try:
+        return membership.site(settings)
+    except (OSError, ValueError) as exc:
+        log.warning("the site's membership cannot be read (%s); applying this node only", exc)
+        return None
+
+
 def site_nodes(settings) -> list[Node] | None:
     """Every node of the site when this box is its control plane (the founder), else None: a standalone box or a
     member applies only its own data plane, as before."""
-    info = membership.site(settings)
+    info = site_info(settings)
     if not info or info.get("role") != "founder":
         return None
     nodes = [Node(str(m.get("name")), host_of(m.get("address", "")), m.get("status") == "online",

@@ -149,3 +149,10 @@ def test_peers_skip_names_and_keep_the_setting():
                                           ("", "")])
 def test_the_host_of_a_member_address(address, host):
     assert nodes.host_of(address) == host
+
+
+def test_an_unreadable_site_file_leaves_the_box_its_own_data_plane(settings, monkeypatch):
+    def denied(settings):
+        raise PermissionError(13, "Permission denied", "cluster/site.json")
+    monkeypatch.setattr(membership, "site", denied)
+    assert nodes.site_nodes(settings) is None
