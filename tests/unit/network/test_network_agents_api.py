@@ -1,7 +1,14 @@
 """GET /v2.0/agents: each node of the site as Neutron agents (`openstack network agent list`), operators only."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 from openstack.network.v2.agent import Agent
+from werkzeug.serving import make_server
 
 from appliance import pki
 from tests.unit.network.test_network_site_nodes import MEMBERS, _found
@@ -58,3 +65,28 @@ def test_an_unknown_agent_is_404_and_members_are_refused(admin, alice, reader):
 def test_the_agent_extension_is_listed(alice):
     assert alice.ok("GET", "/v2.0/extensions/agent")["extension"]["alias"] == "agent"
     assert "agents" in {r["collection"] for r in alice.ok("GET", "/v2.0")["resources"]}
+
+
+def test_the_openstack_cli_lists_and_shows_them(app, settings, mint_token):
+    """The unmodified `openstack` CLI against the app over HTTP (a token given directly, no catalog)."""
+    _found(settings, [{**m, "last_seen": "2026-12-02T23:40:01Z"} for m in MEMBERS])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = mint_token(user_id="admin", project_id="proj-admin", roles=["admin", "member", "reader"])
+    cli = [str(Path(sys.executable).parent / "openstack"), "--os-auth-type", "admin_token", "--os-token", token,
+           "--os-endpoint", f"http://127.0.0.1:{server.server_port}"]
+
+    def run(*args):
+        out = subprocess.run([*cli, *args, "-f", "json"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+    try:
+        dhcp = run("network", "agent", "list", "--agent-type", "dhcp")
+        assert [(a["Host"], a["Binary"], a["Alive"]) for a in dhcp] == [("boss", "neutron-dhcp-agent", True)]
+        (n3,) = run("network", "agent", "list", "--host", "n3")
+        assert (n3["Agent Type"], n3["Alive"], n3["State"]) == ("Linux bridge agent", False, True)
+        shown = run("network", "agent", "show", n3["ID"])
+        assert shown["host"] == "n3" and shown["alive"] is False and shown["binary"] == "neutron-linuxbridge-agent"
+    finally:
+        server.shutdown()
+        server.server_close()
