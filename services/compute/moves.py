@@ -101,7 +101,7 @@ class ServerMoves:
 
     def migrate(self, inst, host: str | None, ctx) -> Migration:
         """Cold migration (Nova's resize to the same flavor on another node): the source keeps its claim and its
-        copy until confirmResize."""
+        disk until confirmResize."""
         self._check_state(inst, "migrate", ("active", "stopped"))
         if host == inst.host:
             raise BadRequest(f"Cannot migrate instance {inst.id} to the host it is on ({host}).")
@@ -202,6 +202,9 @@ class ServerMoves:
                     source.power_off(mig.source_domain, self.node.shutdown_timeout)
                 if inst.image_ref:   # a volume-backed server has no root disk of its own to carry
                     chunks = source.export_root_disk(inst.id, inst.image_ref)
+                # the source's domain goes now, its disk stays until the confirm (a revert boots it again): two
+                # nodes that share a libvirtd (several nodes on one machine) cannot both define the server's uuid
+                source.destroy(mig.source_domain)
                 mig.status = "post-migrating"
                 mig.save()
                 self._task(inst, "resize_finish")

@@ -44,7 +44,7 @@ def test_migrate_then_confirm_frees_the_source(site):
     target = site.drivers[moved.host]
     assert moved.host != source.host and server(site, sid)["status"] == "VERIFY_RESIZE"
     assert target.power_state(moved.domain_name) == base.RUNNING
-    assert src.power_state(source.domain_name) == base.SHUTDOWN        # stopped, kept until confirm
+    assert source.domain_name not in src.list_domains()               # stopped and undefined; its disk stays
     assert _disk(target, sid).is_file() and _disk(src, sid).is_file()
     assert site.network.ports[moved.ports[0]["port_id"]]["binding:host_id"] == moved.host
     assert [p["port_id"] for p in moved.ports] == [p["port_id"] for p in source.ports]
