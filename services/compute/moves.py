@@ -69,20 +69,31 @@ class ServerMoves:
         except scheduler.NoValidHost as exc:
             raise BadRequest(str(exc)) from None
 
-    def _check_state(self, inst, action: str, states) -> None:
-        if inst.vm_state not in states or inst.task_state is not None:
-            raise Conflict(f"Cannot '{action}' instance {inst.id} while it is in "
-                           + (f"task_state {inst.task_state}" if inst.task_state else f"vm_state {inst.vm_state}"))
+    def _take(self, inst, action: str, states, task: str) -> None:
+        """Set the move's task state if the server is in one of `states` with no task, in one UPDATE: of two
+        concurrent moves of one server, one wins and the other is Nova's 409."""
         if not inst.host:
             raise Conflict(f"Cannot '{action}' instance {inst.id}: it has no host.")
+        taken = Instance.update(task_state=task).where(
+            (Instance.id == inst.id) & Instance.vm_state.in_(states) & Instance.task_state.is_null()).execute()
+        if not taken:
+            fresh = Instance.get_by_id(inst.id)
+            raise Conflict(f"Cannot '{action}' instance {inst.id} while it is in "
+                           + (f"task_state {fresh.task_state}" if fresh.task_state else f"vm_state {fresh.vm_state}"))
+        inst.task_state = task
+
+    def _release(self, inst) -> None:
+        """A move refused after _take: the server is as it was."""
+        Instance.update(task_state=None).where(Instance.id == inst.id).execute()
+        inst.task_state = None
 
     def evacuate(self, inst, host: str | None, force: bool, ctx) -> Migration:
         """Rebuild a server of a down node elsewhere (Nova's evacuate): its node must be down (or forced down)."""
-        self._check_state(inst, "evacuate", ("active", "stopped", "error"))
         source = ComputeNode.get_or_none(ComputeNode.host == inst.host)
-        if source is None or source.state != "down":
+        if inst.host and (source is None or source.state != "down"):
             raise BadRequest(f"Compute service of {inst.host} is still in use.")
         self._target(inst, host, NotFound(f"Compute host {host} not found."))
+        self._take(inst, "evacuate", ("active", "stopped", "error"), "rebuilding")
         mig = Migration.create(instance_id=inst.id, migration_type="evacuation", status="accepted",
                                source_compute=inst.host, dest_compute=host or "", source_domain=inst.domain_name,
                                was_running=True)
@@ -90,10 +101,10 @@ class ServerMoves:
             self._claim(inst, host, force=force)     # the down node's claim is released with it
         except BadRequest:
             mig.delete_instance()
+            self._release(inst)
             raise
         mig.dest_compute, mig.status = inst.host, "pre-migrating"
         mig.save()
-        inst.task_state = "rebuilding"
         inst.save()
         record(inst, "evacuate", ctx)
         self.node.tasks.submit(self.do_evacuate, inst.id, mig.id)
@@ -102,10 +113,10 @@ class ServerMoves:
     def migrate(self, inst, host: str | None, ctx) -> Migration:
         """Cold migration (Nova's resize to the same flavor on another node): the source keeps its claim and its
         disk until confirmResize."""
-        self._check_state(inst, "migrate", ("active", "stopped"))
-        if host == inst.host:
+        if host is not None and host == inst.host:
             raise BadRequest(f"Cannot migrate instance {inst.id} to the host it is on ({host}).")
         self._target(inst, host, BadRequest(f"Compute host {host} could not be found."))
+        self._take(inst, "migrate", ("active", "stopped"), "resize_prep")
         mig = Migration.create(instance_id=inst.id, migration_type="migration", status="pre-migrating",
                                source_compute=inst.host, dest_compute=host or "", source_domain=inst.domain_name,
                                was_running=inst.vm_state == "active")
@@ -113,10 +124,10 @@ class ServerMoves:
             self._claim(inst, host, keep_source=mig.id)
         except BadRequest:
             mig.delete_instance()
+            self._release(inst)
             raise
         mig.dest_compute = inst.host
         mig.save()
-        inst.task_state = "resize_prep"
         inst.save()
         record(inst, "migrate", ctx)
         self.node.tasks.submit(self.do_migrate, inst.id, mig.id)

@@ -213,3 +213,31 @@ def test_the_drain_command_parses_and_says_what_it_needs(tmp_path, capsys):
         state_dir = tmp_path
     assert args.handler(args, Settings()) == 1
     assert "no admin credentials" in capsys.readouterr().err
+
+
+def test_a_volume_backed_server_migrates_with_its_volume(site):
+    vol = site.volume.add_volume(name="boot")
+    body = site.server_body()
+    del body["server"]["imageRef"]
+    body["server"]["block_device_mapping_v2"] = [{"uuid": vol["id"], "source_type": "volume",
+                                                  "destination_type": "volume", "boot_index": 0}]
+    sid = site.api.post("/v2.1/servers", json=body).json["server"]["id"]
+    with models.database.connection_context():
+        before = row(sid).attachments[0].attachment_id
+    moved = _migrate(site, sid)
+    assert server(site, sid)["status"] == "VERIFY_RESIZE"
+    with models.database.connection_context():
+        now = row(sid).attachments[0].attachment_id
+    assert now and now != before and before not in site.volume.attachments
+    assert vol["path"] in site.drivers[moved.host].xml(moved.domain_name)
+    assert not _disk(site.drivers[moved.host], sid).exists()         # no root disk of its own was carried
+
+
+def test_a_server_with_a_task_under_way_is_not_moved(site):
+    sid = site.boot()
+    with models.database.connection_context():
+        models.Instance.update(task_state="rebooting").where(models.Instance.id == sid).execute()
+    resp = _act(site, sid, {"migrate": None})
+    assert resp.status_code == 409 and "task_state rebooting" in resp.json["conflictingRequest"]["message"]
+    with models.database.connection_context():
+        assert not Migration.select().where(Migration.instance_id == sid).exists()
