@@ -73,7 +73,9 @@ class ComputeManager:
         return self.actions.console_output(inst, length)
 
     def reconcile(self) -> dict:
-        return self.reconciler.reconcile()
+        # moves first: the reconciler would otherwise clear their task states and leave a server between nodes
+        moved = self.moves.recover()
+        return {**self.reconciler.reconcile(), "recovered_moves": moved}
 
     def sync_power_states(self) -> int:
         return self.reconciler.sync_power_states()

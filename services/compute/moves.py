@@ -156,6 +156,33 @@ class ServerMoves:
         record(inst, "revertResize", ctx)
         self.node.tasks.submit(self.do_revert, inst.id, mig.id)
 
+    @in_db
+    def recover(self) -> list[str]:
+        """After a restart, the moves a crash interrupted (before the reconciler clears their task states): a cold
+        migration (or its revert) goes back to its source, where its disk still is; an evacuation runs again (its
+        node is down). The servers recovered."""
+        out = []
+        for mig in Migration.select().where(Migration.status.in_(
+                ("accepted", "pre-migrating", "migrating", "post-migrating", "reverting"))):
+            inst = Instance.get_or_none(Instance.id == mig.instance_id)
+            if inst is None or inst.deleted:
+                mig.status = "error"
+                mig.save()
+                continue
+            if mig.migration_type == "evacuation":
+                inst.task_state = "rebuilding"
+                inst.save()
+                self.do_evacuate(inst.id, mig.id)
+            else:
+                faults.record(inst, "Migration interrupted: the compute service restarted; the server is back on "
+                                    f"{mig.source_compute}.")
+                mig.status = "reverted" if mig.status == "reverting" else "error"
+                self._back(inst, mig)
+                inst.save()
+                mig.save()
+            out.append(inst.id)
+        return out
+
     # -- the guest's move (a task) ----------------------------------------------------------------------------
     def _respawn(self, inst, chunks=None, running: bool = True, fresh: bool = False) -> None:
         """The server's guest on the node it now names (inst.host), with the same ports (bound there) and volumes

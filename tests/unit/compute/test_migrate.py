@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from moves_support import claims, make_site, row, server
+from moves_support import claims, force_down, make_site, row, server
 
 from appliance.cluster import drain
 from services.compute import models
@@ -241,3 +241,35 @@ def test_a_server_with_a_task_under_way_is_not_moved(site):
     assert resp.status_code == 409 and "task_state rebooting" in resp.json["conflictingRequest"]["message"]
     with models.database.connection_context():
         assert not Migration.select().where(Migration.instance_id == sid).exists()
+
+
+def test_a_migration_a_restart_interrupted_goes_back_to_its_source(site):
+    sid = site.boot()
+    source = row(sid)
+    moved = _migrate(site, sid)
+    with models.database.connection_context():   # as a crash left it: copied and started, not yet finished
+        Migration.update(status="migrating").where(Migration.instance_id == sid).execute()
+        models.Instance.update(vm_state="active", task_state="resize_migrating").where(
+            models.Instance.id == sid).execute()
+    report = site.manager.reconcile()
+    assert report["recovered_moves"] == [sid]
+    back = row(sid)
+    assert back.host == source.host and server(site, sid)["status"] == "ACTIVE"
+    assert "restarted" in back.fault["message"]
+    assert site.drivers[source.host].power_state(back.domain_name) == base.RUNNING
+    assert moved.domain_name not in site.drivers[moved.host].list_domains()
+    assert claims() == {sid: source.host}
+
+
+def test_an_evacuation_a_restart_interrupted_runs_again(site):
+    sid = site.boot()
+    force_down(site, row(sid).host)
+    assert _act(site, sid, {"evacuate": {}}).status_code == 200
+    moved = row(sid)
+    site.drivers[moved.host].destroy(moved.domain_name)   # the crash came before the spawn
+    with models.database.connection_context():
+        Migration.update(status="pre-migrating").where(Migration.instance_id == sid).execute()
+        models.Instance.update(task_state="rebuilding").where(models.Instance.id == sid).execute()
+    assert site.manager.reconcile()["recovered_moves"] == [sid]
+    assert server(site, sid)["status"] == "ACTIVE" and row(sid).host == moved.host
+    assert site.drivers[moved.host].power_state(moved.domain_name) == base.RUNNING
