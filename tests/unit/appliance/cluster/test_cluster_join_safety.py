@@ -2,6 +2,7 @@
 resources is refused (or drops them with --force), and an admission is undone when the box cannot finish."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sqlite3
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from appliance import cli, errors, jointoken, pki
+from appliance import cli, db, errors, jointoken, pki
 from appliance.cluster import founding, holdings, membership, models, versions
 from appliance.cluster.join import JoinError, join
 from appliance.cluster.service import create_app
@@ -167,3 +168,16 @@ def _fds(pid):
         return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
     except OSError:
         return set()
+
+
+def test_migration_0002_adds_the_release_columns_to_an_older_database(tmp_path):
+    database = db.open_database(f"sqlite:///{tmp_path / 'cluster.db'}")
+    # the node table as release 0001 made it before nodes had a release
+    database.execute_sql('CREATE TABLE "node" ("id" VARCHAR(64) PRIMARY KEY, "name" VARCHAR(63), '
+                         '"address" VARCHAR(255), "cert_fingerprint" VARCHAR(71), "founder" INTEGER, '
+                         '"last_seen" DATETIME, "health" TEXT, "created_at" DATETIME, "updated_at" DATETIME)')
+    migration = importlib.import_module("appliance.cluster.migrations.0002_node_version")
+    migration.up(database)
+    migration.up(database)  # a database 0001 made from the live models has them already: nothing to add
+    assert {"version", "confirmed_at"} <= {c.name for c in database.get_columns("node")}
+    database.close()
