@@ -27,14 +27,27 @@ def found_site(settings, site_name: str, *, psql: pgserver.Psql | None = None, k
         return {"site": membership.found(settings, site_name, database), "database": database, "move": None}
     report, reason = None, "founded with --keep-sqlite" if keep_sqlite else None
     if not keep_sqlite:
+        psql = psql or pgserver.Psql()
         try:
-            to = dbmove.local_target(settings, psql or pgserver.Psql(), role, prefix=prefix)
-        except dbmove.MoveError as exc:
-            reason = f"no PostgreSQL server on this box: {exc}"
+            psql.run("SELECT 1")  # is there a server we may use? (asking changes nothing on it)
+        except (OSError, RuntimeError) as exc:
+            reason = (f"no PostgreSQL server on this box: the local PostgreSQL server ({psql.host}, port "
+                      f"{psql.port}) is not usable: {exc}")
         else:
-            plans = dbmove.plan(settings, to)
-            # a refused move (the services run, a bad row) raises: the founding is refused with it
-            report = dbmove.move_box(settings, to, progress) if plans else start_empty(settings, to)
+            # refused before Egret's role is made on the server: a founding that cannot move changes nothing
+            sources = [p.source for p in dbmove.plan(settings, "postgresql://check/egret_{service}")]
+            problem = dbmove.services_running(settings, sources)
+            if problem:
+                raise dbmove.MoveError(f"{problem} (founding moves this box's state into PostgreSQL; nothing was "
+                                       "changed)")
+            try:
+                to = dbmove.local_target(settings, psql, role, prefix=prefix)
+            except dbmove.MoveError as exc:  # a server, but not one Egret may have a role on
+                reason = f"no PostgreSQL server this box may use: {exc}"
+            else:
+                plans = dbmove.plan(settings, to)
+                # a refused move (a bad row) raises: the founding is refused with it
+                report = dbmove.move_box(settings, to, progress) if plans else start_empty(settings, to)
     if reason:
         database = {"engine": "sqlite", "reason": reason}
     else:

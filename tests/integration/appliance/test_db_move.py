@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from urllib.parse import urlparse
 
@@ -321,6 +322,21 @@ def test_founding_a_site_moves_the_box_to_postgresql(tmp_path, postgres_url, mon
     tag = uuid.uuid4().hex[:8]
     role, prefix = f"egfound{tag}", f"fd{tag}"
     try:
+        # a service still holding its database: the founding is refused before anything is made anywhere
+        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1]); time.sleep(60)",
+                                   str(state / "network.db")])
+        try:
+            deadline = time.time() + 10
+            while not dbmove.open_by_others(state / "network.db") and time.time() < deadline:
+                time.sleep(0.05)
+            with pytest.raises(dbmove.MoveError, match="stop the services first .*nothing was changed"):
+                founding.found_site(settings, "lab", psql=psql, role=role, prefix=prefix)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert membership.site(settings) is None and (state / "network.db").exists()
+        assert psql.run(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == "0"
+
         out = founding.found_site(settings, "lab", psql=psql, role=role, prefix=prefix)
         assert out["database"]["engine"] == "postgresql" and out["site"]["site"] == "lab"
         assert {m["service"] for m in out["move"]["services"]} == set(SERVICES)
