@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from appliance import config, federation_site, pki, stateplan
-from appliance.cluster import founding, membership
+from appliance.cluster import founding, holdings, membership
 from appliance.cluster.join import join, reach_site
 from appliance.config import Settings
 from appliance.image.units import SETUP_GATE, unit_name
@@ -114,6 +114,12 @@ class RealMembership:
             pki.fetch_pinned_ca(body["hub_url"], body["ca_fingerprint"], path="/v1/ca")
         else:
             reach_site(body)
+
+    @staticmethod
+    def holdings_problem(settings: Settings) -> str | None:
+        """Why joining would lose what this box's own cloud holds (None: it holds nothing)."""
+        held = holdings.count(settings)
+        return holdings.refusal(held) if held else None
 
     @staticmethod
     def found(settings: Settings, site_name: str) -> dict:

@@ -76,6 +76,7 @@ class FakeMembership:
         self.role: str | None = None
         self.calls: list[tuple] = []
         self.found_result: dict | None = None  # what found() answers (founding.found_site's shape)
+        self.held: str | None = None  # holdings_problem's answer: what this box's own cloud would lose
 
     def check_peer(self, kind, body):
         self.calls.append(("check_peer", kind))
@@ -87,6 +88,9 @@ class FakeMembership:
         if self.refuse_apply:
             raise RuntimeError(self.refuse_apply)
         self.role = role
+
+    def holdings_problem(self, settings):
+        return self.held
 
     def found(self, settings, site_name):
         self._do("cluster", site_name)

@@ -65,6 +65,10 @@ def validate(answers: dict, ctx) -> dict:
             raise StepError("fingerprint_confirmed", f"Check the peer's CA fingerprint: {fingerprint}. Confirm it "
                                                      "matches the one printed by the issuing box.",
                             fingerprint=fingerprint, peer=body.get("addresses") or out.get("hub_url"))
+        if role == "join":  # a box whose own cloud holds resources would lose them (egret join --force drops them)
+            held = ctx.membership.holdings_problem(ctx.settings)
+            if held:
+                raise StepError("role", held)
         try:  # before anything changes: the peer answers and presents the CA the token pins
             ctx.membership.check_peer(role, body)
         except Exception as exc:

@@ -170,6 +170,13 @@ def test_join_peer_must_answer_with_the_pinned_ca(unlocked):
     assert "role" not in unlocked.answers() and err["field"] == "token"
 
 
+def test_join_refused_while_the_box_holds_resources(unlocked):
+    unlocked.membership.held = "This box holds 1 server, 2 images; they would be lost when it joins"
+    _bad(unlocked, "role", {"role": "join", "token": _token(), "fingerprint_confirmed": True}, "role",
+         "1 server, 2 images")
+    assert "role" not in unlocked.answers() and ("check_peer", "join") not in unlocked.membership.calls
+
+
 def test_duplicate_hostname_in_cluster_refused(unlocked):
     unlocked.post("box", {"hostname": "edge-01", "timezone": "UTC"})
     _bad(unlocked, "role", {"role": "join", "token": _token(members=["edge-01", "edge-02"]),
