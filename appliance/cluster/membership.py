@@ -236,8 +236,14 @@ def redeem(settings, secret: str, name: str, address: str, csr_pem: str, version
         if row is None:
             raise errors.Unauthorized("The join token is not one this site issued (or it was revoked).")
         if row.used_at is not None:
-            raise errors.Unauthorized(f"The join token was already used by node '{row.used_by}'; "
-                                      "ask for a new one with `egret join-token`.")
+            stale = models.Node.get_or_none(models.Node.name == name) if row.used_by == name else None
+            if stale is None or stale.confirmed_at is not None or stale.founder:
+                raise errors.Unauthorized(f"The join token was already used by node '{row.used_by}'; "
+                                          "ask for a new one with `egret join-token`.")
+            # the same node again before its first heartbeat: it never kept what it was sent (it died, or its
+            # abort did not arrive), so it is admitted afresh and the first certificate is forgotten
+            stale.delete_instance()
+            models.JoinToken.update(used_at=None, used_by=None).where(models.JoinToken.id == row.id).execute()
         if row.expires_at <= now():
             raise errors.Unauthorized("The join token has expired; ask for a new one with `egret join-token`.")
         if name == info["node"] or models.Node.get_or_none(models.Node.name == name):

@@ -196,10 +196,26 @@ def test_failed_joins_leave_nothing_and_a_retry_works(boxes, tmp_path, monkeypat
     assert not membership.site_file(eps).exists() and not (membership.state_dir(eps) / "member").exists()
     assert not (eps.state_dir / "clouds.yaml").exists()
 
-    # the same token works once the box can write again
+    # a box that died right after the founder answered (no abort sent, no file kept) retries with the same token:
+    # the founder admits it afresh, since it never sent a heartbeat
     blocker.unlink()
+    ca_pem = requests.get(_cluster_url(alpha, "/v1/cluster/ca"), verify=False, timeout=10).json()["ca_certificate"]
+    pki.request("POST", _cluster_url(alpha, "/v1/cluster/join"), ca_pem=ca_pem, body={
+        "secret": jointoken.parse("join", token)["secret"], "name": "eps", "address": "127.0.0.1:1",
+        "csr": pki.new_key_and_csr("eps")[1], "version": versions.current()})
+    assert "eps" in names() and not membership.site_file(eps).exists()
     info = join(eps, token, name="eps", address="127.0.0.1:1")
     assert info["site"] == "edge1" and "eps" in names()
+    node_cert = (membership.state_dir(eps) / "member" / "node.crt").read_text()
+    rows = requests.get(_cluster_url(alpha, "/v1/cluster/nodes"), headers=admin, verify=False, timeout=10).json()
+    assert [n for n in rows["nodes"] if n["name"] == "eps"] and pki.verifies(node_cert, ca_pem)
+    # once the node has sent its first heartbeat, the token is spent for good
+    pki.request("POST", _cluster_url(alpha, "/v1/cluster/heartbeat"), ca_pem=ca_pem,
+                cert=membership.node_certificate(eps), body={"version": versions.current()})
+    with pytest.raises(pki.PeerError, match="already used by node 'eps'"):
+        pki.request("POST", _cluster_url(alpha, "/v1/cluster/join"), ca_pem=ca_pem, body={
+            "secret": jointoken.parse("join", token)["secret"], "name": "eps", "address": "127.0.0.1:1",
+            "csr": pki.new_key_and_csr("eps")[1], "version": versions.current()})
     assert yaml.safe_load((eps.state_dir / "clouds.yaml").read_text())["clouds"]["egret"]["auth"]["auth_url"] == \
         alpha.url("identity", "/v3")
     # leaving gives the box its own cloud back (here it had none: nothing to restore) and forgets the site

@@ -181,3 +181,18 @@ def test_migration_0002_adds_the_release_columns_to_an_older_database(tmp_path):
     migration.up(database)  # a database 0001 made from the live models has them already: nothing to add
     assert {"version", "confirmed_at"} <= {c.name for c in database.get_columns("node")}
     database.close()
+
+
+def test_the_same_node_may_redeem_its_token_again_until_its_first_heartbeat(founder):
+    settings, _ = founder
+    secret = _secret(settings)
+    first = membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
+    with pytest.raises(errors.Unauthorized, match="already used by node 'n1'"):
+        membership.redeem(settings, secret, "n2", "10.0.0.6:8120", _csr("n2"))  # another node: never
+    again = membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
+    assert again["certificate"] != first["certificate"]
+    node = models.Node.get(models.Node.name == "n1")
+    assert node.cert_fingerprint == pki.fingerprint(again["certificate"]) and models.Node.select().count() == 2
+    membership.heartbeat(settings, "n1", None, {})
+    with pytest.raises(errors.Unauthorized, match="already used by node 'n1'"):
+        membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
