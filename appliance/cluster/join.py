@@ -122,6 +122,6 @@ def _abort(base: str, ca_pem: str, secret: str, name: str) -> str:
     try:
         pki.request("POST", base + "/v1/cluster/join/abort", ca_pem=ca_pem, body={"secret": secret, "name": name})
     except pki.PeerError as exc:
-        return (f"the founder still lists node '{name}' and could not be told ({exc}): remove it there "
-                f"(`DELETE /v1/cluster/nodes/{name}`) and ask for a new token.")
+        return (f"the founder still lists node '{name}' and could not be told ({exc}): retry the join with the "
+                "same token (the founder admits this node afresh until its first heartbeat).")
     return "the founder undid the admission and the token is good again: nothing was left, retry the join."
