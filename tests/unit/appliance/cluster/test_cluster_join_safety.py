@@ -11,9 +11,10 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from appliance import cli, db, errors, jointoken, pki
-from appliance.cluster import founding, holdings, membership, models, versions
+from appliance.cluster import founding, holdings, membership, models, siteclouds, versions
 from appliance.cluster.join import JoinError, join
 from appliance.cluster.service import create_app
 from appliance.testing.plugin import make_settings
@@ -196,3 +197,20 @@ def test_the_same_node_may_redeem_its_token_again_until_its_first_heartbeat(foun
     membership.heartbeat(settings, "n1", None, {})
     with pytest.raises(errors.Unauthorized, match="already used by node 'n1'"):
         membership.redeem(settings, secret, "n1", "10.0.0.5:8120", _csr())
+
+
+def test_a_members_clouds_yaml_names_the_site_until_it_leaves(settings):
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    own = cli.clouds_yaml(settings, "Own-Pass-1")  # a standalone box: its own cloud, with its admin's password
+    assert yaml.safe_load(open(own))["clouds"]["egret"]["auth"]["password"] == "Own-Pass-1"
+    api = {"identity_url": "https://10.0.0.1:5000/v3", "region": "RegionOne", "endpoints": [
+        {"label": "identity (Keystone v3)", "url": "https://10.0.0.1:5000/v3"}]}
+    membership.state_dir(settings).mkdir(parents=True, exist_ok=True)
+    membership.write_json(membership.site_file(settings), {"site": "lyon", "role": "member", "node": "n1",
+                                                           "ca_fingerprint": "x", "seeds": [], "api": api})
+    # `egret up` and `egret bootstrap` on a member write the site's, whatever password they hold
+    doc = yaml.safe_load(open(cli.clouds_yaml(settings, "Own-Pass-1")))["clouds"]["egret"]
+    assert doc["auth"]["auth_url"] == api["identity_url"] and "password" not in doc["auth"]
+    assert "Own-Pass-1" in (settings.state_dir / siteclouds.STANDALONE).read_text()
+    membership.leave(settings)
+    assert yaml.safe_load(open(own))["clouds"]["egret"]["auth"]["password"] == "Own-Pass-1"
