@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
-from services.compute import scheduler
+from services.compute import instance_actions, scheduler
 from services.compute.actions import ServerActions
 from services.compute.build import ServerBuilder
 from services.compute.devices import DeviceManager
@@ -353,6 +353,7 @@ class ComputeManager:
                                             delete_on_termination=to_bool(bdm.get("delete_on_termination")))
             made.append(inst)
         for inst in made:
+            instance_actions.record(inst, "create", ctx)
             self.tasks.submit(self.builder.build_instance, inst.id, token)
         return made
 
@@ -361,10 +362,11 @@ class ComputeManager:
         if inst.locked and not admin:
             raise Conflict(f"Instance {inst.id} is locked")
 
-    def delete_server(self, inst: Instance, admin: bool) -> None:
+    def delete_server(self, inst: Instance, admin: bool, ctx=None) -> None:
         self.check_lock(inst, admin)
         inst.task_state = "deleting"
         inst.save()
+        instance_actions.record(inst, "delete", ctx)
         self.tasks.submit(self.builder.delete_instance, inst.id)
 
     def action(self, inst: Instance, name: str, args, token: str, admin: bool, ctx=None):
@@ -395,6 +397,9 @@ class ComputeManager:
             if inst.vm_state not in states or inst.task_state is not None:
                 raise Conflict(f"Cannot '{name}' instance {inst.id} while it is in "
                                + (f"task_state {inst.task_state}" if inst.task_state else f"vm_state {inst.vm_state}"))
+        if name in instance_actions.NAMES and not (name in ("confirmResize", "revertResize")
+                                                   and self.moves.unconfirmed(inst) is not None):
+            instance_actions.record(inst, instance_actions.NAMES[name], ctx)   # a migration's records its own
         if name == "reboot":
             hard = str((args or {}).get("type", "SOFT")).upper() == "HARD"
             if not hard and inst.vm_state != "active":

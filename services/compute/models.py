@@ -1,6 +1,7 @@
 """Compute models: flavors, keypairs, instances (servers) with their volume attachments, groups, quotas, nodes."""
 from __future__ import annotations
 
+import datetime
 import uuid
 
 import peewee
@@ -171,6 +172,9 @@ class InstanceAction(Base):
     user_id = peewee.CharField(default="")
     project_id = peewee.CharField(default="")
     message = peewee.TextField(null=True)
+    # with microseconds, as Nova shows it (created_at keeps whole seconds): it also orders a server's actions
+    start_time = peewee.DateTimeField(default=lambda: datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None))
 
 
 ALL_MODELS = [Flavor, FlavorAccess, KeyPair, ServerGroup, Instance, VolumeAttachment, Quota, ComputeNode, Allocation,

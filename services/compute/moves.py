@@ -7,19 +7,14 @@ from types import SimpleNamespace
 from appliance.errors import BadRequest, Conflict, NotFound
 from services.compute import faults, scheduler
 from services.compute.drivers import base as drv
-from services.compute.models import ComputeNode, Instance, InstanceAction, Migration
+from services.compute.instance_actions import record
+from services.compute.models import ComputeNode, Instance, Migration
 from services.compute.tasks import in_db
 
 log = logging.getLogger(__name__)
 
 # a cold migration between its start and its confirm or revert holds the source's claim under the migration's id
 UNCONFIRMED = ("pre-migrating", "migrating", "post-migrating", "finished", "reverting")
-
-
-def record(inst, action: str, ctx=None, message: str | None = None) -> None:
-    """An instance action (Nova's os-instance-actions row) for what an admin did to the server."""
-    InstanceAction.create(instance_id=inst.id, action=action, user_id=getattr(ctx, "user_id", "") or "",
-                          project_id=inst.project_id, message=message)
 
 
 def driver_on(node, host: str):

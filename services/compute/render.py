@@ -248,3 +248,14 @@ def compute_service(r) -> dict:
     return {"id": service_id(r), "binary": "nova-compute", "host": r.host, "zone": node.availability_zone,
             "status": _status(node), "state": node.state, "updated_at": iso(node.updated_at),
             "disabled_reason": node.disabled_reason, "forced_down": False}
+
+
+def instance_action(row, request_id: str, events: bool = False) -> dict:
+    """Nova's instanceAction (updated_at from 2.58; events, with no traceback, on show)."""
+    out = {"action": row.action, "instance_uuid": row.instance_id, "message": row.message,
+           "project_id": row.project_id, "request_id": request_id,
+           "start_time": row.start_time.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+           "user_id": row.user_id, "updated_at": iso(row.updated_at)}
+    if events:
+        out["events"] = []
+    return out

@@ -124,7 +124,7 @@ def update(call):
 
 
 def delete(call):
-    manager().delete_server(call.resource, call.check(ADMIN))
+    manager().delete_server(call.resource, call.check(ADMIN), call.context)
     return "", 204
 
 
@@ -146,7 +146,7 @@ def action(call):
         validate(body, schema)
     inst, admin = call.resource, call.check(ADMIN)
     if name == "forceDelete":
-        manager().delete_server(inst, admin)
+        manager().delete_server(inst, admin, call.context)
         return "", 202
     result = manager().action(inst, name, args, call.context.token, admin, ctx=call.context)
     if name == "os-getConsoleOutput":

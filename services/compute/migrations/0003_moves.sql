@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS "instance_action" (
     "action" VARCHAR(255) NOT NULL,
     "user_id" VARCHAR(255) NOT NULL,
     "project_id" VARCHAR(255) NOT NULL,
-    "message" TEXT
+    "message" TEXT,
+    "start_time" {timestamp} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "instance_action_instance_id" ON "instance_action" ("instance_id");

@@ -50,6 +50,11 @@ class World:
             "networks": [{"uuid": self.net["id"]}]}})["server"]["id"]
         return {"server_id": sid}
 
+    def server_action(self):
+        ids = self.server()
+        acts = self.call("member", "GET", f"/v2.1/servers/{ids['server_id']}/os-instance-actions")["instanceActions"]
+        return {**ids, "request_id": acts[0]["request_id"]}
+
     def server_with_port(self):
         ids = self.server()
         with models.database.connection_context():
@@ -120,6 +125,8 @@ ROUTES = [
     R("PUT /v2.1/servers/<server_id>", WRITE_OWN, World.server, {"server": {"name": "renamed"}}),
     R("DELETE /v2.1/servers/<server_id>", "204 204 403 404 401", World.server),
     R("POST /v2.1/servers/<server_id>/action", ACCEPTED_OWN, World.server, {"reboot": {"type": "SOFT"}}),
+    R("GET /v2.1/servers/<server_id>/os-instance-actions", READ_OWN, World.server),
+    R("GET /v2.1/servers/<server_id>/os-instance-actions/<request_id>", READ_OWN, World.server_action),
     # admins only (Nova's os-evacuate, os-migrate-server:migrate); an admin's 400: one node, and it is up
     R("POST /v2.1/servers/<server_id>/action", "400 403 403 404 401", World.server, {"evacuate": {}},
       "os_compute_api:os-evacuate"),

@@ -58,7 +58,8 @@ def test_evacuation_keeps_ports_and_addresses_and_moves_the_claim(site):
         mig = Migration.get(Migration.instance_id == sid)
         assert (mig.migration_type, mig.status, mig.source_compute, mig.dest_compute) == \
             ("evacuation", "done", source, after.host)
-        assert [a.action for a in InstanceAction.select().where(InstanceAction.instance_id == sid)] == ["evacuate"]
+        assert [a.action for a in InstanceAction.select().where(InstanceAction.instance_id == sid)
+                .order_by(InstanceAction.start_time)] == ["create", "evacuate"]
 
 
 def test_evacuation_to_a_named_host_and_its_checks(site):

@@ -58,7 +58,7 @@ def test_migrate_then_confirm_frees_the_source(site):
     with models.database.connection_context():
         assert Migration.get_by_id(mig.id).status == "confirmed"
         assert [a.action for a in InstanceAction.select().where(InstanceAction.instance_id == sid)
-                .order_by(InstanceAction.created_at)] == ["migrate", "confirmResize"]
+                .order_by(InstanceAction.start_time)] == ["create", "migrate", "confirmResize"]
     check = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0x5a 1M 64k", str(_disk(target, sid))],
                            capture_output=True, text=True)
     assert check.returncode == 0 and "Pattern verification failed" not in check.stdout, check.stdout
@@ -273,3 +273,22 @@ def test_an_evacuation_a_restart_interrupted_runs_again(site):
     assert site.manager.reconcile()["recovered_moves"] == [sid]
     assert server(site, sid)["status"] == "ACTIVE" and row(sid).host == moved.host
     assert site.drivers[moved.host].power_state(moved.domain_name) == base.RUNNING
+
+
+def test_instance_actions_list_what_was_done(site):
+    sid = site.boot()
+    assert _act(site, sid, {"os-stop": None}).status_code == 202
+    _migrate(site, sid)
+    assert _act(site, sid, {"revertResize": None}).status_code == 202
+    acts = site.api.get(f"/v2.1/servers/{sid}/os-instance-actions").json["instanceActions"]
+    assert [a["action"] for a in acts] == ["revertResize", "migrate", "stop", "create"]
+    assert {a["instance_uuid"] for a in acts} == {sid} and acts[1]["user_id"] == "u-admin"
+    assert all(a["request_id"].startswith("req-") and "updated_at" in a for a in acts)
+    old = site.api.get(f"/v2.1/servers/{sid}/os-instance-actions", version="2.57").json["instanceActions"]
+    assert "updated_at" not in old[0]
+    one = site.api.get(f"/v2.1/servers/{sid}/os-instance-actions/{acts[1]['request_id']}").json["instanceAction"]
+    assert one["action"] == "migrate" and one["events"] == []
+    assert site.api.get(f"/v2.1/servers/{sid}/os-instance-actions/req-nope").status_code == 404
+    assert site.other.get(f"/v2.1/servers/{sid}/os-instance-actions").status_code == 404
+    other = site.boot(name="other")
+    assert site.api.get(f"/v2.1/servers/{other}/os-instance-actions/{acts[0]['request_id']}").status_code == 404
