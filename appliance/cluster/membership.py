@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ from appliance.endpoints import endpoints
 from appliance.manifest import load_manifest, start_order
 from appliance.pki import box_ca, node_name  # noqa: F401 (the box's own CA and name, which a site builds on)
 
+log = logging.getLogger("egret.cluster")
 STATE = "cluster"  # the unit's state directory
 DEFAULT_TTL = 3600
 HEARTBEAT_INTERVAL = 10.0
@@ -212,10 +214,15 @@ def shared_database_problem(settings, info: dict) -> str | None:
 def site_api(settings) -> dict:
     """What a member's clients use instead of its own cloud: the founder's public API (clouds.yaml, status)."""
     units = start_order(load_manifest(), settings.enabled_services)
-    ca_file = pki.api_tls_files(settings)["ca"]
+    ca_pem = None
+    if settings.tls_enabled:
+        try:
+            ca_pem = pki.api_tls_files(settings)["ca"].read_text()
+        except OSError:  # not there yet, or private to another unit: the member's clients then need their own
+            log.warning("the API's CA certificate is not readable here; members get the API without it")
     return {"region": settings.region, "identity_url": settings.url("identity", "/v3"),
             "endpoints": [{"label": label, "url": url} for label, url in endpoints(settings, units)],
-            "ca_certificate": ca_file.read_text() if settings.tls_enabled and ca_file.exists() else None}
+            "ca_certificate": ca_pem}
 
 
 def redeem(settings, secret: str, name: str, address: str, csr_pem: str, version: str | None = "") -> dict:

@@ -214,3 +214,19 @@ def test_a_members_clouds_yaml_names_the_site_until_it_leaves(settings):
     assert "Own-Pass-1" in (settings.state_dir / siteclouds.STANDALONE).read_text()
     membership.leave(settings)
     assert yaml.safe_load(open(own))["clouds"]["egret"]["auth"]["password"] == "Own-Pass-1"
+
+
+def test_the_join_answer_gives_the_site_api_and_the_ca_its_certificate_chains_to(tmp_path):
+    founder = make_settings(tmp_path / "f", tls={"enabled": True}, public_host="10.0.0.1")
+    app = create_app(founder, background=False)
+    membership.found(founder, "lyon")
+    ca_pem = pki.ensure_api_tls(founder)["ca"].read_text()
+    with app.app_context():
+        api = membership.redeem(founder, _secret(founder), "n1", "10.0.0.5:8120", _csr())["api"]
+    assert api["identity_url"] == f"https://10.0.0.1:{founder.port('identity')}/v3" and api["ca_certificate"] == ca_pem
+    assert {"label": "identity (Keystone v3)", "url": api["identity_url"]} in api["endpoints"]
+    member = make_settings(tmp_path / "m")
+    (membership.state_dir(member) / "member").mkdir(parents=True)
+    siteclouds.install(member, membership.state_dir(member) / "member", api)
+    doc = yaml.safe_load(open(siteclouds.write(member, api)))["clouds"]["egret"]
+    assert open(doc["cacert"]).read() == ca_pem
