@@ -208,7 +208,7 @@ def shared_database_problem(settings, info: dict) -> str | None:
         return None
     return (f"site '{info['site']}' keeps its control plane in SQLite ({recorded.get('reason', 'no PostgreSQL')}); "
             "a second node needs the shared database: install PostgreSQL on the founder, stop its services, run "
-            "`egret db move --local` there and start them again, then join with a new token.")
+            "`egret db move --local` there and start them again, then join again (this token stays good).")
 
 
 def site_api(settings) -> dict:
