@@ -70,8 +70,17 @@ def clouds_yaml(settings: config.Settings, password: str | None) -> str:
 
 def cmd_up(args, settings: config.Settings) -> int:
     from appliance import supervisor
+    from appliance.cluster import membership, siteclouds
     lock = supervisor.lock_state_dir(settings)  # noqa: F841 (held until exit)
-    return supervisor.run(settings, clouds_yaml(settings, ensure_bootstrapped(settings)))
+    clouds = clouds_yaml(settings, ensure_bootstrapped(settings))
+    info = membership.site(settings)
+    api = siteclouds.member_api(info)
+    if api:
+        # the endpoints printed next are this node's own units, which a member does not advertise
+        print(f"This box is node '{info['node']}' of site '{info['site']}': its cloud is the site's API, "
+              f"{api['identity_url']} (clouds.yaml below); the units listed next are this node's own, not the "
+              "site's.", flush=True)
+    return supervisor.run(settings, clouds)
 
 
 def cmd_bootstrap(args, settings):

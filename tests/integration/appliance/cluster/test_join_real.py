@@ -88,6 +88,13 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     status = beta.egret("status")
     assert "of site 'edge1': its cloud is the site's API" in status.stdout, status.stdout
     assert alpha.url("identity", "/v3") in status.stdout and beta.url("identity") not in status.stdout
+    # ... and so does `egret up` when the member starts again (it rewrites clouds.yaml at every start)
+    beta.stop()
+    beta.start()
+    banner = beta.output_path.read_text()
+    assert f"of site 'edge1': its cloud is the site's API, {alpha.url('identity', '/v3')}" in banner, banner
+    assert yaml.safe_load(beta.clouds_yaml.read_text())["clouds"]["egret"]["auth"]["auth_url"] == \
+        alpha.url("identity", "/v3")
 
     # heartbeats over mTLS carry beta's health to the founder
     admin = {"X-Auth-Token": alpha.admin_token()}
