@@ -89,7 +89,10 @@ def cmd_cluster(args, settings) -> int:
     if args.action == "show":
         shown = {"role": membership.role(settings), **(info or {})}
         if info and info["role"] == "founder":
-            shown["database_note"] = _database_line(info.get("database") or {})
+            database = info.get("database") or {}
+            if database.get("engine") == "sqlite" and not membership.shared_database_problem(settings, info):
+                database = {"engine": "postgresql", "url": "moved since the founding"}  # `egret db move` was run
+            shown["database_note"] = _database_line(database)
         print(json.dumps(shown, indent=1))
         return 0
     if args.action == "leave":

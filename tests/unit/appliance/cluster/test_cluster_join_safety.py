@@ -118,6 +118,11 @@ def test_a_site_kept_on_sqlite_says_why_and_refuses_members(settings, monkeypatc
         assert r.status_code == 409
         assert "a second node needs the shared database" in r.get_json()["error"]["message"]
         assert models.JoinToken.get().used_at is None and models.Node.select().count() == 1
+    # moved by hand since (`egret db move --local`): the site takes members and says where its state is
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    (settings.config_dir / "50-database.toml").write_text('database_url = "postgresql://e:p@127.0.0.1/e_{service}"\n')
+    assert cli.main(["--state-dir", str(settings.state_dir), "cluster", "show"]) == 0
+    assert "keeps its state in PostgreSQL" in json.loads(capsys.readouterr().out)["database_note"]
 
 
 def _cloud_db(path, instances=0, volumes=0, images=0, deleted_instances=0):
