@@ -40,6 +40,22 @@ def _drop_source(node, mig) -> None:
     scheduler.release(mig.id)
 
 
+def list_migrations(filters) -> list[tuple]:
+    """Every move with its server (None if gone), newest first (Nova's GET /os-migrations: host, status,
+    instance_uuid, migration_type, source_compute filters)."""
+    query = Migration.select().order_by(Migration.created_at.desc(), Migration.id)
+    if filters.get("host"):
+        query = query.where((Migration.source_compute == filters["host"]) | (Migration.dest_compute == filters["host"]))
+    for name, column in (("status", Migration.status), ("instance_uuid", Migration.instance_id),
+                         ("migration_type", Migration.migration_type), ("source_compute", Migration.source_compute)):
+        if filters.get(name):
+            query = query.where(column == filters[name])
+    rows = list(query)
+    servers = {i.id: i for i in Instance.select().where(Instance.id.in_([r.instance_id for r in rows]))} \
+        if rows else {}
+    return [(row, servers.get(row.instance_id)) for row in rows]
+
+
 class ServerMoves:
     """The API's checks (synchronous, as Nova's) and the tasks that move a server's guest to another node."""
 

@@ -13,6 +13,7 @@ POLICIES = {
     # moving a server to another node (Nova's rule names: operators override them by these)
     "os_compute_api:os-evacuate": "rule:admin_required",
     "os_compute_api:os-migrate-server:migrate": "rule:admin_required",
+    "os_compute_api:os-migrations:index": "rule:admin_required",
     "compute:flavors:manage": "rule:admin_required",
     # key pairs belong to users: one's own, or (admins) another user's named by user_id
     "compute:keypairs": "rule:admin_required or user_id:%(user_id)s",

@@ -259,3 +259,13 @@ def instance_action(row, request_id: str, events: bool = False) -> dict:
     if events:
         out["events"] = []
     return out
+
+
+def migration(row, inst) -> dict:
+    """Nova's os-migrations entry (migration_type from 2.23, uuid from 2.59; a cold migration keeps its flavor)."""
+    flavor = str(((inst.flavor if inst is not None else None) or {}).get("id", ""))
+    return {"id": row.id, "uuid": row.id, "instance_uuid": row.instance_id, "status": row.status,
+            "migration_type": row.migration_type, "source_compute": row.source_compute,
+            "source_node": row.source_compute, "dest_compute": row.dest_compute, "dest_node": row.dest_compute,
+            "dest_host": row.dest_compute, "old_instance_type_id": flavor, "new_instance_type_id": flavor,
+            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}

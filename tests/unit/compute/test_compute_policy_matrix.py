@@ -125,6 +125,7 @@ ROUTES = [
     R("PUT /v2.1/servers/<server_id>", WRITE_OWN, World.server, {"server": {"name": "renamed"}}),
     R("DELETE /v2.1/servers/<server_id>", "204 204 403 404 401", World.server),
     R("POST /v2.1/servers/<server_id>/action", ACCEPTED_OWN, World.server, {"reboot": {"type": "SOFT"}}),
+    R("GET /v2.1/os-migrations", ADMIN),
     R("GET /v2.1/servers/<server_id>/os-instance-actions", READ_OWN, World.server),
     R("GET /v2.1/servers/<server_id>/os-instance-actions/<request_id>", READ_OWN, World.server_action),
     # admins only (Nova's os-evacuate, os-migrate-server:migrate); an admin's 400: one node, and it is up

@@ -292,3 +292,19 @@ def test_instance_actions_list_what_was_done(site):
     assert site.other.get(f"/v2.1/servers/{sid}/os-instance-actions").status_code == 404
     other = site.boot(name="other")
     assert site.api.get(f"/v2.1/servers/{other}/os-instance-actions/{acts[0]['request_id']}").status_code == 404
+
+
+def test_os_migrations_lists_the_moves(site):
+    sid = site.boot()
+    source = row(sid).host
+    moved = _migrate(site, sid)
+    assert _act(site, sid, {"confirmResize": None}).status_code == 202
+    found = site.admin.get("/v2.1/os-migrations").json["migrations"]
+    assert [(m["instance_uuid"], m["migration_type"], m["status"], m["source_compute"], m["dest_compute"])
+            for m in found] == [(sid, "migration", "confirmed", source, moved.host)]
+    assert found[0]["old_instance_type_id"] == found[0]["new_instance_type_id"] == "6"
+    assert site.admin.get(f"/v2.1/os-migrations?host={moved.host}").json["migrations"][0]["uuid"] == found[0]["id"]
+    assert site.admin.get("/v2.1/os-migrations?status=error").json["migrations"] == []
+    old = site.admin.get("/v2.1/os-migrations", version="2.22").json["migrations"][0]
+    assert "migration_type" not in old and "uuid" not in old
+    assert site.api.get("/v2.1/os-migrations").status_code == 403
