@@ -38,6 +38,8 @@ class ServerBuilder:
         try:
             self._check_group(inst)
             inst.host = scheduler.place(self.node, inst, token).host
+            # the guest is named as its node names domains (a site's nodes may each have their own prefix)
+            inst.domain_name = self.node.driver_for(inst).prefix + inst.id
             self._task(inst, "networking")
             vifs = self.devices.allocate_ports(inst, token)
             self._task(inst, "block_device_mapping")

@@ -177,14 +177,13 @@ def destroy_stale(name: str, driver, domains: list[str]) -> list[str]:
     logged): it is not this site's to destroy."""
     if not domains:
         return []
-    rows: dict[str, Instance] = {}
-    for inst in Instance.select().where(Instance.domain_name.in_(list(domains))):
-        # a live row wins over a deleted one of the same name
-        if inst.domain_name not in rows or rows[inst.domain_name].deleted:
-            rows[inst.domain_name] = inst
+    # a domain is its node's prefix + the server's id; the row's domain_name may since name another node's
+    # domain (a move renames it after the target's prefix), so the id is what ties a domain to its server
+    ids = {domain: domain[len(driver.prefix):] for domain in domains if domain.startswith(driver.prefix)}
+    rows = {inst.id: inst for inst in Instance.select().where(Instance.id.in_(list(ids.values())))}
     destroyed = []
     for domain in domains:
-        inst = rows.get(domain)
+        inst = rows.get(ids.get(domain))
         if inst is None:
             log.warning("site node %s runs domain %s, which no server of this site names; left alone", name, domain)
             continue

@@ -22,6 +22,11 @@ class ComputeDriver:
         # None: a private temporary directory (tests, throwaway drivers); from_settings always names one
         self.files = NodeFiles(instances_dir)
 
+    def domain_prefix(self) -> str:
+        """This node's domain-name prefix: a site's nodes may each have their own, and the control plane names a
+        server's domain after the node it is placed on (the node's list_domains sees only its own prefix)."""
+        return self.prefix
+
     def host_caps(self) -> HostCaps:
         raise NotImplementedError
 

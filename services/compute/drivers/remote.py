@@ -28,11 +28,11 @@ class RemoteDriver(base.ComputeDriver):
     """Every public method of base.ComputeDriver is one `POST /v1/driver/<method>` to the node's agent."""
 
     def __init__(self, node: str, address: str, ca_pem: str, cert: tuple[Path, Path] | None, *,
-                 prefix: str = "egret-", connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT,
+                 prefix: str | None = None, connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT,
                  long_timeout: float = LONG_TIMEOUT):
         self.node = node
         self.host, self.port = _split(address)
-        self.prefix = prefix
+        self._prefix = prefix   # None: the node's own, asked once (domain_prefix)
         self.connect_timeout, self.call_timeout, self.long_timeout = connect_timeout, call_timeout, long_timeout
         self._context = pki.client_context(ca_pem, cert)
         self._caps: base.HostCaps | None = None
@@ -43,8 +43,7 @@ class RemoteDriver(base.ComputeDriver):
         """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
         port = settings.port("compute_agent")
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings),
-                   prefix=settings.section("compute").get("domain_prefix", "egret-"))
+        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings))
 
     def __repr__(self) -> str:
         return f"RemoteDriver({self.node!r} at {self.host}:{self.port})"
@@ -58,6 +57,13 @@ class RemoteDriver(base.ComputeDriver):
 
     def cached_caps(self) -> base.HostCaps | None:
         return self._caps
+
+    @property
+    def prefix(self) -> str:
+        """The node's domain-name prefix (its agent's driver's), asked once and kept."""
+        if self._prefix is None:
+            self._prefix = self.domain_prefix()
+        return self._prefix
 
     # -- the wire --------------------------------------------------------------------------------------------------
     def _connect(self, timeout: float) -> http.client.HTTPSConnection:

@@ -97,6 +97,10 @@ class Heartbeats:
             time.sleep(INTERVAL / 2)
 
 
+# a domain is its node's prefix + its server's id (how a returning node's sweep finds the server)
+KEPT, GONE = "7c0e1a6e-0000-4000-8000-00000000000a", "7c0e1a6e-0000-4000-8000-00000000000b"
+
+
 def _server(settings, name: str, **fields) -> str:
     """A server row on a node, as the compute API left it (the compute process reads the same database)."""
     open_service_database(settings, "compute", compute_models.database, migrations=False)
@@ -132,10 +136,10 @@ def test_a_member_becomes_a_node_goes_down_comes_back_and_is_removed(founder, tm
     print(f"\nnode down {took:.1f} s after its last heartbeat (interval {INTERVAL} s)")
 
     # while beta is down: a server still on it shows its host DOWN; another was deleted, its guest still runs there
-    kept = _server(settings, "kept", host="beta", domain_name="egret-kept")
-    _server(settings, "gone", host="beta", domain_name="egret-gone", deleted=True, vm_state="deleted")
+    kept = _server(settings, "kept", host="beta", id=KEPT, domain_name=f"egret-{KEPT}")
+    _server(settings, "gone", host="beta", id=GONE, domain_name=f"egret-{GONE}", deleted=True, vm_state="deleted")
     agent = RemoteDriver.for_node(settings, "beta", "127.0.0.1")   # the founder's own certificate, as compute's
-    agent.spawn(_spec("egret-gone"))
+    agent.spawn(_spec(f"egret-{GONE}"))
     admin = {"X-Auth-Token": box.admin_token()}
     shown = requests.get(box.url("compute", f"/v2.1/servers/{kept}"), timeout=10,
                          headers={**admin, "OpenStack-API-Version": "compute 2.16"}).json()["server"]
@@ -150,7 +154,7 @@ def test_a_member_becomes_a_node_goes_down_comes_back_and_is_removed(founder, tm
     # beta comes back: the deleted server's guest is destroyed there, through its agent
     beats.start()
     try:
-        assert _wait(lambda: "egret-gone" not in agent.list_domains()), (agent.list_domains(), box.logs())
+        assert _wait(lambda: f"egret-{GONE}" not in agent.list_domains()), (agent.list_domains(), box.logs())
         assert _wait(lambda: _hypervisors(box)["beta"]["state"] == "up")
     finally:
         beats.stop()

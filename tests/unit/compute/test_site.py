@@ -183,6 +183,21 @@ def test_a_returning_node_destroys_what_was_evacuated_or_deleted(world):
     assert world.sync(member("node1"), member("node2"))["destroyed"] == []
 
 
+def test_nodes_with_their_own_prefixes_name_and_sweep_domains_by_server_id(world):
+    """A site's nodes may name domains differently (two nodes sharing one libvirtd must): a server's domain takes
+    its node's prefix, and a returning node finds a server moved away by its id, whatever the row now names."""
+    world.nodes["node2"].prefix = "egtwo-"
+    world.sync(member("node1"), member("node2"))
+    on1, on2 = _boot_on(world, "node1", "one"), _boot_on(world, "node2", "two")
+    assert world.nodes["node1"].list_domains() == [f"egunit-{on1}"]
+    assert world.nodes["node2"].list_domains() == [f"egtwo-{on2}"]
+    world.sync(member("node1", "offline"), member("node2"))
+    with models.database.connection_context():   # evacuated to node2 while node1 was down, renamed after its prefix
+        Instance.update(host="node2", domain_name=f"egtwo-{on1}").where(Instance.id == on1).execute()
+    report = world.sync(member("node1"), member("node2"))
+    assert report["destroyed"] == [f"egunit-{on1}"] and world.nodes["node1"].list_domains() == []
+
+
 def test_a_resized_server_keeps_its_source_domain(world):
     world.sync(member("node1"), member("node2"))
     sid = _boot_on(world, "node1", "resizing")
@@ -208,6 +223,9 @@ def test_a_real_remote_driver_to_a_real_agent(world, tmp_path):
         assert report["up"] == ["node3"], report
         assert repr(world.node.drivers()["node3"]).startswith("RemoteDriver('node3' at 127.0.0.1:")
         assert rows()["node3"].vcpus == 3
+        # the driver names domains as the node does: its prefix is the agent's driver's, asked over the wire
+        node3.prefix = "egthree-"
+        assert site.RemoteDriver.for_node(settings, "node3", "127.0.0.1").prefix == "egthree-"
     finally:
         agent.stop()
     report = site.sync(world.node, [member(FOUNDER, founder=True), member("node3", address="127.0.0.1:8120")],
