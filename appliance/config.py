@@ -34,8 +34,8 @@ class ConfigError(ValueError):
 
 # state subdirectories private to the unit that owns them, never shared with group egret (appliance/stateplan.py,
 # which egret-state.service and the wizard apply, skips them): identity's credential keys, the cluster unit's CA
-# and keys, a hub's CA
-PRIVATE_STATE = ("credential-keys", "cluster", "federation")
+# and keys, a hub's CA, the image's PostgreSQL data directory (the postgres user's, 0700)
+PRIVATE_STATE = ("credential-keys", "cluster", "federation", "postgresql")
 
 
 @dataclass

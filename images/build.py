@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from appliance.image import bundle, signing  # noqa: E402
+from appliance.image import postgres  # noqa: E402
 from appliance.image import units as unitgen  # noqa: E402
 from appliance.image.slots import entry_text  # noqa: E402
 from appliance.manifest import load_manifest  # noqa: E402
@@ -135,9 +136,28 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
         capture_output=True)
     # nothing here needs a routable address before starting; do not wait minutes for DHCP on every NIC
     run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
+    database_server(root, sysd, log)
     run(["chroot", str(root), "passwd", "-l", "root"], capture_output=True)
     kver = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))[-1]
     return {**info, "kernel": kver, "console": a["console"]}
+
+
+def database_server(root: Path, sysd: Path, log) -> None:
+    """PostgreSQL for a founder: Debian's own cluster (made by the package, on the root slot) goes; the image's
+    unit keeps its data on the data partition and starts only on a box that founded a site."""
+    bindirs = sorted((root / "usr/lib/postgresql").glob("*/bin/postgres"))
+    if not bindirs:
+        raise SystemExit("the rootfs has no PostgreSQL server (images/rootfs.py PACKAGES)")
+    bindir = "/" + str(bindirs[-1].parent.relative_to(root))
+    for path in (root / "etc/postgresql").glob("*/main"):
+        shutil.rmtree(path)
+    for path in (root / "var/lib/postgresql").glob("*/main"):
+        shutil.rmtree(path.parent)
+    run(["systemctl", f"--root={root}", "disable", "postgresql.service"], capture_output=True)
+    (sysd / postgres.UNIT).write_text(postgres.server_unit(bindir))
+    # enabled, but its condition (the data directory the founding makes) keeps it off on a standalone box
+    run(["systemctl", f"--root={root}", "enable", postgres.UNIT], capture_output=True)
+    log(f"postgresql: {bindir} ({postgres.UNIT}, data in {postgres.DATA_DIR})")
 
 
 def package_manifest(root: Path) -> str:

@@ -32,6 +32,8 @@ PACKAGES = [
     "bubblewrap",
     # the network driver announces (re)plumbed router gateway and floating IPs with `arping -U`
     "iputils-arping",
+    # a site's shared database: founding a site starts it (egret-postgresql.service, appliance/image/postgres.py)
+    "postgresql",
 ]
 
 

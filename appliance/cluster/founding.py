@@ -8,6 +8,7 @@ import psycopg2
 
 from appliance import db, dbmove, pgserver
 from appliance.cluster import membership
+from appliance.image import postgres as image_postgres
 from appliance.manifest import load_manifest
 
 
@@ -29,6 +30,9 @@ def found_site(settings, site_name: str, *, psql: pgserver.Psql | None = None, k
     if not keep_sqlite:
         psql = psql or pgserver.Psql()
         try:
+            if image_postgres.is_local(psql):
+                # on the image the box's own server is off until it founds a site: start it, wait until it answers
+                image_postgres.ensure_started(psql)
             psql.run("SELECT 1")  # is there a server we may use? (asking changes nothing on it)
         except (OSError, RuntimeError) as exc:
             reason = (f"no PostgreSQL server on this box: the local PostgreSQL server ({psql.host}, port "

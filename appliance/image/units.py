@@ -23,6 +23,9 @@ _NEEDS_DEVICES = {"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_SYS_RAWIO"}
 # the namespaces bubblewrap's --unshare-all makes (a unit with `sandboxes` runs qemu-img in it): the unit may
 # create these, nothing more; the sandbox itself holds no capability
 _SANDBOX_NAMESPACES = "user mnt pid net ipc uts cgroup"
+# a founder's database server (appliance/image/postgres.py): the set-up units start after it. Ordering only (After=,
+# no Wants=): on a box that never founded a site the server's condition keeps it off and this orders nothing.
+DATABASE_UNIT = "egret-postgresql.service"
 
 
 def unit_name(name: str) -> str:
@@ -93,6 +96,8 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         "Wants": "network-online.target",
         "Requires": _words(["egret-state.service", *deps]),
     }
+    if not before_setup(unit):
+        head["After"] += " " + DATABASE_UNIT
     if before_setup(unit):
         # the wizard opens the gate (a directory under /run) before it starts the other units
         svc["ReadWritePaths"] = f"{STATE_DIR} -{RUN_DIR}"

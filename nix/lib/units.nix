@@ -16,6 +16,8 @@ let
   setupDone = "${stateDir}/firstboot/setup-done";
   runDir = "/run/egret";
   setupGate = "${runDir}/setup-applying";
+  # a founder's database server: set-up units start after it (ordering only, see appliance/image/units.py)
+  databaseUnit = "egret-postgresql.service";
 
   serviceUnit = name: spec:
     let
@@ -31,7 +33,8 @@ let
     in {
       Unit = {
         Description = spec.description;
-        After = words ([ "network-online.target" "egret-state.service" ] ++ deps);
+        After = words ([ "network-online.target" "egret-state.service" ] ++ deps
+          ++ (if beforeSetup then [ ] else [ databaseUnit ]));
         Wants = "network-online.target";
         Requires = words ([ "egret-state.service" ] ++ deps);
       }

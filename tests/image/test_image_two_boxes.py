@@ -38,6 +38,7 @@ def late(index: int, peer: int, port: int) -> str:
             "egret firstboot --answers /run/answers.yaml\n"
             "echo \"setup-exit=$?\"\n"
             "echo \"cluster-role=$(egret cluster show | tr -d ' \\n')\"\n"
+            "echo \"pg-server=$(systemctl is-active egret-postgresql.service)\"\n"
             "if grep -q 'role: cluster' /run/answers.yaml; then\n"
             "  echo \"token=$(egret join-token --ttl 1800 | head -1)\"\n"
             "  for i in $(seq 1 300); do\n"
@@ -83,6 +84,9 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     assert done.group(1) == "0", a.tail()
     role = a.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
     assert '"role":"founder"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
+    # founding moved A's state into the image's PostgreSQL (started by the founding, data on the data partition)
+    assert '"engine":"postgresql"' in role.group(1), role.group(0)
+    assert a.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "active", a.tail()
     token = a.wait_for(r"EGRET-HOOK late: token=(egret-join:v1:\S+)", 300, role.end()).group(1)
     (shares[2] / "answers.yaml").write_text(answers(2, {"role": "join", "token": token,
                                                         "fingerprint_confirmed": True}))
@@ -90,6 +94,8 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     assert done.group(1) == "0", b.tail()
     role = b.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
     assert '"role":"member"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
+    # a member uses the site's database: its own server stays off (the image's unit is conditional on founding)
+    assert b.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "inactive", b.tail()
     # B's cluster unit (its own user; files the root wizard wrote) heartbeats to A over mTLS
     members = a.wait_for(r"EGRET-HOOK late: members=(.*)", 900).group(1)
     assert re.search(r"boxa 192\.168\.77\.1:8120 online", members), members

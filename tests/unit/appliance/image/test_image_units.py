@@ -67,8 +67,9 @@ def test_fixture_units_are_hardened_and_minimal():
     assert net["Unit"]["Requires"] == "egret-state.service egret-identity.service"
     comp = units["egret-compute.service"]
     # dependencies outside the manifest are dropped rather than producing a unit that can never start
+    # ...and a founder's database server (appliance/image/postgres.py) comes first when it runs
     assert comp["Unit"]["After"] == ("network-online.target egret-state.service egret-identity.service "
-                                     "egret-network.service")
+                                     "egret-network.service egret-postgresql.service")
     assert comp["Service"]["SupplementaryGroups"] == "libvirt kvm"
     assert comp["Service"]["StateDirectory"] == "egret/compute"  # state_dir defaults to the unit name
     stor = units["egret-storage.service"]["Service"]
