@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance import config, pki, routes
+from appliance import config, routes
 from appliance.app import make_app
-from appliance.cluster import membership
+from appliance.cluster import nodeagent
 from appliance.peergate import PeerGate
 from services.compute.agent.calls import TABLE
 from services.compute.drivers import load_driver
@@ -15,35 +15,13 @@ STATE = "compute-agent"    # its state directory (the TLS files gunicorn reads)
 
 
 def control_plane(settings) -> set[str]:
-    """Certificate names allowed to drive this node: `control_plane = [...]` in the unit's settings, else the
-    site's founder, which runs the API services (a standalone box: nobody)."""
-    configured = settings.section(UNIT).get("control_plane")
-    if configured:
-        return {configured} if isinstance(configured, str) else set(configured)
-    info = membership.site(settings)
-    if not info:
-        return set()
-    if info["role"] == "founder":
-        return {info["node"]}
-    try:
-        return {m["name"] for m in membership.known_members(settings) if m.get("founder")}
-    except (OSError, ValueError):   # a member that has not heard from its site yet
-        return set()
+    """Certificate names allowed to drive this node (appliance/cluster/nodeagent.py: the site's founder)."""
+    return nodeagent.control_plane(settings, UNIT)
 
 
 def prepare(settings) -> dict[str, Path]:
-    """Before gunicorn binds: the agent serves with this node's site certificate and trusts the site CA alone."""
-    cert, key = membership.node_certificate(settings)
-    if not (cert.exists() and key.exists()):
-        membership.prepare_tls(settings)
-    files = pki.tls_files(settings, STATE)
-    files["cert"].parent.mkdir(parents=True, exist_ok=True)
-    wanted = {files["cert"]: cert.read_text(), files["key"]: key.read_text(),
-              files["ca"]: membership.site_ca_pem(settings)}
-    for target, text in wanted.items():
-        if not target.exists() or target.read_text() != text:
-            (pki.write_private if target == files["key"] else Path.write_text)(target, text)
-    return files
+    """Before gunicorn binds: this node's site certificate, the site CA alone trusted."""
+    return nodeagent.prepare_tls(settings, STATE)
 
 
 def create_app(settings=None, *, driver=None, allowed=None):

@@ -1,0 +1,40 @@
+"""What every node agent (compute, network) shares: who may drive it, and the TLS files it serves with."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance import pki
+from appliance.cluster import membership
+
+
+def control_plane(settings, unit: str) -> set[str]:
+    """Certificate names allowed to drive this node's agent `unit`: `control_plane = [...]` in the unit's settings,
+    else the site's founder, which runs the API services (a standalone box: nobody)."""
+    configured = settings.section(unit).get("control_plane")
+    if configured:
+        return {configured} if isinstance(configured, str) else set(configured)
+    info = membership.site(settings)
+    if not info:
+        return set()
+    if info["role"] == "founder":
+        return {info["node"]}
+    try:
+        return {m["name"] for m in membership.known_members(settings) if m.get("founder")}
+    except (OSError, ValueError):   # a member that has not heard from its site yet
+        return set()
+
+
+def prepare_tls(settings, state: str) -> dict[str, Path]:
+    """Before gunicorn binds: the agent (state directory `state`) serves with this node's site certificate and
+    trusts the site CA alone."""
+    cert, key = membership.node_certificate(settings)
+    if not (cert.exists() and key.exists()):
+        membership.prepare_tls(settings)
+    files = pki.tls_files(settings, state)
+    files["cert"].parent.mkdir(parents=True, exist_ok=True)
+    wanted = {files["cert"]: cert.read_text(), files["key"]: key.read_text(),
+              files["ca"]: membership.site_ca_pem(settings)}
+    for target, text in wanted.items():
+        if not target.exists() or target.read_text() != text:
+            (pki.write_private if target == files["key"] else Path.write_text)(target, text)
+    return files
