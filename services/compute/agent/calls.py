@@ -84,7 +84,7 @@ def call(c: routes.Call):
         return driver_error(specs.DriverError(f"{m.name} returned what the contract cannot carry: {exc}"))
 
 
-# mTLS (agent.gate) stands in front of this route instead of a Keystone token: nodes have no tokens
+# mTLS (appliance.peergate) stands in front of this route instead of a Keystone token: nodes have no tokens
 TABLE = routes.RouteTable("compute-agent", [
     routes.Route("POST", "/v1/driver/<method>", routes.PUBLIC, call, body_required=False,
                  wrap=(max_body(None),)),   # unbounded here: a streamed upload; the others bound themselves
