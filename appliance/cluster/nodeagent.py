@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance import pki
+from appliance import pki, routes
+from appliance.app import make_app
 from appliance.cluster import membership
+from appliance.peergate import PeerGate
 
 
 def control_plane(settings, unit: str) -> set[str]:
@@ -38,3 +40,14 @@ def prepare_tls(settings, state: str) -> dict[str, Path]:
         if not target.exists() or target.read_text() != text:
             (pki.write_private if target == files["key"] else Path.write_text)(target, text)
     return files
+
+
+def create_app(unit: str, settings, driver, table, allowed=None):
+    """The agent's app: its node's `driver` behind the routes of `table`, only the control plane let in.
+    `allowed`: () -> names allowed in (tests); by default read from the site's membership at each request, so a
+    join or a new founder takes effect without a restart."""
+    app = make_app(unit, settings, error_format="keystone")
+    app.extensions["egret.driver"] = driver
+    routes.register(app, table)
+    app.wsgi_app = PeerGate(app.wsgi_app, allowed or (lambda: control_plane(settings, unit)))
+    return app

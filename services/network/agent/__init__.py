@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance import config, routes
-from appliance.app import make_app
+from appliance import config
 from appliance.cluster import nodeagent
-from appliance.peergate import PeerGate
 from services.network.agent.calls import TABLE
 from services.network.drivers import load_driver
 
@@ -25,12 +23,6 @@ def prepare(settings) -> dict[str, Path]:
 
 
 def create_app(settings=None, *, driver=None, allowed=None):
-    """`allowed`: () -> names allowed in (tests); by default read from the site's membership at each request,
-    so a join or a new founder takes effect without a restart."""
+    """`allowed`: () -> names allowed in (tests); by default the site's control plane (nodeagent.create_app)."""
     settings = settings or config.load()
-    driver = driver or load_driver(settings)
-    app = make_app(UNIT, settings, error_format="keystone")
-    app.extensions["egret.driver"] = driver
-    routes.register(app, TABLE)
-    app.wsgi_app = PeerGate(app.wsgi_app, allowed or (lambda: control_plane(settings)))
-    return app
+    return nodeagent.create_app(UNIT, settings, driver or load_driver(settings), TABLE, allowed)
