@@ -1,0 +1,83 @@
+"""A site on one machine: a founder (`egret up` with the control plane) and members joined for real, each its own box."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+
+from appliance import config
+from appliance.cluster import membership
+from appliance.testing.cloud import RunningCloud
+
+CONTROL_PLANE = ["identity", "cluster", "compute", "network", "storage"]
+NODE_UNITS = ["cluster", "compute-agent"]
+
+
+def _write_config(box: RunningCloud, name: str, interval: float, extra: str = "") -> None:
+    etc = box.state_dir / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "egret.toml").write_text(f'[service.cluster]\nnode_name = "{name}"\nheartbeat_interval = {interval}\n'
+                                    f'[service.compute]\ndomain_prefix = "egret-{name}-"\n{extra}')
+
+
+class Site:
+    """The founder `alpha` and members, each with its own state dir, loopback address (127.0.0.2, .3, ...) and
+    node name; every member's compute agent listens on the port the founder's control plane calls (each address
+    its own), as on separate boxes. `fake=True` runs every driver as its fake (the agents are still real)."""
+
+    def __init__(self, root: Path, members=("beta", "gamma"), interval: float = 1.0, fake: bool = True,
+                 site_name: str = "lab"):
+        self.root, self.interval, self.site_name = Path(root), interval, site_name
+        env = {"EGRET_FAKE_DRIVERS": "1"} if fake else {}
+        self.founder = RunningCloud(self.root / "alpha", services=CONTROL_PLANE, extra_env=env)
+        _write_config(self.founder, "alpha", interval)
+        self.members: dict[str, RunningCloud] = {}
+        self.addresses: dict[str, str] = {}
+        for i, name in enumerate(members):
+            ip = f"127.0.0.{i + 2}"
+            box = RunningCloud(self.root / name, services=NODE_UNITS,
+                               extra_env={**env, "EGRET_BIND_HOST": ip, "EGRET_PUBLIC_HOST": ip})
+            box.ports["compute_agent"] = self.founder.ports["compute_agent"]   # one port, one address per node
+            _write_config(box, name, interval)
+            self.members[name], self.addresses[name] = box, ip
+
+    @property
+    def settings(self) -> config.Settings:
+        return config.load(env=self.founder.env)
+
+    def start(self) -> "Site":
+        membership.found(self.settings, self.site_name)
+        self.founder.start()
+        for name, box in self.members.items():
+            out = self.founder.egret("join-token", "--ttl", "600")
+            assert out.returncode == 0, out.stdout + out.stderr
+            joined = box.egret("join", out.stdout.splitlines()[0], "--address",
+                               f"{self.addresses[name]}:{box.ports['cluster']}")
+            assert joined.returncode == 0, joined.stdout + joined.stderr
+            box.start()
+        assert self.wait(lambda: all(self.hypervisors().get(n, {}).get("state") == "up" for n in self.members),
+                         timeout=60), (self.hypervisors(), self.founder.logs())
+        return self
+
+    def stop(self) -> None:
+        for box in self.members.values():
+            box.stop()
+        self.founder.stop()
+
+    def hypervisors(self) -> dict:
+        resp = requests.get(self.founder.url("compute", "/v2.1/os-hypervisors/detail"), timeout=10,
+                            headers={"X-Auth-Token": self.founder.admin_token(),
+                                     "OpenStack-API-Version": "compute 2.53"})
+        assert resp.status_code == 200, resp.text
+        return {h["hypervisor_hostname"]: h for h in resp.json()["hypervisors"]}
+
+    @staticmethod
+    def wait(what, timeout: float = 30.0, step: float = 0.2):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = what()
+            if value:
+                return value
+            time.sleep(step)
+        return what()
