@@ -44,11 +44,13 @@ def run(cmd, **kw):
 
 
 def present_units(manifest_path: Path, repo: Path) -> tuple[dict, list[str]]:
-    """Units every box runs whose app module is in this tree; the rest are listed (optional ones, or not merged yet)."""
+    """Units a box runs whose app module is in this tree (every box's, and the node agents a site's boxes run);
+    the rest are listed (other optional ones, or not merged yet)."""
     units = load_manifest(manifest_path)
     keep, omitted = {}, []
     for name, unit in units.items():
-        if unit.extra.get("optional"):  # a federation hub is its own deployment, not part of every box
+        # a federation hub is its own deployment, not part of every box; node agents run on a site's boxes
+        if unit.extra.get("optional") and not unitgen.site_node(unit):
             omitted.append(name)
             continue
         module = unit.app.split(":")[0]
@@ -115,7 +117,10 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
         trusted = root / str(signing.TRUSTED_DIR).lstrip("/")
         trusted.mkdir(parents=True, exist_ok=True)
         (trusted / "build.pub").write_bytes(signing.public_pem(key.public_key()))
-    info = {"version": version, "arch": arch, "units": sorted(units), "omitted_units": omitted,
+    # "units": what every set-up box runs; "site_units": what a box in a site runs besides (appliance/image/health.py)
+    site_units = sorted(n for n, u in units.items() if unitgen.site_node(u))
+    info = {"version": version, "arch": arch, "units": sorted(set(units) - set(site_units)),
+            "site_units": site_units, "omitted_units": omitted,
             "update_key": signing.key_id(key.public_key()) if key is not None else None,
             "service_units": service_units, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (share / "image.json").write_text(json.dumps(info, indent=1))

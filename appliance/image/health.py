@@ -11,7 +11,7 @@ from pathlib import Path
 
 from appliance import config
 from appliance.image import slots
-from appliance.image.units import before_setup
+from appliance.image.units import SITE_FILE, STATE_DIR, before_setup
 from appliance.manifest import load_manifest
 from appliance.unitstatus import health_url, probe
 
@@ -80,10 +80,16 @@ def setup_done(settings: config.Settings) -> bool:
     return (settings.state_dir / "firstboot" / "setup-done").exists()
 
 
-def expected_units(names: list[str], manifest: dict, done: bool) -> list[str]:
-    """The units that should get healthy this boot: all of them once set up, else those that run before setup."""
+def in_site(settings: config.Settings) -> bool:
+    """The box founded or joined a site: its node agents run (their units' condition, appliance/image/units.py)."""
+    return (settings.state_dir / Path(SITE_FILE).relative_to(STATE_DIR)).exists()
+
+
+def expected_units(names: list[str], manifest: dict, done: bool, site_units: list[str] = ()) -> list[str]:
+    """The units that should get healthy this boot: all of them once set up (and a site's node agents on a box in
+    a site), else those that run before setup."""
     if done:
-        return list(names)
+        return [*names, *site_units]
     return [n for n in names if n in manifest and before_setup(manifest[n])]
 
 
@@ -92,7 +98,8 @@ def _check(timeout: float, esp: Path) -> int:
     settings = config.load()
     manifest = load_manifest()
     done = setup_done(settings)
-    names = expected_units(info["units"] if "units" in info else sorted(manifest), manifest, done)
+    names = expected_units(info["units"] if "units" in info else sorted(manifest), manifest, done,
+                           info.get("site_units", []) if in_site(settings) else [])
     slot = current_slot()
     kmsg(f"EGRET-MARKER userspace uptime={uptime()} slot={slot} version={info.get('version', '?')} "
          f"setup={'done' if done else 'pending'}")

@@ -26,6 +26,15 @@ _SANDBOX_NAMESPACES = "user mnt pid net ipc uts cgroup"
 # a founder's database server (appliance/image/postgres.py): the set-up units start after it. Ordering only (After=,
 # no Wants=): on a box that never founded a site the server's condition keeps it off and this orders nothing.
 DATABASE_UNIT = "egret-postgresql.service"
+# Node agents (`site_node = true`) run only on a box that belongs to a site (founder or member): the cluster unit's
+# site file is their condition, and the cluster unit's start pulls them in (the wizard starts it after a found or a
+# join). They serve with the node's certificate, which the cluster unit keeps private: before each start root gives
+# the site group read access to what they read (the key 0640, the CA directories 0750; the CA's own key stays 0600).
+SITE_FILE = f"{STATE_DIR}/cluster/site.json"
+SITE_GROUP = "egret-site"
+SITE_READ = ("+/bin/sh -c 'cd " + STATE_DIR + "/cluster || exit 0; "
+             "for p in ca ca/ca.crt member member/ca.crt tls/server.key; do "
+             "[ -e $p ] && chgrp " + SITE_GROUP + " $p && chmod g+rX,g-w $p; done; exit 0'")
 
 
 def unit_name(name: str) -> str:
@@ -35,6 +44,11 @@ def unit_name(name: str) -> str:
 def before_setup(unit: Unit) -> bool:
     """True for the units a box that is not set up runs (the wizard); every other unit is gated."""
     return unit.extra.get("before_setup", False) is True
+
+
+def site_node(unit: Unit) -> bool:
+    """True for the node agents a site's boxes run (optional elsewhere)."""
+    return unit.extra.get("site_node", False) is True
 
 
 def _words(items) -> str:
@@ -80,8 +94,9 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         svc["Group"] = GROUP
     if caps:
         svc["AmbientCapabilities"] = _words(caps)
-    if unit.supplementary_groups:
-        svc["SupplementaryGroups"] = _words(unit.supplementary_groups)
+    groups = [*unit.supplementary_groups, *([SITE_GROUP] if site_node(unit) else [])]
+    if groups:
+        svc["SupplementaryGroups"] = _words(groups)
     if not set(caps) & _NEEDS_TUNABLES:
         svc["ProtectKernelTunables"] = "yes"
     if not set(caps) & _NEEDS_NAMESPACES:
@@ -108,10 +123,16 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
     else:
         head["ConditionPathExists"] = f"|{SETUP_DONE}"
         head["ConditionPathIsDirectory"] = f"|{SETUP_GATE}"
+    wanted_by = ["multi-user.target"]
+    if site_node(unit):
+        head["ConditionFileNotEmpty"] = SITE_FILE
+        svc["ExecStartPre"] = SITE_READ
+        if "cluster" in present:
+            wanted_by.append(unit_name("cluster"))
     return {
         "Unit": head,
         "Service": svc,
-        "Install": {"WantedBy": "multi-user.target"},
+        "Install": {"WantedBy": _words(wanted_by)},
     }
 
 
@@ -122,6 +143,8 @@ def generate(units: dict[str, Unit], egret_bin: str = "/opt/egret/bin/egret") ->
         "units": {unit_name(n): service_unit(u, present, egret_bin) for n, u in sorted(units.items())},
         "users": sorted({u.user for u in units.values() if u.user != "root"}),
         "group": GROUP,
+        "site_users": sorted({u.user for u in units.values() if site_node(u) and u.user != "root"}),
+        "site_group": SITE_GROUP,
     }
 
 
@@ -140,6 +163,9 @@ def sysusers(generated: dict) -> str:
     for user in generated["users"]:
         lines.append(f'u {user} - "Egret service {user}" {STATE_DIR}')
         lines.append(f"m {user} {generated['group']}")
+    if generated.get("site_users"):
+        lines.append(f"g {generated['site_group']} -")
+        lines += [f"m {user} {generated['site_group']}" for user in generated["site_users"]]
     return "\n".join(lines) + "\n"
 
 

@@ -33,5 +33,9 @@ in
     users.users = lib.listToAttrs (map
       (name: lib.nameValuePair mine.${name}.user { isSystemUser = true; group = "egret"; home = "/var/lib/egret"; })
       (lib.filter (name: mine.${name}.user != "root") (builtins.attrNames mine)));
+    # node agents (site_node) read the cluster unit's node key through this group (SupplementaryGroups in units.nix)
+    users.groups = lib.mkIf (lib.any (spec: spec.site_node or false) (lib.attrValues mine)) {
+      ${generated.site_group} = { };
+    };
   };
 }

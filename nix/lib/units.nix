@@ -18,13 +18,22 @@ let
   setupGate = "${runDir}/setup-applying";
   # a founder's database server: set-up units start after it (ordering only, see appliance/image/units.py)
   databaseUnit = "egret-postgresql.service";
+  # node agents (site_node): only on a box in a site, pulled in by the cluster unit, reading its node key through
+  # the site group (see appliance/image/units.py)
+  siteFile = "${stateDir}/cluster/site.json";
+  siteGroup = "egret-site";
+  siteRead = "+/bin/sh -c 'cd ${stateDir}/cluster || exit 0; "
+    + "for p in ca ca/ca.crt member member/ca.crt tls/server.key; do "
+    + "[ -e $p ] && chgrp ${siteGroup} $p && chmod g+rX,g-w $p; done; exit 0'";
+  isSiteNode = spec: (spec.site_node or false) == true;
 
   serviceUnit = name: spec:
     let
       caps = sortStrings (unique (spec.capabilities or [ ]));
       deps = map unitName (builtins.filter (d: builtins.elem d names) (spec.after or [ ]));
       deviceAllow = spec.device_allow or [ ];
-      groups = spec.supplementary_groups or [ ];
+      siteNode = isSiteNode spec;
+      groups = (spec.supplementary_groups or [ ]) ++ (if siteNode then [ siteGroup ] else [ ]);
       user = spec.user;
       opt = cond: attrs: if cond then attrs else { };
       beforeSetup = (spec.before_setup or false) == true;
@@ -38,7 +47,8 @@ let
         Wants = "network-online.target";
         Requires = words ([ "egret-state.service" ] ++ deps);
       }
-      // opt (!beforeSetup) { ConditionPathExists = "|${setupDone}"; ConditionPathIsDirectory = "|${setupGate}"; };
+      // opt (!beforeSetup) { ConditionPathExists = "|${setupDone}"; ConditionPathIsDirectory = "|${setupGate}"; }
+      // opt siteNode { ConditionFileNotEmpty = siteFile; };
       Service = {
         Type = "simple";
         ExecStart = "${egretBin} serve ${name}";
@@ -76,11 +86,16 @@ let
         RestrictNamespaces = if sandboxes then "user mnt pid net ipc uts cgroup" else "yes";
       }
       // (if deviceAllow != [ ] then { DeviceAllow = words deviceAllow; }
-          else opt (!(intersects caps [ "CAP_SYS_ADMIN" "CAP_MKNOD" "CAP_SYS_RAWIO" ])) { PrivateDevices = "yes"; });
-      Install = { WantedBy = "multi-user.target"; };
+          else opt (!(intersects caps [ "CAP_SYS_ADMIN" "CAP_MKNOD" "CAP_SYS_RAWIO" ])) { PrivateDevices = "yes"; })
+      // opt siteNode { ExecStartPre = siteRead; };
+      Install = { WantedBy = words ([ "multi-user.target" ]
+        ++ (if siteNode && builtins.elem "cluster" names then [ (unitName "cluster") ] else [ ])); };
     };
 in {
   units = builtins.listToAttrs (map (name: { name = unitName name; value = serviceUnit name units.${name}; }) names);
   users = sortStrings (unique (builtins.filter (u: u != "root") (map (name: units.${name}.user) names)));
   inherit group;
+  site_users = sortStrings (unique (builtins.filter (u: u != "root")
+    (map (name: units.${name}.user) (builtins.filter (name: isSiteNode units.${name}) names))));
+  site_group = siteGroup;
 }

@@ -39,6 +39,15 @@ def late(index: int, peer: int, port: int) -> str:
             "echo \"setup-exit=$?\"\n"
             "echo \"cluster-role=$(egret cluster show | tr -d ' \\n')\"\n"
             "echo \"pg-server=$(systemctl is-active egret-postgresql.service)\"\n"
+            # a box in a site runs the node agents (pulled in by the cluster unit), reading the node key as egret-site
+            "for i in $(seq 1 90); do\n"
+            "  units=$(systemctl is-active egret-compute-agent.service egret-network-agent.service | tr '\\n' ' ')\n"
+            "  c=$(curl -sk --max-time 3 -o /dev/null -w '%{http_code}' https://127.0.0.1:8121/healthz)\n"
+            "  n=$(curl -sk --max-time 3 -o /dev/null -w '%{http_code}' https://127.0.0.1:8122/healthz)\n"
+            "  [ \"$units$c$n\" = 'active active 200200' ] && break; sleep 2\n"
+            "done\n"
+            "[ \"$c$n\" = 200200 ] || journalctl -u egret-compute-agent -u egret-network-agent -n 30 -o cat --no-pager\n"
+            "echo \"agents=$units compute=$c network=$n key=$(stat -c %a:%G /var/lib/egret/cluster/tls/server.key)\"\n"
             "if grep -q 'role: cluster' /run/answers.yaml; then\n"
             "  echo \"token=$(egret join-token --ttl 1800 | head -1)\"\n"
             "  for i in $(seq 1 300); do\n"
@@ -56,6 +65,13 @@ def answers(index: int, role: dict) -> str:
         "network": {"interface": "@NIC@", "mode": "static", "address": f"192.168.77.{index}/24",
                     "gateway": "192.168.77.254", "dns": ["192.168.77.254"]},
         "storage": {"assignments": {}}, "role": role})
+
+
+def agents(box, after: int) -> None:
+    """The box's node agents run and answer, with the cluster unit's node key readable by group egret-site alone."""
+    m = box.wait_for(r"EGRET-HOOK late: agents=(.*) compute=(\d+) network=(\d+) key=(\S+)", 300, after)
+    assert m.group(1).split() == ["active", "active"] and m.group(2, 3) == ("200", "200"), box.tail()
+    assert m.group(4) == "640:egret-site", m.group(0)
 
 
 def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
@@ -87,6 +103,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     # founding moved A's state into the image's PostgreSQL (started by the founding, data on the data partition)
     assert '"engine":"postgresql"' in role.group(1), role.group(0)
     assert a.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "active", a.tail()
+    agents(a, role.end())
     token = a.wait_for(r"EGRET-HOOK late: token=(egret-join:v1:\S+)", 300, role.end()).group(1)
     (shares[2] / "answers.yaml").write_text(answers(2, {"role": "join", "token": token,
                                                         "fingerprint_confirmed": True}))
@@ -96,6 +113,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     assert '"role":"member"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
     # a member uses the site's database: its own server stays off (the image's unit is conditional on founding)
     assert b.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "inactive", b.tail()
+    agents(b, role.end())
     # B's cluster unit (its own user; files the root wizard wrote) heartbeats to A over mTLS
     members = a.wait_for(r"EGRET-HOOK late: members=(.*)", 900).group(1)
     assert re.search(r"boxa 192\.168\.77\.1:8120 online", members), members
