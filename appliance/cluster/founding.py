@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 
 import peewee
 import psycopg2
@@ -50,6 +51,10 @@ def found_site(settings, site_name: str, *, psql: pgserver.Psql | None = None, k
                 reason = f"no PostgreSQL server this box may use: {exc}"
             else:
                 plans = dbmove.plan(settings, to)
+                if not any(_holds_tables(p.source) for p in plans):
+                    # a fresh box: only files a reader opened before any service made its tables (the wizard's
+                    # look at identity.db), nothing to move
+                    plans = []
                 # a refused move (a bad row) raises: the founding is refused with it
                 report = dbmove.move_box(settings, to, progress) if plans else start_empty(settings, to)
     if reason:
@@ -57,6 +62,16 @@ def found_site(settings, site_name: str, *, psql: pgserver.Psql | None = None, k
     else:
         database = {"engine": "postgresql", "url": report["database_url"]}
     return {"site": membership.found(settings, site_name, database), "database": database, "move": report}
+
+
+def _holds_tables(path) -> bool:
+    """False for a SQLite file without a table (an empty file); a file that cannot be read counts as holding some,
+    so the move looks at it and says what is wrong."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return bool(dbmove.sqlite_tables(conn))
+    except sqlite3.Error:
+        return True
 
 
 def start_empty(settings, to: str) -> dict:

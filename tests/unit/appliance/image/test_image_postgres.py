@@ -109,3 +109,28 @@ def test_a_server_that_does_not_start_leaves_the_site_on_sqlite_saying_why(setti
     assert out["database"]["engine"] == "sqlite"
     assert "egret-postgresql.service failed: no space left" in out["database"]["reason"]
     assert membership.site(settings)["database"]["engine"] == "sqlite"
+
+
+def test_a_fresh_box_whose_wizard_opened_identity_db_starts_empty_on_postgresql(settings, monkeypatch):
+    """The booted image's founder: the wizard's look at identity.db left an empty file; nothing is moved."""
+    from appliance import dbmove
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / "identity.db").write_bytes(b"")
+    monkeypatch.setattr(postgres, "ensure_started", lambda psql: True)
+    monkeypatch.setattr(dbmove, "local_target", lambda *a, **k: "postgresql://egret:pw@127.0.0.1:5432/egret_{service}")
+    calls = []
+    monkeypatch.setattr(dbmove, "move_box", lambda *a, **k: calls.append("move") or {})
+    monkeypatch.setattr(founding, "start_empty", lambda s, to: calls.append("empty") or {"database_url": to})
+    out = founding.found_site(settings, "lab", psql=FakePsql())
+    assert calls == ["empty"] and out["database"]["engine"] == "postgresql"
+
+
+def test_only_a_file_without_tables_counts_as_empty(tmp_path):
+    import sqlite3
+    empty, full, junk = tmp_path / "e.db", tmp_path / "f.db", tmp_path / "j.db"
+    empty.write_bytes(b"")
+    with sqlite3.connect(full) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    junk.write_bytes(b"not a database at all, but not empty either" * 100)
+    assert not founding._holds_tables(empty)
+    assert founding._holds_tables(full) and founding._holds_tables(junk)
