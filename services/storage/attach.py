@@ -1,7 +1,7 @@
 """Volume attachments (Cinder's attachments API and the legacy os-attach family): who uses a volume, and how."""
 from __future__ import annotations
 
-from appliance import errors
+from appliance import errors, pki
 from appliance.db import utcnow
 from services.storage.drivers.base import DriverError
 from services.storage.models import Attachment, Volume, database
@@ -12,6 +12,7 @@ class AttachmentManager:
     def __init__(self, volumes):
         self.volumes = volumes
         self.driver = volumes.driver
+        self.settings = volumes.settings
 
     def get(self, attachment_id: str, ctx, service: bool = True) -> tuple[Attachment, Volume]:
         """The attachment and its volume, if the caller may see the volume (`service`: as compute does)."""
@@ -125,7 +126,8 @@ class AttachmentManager:
         except DriverError as exc:
             raise errors.ApiError(f"The volume backend cannot export volume {att.volume_id}: {exc}",
                                   status=500) from None
-        info = {**info, "data": {**info["data"], "access_mode": att.attach_mode}}
+        # the node whose disk holds the volume: its path means nothing on another node (no iSCSI target yet)
+        info = {**info, "data": {**info["data"], "access_mode": att.attach_mode, "node": pki.node_name(self.settings)}}
         info["attachment_id"] = att.id
         info["serial"] = att.volume_id
         return info
@@ -185,7 +187,7 @@ class AttachmentManager:
                 except DriverError as exc:
                     raise errors.ApiError(f"The volume backend cannot export volume {vol.id}: {exc}",
                                           status=500) from None
-                return {"connection_info": info}
+                return {"connection_info": {**info, "data": {**info["data"], "node": pki.node_name(self.settings)}}}
             elif action == "os-terminate_connection":
                 return None
         return None

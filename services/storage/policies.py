@@ -17,6 +17,9 @@ POLICIES = {
     "volume:manage_types": "rule:admin_required",
     "volume:update_quota": "rule:admin_required",
     "volume:read_quota": "rule:admin_required or project_id:%(project_id)s",
+    # where a volume lives (os-vol-host-attr:host): admins and compute (service role), as Cinder's
+    # volume_extension:volume_host_attribute; a member never learns the site's node names from it
+    "volume_extension:volume_host_attribute": "rule:service_or_admin",
     # attachments are made by compute (service role) or the owner
     "volume:attach": "rule:project_member_or_admin or rule:service_role",
 }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import request
 
-from appliance import routes
+from appliance import pki, policy, routes
 from services.storage.models import Attachment
 
 
@@ -43,6 +43,9 @@ def attachment_summary(a) -> dict:
             "attached_at": _cinder_ts(a.attached_at)}
 
 
+HOST_ATTR_RULE = "volume_extension:volume_host_attribute"
+
+
 def volume(v, detail=True) -> dict:
     host = request.host_url.rstrip("/")
     links = [{"rel": "self", "href": f"{host}/v3/{v.project_id}/volumes/{v.id}"},
@@ -66,7 +69,15 @@ def volume(v, detail=True) -> dict:
            "links": links}
     if v.image_metadata:
         doc["volume_image_metadata"] = dict(v.image_metadata)
+    # where the volume's file lives (a site's compute places and attaches by it); Cinder shows it to admins only
+    if policy.check(HOST_ATTR_RULE, {"project_id": v.project_id}):
+        doc["os-vol-host-attr:host"] = volume_host(routes.manager().settings)
     return doc
+
+
+def volume_host(settings) -> str:
+    """Cinder's "<host>@<backend>#<pool>": the host is this storage box's name in its site."""
+    return f"{pki.node_name(settings)}@file#file"
 
 
 def snapshot(s) -> dict:

@@ -210,18 +210,22 @@ def _snapshot_doc(s):
 
 _ONE_ACTION = {"type": "object", "minProperties": 1, "maxProperties": 1}
 _LIST = {"checks": ("volume:all_tenants",), "target": own_project}
+HOST_ATTR = render.HOST_ATTR_RULE
 
 ROUTES = RouteTable("volumes", [
     Route("GET", "/", PUBLIC, root),
     Route("GET", "/v3/", PUBLIC, v3),
     Route("GET", "/v3", PUBLIC, v3),
     Route("GET", f"{P}/volumes", "volume:read", list_volumes, **_LIST),
-    Route("GET", f"{P}/volumes/detail", "volume:read", list_volumes_detail, **_LIST),
+    # render.volume decides who sees os-vol-host-attr:host (HOST_ATTR)
+    Route("GET", f"{P}/volumes/detail", "volume:read", list_volumes_detail, target=own_project,
+          checks=("volume:all_tenants", HOST_ATTR)),
     Route("POST", f"{P}/volumes", "volume:write", create_volume, schema=schemas.wrapped("volume"),
-          target=own_project_body_first, checks=("volume:read",), render=_volume_doc, status=202),
-    Route("GET", f"{P}/volumes/<volume_id>", "volume:read", show_volume, load=volume, render=_volume_doc),
+          target=own_project_body_first, checks=("volume:read", HOST_ATTR), render=_volume_doc, status=202),
+    Route("GET", f"{P}/volumes/<volume_id>", "volume:read", show_volume, load=volume, render=_volume_doc,
+          checks=(HOST_ATTR,)),
     Route("PUT", f"{P}/volumes/<volume_id>", "volume:write", update_volume, schema=schemas.wrapped("volume"),
-          load=body_first(volume), render=_volume_doc),
+          load=body_first(volume), render=_volume_doc, checks=(HOST_ATTR,)),
     Route("DELETE", f"{P}/volumes/<volume_id>", "volume:write", delete_volume, load=volume, render=_volume_doc,
           status=202),
     Route("GET", f"{P}/volumes/<volume_id>/metadata", "volume:read", get_metadata, load=volume),
