@@ -11,14 +11,15 @@ from appliance.cluster import membership
 from appliance.testing.cloud import RunningCloud
 
 CONTROL_PLANE = ["identity", "cluster", "compute", "network", "storage"]
-NODE_UNITS = ["cluster", "compute-agent"]
+NODE_UNITS = ["cluster", "compute-agent", "network-agent"]
 
 
 def _write_config(box: RunningCloud, name: str, interval: float, extra: str = "") -> None:
     etc = box.state_dir / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "egret.toml").write_text(f'[service.cluster]\nnode_name = "{name}"\nheartbeat_interval = {interval}\n'
-                                    f'[service.compute]\ndomain_prefix = "egret-{name}-"\n{extra}')
+                                    f'[service.compute]\ndomain_prefix = "egret-{name}-"\n'
+                                    f'[service.network]\nnode_tag = "{name[:2]}"\n{extra}')
 
 
 class Site:
@@ -38,7 +39,8 @@ class Site:
             ip = f"127.0.0.{i + 2}"
             box = RunningCloud(self.root / name, services=NODE_UNITS,
                                extra_env={**env, "EGRET_BIND_HOST": ip, "EGRET_PUBLIC_HOST": ip})
-            box.ports["compute_agent"] = self.founder.ports["compute_agent"]   # one port, one address per node
+            for port in ("compute_agent", "network_agent"):     # one port, one address per node
+                box.ports[port] = self.founder.ports[port]
             _write_config(box, name, interval)
             self.members[name], self.addresses[name] = box, ip
 
