@@ -6,11 +6,17 @@ files renamed into place) against a founder running the cluster unit. Each heart
 with the node certificate, as the member's loop sends it. Also the cluster unit's memory (master + worker RSS).
 Scheduling: one claim (filters, weighers, the Allocation insert in its serialising transaction) over 3 and 10
 nodes of the fake driver, on the SQLite database a box runs (`--scheduling` runs only that part).
+Site (`--site` runs only that part): create-to-ACTIVE on a 3-node site (appliance/testing/site.py: a founder and two
+members joined for real, each member's compute agent over mTLS on its own loopback address; every driver the fake,
+so the figure is the control plane's and the agents' cost, not a guest's boot) against a single box in the same run,
+and node death to ACTIVE elsewhere (heartbeat_interval 1 s: the member's `egret up` stopped, evacuate called as soon
+as the founder shows the node down, until the rebuilt server is ACTIVE on another node).
 """
 from __future__ import annotations
 
 import json
 import os
+import requests
 import shutil
 import subprocess
 import sys
@@ -26,12 +32,14 @@ from appliance.cluster import membership  # noqa: E402
 from appliance.cluster.join import join  # noqa: E402
 from appliance.db import open_service_database  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
+from appliance.testing.site import Site  # noqa: E402
 from bench.stats import ms  # noqa: E402
 from services.compute import models, scheduler  # noqa: E402
 from services.compute.drivers.fake import FakeDriver  # noqa: E402
 
 JOINS, HEARTBEATS = 8, 200
 CLAIMS = 200
+CREATES = 12
 
 
 
@@ -67,8 +75,92 @@ def scheduling(nodes: int, tmp: Path) -> dict:
     return ms(took)
 
 
+class Compute:
+    """The compute API of a running box as its admin, over plain HTTP (what the openstack client sends)."""
+
+    def __init__(self, box: RunningCloud, tmp: Path):
+        self.box, self.token = box, box.admin_token()
+        image = tmp / "tiny.raw"
+        image.write_bytes(b"\0" * (1 << 20))
+        box.openstack("image", "create", "--disk-format", "raw", "--container-format", "bare", "--public",
+                      "--file", str(image), "tiny")
+        box.openstack("flavor", "create", "--ram", "256", "--vcpus", "1", "--disk", "1", "bench.small")
+        self.image = box.openstack_json("image", "show", "tiny")["id"]
+        self.flavor = box.openstack_json("flavor", "show", "bench.small")["id"]
+
+    def call(self, method: str, path: str, body=None) -> requests.Response:
+        return requests.request(method, self.box.url("compute", "/v2.1" + path), json=body, timeout=60,
+                                headers={"X-Auth-Token": self.token, "OpenStack-API-Version": "compute 2.37"})
+
+    def create(self, name: str, zone: str | None = None) -> str:
+        server = {"name": name, "imageRef": self.image, "flavorRef": self.flavor, "networks": "none"}
+        if zone:
+            server["availability_zone"] = zone
+        resp = self.call("POST", "/servers", {"server": server})
+        assert resp.status_code == 202, resp.text
+        return resp.json()["server"]["id"]
+
+    def wait_active(self, server_id: str, timeout: float = 120) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            server = self.call("GET", f"/servers/{server_id}").json()["server"]
+            if server["status"] in ("ACTIVE", "ERROR"):
+                assert server["status"] == "ACTIVE", server
+                return server
+            time.sleep(0.05)
+        raise TimeoutError(f"server {server_id} not ACTIVE in {timeout} s")
+
+    def create_to_active(self) -> dict:
+        took = []
+        for i in range(CREATES):
+            t = time.perf_counter()
+            server_id = self.create(f"bench-{i}")
+            self.wait_active(server_id)
+            took.append(time.perf_counter() - t)
+            self.call("DELETE", f"/servers/{server_id}")     # within the project's quota of 10
+        return ms(took)
+
+
+def site_bench(tmp: Path) -> dict:
+    single = RunningCloud(tmp / "single", services=["identity", "compute", "network", "storage"],
+                          extra_env={"EGRET_FAKE_DRIVERS": "1"})
+    single.start()
+    try:
+        one_box = Compute(single, tmp).create_to_active()
+    finally:
+        single.stop()
+    site = Site(tmp / "site", interval=1.0)
+    try:
+        site.start()
+        api = Compute(site.founder, tmp)
+        three = api.create_to_active()
+        victim = api.create("victim", zone="nova:beta")
+        api.wait_active(victim)
+        t = time.perf_counter()
+        site.members["beta"].stop()
+        site.wait(lambda: site.hypervisors()["beta"]["state"] == "down", timeout=30, step=0.05)
+        down = time.perf_counter() - t
+        resp = api.call("POST", f"/servers/{victim}/action", {"evacuate": {}})
+        assert resp.status_code == 200, resp.text
+        moved = api.wait_active(victim)
+        assert moved["OS-EXT-SRV-ATTR:host"] != "beta", moved
+        evacuated = time.perf_counter() - t
+    finally:
+        site.stop()
+    return {"site_drivers": "fake drivers behind real agents (compute-agent, network-agent over mTLS), real joins",
+            "create_to_active_single_box": one_box, "create_to_active_3_node_site": three,
+            "node_death_to_down_s": round(down, 2), "node_death_to_active_elsewhere_s": round(evacuated, 2),
+            "heartbeat_interval_s": 1.0}
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="egret-bench-cluster-"))
+    if "--site" in sys.argv:
+        try:
+            print(json.dumps({"bench": "cluster", **site_bench(tmp)}, indent=1))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     sched = {f"schedule_claim_{n}_nodes": scheduling(n, tmp) for n in (3, 10)}
     if "--scheduling" in sys.argv:
         print(json.dumps({"bench": "cluster", **sched}, indent=1))
@@ -99,7 +191,8 @@ def main() -> None:
             beats.append(time.perf_counter() - t)
         print(json.dumps({"bench": "cluster", "founder_start_s": round(started, 2), "join": ms(joins),
                           "heartbeat_mtls": ms(beats), "cluster_unit_rss_mb": rss_mb(founder.state_dir, "cluster"),
-                          "identity_unit_rss_mb": rss_mb(founder.state_dir, "identity"), **sched}, indent=1))
+                          "identity_unit_rss_mb": rss_mb(founder.state_dir, "identity"), **sched,
+                          **site_bench(tmp)}, indent=1))
     finally:
         founder.stop()
         shutil.rmtree(tmp, ignore_errors=True)
