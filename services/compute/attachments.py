@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from appliance.errors import ApiError, BadRequest, Conflict, NotFound
+from services.compute import volume_nodes
 from services.compute.external import ExternalError
 from services.compute.models import Instance, VolumeAttachment
 
@@ -40,14 +41,19 @@ def attach_volume(manager, inst: Instance, volume_id: str, token: str, admin: bo
         raise BadRequest(f"Invalid volume: volume {volume_id} is already attached to this server.")
     try:
         manager.volume.get_volume(inst.project_id, volume_id, token)
+        # where it lives, as the service sees it (a member's view has no host): checked before storage reserves it
+        where = volume_nodes.lookup(manager.node, inst.project_id, volume_id)
     except ExternalError as exc:
         if exc.status == 404:
             raise NotFound(f"Volume {volume_id} could not be found.") from None
         raise _api_error(exc) from None
+    volume_nodes.check(volume_id, where, inst.id, inst.host or manager.node.host)
     try:
         return manager.attach_volume(inst, volume_id, token, delete_on_termination, tag)
     except ExternalError as exc:
         raise _api_error(exc) from None
+    except volume_nodes.AcrossNodes as exc:   # storage moved it between the check and the connection
+        raise Conflict(str(exc)) from None
 
 
 def detach_volume(manager, inst: Instance, volume_id: str, token: str, admin: bool) -> None:

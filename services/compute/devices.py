@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from appliance.errors import BadRequest, Conflict, NotFound
-from services.compute import access
+from services.compute import access, volume_nodes
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
@@ -222,7 +222,14 @@ class DeviceManager:
         att.attachment_id = created["id"]
         att.save()  # recorded before use, so a crash still knows what to release
         info = created.get("connection_info") or {}
-        att.connection_info = info
+        # the last guard: a volume is a file on its node's disk (the API and the scheduler refuse this earlier)
+        where, server_host = volume_nodes.of_connection(self.node, info), inst.host or self.node.host
+        if where != server_host:
+            self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
+            att.attachment_id, att.connection_info = None, volume_nodes.record(None, where)
+            att.save()
+            raise volume_nodes.AcrossNodes(volume_nodes.message(att.volume_id, where, inst.id, server_host))
+        att.connection_info = volume_nodes.record(info, where)
         att.save()
         data = info.get("data") or {}
         kind = info.get("driver_volume_type", "file")

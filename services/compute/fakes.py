@@ -217,16 +217,21 @@ class FakeImage:
         self.auth.record("image", "upload", image_id, caller)
 
 
+VOLUME_HOST = "os-vol-host-attr:host"
+
+
 class FakeVolume:
     def __init__(self, auth: FakeAuth | None = None):
         self.auth = auth or FakeAuth()
         self.volumes: dict[str, dict] = {}
         self.attachments: dict[str, dict] = {}
 
-    def add_volume(self, project_id="p-test", path="/dev/null", size=1, name="vol") -> dict:
+    def add_volume(self, project_id="p-test", path="/dev/null", size=1, name="vol", node=None) -> dict:
         vol = {"id": str(uuid.uuid4()), "name": name, "size": size, "status": "available", "attachments": [],
                "project_id": project_id, "os-vol-tenant-attr:tenant_id": project_id, "path": path,
                "bootable": "false"}
+        if node is not None:   # the site's node whose disk holds it (storage's os-vol-host-attr:host)
+            vol[VOLUME_HOST] = f"{node}@file#file"
         self.volumes[vol["id"]] = vol
         return vol
 
@@ -236,6 +241,8 @@ class FakeVolume:
         vol = self.volumes.get(volume_id)
         if vol is None or not (self.auth.privileged(caller) or vol["project_id"] == caller["project_id"]):
             raise ExternalError(f"Volume {volume_id} could not be found.", 404, "volume")
+        if VOLUME_HOST in vol and not self.auth.privileged(caller):
+            return {k: v for k, v in vol.items() if k != VOLUME_HOST}   # admins and services only, as Cinder
         return vol
 
     def create_attachment(self, project_id, volume_id, instance_id, connector, token=None):
@@ -246,6 +253,8 @@ class FakeVolume:
         att = {"id": str(uuid.uuid4()), "volume_id": volume_id, "instance": instance_id, "status": "reserved",
                "connection_info": {"driver_volume_type": "file",
                                    "data": {"path": vol["path"], "format": "raw"}}}
+        if isinstance(vol.get(VOLUME_HOST), str):
+            att["connection_info"]["data"]["node"] = vol[VOLUME_HOST].split("@", 1)[0]
         self.attachments[att["id"]] = att
         vol["status"] = "reserved"
         self.auth.record("volume", "create_attachment", volume_id, self.auth.who(token))

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.errors import BadRequest, Conflict, Forbidden, NotFound
-from services.compute import instance_actions, scheduler
+from services.compute import instance_actions, scheduler, volume_nodes
 from services.compute.actions import ServerActions
 from services.compute.build import ServerBuilder
 from services.compute.devices import DeviceManager
@@ -328,6 +328,8 @@ class ComputeManager:
         self.check_quota(ctx.project_id, min_count, flavor)
         plan = self.devices.resolve_networks(body.get("networks"), ctx, token)
         sgs = self.devices.resolve_security_groups(body.get("security_groups") or [], token)
+        # each existing volume's node, recorded on its row for the scheduler (a forced host elsewhere: 409)
+        placed = volume_nodes.for_create(self.node, ctx.project_id, body["name"], bdms, body.get("availability_zone"))
         reservation = "r-" + secrets.token_hex(4)
         made = []
         for index in range(count):
@@ -350,7 +352,8 @@ class ComputeManager:
                     boot = str(bdm.get("boot_index", "")) == "0"
                     VolumeAttachment.create(instance=inst, volume_id=bdm["uuid"], device="vda" if boot else "",
                                             boot_index=0 if boot else None, tag=bdm.get("tag"),
-                                            delete_on_termination=to_bool(bdm.get("delete_on_termination")))
+                                            delete_on_termination=to_bool(bdm.get("delete_on_termination")),
+                                            connection_info=placed.get(bdm["uuid"]))
             made.append(inst)
         for inst in made:
             instance_actions.record(inst, "create", ctx)

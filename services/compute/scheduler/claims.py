@@ -109,7 +109,9 @@ def move(inst, section, image_props: dict | None = None, *, host: str | None = N
         nodes = _lock_nodes()
         hosts = [h for h in state.load(nodes, _group_hosts(spec), without=inst.id) if h.host != source]
         if force:
-            passing, results = filters.run([filters.HostFilter(), filters.ComputeFilter()], hosts, spec)
+            # forced: the node need only exist and be up, and hold the server's volumes (files on its disk)
+            forced = [filters.HostFilter(), filters.VolumeLocalityFilter(), filters.ComputeFilter()]
+            passing, results = filters.run(forced, hosts, spec)
             if not passing:
                 raise NoValidHost(results)
             chosen = passing[0]

@@ -11,6 +11,10 @@ class Filter:
     def passes(self, host: HostState, spec: RequestSpec) -> bool:
         raise NotImplementedError
 
+    def describe(self, spec: RequestSpec) -> str:
+        """The filter's name in the fault's record (no ':' in it: the record is 'name: (start: n, end: m)')."""
+        return self.name
+
 
 class ComputeFilter(Filter):
     """The node's service is up and enabled (an admin forcing zone:host may use a disabled node, as in Nova)."""
@@ -33,6 +37,22 @@ class HostFilter(Filter):
 
     def passes(self, host, spec):
         return spec.force_host is None or host.host == spec.force_host
+
+
+class VolumeLocalityFilter(Filter):
+    """A server's volumes are files on one node's disk and this site has no iSCSI target: it runs on that node."""
+    name = "VolumeLocalityFilter"
+
+    def passes(self, host, spec):
+        nodes = set(spec.volume_hosts.values())
+        return not nodes or nodes == {host.host}
+
+    def describe(self, spec):
+        nodes = sorted(set(spec.volume_hosts.values()))
+        if not nodes:
+            return self.name
+        where = f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {' and '.join(nodes)}, one node cannot use both"
+        return f"{self.name} (the server's volumes live on {where})"
 
 
 class RamFilter(Filter):
@@ -132,7 +152,7 @@ class ServerGroupAntiAffinityFilter(Filter):
 
 
 def default_filters(placed_hosts: set[str]) -> list[Filter]:
-    return [HostFilter(), ComputeFilter(), AvailabilityZoneFilter(), RamFilter(), CoreFilter(), DiskFilter(),
+    return [HostFilter(), VolumeLocalityFilter(), ComputeFilter(), AvailabilityZoneFilter(), RamFilter(), CoreFilter(), DiskFilter(),
             NUMATopologyFilter(), ImagePropertiesFilter(), ServerGroupAntiAffinityFilter(),
             ServerGroupAffinityFilter(placed_hosts)]
 
@@ -143,7 +163,7 @@ def run(filters: list[Filter], hosts: list[HostState], spec: RequestSpec) -> tup
     for f in filters:
         start = len(hosts)
         hosts = [h for h in hosts if f.passes(h, spec)]
-        results.append(f"{f.name}: (start: {start}, end: {len(hosts)})")
+        results.append(f"{f.describe(spec)}: (start: {start}, end: {len(hosts)})")
         if not hosts:
             break
     return hosts, results

@@ -4,8 +4,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from services.compute import volume_nodes
 from services.compute.drivers.hardware import parse_page_size
 from services.compute.drivers.specs import UnsupportedSpec
+from services.compute.models import ComputeNode, VolumeAttachment
 
 
 @dataclass
@@ -21,6 +23,7 @@ class RequestSpec:
     group_id: str | None = None
     group_policy: str | None = None
     group_rules: dict = field(default_factory=dict)
+    volume_hosts: dict = field(default_factory=dict)   # volume id -> the node whose disk holds it
 
     @property
     def dedicated(self) -> bool:
@@ -64,4 +67,16 @@ def from_instance(inst, image_props: dict | None = None, group=None, flavor: dic
         instance_id=inst.id, vcpus=int(flavor.get("vcpus") or 0), memory_mb=int(flavor.get("ram") or 0),
         disk_gb=disk, extra_specs=dict(flavor.get("extra_specs") or {}), image_props=dict(image_props or {}),
         zone=zone, force_host=host, group_id=group.id if group else None,
-        group_policy=group.policy if group else None, group_rules=dict(group.rules or {}) if group else {})
+        group_policy=group.policy if group else None, group_rules=dict(group.rules or {}) if group else {},
+        volume_hosts=volume_hosts(inst.id))
+
+
+def volume_hosts(instance_id: str) -> dict[str, str]:
+    """volume id -> node for the server's volumes whose node compute recorded and that is a node of the site
+    (a name the site does not know restricts nothing: connecting the volume says why it cannot be used)."""
+    rows = list(VolumeAttachment.select().where(VolumeAttachment.instance == instance_id))
+    found = {a.volume_id: volume_nodes.recorded(a) for a in rows}
+    if not any(found.values()):
+        return {}
+    known = {n.host for n in ComputeNode.select(ComputeNode.host).where(ComputeNode.host.in_(set(found.values())))}
+    return {vid: host for vid, host in found.items() if host in known}

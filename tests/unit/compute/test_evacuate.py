@@ -121,24 +121,33 @@ def test_evacuation_honours_anti_affinity(site):
     assert row(first).host == a and claims()[first] == a and row(first).task_state is None
 
 
-def test_a_volume_backed_server_gets_its_volume_on_the_new_node(site):
+def test_a_volume_backed_server_is_not_evacuated_away_from_its_volume(site):
+    """Issue 14: a volume is a file on one node's disk (no iSCSI target here): the server boots there, and an
+    evacuation elsewhere is refused, naming the node, with nothing changed."""
     vol = site.volume.add_volume(name="boot")
+    vol["os-vol-host-attr:host"] = "node-b@file#file"
     body = site.server_body()
     del body["server"]["imageRef"]
     body["server"]["block_device_mapping_v2"] = [{"uuid": vol["id"], "source_type": "volume",
                                                   "destination_type": "volume", "boot_index": 0}]
     sid = site.api.post("/v2.1/servers", json=body).json["server"]["id"]
+    assert row(sid).host == "node-b" and server(site, sid)["status"] == "ACTIVE"
+    assert vol["path"] in site.drivers["node-b"].xml(row(sid).domain_name)
     with models.database.connection_context():
         old_attachment = row(sid).attachments[0].attachment_id
-    force_down(site, row(sid).host)
-    assert _evacuate(site, sid).status_code == 200
+    force_down(site, "node-b")
+    for body in ({}, {"host": "node-a"}):
+        resp = _evacuate(site, sid, body)
+        assert resp.status_code == 400, resp.json
+        assert "VolumeLocalityFilter (the server's volumes live on node node-b" in resp.json["badRequest"]["message"]
+    forced = _evacuate(site, sid, {"host": "node-a", "force": True}, version="2.29")
+    assert forced.status_code == 400 and "live on node node-b" in forced.json["badRequest"]["message"]
+    after = row(sid)
+    assert after.host == "node-b" and after.task_state is None and claims() == {sid: "node-b"}
     with models.database.connection_context():
-        att = row(sid).attachments[0]
-        assert att.attachment_id and att.attachment_id != old_attachment
-    assert old_attachment not in site.volume.attachments
-    assert server(site, sid)["status"] == "ACTIVE"
-    xml = site.drivers[row(sid).host].xml(row(sid).domain_name)
-    assert vol["path"] in xml
+        assert row(sid).attachments[0].attachment_id == old_attachment
+        assert not Migration.select().where(Migration.instance_id == sid).exists()
+    assert old_attachment in site.volume.attachments
 
 
 @pytest.mark.parametrize("vm_state", ["active", "stopped", "error"])

@@ -215,22 +215,29 @@ def test_the_drain_command_parses_and_says_what_it_needs(tmp_path, capsys):
     assert "no admin credentials" in capsys.readouterr().err
 
 
-def test_a_volume_backed_server_migrates_with_its_volume(site):
+def test_a_volume_backed_server_is_not_migrated_away_from_its_volume(site):
+    """Issue 14: a volume is a file on one node's disk (no iSCSI target here): the server boots there, and a
+    migration elsewhere is refused, naming the node, with nothing changed."""
     vol = site.volume.add_volume(name="boot")
+    vol["os-vol-host-attr:host"] = "node-c@file#file"
     body = site.server_body()
     del body["server"]["imageRef"]
     body["server"]["block_device_mapping_v2"] = [{"uuid": vol["id"], "source_type": "volume",
                                                   "destination_type": "volume", "boot_index": 0}]
     sid = site.api.post("/v2.1/servers", json=body).json["server"]["id"]
+    assert row(sid).host == "node-c" and server(site, sid)["status"] == "ACTIVE"
+    assert vol["path"] in site.drivers["node-c"].xml(row(sid).domain_name)
     with models.database.connection_context():
         before = row(sid).attachments[0].attachment_id
-    moved = _migrate(site, sid)
-    assert server(site, sid)["status"] == "VERIFY_RESIZE"
+    for body in (None, {"host": "node-a"}):
+        resp = _act(site, sid, {"migrate": body})
+        assert resp.status_code == 400, resp.json
+        assert "VolumeLocalityFilter (the server's volumes live on node node-c" in resp.json["badRequest"]["message"]
+    assert server(site, sid)["status"] == "ACTIVE" and row(sid).task_state is None
+    assert claims() == {sid: "node-c"}
     with models.database.connection_context():
-        now = row(sid).attachments[0].attachment_id
-    assert now and now != before and before not in site.volume.attachments
-    assert vol["path"] in site.drivers[moved.host].xml(moved.domain_name)
-    assert not _disk(site.drivers[moved.host], sid).exists()         # no root disk of its own was carried
+        assert row(sid).attachments[0].attachment_id == before
+        assert not Migration.select().where(Migration.instance_id == sid).exists()
 
 
 def test_a_server_with_a_task_under_way_is_not_moved(site):
