@@ -3,7 +3,8 @@
 A volume is a file on the storage box's disk (no iSCSI target on these kernels), so a server can use it only on
 that node. Storage says which node in `os-vol-host-attr:host` (Cinder's "<node>@<backend>#<pool>", shown to
 compute's service user) and in an attachment's connection_info (`data.node`). Neither is trusted blindly: a
-missing or malformed value means the volume is this box's own, where the storage service runs.
+missing or malformed value, or a name no compute node has, means the volume is this box's own, where the
+storage service runs.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from appliance.cluster import membership
 from appliance.errors import BadRequest, Conflict, NotFound
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
+from services.compute.models import ComputeNode
 
 HOST_ATTR = "os-vol-host-attr:host"
 # compute's own record of a volume's node in VolumeAttachment.connection_info (before and after connecting)
@@ -35,10 +37,13 @@ def me(node) -> set[str]:
 
 
 def to_host(node, value) -> str:
-    """The compute host whose disk holds a volume whose storage names `value`: this box for its own names and for
-    anything that is not a node name."""
+    """The compute host whose disk holds a volume whose storage names `value`: another node of the site when it
+    names one; else this box (its own names, anything that is not a node name, and a name no compute node has:
+    the site's storage runs on one of its nodes, so that is this box under another spelling, e.g. a FQDN)."""
     name = parse(value)
-    return node.host if name is None or name in me(node) else name
+    if name is None or name in me(node):
+        return node.host
+    return name if ComputeNode.select().where(ComputeNode.host == name).exists() else node.host
 
 
 def of_volume(node, vol: dict) -> str:

@@ -72,8 +72,8 @@ def from_instance(inst, image_props: dict | None = None, group=None, flavor: dic
 
 
 def volume_hosts(instance_id: str) -> dict[str, str]:
-    """volume id -> node for the server's volumes whose node compute recorded and that is a node of the site
-    (a name the site does not know restricts nothing: connecting the volume says why it cannot be used)."""
+    """volume id -> node for the server's volumes whose node compute recorded (volume_nodes.to_host, a compute
+    host) and that is still a node of the site (a removed node's name restricts nothing: connecting says why)."""
     rows = list(VolumeAttachment.select().where(VolumeAttachment.instance == instance_id))
     found = {a.volume_id: volume_nodes.recorded(a) for a in rows}
     if not any(found.values()):

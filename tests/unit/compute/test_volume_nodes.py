@@ -40,22 +40,25 @@ def _attachment_rows(sid) -> list:
 # -- the host field ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", [None, 42, ["node-b"], "", "@file#file", "#file", "../../etc@file#file",
                                    "node b@file#file", "node:1@file#file", "<script>@file#file", "x" * 100,
-                                   "-node@file#file", "node-b\n@file#file", "é@file#file"])
-def test_a_missing_or_malformed_host_is_this_boxs_own_volume(value):
+                                   "-node@file#file", "node-b\n@file#file", "é@file#file", "node-z@file#file"])
+def test_a_missing_malformed_or_unknown_host_is_this_boxs_own_volume(site, value):
     node = SimpleNamespace(host="founder-host", settings=_settings("boss"))
-    assert volume_nodes.to_host(node, value) == "founder-host"
-    assert volume_nodes.of_volume(node, {"os-vol-host-attr:host": value}) == "founder-host"
-    assert volume_nodes.of_connection(node, {"data": {"node": value}}) == "founder-host"
+    with models.database.connection_context():
+        assert volume_nodes.to_host(node, value) == "founder-host"
+        assert volume_nodes.of_volume(node, {"os-vol-host-attr:host": value}) == "founder-host"
+        assert volume_nodes.of_connection(node, {"data": {"node": value}}) == "founder-host"
 
 
-def test_cinder_host_forms_and_the_founders_cluster_name():
+def test_cinder_host_forms_and_the_founders_cluster_name(site):
     node = SimpleNamespace(host="founder-host", settings=_settings("boss"))
-    assert volume_nodes.to_host(node, "node-b@file#file") == "node-b"
-    assert volume_nodes.to_host(node, "node-b@lvm") == "node-b"
-    assert volume_nodes.to_host(node, "node-b") == "node-b"
-    # the founder's name in the site and its compute host are one node
-    assert volume_nodes.to_host(node, "boss@file#file") == "founder-host"
-    assert volume_nodes.of_connection(node, None) == volume_nodes.of_connection(node, {"data": "x"}) == "founder-host"
+    with models.database.connection_context():
+        assert volume_nodes.to_host(node, "node-b@file#file") == "node-b"
+        assert volume_nodes.to_host(node, "node-b@lvm") == "node-b"
+        assert volume_nodes.to_host(node, "node-b") == "node-b"
+        # the founder's name in the site and its compute host are one node
+        assert volume_nodes.to_host(node, "boss@file#file") == "founder-host"
+        assert volume_nodes.of_connection(node, None) == volume_nodes.of_connection(node, {"data": "x"}) \
+            == "founder-host"
 
 
 def _settings(node_name):
@@ -124,11 +127,12 @@ def test_a_forced_host_elsewhere_is_refused_with_both_nodes_and_nothing_made(sit
     assert ok.status_code == 202 and row(ok.json["server"]["id"]).host == "node-b"
 
 
-def test_a_volume_whose_node_compute_does_not_know_fails_the_build_cleanly(site):
-    vol = site.volume.add_volume(name="boot", node="storage-only")
+def test_a_volume_on_a_node_compute_does_not_know_is_the_api_boxs(site):
+    """An unknown name is the storage box (this one) under another spelling: here its node takes no servers."""
+    vol = site.volume.add_volume(name="boot", node="fake-host.example")
     sid = site.api.post("/v2.1/servers", json=_bfv_body(site, vol["id"])).json["server"]["id"]
     shown = server(site, sid)
-    assert shown["status"] == "ERROR" and "lives on node storage-only" in shown["fault"]["message"]
+    assert shown["status"] == "ERROR" and "live on node fake-host)" in shown["fault"]["message"]
     assert vol["status"] == "available" and not site.volume.attachments
 
 
