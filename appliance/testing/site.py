@@ -14,11 +14,11 @@ CONTROL_PLANE = ["identity", "cluster", "compute", "network", "storage"]
 NODE_UNITS = ["cluster", "compute-agent", "network-agent"]
 
 
-def _write_config(box: RunningCloud, name: str, interval: float, extra: str = "") -> None:
+def _write_config(box: RunningCloud, name: str, interval: float, prefix: str = "egret-", extra: str = "") -> None:
     etc = box.state_dir / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "egret.toml").write_text(f'[service.cluster]\nnode_name = "{name}"\nheartbeat_interval = {interval}\n'
-                                    f'[service.compute]\ndomain_prefix = "egret-{name}-"\n'
+                                    f'[service.compute]\ndomain_prefix = "{prefix}{name}-"\n'
                                     f'[service.network]\nnode_tag = "{name[:2]}"\n{extra}')
 
 
@@ -28,20 +28,20 @@ class Site:
     its own), as on separate boxes. `fake=True` runs every driver as its fake (the agents are still real)."""
 
     def __init__(self, root: Path, members=("beta", "gamma"), interval: float = 1.0, fake: bool = True,
-                 site_name: str = "lab"):
+                 site_name: str = "lab", member_units=NODE_UNITS, prefix: str = "egret-", extra: str = ""):
         self.root, self.interval, self.site_name = Path(root), interval, site_name
         env = {"EGRET_FAKE_DRIVERS": "1"} if fake else {}
         self.founder = RunningCloud(self.root / "alpha", services=CONTROL_PLANE, extra_env=env)
-        _write_config(self.founder, "alpha", interval)
+        _write_config(self.founder, "alpha", interval, prefix, extra)
         self.members: dict[str, RunningCloud] = {}
         self.addresses: dict[str, str] = {}
         for i, name in enumerate(members):
             ip = f"127.0.0.{i + 2}"
-            box = RunningCloud(self.root / name, services=NODE_UNITS,
+            box = RunningCloud(self.root / name, services=list(member_units),
                                extra_env={**env, "EGRET_BIND_HOST": ip, "EGRET_PUBLIC_HOST": ip})
             for port in ("compute_agent", "network_agent"):     # one port, one address per node
                 box.ports[port] = self.founder.ports[port]
-            _write_config(box, name, interval)
+            _write_config(box, name, interval, prefix, extra)
             self.members[name], self.addresses[name] = box, ip
 
     @property

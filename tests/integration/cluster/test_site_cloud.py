@@ -6,6 +6,7 @@ docs/cluster.md, "Site cluster: not yet")."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ import requests
 from appliance import config, pki
 from appliance.cluster import membership
 from appliance.testing.cloud import assert_cli_refused
+from appliance.testing.guest import BOOT_MARKER
+from appliance.testing.libvirtd import IMAGES, libvirtd, run_prefix, tiny_guest  # noqa: F401
 from appliance.testing.site import NODE_UNITS, Site
 from services.compute.drivers import base
 from services.compute.drivers.remote import RemoteDriver
@@ -218,3 +221,50 @@ def test_a_dead_member_goes_down_its_server_is_evacuated_and_its_stale_guest_des
     beta.services = list(NODE_UNITS)
     beta.start()
     assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
+
+
+@pytest.fixture(scope="module")
+def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
+    """The same site with the real drivers: libvirt on every node (the members' through their agents, each its own
+    domain prefix and instances dir on this machine's libvirtd). The members run no network agent: two real data
+    planes in one namespace would share their VXLAN port (tests/integration/network/test_network_dp_vxlan.py runs
+    them in node namespaces)."""
+    root = IMAGES / f"egret-site-{run_prefix}"       # libvirt's qemu user must reach the disks: not pytest's 0700
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    s = Site(root, interval=INTERVAL, fake=False, member_units=["cluster", "compute-agent"],
+             prefix=f"{run_prefix}", extra="cleanup_on_exit = true\n")
+    try:
+        s.start()
+        admin = s.founder
+        kernel = admin.openstack_json("image", "create", "--disk-format", "aki", "--container-format", "aki",
+                                      "--file", str(tiny_guest.kernel), "--public", "tiny-kernel")["id"]
+        ramdisk = admin.openstack_json("image", "create", "--disk-format", "ari", "--container-format", "ari",
+                                       "--file", str(tiny_guest.initrd), "--public", "tiny-ramdisk")["id"]
+        admin.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public",
+                        "--file", str(tiny_guest.disk), "--property", f"kernel_id={kernel}",
+                        "--property", f"ramdisk_id={ramdisk}", "--property", "os_command_line=console=ttyS0 panic=-1 quiet",
+                        "egret-tiny")
+        admin.openstack("flavor", "create", "--ram", "128", "--vcpus", "1", "--disk", "1", "tiny.nano")
+        yield s
+    finally:
+        try:
+            for server in s.founder.openstack_json("server", "list", "--all-projects"):
+                s.founder.openstack("server", "delete", "--wait", server["ID"], check=False)
+        finally:
+            s.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def test_real_guests_boot_on_every_node(real_site):
+    s = real_site
+    nodes = [_founder_node(s), *s.members]
+    ids = {node: s.founder.openstack_json("server", "create", "--image", "egret-tiny", "--flavor", "tiny.nano",
+                                          "--nic", "none", "--availability-zone", f"nova:{node}",
+                                          f"tiny-{node}")["id"] for node in nodes}
+    for node, server_id in ids.items():
+        shown = _wait_status(s, server_id, timeout=180)
+        assert shown["OS-EXT-SRV-ATTR:host"] == node, shown
+        booted = s.wait(lambda: BOOT_MARKER in s.founder.openstack("console", "log", "show", server_id).stdout,
+                        timeout=240, step=3)
+        assert booted, (node, s.founder.openstack("console", "log", "show", server_id).stdout[-2000:])
