@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import libvirt
 import pytest
 import requests
 
@@ -268,3 +269,33 @@ def test_real_guests_boot_on_every_node(real_site):
         booted = s.wait(lambda: BOOT_MARKER in s.founder.openstack("console", "log", "show", server_id).stdout,
                         timeout=240, step=3)
         assert booted, (node, s.founder.openstack("console", "log", "show", server_id).stdout[-2000:])
+
+
+def test_a_real_guest_of_a_dead_member_is_evacuated_and_boots_elsewhere(real_site, run_prefix):  # noqa: F811
+    s = real_site
+    victim = s.founder.openstack_json("server", "list", "--name", "tiny-beta")[0]["ID"]
+    before = _server(s.founder, victim)
+    assert before["OS-EXT-SRV-ATTR:host"] == "beta"
+    # the box dies: its units stop and its guests go with it (libvirtd here is shared, so they are destroyed)
+    s.members["beta"].stop()
+    conn = libvirt.open("qemu:///system")
+    try:
+        for dom in conn.listAllDomains():
+            if dom.name().startswith(f"{run_prefix}beta-"):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+    finally:
+        conn.close()
+    assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "down", timeout=4 * INTERVAL + 5), s.hypervisors()
+    s.founder.openstack("--os-compute-api-version", "2.29", "server", "evacuate", victim)
+    moved = _wait_status(s, victim, timeout=180)
+    assert moved["OS-EXT-SRV-ATTR:host"] not in ("beta", None), moved
+    booted = s.wait(lambda: BOOT_MARKER in s.founder.openstack("console", "log", "show", victim).stdout,
+                    timeout=240, step=3)
+    assert booted, s.founder.openstack("console", "log", "show", victim).stdout[-2000:]
+    # the box comes back: a node again, and nothing of the server runs on it
+    s.members["beta"].start()
+    assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
+    agent = RemoteDriver.for_node(s.settings, "beta", s.addresses["beta"])
+    assert not [d for d in agent.list_domains() if victim in d]
