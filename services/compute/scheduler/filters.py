@@ -52,7 +52,7 @@ class VolumeLocalityFilter(Filter):
         if not nodes:
             return self.name
         where = f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {' and '.join(nodes)}, one node cannot use both"
-        return f"{self.name} (the server's volumes live on {where})"
+        return f"{self.name} (the server's volumes live on {where}; this site cannot attach volumes across nodes)"
 
 
 class RamFilter(Filter):

@@ -70,7 +70,8 @@ def test_the_filter_keeps_the_volumes_node_and_says_which_it_is():
     spec = request.RequestSpec(instance_id="i", vcpus=1, memory_mb=1, disk_gb=0, volume_hosts={"v1": "n2"})
     left, results = filters.run([filters.VolumeLocalityFilter()], hosts, spec)
     assert [h.host for h in left] == ["n2"]
-    assert results == ["VolumeLocalityFilter (the server's volumes live on node n2): (start: 3, end: 1)"]
+    assert results == ["VolumeLocalityFilter (the server's volumes live on node n2; this site cannot attach volumes "
+                       "across nodes): (start: 3, end: 1)"]
     two = request.RequestSpec(instance_id="i", vcpus=1, memory_mb=1, disk_gb=0,
                               volume_hosts={"v1": "n2", "v2": "n1"})
     left, results = filters.run([filters.VolumeLocalityFilter()], hosts, two)
@@ -132,7 +133,7 @@ def test_a_volume_on_a_node_compute_does_not_know_is_the_api_boxs(site):
     vol = site.volume.add_volume(name="boot", node="fake-host.example")
     sid = site.api.post("/v2.1/servers", json=_bfv_body(site, vol["id"])).json["server"]["id"]
     shown = server(site, sid)
-    assert shown["status"] == "ERROR" and "live on node fake-host)" in shown["fault"]["message"]
+    assert shown["status"] == "ERROR" and "live on node fake-host;" in shown["fault"]["message"]
     assert vol["status"] == "available" and not site.volume.attachments
 
 
