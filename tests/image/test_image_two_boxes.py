@@ -35,8 +35,10 @@ def late(index: int, peer: int, port: int) -> str:
             "while [ ! -e /mnt/share/answers.yaml ]; do sleep 1; done\n"
             f"nic=$(ip -o link | awk -F': ' '/52:54:00:aa:00:0{index}/ {{print $2}}')\n"
             "sed \"s/@NIC@/$nic/\" /mnt/share/answers.yaml > /run/answers.yaml\n"
-            "egret firstboot --answers /run/answers.yaml\n"
-            "echo \"setup-exit=$?\"\n"
+            "egret firstboot --answers /run/answers.yaml; rc=$?\n"
+            # a failed setup: what the units said (the console is all a CI run has)
+            "[ $rc = 0 ] || journalctl -u 'egret-*' -n 80 -o cat --no-pager | cut -c1-300\n"
+            "echo \"setup-exit=$rc\"\n"
             "echo \"cluster-role=$(egret cluster show | tr -d ' \\n')\"\n"
             "echo \"pg-server=$(systemctl is-active egret-postgresql.service)\"\n"
             # a box in a site runs the node agents (pulled in by the cluster unit), reading the node key as egret-site
