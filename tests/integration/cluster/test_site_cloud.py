@@ -1,8 +1,11 @@
 """One site on one machine: a founder and two members joined for real (join tokens, mTLS heartbeats, each member's
-compute agent on its own address), used as one cloud by ordinary project members through the unmodified openstack
-client. Every driver is its fake (the agents, the APIs, the joins and the scheduler are real): the guest-to-guest
-ping and the floating IP across nodes need the real libvirt and linux drivers on the members (see the report in
-docs/cluster.md, "Site cluster: not yet")."""
+compute and network agents on its own loopback address), used as one cloud by ordinary project members through the
+unmodified openstack client. `site`: every driver its fake (agents, APIs, joins and scheduler real) for placement,
+20 concurrent creates, node death, evacuation, the stale guest and project isolation; `real_site`: libvirt on every
+node, a tiny TCG guest booting on each and a dead member's guest rebuilt and booted elsewhere.
+Not here: guest-to-guest traffic across nodes and a floating IP to a member's guest. A member's compute is told the
+bridge the founder names (binding:vif_details.bridge_name, without the member's `[service.network] node_tag`), so
+on one machine, where the tag keeps the nodes' links apart, the member's guest finds no bridge."""
 from __future__ import annotations
 
 import json
