@@ -14,12 +14,14 @@ CONTROL_PLANE = ["identity", "cluster", "compute", "network", "storage"]
 NODE_UNITS = ["cluster", "compute-agent", "network-agent"]
 
 
-def _write_config(box: RunningCloud, name: str, interval: float, prefix: str = "egret-", extra: str = "") -> None:
+def _write_config(box: RunningCloud, name: str, interval: float, prefix: str = "egret-", extra: str = "",
+                  tag: str = "") -> None:
+    """The box's settings; `tag` keeps a member's network links apart from the founder's (untagged) on one machine."""
     etc = box.state_dir / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "egret.toml").write_text(f'[service.cluster]\nnode_name = "{name}"\nheartbeat_interval = {interval}\n'
                                     f'[service.compute]\ndomain_prefix = "{prefix}{name}-"\n'
-                                    f'[service.network]\nnode_tag = "{name[:2]}"\n{extra}')
+                                    f'[service.network]\nnode_tag = "{tag}"\n{extra}')
 
 
 class Site:
@@ -41,7 +43,7 @@ class Site:
                                extra_env={**env, "EGRET_BIND_HOST": ip, "EGRET_PUBLIC_HOST": ip})
             for port in ("compute_agent", "network_agent"):     # one port, one address per node
                 box.ports[port] = self.founder.ports[port]
-            _write_config(box, name, interval, prefix, extra)
+            _write_config(box, name, interval, prefix, extra, tag=name[:2])
             self.members[name], self.addresses[name] = box, ip
 
     @property
