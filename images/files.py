@@ -24,6 +24,9 @@ ExecStart=-/bin/sh -c '[ ! -e /var/lib/egret/firstboot/setup-done ] || {EGRET} t
 # keys, the cluster unit's CA and keys, a hub's CA: each unit's own, 0700). The wizard reloads this unit before it
 # starts each service it set up (a reload: a restart would restart every unit that Requires= this one).
 ExecStart={PY} -m appliance.stateplan /var/lib/egret
+# the wizard's reload before it starts each unit also issues the API certificate when none is there yet: a member's
+# clouds.yaml names the site's API, so the step that writes it no longer issues this box's own (issue 14)
+ExecReload=-/bin/sh -c '[ -d /run/egret/setup-applying ] || [ -e /var/lib/egret/firstboot/setup-done ] || exit 0; [ -e /var/lib/egret/tls/server.crt ] || {EGRET} tls ensure'
 ExecReload={PY} -m appliance.stateplan /var/lib/egret
 
 [Install]
