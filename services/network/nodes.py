@@ -104,6 +104,7 @@ class SiteDataPlane:
         self._remotes: dict[str, tuple[str, base.Driver]] = {}
         self._lock = threading.Lock()
         self.failures: dict[str, str] = {}      # node -> what went wrong on its last pass (status, tests)
+        self._tags: dict[str, str] = {}         # node -> its link-name tag, as it last said
 
     @property
     def local(self) -> base.Driver:
@@ -121,6 +122,22 @@ class SiteDataPlane:
                 known = self._remotes[node.name] = (node.host, self.remote_factory(self.settings, node.name,
                                                                                   node.host))
             return known[1]
+
+    def node_tag(self, host: str | None) -> str:
+        """The link-name tag of the node a port is bound to (`binding:host_id`), so its bridge is named as that
+        node names it; this box's own for a host that is not another member (or one that cannot say now)."""
+        own = getattr(self.local, "node_tag", "")
+        nodes = self.nodes() if host else None
+        node = next((n for n in nodes or [] if n.name == host and not n.founder), None)
+        if node is None:
+            return own
+        if not node.online:     # never called while offline: what it said when it last could
+            return self._tags.get(node.name, "")
+        try:
+            self._tags[node.name] = getattr(self.driver_for(node), "node_tag", "")
+        except base.DriverError as exc:
+            log.warning("bridge name for a port on %s: %s", host, exc)
+        return self._tags.get(node.name, "")
 
     def apply(self, topology: base.Topology, bindings: dict[str, str], verify: bool) -> None:
         """Every online node gets its part; raises only for the founder's own data plane (as before a site)."""

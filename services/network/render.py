@@ -1,6 +1,7 @@
 """Model → Neutron JSON document, exactly the keys the clients read."""
 from __future__ import annotations
 
+from appliance import routes
 from services.network import models
 from services.network.drivers import names
 
@@ -58,7 +59,9 @@ def port(p: models.Port, bridge_prefix_net: str | None = None) -> dict:
         "binding:host_id": p.host_id, "binding:profile": p.binding_profile or {},
         "binding:vnic_type": p.vnic_type,
         "binding:vif_type": "bridge" if bound else "unbound",
-        "binding:vif_details": ({"bridge_name": names.bridge(p.network_id), "port_filter": True,
+        # the bridge as the port's node names it (a node tag renames links when several nodes share a machine)
+        "binding:vif_details": ({"bridge_name": names.bridge(p.network_id, routes.manager().site.node_tag(p.host_id)),
+                                 "port_filter": True,
                                  "connectivity": "l2"} if bound else {}),
     })
     return doc

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from appliance import pki
 from appliance.cluster import membership   # the node certificate and site CA the cluster unit keeps
-from services.network.drivers import base
+from services.network.drivers import base, names
 
 CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
 CALL_TIMEOUT = 120.0      # a full verify pass (nft, dnsmasq, every link) on a busy node, with room to spare
@@ -38,15 +38,27 @@ class RemoteNetworkDriver(base.Driver):
         return f"RemoteNetworkDriver({self.node!r} at {self.host}:{self.port})"
 
     # -- the contract ----------------------------------------------------------------------------------------------
-    @property
-    def prefix(self) -> str:
-        """The node's own prefix (its namespaces are named with it): asked once, then kept."""
+    def _describe(self) -> dict:
         if self._described is None:
             document = self._request("GET", "/v1/driver", None, "describe")
             if not isinstance(document.get("prefix"), str):
                 raise base.DriverError(f"Network node '{self.node}' did not say its prefix.")
+            try:
+                document["node_tag"] = names.check_tag(str(document.get("node_tag") or ""))
+            except ValueError as exc:
+                raise base.DriverError(f"Network node '{self.node}': {exc}.") from None
             self._described = document
-        return self._described["prefix"]
+        return self._described
+
+    @property
+    def prefix(self) -> str:
+        """The node's own prefix (its namespaces are named with it): asked once, then kept."""
+        return self._describe()["prefix"]
+
+    @property
+    def node_tag(self) -> str:
+        """The node's link-name tag (its bridges are named with it): asked once, then kept."""
+        return self._describe()["node_tag"]
 
     def apply(self, topology: base.Topology, verify: bool = True) -> None:
         self._call("apply", topology=base.topology_to_dict(topology), verify=verify)

@@ -156,3 +156,17 @@ def test_an_unreadable_site_file_leaves_the_box_its_own_data_plane(settings, mon
         raise PermissionError(13, "Permission denied", "cluster/site.json")
     monkeypatch.setattr(membership, "site", denied)
     assert nodes.site_nodes(settings) is None
+
+
+def test_a_ports_bridge_is_named_as_its_node_names_it(site, admin, alice_net):
+    """Nodes sharing one machine tag their link names: compute plugs a guest into the bridge the port's own node
+    made, so the binding names that node's bridge (an offline node's as it last said, an unknown host the founder's)."""
+    net, _ = alice_net
+    site["n2"].node_tag = "b2"
+    on_n2 = _port(admin, net, "n2", "vm-on-n2")
+    assert on_n2["binding:vif_details"]["bridge_name"] == names.bridge(net["id"], "b2") != names.bridge(net["id"])
+    on_boss = _port(admin, net, "boss", "vm-on-boss")
+    assert on_boss["binding:vif_details"]["bridge_name"] == names.bridge(net["id"])
+    on_n3 = _port(admin, net, "n3", "vm-on-n3")     # offline and never heard: not called, the untagged name
+    assert on_n3["binding:vif_details"]["bridge_name"] == names.bridge(net["id"])
+    assert ("n3", "10.0.0.3") not in site["asked"]
