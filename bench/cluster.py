@@ -11,6 +11,8 @@ members joined for real, each member's compute agent over mTLS on its own loopba
 so the figure is the control plane's and the agents' cost, not a guest's boot) against a single box in the same run,
 and node death to ACTIVE elsewhere (heartbeat_interval 1 s: the member's `egret up` stopped, evacuate called as soon
 as the founder shows the node down, until the rebuilt server is ACTIVE on another node).
+VXLAN (`--vxlan` runs only that part): bench/vxlan.py's throughput between two nodes' VMs over the tenant VXLAN vs
+the plain veth underlay, in the same run.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from appliance.db import open_service_database  # noqa: E402
 from appliance.testing.cloud import RunningCloud  # noqa: E402
 from appliance.testing.site import Site  # noqa: E402
 from bench.stats import ms  # noqa: E402
+from bench.vxlan import measure as vxlan_throughput  # noqa: E402
 from services.compute import models, scheduler  # noqa: E402
 from services.compute.drivers.fake import FakeDriver  # noqa: E402
 
@@ -161,6 +164,9 @@ def main() -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
+    if "--vxlan" in sys.argv:
+        print(json.dumps({"bench": "cluster", "vxlan_two_nodes": vxlan_throughput()}, indent=1))
+        return
     sched = {f"schedule_claim_{n}_nodes": scheduling(n, tmp) for n in (3, 10)}
     if "--scheduling" in sys.argv:
         print(json.dumps({"bench": "cluster", **sched}, indent=1))
@@ -192,7 +198,7 @@ def main() -> None:
         print(json.dumps({"bench": "cluster", "founder_start_s": round(started, 2), "join": ms(joins),
                           "heartbeat_mtls": ms(beats), "cluster_unit_rss_mb": rss_mb(founder.state_dir, "cluster"),
                           "identity_unit_rss_mb": rss_mb(founder.state_dir, "identity"), **sched,
-                          **site_bench(tmp)}, indent=1))
+                          **site_bench(tmp), "vxlan_two_nodes": vxlan_throughput()}, indent=1))
     finally:
         founder.stop()
         shutil.rmtree(tmp, ignore_errors=True)

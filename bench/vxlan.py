@@ -26,11 +26,10 @@ from bench.network import pump  # noqa: E402
 from vxlan_nodes import TwoNodes  # noqa: E402
 
 
-def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    runs = int(argv[argv.index("--runs") + 1]) if "--runs" in argv else 3
+def measure(runs: int = 3) -> dict:
+    """Throughput VM to VM over the tenant VXLAN and over the plain veth underlay, interleaved in one run."""
     if os.geteuid() != 0:
-        sys.exit("bench/vxlan.py needs root (namespaces)")
+        sys.exit("the VXLAN bench needs root (namespaces)")
     tag = "eb" + secrets.token_hex(2)
     with tempfile.TemporaryDirectory() as tmp:
         nodes = TwoNodes(tag, Path(tmp), vni=45000 + int(tag[2:], 16) % 5000)
@@ -51,7 +50,7 @@ def main(argv=None) -> None:
                 samples["vxlan_vm_to_vm"].append(pump(vm1.netns, vm2.netns, vm2.ip, 7200 + i))
             med = {k: statistics.median(v) for k, v in samples.items()}
             rtt = vm1.run("ping", "-c", "20", "-i", "0.05", "-q", vm2.ip).stdout.splitlines()[-1]
-            print(json.dumps({
+            return {
                 "throughput_mbit_s": {k: {"median": round(med[k], 1), "runs": v} for k, v in samples.items()},
                 "vxlan_vs_veth": round(med["vxlan_vm_to_vm"] / med["plain_veth_underlay"], 3),
                 "vm_to_vm_rtt": rtt.split("=")[-1].strip(),
@@ -59,9 +58,15 @@ def main(argv=None) -> None:
                 "first_apply_both_nodes_s": round(setup, 3),          # includes starting the driver processes
                 "what": "TCP, one stream, Python sender/receiver, 2 s per run; nodes are netns on one host",
                 "cpu_count": os.cpu_count(),
-            }, indent=1))
+            }
         finally:
             nodes.close()
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    runs = int(argv[argv.index("--runs") + 1]) if "--runs" in argv else 3
+    print(json.dumps(measure(runs), indent=1))
 
 
 if __name__ == "__main__":
