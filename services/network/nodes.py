@@ -55,9 +55,13 @@ def site_nodes(settings) -> list[Node] | None:
     return nodes
 
 
-def vtep_peers(nodes: list[Node], node: Node, extra: list[str]) -> list[str]:
+def vtep_peers(nodes: list[Node], node: Node, extra: list[str], ports: dict[str, int] | None = None) -> list[str]:
     """The other online nodes' VTEPs, then the `[network] vxlan_peers` setting. A member advertised by name, not
-    address, cannot be a VTEP: it is left out (logged), so the others' flood lists still converge."""
+    address, cannot be a VTEP: it is left out (logged), so the others' flood lists still converge. `ports`: node ->
+    the VXLAN port its agent reported; a peer listening on another port than `node` is named "ip:port" (several
+    nodes on one machine each need their own), one on the same port (or not known) by its bare address."""
+    ports = ports or {}
+    own = ports.get(node.name)
     out = []
     for other in nodes:
         if other.name == node.name or not other.online or not other.host:
@@ -67,19 +71,25 @@ def vtep_peers(nodes: list[Node], node: Node, extra: list[str]) -> list[str]:
         except ValueError:
             log.warning("node %s: address %r is not an IP address; it gets no VXLAN traffic", other.name, other.host)
             continue
-        out.append(other.host)
+        port = ports.get(other.name)
+        if port is None or port == own:
+            out.append(other.host)
+        else:
+            out.append(f"[{other.host}]:{port}" if ":" in other.host else f"{other.host}:{port}")
     return out + [p for p in extra if p not in out]
 
 
-def split(topology: base.Topology, node: Node, nodes: list[Node], bindings: dict[str, str]) -> base.Topology:
+def split(topology: base.Topology, node: Node, nodes: list[Node], bindings: dict[str, str],
+          ports: dict[str, int] | None = None) -> base.Topology:
     """The part of the site's `topology` that `node` applies. `bindings`: port id -> binding:host_id; the
-    topology's own `vxlan_peers` (the `[network] vxlan_peers` setting) are added to every node's.
+    topology's own `vxlan_peers` (the `[network] vxlan_peers` setting) are added to every node's; `ports`: each
+    node's VXLAN port, as vtep_peers takes it.
 
     The founder keeps everything but the VM ports bound to another node of the site (their taps live there). Any
     other node gets only the ports bound to it, with their security groups and QoS, and the networks they sit on;
     DHCP, metadata and routers stay on the founder, reached across the VXLAN segments."""
     others = {n.name for n in nodes} - {node.name}
-    peers = vtep_peers(nodes, node, list(topology.vxlan_peers))
+    peers = vtep_peers(nodes, node, list(topology.vxlan_peers), ports)
     if node.founder:
         # unbound ports, and ports bound to a host that is no node of the site, stay where they always were
         ports = [p for p in topology.ports if bindings.get(p.id) not in others]
@@ -105,6 +115,7 @@ class SiteDataPlane:
         self._lock = threading.Lock()
         self.failures: dict[str, str] = {}      # node -> what went wrong on its last pass (status, tests)
         self._tags: dict[str, str] = {}         # node -> its link-name tag, as it last said
+        self._ports: dict[str, int] = {}        # node -> its VXLAN port, as it last said
 
     @property
     def local(self) -> base.Driver:
@@ -139,6 +150,21 @@ class SiteDataPlane:
             log.warning("bridge name for a port on %s: %s", host, exc)
         return self._tags.get(node.name, "")
 
+    def vtep_ports(self, nodes: list[Node]) -> dict[str, int]:
+        """Node -> the VXLAN port its driver listens on (each agent says it once; what it last said when it cannot
+        say now), so every node floods to the port each peer really listens on."""
+        for node in nodes:
+            if not (node.online or node.founder):
+                continue
+            try:
+                port = getattr(self.driver_for(node), "vxlan_port", None)
+            except base.DriverError as exc:
+                log.warning("VXLAN port of %s: %s", node.name, exc)
+                continue
+            if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+                self._ports[node.name] = port
+        return {n.name: self._ports[n.name] for n in nodes if n.name in self._ports}
+
     def apply(self, topology: base.Topology, bindings: dict[str, str], verify: bool) -> None:
         """Every online node gets its part; raises only for the founder's own data plane (as before a site)."""
         nodes = self.nodes()
@@ -146,9 +172,10 @@ class SiteDataPlane:
             self.local.apply(topology, verify=verify)
             return
         targets = [n for n in nodes if n.online or n.founder]
+        ports = self.vtep_ports(nodes)
 
         def one(node: Node):
-            part = split(topology, node, nodes, bindings)
+            part = split(topology, node, nodes, bindings, ports)
             try:
                 self.driver_for(node).apply(part, verify=verify)
             except Exception as exc:

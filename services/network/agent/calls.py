@@ -83,9 +83,11 @@ def call(c: routes.Call):
 
 
 def describe(c: routes.Call):
-    """What the control plane needs to know of this node's driver: its prefix (namespace names) and tag."""
+    """What the control plane needs to know of this node's driver: its prefix (namespace names), tag and VXLAN
+    port (its peers flood to it)."""
     driver = current_app.extensions["egret.driver"]
-    return jsonify(prefix=driver.prefix, node_tag=getattr(driver, "node_tag", ""), methods=sorted(METHODS))
+    return jsonify(prefix=driver.prefix, node_tag=getattr(driver, "node_tag", ""),
+                   vxlan_port=getattr(driver, "vxlan_port", None), methods=sorted(METHODS))
 
 
 # mTLS (appliance.peergate) stands in front of these routes instead of a Keystone token: nodes have no tokens

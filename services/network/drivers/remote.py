@@ -60,6 +60,11 @@ class RemoteNetworkDriver(base.Driver):
         """The node's link-name tag (its bridges are named with it): asked once, then kept."""
         return self._describe()["node_tag"]
 
+    @property
+    def vxlan_port(self) -> int | None:
+        """The node's VXLAN port (its peers flood to it), or None from an agent that does not say: asked once."""
+        return self._describe().get("vxlan_port")
+
     def apply(self, topology: base.Topology, verify: bool = True) -> None:
         self._call("apply", topology=base.topology_to_dict(topology), verify=verify)
 

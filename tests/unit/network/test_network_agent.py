@@ -45,6 +45,7 @@ def test_the_control_plane_drives_the_node(node):
     drv = remote(site, server.address)
     topo, ids = _topology(drv.prefix)
     assert drv.prefix == "egag"
+    assert drv.vxlan_port == fake.vxlan_port == 4789     # the site's peers flood to the port the node says
     drv.apply(topo)
     assert fake.topology.dhcp[0].network_id == ids["net"]
     assert drv.inventory()["dhcp"] == [ids["net"]]

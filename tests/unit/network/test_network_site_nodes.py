@@ -144,6 +144,26 @@ def test_peers_skip_names_and_keep_the_setting():
     assert nodes.vtep_peers(site, site[2], []) == ["10.0.0.1"]
 
 
+def test_a_peer_on_another_vxlan_port_is_named_with_it():
+    """Several nodes on one machine each listen on their own port: a bare address would mean the sender's own."""
+    site = [nodes.Node("a", "127.0.0.1", True, True), nodes.Node("b", "127.0.0.2", True, False),
+            nodes.Node("c", "fd00::3", True, False), nodes.Node("d", "10.0.0.4", True, False)]
+    ports = {"a": 4789, "b": 4790, "c": 4791}                          # d's agent has not said
+    assert nodes.vtep_peers(site, site[0], [], ports) == ["127.0.0.2:4790", "[fd00::3]:4791", "10.0.0.4"]
+    assert nodes.vtep_peers(site, site[1], [], ports) == ["127.0.0.1:4789", "[fd00::3]:4791", "10.0.0.4"]
+    assert nodes.vtep_peers(site, site[0], [], {"a": 4789, "b": 4789}) == ["127.0.0.2", "fd00::3", "10.0.0.4"]
+    for peers in (["127.0.0.2:4790", "[fd00::3]:4791"], ["127.0.0.1:4789", "[fd00::3]:4791"]):
+        assert base.vxlan_remotes(peers, None, 4789)                   # the driver takes every form
+
+
+def test_each_node_floods_to_the_port_its_peers_listen_on(site, admin, alice_net, driver):
+    site["n2"].vxlan_port = 4790                                       # n2 shares the founder's machine
+    net, _ = alice_net
+    _port(admin, net, "n2", "vm-on-n2")
+    assert driver.topology.vxlan_peers == ["10.0.0.2:4790", "fd00::4"]
+    assert site["n2"].topology.vxlan_peers == ["10.0.0.1:4789", "[fd00::4]:4789"]
+
+
 @pytest.mark.parametrize("address,host", [("10.0.0.2:8120", "10.0.0.2"), ("[fd00::2]:8120", "fd00::2"),
                                           ("box:8120", "box"), ("fd00::2", "fd00::2"), ("10.0.0.2", "10.0.0.2"),
                                           ("", "")])
