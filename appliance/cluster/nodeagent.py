@@ -1,9 +1,11 @@
-"""What every node agent (compute, network) shares: who may drive it, and the TLS files it serves with."""
+"""What every node agent (compute, network) shares: who may drive it, the TLS files it serves with, its app, and
+how the control plane reaches it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from appliance import pki, routes
+from appliance import agentwire, config, pki, routes
 from appliance.app import make_app
 from appliance.cluster import membership
 from appliance.peergate import PeerGate
@@ -51,3 +53,34 @@ def create_app(unit: str, settings, driver, table, allowed=None):
     routes.register(app, table)
     app.wsgi_app = PeerGate(app.wsgi_app, allowed or (lambda: control_plane(settings, unit)))
     return app
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A node agent unit (services/manifest.toml): `unit` names its unit, service and settings section, `state` its
+    state directory (the TLS files gunicorn reads); its app serves `table` over the driver `load_driver(settings)`
+    gives. Its package exports the three methods below, which the manifest and appliance/processes.py call."""
+    unit: str
+    state: str
+    table: object
+    load_driver: object
+
+    def control_plane(self, settings) -> set[str]:
+        """Certificate names allowed to drive this node (control_plane above: the site's founder)."""
+        return control_plane(settings, self.unit)
+
+    def prepare(self, settings) -> dict[str, Path]:
+        """Before gunicorn binds: this node's site certificate, the site CA alone trusted."""
+        return prepare_tls(settings, self.state)
+
+    def create_app(self, settings=None, *, driver=None, allowed=None):
+        """`allowed`: () -> names allowed in (tests); by default the site's control plane (create_app above)."""
+        settings = settings or config.load()
+        return create_app(self.unit, settings, driver or self.load_driver(settings), self.table, allowed)
+
+
+def reach(settings, host: str, port_name: str) -> tuple[str, str, tuple[Path, Path]]:
+    """(address, site CA, certificate) with which this box (the control plane) reaches the agent on a member at
+    `host`, listening on the port `port_name` of the settings: a remote driver's arguments."""
+    return (agentwire.address(host, settings.port(port_name)), membership.site_ca_pem(settings),
+            membership.node_certificate(settings))

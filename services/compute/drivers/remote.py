@@ -4,12 +4,11 @@ from __future__ import annotations
 import functools
 import http.client
 import json
-import ssl
 import threading
 from pathlib import Path
 
-from appliance import pki
-from appliance.cluster import membership   # the node certificate and site CA the cluster unit keeps
+from appliance import agentwire
+from appliance.cluster import nodeagent  # how this box reaches a member's agent
 from services.compute.drivers import base, codec
 
 CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
@@ -31,19 +30,17 @@ class RemoteDriver(base.ComputeDriver):
                  prefix: str | None = None, connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT,
                  long_timeout: float = LONG_TIMEOUT):
         self.node = node
-        self.host, self.port = _split(address)
+        self._line = agentwire.Line(f"Compute node '{node}'", base.DriverError, address, ca_pem, cert, connect_timeout)
+        self.host, self.port = self._line.host, self._line.port
         self._prefix = prefix   # None: the node's own, asked once (domain_prefix)
         self.connect_timeout, self.call_timeout, self.long_timeout = connect_timeout, call_timeout, long_timeout
-        self._context = pki.client_context(ca_pem, cert)
         self._caps: base.HostCaps | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def for_node(cls, settings, node: str, host: str) -> "RemoteDriver":
+    def for_node(cls, settings, node: str, host: str) -> RemoteDriver:
         """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
-        port = settings.port("compute_agent")
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings))
+        return cls(node, *nodeagent.reach(settings, host, "compute_agent"))
 
     def __repr__(self) -> str:
         return f"RemoteDriver({self.node!r} at {self.host}:{self.port})"
@@ -66,20 +63,6 @@ class RemoteDriver(base.ComputeDriver):
         return self._prefix
 
     # -- the wire --------------------------------------------------------------------------------------------------
-    def _connect(self, timeout: float) -> http.client.HTTPSConnection:
-        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self._context)
-        try:
-            conn.connect()
-        except (OSError, ssl.SSLError) as exc:
-            conn.close()
-            raise self._unreachable(exc) from None
-        conn.sock.settimeout(timeout)   # connected quickly; now the call itself may take its time
-        return conn
-
-    def _unreachable(self, exc: BaseException) -> base.DriverError:
-        what = "did not answer in time" if isinstance(exc, TimeoutError) else f"cannot be reached ({exc})"
-        return base.DriverError(f"Compute node '{self.node}' ({self.host}:{self.port}) {what}.")
-
     def _invoke(self, m: codec.Method, args: tuple, kwargs: dict):
         arguments = codec.encode_args(m, args, kwargs)
         timeout = self.long_timeout if m.name in LONG_CALLS else self.call_timeout
@@ -87,7 +70,7 @@ class RemoteDriver(base.ComputeDriver):
         waits = arguments.get("timeout")
         if isinstance(waits, (int, float)) and not isinstance(waits, bool):
             timeout += max(0.0, float(waits))
-        conn = self._connect(timeout)
+        conn = self._line.connect(timeout)
         path = f"/v1/driver/{m.name}"
         try:
             if m.streams_in:
@@ -110,7 +93,7 @@ class RemoteDriver(base.ComputeDriver):
             raise exc.__cause__ from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise self._unreachable(exc) from None
+            raise self._line.unreachable(exc) from None
         except BaseException:
             conn.close()
             raise
@@ -132,13 +115,6 @@ class RemoteDriver(base.ComputeDriver):
         message = (document.get("error") or {}).get("message") if isinstance(document, dict) else None
         raise base.DriverError(f"Compute node '{self.node}' refused {m.name}: {message or 'no reason given'} "
                                f"(HTTP {status}).")
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"a node agent's address is host:port, not {address!r}")
-    return host.strip("[]"), int(port)
 
 
 class _SourceFailed(Exception):

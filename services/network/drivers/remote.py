@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import ssl
 from pathlib import Path
 
-from appliance import pki
-from appliance.cluster import membership   # the node certificate and site CA the cluster unit keeps
+from appliance import agentwire
+from appliance.cluster import nodeagent  # how this box reaches a member's agent
 from services.network.drivers import base, names
 
 CONNECT_TIMEOUT = 3.0     # a node that does not accept a connection in this long is taken as offline
@@ -22,17 +21,15 @@ class RemoteNetworkDriver(base.Driver):
     def __init__(self, node: str, address: str, ca_pem: str, cert: tuple[Path, Path] | None, *,
                  connect_timeout: float = CONNECT_TIMEOUT, call_timeout: float = CALL_TIMEOUT):
         self.node = node
-        self.host, self.port = _split(address)
+        self._line = agentwire.Line(f"Network node '{node}'", base.DriverError, address, ca_pem, cert, connect_timeout)
+        self.host, self.port = self._line.host, self._line.port
         self.connect_timeout, self.call_timeout = connect_timeout, call_timeout
-        self._context = pki.client_context(ca_pem, cert)
         self._described: dict | None = None
 
     @classmethod
-    def for_node(cls, settings, node: str, host: str) -> "RemoteNetworkDriver":
+    def for_node(cls, settings, node: str, host: str) -> RemoteNetworkDriver:
         """The driver for a site member's agent, as this box's node certificate (the control plane's) reaches it."""
-        port = settings.port("network_agent")
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        return cls(node, address, membership.site_ca_pem(settings), membership.node_certificate(settings))
+        return cls(node, *nodeagent.reach(settings, host, "network_agent"))
 
     def __repr__(self) -> str:
         return f"RemoteNetworkDriver({self.node!r} at {self.host}:{self.port})"
@@ -86,19 +83,13 @@ class RemoteNetworkDriver(base.Driver):
         return document.get("result")
 
     def _request(self, verb: str, path: str, body: bytes | None, what: str) -> dict:
-        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self._context)
+        conn = self._line.connect(self.call_timeout)
         try:
-            try:
-                conn.connect()
-            except (OSError, ssl.SSLError) as exc:
-                raise self._unreachable(exc) from None
-            conn.sock.settimeout(self.call_timeout)   # connected quickly; now the call itself may take its time
-            try:
-                conn.request(verb, path, body=body, headers={"Content-Type": "application/json"} if body else {})
-                resp = conn.getresponse()
-                raw = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                raise self._unreachable(exc) from None
+            conn.request(verb, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._line.unreachable(exc) from None
         finally:
             conn.close()
         try:
@@ -118,14 +109,3 @@ class RemoteNetworkDriver(base.Driver):
         message = (document.get("error") or {}).get("message") if isinstance(document.get("error"), dict) else None
         raise base.DriverError(f"Network node '{self.node}' refused {what}: {message or 'no reason given'} "
                                f"(HTTP {resp.status}).")
-
-    def _unreachable(self, exc: BaseException) -> base.DriverError:
-        what = "did not answer in time" if isinstance(exc, TimeoutError) else f"cannot be reached ({exc})"
-        return base.DriverError(f"Network node '{self.node}' ({self.host}:{self.port}) {what}.")
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"a node agent's address is host:port, not {address!r}")
-    return host.strip("[]"), int(port)
