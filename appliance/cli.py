@@ -164,6 +164,12 @@ def cmd_policy(args, settings):
     return policycli.cmd_policy_list(args, settings)
 
 
+def cmd_purge(args, settings):
+    """`egret compute purge` / `egret network purge`: the service's own command (a forced join runs them)."""
+    module = importlib.import_module(f"services.{args.command}.purge")
+    return module.cmd_purge(args, settings)
+
+
 def cmd_firstboot(args, settings):
     from firstboot import headless
     return headless.main(args, settings)
@@ -192,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     fb = sub.add_parser("firstboot", help="first-boot setup from an answers file, or print the console banner")
     fb.add_argument("--answers", help="YAML answers file (same steps and validation as the wizard)")
     fb.add_argument("--banner", action="store_true", help="issue a setup code and print the console banner")
+    for service, what in (("compute", "destroy this box's servers' guests and delete their instance files"),
+                          ("network", "remove this box's data plane: bridges, namespaces, dnsmasq, nft tables")):
+        actions = sub.add_parser(service, help=f"{service} service commands: purge")
+        actions.add_subparsers(dest="action", required=True).add_parser(
+            "purge", help=what + " (idempotent; the databases are left to `egret join --force`)")
+        actions.set_defaults(handler=cmd_purge)
     add_image_parsers(sub)  # image write | update apply/status/health/mark-good
     add_cluster_parsers(sub)  # join-token | join | cluster show/members/leave
     add_federation_parsers(sub)  # enrol-token (on a hub) | enrol | dial-home (on a site)

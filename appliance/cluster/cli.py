@@ -39,6 +39,8 @@ def cmd_join(args, settings) -> int:
         return 1
     print(f"joined site '{info['site']}' as node '{info['node']}' (site CA "
           f"{jointoken.pretty_fingerprint(info['ca_fingerprint'])})")
+    for line in info.get("purged", []):
+        print(f"--force: {line}")
     for path in info.get("dropped", []):
         print(f"dropped this box's own {path} (--force)")
     if (info.get("api") or {}).get("identity_url"):
@@ -123,8 +125,8 @@ def add_parsers(sub) -> None:
     jn.add_argument("--name", help="this node's name in the site (default: the host name)")
     jn.add_argument("--address", help="host:port the site reaches this box at (default: public_host)")
     jn.add_argument("--force", action="store_true",
-                    help="join even though this box's own cloud holds servers, volumes or images: they are "
-                         "dropped (stop the services first)")
+                    help="join even though this box's own cloud holds servers, volumes or images: their guests "
+                         "are destroyed and they are dropped (stop the services first)")
     jn.set_defaults(handler=cmd_join)
     cl = sub.add_parser("cluster", help="this box's site: show, members, leave, found NAME")
     cl.add_argument("action", choices=["show", "members", "leave", "found"], nargs="?", default="members")

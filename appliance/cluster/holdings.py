@@ -1,14 +1,17 @@
 """What a box's own cloud holds that a join would lose (servers, volumes, images, ...), and dropping it (--force)."""
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import peewee
 
-from appliance import db
+from appliance import config, db
 
 # (service, table, what one row is, the SQL condition for a row that counts): read straight from each service's
 # database, because the cluster unit must not import a service. Seeded rows (flavors, the catalog, the admin) and
@@ -26,6 +29,15 @@ COUNTED = [
 CLOUD_SERVICES = ("compute", "network", "storage")
 # their data beside the database, under the state dir (storage: image, volume and object files)
 DATA_DIRS = ("storage",)
+# what runs for those resources outside the databases, destroyed by each service's own command (the cluster unit
+# reaches a service only that way, as the wizard bootstraps identity): the guests first, then the data plane
+# they were plugged into
+PURGES = ("compute", "network")
+PURGE_TIMEOUT = 300.0
+
+
+class PurgeError(RuntimeError):
+    """A service's purge command failed: nothing was dropped."""
 
 
 def plural(n: int, word: str) -> str:
@@ -83,9 +95,32 @@ def files(settings) -> list[Path]:
     return [Path(u[len("sqlite:///"):]) for u in urls if u.startswith("sqlite:///")]
 
 
-def drop(settings) -> list[str]:
-    """Drop the box's own cloud so it starts clean as a member: its service databases and their data. Returns
-    what was dropped. The caller made sure no service holds the files (dbmove.check_box)."""
+def purge(settings) -> list[str]:
+    """`egret compute purge` then `egret network purge`, each in a child with these settings; the lines they
+    printed. PurgeError at the first that fails (the databases they read are still there for a retry)."""
+    env = {**os.environ, **config.to_env(settings)}
+    done: list[str] = []
+    for service in PURGES:
+        command = f"egret {service} purge"
+        try:
+            result = subprocess.run([sys.executable, "-m", "appliance.cli", service, "purge"], check=False,
+                                    env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=PURGE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise PurgeError(f"`{command}` did not finish in {PURGE_TIMEOUT:.0f} s") from None
+        if result.returncode != 0:
+            why = (result.stderr or result.stdout).strip().splitlines() or [f"exit status {result.returncode}"]
+            raise PurgeError(f"`{command}` failed: {why[-1][-300:]}")
+        done += [line for line in result.stdout.splitlines() if line.strip()]
+    return done
+
+
+def drop(settings) -> dict[str, list[str]]:
+    """Drop the box's own cloud so it starts clean as a member: first what runs for it (purge: guests, data
+    plane; PurgeError and nothing dropped if that fails), then its service databases and their data. Returns
+    {"purged": lines the purges printed, "dropped": paths and databases}. The caller made sure no service holds
+    the files (dbmove.services_running)."""
+    purged = purge(settings)
     dropped = []
     for service in CLOUD_SERVICES:
         url = settings.database_for(service)
@@ -103,7 +138,7 @@ def drop(settings) -> list[str]:
         if path.is_dir():
             shutil.rmtree(path)
             dropped.append(str(path))
-    return dropped
+    return {"purged": purged, "dropped": dropped}
 
 
 def _drop_pg(url: str) -> bool:

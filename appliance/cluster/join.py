@@ -17,7 +17,9 @@ class JoinError(RuntimeError):
 
 def join(settings, token: str, *, name: str | None = None, address: str | None = None, force: bool = False) -> dict:
     """Join the site that issued `token`. A box whose own cloud holds resources is refused (they would be lost)
-    unless `force`, which drops them once the join succeeded; the answer's "dropped" lists what went."""
+    unless `force`, which, once the join succeeded, destroys what runs for them (the services' purge commands: their
+    guests, their data plane) and drops them; the answer's "purged" and "dropped" list what went. A purge that
+    fails undoes the join on both sides, and nothing is dropped."""
     try:
         body = jointoken.parse("join", token)
     except jointoken.TokenInvalid as exc:
@@ -58,7 +60,13 @@ def join(settings, token: str, *, name: str | None = None, address: str | None =
                         + _abort(base, ca_pem, body["secret"], name)) from None
     if held:
         try:
-            info = {**info, "dropped": holdings.drop(settings)}
+            info = {**info, **holdings.drop(settings)}
+        except holdings.PurgeError as exc:
+            # the old cloud could not be stopped: the join does not go ahead on a box still running it
+            _forget(settings)
+            raise JoinError(f"--force could not stop this box's own cloud ({exc}); its "
+                            f"{holdings.describe(held)} were not dropped, and "
+                            + _abort(base, ca_pem, body["secret"], name)) from None
         except OSError as exc:
             raise JoinError(f"Joined site '{info['site']}', but dropping this box's own {holdings.describe(held)} "
                             f"failed ({exc}); remove them by hand.") from None

@@ -128,10 +128,11 @@ def test_a_site_kept_on_sqlite_says_why_and_refuses_members(settings, monkeypatc
 def _cloud_db(path, instances=0, volumes=0, images=0, deleted_instances=0):
     """The columns the count reads, as the services' migrations make them."""
     conn = sqlite3.connect(path)
-    conn.executescript('CREATE TABLE IF NOT EXISTS instance (id TEXT, deleted INTEGER NOT NULL);'
+    conn.executescript('CREATE TABLE IF NOT EXISTS instance (id TEXT, deleted INTEGER NOT NULL, '
+                       "domain_name TEXT NOT NULL DEFAULT '');"
                        'CREATE TABLE IF NOT EXISTS volume (id TEXT, status TEXT NOT NULL);'
                        'CREATE TABLE IF NOT EXISTS image (id TEXT, status TEXT NOT NULL);')
-    conn.executemany("INSERT INTO instance VALUES (?, ?)", [(f"i{i}", 0) for i in range(instances)]
+    conn.executemany("INSERT INTO instance (id, deleted) VALUES (?, ?)", [(f"i{i}", 0) for i in range(instances)]
                      + [(f"d{i}", 1) for i in range(deleted_instances)])
     conn.executemany("INSERT INTO volume VALUES (?, 'available')", [(f"v{i}",) for i in range(volumes)])
     conn.executemany("INSERT INTO image VALUES (?, 'active')", [(f"g{i}",) for i in range(images)])
@@ -140,7 +141,7 @@ def _cloud_db(path, instances=0, volumes=0, images=0, deleted_instances=0):
 
 
 def test_a_box_holding_resources_is_refused_before_the_token_is_used(tmp_path):
-    box = make_settings(tmp_path / "box")
+    box = make_settings(tmp_path / "box", fake_drivers=True)
     box.state_dir.mkdir(parents=True, exist_ok=True)
     _cloud_db(box.state_dir / "compute.db", instances=2, deleted_instances=3)
     _cloud_db(box.state_dir / "storage.db", volumes=1, images=3)
@@ -165,8 +166,59 @@ def test_a_box_holding_resources_is_refused_before_the_token_is_used(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    dropped = holdings.drop(box)
-    assert str(box.state_dir / "compute.db") in dropped and holdings.count(box) == {}
+    gone = holdings.drop(box)
+    assert str(box.state_dir / "compute.db") in gone["dropped"] and holdings.count(box) == {}
+    assert "compute: 5 server row(s), no guest or instance files left to purge" in gone["purged"]
+
+
+def _through(app, monkeypatch):
+    """The box's HTTPS calls to the founder go to its app instead (the real TLS path: test_join_real.py)."""
+    client = app.test_client()
+
+    def request(method, url, *, ca_pem, body=None, cert=None, timeout=15.0):
+        resp = client.open("/" + url.split("/", 3)[3], method=method, json=body)
+        if resp.status_code >= 400:
+            message = resp.get_json()["error"]["message"]
+            raise pki.PeerError(f"{url} refused: {message} (HTTP {resp.status_code})", status=resp.status_code)
+        return resp.get_json(silent=True) or {}
+    monkeypatch.setattr(pki, "request", request)
+
+
+def test_a_forced_join_purges_the_old_cloud_first_and_a_failed_purge_undoes_the_join(founder, tmp_path,
+                                                                                    monkeypatch, capsys):
+    settings, app = founder
+    _through(app, monkeypatch)
+    box = make_settings(tmp_path / "box", fake_drivers=True)
+    box.state_dir.mkdir(parents=True, exist_ok=True)
+    _cloud_db(box.state_dir / "compute.db", instances=2)
+    guest_files = box.state_dir / "compute" / "instances" / "i0"
+    guest_files.mkdir(parents=True)
+    (guest_files / "disk").write_bytes(b"qcow2")
+    token = membership.issue_token(settings, 600)["token"]
+
+    # a purge command that fails (here: a service without one): the join is undone on both sides, nothing dropped
+    monkeypatch.setattr(holdings, "PURGES", ("nosuch", "compute"))
+    with pytest.raises(JoinError, match=r"--force could not stop this box's own cloud \(`egret nosuch purge` failed: "
+                                        r".*\); its 2 servers were not dropped, and the founder undid the admission"):
+        join(box, token, name="b1", address="127.0.0.1:2", force=True)
+    assert (box.state_dir / "compute.db").exists() and holdings.count(box) == {"server": 2} and guest_files.exists()
+    assert not membership.site_file(box).exists() and not (membership.state_dir(box) / "member").exists()
+    assert not models.Node.select().where(models.Node.name == "b1").exists()
+    assert models.JoinToken.get().used_at is None
+
+    # the same token then joins (`egret join --force`): the guests' files go first (the fake driver runs no
+    # domain), then the databases
+    monkeypatch.undo()
+    _through(app, monkeypatch)
+    monkeypatch.setenv("EGRET_CONFIG_DIR", str(box.config_dir))
+    monkeypatch.setenv("EGRET_FAKE_DRIVERS", "1")
+    assert cli.main(["--state-dir", str(box.state_dir), "join", token, "--name", "b1", "--address", "127.0.0.1:2",
+                     "--force"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "--force: compute: deleted the instance files of server i0" in out
+    assert "--force: network: no network database, nothing to purge" in out
+    assert f"dropped this box's own {box.state_dir / 'compute.db'} (--force)" in out and not guest_files.exists()
+    assert holdings.count(box) == {} and membership.site(box)["role"] == "member"
 
 
 def _fds(pid):
