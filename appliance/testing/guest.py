@@ -6,7 +6,8 @@ qcow2 root disk whose properties `kernel_id`, `ramdisk_id` and `os_command_line`
 
 Console protocol (ttyS0): EGRET-GUEST-BOOTED, EGRET-LEASE ip=..., EGRET-METADATA-BEGIN/END (meta_data.json),
 EGRET-USERDATA-BEGIN/END, EGRET-CONFIGDRIVE-BEGIN/END, EGRET-DISKS <names> (printed again on every change),
-EGRET-GUEST-READY. It serves "egret-guest-ok" over HTTP on port 80 for reachability tests.
+EGRET-GUEST-READY. User-data starting with `#!` then runs in the background (as cloud-init runs it), its output
+on the console. It serves "egret-guest-ok" over HTTP on port 80 for reachability tests.
 """
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ fi
 mkdir -p /www && echo egret-guest-ok > /www/index.html && httpd -p 80 -h /www
 last=""
 echo "EGRET-GUEST-READY"
+# user-data starting with #! is a script, run once in the background as cloud-init would, its output on the console
+if [ -s /tmp/ud ] && [ "$(head -c 2 /tmp/ud)" = "#!" ]; then
+  cp /tmp/ud /tmp/user-script && chmod +x /tmp/user-script && /tmp/user-script 2>&1 &
+fi
 while true; do
   d=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | tr '\n' ' ')
   [ "$d" != "$last" ] && echo "EGRET-DISKS $d"
