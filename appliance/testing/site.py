@@ -1,6 +1,7 @@
 """A site on one machine: a founder (`egret up` with the control plane) and members joined for real, each its own box."""
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -15,13 +16,23 @@ NODE_UNITS = ["cluster", "compute-agent", "network-agent"]
 
 
 def _write_config(box: RunningCloud, name: str, interval: float, prefix: str = "egret-", extra: str = "",
-                  tag: str = "") -> None:
-    """The box's settings; `tag` keeps a member's network links apart from the founder's (untagged) on one machine."""
+                  tag: str = "", vtep: tuple[str, int] = ("127.0.0.1", 4789)) -> None:
+    """The box's settings; `tag` keeps a member's network links apart from the founder's (untagged) on one machine,
+    `vtep` (its own address, its own UDP port) its VXLAN endpoint. Only the founder keeps the external upstream:
+    members run no routers."""
     etc = box.state_dir / "etc"
     etc.mkdir(parents=True, exist_ok=True)
+    upstream = "external_upstream = {}\n" if tag else ""
     (etc / "egret.toml").write_text(f'[service.cluster]\nnode_name = "{name}"\nheartbeat_interval = {interval}\n'
                                     f'[service.compute]\ndomain_prefix = "{prefix}{name}-"\n'
-                                    f'[service.network]\nnode_tag = "{tag}"\n{extra}')
+                                    f'[service.network]\nnode_tag = "{tag}"\nvxlan_local_ip = "{vtep[0]}"\n'
+                                    f'vxlan_port = {vtep[1]}\n{upstream}{extra}')
+
+
+def vxlan_base_port(root: Path) -> int:
+    """The site's first VXLAN port: one per site root, away from 4789, so a cloud of another test on this machine
+    (VNIs from the same range) never shares a socket with the site's nodes; node i listens on base + i."""
+    return 20000 + int(hashlib.sha256(str(root).encode()).hexdigest(), 16) % 20000
 
 
 class Site:
@@ -34,7 +45,8 @@ class Site:
         self.root, self.interval, self.site_name = Path(root), interval, site_name
         env = {"EGRET_FAKE_DRIVERS": "1"} if fake else {}
         self.founder = RunningCloud(self.root / "alpha", services=CONTROL_PLANE, extra_env=env)
-        _write_config(self.founder, "alpha", interval, prefix, extra)
+        vxlan = vxlan_base_port(self.root)
+        _write_config(self.founder, "alpha", interval, prefix, extra, vtep=("127.0.0.1", vxlan))
         self.members: dict[str, RunningCloud] = {}
         self.addresses: dict[str, str] = {}
         for i, name in enumerate(members):
@@ -43,7 +55,7 @@ class Site:
                                extra_env={**env, "EGRET_BIND_HOST": ip, "EGRET_PUBLIC_HOST": ip})
             for port in ("compute_agent", "network_agent"):     # one port, one address per node
                 box.ports[port] = self.founder.ports[port]
-            _write_config(box, name, interval, prefix, extra, tag=name[:2])
+            _write_config(box, name, interval, prefix, extra, tag=name[:2], vtep=(ip, vxlan + i + 1))
             self.members[name], self.addresses[name] = box, ip
 
     @property

@@ -2,14 +2,16 @@
 compute and network agents on its own loopback address), used as one cloud by ordinary project members through the
 unmodified openstack client. `site`: every driver its fake (agents, APIs, joins and scheduler real) for placement,
 20 concurrent creates, node death, evacuation, the stale guest and project isolation; `real_site`: libvirt on every
-node, a tiny TCG guest booting on each and a dead member's guest rebuilt and booted elsewhere.
-Not here: guest-to-guest traffic across nodes and a floating IP to a member's guest. A member's compute is told the
-bridge the founder names (binding:vif_details.bridge_name, without the member's `[service.network] node_tag`), so
-on one machine, where the tag keeps the nodes' links apart, the member's guest finds no bridge."""
+node (and the real Linux data plane: the founder's network service, each member's network agent, each node's VTEP
+on its own loopback address and UDP port), a tiny TCG guest booting on each, a dead member's guest rebuilt and
+booted elsewhere, and guest traffic across nodes: a member's guest gets its DHCP lease and metadata from the founder
+over VXLAN, pings a guest on the founder both ways, and is reached through a floating IP from the external network
+(the founder's upstream bridge, in a namespace of its own)."""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,8 @@ from appliance.testing.libvirtd import IMAGES, libvirtd, run_prefix, tiny_guest 
 from appliance.testing.site import NODE_UNITS, Site
 from services.compute.drivers import base
 from services.compute.drivers.remote import RemoteDriver
+from services.network.conf import section
+from services.network.drivers import names
 
 pytestmark = pytest.mark.integration
 INTERVAL = 1.0
@@ -230,14 +234,13 @@ def test_a_dead_member_goes_down_its_server_is_evacuated_and_its_stale_guest_des
 @pytest.fixture(scope="module")
 def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
     """The same site with the real drivers: libvirt on every node (the members' through their agents, each its own
-    domain prefix and instances dir on this machine's libvirtd). The members run no network agent: two real data
-    planes in one namespace would share their VXLAN port (tests/integration/network/test_network_dp_vxlan.py runs
-    them in node namespaces)."""
+    domain prefix and instances dir on this machine's libvirtd), and the Linux data plane on every node (the
+    members' through their network agents; node tags keep the links apart, each VTEP has its own address and
+    port)."""
     root = IMAGES / f"egret-site-{run_prefix}"       # libvirt's qemu user must reach the disks: not pytest's 0700
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    s = Site(root, interval=INTERVAL, fake=False, member_units=["cluster", "compute-agent"],
-             prefix=f"{run_prefix}", extra="cleanup_on_exit = true\n")
+    s = Site(root, interval=INTERVAL, fake=False, prefix=f"{run_prefix}", extra="cleanup_on_exit = true\n")
     try:
         s.start()
         admin = s.founder
@@ -302,3 +305,97 @@ def test_a_real_guest_of_a_dead_member_is_evacuated_and_boots_elsewhere(real_sit
     assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
     agent = RemoteDriver.for_node(s.settings, "beta", s.addresses["beta"])
     assert not [d for d in agent.list_domains() if victim in d]
+
+
+# the marker is spelled at run time: the guest prints its user-data (this script) on the console too
+PING = """#!/bin/sh
+i=0; r=failed
+while [ $i -lt 240 ]; do
+  if ping -c 1 -W 2 {peer} >/dev/null 2>&1; then r=ok; break; fi
+  i=$((i+1)); sleep 1
+done
+echo "EGRET-PING-$r {me}->{peer} after $i tries"
+"""
+
+
+def _console(s, server_id: str) -> str:
+    return s.founder.openstack("console", "log", "show", server_id).stdout
+
+
+def _only(s, node: str | None) -> None:
+    """The admin's setup: every compute node but `node` disabled (None: all enabled again), so an ordinary
+    member's next create lands there."""
+    for host in s.hypervisors():
+        on = node is None or host == node
+        s.founder.openstack("compute", "service", "set", "--enable" if on else "--disable", host, "nova-compute")
+
+
+def _wait_console(s, server_id: str, *needles: str, timeout: float = 300) -> str | None:
+    """The console log once it shows any of `needles`."""
+    def seen():
+        text = _console(s, server_id)
+        return text if any(n in text for n in needles) else None
+    return s.wait(seen, timeout=timeout, step=3)
+
+
+def test_guests_on_two_nodes_talk_over_vxlan_and_a_floating_ip_reaches_the_members(real_site, tmp_path):
+    s, admin = real_site, real_site.founder
+    # the earlier tests' guests go: fewer TCG guests on a small machine
+    for server in admin.openstack_json("server", "list", "--all-projects"):
+        admin.openstack("server", "delete", "--wait", server["ID"])
+    carol = admin.add_user("carol", "proj-c")
+    net = carol.openstack_json("network", "create", "net-c")["id"]
+    carol.openstack("subnet", "create", "--network", net, "--subnet-range", "10.61.0.0/24", "sub-c")
+    for rule in (("--protocol", "icmp"), ("--protocol", "tcp", "--dst-port", "80")):
+        carol.openstack("security", "group", "rule", "create", *rule, "default")
+    addr = {"a": "10.61.0.11", "b": "10.61.0.12"}
+    ports = {k: carol.openstack_json("port", "create", "--network", net, "--fixed-ip",
+                                     f"subnet=sub-c,ip-address={ip}", f"port-{k}")["id"] for k, ip in addr.items()}
+    founder, member = _founder_node(s), "beta"
+    ids, started = {}, {}
+    try:
+        for key, node in (("a", founder), ("b", member)):
+            script = tmp_path / f"{key}.sh"
+            script.write_text(PING.format(me=key, peer=addr["b" if key == "a" else "a"]))
+            _only(s, node)
+            started[key] = time.time()
+            ids[key] = carol.openstack_json("server", "create", "--image", "egret-tiny", "--flavor", "tiny.nano",
+                                            "--port", ports[key], "--user-data", str(script), f"vm-{key}")["id"]
+            assert _wait_status(s, ids[key], timeout=240)["OS-EXT-SRV-ATTR:host"] == node
+    finally:
+        _only(s, None)
+
+    # B, on the member, got its lease from the founder's dnsmasq over VXLAN, then its metadata
+    text = _wait_console(s, ids["b"], f"EGRET-LEASE ip={addr['b']}")
+    assert text, _console(s, ids["b"])[-3000:]
+    print(f"\nmember guest leased {addr['b']} {time.time() - started['b']:.0f} s after its create")
+    text = _wait_console(s, ids["b"], "EGRET-METADATA-END", timeout=120)
+    assert text and ids["b"] in text.split("EGRET-METADATA-BEGIN", 1)[1], _console(s, ids["b"])[-3000:]
+    # both guests' user-data scripts ping the other across nodes
+    for key in ("b", "a"):
+        text = _wait_console(s, ids[key], "EGRET-PING-ok", "EGRET-PING-failed", timeout=300)
+        assert text and f"EGRET-PING-ok {key}->" in text, (key, (text or _console(s, ids[key]))[-3000:])
+        print(f"{key} pinged its peer {time.time() - started['b']:.0f} s after B's create: "
+              f"{text.split('EGRET-PING-ok ', 1)[1].splitlines()[0]}")
+
+    # a router on the founder with the external network as gateway, a floating IP on the member's guest
+    admin.openstack("network", "create", "--external", "--provider-network-type", "flat",
+                    "--provider-physical-network", "public", "public")
+    admin.openstack("subnet", "create", "--network", "public", "--subnet-range", "203.0.113.0/24", "--no-dhcp",
+                    "--gateway", "203.0.113.1", "--allocation-pool", "start=203.0.113.10,end=203.0.113.50",
+                    "public-sub")
+    carol.openstack("router", "create", "r-c")
+    carol.openstack("router", "add", "subnet", "r-c", "sub-c")
+    carol.openstack("router", "set", "--external-gateway", "public", "r-c")
+    fip = carol.openstack_json("floating", "ip", "create", "public")["floating_ip_address"]
+    t = time.time()
+    carol.openstack("server", "add", "floating", "ip", ids["b"], fip)
+    outside = names.ext_netns(section(s.settings)["prefix"])
+
+    def get():
+        out = subprocess.run(["ip", "netns", "exec", outside, "timeout", "10", "busybox", "wget", "-q", "-O", "-",
+                              f"http://{fip}/"], check=False, capture_output=True, text=True)
+        return "egret-guest-ok" in out.stdout
+
+    assert s.wait(get, timeout=180, step=2), (fip, outside, admin.logs()[-3000:])
+    print(f"floating IP {fip} of the member's guest answered HTTP {time.time() - t:.1f} s after it was added")
