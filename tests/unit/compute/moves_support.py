@@ -42,6 +42,22 @@ def make_site(env, memory_mb=8192):
     return env
 
 
+def boot_on_volume(env, host) -> tuple[str, str]:
+    """A server booted from a new volume on `host`'s disk (no iSCSI target here, so it boots there too):
+    (server id, its volume's attachment id)."""
+    vol = env.volume.add_volume(name="boot")
+    vol["os-vol-host-attr:host"] = f"{host}@file#file"
+    body = env.server_body()
+    del body["server"]["imageRef"]
+    body["server"]["block_device_mapping_v2"] = [{"uuid": vol["id"], "source_type": "volume",
+                                                  "destination_type": "volume", "boot_index": 0}]
+    sid = env.api.post("/v2.1/servers", json=body).json["server"]["id"]
+    assert row(sid).host == host and server(env, sid)["status"] == "ACTIVE"
+    assert vol["path"] in env.drivers[host].xml(row(sid).domain_name)
+    with models.database.connection_context():
+        return sid, row(sid).attachments[0].attachment_id
+
+
 def service_id(env, host) -> str:
     return env.admin.get(f"/v2.1/os-services?host={host}").json["services"][0]["id"]
 

@@ -2,7 +2,15 @@
 from __future__ import annotations
 
 import pytest
-from moves_support import Unreachable, claims, force_down, make_site, row, server
+from moves_support import (
+    Unreachable,
+    boot_on_volume,
+    claims,
+    force_down,
+    make_site,
+    row,
+    server,
+)
 
 from services.compute import models
 from services.compute.models import Instance, InstanceAction, Migration
@@ -124,17 +132,7 @@ def test_evacuation_honours_anti_affinity(site):
 def test_a_volume_backed_server_is_not_evacuated_away_from_its_volume(site):
     """Issue 14: a volume is a file on one node's disk (no iSCSI target here): the server boots there, and an
     evacuation elsewhere is refused, naming the node, with nothing changed."""
-    vol = site.volume.add_volume(name="boot")
-    vol["os-vol-host-attr:host"] = "node-b@file#file"
-    body = site.server_body()
-    del body["server"]["imageRef"]
-    body["server"]["block_device_mapping_v2"] = [{"uuid": vol["id"], "source_type": "volume",
-                                                  "destination_type": "volume", "boot_index": 0}]
-    sid = site.api.post("/v2.1/servers", json=body).json["server"]["id"]
-    assert row(sid).host == "node-b" and server(site, sid)["status"] == "ACTIVE"
-    assert vol["path"] in site.drivers["node-b"].xml(row(sid).domain_name)
-    with models.database.connection_context():
-        old_attachment = row(sid).attachments[0].attachment_id
+    sid, old_attachment = boot_on_volume(site, "node-b")
     force_down(site, "node-b")
     for body in ({}, {"host": "node-a"}):
         resp = _evacuate(site, sid, body)
