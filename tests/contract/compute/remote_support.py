@@ -39,19 +39,23 @@ def make_site(directory: Path) -> Site:
 
 class AgentServer:
     """The agent app behind werkzeug's threaded server, TLS as the unit serves it (client certificate optional
-    at the TLS layer and verified against the site CA when sent)."""
+    at the TLS layer and verified against the site CA when sent; the peer gate refuses the rest). A subclass
+    serves another node agent by naming its package (tests/contract/network/network_remote_support.py)."""
 
-    def __init__(self, site: Site, driver, allowed=(CONTROL,)):
+    agent = agent   # the agent package: its create_app(settings, driver=..., allowed=...)
+
+    def __init__(self, site: Site, driver, allowed=(CONTROL,), settings=None):
         crt, key = site.cert(NODE)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(crt), str(key))
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cadata=site.ca.cert_pem)
-        settings = config.Settings(state_dir=site.directory / "state", config_dir=site.directory / "etc")
-        self.app = agent.create_app(settings, driver=driver, allowed=lambda: set(allowed))
+        settings = settings or config.Settings(state_dir=site.directory / "state", config_dir=site.directory / "etc")
+        self.driver = driver
+        self.app = self.agent.create_app(settings, driver=driver, allowed=lambda: set(allowed))
         self.server = make_server("127.0.0.1", 0, _buffered_dechunking(self.app), threaded=True, ssl_context=ctx)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="compute-agent")
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name=self.agent.UNIT)
         self.thread.start()
 
     @property
