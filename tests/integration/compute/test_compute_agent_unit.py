@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from appliance import config, pki
+from appliance import pki
 from appliance.cluster import membership
-from appliance.testing.cloud import RunningCloud
 from services.compute.drivers import base, codec
 from services.compute.drivers.remote import RemoteDriver
+from tests.integration.compute.founder_support import founded_box
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -25,19 +25,10 @@ LIMIT = 256 * 1024
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     """A box that founded a site (so it is its own control plane) and runs the agent over its fake driver."""
-    box = RunningCloud(tmp_path_factory.mktemp("agent") / "alpha", services=["identity", "cluster", "compute-agent"],
-                       extra_env={"EGRET_FAKE_DRIVERS": "1"})
-    (box.state_dir / "etc").mkdir(parents=True)
     # a small body limit: a client can send all of an oversized body before the agent answers and hangs up
-    (box.state_dir / "etc" / "egret.toml").write_text('[service.cluster]\nnode_name = "alpha"\n'
-                                                      f'[service.compute-agent]\nmax_body = {LIMIT}\n')
-    settings = config.load(env=box.env)
-    membership.found(settings, "edge")
-    box.start()
-    try:
-        yield box, settings
-    finally:
-        box.stop()
+    with founded_box(tmp_path_factory.mktemp("agent") / "alpha", ["identity", "cluster", "compute-agent"],
+                     f"[service.compute-agent]\nmax_body = {LIMIT}\n") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +105,7 @@ def test_an_image_streams_in_and_a_root_disk_streams_out(control):
 
 
 def test_peers_other_than_the_control_plane_are_refused(node, control, tmp_path):
-    box, settings = node
+    _, settings = node
     site_ca = pki.box_ca(settings)   # the founder's CA is the site CA
     member = RemoteDriver("alpha", f"127.0.0.1:{settings.port('compute_agent')}", site_ca.cert_pem,
                           _leaf(site_ca, tmp_path / "site", "beta"))

@@ -9,13 +9,14 @@ import time
 import pytest
 import requests
 
-from appliance import config, pki
+from appliance import pki
 from appliance.cluster import membership, models
 from appliance.db import open_service_database
-from appliance.testing.cloud import RunningCloud
+from appliance.testing.site import Site
 from services.compute import models as compute_models
 from services.compute.drivers import base
 from services.compute.drivers.remote import RemoteDriver
+from tests.integration.compute.founder_support import founded_box
 
 pytestmark = pytest.mark.integration
 INTERVAL = 1.0
@@ -23,19 +24,9 @@ INTERVAL = 1.0
 
 @pytest.fixture(scope="module")
 def founder(tmp_path_factory):
-    box = RunningCloud(tmp_path_factory.mktemp("site") / "alpha",
-                       services=["identity", "cluster", "compute", "compute-agent"],
-                       extra_env={"EGRET_FAKE_DRIVERS": "1"})
-    (box.state_dir / "etc").mkdir(parents=True)
-    (box.state_dir / "etc" / "egret.toml").write_text(
-        f'[service.cluster]\nnode_name = "alpha"\nheartbeat_interval = {INTERVAL}\n')
-    settings = config.load(env=box.env)
-    membership.found(settings, "edge")
-    box.start()
-    try:
-        yield box, settings
-    finally:
-        box.stop()
+    with founded_box(tmp_path_factory.mktemp("site") / "alpha", ["identity", "cluster", "compute", "compute-agent"],
+                     f"heartbeat_interval = {INTERVAL}\n") as running:
+        yield running
 
 
 def _admit(settings, tmp_path, name: str) -> tuple:
@@ -60,14 +51,7 @@ def _hypervisors(box) -> dict:
     return {h["hypervisor_hostname"]: h for h in resp.json()["hypervisors"]}
 
 
-def _wait(what, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.25)
-    return what()
+_wait = Site.wait   # what() until it is true, else its last value once the timeout has passed
 
 
 class Heartbeats:
