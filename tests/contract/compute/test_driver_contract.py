@@ -65,6 +65,21 @@ def test_extra_specs_the_host_cannot_give_are_refused(driver, specs, needle, mon
         driver.check_extra_specs(specs, 4, 512)
 
 
+def test_a_node_lists_the_domains_named_with_its_prefix(driver, workdir, tiny_guest):
+    # a site names a server's domain after its node's prefix; the node's list_domains sees only its own
+    prefix = driver.domain_prefix()
+    assert isinstance(prefix, str) and prefix
+    spec = _spec(driver, workdir, tiny_guest, "pfx")
+    assert spec.name.startswith(prefix)
+    driver.define(spec)
+    try:
+        listed = driver.list_domains()
+        assert spec.name in listed and all(name.startswith(prefix) for name in listed), listed
+    finally:
+        driver.destroy(spec.name)
+    assert spec.name not in driver.list_domains()
+
+
 def test_guest_lifecycle(driver, workdir, tiny_guest):
     spec = _spec(driver, workdir, tiny_guest, "life")
     driver.spawn(spec)
