@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -10,6 +11,7 @@ import requests
 from appliance import config
 from appliance.cluster import membership
 from appliance.testing.cloud import RunningCloud
+from appliance.testing.postgres import admin_sql
 
 CONTROL_PLANE = ["identity", "cluster", "compute", "network", "storage"]
 NODE_UNITS = ["cluster", "compute-agent", "network-agent"]
@@ -35,16 +37,28 @@ def vxlan_base_port(root: Path) -> int:
     return 20000 + int(hashlib.sha256(str(root).encode()).hexdigest(), 16) % 20000
 
 
+def _control_plane_databases(server_url: str) -> str:
+    """A new database on the server for each control-plane service; the settings' URL with `{service}` in it."""
+    stem = f"site_{uuid.uuid4().hex[:12]}"
+    for service in CONTROL_PLANE:
+        admin_sql(server_url, f"CREATE DATABASE {stem}_{service}")
+    return server_url.rsplit("/", 1)[0] + "/" + stem + "_{service}"
+
+
 class Site:
     """The founder `alpha` and members, each with its own state dir, loopback address (127.0.0.2, .3, ...) and
     node name; every member's compute agent listens on the port the founder's control plane calls (each address
-    its own), as on separate boxes. `fake=True` runs every driver as its fake (the agents are still real)."""
+    its own), as on separate boxes. `fake=True` runs every driver as its fake (the agents are still real).
+    `postgres` (a server URL) keeps the control plane's state in PostgreSQL, as a founded site does, one database
+    per service; by default the founder keeps SQLite."""
 
     def __init__(self, root: Path, members=("beta", "gamma"), interval: float = 1.0, fake: bool = True,
-                 site_name: str = "lab", member_units=NODE_UNITS, prefix: str = "egret-", extra: str = ""):
+                 site_name: str = "lab", member_units=NODE_UNITS, prefix: str = "egret-", extra: str = "",
+                 postgres: str = ""):
         self.root, self.interval, self.site_name = Path(root), interval, site_name
         env = {"EGRET_FAKE_DRIVERS": "1"} if fake else {}
-        self.founder = RunningCloud(self.root / "alpha", services=CONTROL_PLANE, extra_env=env)
+        founder_env = {**env, "EGRET_DATABASE_URL": _control_plane_databases(postgres)} if postgres else env
+        self.founder = RunningCloud(self.root / "alpha", services=CONTROL_PLANE, extra_env=founder_env)
         vxlan = vxlan_base_port(self.root)
         _write_config(self.founder, "alpha", interval, prefix, extra, vtep=("127.0.0.1", vxlan))
         self.members: dict[str, RunningCloud] = {}

@@ -1,7 +1,8 @@
 """One site on one machine: a founder and two members joined for real (join tokens, mTLS heartbeats, each member's
 compute and network agents on its own loopback address), used as one cloud by ordinary project members through the
 unmodified openstack client. `site`: every driver its fake (agents, APIs, joins and scheduler real) for placement,
-20 concurrent creates, node death, evacuation, the stale guest and project isolation; `real_site`: libvirt on every
+20 concurrent creates, node death, evacuation, the stale guest and project isolation, its control plane on
+PostgreSQL with --postgres (as make test runs it); `real_site`: libvirt on every
 node (and the real Linux data plane: the founder's network service, each member's network agent, each node's VTEP
 on its own loopback address and UDP port), a tiny TCG guest booting on each, a dead member's guest rebuilt and
 booted elsewhere, and guest traffic across nodes: a member's guest gets its DHCP lease and metadata from the founder
@@ -36,9 +37,15 @@ INTERVAL = 1.0
 BIG_RAM = 100_000        # MB: three fit a fake node (262144 MB x ram_allocation_ratio 1.5), a fourth does not
 
 
+def _control_plane_postgres(request) -> str:
+    """With --postgres (as make test runs) the site's control plane keeps its state in PostgreSQL, as a founded
+    site does; otherwise in the founder's SQLite."""
+    return request.getfixturevalue("postgres_url") if request.config.getoption("--postgres") else ""
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    s = Site(tmp_path_factory.mktemp("site"), interval=INTERVAL)
+def site(tmp_path_factory, request):
+    s = Site(tmp_path_factory.mktemp("site"), interval=INTERVAL, postgres=_control_plane_postgres(request))
     try:
         s.start()
         admin = s.founder
