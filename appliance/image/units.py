@@ -145,6 +145,10 @@ def generate(units: dict[str, Unit], egret_bin: str = "/opt/egret/bin/egret") ->
         "group": GROUP,
         "site_users": sorted({u.user for u in units.values() if site_node(u) and u.user != "root"}),
         "site_group": SITE_GROUP,
+        # the user itself is put in its units' supplementary groups too: libvirtd asks polkit, whose rule
+        # (subject.isInGroup("libvirt")) reads the user's groups from the user database, not the process's
+        "memberships": sorted({f"{u.user}:{g}" for u in units.values() if u.user != "root"
+                               for g in u.supplementary_groups}),
     }
 
 
@@ -163,6 +167,7 @@ def sysusers(generated: dict) -> str:
     for user in generated["users"]:
         lines.append(f'u {user} - "Egret service {user}" {STATE_DIR}')
         lines.append(f"m {user} {generated['group']}")
+    lines += ["m " + pair.replace(":", " ") for pair in generated.get("memberships", [])]
     if generated.get("site_users"):
         lines.append(f"g {generated['site_group']} -")
         lines += [f"m {user} {generated['site_group']}" for user in generated["site_users"]]

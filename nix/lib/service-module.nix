@@ -31,7 +31,9 @@ in
   config = lib.mkIf (core.enable && cfg.enable) {
     systemd.services = lib.mapAttrs' (name: _: lib.nameValuePair "egret-${name}" (toNixos name)) mine;
     users.users = lib.listToAttrs (map
-      (name: lib.nameValuePair mine.${name}.user { isSystemUser = true; group = "egret"; home = "/var/lib/egret"; })
+      # extraGroups: libvirtd's polkit rule reads the user's groups, not the unit's SupplementaryGroups
+      (name: lib.nameValuePair mine.${name}.user { isSystemUser = true; group = "egret"; home = "/var/lib/egret";
+        extraGroups = mine.${name}.supplementary_groups or [ ]; })
       (lib.filter (name: mine.${name}.user != "root") (builtins.attrNames mine)));
     # node agents (site_node) read the cluster unit's node key through this group (SupplementaryGroups in units.nix)
     users.groups = lib.mkIf (lib.any (spec: spec.site_node or false) (lib.attrValues mine)) {

@@ -98,4 +98,9 @@ in {
   site_users = sortStrings (unique (builtins.filter (u: u != "root")
     (map (name: units.${name}.user) (builtins.filter (name: isSiteNode units.${name}) names))));
   site_group = siteGroup;
+  # "user:group" for each unit's supplementary group: the user is put in it (libvirtd's polkit rule reads the
+  # user's groups from the user database, not the unit's SupplementaryGroups)
+  memberships = sortStrings (unique (builtins.concatLists (map
+    (name: map (g: "${units.${name}.user}:${g}") (units.${name}.supplementary_groups or [ ]))
+    (builtins.filter (name: units.${name}.user != "root") names))));
 }

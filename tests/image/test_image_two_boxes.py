@@ -50,6 +50,10 @@ def late(index: int, peer: int, port: int) -> str:
             "done\n"
             "[ \"$c$n\" = 200200 ] || journalctl -u egret-compute-agent -u egret-network-agent -n 30 -o cat --no-pager\n"
             "echo \"agents=$units compute=$c network=$n key=$(stat -c %a:%G /var/lib/egret/cluster/tls/server.key)\"\n"
+            # the compute units' user reaches libvirtd as they do (its polkit rule reads the user's groups)
+            "lv=$(systemd-run --wait --pipe --quiet -p User=egret-compute -p 'SupplementaryGroups=libvirt kvm' "
+            "/opt/egret/bin/python -c 'import libvirt; print(libvirt.open(\"qemu:///system\").getType())' 2>&1)\n"
+            "echo \"libvirt-as-compute=$(echo $lv | tr -s ' \\n' ' ')\"\n"
             "if grep -q 'role: cluster' /run/answers.yaml; then\n"
             "  echo \"token=$(egret join-token --ttl 1800 | head -1)\"\n"
             "  for i in $(seq 1 300); do\n"
@@ -74,6 +78,8 @@ def agents(box, after: int) -> None:
     m = box.wait_for(r"EGRET-HOOK late: agents=(.*) compute=(\d+) network=(\d+) key=(\S+)", 300, after)
     assert m.group(1).split() == ["active", "active"] and m.group(2, 3) == ("200", "200"), box.tail()
     assert m.group(4) == "640:egret-site", m.group(0)
+    lv = box.wait_for(r"EGRET-HOOK late: libvirt-as-compute=(.*)", 120, m.end()).group(1)
+    assert lv.strip() == "QEMU", lv
 
 
 def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):

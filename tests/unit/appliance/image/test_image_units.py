@@ -95,6 +95,14 @@ def test_render_and_sysusers():
     assert "g egret -" in users and "m egret-storage egret" in users and "root" not in users
 
 
+def test_sysusers_puts_users_in_their_units_supplementary_groups():
+    # libvirtd's polkit rule checks the user's groups in the user database; SupplementaryGroups= alone is refused
+    gen = unitgen.generate(load_manifest())
+    users = unitgen.sysusers(gen).splitlines()
+    assert "m egret-compute libvirt" in users and "m egret-compute kvm" in users
+    assert not any(line.startswith("m root ") for line in users)
+
+
 @needs_nix
 def test_every_nix_file_parses():
     files = sorted(p for p in REPO.rglob("*.nix") if ".venv" not in p.parts and "artifacts" not in p.parts)
