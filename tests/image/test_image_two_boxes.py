@@ -37,7 +37,9 @@ def late(index: int, peer: int, port: int) -> str:
             "sed \"s/@NIC@/$nic/\" /mnt/share/answers.yaml > /run/answers.yaml\n"
             "egret firstboot --answers /run/answers.yaml; rc=$?\n"
             # a failed setup: what the units said (the console is all a CI run has)
-            "[ $rc = 0 ] || journalctl -u 'egret-*' -n 80 -o cat --no-pager | cut -c1-300\n"
+            # (warnings and errors first: on a loaded host the last lines are only the units stopping)
+            "[ $rc = 0 ] || journalctl -u 'egret-*' -p warning -n 60 -o cat --no-pager | cut -c1-300\n"
+            "[ $rc = 0 ] || journalctl -u 'egret-*' -n 40 -o cat --no-pager | cut -c1-300\n"
             "echo \"setup-exit=$rc\"\n"
             "echo \"cluster-role=$(egret cluster show | tr -d ' \\n')\"\n"
             "echo \"pg-server=$(systemctl is-active egret-postgresql.service)\"\n"
@@ -105,7 +107,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     # A founds the site and prints a join token; B joins with it (its wizard pins A's CA over the L2)
     (shares[1] / "answers.yaml").write_text(answers(1, {"role": "cluster", "site_name": "lab"}))
     done = a.wait_for(r"EGRET-HOOK late: setup-exit=(\d+)", 1200)
-    assert done.group(1) == "0", a.tail()
+    assert done.group(1) == "0", a.tail(250)
     role = a.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
     assert '"role":"founder"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
     # founding moved A's state into the image's PostgreSQL (started by the founding, data on the data partition)
@@ -116,7 +118,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     (shares[2] / "answers.yaml").write_text(answers(2, {"role": "join", "token": token,
                                                         "fingerprint_confirmed": True}))
     done = b.wait_for(r"EGRET-HOOK late: setup-exit=(\d+)", 1200)
-    assert done.group(1) == "0", b.tail()
+    assert done.group(1) == "0", b.tail(250)
     role = b.wait_for(r"EGRET-HOOK late: cluster-role=(\S+)", 120, done.end())
     assert '"role":"member"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
     # a member uses the site's database: its own server stays off (the image's unit is conditional on founding)
