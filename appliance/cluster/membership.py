@@ -13,14 +13,14 @@ from pathlib import Path
 
 import peewee
 
-from appliance import errors, jointoken, pki
+from appliance import errors, jointoken, pki, siterole
 from appliance.cluster import models, siteclouds, versions
 from appliance.endpoints import endpoints
 from appliance.manifest import load_manifest, start_order
 from appliance.pki import box_ca, node_name  # noqa: F401 (the box's own CA and name, which a site builds on)
 
 log = logging.getLogger("egret.cluster")
-STATE = "cluster"  # the unit's state directory
+STATE = siterole.STATE  # the unit's state directory
 DEFAULT_TTL = 3600
 HEARTBEAT_INTERVAL = 10.0
 
@@ -38,7 +38,7 @@ def state_dir(settings) -> Path:
 
 
 def site_file(settings) -> Path:
-    return state_dir(settings) / "site.json"
+    return siterole.record_path(settings)
 
 
 def advertised(settings) -> list[str]:

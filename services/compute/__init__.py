@@ -8,7 +8,7 @@ import threading
 from flask import jsonify, request
 from prometheus_client import Gauge
 
-from appliance import config, routes
+from appliance import config, routes, siterole
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
 from services.compute import microversion, models, scheduler, servers, site
@@ -70,6 +70,11 @@ def create_app(settings=None, *, driver=None, clients=None):
     manager = api.extensions["egret.manager"]
     metadata = build_metadata_app(settings, manager)
     section = settings.section("compute")
+    if siterole.is_member(settings):
+        # its reconcile would take the site's guests on this node (named with the same prefix, in no row of this
+        # box's own database) for ghosts and destroy them: the node's agent and the site's control plane own them
+        log.warning("this box is a member of a site: its own compute service touches none of the node's guests")
+        return PortDispatcher(api, metadata, settings.port("metadata"))
     if section.get("background", True):
         _start_background(settings, manager, float(section.get("sync_interval", 10)))
     _follow_site(api, manager.node, settings)

@@ -8,7 +8,7 @@ import time
 
 from prometheus_client import Gauge
 
-from appliance import config, routes
+from appliance import config, routes, siterole
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
 from services.network import models
@@ -66,7 +66,11 @@ def create_app(settings=None, *, driver=None):
     conf = section(settings)
     stop = threading.Event()
     app.extensions["egret.stop"] = stop
-    if conf.get("cleanup_on_exit", True) and not settings.fake_drivers:
+    member = siterole.is_member(settings)
+    if member:
+        # its desired state (this box's own, empty) would tear down the links the node's agent made for the site
+        log.warning("this box is a member of a site: its own network service leaves the node's data plane alone")
+    if conf.get("cleanup_on_exit", True) and not settings.fake_drivers and not member:
         # a stopped `egret up` leaves no links, namespaces or daemons behind; an appliance that must keep guests
         # connected across service restarts sets cleanup_on_exit = false (the reconcile adopts what exists)
         def _teardown():
@@ -75,7 +79,7 @@ def create_app(settings=None, *, driver=None):
         atexit.register(_teardown)
     interval = float(conf.get("reconcile_interval", 0 if settings.fake_drivers else 30))
     tick = float(conf.get("port_poll_interval", min(1.0, interval or 1.0)))
-    if interval > 0:
+    if interval > 0 and not member:
         thread = threading.Thread(target=_reconcile_loop, args=(app, manager, interval, tick, stop),
                                   name="network-reconcile", daemon=True)
         thread.start()
