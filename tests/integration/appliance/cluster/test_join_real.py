@@ -103,7 +103,10 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
         rows = requests.get(_cluster_url(alpha, "/v1/cluster/nodes"), headers=admin, verify=False, timeout=10)
         assert rows.status_code == 200, rows.text
         nodes = {n["name"]: n for n in rows.json()["nodes"]}
-        if nodes.get("beta", {}).get("health", {}).get("identity") and nodes.get("alpha", {}).get("health"):
+        # a fresh heartbeat: the row keeps the health beta sent before its restart
+        beta_row = nodes.get("beta", {})
+        if beta_row.get("status") == "online" and beta_row.get("health", {}).get("identity") and \
+                nodes.get("alpha", {}).get("health"):
             break
         time.sleep(0.5)
     assert nodes["beta"]["status"] == "online" and nodes["beta"]["health"] == {"identity": True}, nodes
