@@ -134,6 +134,15 @@ class NodeFiles:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def drop_cached_image(self, image_id) -> bool:
+        """Remove one image from the cache; True when it was there. Only for images no guest on the node uses
+        (an overlay's backing file must stay): the caller knows which."""
+        path = self._image(image_id)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
+
     # -- a guest's files --------------------------------------------------------------------------------------
     def create_root_disk(self, instance_id, image_id, fmt, size_bytes=0) -> str:
         base = self._cached(image_id)

@@ -29,6 +29,12 @@ def test_purge_destroys_the_servers_guests_and_files_and_leaves_the_rows(env):
     env.driver.define(_spec("other-" + kept))
     files = Path(env.driver.files.root)
     assert (files / kept).is_dir() and env.driver.power_state(env.driver.prefix + kept) == base.RUNNING
+    # the image both servers booted is in the node's cache; another cloud's cached image is not this box's
+    with models.database.connection_context():
+        image = Instance.get_by_id(kept).image_ref
+    assert env.driver.files.image_cached(image)
+    stranger_image = "0b0e4a4e-0000-4000-8000-00000000beef"
+    env.driver.files.cache_image(stranger_image, [b"another cloud's image"])
     rows = _rows()
 
     done = purge.purge(env.settings, env.driver)
@@ -38,6 +44,8 @@ def test_purge_destroys_the_servers_guests_and_files_and_leaves_the_rows(env):
     assert f"compute: left domain {env.driver.prefix}stranger alone (no server of this box names it)" in done
     assert sorted(env.driver.domains) == [env.driver.prefix + "stranger", "other-" + kept]
     assert not (files / kept).exists() and not (files / gone).exists()
+    assert f"compute: dropped image {image} from the node's image cache" in done
+    assert not env.driver.files.image_cached(image) and env.driver.files.image_cached(stranger_image)
     assert _rows() == rows   # the purge only reads the database: the join drops it after
 
     again = purge.purge(env.settings, env.driver)
