@@ -1,6 +1,7 @@
 """The asynchronous half of a server's actions: power, reboot, resize (and its revert), snapshot, console."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import xml.etree.ElementTree as ET
 
@@ -102,8 +103,7 @@ class ServerActions:
         # a volume-backed server has no root disk of its own (no image_ref) to grow
         if inst.image_ref and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
             driver.grow_root_disk(inst.id, inst.image_ref, int(flavor["disk"]))
-        spec = spec_from_xml(tree_xml, inst, flavor)
-        spec.cpuset = scheduler.cpuset(inst.id)
+        spec = dataclasses.replace(spec_from_xml(tree_xml, inst, flavor), **scheduler.held(inst.id))
         if running:
             driver.spawn(spec)
         else:

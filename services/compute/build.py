@@ -162,7 +162,7 @@ class ServerBuilder:
             disks=disks, vifs=vifs, kernel=kernel, initrd=initrd,
             cmdline=image_info.get("os_command_line") or ("console=ttyS0" if kernel else None),
             console_log=driver.console_path(inst.id), extra_specs=dict(inst.flavor.get("extra_specs") or {}),
-            metadata={"project": inst.project_id, "server": inst.name}, cpuset=scheduler.cpuset(inst.id))
+            metadata={"project": inst.project_id, "server": inst.name}, **scheduler.held(inst.id))
 
     # -- teardown -----------------------------------------------------------------------------------------
     def teardown(self, inst, keep_volumes=False) -> None:

@@ -66,10 +66,13 @@ def _pins(vcpus: int, host: HostCaps, cpuset: list[int] | None) -> dict[int, int
     return {v: cpus[v] for v in range(vcpus)}
 
 
-def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: list[int] | None = None) -> dict:
+def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: list[int] | None = None,
+         page_kib: int | None = None) -> dict:
     """Check the extra specs against the host; return what the XML needs (pins, page size, rt vcpus, cells).
 
-    `cpuset` is the claim's dedicated host CPUs: two pinned guests get disjoint ones."""
+    `cpuset` is the claim's dedicated host CPUs: two pinned guests get disjoint ones. `page_kib` is the huge-page
+    size the claim counted the guest's memory in ("large" or "any" may fit more than one size): the guest gets
+    that size, not the first one with room, so the node's accounting and its guests agree."""
     specs = extra_specs or {}
     out = {"pins": None, "page_kib": None, "rt_vcpus": None, "cells": None}
     policy = specs.get("hw:cpu_policy", "shared")
@@ -87,18 +90,21 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: 
         size = _parse_page_size(specs["hw:mem_page_size"])
         if size != "small" and size != 4:
             free = {k: n for k, n in host.hugepages.items() if int(k) > 4}
-            if size in ("large", "any"):
+            if page_kib and size != "small":
+                candidates = [k for k in free if int(k) == int(page_kib)]
+            elif size in ("large", "any"):
                 candidates = sorted(free, key=int)
             else:
                 candidates = [k for k in free if int(k) == size]
             fits = [k for k in candidates if int(free[k]) * int(k) >= memory_mb * 1024]
             if not fits:
-                if size == "any":
+                if size == "any" and not page_kib:
                     fits = [None]
                 else:
                     have = ", ".join(f"{n} free of {k} KiB" for k, n in sorted(host.hugepages.items())) or "none"
+                    wanted = f" in the claimed {page_kib} KiB pages" if page_kib else ""
                     raise HostLacks(f"hw:mem_page_size={specs['hw:mem_page_size']} needs {memory_mb} MiB "
-                                    f"of huge pages; the host has {have}.")
+                                    f"of huge pages{wanted}; the host has {have}.")
             out["page_kib"] = int(fits[0]) if fits[0] is not None else None
     if _true(specs.get("hw:cpu_realtime", "false")):
         if policy != "dedicated":

@@ -58,6 +58,7 @@ class GuestSpec:
     extra_specs: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     cpuset: list[int] | None = None   # the dedicated host CPUs the scheduler's claim holds: vCPU i runs on cpuset[i]
+    page_kib: int | None = None       # the huge-page size the claim counted the guest's memory in
 
 
 @dataclass

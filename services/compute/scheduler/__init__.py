@@ -10,7 +10,7 @@ from services.compute.models import ComputeNode
 from services.compute.scheduler.claims import (
     NoValidHost,
     claim,
-    cpuset,
+    held,
     move,
     move_back,
     release,
@@ -18,7 +18,7 @@ from services.compute.scheduler.claims import (
 )
 from services.compute.scheduler.nodes import register, register_local
 
-__all__ = ["NoValidHost", "check_extra_specs", "claim", "cpuset", "move", "move_back", "place", "register",
+__all__ = ["NoValidHost", "check_extra_specs", "claim", "held", "move", "move_back", "place", "register",
            "register_local", "release", "resize"]
 
 log = logging.getLogger(__name__)

@@ -175,7 +175,10 @@ def release(instance_id: str) -> None:
     Allocation.delete().where(Allocation.instance_id == instance_id).execute()
 
 
-def cpuset(instance_id: str) -> list[int] | None:
-    """The dedicated host CPUs the server's claim holds (None for a shared-CPU server)."""
+def held(instance_id: str) -> dict:
+    """What the server's claim pins for its guest, as GuestSpec fields: the dedicated host CPUs (cpuset, None for
+    a shared-CPU server) and the huge-page size its memory was counted in (page_kib, None for small pages)."""
     alloc = Allocation.get_or_none(Allocation.instance_id == instance_id)
-    return list(alloc.cpus) if alloc is not None and alloc.cpus else None
+    if alloc is None:
+        return {"cpuset": None, "page_kib": None}
+    return {"cpuset": list(alloc.cpus) if alloc.cpus else None, "page_kib": alloc.page_kib or None}

@@ -127,6 +127,20 @@ def test_claimed_cpus_are_the_ones_pinned():
         hardware.plan({"hw:cpu_policy": "dedicated"}, 2, 512, host, [4, 4])
 
 
+def test_the_claimed_page_size_is_the_one_the_guest_gets():
+    host = caps("h", hugepages={2048: 1024, 1048576: 4})   # 2 GiB of 2 MiB pages, 4 GiB of 1 GiB pages
+    large = {"hw:mem_page_size": "large"}
+    # alone, "large" takes the smallest size with room; the claim's size wins, as the node counted it
+    assert hardware.plan(large, 1, 1024, host)["page_kib"] == 2048
+    assert hardware.plan(large, 1, 1024, host, page_kib=1048576)["page_kib"] == 1048576
+    assert hardware.plan({"hw:mem_page_size": "any"}, 1, 1024, host, page_kib=1048576)["page_kib"] == 1048576
+    # a claimed size the host no longer has room in is refused with the reason, not swapped for another
+    with pytest.raises(HostLacks, match="claimed 1048576 KiB pages"):
+        hardware.plan(large, 1, 8192, host, page_kib=1048576)
+    # small pages ignore a stale claim
+    assert hardware.plan({"hw:mem_page_size": "small"}, 1, 1024, host, page_kib=2048)["page_kib"] is None
+
+
 # -- claims against the database ------------------------------------------------------------------------------
 @pytest.fixture
 def db(settings):
@@ -240,7 +254,11 @@ def test_dedicated_cpus_are_never_shared(db):
 def test_huge_pages_are_accounted_per_node(db):
     nodes(1, hugepages={2048: 512})          # 1 GiB of 2 MiB pages
     paged = {"ram": 512, "extra_specs": {"hw:mem_page_size": "2MB"}}
-    assert claim(server(paged), {}).page_kib == 2048
+    first = claim(server(paged), {})
+    assert first.page_kib == 2048
+    # what the guest's spec is given: the claim's page size (and no pinned CPUs for a shared-CPU server)
+    assert scheduler.held(first.instance_id) == {"cpuset": None, "page_kib": 2048}
+    assert scheduler.held("no-such-server") == {"cpuset": None, "page_kib": None}
     claim(server(paged), {})
     with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
         claim(server(paged), {})

@@ -187,6 +187,21 @@ def test_extra_specs_reach_the_domain_xml(env):
     assert xml.count("<cell ") == 2
 
 
+def test_a_guest_gets_the_page_size_its_claim_counted(env):
+    # 512 MiB of 2 MiB pages and two 1 GiB pages; the host's free counts stay as they are (the fake's do)
+    env.driver.caps.hugepages = {2048: 256, 1048576: 2}
+    with models.database.connection_context():
+        scheduler.register_local(env.manager.node)
+    env.admin.post("/v2.1/flavors", json={"flavor": {"name": "big-pages", "ram": 512, "vcpus": 1, "disk": 0,
+                                                     "id": "bp"}})
+    env.admin.post("/v2.1/flavors/bp/os-extra_specs", json={"extra_specs": {"hw:mem_page_size": "large"}})
+    first, second = env.boot(flavorRef="bp"), env.boot(flavorRef="bp", name="second")
+    # the first took every 2 MiB page the node counts; the second was counted in 1 GiB pages and gets them,
+    # although the host still reports free 2 MiB pages (which the first guest is about to use)
+    assert '<page size="2048" unit="KiB" />' in env.driver.domains["egunit-" + first]["xml"]
+    assert '<page size="1048576" unit="KiB" />' in env.driver.domains["egunit-" + second]["xml"]
+
+
 def test_anti_affinity_group_puts_the_second_member_in_error(env):
     sg = env.api.post("/v2.1/os-server-groups", json={"server_group": {"name": "g", "policy": "anti-affinity"}})
     assert sg.status_code == 200

@@ -47,7 +47,7 @@ def to_string(el: ET.Element) -> str:
 
 
 def domain_xml(spec: GuestSpec, host: HostCaps) -> str:
-    p = plan(spec.extra_specs, spec.vcpus, spec.memory_mb, host, spec.cpuset)
+    p = plan(spec.extra_specs, spec.vcpus, spec.memory_mb, host, spec.cpuset, spec.page_kib)
     dom = ET.Element("domain", {"type": host.domain_type})
     _sub(dom, "name", spec.name)
     _sub(dom, "uuid", spec.uuid)
