@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from appliance import config, routes, siterole
 from appliance.app import make_app
 from appliance.db import migrate_service, open_service_database
-from services.compute import microversion, models, scheduler, servers, site
+from services.compute import capacity, microversion, models, scheduler, servers, site
 from services.compute.api import TABLES
 from services.compute.drivers import load_driver
 from services.compute.external import http_clients
@@ -126,6 +126,7 @@ def _start_background(settings, manager, interval: float) -> None:
         except Exception:
             log.exception("compute reconcile failed")
         manager.start_background(interval)
+        capacity.start_local(manager.node)
         site.start(manager.node, settings)
     threading.Thread(target=run, name="compute-reconcile", daemon=True).start()
 

@@ -7,6 +7,7 @@ import time
 import weakref
 
 from appliance.cluster import membership   # the members file the cluster unit writes (no call to the unit)
+from services.compute import capacity
 from services.compute.drivers.remote import RemoteDriver
 from services.compute.drivers.specs import DriverError
 from services.compute.models import ComputeNode, Instance, database
@@ -64,6 +65,8 @@ class SiteRegistry:
         self.factory = factory or (lambda name, host: RemoteDriver.for_node(settings, name, host))
         self.hosts: dict[str, str] = {}    # member -> the host its registered driver reaches
         self.seen: dict[str, str] = {}     # member -> "up" | "down", as this loop last wrote it
+        self.measured: dict[str, float] = {}   # member -> when its capacity was last asked (capacity.interval)
+        self.clock = time.monotonic
         self.lock = threading.Lock()       # one round at a time (the loop; a request's follow beside it)
         self.followed = float("-inf")      # when follow last read the members file
 
@@ -98,7 +101,8 @@ class SiteRegistry:
                 self.hosts.pop(name, None)
 
     def sync(self, members: list[dict]) -> dict:
-        report = {"registered": [], "down": [], "up": [], "removed": [], "destroyed": [], "errors": {}}
+        report = {"registered": [], "down": [], "up": [], "removed": [], "destroyed": [], "refreshed": [],
+                  "errors": {}}
         own, listed = self.me(), self._listed(members)
         if listed is None:
             return report
@@ -132,6 +136,12 @@ class SiteRegistry:
             domains = driver.list_domains()   # every round: the agent answers, or the node is down for us
             row = ComputeNode.get_or_none(ComputeNode.host == name)
             if not (came_back or row is None):
+                if self.clock() - self.measured.get(name, float("-inf")) >= capacity.interval(self.node.section):
+                    # a running node: its capacity asked again, its state (an admin's force-down) kept
+                    self.measured[name] = self.clock()
+                    caps = driver.refresh_caps()
+                    nodes.register(name, caps, self.node.section, address=member.get("address", ""), up=False)
+                    report["refreshed"].append(name)
                 return
             report["destroyed"] += destroy_stale(name, driver, domains)
             caps = driver.host_caps()
@@ -141,6 +151,7 @@ class SiteRegistry:
             self._down(name, report)
             return
         nodes.register(name, caps, self.node.section, address=member.get("address", ""))
+        self.measured[name] = self.clock()
         self.seen[name] = "up"
         report["up"].append(name)
         log.info("site node %s is up (%s vCPUs, %s MiB)", name, caps.cpus, caps.memory_mb)

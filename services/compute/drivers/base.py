@@ -34,6 +34,11 @@ class ComputeDriver:
         """host_caps() if already known (never blocks on the hypervisor)."""
         return None
 
+    def refresh_caps(self) -> HostCaps:
+        """host_caps() asked of the hypervisor again: a running node's capacity changes (huge pages reserved, a
+        disk grown, CPUs isolated), and the scheduler counts what it has now (services/compute/capacity.py)."""
+        return self.host_caps()
+
     def check_extra_specs(self, extra_specs: dict, vcpus: int, memory_mb: int) -> None:
         hardware.check_extra_specs(extra_specs, vcpus, memory_mb, self.host_caps())
 

@@ -20,7 +20,7 @@ LONG_CALLS = frozenset({"spawn", "define", "cache_image", "create_root_disk", "g
                         "delete_instance_files"})
 ARGS_HEADER = "X-Egret-Arguments"
 BLOCK = 1 << 16
-LOCAL = frozenset({"host_caps", "cached_caps"})   # written below: the node's caps, fetched once and kept
+LOCAL = frozenset({"host_caps", "cached_caps", "refresh_caps"})   # written below: the node's caps, kept
 
 
 class RemoteDriver(base.ComputeDriver):
@@ -45,7 +45,7 @@ class RemoteDriver(base.ComputeDriver):
     def __repr__(self) -> str:
         return f"RemoteDriver({self.node!r} at {self.host}:{self.port})"
 
-    # -- the node's capabilities: asked once, then kept (they change only when the node restarts) --------------
+    # -- the node's capabilities: asked once, then kept until the capacity refresh asks again ----------------
     def host_caps(self) -> base.HostCaps:
         with self._lock:
             if self._caps is None:
@@ -54,6 +54,11 @@ class RemoteDriver(base.ComputeDriver):
 
     def cached_caps(self) -> base.HostCaps | None:
         return self._caps
+
+    def refresh_caps(self) -> base.HostCaps:
+        with self._lock:
+            self._caps = self._invoke(codec.METHODS["refresh_caps"], (), {})   # the agent's driver asks again
+            return self._caps
 
     @property
     def prefix(self) -> str:

@@ -25,16 +25,18 @@ def disk_gb(section, caps: HostCaps) -> int:
     return caps.disk_gb
 
 
-def register(host: str, caps: HostCaps, section, *, address: str = "", disk: int = 0) -> ComputeNode:
-    """Create or refresh `host`'s row; an admin's disable (and its reason) survives the refresh."""
+def register(host: str, caps: HostCaps, section, *, address: str = "", disk: int = 0,
+             up: bool = True) -> ComputeNode:
+    """Create or refresh `host`'s row; an admin's disable (and its reason) survives the refresh. `up`: the node
+    (re)starts, so its state is up; False for a capacity refresh of a running node, which keeps its state."""
     try:
-        return _register(host, caps, section, address, disk or caps.disk_gb)
+        return _register(host, caps, section, address, disk or caps.disk_gb, up)
     except peewee.IntegrityError:
         # another API process (a gunicorn worker) created the row first: refresh it instead
-        return _register(host, caps, section, address, disk or caps.disk_gb)
+        return _register(host, caps, section, address, disk or caps.disk_gb, up)
 
 
-def _register(host: str, caps: HostCaps, section, address: str, disk: int) -> ComputeNode:
+def _register(host: str, caps: HostCaps, section, address: str, disk: int, up: bool) -> ComputeNode:
     with database.atomic():
         held = [a for a in Allocation.select().where(Allocation.host == host) if a.page_kib]
         pages = {}
@@ -43,13 +45,15 @@ def _register(host: str, caps: HostCaps, section, address: str, disk: int) -> Co
             used = sum(-(-a.memory_mb * 1024 // a.page_kib) for a in held if a.page_kib == int(kib))
             pages[str(int(kib))] = int(free) + used
         fields = dict(
-            address=address, availability_zone=str(section.get("availability_zone") or "nova"), state="up",
+            address=address, availability_zone=str(section.get("availability_zone") or "nova"),
             hypervisor_type=caps.domain_type, hypervisor_version=caps.hypervisor_version, arch=caps.arch,
             vcpus=caps.cpus, memory_mb=caps.memory_mb, disk_gb=disk, numa_nodes=caps.numa_nodes,
             dedicated_cpus=sorted(int(c) for c in caps.dedicated_cpus), hugepages=pages,
             info={"domain_type_reason": caps.domain_type_reason},
             **{k: float(section.get(k, v)) for k, v in DEFAULT_RATIOS.items()})
         node = ComputeNode.get_or_none(ComputeNode.host == host)
+        if up or node is None:
+            fields["state"] = "up"
         if node is None:
             node = ComputeNode.create(id=node_id(host), host=host, **fields)
         else:
@@ -99,8 +103,9 @@ def set_disabled(node: ComputeNode, disabled: bool, reason: str | None) -> Compu
     return node
 
 
-def register_local(node) -> ComputeNode:
-    """This box's own node (the service's start-up; a build registers it if start-up has not yet)."""
-    caps = node.driver.host_caps()
+def register_local(node, caps: HostCaps | None = None, up: bool = True) -> ComputeNode:
+    """This box's own node (the service's start-up; a build registers it if start-up has not yet; the capacity
+    refresh with the caps it read again)."""
+    caps = caps or node.driver.host_caps()
     return register(node.host, caps, node.section, address=node.settings.public_host,
-                    disk=disk_gb(node.section, caps))
+                    disk=disk_gb(node.section, caps), up=up)

@@ -47,9 +47,13 @@ def _macs(driver, name, inactive=False) -> list:
     return [m.get("address") for m in tree.findall("./devices/interface/mac")]
 
 
-def test_host_caps_are_cached_once_known(driver):
+def test_host_caps_are_cached_once_known_and_asked_again_on_refresh(driver):
     caps = driver.host_caps()
     assert driver.cached_caps() == caps
+    # the same node, asked again (a capacity refresh): what is cached now is the fresh answer
+    fresh = driver.refresh_caps()
+    assert (fresh.hostname, fresh.cpus, fresh.domain_type) == (caps.hostname, caps.cpus, caps.domain_type)
+    assert driver.cached_caps() == fresh
 
 
 def test_console_log_tails_and_missing_logs(driver, running, workdir):

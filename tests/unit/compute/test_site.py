@@ -109,6 +109,27 @@ def test_an_admins_force_down_of_an_online_node_holds(world):
     assert rows()["node1"].state == "down"
 
 
+def test_a_running_nodes_capacity_is_asked_again_each_interval_and_its_state_kept(world):
+    now = [1000.0]
+    site._registry(world.node, world.settings, world.factory).clock = lambda: now[0]
+    world.node.section["capacity_refresh_interval"] = 300
+    world.sync(member("node1"))
+    assert rows()["node1"].hugepages == {}
+    # huge pages reserved on the running node, and an admin forces it down
+    world.nodes["node1"].caps.hugepages = {2048: 512}
+    sid = {s["host"]: s["id"] for s in world.admin.get("/v2.1/os-services", version="2.53").json["services"]}["node1"]
+    assert world.admin.put(f"/v2.1/os-services/{sid}", json={"forced_down": True},
+                           version="2.53").status_code == 200
+    now[0] += 299
+    assert world.sync(member("node1"))["refreshed"] == [] and rows()["node1"].hugepages == {}
+    now[0] += 1
+    assert world.sync(member("node1"))["refreshed"] == ["node1"]
+    assert rows()["node1"].hugepages == {"2048": 512} and rows()["node1"].state == "down"
+    # the next interval starts from that refresh
+    now[0] += 10
+    assert world.sync(member("node1"))["refreshed"] == []
+
+
 def test_an_unreachable_agent_is_down_and_does_not_stop_the_round(world):
     world.nodes["node1"].down = True
     report = world.sync(member("node1"), member("node2"))

@@ -66,6 +66,10 @@ class LibvirtDriver(base.ComputeDriver):
     def cached_caps(self):
         return self._caps
 
+    def refresh_caps(self) -> base.HostCaps:
+        self._caps = None
+        return self.host_caps()
+
     def _dom(self, name: str):
         try:
             return self.conn.lookupByName(name)
