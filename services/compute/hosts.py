@@ -94,7 +94,7 @@ def update_service(manager, ident: str, ids, body: dict) -> HostReport:
     if status is not None:
         nodes.set_disabled(r.node, status == "disabled", body.get("disabled_reason"))
     if "forced_down" in body:
-        nodes.set_state(r.host, "down" if body["forced_down"] else "up")
+        nodes.force_down(r.host, body["forced_down"])
     return next(x for x in reports(manager) if x.host == r.host)
 
 
@@ -116,7 +116,7 @@ def legacy_service_action(manager, action: str, body: dict) -> HostReport:
     if action == "force-down":
         if not isinstance(body.get("forced_down"), bool):
             raise BadRequest("Invalid input for field 'forced_down': a boolean is required.")
-        nodes.set_state(r.host, "down" if body["forced_down"] else "up")
+        nodes.force_down(r.host, body["forced_down"])
     else:
         nodes.set_disabled(r.node, action != "enable", body.get("disabled_reason"))
     return next(x for x in reports(manager) if x.host == r.host)

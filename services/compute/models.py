@@ -125,7 +125,9 @@ class ComputeNode(Base):
     host = peewee.CharField(unique=True)
     address = peewee.CharField(default="")
     availability_zone = peewee.CharField(default="nova")
-    state = peewee.CharField(default="up")             # up | down (the site's heartbeats decide)
+    state = peewee.CharField(default="up")             # up | down: the heartbeats', and down while forced_down
+    # an admin's force-down (os-services): holds until the admin lifts it, whatever the heartbeats say
+    forced_down = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
     disabled = peewee.BooleanField(default=False)
     disabled_reason = peewee.TextField(null=True)
     hypervisor_type = peewee.CharField(default="qemu")  # the driver's domain type: kvm | qemu | fake

@@ -247,7 +247,7 @@ def compute_service(r) -> dict:
     node = r.node
     return {"id": service_id(r), "binary": "nova-compute", "host": r.host, "zone": node.availability_zone,
             "status": _status(node), "state": node.state, "updated_at": iso(node.updated_at),
-            "disabled_reason": node.disabled_reason, "forced_down": False}
+            "disabled_reason": node.disabled_reason, "forced_down": bool(node.forced_down)}
 
 
 def instance_action(row, request_id: str, events: bool = False) -> dict:

@@ -104,7 +104,7 @@ def update_service(call):
         if sid == "disable-log-reason":
             out["disabled_reason"] = r.node.disabled_reason
         if sid == "force-down":
-            out = {"host": r.host, "binary": "nova-compute", "forced_down": not r.up}
+            out = {"host": r.host, "binary": "nova-compute", "forced_down": bool(r.node.forced_down)}
         return jsonify(service=out)
     for field in ("host", "binary"):
         if field in body:

@@ -53,7 +53,7 @@ def _register(host: str, caps: HostCaps, section, address: str, disk: int, up: b
             **{k: float(section.get(k, v)) for k, v in DEFAULT_RATIOS.items()})
         node = ComputeNode.get_or_none(ComputeNode.host == host)
         if up or node is None:
-            fields["state"] = "up"
+            fields["state"] = "down" if node is not None and node.forced_down else "up"
         if node is None:
             node = ComputeNode.create(id=node_id(host), host=host, **fields)
         else:
@@ -80,8 +80,18 @@ def _adopt_unclaimed(node: ComputeNode) -> None:
 
 
 def set_state(host: str, state: str) -> None:
-    """up | down: what the site's heartbeats say of a node."""
-    ComputeNode.update(state=state, updated_at=utcnow()).where(ComputeNode.host == host).execute()
+    """up | down: what the site's heartbeats say of a node; a forced-down node stays down."""
+    query = ComputeNode.update(state=state, updated_at=utcnow()).where(ComputeNode.host == host)
+    if state == "up":
+        query = query.where(ComputeNode.forced_down == False)  # noqa: E712 (peewee builds SQL from ==)
+    query.execute()
+
+
+def force_down(host: str, forced: bool) -> None:
+    """An admin's force-down (the node is down now and stays so) or its lift (up: the heartbeats take over again;
+    on a site, the node registry marks a node that is in fact offline down at its next change)."""
+    ComputeNode.update(forced_down=forced, state="down" if forced else "up",
+                       updated_at=utcnow()).where(ComputeNode.host == host).execute()
 
 
 def host_status(host: str) -> str:

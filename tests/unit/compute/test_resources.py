@@ -1,6 +1,7 @@
 """Flavors, keypairs, admin views."""
 import pytest
 
+from services.compute import scheduler
 from services.compute.models import Flavor, database
 
 PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHGfL1R4Q2j1S4wT3RZ2b0zWvVw0W1V8m5pT0XqmS3ep test@egret"
@@ -93,6 +94,26 @@ def test_admin_views(env):
     assert services[0]["binary"] == "nova-compute" and services[0]["state"] == "up"
     assert env.api.get("/v2.1/os-services").status_code == 403
     assert env.api.get("/v2.1/os-availability-zone").json["availabilityZoneInfo"][0]["zoneName"] == "nova"
+
+
+def test_the_legacy_force_down_action_holds_and_is_lifted(env):
+    env.boot()
+    host = env.admin.get("/v2.1/os-services").json["services"][0]["host"]
+    body = {"host": host, "binary": "nova-compute", "forced_down": True}
+    resp = env.admin.put("/v2.1/os-services/force-down", json=body, version="2.11")
+    assert resp.status_code == 200 and resp.json["service"] == {"host": host, "binary": "nova-compute",
+                                                               "forced_down": True}
+    # a restart of the service re-registers the node: a forced-down node stays down
+    with database.connection_context():
+        scheduler.register_local(env.manager.node)
+    service = env.admin.get("/v2.1/os-services", version="2.11").json["services"][0]
+    assert service["state"] == "down" and service["forced_down"] is True
+    bad = env.admin.put("/v2.1/os-services/force-down", json={**body, "forced_down": "yes"}, version="2.11")
+    assert bad.status_code == 400 and "forced_down" in bad.json["badRequest"]["message"]
+    lifted = env.admin.put("/v2.1/os-services/force-down", json={**body, "forced_down": False}, version="2.11")
+    assert lifted.json["service"]["forced_down"] is False
+    assert env.admin.get("/v2.1/os-services").json["services"][0]["state"] == "up"
+    assert env.api.put("/v2.1/os-services/force-down", json=body, version="2.11").status_code == 403
 
 
 def test_bad_quota_and_group_input_changes_nothing(env):

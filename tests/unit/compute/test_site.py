@@ -107,6 +107,18 @@ def test_an_admins_force_down_of_an_online_node_holds(world):
     assert resp.status_code == 200, resp.json
     world.sync(member("node1"))
     assert rows()["node1"].state == "down"
+    # it is kept apart from the heartbeats: the node goes offline and comes back, and stays down (fenced)
+    world.sync(member("node1", "offline"))
+    back = world.sync(member("node1"))
+    assert back["registered"] == ["node1"] and rows()["node1"].state == "down"
+    service = {s["host"]: s for s in world.admin.get("/v2.1/os-services", version="2.53").json["services"]}["node1"]
+    assert service["forced_down"] is True and service["state"] == "down"
+    # until the admin lifts it: up again, and the heartbeats decide from then on
+    resp = world.admin.put(f"/v2.1/os-services/{sid}", json={"forced_down": False}, version="2.53")
+    assert resp.status_code == 200 and resp.json["service"]["forced_down"] is False
+    assert resp.json["service"]["state"] == "up"
+    assert world.sync(member("node1", "offline"))["down"] == ["node1"]
+    assert world.sync(member("node1"))["up"] == ["node1"] and rows()["node1"].state == "up"
 
 
 def test_a_running_nodes_capacity_is_asked_again_each_interval_and_its_state_kept(world):
