@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,15 +20,23 @@ class DrainError(Exception):
 class ComputeApi:
     """The compute API as the admin of clouds.yaml reaches it: a token from identity, compute from its catalog."""
 
-    def __init__(self, settings, timeout: float = 30.0):
+    def __init__(self, settings, timeout: float = 30.0, environ=os.environ):
         import requests   # here: every `egret` call builds the parser, few of them drain a node
         path = Path(settings.state_dir) / "clouds.yaml"
         try:
             cloud = yaml.safe_load(path.read_text())["clouds"]["egret"]
             auth = cloud["auth"]
-            password = auth["password"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError):
-            raise DrainError(f"no admin credentials in {path} (egret bootstrap writes them)") from None
+            # a member's clouds.yaml names the site's API without its password (the founder's admin): the
+            # operator gives it as the openstack client takes it
+            password = auth.get("password") or environ.get("OS_PASSWORD")
+            complete = all(auth.get(k) for k in ("auth_url", "username", "project_name"))
+        except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
+            complete = False
+        if not complete:
+            raise DrainError(f"no admin credentials in {path} (egret bootstrap writes them)")
+        if not password:
+            raise DrainError(f"{path} names {auth['auth_url']} without the admin's password (a site member's "
+                             "does: the site's admin is the founder's); give it as OS_PASSWORD")
         self.http, self.timeout = requests.Session(), timeout
         self.verify = cloud.get("cacert") or True
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {

@@ -3,9 +3,12 @@ the catalog and disables the node over real HTTP (the moves themselves: tests/un
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import requests
+import yaml
 
 from appliance.testing.cloud import RunningCloud
 
@@ -45,3 +48,28 @@ def test_drain_disables_the_node_through_the_running_api(box):
         assert anonymous.returncode == 1 and "no admin credentials" in anonymous.stderr
     finally:
         (box.state_dir / "clouds.yaml.away").rename(box.state_dir / "clouds.yaml")
+
+
+def test_a_clouds_yaml_without_the_password_takes_os_password(box):
+    """A site member's clouds.yaml names the site's API without the founder's admin password."""
+    host = _services(box)[0]["host"]
+    path = box.state_dir / "clouds.yaml"
+    original = path.read_text()
+    doc = yaml.safe_load(original)
+    del doc["clouds"]["egret"]["auth"]["password"]
+    path.write_text(yaml.safe_dump(doc))
+    env = {k: v for k, v in box.env.items() if k != "OS_PASSWORD"}
+
+    def drain(extra):
+        return subprocess.run([sys.executable, "-m", "appliance.cli", "cluster", "drain", host, "--json"],
+                              env={**env, **extra}, capture_output=True, text=True, timeout=120)
+    try:
+        bare = drain({})
+        assert bare.returncode == 1 and "give it as OS_PASSWORD" in bare.stderr, bare.stdout + bare.stderr
+        wrong = drain({"OS_PASSWORD": "not-the-password"})
+        assert wrong.returncode == 1 and "identity refused the admin" in wrong.stderr, wrong.stderr
+        assert "not-the-password" not in wrong.stdout + wrong.stderr   # secrets never printed
+        given = drain({"OS_PASSWORD": box.password})
+        assert given.returncode == 0 and json.loads(given.stdout)["node"] == host, given.stdout + given.stderr
+    finally:
+        path.write_text(original)
