@@ -88,6 +88,7 @@ class ServerActions:
         with self.node.tasks.lock_for(instance_id):
             old = inst.old_flavor
             self._redefine(inst, old, old=None)
+            scheduler.settle(inst, old)   # the claim lets go of the new flavor's share
             inst.vm_state, inst.task_state = "active", None
             driver = self.node.driver_for(inst)
             inst.power_state = driver.power_state(inst.domain_name)

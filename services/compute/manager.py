@@ -446,6 +446,7 @@ class ComputeManager:
             (self.moves.confirm if name == "confirmResize" else self.moves.revert)(inst, moved, ctx)
             return None
         if name == "confirmResize":
+            scheduler.settle(inst, inst.flavor)   # the claim lets go of the old flavor's share
             inst.old_flavor = None
             inst.vm_state = "active" if inst.power_state == 1 else "stopped"
             inst.save()

@@ -15,11 +15,12 @@ from services.compute.scheduler.claims import (
     move_back,
     release,
     resize,
+    settle,
 )
 from services.compute.scheduler.nodes import register, register_local
 
 __all__ = ["NoValidHost", "check_extra_specs", "claim", "held", "move", "move_back", "place", "register",
-           "register_local", "release", "resize"]
+           "register_local", "release", "resize", "settle"]
 
 log = logging.getLogger(__name__)
 

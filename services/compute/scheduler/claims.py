@@ -146,8 +146,10 @@ _RESIZE_FILTERS = (filters.RamFilter, filters.CoreFilter, filters.DiskFilter, fi
 
 
 def resize(inst, flavor: dict) -> Allocation | None:
-    """Hold `flavor` instead of the server's current flavor on its node (a resize in place), in the same
-    serialising transaction as claims; NoValidHost (nothing changed) when the node has no room for it."""
+    """Hold `flavor` as well as the server's current flavor on its node (a resize in place) until the resize is
+    confirmed or reverted (settle), so that a revert always fits: of each resource the larger of the two, which
+    fits whenever `flavor` alone does, as the old one is held already. In the same serialising transaction as
+    claims; NoValidHost (nothing changed) when the node has no room for it."""
     with database.atomic():
         nodes = _lock_nodes()
         alloc = Allocation.get_or_none(Allocation.instance_id == inst.id)
@@ -164,10 +166,30 @@ def resize(inst, flavor: dict) -> Allocation | None:
         kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.vcpus] if spec.dedicated else []
         extra = [c for c in host.free_cpus if c not in kept][:spec.vcpus - len(kept)] if spec.dedicated else []
         page = filters.fitting_page_size(host, spec)
-        alloc.vcpus, alloc.memory_mb, alloc.disk_gb = 0 if spec.dedicated else spec.vcpus, spec.memory_mb, spec.disk_gb
-        alloc.cpus, alloc.page_kib = kept + extra, page or None
+        alloc.vcpus = max(alloc.vcpus, 0 if spec.dedicated else spec.vcpus)
+        alloc.memory_mb, alloc.disk_gb = max(alloc.memory_mb, spec.memory_mb), max(alloc.disk_gb, spec.disk_gb)
+        # the old CPUs come first in the new list (kept), so each flavor's CPUs are a prefix of the longer list
+        old_cpus = list(alloc.cpus or [])
+        alloc.cpus = kept + extra if len(kept + extra) >= len(old_cpus) else old_cpus
+        alloc.page_kib = page or alloc.page_kib or None
         alloc.save()
     return alloc
+
+
+def settle(inst, flavor: dict) -> None:
+    """A resize in place is confirmed (`flavor`: the new one) or reverted (the old one): the server's claim holds
+    that flavor alone again, its pinned CPUs the first ones of what the resize held (see resize)."""
+    spec = request.from_instance(inst, flavor=flavor)
+    with database.atomic():
+        _lock_nodes()
+        alloc = Allocation.get_or_none(Allocation.instance_id == inst.id)
+        if alloc is None:
+            return
+        alloc.vcpus = 0 if spec.dedicated else spec.vcpus
+        alloc.memory_mb, alloc.disk_gb = spec.memory_mb, spec.disk_gb
+        alloc.cpus = list(alloc.cpus or [])[:spec.vcpus] if spec.dedicated else []
+        alloc.page_kib = alloc.page_kib if spec.page_size is not None else None
+        alloc.save()
 
 
 def release(instance_id: str) -> None:

@@ -2,7 +2,7 @@
 import pytest
 
 from services.compute.drivers import base
-from services.compute.models import Instance, database
+from services.compute.models import Allocation, Instance, database
 
 
 def act(env, sid, body, api=None, version=None):
@@ -70,18 +70,30 @@ def test_console_output(env):
     assert resp.status_code == 400 and "length" in resp.json["badRequest"]["message"]
 
 
+def _claim(sid):
+    with database.connection_context():
+        alloc = Allocation.get(Allocation.instance_id == sid)
+        return alloc.vcpus, alloc.memory_mb, alloc.disk_gb
+
+
 def test_resize_confirm_and_revert(env):
     sid = env.boot()
+    nano = _claim(sid)
     assert act(env, sid, {"resize": {"flavorRef": "1"}}).status_code == 202
     server = env.api.get(f"/v2.1/servers/{sid}").json["server"]
     assert server["status"] == "VERIFY_RESIZE" and server["flavor"]["original_name"] == "m1.tiny"
     assert "<memory unit=\"MiB\">512</memory>" in env.driver.xml("egunit-" + sid)
+    tiny = (1, 512, 1)
+    # until confirmed or reverted the node holds the larger of both flavors (a revert must fit)
+    assert _claim(sid) == tuple(max(a, b) for a, b in zip(nano, tiny))
     assert act(env, sid, {"revertResize": None}).status_code == 202
     server = env.api.get(f"/v2.1/servers/{sid}").json["server"]
     assert server["status"] == "ACTIVE" and server["flavor"]["original_name"] == "m1.nano"
+    assert _claim(sid) == nano
     assert act(env, sid, {"resize": {"flavorRef": "1"}}).status_code == 202
     assert act(env, sid, {"confirmResize": None}).status_code == 202
     assert env.api.get(f"/v2.1/servers/{sid}").json["server"]["flavor"]["original_name"] == "m1.tiny"
+    assert _claim(sid) == tiny
     resp = act(env, sid, {"resize": {"flavorRef": "1"}})
     assert resp.status_code == 400 and "must change flavor" in resp.json["badRequest"]["message"]
 

@@ -479,7 +479,32 @@ def test_resize_in_place_is_claimed_on_the_servers_node(db):
     with pytest.raises(NoValidHost, match="not enough room on the server's node"):
         scheduler.resize(inst, {**pinned, "ram": 2 * GIB})
     assert Allocation.get(Allocation.instance_id == inst.id).memory_mb == 512    # nothing changed
-    assert scheduler.resize(inst, pinned).cpus == [first[0]]                     # a revert gives it back
+    # until it is confirmed or reverted, the claim holds both flavors: a revert gives the same CPUs back
+    assert scheduler.resize(inst, pinned).cpus == grown.cpus
+    scheduler.settle(inst, pinned)
+    assert Allocation.get(Allocation.instance_id == inst.id).cpus == [first[0]]
+
+
+def test_a_resize_holds_the_larger_of_both_flavors_until_it_settles(db):
+    nodes(1, memory_mb=2 * GIB, section={"ram_allocation_ratio": 1.0, "cpu_allocation_ratio": 1.0}, cpus=4)
+    small, big = {"vcpus": 1, "ram": 1024, "disk": 1}, {"vcpus": 2, "ram": 512, "disk": 5}
+    inst = server(small)
+    claim(inst, {})
+
+    def figures():
+        alloc = Allocation.get(Allocation.instance_id == inst.id)
+        return alloc.vcpus, alloc.memory_mb, alloc.disk_gb
+    assert (scheduler.resize(inst, big).vcpus, figures()) == (2, (2, 1024, 5))
+    # the RAM the new flavor frees stays held for a revert: another server cannot take it meanwhile
+    with pytest.raises(NoValidHost):
+        claim(server({"vcpus": 1, "ram": 1536}), {})
+    scheduler.resize(inst, small)                    # reverted: the old flavor's figures again
+    scheduler.settle(inst, small)
+    assert figures() == (1, 1024, 1)
+    scheduler.resize(inst, big)                      # again, and confirmed: the new flavor's alone
+    scheduler.settle(inst, big)
+    assert figures() == (2, 512, 5)
+    assert claim(server({"vcpus": 1, "ram": 1536}), {}).host == "n00"
 
 
 def test_resize_through_the_api_fails_cleanly_without_room(site):
