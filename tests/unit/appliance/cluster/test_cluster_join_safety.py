@@ -129,7 +129,7 @@ def _cloud_db(path, instances=0, volumes=0, images=0, deleted_instances=0):
     """The columns the count reads, as the services' migrations make them."""
     conn = sqlite3.connect(path)
     conn.executescript('CREATE TABLE IF NOT EXISTS instance (id TEXT, deleted INTEGER NOT NULL, '
-                       "domain_name TEXT NOT NULL DEFAULT '');"
+                       "domain_name TEXT NOT NULL DEFAULT '', image_ref TEXT NOT NULL DEFAULT '');"
                        'CREATE TABLE IF NOT EXISTS volume (id TEXT, status TEXT NOT NULL);'
                        'CREATE TABLE IF NOT EXISTS image (id TEXT, status TEXT NOT NULL);')
     conn.executemany("INSERT INTO instance (id, deleted) VALUES (?, ?)", [(f"i{i}", 0) for i in range(instances)]
