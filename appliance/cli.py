@@ -117,9 +117,9 @@ def cmd_status(args, settings):
         print(json.dumps(rows, indent=1))
     else:
         if member:
-            # a member's API units are not the site's: its clients use the founder's API
+            # a member runs no API unit of its own: its clients use the founder's API
             print(f"This box is node '{member['node']}' of site '{member['site']}': its cloud is the site's API "
-                  "(this box's own API units are not advertised):")
+                  "(this box runs none of its own):")
             for label, url in siteclouds.endpoints(member):
                 print(f"  {label:28s} {url}")
         print(f"{'unit':14s} {'port':>6s} {'health':8s} {'pid':>8s} {'restarts':>8s}  info")

@@ -59,3 +59,8 @@ def start_order(units: dict[str, Unit], enabled_services) -> list[Unit]:
     for name in chosen:
         visit(name)
     return ordered
+
+
+def control_plane(unit: Unit) -> bool:
+    """One of the cloud's API services, which a site's member leaves to its founder (appliance/siterole.py)."""
+    return unit.extra.get("control_plane", False) is True

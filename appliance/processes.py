@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gunicorn
 
-from appliance import config, pki
+from appliance import config, pki, siterole
 from appliance.manifest import Unit, load_manifest, start_order
 from appliance.unitstatus import RECORD, health_url, probe
 
@@ -81,7 +81,9 @@ class Supervisor:
 
     def __init__(self, settings: config.Settings, units: list[Unit] | None = None):
         self.settings = settings
-        self.units = units if units is not None else start_order(load_manifest(), settings.enabled_services)
+        # a site's member leaves the API units to its founder (they stay off until it leaves the site)
+        self.units = units if units is not None else siterole.own_units(
+            settings, start_order(load_manifest(), settings.enabled_services))
         self.children = {u.name: Child(u) for u in self.units}
         self.run_dir = settings.state_dir / "run"
         self.log_dir = settings.state_dir / "logs"

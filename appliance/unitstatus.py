@@ -6,7 +6,7 @@ import ssl
 import urllib.error
 import urllib.request
 
-from appliance import config
+from appliance import config, siterole
 from appliance.manifest import Unit, load_manifest, start_order
 
 # where a running supervisor records its children (pids, ports, restarts) for `egret status`
@@ -45,7 +45,9 @@ def status(settings: config.Settings, units: list[Unit] | None = None) -> list[d
         if state.get("running"):
             recorded = state.get("units", {})
     rows = []
-    for unit in units if units is not None else start_order(load_manifest(), settings.enabled_services):
+    if units is None:   # a site's member does not run the API units (appliance/siterole.py)
+        units = siterole.own_units(settings, start_order(load_manifest(), settings.enabled_services))
+    for unit in units:
         rec = recorded.get(unit.name, {})
         # the running supervisor knows the ports it really used (they may come from its environment)
         url = rec.get("health_url") or health_url(settings, unit)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import requests
 
-from appliance import config, federation_site, pki, stateplan
-from appliance.cluster import founding, holdings, membership
+from appliance import config, federation_site, pki, siterole, stateplan
+from appliance.cluster import founding, holdings, membership, siteclouds
 from appliance.cluster.join import join, reach_site
 from appliance.config import Settings
 from appliance.image.units import SETUP_GATE, unit_name
@@ -84,9 +84,15 @@ class RealIdentity:
         _checked(egret_bootstrap(settings, "--undo"))
 
     def check_password(self, settings: Settings, password: str) -> bool:
+        """The admin's password, as the box's identity checks it; on a site's member, which runs no identity of its
+        own, the site's (the founder's admin: one identity for the site)."""
+        url, verify = settings.url("identity", "/v3/auth/tokens"), verify_arg(settings)
+        api = siteclouds.member_api(membership.site(settings))
+        if api:
+            ca = siteclouds.api_ca_file(settings)
+            url, verify = api["identity_url"].rstrip("/") + "/auth/tokens", str(ca) if ca.exists() else True
         try:
-            r = requests.post(settings.url("identity", "/v3/auth/tokens"), json=_auth_body(password), timeout=10,
-                              verify=verify_arg(settings))
+            r = requests.post(url, json=_auth_body(password), timeout=10, verify=verify)
         except requests.RequestException:
             return False
         return r.status_code == 201
@@ -192,7 +198,8 @@ class SupervisedServices:
 
 def health_rows(settings: Settings) -> list[dict]:
     rows = []
-    for unit in start_order(load_manifest(), settings.enabled_services):
+    # a site's member runs no API unit of its own (appliance/siterole.py)
+    for unit in siterole.own_units(settings, start_order(load_manifest(), settings.enabled_services)):
         ok, detail = probe(health_url(settings, unit), timeout=1.5)
         rows.append({"unit": unit.name, "service": unit.service, "port": settings.port(unit.ports[0]),
                      "healthy": ok, "detail": detail})

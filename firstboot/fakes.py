@@ -1,6 +1,11 @@
 """Fakes of the identity bootstrap, the service supervisor and site membership, same contracts as firstboot.backends."""
 from __future__ import annotations
 
+import json
+
+from appliance import siterole
+from appliance.manifest import load_manifest
+
 
 class FakeIdentity:
     def __init__(self, bootstrapped: bool = False):
@@ -62,9 +67,12 @@ class FakeServices:
         self.kept_running = True
 
     def health(self, settings):
+        # as health_rows: a site's member runs no API unit of its own
+        manifest = load_manifest()
+        units = [u for u in self._units if u not in manifest or siterole.runs_here(settings, manifest[u])]
         return [{"unit": u, "service": u, "port": 1000 + i, "healthy": u in self.running and u not in self.unhealthy,
                  "detail": "HTTP 200" if u in self.running and u not in self.unhealthy else "down"}
-                for i, u in enumerate(self._units)]
+                for i, u in enumerate(units)]
 
 
 class FakeMembership:
@@ -98,12 +106,16 @@ class FakeMembership:
 
     def join(self, settings, token):
         self._do("join", token)
+        # as the real join: the site record that makes this box a member (appliance/siterole.py reads it)
+        siterole.record_path(settings).parent.mkdir(parents=True, exist_ok=True)
+        siterole.record_path(settings).write_text(json.dumps({"role": "member", "site": "lab"}))
 
     def enrol(self, settings, token):
         self._do("enrol", token)
 
     def leave(self, settings):
         self.calls.append(("leave",))
+        siterole.record_path(settings).unlink(missing_ok=True)
         self.role = None
 
     def unenrol(self, settings):

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from appliance import siterole
 from appliance.cluster import membership, siteclouds
 from appliance.endpoints import write_clouds_yaml
+from appliance.manifest import load_manifest
 from firstboot import tomlwrite
 from firstboot.steps import ANSWER_STEPS, BY_NAME, StepError, planned_settings
 
@@ -195,6 +197,9 @@ class Runner:
             return None, write_clouds(ctx.settings, ctx.secrets.get("password"), bool(answers["admin"].get("totp")))
         if task_id.startswith("start:"):
             name = task_id[6:]
+            if not siterole.runs_here(ctx.settings, load_manifest()[name]):
+                # the box joined a site just now (the role step): it gave up its own cloud to the founder's
+                return None, "not run: this box is a site's member, whose API is the founder's"
             ctx.services.start(ctx.settings, name)
             return {"unit": name}, "healthy"
         if task_id == "health":
@@ -204,6 +209,8 @@ class Runner:
                 raise RuntimeError("unhealthy: " + ", ".join(bad))
             return None, f"{len(rows)} healthy"
         if task_id == "totp":
+            if siterole.is_member(ctx.settings):
+                return None, "not enrolled: this box is a site's member, whose admin is the site's"
             secret = answers["admin"].get("totp_secret") or ctx.state.load().get("pending_totp")
             ctx.identity.register_totp(ctx.settings, ctx.secrets.get("password"), secret)
             return None, "enrolled"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from appliance import errors, jointoken
+from appliance import errors, jointoken, siterole
 from appliance.cluster import drain
 
 # the cluster's modules (its Flask app, models, the join client) load when a cluster command runs, not with
@@ -46,6 +46,8 @@ def cmd_join(args, settings) -> int:
     if (info.get("api") or {}).get("identity_url"):
         print(f"this box gave up its own cloud: its clients use the site's API, {info['api']['identity_url']} "
               f"({siteclouds.clouds_path(settings)})")
+    for line in siterole.apply_to_units(settings):
+        print(line)
     return 0
 
 
@@ -103,6 +105,8 @@ def cmd_cluster(args, settings) -> int:
             return 1
         membership.leave(settings)
         print("this box is standalone now")
+        for line in siterole.apply_to_units(settings):
+            print(line)
         return 0
     if not info:
         print("this box is standalone")

@@ -9,10 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from appliance import config
+from appliance import config, siterole
 from appliance.image import slots
 from appliance.image.units import SITE_FILE, STATE_DIR, before_setup
-from appliance.manifest import load_manifest
+from appliance.manifest import control_plane, load_manifest
 from appliance.unitstatus import health_url, probe
 
 IMAGE_INFO = Path("/usr/share/egret/image.json")
@@ -85,11 +85,13 @@ def in_site(settings: config.Settings) -> bool:
     return (settings.state_dir / Path(SITE_FILE).relative_to(STATE_DIR)).exists()
 
 
-def expected_units(names: list[str], manifest: dict, done: bool, site_units: list[str] = ()) -> list[str]:
+def expected_units(names: list[str], manifest: dict, done: bool, site_units: list[str] = (),
+                   member: bool = False) -> list[str]:
     """The units that should get healthy this boot: all of them once set up (and a site's node agents on a box in
-    a site), else those that run before setup."""
+    a site; without the API units on a site's member, whose conditions keep them off), else those that run before
+    setup."""
     if done:
-        return [*names, *site_units]
+        return [n for n in [*names, *site_units] if not (member and n in manifest and control_plane(manifest[n]))]
     return [n for n in names if n in manifest and before_setup(manifest[n])]
 
 
@@ -99,7 +101,7 @@ def _check(timeout: float, esp: Path) -> int:
     manifest = load_manifest()
     done = setup_done(settings)
     names = expected_units(info["units"] if "units" in info else sorted(manifest), manifest, done,
-                           info.get("site_units", []) if in_site(settings) else [])
+                           info.get("site_units", []) if in_site(settings) else [], siterole.is_member(settings))
     slot = current_slot()
     kmsg(f"EGRET-MARKER userspace uptime={uptime()} slot={slot} version={info.get('version', '?')} "
          f"setup={'done' if done else 'pending'}")

@@ -1,7 +1,7 @@
 """services/manifest.toml → hardened systemd units (the Debian image; nix/lib/units.nix mirrors this exactly)."""
 from __future__ import annotations
 
-from appliance.manifest import Unit
+from appliance.manifest import Unit, control_plane
 
 # Where the appliance keeps state and configuration; the data partition is mounted at STATE_DIR.
 STATE_DIR = "/var/lib/egret"
@@ -32,6 +32,9 @@ DATABASE_UNIT = "egret-postgresql.service"
 # the site group read access to what they read (the key 0640, the CA directories 0750; the CA's own key stays 0600).
 SITE_FILE = f"{STATE_DIR}/cluster/site.json"
 SITE_GROUP = "egret-site"
+# The API units (`control_plane = true`) do not run on a site's member: it gave up its own cloud at the join, and
+# the founder serves the site's (appliance/siterole.py). The join writes this directory, a leave removes it.
+MEMBER_DIR = f"{STATE_DIR}/cluster/member"
 SITE_READ = ("+/bin/sh -c 'cd " + STATE_DIR + "/cluster || exit 0; "
              "for p in ca ca/ca.crt member member/ca.crt tls/server.key; do "
              "[ -e $p ] && chgrp " + SITE_GROUP + " $p && chmod g+rX,g-w $p; done; exit 0'")
@@ -124,6 +127,8 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         head["ConditionPathExists"] = f"|{SETUP_DONE}"
         head["ConditionPathIsDirectory"] = f"|{SETUP_GATE}"
     wanted_by = ["multi-user.target"]
+    if control_plane(unit):
+        head["ConditionDirectoryNotEmpty"] = f"!{MEMBER_DIR}"
     if site_node(unit):
         head["ConditionFileNotEmpty"] = SITE_FILE
         svc["ExecStartPre"] = SITE_READ

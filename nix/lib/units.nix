@@ -26,6 +26,9 @@ let
     + "for p in ca ca/ca.crt member member/ca.crt tls/server.key; do "
     + "[ -e $p ] && chgrp ${siteGroup} $p && chmod g+rX,g-w $p; done; exit 0'";
   isSiteNode = spec: (spec.site_node or false) == true;
+  # API units (control_plane): not on a site's member, which gave up its own cloud (see appliance/image/units.py)
+  memberDir = "${stateDir}/cluster/member";
+  isControlPlane = spec: (spec.control_plane or false) == true;
 
   serviceUnit = name: spec:
     let
@@ -48,6 +51,7 @@ let
         Requires = words ([ "egret-state.service" ] ++ deps);
       }
       // opt (!beforeSetup) { ConditionPathExists = "|${setupDone}"; ConditionPathIsDirectory = "|${setupGate}"; }
+      // opt (isControlPlane spec) { ConditionDirectoryNotEmpty = "!${memberDir}"; }
       // opt siteNode { ConditionFileNotEmpty = siteFile; };
       Service = {
         Type = "simple";

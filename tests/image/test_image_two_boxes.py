@@ -56,6 +56,9 @@ def late(index: int, peer: int, port: int) -> str:
             "lv=$(systemd-run --wait --pipe --quiet -p User=egret-compute -p 'SupplementaryGroups=libvirt kvm' "
             "/opt/egret/bin/python -c 'import libvirt; print(libvirt.open(\"qemu:///system\").getType())' 2>&1)\n"
             "echo \"libvirt-as-compute=$(echo $lv | tr -s ' \\n' ' ')\"\n"
+            # the API units: the founder's serve the site, a member gave up its own cloud (their condition)
+            "echo \"own-api=$(systemctl is-active egret-identity.service egret-compute.service "
+            "egret-network.service egret-storage.service | tr '\\n' ' ')\"\n"
             "if grep -q 'role: cluster' /run/answers.yaml; then\n"
             "  echo \"token=$(egret join-token --ttl 1800 | head -1)\"\n"
             "  for i in $(seq 1 300); do\n"
@@ -75,13 +78,16 @@ def answers(index: int, role: dict) -> str:
         "storage": {"assignments": {}}, "role": role})
 
 
-def agents(box, after: int) -> None:
-    """The box's node agents run and answer, with the cluster unit's node key readable by group egret-site alone."""
+def agents(box, after: int, founder: bool) -> None:
+    """The box's node agents run and answer, with the cluster unit's node key readable by group egret-site alone;
+    its own API units run on the founder only."""
     m = box.wait_for(r"EGRET-HOOK late: agents=(.*) compute=(\d+) network=(\d+) key=(\S+)", 300, after)
     assert m.group(1).split() == ["active", "active"] and m.group(2, 3) == ("200", "200"), box.tail()
     assert m.group(4) == "640:egret-site", m.group(0)
-    lv = box.wait_for(r"EGRET-HOOK late: libvirt-as-compute=(.*)", 120, m.end()).group(1)
-    assert lv.strip() == "QEMU", lv
+    lv = box.wait_for(r"EGRET-HOOK late: libvirt-as-compute=(.*)", 120, m.end())
+    assert lv.group(1).strip() == "QEMU", lv.group(0)
+    api = box.wait_for(r"EGRET-HOOK late: own-api=(.*)", 60, lv.end()).group(1).split()
+    assert api == ["active" if founder else "inactive"] * 4, (api, box.tail())
 
 
 def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
@@ -113,7 +119,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     # founding moved A's state into the image's PostgreSQL (started by the founding, data on the data partition)
     assert '"engine":"postgresql"' in role.group(1), role.group(0)
     assert a.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "active", a.tail()
-    agents(a, role.end())
+    agents(a, role.end(), founder=True)
     token = a.wait_for(r"EGRET-HOOK late: token=(egret-join:v1:\S+)", 300, role.end()).group(1)
     (shares[2] / "answers.yaml").write_text(answers(2, {"role": "join", "token": token,
                                                         "fingerprint_confirmed": True}))
@@ -123,7 +129,7 @@ def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
     assert '"role":"member"' in role.group(1) and '"site":"lab"' in role.group(1), role.group(0)
     # a member uses the site's database: its own server stays off (the image's unit is conditional on founding)
     assert b.wait_for(r"EGRET-HOOK late: pg-server=(\S+)", 60, role.end()).group(1) == "inactive", b.tail()
-    agents(b, role.end())
+    agents(b, role.end(), founder=False)
     # B's cluster unit (its own user; files the root wizard wrote) heartbeats to A over mTLS
     members = a.wait_for(r"EGRET-HOOK late: members=(.*)", 900).group(1)
     assert re.search(r"boxa 192\.168\.77\.1:8120 online", members), members

@@ -88,11 +88,12 @@ def test_join_a_site_in_the_browser(make_box, make_browser, founder, tmp_path):
         r = requests.get(f"https://127.0.0.1:{founder.ports['cluster']}/v1/cluster/nodes", headers=admin,
                          verify=False, timeout=10)
         nodes = {n["name"]: n for n in r.json()["nodes"]}
-        if nodes.get("edge-e2e", {}).get("health", {}).get("identity"):
+        if nodes.get("edge-e2e", {}).get("status") == "online":
             break
         time.sleep(1)
     node = nodes.get("edge-e2e")
-    assert node and node["status"] == "online" and node["health"] == {"identity": True}, (nodes, box.logs())
+    # it gave up its own cloud: the wizard started none of its API units (the founder's serve the site)
+    assert node and node["status"] == "online" and node["health"] == {}, (nodes, box.logs())
     assert node["address"] == f"{box.lan.new_ip}:{box.ports['cluster']}"
     # exactly the founder and the box that joined: the wizard joined once, under its host name
     r = requests.get(f"https://127.0.0.1:{founder.ports['cluster']}/v1/cluster/nodes", headers=admin,

@@ -3,6 +3,7 @@ alone: the node's guests and links belong to the site (its agents), not to the m
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 
 import pytest
@@ -10,7 +11,10 @@ import pytest
 import services.compute as compute
 import services.network as network
 from appliance import siterole
+from appliance.manifest import load_manifest, start_order
+from appliance.processes import Supervisor
 from appliance.testing.plugin import make_settings
+from appliance.unitstatus import status
 from services.compute.drivers.fake import FakeDriver as FakeComputeDriver
 from services.network.drivers.fake import FakeDriver as FakeNetworkDriver
 
@@ -64,3 +68,46 @@ def test_a_members_own_network_service_leaves_the_data_plane_alone(tmp_path, rol
         assert ("network-reconcile" in started) is reconciles, started
     finally:
         app.extensions["egret.stop"].set()
+
+
+API_UNITS = {"identity", "compute", "network", "storage"}
+
+
+@pytest.mark.parametrize("role", [None, "founder", "member"])
+def test_a_member_runs_no_api_unit(settings, role):
+    """`egret up`, `egret status` and the heartbeats' health: a member gave up its own cloud at the join."""
+    if role:
+        _record(settings, role)
+    every = start_order(load_manifest(), settings.enabled_services)
+    assert API_UNITS <= {u.name for u in every}
+    expected = {u.name for u in every} - (API_UNITS if role == "member" else set())
+    assert {u.name for u in siterole.own_units(settings, every)} == expected
+    assert {u.name for u in Supervisor(settings).units} == expected
+    assert {r["unit"] for r in status(settings)} == expected
+    assert {"cluster", "firstboot"} <= expected   # the membership and the wizard stay on every box
+
+
+def test_a_join_or_leave_has_systemd_stop_or_start_the_api_units(settings, tmp_path):
+    calls = []
+
+    def systemctl(args):
+        calls.append(args)
+        loaded = "loaded" if args[-1] != "egret-storage.service" else "not-found"
+        return subprocess.CompletedProcess(args, 0, loaded + "\n" if args[0] == "show" else "", "")
+    booted = tmp_path / "run-systemd"
+    # no systemd (a dev machine: `egret up` applies the role at its next start)
+    assert siterole.apply_to_units(settings, systemctl, booted) == [] and calls == []
+    booted.mkdir()
+    _record(settings, "member")
+    lines = siterole.apply_to_units(settings, systemctl, booted)
+    stopped = ["egret-identity.service", "egret-network.service", "egret-compute.service"]
+    assert calls[-1][0] == "stop" and sorted(calls[-1][1:]) == sorted(stopped), calls
+    assert lines[0].startswith("stopped ") and "founder serves its API" in lines[0]
+    siterole.record_path(settings).unlink()          # left the site: a box of its own again
+    lines = siterole.apply_to_units(settings, systemctl, booted)
+    assert calls[-1][0] == "start" and lines[0].startswith("started ")
+
+    def failing(args):
+        return subprocess.CompletedProcess(args, 1 if args[0] != "show" else 0,
+                                           "loaded\n" if args[0] == "show" else "", "Access denied")
+    assert siterole.apply_to_units(settings, failing, booted)[0].endswith("failed: Access denied")

@@ -90,6 +90,24 @@ def test_join_redeems_the_token_then_forgets_it(unlocked):
     assert 'node_name = "edge-01"' in (unlocked.settings.config_dir / "egret.toml").read_text()
 
 
+def test_a_joined_box_starts_no_api_unit_of_its_own(unlocked):
+    unlocked.complete_steps(role={"role": "join", "token": _join_token(), "fingerprint_confirmed": True})
+    secret = unlocked.client.post("/api/steps/admin/totp").json["secret"]
+    code = BY_NAME["admin"].totp_code(secret, unlocked.clock())
+    assert unlocked.post("admin", {"password": PASSWORD, "password_confirm": PASSWORD, "totp": True,
+                                   "totp_code": code}).status_code == 200
+    run = unlocked.apply_and_wait()
+    assert run["status"] == "done", run
+    tasks = {t["id"]: t for t in run["tasks"]}
+    # the role step joined before the units' turn: identity and compute are the founder's now
+    for unit in ("identity", "compute"):
+        assert tasks[f"start:{unit}"]["status"] == "done"
+        assert tasks[f"start:{unit}"]["detail"].startswith("not run: this box is a site's member"), tasks
+    assert unlocked.services.running == [] and tasks["health"]["detail"] == "0 healthy"
+    # the box's own admin has no second factor to enrol: the site's admin is the founder's
+    assert tasks["totp"]["detail"].startswith("not enrolled") and unlocked.identity.totp_secret is None
+
+
 def test_failed_join_rolls_back_and_says_why(unlocked):
     unlocked.membership.refuse_apply = "https://10.9.9.9:9443/v1/cluster/join refused: the join token has expired"
     unlocked.complete_steps(role={"role": "join", "token": _join_token(), "fingerprint_confirmed": True})

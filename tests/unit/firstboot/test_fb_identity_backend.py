@@ -3,6 +3,7 @@ import subprocess
 
 import pytest
 
+from appliance.cluster import membership
 from firstboot import backends
 
 
@@ -48,3 +49,27 @@ def test_a_failing_command_says_why(settings, monkeypatch):
     identity = backends.RealIdentity()
     with pytest.raises(RuntimeError, match="egret bootstrap failed: egret: setting 'x'"):
         identity.bootstrap(settings, "pw-12345678")
+
+
+def test_a_members_admin_login_is_checked_by_the_sites_identity(settings, monkeypatch):
+    """A member runs no identity of its own: the wizard's admin login asks the site's (the founder's admin)."""
+    asked = []
+
+    class Answer:
+        status_code = 201
+
+    def post(url, json, timeout, verify):
+        asked.append((url, verify, json["auth"]["identity"]["password"]["user"]["name"]))
+        return Answer()
+    monkeypatch.setattr(backends.requests, "post", post)
+    identity = backends.RealIdentity()
+    assert identity.check_password(settings, "pw")
+    assert asked[-1][0] == settings.url("identity", "/v3/auth/tokens")
+    member_dir = settings.state_dir / "cluster" / "member"
+    member_dir.mkdir(parents=True)
+    (member_dir / "api-ca.crt").write_text("site API CA")
+    membership.write_json(membership.site_file(settings), {
+        "site": "lab", "role": "member", "node": "b", "seeds": ["10.0.0.1:8120"],
+        "api": {"identity_url": "https://10.0.0.1:5000/v3"}})
+    assert identity.check_password(settings, "pw")
+    assert asked[-1] == ("https://10.0.0.1:5000/v3/auth/tokens", str(member_dir / "api-ca.crt"), "admin")

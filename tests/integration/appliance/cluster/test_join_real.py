@@ -88,11 +88,15 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
     status = beta.egret("status")
     assert "of site 'edge1': its cloud is the site's API" in status.stdout, status.stdout
     assert alpha.url("identity", "/v3") in status.stdout and beta.url("identity") not in status.stdout
-    # ... and so does `egret up` when the member starts again (it rewrites clouds.yaml at every start)
+    # ... and so does `egret up` when the member starts again (it rewrites clouds.yaml at every start), which runs
+    # no API unit of its own any more: identity is the founder's
     beta.stop()
     beta.start()
     banner = beta.output_path.read_text()
     assert f"of site 'edge1': its cloud is the site's API, {alpha.url('identity', '/v3')}" in banner, banner
+    assert beta.url("identity") not in banner, banner
+    with pytest.raises(requests.ConnectionError):
+        requests.get(beta.url("identity", "/healthz"), timeout=5)
     assert yaml.safe_load(beta.clouds_yaml.read_text())["clouds"]["egret"]["auth"]["auth_url"] == \
         alpha.url("identity", "/v3")
 
@@ -103,13 +107,13 @@ def test_found_join_heartbeat_and_remove(boxes, tmp_path):
         rows = requests.get(_cluster_url(alpha, "/v1/cluster/nodes"), headers=admin, verify=False, timeout=10)
         assert rows.status_code == 200, rows.text
         nodes = {n["name"]: n for n in rows.json()["nodes"]}
-        # a fresh heartbeat: the row keeps the health beta sent before its restart
+        # a fresh heartbeat: the row keeps the health beta sent before its restart (with its identity then)
         beta_row = nodes.get("beta", {})
-        if beta_row.get("status") == "online" and beta_row.get("health", {}).get("identity") and \
+        if beta_row.get("status") == "online" and beta_row.get("health") == {} and \
                 nodes.get("alpha", {}).get("health"):
             break
         time.sleep(0.5)
-    assert nodes["beta"]["status"] == "online" and nodes["beta"]["health"] == {"identity": True}, nodes
+    assert nodes["beta"]["status"] == "online" and nodes["beta"]["health"] == {}, nodes
     # both said which release they run: the same one, no skew
     assert nodes["beta"]["version"] == nodes["alpha"]["version"] == versions.current(), nodes
     assert not nodes["beta"]["version_skew"]

@@ -43,6 +43,20 @@ def test_the_image_carries_the_agents_but_not_a_federation_hub():
     assert "federation" in omitted and "federation" not in keep
 
 
+def test_a_member_runs_no_api_unit_and_its_health_check_expects_none():
+    gen = unitgen.generate(load_manifest())
+    api = {"egret-identity.service", "egret-compute.service", "egret-network.service", "egret-storage.service"}
+    for name, unit in gen["units"].items():
+        condition = unit["Unit"].get("ConditionDirectoryNotEmpty")
+        assert condition == ("!/var/lib/egret/cluster/member" if name in api else None), name
+    manifest = load_manifest()
+    names = ["cluster", "compute", "firstboot", "identity", "network", "storage"]
+    assert health.expected_units(names, manifest, done=True, site_units=["compute-agent"], member=True) == [
+        "cluster", "firstboot", "compute-agent"]
+    assert health.expected_units(names, manifest, done=True, site_units=["compute-agent"], member=False) == [
+        *names, "compute-agent"]
+
+
 def test_health_expects_the_agents_only_on_a_box_in_a_site(tmp_path):
     manifest = load_manifest()
     names = ["cluster", "compute", "firstboot"]
