@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 from services.compute.drivers import base
 from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_element
+from services.compute.drivers.specs import placement_of
 
 
 class FakeDriver(base.ComputeDriver):
@@ -26,7 +27,7 @@ class FakeDriver(base.ComputeDriver):
     def from_settings(cls, settings):
         section = settings.section("compute")
         caps = base.HostCaps(domain_type="fake", domain_type_reason="fake driver", hostname="fake-host",
-                             cpus=64, memory_mb=262144, numa_nodes=2)
+                             cpus=64, memory_mb=262144, numa_nodes=2, placement=placement_of(section))
         return cls(section.get("domain_prefix", "egret-"), caps, base.instances_dir(settings))
 
     def host_caps(self) -> base.HostCaps:

@@ -75,6 +75,29 @@ class HostCaps:
     hypervisor_version: int = 0
     arch: str = "x86_64"
     disk_gb: int = 0                                      # the file system of the node's instances (0: unknown)
+    # what the node's own [service.compute] says of its zone and allocation ratios (placement_of): on a site they
+    # win over the control plane's settings, as each nova-compute's own nova.conf does
+    placement: dict = field(default_factory=dict)
+
+
+PLACEMENT_KEYS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio")
+
+
+def placement_of(section) -> dict:
+    """The node's availability_zone and allocation ratios from its compute settings, where they name them; a
+    value that is not one (an empty zone, a ratio that is not a positive number) is left out."""
+    out = {}
+    zone = section.get("availability_zone")
+    if isinstance(zone, str) and zone.strip():
+        out["availability_zone"] = zone.strip()
+    for key in PLACEMENT_KEYS:
+        try:
+            value = float(section[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if value > 0:
+            out[key] = value
+    return out
 
 
 class UnsafeDisk(DriverError):

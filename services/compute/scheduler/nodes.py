@@ -37,6 +37,7 @@ def register(host: str, caps: HostCaps, section, *, address: str = "", disk: int
 
 
 def _register(host: str, caps: HostCaps, section, address: str, disk: int, up: bool) -> ComputeNode:
+    section = {**section, **(caps.placement or {})}   # the node's own zone and ratios win (HostCaps.placement)
     with database.atomic():
         held = [a for a in Allocation.select().where(Allocation.host == host) if a.page_kib]
         pages = {}

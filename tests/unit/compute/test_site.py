@@ -2,12 +2,16 @@
 down/up, one bad node never stops a round, stale guests destroyed on return, a real RemoteDriver to a real agent."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from appliance.cluster import membership
+from appliance.testing.plugin import make_settings
 from services.compute import models, site
+from services.compute.drivers import codec
 from services.compute.drivers.fake import FakeDriver
-from services.compute.drivers.specs import DriverError, HostCaps
+from services.compute.drivers.specs import DriverError, HostCaps, placement_of
 from services.compute.models import ComputeNode, Instance
 from services.compute.node import Node
 from tests.contract.compute.remote_support import AgentServer, Site
@@ -140,6 +144,23 @@ def test_a_running_nodes_capacity_is_asked_again_each_interval_and_its_state_kep
     # the next interval starts from that refresh
     now[0] += 10
     assert world.sync(member("node1"))["refreshed"] == []
+
+
+def test_a_nodes_own_zone_and_ratios_win_over_the_control_planes(world):
+    world.node.section["cpu_allocation_ratio"] = 16.0
+    world.nodes["node1"].caps.placement = placement_of({"availability_zone": "edge-b", "cpu_allocation_ratio": "2",
+                                                        "ram_allocation_ratio": "lots", "disk_allocation_ratio": -1})
+    world.sync(member("node1"), member("node2"))
+    node1, node2 = rows()["node1"], rows()["node2"]
+    assert (node1.availability_zone, node1.cpu_allocation_ratio) == ("edge-b", 2.0)
+    # what the node's settings do not (validly) say comes from the control plane's
+    assert (node1.ram_allocation_ratio, node1.disk_allocation_ratio) == (1.5, 1.0)
+    assert (node2.availability_zone, node2.cpu_allocation_ratio) == ("nova", 16.0)
+    zones = {z["zoneName"] for z in world.admin.get("/v2.1/os-availability-zone").json["availabilityZoneInfo"]}
+    assert {"edge-b", "nova"} <= zones
+    # a user can ask for the node's zone
+    sid = world.boot(availability_zone="edge-b")
+    assert world.admin.get(f"/v2.1/servers/{sid}").json["server"]["OS-EXT-SRV-ATTR:host"] == "node1"
 
 
 def test_an_unreachable_agent_is_down_and_does_not_stop_the_round(world):
@@ -285,3 +306,12 @@ def test_every_api_process_follows_the_members_file(world):
     site._registries[other].followed -= site.interval(settings)
     site.follow(other, settings)
     assert "node2" not in other.drivers() and other.drivers()["node1"] is drivers["node1"]
+
+
+def test_a_drivers_caps_carry_its_own_settings_placement(tmp_path):
+    settings = make_settings(tmp_path / "node", service={"compute": {"availability_zone": "rack-2",
+                                                                     "cpu_allocation_ratio": 4}})
+    caps = FakeDriver.from_settings(settings).host_caps()
+    assert caps.placement == {"availability_zone": "rack-2", "cpu_allocation_ratio": 4.0}
+    # and through the agent's wire (a RemoteDriver decodes what the node's driver answered)
+    assert codec.decode(json.loads(json.dumps(codec.encode(caps)))).placement == caps.placement

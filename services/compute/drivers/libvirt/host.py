@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 
-from services.compute.drivers.specs import HostCaps
+from services.compute.drivers.specs import HostCaps, placement_of
 
 log = logging.getLogger(__name__)
 
@@ -63,4 +63,4 @@ def host_caps(conn, section: dict) -> HostCaps:
     return HostCaps(domain_type=domain_type, domain_type_reason=reason, hostname=socket.gethostname(),
                     cpus=int(info[2]), memory_mb=int(info[1]), numa_nodes=nodes,
                     dedicated_cpus=parse_cpuset(section.get("cpu_dedicated_set", "")),
-                    hugepages=hugepages, hypervisor_version=conn.getVersion())
+                    hugepages=hugepages, hypervisor_version=conn.getVersion(), placement=placement_of(section))
