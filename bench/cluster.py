@@ -13,6 +13,8 @@ and node death to ACTIVE elsewhere (heartbeat_interval 1 s: the member's `egret 
 as the founder shows the node down, until the rebuilt server is ACTIVE on another node).
 VXLAN (`--vxlan` runs only that part): bench/vxlan.py's throughput between two nodes' VMs over the tenant VXLAN vs
 the plain veth underlay, in the same run.
+Member footprint (`--member` runs only that part): the resident memory of the API units a box stops running when
+it joins a site as a member (identity, compute, network, storage of a fresh box's `egret up`, fake drivers).
 """
 from __future__ import annotations
 
@@ -51,6 +53,19 @@ def rss_mb(state_dir: Path, unit: str) -> float:
     pid = json.loads((state_dir / "run" / "supervisor.json").read_text())["units"][unit]["pid"]
     out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid), "-p", str(pid)], capture_output=True, text=True)
     return round(sum(int(x) for x in out.stdout.split()) / 1024, 1)
+
+
+def member_footprint(tmp: Path) -> dict:
+    """RSS (MiB) of each API unit of a fresh box, which a member does not run (appliance/siterole.py), and the sum."""
+    api = ["identity", "network", "storage", "compute"]
+    box = RunningCloud(tmp / "member-footprint", services=api, extra_env={"EGRET_FAKE_DRIVERS": "1"})
+    box.start()
+    try:
+        time.sleep(2)   # past the units' start-up (compute registers its node, network applies its state)
+        units = {u: rss_mb(box.state_dir, u) for u in api}
+    finally:
+        box.stop()
+    return {"member_api_units_not_run_rss_mb": {**units, "total": round(sum(units.values()), 1)}}
 
 
 def scheduling(nodes: int, tmp: Path) -> dict:
@@ -158,6 +173,12 @@ def site_bench(tmp: Path) -> dict:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="egret-bench-cluster-"))
+    if "--member" in sys.argv:
+        try:
+            print(json.dumps({"bench": "cluster", **member_footprint(tmp)}, indent=1))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     if "--site" in sys.argv:
         try:
             print(json.dumps({"bench": "cluster", **site_bench(tmp)}, indent=1))
@@ -198,7 +219,8 @@ def main() -> None:
         print(json.dumps({"bench": "cluster", "founder_start_s": round(started, 2), "join": ms(joins),
                           "heartbeat_mtls": ms(beats), "cluster_unit_rss_mb": rss_mb(founder.state_dir, "cluster"),
                           "identity_unit_rss_mb": rss_mb(founder.state_dir, "identity"), **sched,
-                          **site_bench(tmp), "vxlan_two_nodes": vxlan_throughput()}, indent=1))
+                          **site_bench(tmp), **member_footprint(tmp), "vxlan_two_nodes": vxlan_throughput()},
+                         indent=1))
     finally:
         founder.stop()
         shutil.rmtree(tmp, ignore_errors=True)
