@@ -51,18 +51,25 @@ def _systemctl(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def apply_to_units(settings, systemctl=_systemctl, booted: Path = Path("/run/systemd/system")) -> list[str]:
-    """After `egret join` or `egret cluster leave` on a box whose units systemd runs (the appliance): stop the API
-    units a member does not run, or start them again on a box of its own (their unit conditions say the same at
-    the next boot). `egret up` applies the role at its next start. Lines saying what was done."""
+    """After `egret join` or `egret cluster leave` on a box whose units systemd runs (the appliance): a member stops
+    the API units and starts its node agents, a box of its own again starts the API units and stops the agents
+    (their unit conditions say the same at the next boot; `egret up` applies the role at its next start). A
+    founder's units are left as they are. One line per systemctl call, saying what it did."""
     if not booted.is_dir() or shutil.which("systemctl") is None:
         return []
-    member = is_member(settings)
-    names = [f"egret-{u.name}.service" for u in load_manifest().values() if control_plane(u)]
-    loaded = [n for n in names if systemctl(["show", "-p", "LoadState", "--value", n]).stdout.strip() == "loaded"]
-    if not loaded:
+    box_role = role(settings)
+    if box_role == "founder":
         return []
-    action, done_verb = ("stop", "stopped") if member else ("start", "started")
-    done = systemctl([action, *loaded])
-    if done.returncode != 0:
-        return [f"systemctl {action} {' '.join(loaded)} failed: {(done.stderr or done.stdout).strip()[:300]}"]
-    return [f"{done_verb} {' '.join(loaded)}" + (" (the site's founder serves its API)" if member else "")]
+    units = load_manifest().values()
+    api = [f"egret-{u.name}.service" for u in units if control_plane(u)]
+    agents = [f"egret-{u.name}.service" for u in units if u.extra.get("site_node") is True]
+    plan = [("stop", api), ("start", agents)] if box_role == "member" else [("start", api), ("stop", agents)]
+    lines = []
+    for action, names in plan:
+        loaded = [n for n in names if systemctl(["show", "-p", "LoadState", "--value", n]).stdout.strip() == "loaded"]
+        if not loaded:
+            continue
+        done = systemctl([action, *loaded])
+        outcome = "done" if done.returncode == 0 else f"failed: {(done.stderr or done.stdout).strip()[:300]}"
+        lines.append(f"systemctl {action} {' '.join(loaded)}: {outcome}")
+    return lines

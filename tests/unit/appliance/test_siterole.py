@@ -87,7 +87,7 @@ def test_a_member_runs_no_api_unit(settings, role):
     assert {"cluster", "firstboot"} <= expected   # the membership and the wizard stay on every box
 
 
-def test_a_join_or_leave_has_systemd_stop_or_start_the_api_units(settings, tmp_path):
+def test_a_join_or_leave_has_systemd_stop_or_start_the_api_units_and_the_agents(settings, tmp_path):
     calls = []
 
     def systemctl(args):
@@ -98,16 +98,24 @@ def test_a_join_or_leave_has_systemd_stop_or_start_the_api_units(settings, tmp_p
     # no systemd (a dev machine: `egret up` applies the role at its next start)
     assert siterole.apply_to_units(settings, systemctl, booted) == [] and calls == []
     booted.mkdir()
+    api = ["egret-identity.service", "egret-network.service", "egret-compute.service"]
+    agents = ["egret-compute-agent.service", "egret-network-agent.service"]
     _record(settings, "member")
     lines = siterole.apply_to_units(settings, systemctl, booted)
-    stopped = ["egret-identity.service", "egret-network.service", "egret-compute.service"]
-    assert calls[-1][0] == "stop" and sorted(calls[-1][1:]) == sorted(stopped), calls
-    assert lines[0].startswith("stopped ") and "founder serves its API" in lines[0]
+    acted = [c for c in calls if c[0] != "show"]
+    assert [(c[0], sorted(c[1:])) for c in acted] == [("stop", sorted(api)), ("start", sorted(agents))], acted
+    assert lines[0].startswith("systemctl stop ") and lines[0].endswith(": done")
+    calls.clear()
     siterole.record_path(settings).unlink()          # left the site: a box of its own again
-    lines = siterole.apply_to_units(settings, systemctl, booted)
-    assert calls[-1][0] == "start" and lines[0].startswith("started ")
+    siterole.apply_to_units(settings, systemctl, booted)
+    acted = [c for c in calls if c[0] != "show"]
+    assert [(c[0], sorted(c[1:])) for c in acted] == [("start", sorted(api)), ("stop", sorted(agents))], acted
+    calls.clear()
+    _record(settings, "founder")                     # a founder's units are its own business
+    assert siterole.apply_to_units(settings, systemctl, booted) == [] and calls == []
 
     def failing(args):
         return subprocess.CompletedProcess(args, 1 if args[0] != "show" else 0,
                                            "loaded\n" if args[0] == "show" else "", "Access denied")
+    _record(settings, "member")
     assert siterole.apply_to_units(settings, failing, booted)[0].endswith("failed: Access denied")
