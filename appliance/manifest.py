@@ -61,6 +61,11 @@ def start_order(units: dict[str, Unit], enabled_services) -> list[Unit]:
     return ordered
 
 
+def site_node(unit: Unit) -> bool:
+    """True for the node agents a site's boxes run (optional elsewhere)."""
+    return unit.extra.get("site_node", False) is True
+
+
 def control_plane(unit: Unit) -> bool:
     """One of the cloud's API services, which a site's member leaves to its founder (appliance/siterole.py)."""
     return unit.extra.get("control_plane", False) is True

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from appliance.manifest import Unit, control_plane, load_manifest
+from appliance.manifest import Unit, control_plane, load_manifest, site_node
 
 log = logging.getLogger("egret.site")
 STATE = "cluster"  # the cluster unit's state directory, which holds the record
@@ -62,7 +62,7 @@ def apply_to_units(settings, systemctl=_systemctl, booted: Path = Path("/run/sys
         return []
     units = load_manifest().values()
     api = [f"egret-{u.name}.service" for u in units if control_plane(u)]
-    agents = [f"egret-{u.name}.service" for u in units if u.extra.get("site_node") is True]
+    agents = [f"egret-{u.name}.service" for u in units if site_node(u)]
     plan = [("stop", api), ("start", agents)] if box_role == "member" else [("start", api), ("stop", agents)]
     lines = []
     for action, names in plan:

@@ -1,7 +1,7 @@
 """services/manifest.toml → hardened systemd units (the Debian image; nix/lib/units.nix mirrors this exactly)."""
 from __future__ import annotations
 
-from appliance.manifest import Unit, control_plane
+from appliance.manifest import Unit, control_plane, site_node
 
 # Where the appliance keeps state and configuration; the data partition is mounted at STATE_DIR.
 STATE_DIR = "/var/lib/egret"
@@ -47,11 +47,6 @@ def unit_name(name: str) -> str:
 def before_setup(unit: Unit) -> bool:
     """True for the units a box that is not set up runs (the wizard); every other unit is gated."""
     return unit.extra.get("before_setup", False) is True
-
-
-def site_node(unit: Unit) -> bool:
-    """True for the node agents a site's boxes run (optional elsewhere)."""
-    return unit.extra.get("site_node", False) is True
 
 
 def _words(items) -> str:
