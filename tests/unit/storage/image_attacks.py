@@ -19,7 +19,7 @@ def make_canary(path: Path) -> Path:
 def _qemu_img(*args) -> None:
     # a LUKS header's PBKDF is timed on the thread's CPU time, which a busy machine can leave unmeasured ("Unable
     # to get accurate CPU usage", seen in two CI-like runs): that attempt is made again, nothing else is
-    for _ in range(5):
+    for _ in range(10):
         done = subprocess.run(["qemu-img", *args], capture_output=True, text=True)
         if done.returncode == 0 or "accurate CPU usage" not in done.stderr:
             break
