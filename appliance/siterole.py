@@ -43,7 +43,8 @@ def runs_here(settings, unit: Unit) -> bool:
 
 def own_units(settings, units: list[Unit]) -> list[Unit]:
     """The units of `units` this box runs in its role (`egret up`, `egret status`, the wizard, heartbeats)."""
-    return [u for u in units if runs_here(settings, u)]
+    member = is_member(settings)   # the record read once, not once per unit
+    return [u for u in units if not (member and control_plane(u))]
 
 
 def _systemctl(args: list[str]) -> subprocess.CompletedProcess:

@@ -173,18 +173,14 @@ def site_bench(tmp: Path) -> dict:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="egret-bench-cluster-"))
-    if "--member" in sys.argv:
-        try:
-            print(json.dumps({"bench": "cluster", **member_footprint(tmp)}, indent=1))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-    if "--site" in sys.argv:
-        try:
-            print(json.dumps({"bench": "cluster", **site_bench(tmp)}, indent=1))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
+    # one section alone: --member, --site
+    for flag, section in (("--member", member_footprint), ("--site", site_bench)):
+        if flag in sys.argv:
+            try:
+                print(json.dumps({"bench": "cluster", **section(tmp)}, indent=1))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return
     if "--vxlan" in sys.argv:
         print(json.dumps({"bench": "cluster", "vxlan_two_nodes": vxlan_throughput()}, indent=1))
         return
