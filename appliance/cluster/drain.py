@@ -20,7 +20,7 @@ class DrainError(Exception):
 class ComputeApi:
     """The compute API as the admin of clouds.yaml reaches it: a token from identity, compute from its catalog."""
 
-    def __init__(self, settings, timeout: float = 30.0, environ=os.environ):
+    def __init__(self, settings, timeout: float = 30.0):
         import requests   # here: every `egret` call builds the parser, few of them drain a node
         path = Path(settings.state_dir) / "clouds.yaml"
         try:
@@ -28,7 +28,7 @@ class ComputeApi:
             auth = cloud["auth"]
             # a member's clouds.yaml names the site's API without its password (the founder's admin): the
             # operator gives it as the openstack client takes it
-            password = auth.get("password") or environ.get("OS_PASSWORD")
+            password = auth.get("password") or os.environ.get("OS_PASSWORD")
             complete = all(auth.get(k) for k in ("auth_url", "username", "project_name"))
         except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
             complete = False
