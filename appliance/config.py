@@ -36,6 +36,9 @@ class ConfigError(ValueError):
 # which egret-state.service and the wizard apply, skips them): identity's credential keys, the cluster unit's CA
 # and keys, a hub's CA, the image's PostgreSQL data directory (the postgres user's, 0700)
 PRIVATE_STATE = ("credential-keys", "cluster", "federation", "postgresql")
+# guests' disks, kernels and config drives (the default `[compute] instances_dir`): libvirt hands a running guest's
+# files to its qemu user, which is in no Egret group, so this tree is the hypervisor's, not the plan's
+GUEST_FILES = "instances"
 
 
 @dataclass

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import PRIVATE_STATE
+from appliance.config import GUEST_FILES, PRIVATE_STATE
 from appliance.manifest import Unit, load_manifest
 from appliance.revocation import migrate_legacy
 
@@ -19,6 +19,9 @@ GROUP = "egret"
 # own database, -wal and -shm there, compute or network the metadata proxy secret) but nobody can rename or
 # delete what another user owns, so no unit can swap identity.db or the key repository for its own
 SHARED_DIR = 0o3770
+# the top alone also lets others pass (not list): libvirt's qemu user reaches the guests' files that way, and no
+# other path under it gives others a bit
+TOP_DIR = SHARED_DIR | stat.S_IXOTH
 # group-readable, never group-writable: the token keys and revocations every unit validates with
 READ_ONLY_DIR, READ_ONLY_FILE = 0o2750, 0o640
 
@@ -33,6 +36,7 @@ class Rule:
     dir_mode: int | None = None
     file_mode: int | None = None
     recursive: bool = False
+    hands_off: bool = False   # the path itself only: what is under it belongs to someone else (never walked)
 
 
 def _user_of(units: dict[str, Unit], service: str) -> str | None:
@@ -67,10 +71,12 @@ def plan(units: dict[str, Unit]) -> list[Rule]:
         # the disks the wizard gave to storage (its volumes, images and objects live on them, linked from
         # storage/): each mounted disk is storage's; the directory of mountpoints stays root's (the wizard's)
         rules += [Rule("disks/*", storage, 0o2750, recursive=True), Rule("disks", None, 0o2750)]
+    # guests' files (NodeFiles makes them 0755/0644, libvirt labels a running guest's for its qemu user)
+    rules.append(Rule(GUEST_FILES, None, 0o755, hands_off=True))
     for unit in sorted(units.values(), key=lambda u: u.name):
         if unit.user != "root" and unit.state_dir and unit.state_dir not in PRIVATE_STATE:
             rules.append(Rule(unit.state_dir, unit.user, 0o2750, recursive=True))
-    rules.append(Rule("", None, SHARED_DIR))
+    rules.append(Rule("", None, TOP_DIR))
     return rules
 
 
@@ -145,6 +151,9 @@ def apply(state_dir: Path, rules: list[Rule], group: str = GROUP) -> int:
         rel_root = "" if rel_root == "." else rel_root
         if rel_root == "":
             dirs[:] = [d for d in dirs if d not in PRIVATE_STATE]
+        rule = _rule_for(rel_root, rules)
+        if rule is not None and rule.hands_off:
+            dirs[:], files = [], []
         for rel in [rel_root, *(os.path.join(rel_root, f) if rel_root else f for f in files)]:
             path = state_dir / rel
             st = os.lstat(path)

@@ -1,6 +1,7 @@
 """services/manifest.toml → hardened systemd units (the Debian image; nix/lib/units.nix mirrors this exactly)."""
 from __future__ import annotations
 
+from appliance import stateplan
 from appliance.manifest import Unit, control_plane, site_node
 
 # Where the appliance keeps state and configuration; the data partition is mounted at STATE_DIR.
@@ -176,8 +177,8 @@ def sysusers(generated: dict) -> str:
 
 def tmpfiles() -> str:
     # setgid shared top: files the services create there stay group egret; sticky: no unit renames or deletes
-    # another's database or the key repository (appliance/stateplan.py)
-    return (f"d {STATE_DIR} 3770 root {GROUP} -\n"
+    # another's database or the key repository; others may pass, to the guests' files (appliance/stateplan.py)
+    return (f"d {STATE_DIR} {stateplan.TOP_DIR:o} root {GROUP} -\n"
             f"d {STATE_DIR}/config 2770 root {GROUP} -\n"
             f"C {STATE_DIR}/config/00-image.toml - - - - /usr/share/egret/00-image.toml\n"
             f"z {STATE_DIR}/config/00-image.toml 0640 root {GROUP} -\n"

@@ -33,7 +33,7 @@ in
     environment.systemPackages = [ cfg.package ];
     users.groups.egret = { };
     # /run/egret: the wizard opens the setup gate there for the boot it applies setup in (lib/units.nix)
-    systemd.tmpfiles.rules = [ "d /var/lib/egret 3770 root egret -" "d /run/egret 0755 root root -" ];
+    systemd.tmpfiles.rules = [ "d /var/lib/egret 3771 root egret -" "d /run/egret 0755 root root -" ];
 
     systemd.services.egret-state = {
       description = "Egret state directory (ownership for the service users)";

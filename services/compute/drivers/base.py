@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from appliance.config import GUEST_FILES
 from services.compute.drivers import hardware
 from services.compute.drivers.libvirt import xml as domainxml
 from services.compute.drivers.nodefiles import NodeFiles
@@ -161,4 +162,4 @@ class ComputeDriver:
 
 def instances_dir(settings) -> Path:
     """Where a node keeps its image cache and guests' files: `[compute] instances_dir`, else the state dir's."""
-    return Path(settings.section("compute").get("instances_dir") or settings.state_dir / "compute" / "instances")
+    return Path(settings.section("compute").get("instances_dir") or settings.state_dir / GUEST_FILES)

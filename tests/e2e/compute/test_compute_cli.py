@@ -64,5 +64,5 @@ def test_server_without_network_boots_and_shows_its_console(cloud, tiny_image):
     cloud.openstack("image", "delete", "lonely-snap")
     cloud.openstack("server", "delete", "--wait", "lonely", timeout=120)
     assert cloud.openstack_json("server", "list") == []
-    instances = cloud.state_dir / "compute" / "instances" / out["id"]
+    instances = cloud.state_dir / "instances" / out["id"]
     assert not instances.exists()

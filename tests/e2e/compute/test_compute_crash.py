@@ -42,7 +42,7 @@ def test_kill_mid_build_leaves_no_ghost_domain_or_port(cloud, tiny_image):
         assert shown, "server never left BUILD after the restart"
         assert "restarted during the build" in shown["fault"]["message"]
         assert domain not in [d.name() for d in conn.listAllDomains()]
-        assert not (cloud.state_dir / "compute" / "instances" / server["id"]).exists()
+        assert not (cloud.state_dir / "instances" / server["id"]).exists()
         assert _compute_pids(cloud)[0] not in old
         # not `delete --wait`: its 5 s polls reuse keep-alive connections gunicorn may close at that moment
         cloud.openstack("server", "delete", "crashy")

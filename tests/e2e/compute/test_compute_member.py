@@ -189,7 +189,7 @@ def test_an_image_naming_another_projects_private_kernel_fails_cleanly(cloud, pe
         assert fault["message"].startswith(f"Image {kernel['id']} could not be used"), fault
         assert not re.search(r"http|/v2|rule:", str(fault), re.I) and "details" not in fault, fault
         assert admin.compute.get_server(server["id"]).fault.get("details"), "an admin sees the details"
-        assert not (cloud.state_dir / "compute" / "instances" / "_base" / kernel["id"]).exists()
+        assert not (cloud.state_dir / "instances" / "_base" / kernel["id"]).exists()
         bob.openstack("server", "delete", "--wait", "bvm", timeout=120)
     finally:
         conn.close()

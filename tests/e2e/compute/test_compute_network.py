@@ -77,7 +77,7 @@ def test_cli_server_lifecycle_on_a_real_network(cloud, topology, tiny_image, tmp
     osc("server", "delete", "--wait", "vm1", timeout=120)
     assert js("port", "list", "--device-id", server["id"]) == []
     assert subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0
-    assert not (cloud.state_dir / "compute" / "instances" / server["id"]).exists()
+    assert not (cloud.state_dir / "instances" / server["id"]).exists()
     import libvirt
     conn = libvirt.open("qemu:///system")
     try:

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from appliance import stateplan
-from appliance.config import PRIVATE_STATE, Settings
+from appliance.config import GUEST_FILES, PRIVATE_STATE, Settings
 from appliance.manifest import load_manifest
 from appliance.revocation import RevocationList
 from appliance.tokens import (
@@ -62,8 +62,9 @@ def test_unit_subdirs_service_credentials_and_the_shared_places(tmp_path):
     assert _want(tmp_path, "secrets/compute-service-user.json", mode=0o640) == ("egret-compute", 0o600)
     # compute and network both read the metadata proxy secret: group-readable, whoever created it keeps it
     assert _want(tmp_path, "secrets/metadata-proxy-secret", mode=0o660) == (None, 0o640)
-    # units create files in the top and in secrets/ (setgid), but cannot rename what others own (sticky)
-    assert _want(tmp_path, "", is_dir=True, mode=0o2770) == (None, 0o3770)
+    # units create files in the top and in secrets/ (setgid), but cannot rename what others own (sticky);
+    # others may pass through the top (not list it) on their way to the guests' files
+    assert _want(tmp_path, "", is_dir=True, mode=0o2770) == (None, 0o3771)
     assert _want(tmp_path, "secrets", is_dir=True, mode=0o2770) == (None, 0o3770)
     # everything else (clouds.yaml, the box's TLS key, the configuration) is root's, group read-only
     assert _want(tmp_path, "clouds.yaml", mode=0o660) == (None, 0o640)
@@ -89,6 +90,29 @@ def test_apply_leaves_private_state_alone_and_never_follows_links(tmp_path):
         assert stat.S_IMODE(os.stat(state / name).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(state / name / "key").st_mode) == 0o600
     assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before
+
+
+def test_libvirts_qemu_user_reaches_the_guests_files_and_nothing_else(tmp_path):
+    """libvirt gives a running guest's disk to its qemu user (in no Egret group): others may pass through the top
+    to the guests' files, which the plan leaves to NodeFiles and libvirt; nothing else gives others a bit."""
+    state = tmp_path / "state"
+    guest = state / GUEST_FILES / "server-1"
+    guest.mkdir(parents=True)
+    (guest / "disk").write_text("")
+    (guest / "disk").chmod(0o644)     # libvirt's label for a running guest: its qemu user's file
+    guest.chmod(0o755)
+    (state / GUEST_FILES).chmod(0o700)
+    (state / "compute").mkdir()
+    (state / "compute" / "tool").write_text("")
+    (state / "compute" / "tool").chmod(0o755)
+    (state / "clouds.yaml").write_text("")
+    (state / "clouds.yaml").chmod(0o644)
+    stateplan.apply(state, RULES, group="no-such-group-here")
+    mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
+    assert (mode(state), mode(state / GUEST_FILES)) == (0o3771, 0o755)
+    assert mode(guest) == 0o755 and mode(guest / "disk") == 0o644
+    assert (mode(state / "compute"), mode(state / "compute" / "tool"), mode(state / "clouds.yaml")) == \
+        (0o2750, 0o750, 0o640)
 
 
 def test_the_box_and_the_nix_modules_run_the_plan():

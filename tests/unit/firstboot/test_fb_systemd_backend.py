@@ -237,7 +237,8 @@ def test_make_services_detects_or_follows_the_setting(tmp_path):
 
 def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     """Files apply created as root (0700 keys, 0644 database): the plan's modes (appliance/stateplan.py), the
-    token keys and databases group read-only, nothing for others, private state untouched."""
+    token keys and databases group read-only, nothing for others but passing through the top (to the
+    guests' files), private state untouched."""
 
     state = tmp_path / "state"
     (state / "fernet-keys").mkdir(parents=True, mode=0o700)
@@ -258,7 +259,7 @@ def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     assert share_state_dir(state, group="no-such-group-here") >= 4
     mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
     assert mode(state / "fernet-keys") == 0o2750 and mode(key) == 0o640
-    assert mode(db) == 0o640 and mode(tool) == 0o750 and mode(state) == 0o3770
+    assert mode(db) == 0o640 and mode(tool) == 0o750 and mode(state) == 0o3771
     assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before  # a symlink is never followed
     assert mode(state / "credential-keys") == 0o700 and mode(state / "credential-keys" / "0") == 0o600
     assert share_state_dir(state, group="no-such-group-here") == 0

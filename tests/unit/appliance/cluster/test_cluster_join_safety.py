@@ -191,7 +191,7 @@ def test_a_forced_join_purges_the_old_cloud_first_and_a_failed_purge_undoes_the_
     box = make_settings(tmp_path / "box", fake_drivers=True)
     box.state_dir.mkdir(parents=True, exist_ok=True)
     _cloud_db(box.state_dir / "compute.db", instances=2)
-    guest_files = box.state_dir / "compute" / "instances" / "i0"
+    guest_files = box.state_dir / "instances" / "i0"
     guest_files.mkdir(parents=True)
     (guest_files / "disk").write_bytes(b"qcow2")
     token = membership.issue_token(settings, 600)["token"]
