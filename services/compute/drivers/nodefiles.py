@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
@@ -57,9 +58,12 @@ class NodeFiles:
 
     # -- layout ---------------------------------------------------------------------------------------------
     def _mkdir(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        # qemu runs as libvirt's own user: it must traverse to the disks
-        os.chmod(path, 0o755)
+        # qemu runs as libvirt's own user: it must traverse to the disks (the root too, which a unit's umask
+        # would otherwise leave closed to others when it makes it on first use)
+        for made in (self.root, path):
+            made.mkdir(parents=True, exist_ok=True)
+            if stat.S_IMODE(made.stat().st_mode) != 0o755:
+                os.chmod(made, 0o755)
         return path
 
     def _image(self, image_id) -> Path:
@@ -162,17 +166,28 @@ class NodeFiles:
         return str(iso)
 
     def console_path(self, instance_id) -> str:
-        """Where the guest's serial console is logged; its directory exists, so the hypervisor can write there."""
-        return str(self._dir(instance_id, create=True) / "console.log")
+        """Where the guest's serial console is logged. The file is made here, this service's and group-readable:
+        virtlogd (root) appends to a file that exists and would make a missing one root's, 0600."""
+        path = self._dir(instance_id, create=True) / "console.log"
+        if not path.exists():
+            path.touch(mode=0o640)
+        return str(path)
 
     def console_log(self, instance_id, lines=None) -> str:
         if lines is not None:
             _check_int(lines, "lines")
-        try:
-            with open(self._dir(instance_id) / "console.log", errors="replace") as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            return ""
+        text = ""
+        # virtlogd rotates a full log (2 MiB) to console.log.0 and starts a new one as root's: then the newest
+        # file this service can read is the rotated one
+        for name in ("console.log", "console.log.0"):
+            try:
+                with open(self._dir(instance_id) / name, errors="replace") as fh:
+                    text = fh.read()
+                break
+            except FileNotFoundError:
+                return ""
+            except PermissionError:
+                continue
         if lines is not None:
             text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
         return text

@@ -1,10 +1,14 @@
 """Issue 14: the node's files are its driver's. The builder fetches an image into the node's cache once, verified by
 the image service's checksum; resize, snapshot, console and delete reach the server's files only through the driver."""
 import json
+import os
+import stat
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from services.compute.drivers.nodefiles import NodeFiles
 from services.compute.models import Instance, database
 
 
@@ -86,3 +90,30 @@ def test_delete_removes_the_servers_files_and_keeps_the_cache(env):
     assert env.api.delete(f"/v2.1/servers/{sid}").status_code == 204
     assert not Path(disk).exists()
     assert env.driver.image_cached(env.image_meta["id"])
+
+
+def test_the_console_log_is_made_readable_by_the_service_before_the_hypervisor_writes_it(tmp_path):
+    """virtlogd (root) appends to a console log that exists and keeps its owner; a missing one it makes root's
+    0600, which the compute service (its own user) could not read: the driver makes the file first."""
+    files = NodeFiles(tmp_path / "instances")
+    path = Path(files.console_path("server-1"))
+    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o640
+    path.write_text("boot 1\n")
+    assert files.console_path("server-1") == str(path) and path.read_text() == "boot 1\n"   # never truncated
+
+
+def test_a_console_log_rotated_by_virtlogd_is_read_from_the_newest_readable_file():
+    """After rotation console.log is root's 0600 again and console.log.0 is the file the driver made: a reader
+    that is not root (the compute service) gets the rotated file's text, not an error."""
+    files = NodeFiles()   # a temporary root that others may traverse, as the node's instances dir
+    live = Path(files.console_path("server-1"))
+    live.rename(live.with_name("console.log.0"))
+    live.with_name("console.log.0").write_text("before the rotation\n")
+    os.chown(live.with_name("console.log.0"), 65534, 65534)    # the service's: nobody here
+    live.write_text("root's new file\n")
+    live.chmod(0o600)
+    read = ("from services.compute.drivers.nodefiles import NodeFiles; import sys; "
+            f"sys.stdout.write(NodeFiles({str(files.root)!r}).console_log('server-1'))")
+    out = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True, user=65534,
+                         cwd=str(Path(__file__).resolve().parents[3]))
+    assert out.stdout == "before the rotation\n"
