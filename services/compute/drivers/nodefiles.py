@@ -6,7 +6,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
@@ -61,8 +60,8 @@ class NodeFiles:
         # qemu runs as libvirt's own user: it must traverse to the disks (the root too, which a unit's umask
         # would otherwise leave closed to others when it makes it on first use)
         for made in (self.root, path):
-            made.mkdir(parents=True, exist_ok=True)
-            if stat.S_IMODE(made.stat().st_mode) != 0o755:
+            if not made.is_dir():
+                made.mkdir(parents=True, exist_ok=True)
                 os.chmod(made, 0o755)
         return path
 
