@@ -7,11 +7,12 @@ import logging
 import re
 import threading
 
-from services.network import ipam, models, render
+from services.network import ipam, models, pcp, render, tsn
 from services.network.addresses import allocate, new_mac, resolve_fixed_ips
 from services.network.conf import section
 from services.network.context import Ctx, owner_for
 from services.network.drivers import names
+from services.network.drivers.base import DriverError
 from services.network.errors import bad_request, conflict, forbidden, invalid_input, not_found
 from services.network.l3 import L3Manager
 from services.network.nodes import SiteDataPlane
@@ -176,6 +177,46 @@ class Manager:
                            "VlanIdInUse")
         return ntype, physnet, seg, 1500
 
+    def _tsn_schedule(self, body: dict, ntype: str, physnet: str | None, network_id: str | None) -> dict | None:
+        """The canonical form of the body's tsn:schedule, checked against the interface's transmit queues."""
+        schedule = body.get("tsn:schedule")
+        if schedule is None:
+            return None
+        if ntype not in ("flat", "vlan"):
+            raise invalid_input("tsn:schedule shapes a physical interface: only flat and vlan provider networks "
+                                "have one.")
+        other = models.Network.get_or_none((models.Network.physical_network == physnet)
+                                           & models.Network.tsn.is_null(False)
+                                           & (models.Network.id != (network_id or "")))
+        if other is not None:
+            raise conflict(f"Physical network {physnet} already carries the TSN schedule of network {other.id}; "
+                           "an interface has one schedule.", "TsnScheduleInUse")
+        try:
+            queues = self.driver.tx_queues(physnet)
+        except (DriverError, OSError, RuntimeError) as exc:
+            # the node that holds the interface checks the queues again when it applies the schedule
+            log.warning("tx queues of %s unknown: %s", physnet, exc)
+            queues = None
+        try:
+            return tsn.normalize(schedule, queues)
+        except tsn.ScheduleError as exc:
+            raise invalid_input(str(exc)) from None
+
+    @staticmethod
+    def _vlan_maps(body: dict, ntype: str) -> dict:
+        """The body's VLAN priority maps in canonical form, by column (absent: unchanged; null: none)."""
+        out = {}
+        for attribute, column in ((pcp.EGRESS, "egress_qos_map"), (pcp.INGRESS, "ingress_qos_map")):
+            if attribute not in body:
+                continue
+            if body[attribute] and ntype != "vlan":
+                raise invalid_input(f"{attribute} applies to the 802.1Q tag: only vlan networks have one.")
+            try:
+                out[column] = pcp.normalize(attribute, body[attribute])
+            except pcp.MapError as exc:
+                raise invalid_input(str(exc)) from None
+        return out
+
     def create_network(self, ctx: Ctx, body: dict) -> dict:
         owner = owner_for(ctx, body)
         with self.db.atomic():
@@ -187,13 +228,15 @@ class Manager:
                 mtu = body["mtu"]
             if body.get("qos_policy_id"):
                 self.qos.get(ctx, body["qos_policy_id"])
+            schedule = self._tsn_schedule(body, ntype, physnet, None)
+            maps = self._vlan_maps(body, ntype)
             net = models.Network.create(
                 project_id=owner, name=body.get("name", ""), description=body.get("description", ""),
                 admin_state_up=body.get("admin_state_up", True), shared=bool(body.get("shared", False)),
                 external=bool(body.get("router:external", False)), mtu=mtu, network_type=ntype,
                 physical_network=physnet, segmentation_id=seg,
                 port_security_enabled=body.get("port_security_enabled", True),
-                qos_policy_id=body.get("qos_policy_id"), tags=list(body.get("tags", [])))
+                qos_policy_id=body.get("qos_policy_id"), tags=list(body.get("tags", [])), tsn=schedule, **maps)
         self.sync()
         return render.network(net)
 
@@ -215,6 +258,9 @@ class Manager:
             changes["mtu"] = body["mtu"]
         if changes.get("qos_policy_id"):
             self.qos.get(ctx, changes["qos_policy_id"])
+        if "tsn:schedule" in body:
+            changes["tsn"] = self._tsn_schedule(body, net.network_type, net.physical_network, net.id)
+        changes.update(self._vlan_maps(body, net.network_type))
         if changes.get("external") is False and models.Router.select().where(
                 models.Router.gw_network_id == net.id).exists():
             raise conflict(f"Unable to complete operation on network {net.id}. There are routers using it as "

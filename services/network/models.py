@@ -39,6 +39,9 @@ class Network(Standard):
     segmentation_id = peewee.IntegerField(null=True)
     port_security_enabled = peewee.BooleanField(default=True)
     qos_policy_id = peewee.CharField(max_length=64, null=True)
+    tsn = JSONField(null=True)           # the canonical TSN schedule of its physical interface (services.network.tsn)
+    egress_qos_map = JSONField(null=True)      # a VLAN network's priority maps (services.network.pcp)
+    ingress_qos_map = JSONField(null=True)
 
 
 class Subnet(Standard):

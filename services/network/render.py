@@ -24,7 +24,8 @@ def network(net: models.Network) -> dict:
         "admin_state_up": net.admin_state_up, "status": net.status, "subnets": subnets, "shared": net.shared,
         "router:external": net.external, "mtu": net.mtu, "port_security_enabled": net.port_security_enabled,
         "provider:network_type": net.network_type, "provider:physical_network": net.physical_network,
-        "provider:segmentation_id": net.segmentation_id, "qos_policy_id": net.qos_policy_id,
+        "provider:segmentation_id": net.segmentation_id, "qos_policy_id": net.qos_policy_id, "tsn:schedule": net.tsn,
+        "vlan:egress_qos_map": net.egress_qos_map or [], "vlan:ingress_qos_map": net.ingress_qos_map or [],
         "availability_zones": ["nova"], "availability_zone_hints": [], "ipv4_address_scope": None,
         "ipv6_address_scope": None, "is_default": False, "l2_adjacency": True,
     })

@@ -21,7 +21,10 @@ def _network_props():
     return {"admin_state_up": _B, "shared": _B, "router:external": _B, "mtu": _INT,
             "port_security_enabled": _B, "qos_policy_id": _NID,
             "provider:network_type": {"type": "string", "enum": ["vxlan", "flat", "vlan"]},
-            "provider:physical_network": _NS, "provider:segmentation_id": _NINT}
+            "provider:physical_network": _NS, "provider:segmentation_id": _NINT,
+            # checked in depth by services.network.tsn and .pcp
+            "tsn:schedule": {"type": ["object", "null"]}, "vlan:egress_qos_map": {"type": ["array", "null"]},
+            "vlan:ingress_qos_map": {"type": ["array", "null"]}}
 
 
 NETWORK_CREATE = _wrap("network", _network_props())

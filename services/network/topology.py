@@ -37,7 +37,9 @@ def build_topology(settings, prefix: str) -> base.Topology:
     for n in nets.values():
         topo.networks.append(base.NetSpec(id=n.id, bridge=names.bridge(n.id), network_type=n.network_type,
                                           physical_network=n.physical_network, segmentation_id=n.segmentation_id,
-                                          mtu=n.mtu, external=n.external))
+                                          mtu=n.mtu, external=n.external, tsn=n.tsn,
+                                          egress_qos=list(n.egress_qos_map or []),
+                                          ingress_qos=list(n.ingress_qos_map or [])))
     by_net = defaultdict(list)
     for p in ports:
         by_net[p.network_id].append(p)

@@ -1,6 +1,7 @@
-"""Repo test suites run INSIDE one booted image guest, whose Debian kernel has device-mapper and 802.1Q: the volume
-driver contract on every backend (LVM thin included) and the network driver contract + L2 data plane (VLAN included)
-on the installed Egret, with per-test outcomes returned to this host test as JUnit XML over a writable 9p share."""
+"""Repo test suites run INSIDE one booted image guest, whose Debian kernel has device-mapper, 802.1Q and the TSN
+qdiscs: the volume driver contract on every backend (LVM thin included) and the network driver contract + L2 data
+plane (VLAN and TSN schedules included) on the installed Egret, with per-test outcomes returned to this host test as
+JUnit XML over a writable 9p share."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -24,7 +25,8 @@ SUITES = {
     "storage": ["tests/contract/storage/test_storage_volume_driver.py"],
     # the other L2 tests need nothing this host lacks and run there; in here only what needs 802.1Q
     "network": ["tests/contract/network/test_network_driver_contract.py",
-                "tests/integration/network/test_network_dp_l2.py::test_vlan_network"],
+                "tests/integration/network/test_network_dp_l2.py::test_vlan_network",
+                "tests/integration/network/test_network_tsn.py"],
 }
 # test-only Python packages the image does not carry: pytest and its requirements, copied from this venv
 PYTEST_DISTS = ["pytest", "pluggy", "iniconfig", "packaging", "pygments"]
@@ -205,3 +207,14 @@ def test_vlan_provider_network_passes_in_guest(suites):
     (case,) = cases.values()
     # the guest kernel has 802.1Q: the test must have run for real, not skipped
     assert case["outcome"] == "passed", case["text"]
+
+
+def test_tsn_schedules_pass_in_guest(suites):
+    """taprio/mqprio with etf and cbs, and VLAN priority maps, through the network API, compared with what iproute2
+    makes of the same settings, on the guest's kernel."""
+    every = suites["results"]["network"]["cases"]
+    cases = {n: c for n, c in every.items()
+             if "test_network_tsn.py::" in n or "::test_tsn_schedule_on_the_physical_interface[" in n}
+    assert len(cases) == 7, report(every)
+    # the guest kernel has the TSN qdiscs: every one must have run for real, not skipped
+    assert all(c["outcome"] == "passed" for c in cases.values()), report(cases)

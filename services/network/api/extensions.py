@@ -30,6 +30,8 @@ EXTENSIONS = {
     "standard-attr-tag": "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, "
                          "router, network, policy, subnetpool, port, security_group, floatingip",
     "standard-attr-timestamp": "Resource timestamps",
+    "tsn": "Time-sensitive networking: taprio/mqprio schedules with etf and cbs queues on provider networks",
+    "vlan-qos-map": "VLAN priority: socket priority to 802.1p PCP maps on vlan networks, egress and ingress",
 }
 EXTENSIONS = {k: v for k, v in EXTENSIONS.items() if v}
 

@@ -20,6 +20,9 @@ class NetSpec:
     segmentation_id: int | None
     mtu: int
     external: bool = False
+    tsn: dict | None = None     # flat/vlan: the canonical TSN schedule of the physical network's interface
+    egress_qos: list[dict] = field(default_factory=list)    # vlan: socket priority -> PCP ({"priority", "pcp"})
+    ingress_qos: list[dict] = field(default_factory=list)   # vlan: PCP -> socket priority
 
 
 @dataclass
@@ -167,11 +170,16 @@ class Driver:
         raise NotImplementedError
 
     def inventory(self) -> dict[str, list]:
-        """What exists now, by kind: bridges, netns, dhcp (network ids), nft_tables, filtered_taps, qos_taps."""
+        """What exists now, by kind: bridges, netns, dhcp (network ids), nft_tables, filtered_taps, qos_taps,
+        floating_ips, tsn_interfaces (physical interfaces holding a TSN schedule)."""
         raise NotImplementedError
 
     def vxlan_peers(self) -> dict[str, list[str]]:
         """For each VXLAN network id: the remotes its flood list holds now, sorted, spelled as `peer_text`."""
+        raise NotImplementedError
+
+    def tx_queues(self, physical_network: str) -> int | None:
+        """The transmit queues of the physical network's interface on this node; None when it has none."""
         raise NotImplementedError
 
     def teardown(self) -> None:

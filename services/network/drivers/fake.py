@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import threading
 
+from services.network import tsn
 from services.network.conf import section
 from services.network.drivers import base, names
 from services.network.drivers.base import Driver, Topology
@@ -12,6 +13,8 @@ from services.network.drivers.base import Driver, Topology
 class FakeDriver(Driver):
     def __init__(self, settings=None, prefix: str | None = None):
         conf = section(settings) if settings is not None else {"prefix": "eg", "node_tag": "", "vxlan_port": 4789}
+        self.mappings = dict(conf.get("physical_interface_mappings") or {})
+        self.nic_queues = 8             # every mapped interface, as a multi-queue NIC
         self.node_tag = conf["node_tag"]
         self.prefix = prefix + self.node_tag if prefix else conf["prefix"]
         self.vxlan_local = conf.get("vxlan_local_ip") or None
@@ -20,20 +23,40 @@ class FakeDriver(Driver):
         self.flood: dict[str, set[tuple[str, int]]] = {}   # VXLAN device -> remotes, as the kernel's FDB
         self.plugged: set[str] = set()   # taps a test pretends libvirt created
         self.applied = 0
+        self.tsn_held: dict[str, dict] = {}     # interface -> the schedule it holds
         self._lock = threading.Lock()
 
     def apply(self, topology: Topology, verify: bool = True) -> None:
         with self._lock:
             self.topology = names.localize(copy.deepcopy(topology), self.node_tag)
             self.applied += 1
+            errors = self._tsn()
             devices = [names.vxlan(n.id, self.node_tag) for n in self.topology.networks if n.network_type == "vxlan"]
             try:
                 remotes = base.vxlan_remotes(topology.vxlan_peers, self.vxlan_local, self.vxlan_port)
             except ValueError as exc:
                 # as the Linux driver: the rest converges, the flood lists stay as they were
                 self.flood = {d: self.flood.get(d, set()) for d in devices}
-                raise RuntimeError(str(exc)) from None
-            self.flood = {d: set(remotes) for d in devices}
+                errors.append(str(exc))
+            else:
+                self.flood = {d: set(remotes) for d in devices}
+            if errors:
+                raise RuntimeError("; ".join(errors))
+
+    def _tsn(self) -> list[str]:
+        """As the Linux driver: a schedule that does not fit the NIC is refused and the running one stays."""
+        held, errors = {}, []
+        for net in self.topology.networks:
+            iface = self.mappings.get(net.physical_network)
+            if net.tsn and iface:
+                try:
+                    held[iface] = tsn.normalize(net.tsn, self.nic_queues)
+                except tsn.ScheduleError as exc:
+                    errors.append(f"tsn {iface}: {exc}")
+                    if iface in self.tsn_held:
+                        held[iface] = self.tsn_held[iface]
+        self.tsn_held = held
+        return errors
 
     def plug(self, tap: str) -> None:
         """Test hook: behave as if a hypervisor created `tap` on its bridge."""
@@ -58,7 +81,11 @@ class FakeDriver(Driver):
                 "qos_taps": sorted(p.tap for p in t.ports if (p.egress_kbps or p.ingress_kbps)
                                    and p.tap in self.plugged),
                 "floating_ips": sorted(f for r in t.routers for f, _ in r.floating_ips),
+                "tsn_interfaces": sorted(self.tsn_held),
             }
+
+    def tx_queues(self, physical_network: str) -> int | None:
+        return self.nic_queues if physical_network in self.mappings else None
 
     def vxlan_peers(self):
         with self._lock:

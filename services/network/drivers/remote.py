@@ -74,6 +74,9 @@ class RemoteNetworkDriver(base.Driver):
     def vxlan_peers(self) -> dict[str, list[str]]:
         return self._call("vxlan_peers")
 
+    def tx_queues(self, physical_network: str) -> int | None:
+        return self._call("tx_queues", physical_network=physical_network)
+
     def teardown(self) -> None:
         self._call("teardown")
 

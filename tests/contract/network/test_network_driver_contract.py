@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from appliance.testing.plugin import make_settings
+from services.network import tsn
 from services.network.drivers import base, names
 from tests.contract.network.network_remote_support import NetworkAgentServer, make_site, remote
 
@@ -142,8 +143,32 @@ def test_apply_removes_what_is_gone(driver):
     assert inv["dhcp"] == [ids["net"]]
     driver.apply(base.Topology())
     assert driver.inventory() == {"bridges": [], "netns": [], "dhcp": [], "nft_tables": [], "filtered_taps": [],
-                                  "qos_taps": [], "floating_ips": []}
+                                  "qos_taps": [], "floating_ips": [], "tsn_interfaces": []}
     assert driver.vxlan_peers() == {}
+
+
+def test_tsn_schedule_on_the_physical_interface(driver):
+    """A flat network's schedule is held by its physical interface (a veth with 8 queues on the Linux kinds);
+    one the NIC cannot hold is refused by field and the running one stays; no schedule, no TSN qdisc."""
+    node = getattr(driver, "node_driver", driver)
+    if hasattr(node, "tsn_supported") and not node.tsn_supported():
+        pytest.skip("no taprio/mqprio/etf/cbs on this kernel (DESIGN.md §9); tested inside the appliance image")
+    topo, ids = _networks_only(driver.prefix)
+    driver.apply(topo)
+    assert driver.tx_queues("public") == 8 and driver.tx_queues("nowhere") is None
+    uplink = node.mappings["public"]
+    ext = next(n for n in topo.networks if n.id == ids["ext"])
+    ext.tsn = tsn.normalize({"qdisc": "mqprio", "num_tc": 2, "queues": [{"count": 4, "offset": 0},
+                                                                         {"count": 4, "offset": 4}]}, 8)
+    driver.apply(topo)
+    assert driver.inventory()["tsn_interfaces"] == [uplink]
+    ext.tsn = tsn.normalize({**ext.tsn, "queues": [{"count": 4, "offset": 0}, {"count": 4, "offset": 6}]}, None)
+    with pytest.raises(RuntimeError, match=r"tsn:schedule\.queues\[1\]: queues 6-9 exceed the NIC's 8"):
+        driver.apply(topo)
+    assert driver.inventory()["tsn_interfaces"] == [uplink]
+    ext.tsn = None
+    driver.apply(topo)
+    assert driver.inventory()["tsn_interfaces"] == []
 
 
 def _networks_only(prefix, ids=None):

@@ -15,9 +15,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 from services.network.conf import VXLAN_OVERHEAD, section
 from services.network.drivers import base, names
 from services.network.drivers.base import Driver, Topology
-from services.network.drivers.linux import dhcp, links, metadata, nft, qos
+from services.network.drivers.linux import dhcp, links, metadata, nft, qos, tsn_qdiscs
 
 log = logging.getLogger("egret.network.linux")
+UPLINK_QUEUES = 8
 
 
 class LinuxDriver(Driver):
@@ -74,6 +75,7 @@ class LinuxDriver(Driver):
                 self._guard(errors, "vtep filter", self._vtep_filter, topology, remotes)
             with links.ns(None) as root:
                 bridges = self._networks(root, topology, remotes, errors)
+                self._tsn(root, topology, errors)
                 for spec in topology.dhcp:
                     self._once(errors, ("dhcp", spec.network_id), spec, self._dhcp, root, bridges, spec)
                 for spec in topology.routers:
@@ -138,11 +140,19 @@ class LinuxDriver(Driver):
                 elif net.network_type == "vlan":
                     parent = self.mappings.get(net.physical_network)
                     links.ensure_vlan(root, names.vlan(net.id, self.node_tag), parent, net.segmentation_id, idx,
-                                      self.alias)
+                                      self.alias, net.egress_qos, net.ingress_qos)
             except (NetlinkError, RuntimeError, KeyError) as exc:
                 log.error("network %s: %s", net.id, exc)
                 errors.append(f"network {net.id}: {exc}")
         return bridges
+
+    def _tsn(self, root, topology, errors) -> None:
+        """Each mapped physical interface holds its network's TSN schedule, or no TSN qdisc at all (drift and
+        deleted schedules are undone here: the mapped interfaces are the data plane's to shape)."""
+        wanted = {self.mappings[n.physical_network]: n.tsn for n in topology.networks
+                  if n.tsn and n.physical_network in self.mappings}
+        for iface in sorted(set(self.mappings.values())):
+            self._guard(errors, f"tsn {iface}", tsn_qdiscs.apply, root, iface, wanted.get(iface))
 
     def _ensure_upstream(self, errors) -> None:
         """`make up` on a build machine: the external network's "outside" is a bridge in a netns of ours."""
@@ -161,7 +171,9 @@ class LinuxDriver(Driver):
                 with links.ns(None) as root:
                     iface = self.upstream["interface"]
                     if not root.link_lookup(ifname=iface):
-                        root.link("add", ifname=iface, kind="veth", peer={"ifname": "uplink", "net_ns_fd": ext})
+                        # as a NIC with several transmit queues (TSN schedules need them)
+                        root.link("add", ifname=iface, kind="veth", num_tx_queues=UPLINK_QUEUES,
+                                  num_rx_queues=UPLINK_QUEUES, peer={"ifname": "uplink", "net_ns_fd": ext})
                     root.link("set", index=root.link_lookup(ifname=iface)[0], ifalias=self.alias, state="up")
                 up = inside.link_lookup(ifname="uplink")[0]
                 inside.link("set", index=up, master=br, state="up")
@@ -329,7 +341,19 @@ class LinuxDriver(Driver):
             "filtered_taps": filtered,
             "qos_taps": qos_taps,
             "floating_ips": sorted(set(fips)),
+            "tsn_interfaces": self._tsn_interfaces(),
         }
+
+    def _tsn_interfaces(self) -> list[str]:
+        with links.ns(None) as root:
+            return sorted(i for i in set(self.mappings.values()) if tsn_qdiscs.read(root, i) is not None)
+
+    def tx_queues(self, physical_network: str) -> int | None:
+        iface = self.mappings.get(physical_network)
+        if not iface:
+            return None
+        with links.ns(None) as root:
+            return tsn_qdiscs.tx_queues(root, iface)
 
     def vxlan_peers(self):
         with links.ns(None) as root:
@@ -356,6 +380,16 @@ class LinuxDriver(Driver):
                 finally:
                     links.delete_link(root, probe)
         return self._vlan_supported
+
+    def tsn_supported(self) -> bool:
+        """Whether this kernel has the TSN qdiscs (the build machines' has none: DESIGN.md §9)."""
+        probe = f"{self.prefix}tsp"
+        with links.ns(None) as root:
+            try:
+                root.link("add", ifname=probe, kind="veth", num_tx_queues=2, peer={"ifname": probe + "b"})
+                return tsn_qdiscs.supported(root, probe)
+            finally:
+                links.delete_link(root, probe)
 
     def teardown(self) -> None:
         self.apply(Topology())

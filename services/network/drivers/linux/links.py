@@ -148,13 +148,44 @@ def underlay_mtu(ipr, local: str | None) -> int | None:
     return None
 
 
-def ensure_vlan(ipr, name: str, parent: str, vid: int, bridge_idx: int, alias: str) -> None:
-    """802.1Q uplink; raises NetlinkError(EOPNOTSUPP) on kernels without 8021q (DESIGN.md §9)."""
+def ensure_vlan(ipr, name: str, parent: str, vid: int, bridge_idx: int, alias: str,
+                egress: list[dict] = (), ingress: list[dict] = ()) -> None:
+    """802.1Q uplink with its priority maps (canonical, services.network.pcp); raises NetlinkError(EOPNOTSUPP) on
+    kernels without 8021q (DESIGN.md §9)."""
     links = links_by_name(ipr)
     if name not in links:
         ipr.link("add", ifname=name, kind="vlan", link=links[parent]["index"], vlan_id=vid)
         links = links_by_name(ipr)
-    ipr.link("set", index=links[name]["index"], ifalias=alias, master=bridge_idx, state="up")
+    idx = links[name]["index"]
+    ipr.link("set", index=idx, ifalias=alias, master=bridge_idx, state="up")
+    want = (list(egress), list(ingress))
+    held = vlan_qos(ipr, idx)
+    if held == want:
+        return
+    # the kernel keeps a mapping until it is set to 0: clear what is no longer wanted
+    out = {e["priority"]: 0 for e in held[0]} | {e["priority"]: e["pcp"] for e in want[0]}
+    into = {pcp: 0 for pcp in range(8)} | {e["pcp"]: e["priority"] for e in want[1]}
+    ipr.link("set", index=idx, kind="vlan",
+             vlan_egress_qos={"attrs": [("IFLA_VLAN_QOS_MAPPING", {"from": p, "to": c}) for p, c in out.items()]},
+             vlan_ingress_qos={"attrs": [("IFLA_VLAN_QOS_MAPPING", {"from": c, "to": p}) for c, p in into.items()]})
+    held = vlan_qos(ipr, idx)
+    if held != want:
+        raise RuntimeError(f"{name}: the kernel holds priority maps {held} after setting {want}")
+
+
+def vlan_qos(ipr, idx: int) -> tuple[list[dict], list[dict]]:
+    """A VLAN link's (egress, ingress) priority maps as the kernel holds them, in canonical form."""
+    info = ipr.get_links(idx)[0].get_attr("IFLA_LINKINFO")
+    data = info.get_attr("IFLA_INFO_DATA") if info else None
+
+    def mappings(attr: str) -> list[tuple[int, int]]:
+        qos = data.get_attr(attr) if data else None
+        return [(m["from"], m["to"]) for m in qos.get_attrs("IFLA_VLAN_QOS_MAPPING")] if qos else []
+    egress = sorted(({"priority": f, "pcp": t} for f, t in mappings("IFLA_VLAN_EGRESS_QOS") if t),
+                    key=lambda e: e["priority"])
+    ingress = sorted(({"priority": t, "pcp": f} for f, t in mappings("IFLA_VLAN_INGRESS_QOS") if t),
+                     key=lambda e: e["pcp"])
+    return egress, ingress
 
 
 def enslave(ipr, name: str, bridge_idx: int, links: dict[str, dict] | None = None) -> bool:
