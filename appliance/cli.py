@@ -109,12 +109,14 @@ def cmd_migrate(args, settings):
 
 def cmd_status(args, settings):
     from appliance.cluster import membership, siteclouds
-    from appliance.unitstatus import status
+    from appliance.unitstatus import ptp_line, ptp_status, status
     rows = status(settings)
+    ptp = ptp_status(settings)
     info = membership.site(settings)
     member = info if info and info["role"] == "member" else None
     if args.json:
-        print(json.dumps(rows, indent=1))
+        # the timing unit's row carries the node's PTP state
+        print(json.dumps([{**r, "ptp": ptp} if ptp and r["unit"] == "timing" else r for r in rows], indent=1))
     else:
         if member:
             # a member runs no API unit of its own: its clients use the founder's API
@@ -127,6 +129,8 @@ def cmd_status(args, settings):
             info = r["detail"] if r["healthy"] and not r["detail"].startswith("HTTP ") else ""
             print(f"{r['unit']:14s} {r['port']:6d} {'ok' if r['healthy'] else r['detail']:8s} "
                   f"{str(r['pid'] or '-'):>8s} {r['restarts']:8d}  {info}")
+        if ptp:
+            print(ptp_line(ptp))
     return 0 if all(r["healthy"] for r in rows) else 3
 
 

@@ -24,6 +24,7 @@ DEFAULT_PORTS = {
     "cluster": 8120,
     "compute_agent": 8121,   # a site node's compute agent (HTTPS, mTLS; optional unit)
     "network_agent": 8122,   # a site node's network agent (HTTPS, mTLS; optional unit)
+    "timing": 8123,          # PTP on this node (linuxptp); optional unit
     "firstboot": 8000,
 }
 

@@ -11,6 +11,8 @@ from appliance.manifest import Unit, load_manifest, start_order
 
 # where a running supervisor records its children (pids, ports, restarts) for `egret status`
 RECORD = "run/supervisor.json"
+# where the timing service records the node's PTP profile and clock state for `egret status`
+PTP_STATE = "timing/ptp-state.json"
 
 
 def health_url(settings: config.Settings, unit: Unit) -> str:
@@ -57,3 +59,27 @@ def status(settings: config.Settings, units: list[Unit] | None = None) -> list[d
         rows.append({"unit": unit.name, "port": port, "healthy": ok, "detail": detail,
                      "pid": rec.get("pid"), "restarts": rec.get("restarts", 0)})
     return rows
+
+
+def ptp_status(settings: config.Settings) -> dict | None:
+    """The node's PTP profile and clock state as the timing service last wrote them; None when PTP is off."""
+    path = settings.state_dir / PTP_STATE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if state.get("profile", {}).get("enabled") else None
+
+
+def ptp_line(state: dict) -> str:
+    """One line for `egret status`: the profile, each port's state, the offset and path delay."""
+    p, clock = state["profile"], state.get("clock") or {}
+    ports = ", ".join(f"port {n} {s}" for n, s in sorted(clock.get("port_states", {}).items()))
+    ports = ports or "no answer from ptp4l"
+    down = [n for n, proc in state.get("processes", {}).items() if not proc.get("pid")]
+    line = f"PTP {p['profile']} {p['role']} ({p['timestamping']} time stamps) on {', '.join(p['interfaces'])}: {ports}"
+    if "offset_ns" in clock:
+        line += f"; offset {clock['offset_ns']:.0f} ns, path delay {clock['mean_path_delay_ns']:.0f} ns"
+    if not p.get("steer_clock", True):
+        line += "; measuring only, the clock is not steered"
+    return line + (f"; NOT RUNNING: {', '.join(down)}" if down else "")

@@ -34,6 +34,8 @@ PACKAGES = [
     "iputils-arping",
     # a site's shared database: founding a site starts it (egret-postgresql.service, appliance/image/postgres.py)
     "postgresql",
+    # the timing service's PTP daemons (ptp4l, phc2sys, pmc)
+    "linuxptp",
 ]
 
 
