@@ -53,17 +53,47 @@ def _true(value) -> bool:
 parse_page_size = _parse_page_size
 
 
-def _pins(vcpus: int, host: HostCaps, cpuset: list[int] | None) -> dict[int, int]:
-    """vCPU -> host CPU: the claim's CPUs when the scheduler picked them, else the first dedicated ones."""
+def emulator_policy(specs: dict) -> str | None:
+    """hw:emulator_threads_policy: share | isolate (an extra dedicated host CPU for QEMU's own threads)."""
+    policy = specs.get("hw:emulator_threads_policy")
+    if policy is not None and policy not in ("share", "isolate"):
+        raise UnsupportedSpec(f"Invalid hw:emulator_threads_policy {policy!r}: use share or isolate.")
+    if policy is not None and specs.get("hw:cpu_policy", "shared") != "dedicated":
+        raise UnsupportedSpec("hw:emulator_threads_policy requires hw:cpu_policy=dedicated.")
+    return policy
+
+
+def dedicated_count(specs: dict, vcpus: int) -> int:
+    """The host CPUs a guest holds for itself: one per vCPU, and one more for isolated emulator threads."""
+    if specs.get("hw:cpu_policy", "shared") not in ("dedicated", "mixed"):
+        return 0
+    return vcpus + (1 if specs.get("hw:emulator_threads_policy") == "isolate" else 0)
+
+
+def _pins(count: int, host: HostCaps, cpuset: list[int] | None) -> list[int]:
+    """The host CPUs a pinned guest holds: the claim's when the scheduler picked them, else the first dedicated."""
     if cpuset is None:
-        return {v: host.dedicated_cpus[v] for v in range(vcpus)}
+        return [int(c) for c in host.dedicated_cpus[:count]]
     cpus = [int(c) for c in cpuset]
-    if len(cpus) < vcpus or len(set(cpus)) != len(cpus):
-        raise UnsupportedSpec(f"The claim holds host CPUs {cpus} for {vcpus} pinned vCPUs.")
+    if len(cpus) < count or len(set(cpus)) != len(cpus):
+        raise UnsupportedSpec(f"The claim holds host CPUs {cpus} for {count} pinned CPUs.")
     outside = sorted(set(cpus) - {int(c) for c in host.dedicated_cpus})
     if outside:
         raise HostLacks(f"Host CPUs {outside} are not in this host's cpu_dedicated_set.")
-    return {v: cpus[v] for v in range(vcpus)}
+    return cpus[:count]
+
+
+def _emulator_cpus(policy: str | None, held: list[int], vcpus: int, rt_vcpus, host: HostCaps) -> list[int]:
+    """Where QEMU's emulator threads run: never on a real-time vCPU's CPU (Nova's rules)."""
+    if policy == "isolate":
+        return held[vcpus:]                         # the extra CPU the claim holds for them
+    if policy == "share":
+        shared = sorted(set(range(host.cpus)) - {int(c) for c in host.dedicated_cpus})
+        if shared:
+            return shared                           # the host's shared CPUs (the housekeeping cores)
+    if rt_vcpus:
+        return sorted(held[v] for v in range(vcpus) if v not in rt_vcpus)
+    return sorted(held[:vcpus])
 
 
 def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: list[int] | None = None,
@@ -74,18 +104,23 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: 
     size the claim counted the guest's memory in ("large" or "any" may fit more than one size): the guest gets
     that size, not the first one with room, so the node's accounting and its guests agree."""
     specs = extra_specs or {}
-    out = {"pins": None, "page_kib": None, "rt_vcpus": None, "cells": None}
+    out = {"pins": None, "emulator_cpus": None, "page_kib": None, "rt_vcpus": None, "cells": None}
     policy = specs.get("hw:cpu_policy", "shared")
     if policy not in ("shared", "dedicated", "mixed"):
         raise UnsupportedSpec(f"Invalid hw:cpu_policy {policy!r}: use shared or dedicated.")
+    emulator = emulator_policy(specs)
+    held = None
     if policy in ("dedicated", "mixed"):
+        count = dedicated_count(specs, vcpus)
         if not host.dedicated_cpus:
             raise HostLacks("hw:cpu_policy=dedicated needs pinned CPUs, and this host has no "
                             "cpu_dedicated_set configured.")
-        if vcpus > len(host.dedicated_cpus):
-            raise HostLacks(f"hw:cpu_policy=dedicated asks for {vcpus} pinned CPUs; the host has "
+        if count > len(host.dedicated_cpus):
+            extra = " (one more for hw:emulator_threads_policy=isolate)" if count > vcpus else ""
+            raise HostLacks(f"hw:cpu_policy=dedicated asks for {count} pinned CPUs{extra}; the host has "
                             f"{len(host.dedicated_cpus)} in its cpu_dedicated_set.")
-        out["pins"] = _pins(vcpus, host, cpuset)
+        held = _pins(count, host, cpuset)
+        out["pins"] = {v: held[v] for v in range(vcpus)}
     if "hw:mem_page_size" in specs:
         size = _parse_page_size(specs["hw:mem_page_size"])
         if size != "small" and size != 4:
@@ -110,6 +145,8 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: 
         if policy != "dedicated":
             raise UnsupportedSpec("hw:cpu_realtime=yes requires hw:cpu_policy=dedicated.")
         out["rt_vcpus"] = sorted(_parse_mask(specs.get("hw:cpu_realtime_mask", "^0"), vcpus))
+    if held is not None:
+        out["emulator_cpus"] = _emulator_cpus(emulator, held, vcpus, set(out["rt_vcpus"] or ()), host)
     if "hw:numa_nodes" in specs:
         try:
             nodes = int(specs["hw:numa_nodes"])

@@ -64,7 +64,7 @@ def select(hosts: list[state.HostState], spec: request.RequestSpec, section) -> 
 
 
 def _pick_cpus(host: state.HostState, spec: request.RequestSpec) -> list[int]:
-    return host.free_cpus[:spec.vcpus] if spec.dedicated else []
+    return host.free_cpus[:spec.pcpus] if spec.dedicated else []
 
 
 def claim(inst, section, image_props: dict | None = None) -> Allocation:
@@ -163,8 +163,8 @@ def resize(inst, flavor: dict) -> Allocation | None:
             raise NoValidHost(results, "There is not enough room on the server's node for the new flavor.")
         host = passing[0]
         # a pinned server keeps the CPUs it has and adds free ones (its vCPU i stays on the same host CPU)
-        kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.vcpus] if spec.dedicated else []
-        extra = [c for c in host.free_cpus if c not in kept][:spec.vcpus - len(kept)] if spec.dedicated else []
+        kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.pcpus] if spec.dedicated else []
+        extra = [c for c in host.free_cpus if c not in kept][:spec.pcpus - len(kept)] if spec.dedicated else []
         page = filters.fitting_page_size(host, spec)
         alloc.vcpus = max(alloc.vcpus, 0 if spec.dedicated else spec.vcpus)
         alloc.memory_mb, alloc.disk_gb = max(alloc.memory_mb, spec.memory_mb), max(alloc.disk_gb, spec.disk_gb)
@@ -187,7 +187,7 @@ def settle(inst, flavor: dict) -> None:
             return
         alloc.vcpus = 0 if spec.dedicated else spec.vcpus
         alloc.memory_mb, alloc.disk_gb = spec.memory_mb, spec.disk_gb
-        alloc.cpus = list(alloc.cpus or [])[:spec.vcpus] if spec.dedicated else []
+        alloc.cpus = list(alloc.cpus or [])[:spec.pcpus] if spec.dedicated else []
         alloc.page_kib = alloc.page_kib if spec.page_size is not None else None
         alloc.save()
 

@@ -97,7 +97,7 @@ class NUMATopologyFilter(Filter):
     name = "NUMATopologyFilter"
 
     def passes(self, host, spec):
-        if spec.dedicated and len(host.free_cpus) < spec.vcpus:
+        if spec.dedicated and len(host.free_cpus) < spec.pcpus:
             return False
         if spec.numa_nodes > host.node.numa_nodes:
             return False

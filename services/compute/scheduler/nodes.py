@@ -6,6 +6,7 @@ import uuid
 import peewee
 
 from appliance.db import utcnow
+from services.compute.drivers.hardware import dedicated_count
 from services.compute.drivers.specs import HostCaps
 from services.compute.models import Allocation, ComputeNode, Instance, database
 
@@ -73,11 +74,12 @@ def _adopt_unclaimed(node: ComputeNode) -> None:
     for inst in live:
         flavor = inst.flavor or {}
         vcpus = int(flavor.get("vcpus") or 0)
-        dedicated = (flavor.get("extra_specs") or {}).get("hw:cpu_policy") in ("dedicated", "mixed")
+        specs = flavor.get("extra_specs") or {}
+        dedicated = specs.get("hw:cpu_policy") in ("dedicated", "mixed")
         Allocation.create(instance_id=inst.id, host=node.host, vcpus=0 if dedicated else vcpus,
                           memory_mb=int(flavor.get("ram") or 0), disk_gb=int(flavor.get("disk") or 0),
                           # what hardware.py pinned them to before claims picked CPUs
-                          cpus=list(node.dedicated_cpus[:vcpus]) if dedicated else [])
+                          cpus=list(node.dedicated_cpus[:dedicated_count(specs, vcpus)]) if dedicated else [])
 
 
 def set_state(host: str, state: str) -> None:

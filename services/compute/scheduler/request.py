@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from services.compute import volume_nodes
-from services.compute.drivers.hardware import parse_page_size
+from services.compute.drivers.hardware import dedicated_count, parse_page_size
 from services.compute.drivers.specs import UnsupportedSpec
 from services.compute.models import ComputeNode, VolumeAttachment
 
@@ -28,6 +28,11 @@ class RequestSpec:
     @property
     def dedicated(self) -> bool:
         return self.extra_specs.get("hw:cpu_policy") in ("dedicated", "mixed")
+
+    @property
+    def pcpus(self) -> int:
+        """Dedicated host CPUs the server holds (its vCPUs, plus one for isolated emulator threads)."""
+        return dedicated_count(self.extra_specs, self.vcpus)
 
     @property
     def page_size(self) -> int | str | None:

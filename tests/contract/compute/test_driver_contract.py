@@ -52,6 +52,30 @@ def test_extra_specs_produce_pinning_hugepages_realtime_numa(driver, workdir, ti
     assert spec.name not in driver.list_domains()
 
 
+@pytest.mark.parametrize("extra, vcpupins, emulator", [
+    # a real-time guest's emulator threads run on its housekeeping vCPU's CPU, never on a real-time one
+    ({"hw:cpu_realtime": "yes", "hw:cpu_realtime_mask": "^0"}, {"0": "3", "1": "1"}, "3"),
+    # isolate: one more dedicated CPU, the claim's last, for them alone
+    ({"hw:emulator_threads_policy": "isolate"}, {"0": "3", "1": "1"}, "0"),
+    # share: the host's shared (housekeeping) CPUs
+    ({"hw:emulator_threads_policy": "share"}, {"0": "3", "1": "1"}, "2"),
+])
+def test_emulator_threads_placement(driver, workdir, tiny_guest, monkeypatch, extra, vcpupins, emulator):
+    """The claim's CPUs (3, 1 and, for isolate, 0) are what the guest gets; libvirt accepts the definition."""
+    host = dataclasses.replace(driver.host_caps(), cpus=4, dedicated_cpus=[0, 1, 3])
+    monkeypatch.setattr(driver, "host_caps", lambda: host)
+    specs = {"hw:cpu_policy": "dedicated", **extra}
+    spec = _spec(driver, workdir, tiny_guest, "emu", vcpus=2, memory_mb=128, extra_specs=specs)
+    spec = dataclasses.replace(spec, cpuset=[3, 1, 0] if "isolate" in str(extra) else [3, 1])
+    driver.define(spec)
+    try:
+        tree = ET.fromstring(driver.xml(spec.name))
+        assert {p.get("vcpu"): p.get("cpuset") for p in tree.findall("./cputune/vcpupin")} == vcpupins
+        assert tree.find("./cputune/emulatorpin").get("cpuset") == emulator
+    finally:
+        driver.destroy(spec.name)
+
+
 @pytest.mark.parametrize("specs,needle", [
     ({"hw:mem_page_size": "2MB"}, "huge pages"),
     ({"hw:cpu_policy": "dedicated"}, "cpu_dedicated_set"),

@@ -251,6 +251,18 @@ def test_dedicated_cpus_are_never_shared(db):
     assert sorted(claim(server(pinned), {}).cpus) == sorted(held[0].cpus)
 
 
+def test_isolated_emulator_threads_hold_one_more_cpu(db):
+    nodes(1, dedicated=[4, 5, 6, 7])
+    isolated = {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:emulator_threads_policy": "isolate"}}
+    first = claim(server(isolated), {})
+    assert sorted(first.cpus) == [4, 5, 6]               # two vCPUs and their emulator threads' own CPU
+    # one CPU left: neither another isolated guest nor a two-vCPU pinned one fits, a one-vCPU one does
+    for extra in (isolated, {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated"}}):
+        with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
+            claim(server(extra), {})
+    assert claim(server({"vcpus": 1, "extra_specs": {"hw:cpu_policy": "dedicated"}}), {}).cpus == [7]
+
+
 def test_huge_pages_are_accounted_per_node(db):
     nodes(1, hugepages={2048: 512})          # 1 GiB of 2 MiB pages
     paged = {"ram": 512, "extra_specs": {"hw:mem_page_size": "2MB"}}

@@ -61,8 +61,8 @@ def domain_xml(spec: GuestSpec, host: HostCaps) -> str:
         tune = _sub(dom, "cputune")
         for v, pcpu in (p["pins"] or {}).items():
             _sub(tune, "vcpupin", vcpu=v, cpuset=pcpu)
-        if p["pins"]:
-            _sub(tune, "emulatorpin", cpuset=",".join(str(c) for c in sorted(set(p["pins"].values()))))
+        if p["emulator_cpus"]:
+            _sub(tune, "emulatorpin", cpuset=",".join(str(c) for c in p["emulator_cpus"]))
         if p["rt_vcpus"]:
             _sub(tune, "vcpusched", vcpus=",".join(map(str, p["rt_vcpus"])), scheduler="fifo", priority=1)
     if p["page_kib"]:
