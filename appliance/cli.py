@@ -109,6 +109,7 @@ def cmd_migrate(args, settings):
 
 def cmd_status(args, settings):
     from appliance.cluster import membership, siteclouds
+    from appliance import realtime
     from appliance.unitstatus import ptp_line, ptp_status, status
     rows = status(settings)
     ptp = ptp_status(settings)
@@ -131,6 +132,8 @@ def cmd_status(args, settings):
                   f"{str(r['pid'] or '-'):>8s} {r['restarts']:8d}  {info}")
         if ptp:
             print(ptp_line(ptp))
+        if realtime.profile(settings)["enabled"]:
+            print("\n".join(realtime.status_lines(realtime.profile(settings))))
     return 0 if all(r["healthy"] for r in rows) else 3
 
 

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from appliance import realtime
 from appliance.libvirtd import ensure_libvirtd
 from services.compute.drivers import base
 from services.compute.drivers.libvirt import host as hostmod
@@ -44,6 +45,10 @@ class LibvirtDriver(base.ComputeDriver):
     @classmethod
     def from_settings(cls, settings):
         section = settings.section("compute")
+        prof = realtime.profile(settings)
+        if prof["enabled"] and not section.get("cpu_dedicated_set"):
+            # the real-time profile's isolated CPUs are the ones pinned guests get
+            section["cpu_dedicated_set"] = prof["isolated_cpus"]
         return cls(section.get("libvirt_uri", "qemu:///system"), section.get("domain_prefix", "egret-"), section,
                    instances_dir=base.instances_dir(settings))
 

@@ -6,23 +6,10 @@ import logging
 import os
 import socket
 
+from appliance.realtime import parse_cpulist
 from services.compute.drivers.specs import HostCaps, placement_of
 
 log = logging.getLogger(__name__)
-
-
-def parse_cpuset(text: str) -> list[int]:
-    cpus: list[int] = []
-    for part in str(text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            lo, hi = (int(x) for x in part.split("-", 1))
-            cpus.extend(range(lo, hi + 1))
-        else:
-            cpus.append(int(part))
-    return sorted(set(cpus))
 
 
 def detect_domain_type(conn, requested: str = "auto") -> tuple[str, str]:
@@ -62,5 +49,5 @@ def host_caps(conn, section: dict) -> HostCaps:
     log.info("libvirt domain type %s (%s)", domain_type, reason)
     return HostCaps(domain_type=domain_type, domain_type_reason=reason, hostname=socket.gethostname(),
                     cpus=int(info[2]), memory_mb=int(info[1]), numa_nodes=nodes,
-                    dedicated_cpus=parse_cpuset(section.get("cpu_dedicated_set", "")),
+                    dedicated_cpus=parse_cpulist(section.get("cpu_dedicated_set", "")),
                     hugepages=hugepages, hypervisor_version=conn.getVersion(), placement=placement_of(section))
