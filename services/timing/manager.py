@@ -6,9 +6,9 @@ import os
 
 from appliance.errors import BadRequest
 from appliance.unitstatus import PTP_STATE
+from services.timing import nic
 from services.timing import profile as ptp_profile
 from services.timing.linuxptp import LinuxPtp
-
 
 
 class Manager:
@@ -29,6 +29,8 @@ class Manager:
     def update(self, body: dict) -> dict:
         try:
             new = ptp_profile.normalize(body, self.ptp.profile)
+            if new["enabled"]:
+                self._check_nics(new)
         except ptp_profile.ProfileError as exc:
             raise BadRequest(f"Invalid input for field '{exc}'") from None
         tmp = self.path.with_suffix(".tmp")
@@ -36,6 +38,17 @@ class Manager:
         os.replace(tmp, self.path)          # a crash leaves the old profile or the new one, never half of it
         self.ptp.configure(new)
         return self.show()
+
+    def _check_nics(self, profile: dict) -> None:
+        """Every interface exists on this node and can time-stamp as the profile asks."""
+        for ifname in profile["interfaces"]:
+            caps = nic.timestamping(ifname, self.ptp.netns)
+            if caps is None:
+                raise ptp_profile.ProfileError(f"interfaces: this node has no interface {ifname!r}")
+            if not caps[profile["timestamping"]]:
+                raise ptp_profile.ProfileError(f"timestamping: {ifname} has no {profile['timestamping']} time "
+                                               f"stamping (hardware: {caps['hardware']}, software: "
+                                               f"{caps['software']})")
 
     def close(self) -> None:
         self.ptp.close()

@@ -69,6 +69,13 @@ def test_ordinary_clock_follows_the_grandmaster(wire, settings, mint_token, tmp_
         resp = oc.put("/v1/ptp", json={"ptp": {"enabled": True, "role": "boundary", "interfaces": ["pb"]}},
                       headers=admin)
         assert resp.status_code == 400 and "interfaces" in resp.get_json()["error"]["message"]
+        # so is one the NIC cannot stamp (a veth has software time stamps only), or an interface not there
+        for body, words in (({"interfaces": ["pb"], "timestamping": "hardware"},
+                             "timestamping: pb has no hardware time stamping"),
+                            ({"interfaces": ["eth7"], "timestamping": "software"},
+                             "interfaces: this node has no interface 'eth7'")):
+            resp = oc.put("/v1/ptp", json={"ptp": {"enabled": True, **body}}, headers=admin)
+            assert resp.status_code == 400 and words in resp.get_json()["error"]["message"], resp.get_json()
         assert oc.get("/v1/ptp", headers=admin).get_json()["ptp"]["enabled"] is False
 
         common = {"enabled": True, "timestamping": "software", "steer_clock": False, "profile": "default"}
