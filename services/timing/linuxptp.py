@@ -154,6 +154,9 @@ class LinuxPtp:
         path.write_text(json.dumps({"profile": self.profile, **self.state()}))
 
     def close(self) -> None:
+        # the watcher first: a pmc of its own must not outlive the service, nor a daemon be restarted after this
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
         with self._lock:
             self._stop_all()
