@@ -82,5 +82,5 @@ def ptp4l_config(profile: dict, uds: str) -> str:
 
 def needs_phc2sys(profile: dict) -> bool:
     """phc2sys carries the NIC's hardware clock to the system clock; with software stamping there is none, and
-    ptp4l steers the system clock itself."""
-    return profile["timestamping"] == "hardware"
+    ptp4l steers the system clock itself. A profile that only measures steers nothing, so it runs none."""
+    return profile["timestamping"] == "hardware" and profile["steer_clock"]

@@ -72,6 +72,7 @@ def test_ptp4l_config_per_profile_and_role():
     assert gptp["boundary_clock_jbod"] == "1" and "masterOnly" not in gptp and "slaveOnly" not in gptp
     assert profile.needs_phc2sys(profile.normalize({"timestamping": "hardware"}))
     assert not profile.needs_phc2sys(profile.normalize({"timestamping": "software"}))
+    assert not profile.needs_phc2sys(profile.normalize({"timestamping": "hardware", "steer_clock": False}))
 
 
 def test_pmc_answer_is_read():
