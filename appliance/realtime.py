@@ -31,17 +31,13 @@ def parse_cpulist(text: str) -> list[int]:
 
 def cpulist(cpus) -> str:
     """CPU numbers in the kernel's list syntax, ranges folded ("0-2,5")."""
-    out, run = [], []
+    runs: list[list[int]] = []
     for cpu in sorted(set(cpus)):
-        if run and cpu == run[-1] + 1:
-            run.append(cpu)
-            continue
-        if run:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [cpu]
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(out)
+        if runs and cpu == runs[-1][-1] + 1:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def profile(settings) -> dict:
@@ -84,9 +80,13 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _cpus(root: Path) -> int:
+    return len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
+
+
 def check(prof: dict, root: Path = Path("/")) -> list[Finding]:
     """Every item of the profile against the running system."""
-    cpus = len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
+    cpus = _cpus(root)
     cmdline = (_read(root / "proc/cmdline") or "").split()
     isolated = parse_cpulist(prof["isolated_cpus"])
     findings = [Finding("PREEMPT_RT kernel", "yes", "yes" if _read(root / "sys/kernel/realtime") == "1" else "no",
@@ -123,8 +123,7 @@ def apply_runtime(prof: dict, root: Path = Path("/")) -> list[str]:
     """Fix in place what needs no reboot: IRQs off the isolated CPUs, the CPU governor. Returns what it changed."""
     changed = []
     isolated = parse_cpulist(prof["isolated_cpus"])
-    cpus = len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
-    housekeeping = sorted(set(range(cpus)) - set(isolated))
+    housekeeping = sorted(set(range(_cpus(root))) - set(isolated))
     if isolated and housekeeping:
         mask = format(sum(1 << c for c in housekeeping), "x")
         targets = [root / "proc/irq/default_smp_affinity"] + sorted(root.glob("proc/irq/[0-9]*/smp_affinity"))

@@ -58,6 +58,7 @@ class LinuxPtp:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._written = ""
 
     @property
     def uds(self) -> str:
@@ -150,8 +151,11 @@ class LinuxPtp:
             return ""
 
     def write_state(self, path: Path) -> None:
-        """What `egret status` shows, for a reader that cannot reach the API (no token)."""
-        path.write_text(json.dumps({"profile": self.profile, **self.state()}))
+        """What `egret status` shows, for a reader that cannot reach the API (no token); written when it changed."""
+        text = json.dumps({"profile": self.profile, **self.state()})
+        if text != self._written:
+            path.write_text(text)
+            self._written = text
 
     def close(self) -> None:
         # the watcher first: a pmc of its own must not outlive the service, nor a daemon be restarted after this

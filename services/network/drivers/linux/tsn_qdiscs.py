@@ -36,20 +36,19 @@ def supported(ipr, ifname: str) -> bool:
     return True
 
 
-def _root(qdiscs: list):
-    return next((q for q in qdiscs if q["parent"] == TC_H_ROOT), None)
-
-
 def read(ipr, ifname: str) -> dict | None:
     """The TSN schedule the kernel holds on `ifname` in canonical form; None when its root is not taprio/mqprio."""
     idx = ipr.link_lookup(ifname=ifname)
-    if not idx:
-        return None
-    qdiscs = ipr.get_qdiscs(idx[0])
-    root = _root(qdiscs)
+    return _held(ipr, idx[0])[1] if idx else None
+
+
+def _held(ipr, index: int) -> tuple[object, dict | None]:
+    """The root qdisc message and the schedule it holds (None when it is not a TSN root), from one dump."""
+    qdiscs = ipr.get_qdiscs(index)
+    root = next((q for q in qdiscs if q["parent"] == TC_H_ROOT), None)
     schedule = tsn_netlink.decode_root(root) if root is not None else None
     if schedule is None:
-        return None
+        return root, None
     schedule.update(etf=[], cbs=[])
     major = root["handle"] & 0xFFFF0000
     for q in qdiscs:
@@ -59,7 +58,7 @@ def read(ipr, ifname: str) -> dict | None:
             schedule[kind].append({"queue": (q["parent"] & 0xFFFF) - 1, **entry})
     for kind in ("etf", "cbs"):
         schedule[kind].sort(key=lambda c: c["queue"])
-    return schedule
+    return root, schedule
 
 
 def apply(ipr, ifname: str, schedule: dict | None) -> bool:
@@ -74,7 +73,7 @@ def apply(ipr, ifname: str, schedule: dict | None) -> bool:
         if schedule is None:
             return False
         raise RuntimeError(f"interface {ifname} is missing")
-    current = read(ipr, ifname)
+    root, current = _held(ipr, idx[0])
     if current == schedule:
         return False
     if schedule is not None:
@@ -82,7 +81,7 @@ def apply(ipr, ifname: str, schedule: dict | None) -> bool:
         tsn.normalize(schedule, tx_queues(ipr, ifname))     # raises ScheduleError naming the field
     if current is not None:
         # by its own handle: pyroute2 would otherwise ask for "1:", and the kernel refuses a handle that differs
-        ipr.tc("del", index=idx[0], root=True, handle=_root(ipr.get_qdiscs(idx[0]))["handle"])
+        ipr.tc("del", index=idx[0], root=True, handle=root["handle"])
     if schedule is None:
         return True
     ipr.tc("add", kind=schedule["qdisc"], index=idx[0], handle=tsn_netlink.ROOT_HANDLE, root=True, tsn=schedule)
