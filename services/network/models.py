@@ -134,6 +134,11 @@ class QosBandwidthLimitRule(Base):
     direction = peewee.CharField(max_length=8, default="egress")
 
 
+class QosDscpMarkingRule(Base):
+    policy = peewee.ForeignKeyField(QosPolicy, backref="dscp_rules", on_delete="CASCADE")
+    dscp_mark = peewee.IntegerField()
+
+
 class Quota(Base):
     project_id = peewee.CharField(max_length=64)
     resource = peewee.CharField(max_length=64)
@@ -144,7 +149,7 @@ class Quota(Base):
 
 
 ALL = [Network, Subnet, Port, IPAllocation, Router, FloatingIP, SecurityGroup, SecurityGroupRule,
-       QosPolicy, QosBandwidthLimitRule, Quota]
+       QosPolicy, QosBandwidthLimitRule, QosDscpMarkingRule, Quota]
 
 
 def bump(obj, **changes) -> None:

@@ -1,10 +1,14 @@
-"""QoS policies and their bandwidth-limit rules (the operator's; projects attach the ones they can see)."""
+"""QoS policies and their bandwidth-limit and DSCP-marking rules (the operator's; projects attach the ones they can
+see)."""
 from __future__ import annotations
 
 from services.network import models, render
 from services.network.context import Ctx, owner_for
 from services.network.errors import conflict, not_found
 from services.network.models import bump
+
+BANDWIDTH, DSCP = "bandwidth_limit", "dscp_marking"
+RULES = {BANDWIDTH: models.QosBandwidthLimitRule, DSCP: models.QosDscpMarkingRule}
 
 
 class QosPolicies:
@@ -46,37 +50,42 @@ class QosPolicies:
             raise conflict(f"QoS Policy {p.id} is used by a port or network.", "QosPolicyInUse")
         p.delete_instance()
 
-    def create_rule(self, ctx: Ctx, policy_id: str, body: dict) -> dict:
+    def create_rule(self, ctx: Ctx, policy_id: str, body: dict, kind: str = BANDWIDTH) -> dict:
         p = self.get(ctx, policy_id)
         if not ctx.owns(p.project_id):
             raise not_found("QosPolicy", "QoS policy", policy_id)
-        direction = body.get("direction", "egress")
-        if models.QosBandwidthLimitRule.select().where((models.QosBandwidthLimitRule.policy == p.id)
-                                                       & (models.QosBandwidthLimitRule.direction == direction)).exists():
-            raise conflict(f"Rule bandwidth_limit with direction {direction} already exists in QoS policy {p.id}.",
-                           "QoSRulesConflict")
-        rule = models.QosBandwidthLimitRule.create(policy=p, max_kbps=body["max_kbps"],
-                                                   max_burst_kbps=body.get("max_burst_kbps", 0), direction=direction)
+        model = RULES[kind]
+        if kind == BANDWIDTH:
+            direction = body.get("direction", "egress")
+            if model.select().where((model.policy == p.id) & (model.direction == direction)).exists():
+                raise conflict(f"Rule bandwidth_limit with direction {direction} already exists in QoS policy {p.id}.",
+                               "QoSRulesConflict")
+            rule = model.create(policy=p, max_kbps=body["max_kbps"], max_burst_kbps=body.get("max_burst_kbps", 0),
+                                direction=direction)
+        else:
+            if model.select().where(model.policy == p.id).exists():
+                raise conflict(f"Rule dscp_marking already exists in QoS policy {p.id}.", "QoSRulesConflict")
+            rule = model.create(policy=p, dscp_mark=body["dscp_mark"])
         self.m.sync()
         return render.qos_rule(rule)
 
-    def get_rule(self, ctx: Ctx, policy_id: str, rule_id: str) -> models.QosBandwidthLimitRule:
+    def get_rule(self, ctx: Ctx, policy_id: str, rule_id: str, kind: str = BANDWIDTH):
         p = self.get(ctx, policy_id)
-        r = models.QosBandwidthLimitRule.get_or_none((models.QosBandwidthLimitRule.id == rule_id)
-                                                     & (models.QosBandwidthLimitRule.policy == p.id))
+        model = RULES[kind]
+        r = model.get_or_none((model.id == rule_id) & (model.policy == p.id))
         if r is None:
             raise not_found("QosRule", f"QoS rule {rule_id} for policy", policy_id)
         return r
 
-    def update_rule(self, ctx: Ctx, policy_id: str, rule_id: str, body: dict) -> dict:
-        r = self.get_rule(ctx, policy_id, rule_id)
-        for k in ("max_kbps", "max_burst_kbps", "direction"):
+    def update_rule(self, ctx: Ctx, policy_id: str, rule_id: str, body: dict, kind: str = BANDWIDTH) -> dict:
+        r = self.get_rule(ctx, policy_id, rule_id, kind)
+        for k in ("max_kbps", "max_burst_kbps", "direction", "dscp_mark"):
             if k in body:
                 setattr(r, k, body[k])
         r.save()
         self.m.sync()
         return render.qos_rule(r)
 
-    def delete_rule(self, ctx: Ctx, policy_id: str, rule_id: str) -> None:
-        self.get_rule(ctx, policy_id, rule_id).delete_instance()
+    def delete_rule(self, ctx: Ctx, policy_id: str, rule_id: str, kind: str = BANDWIDTH) -> None:
+        self.get_rule(ctx, policy_id, rule_id, kind).delete_instance()
         self.m.sync()

@@ -110,7 +110,9 @@ def security_group(sg: models.SecurityGroup) -> dict:
     return doc
 
 
-def qos_rule(r: models.QosBandwidthLimitRule) -> dict:
+def qos_rule(r) -> dict:
+    if isinstance(r, models.QosDscpMarkingRule):
+        return {"id": r.id, "qos_policy_id": r.policy_id, "dscp_mark": r.dscp_mark, "type": "dscp_marking"}
     return {"id": r.id, "qos_policy_id": r.policy_id, "max_kbps": r.max_kbps, "max_burst_kbps": r.max_burst_kbps,
             "direction": r.direction, "type": "bandwidth_limit"}
 
@@ -118,6 +120,6 @@ def qos_rule(r: models.QosBandwidthLimitRule) -> dict:
 def qos_policy(p: models.QosPolicy) -> dict:
     doc = _std(p)
     doc.update({"shared": p.shared, "is_default": p.is_default,
-                "rules": [qos_rule(r) for r in models.QosBandwidthLimitRule.select()
-                          .where(models.QosBandwidthLimitRule.policy == p.id)]})
+                "rules": [qos_rule(r) for model in (models.QosBandwidthLimitRule, models.QosDscpMarkingRule)
+                          for r in model.select().where(model.policy == p.id).order_by(model.created_at)]})
     return doc

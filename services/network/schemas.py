@@ -81,5 +81,12 @@ QOS_BW_CREATE = {"type": "object", "properties": {"bandwidth_limit_rule": {
 QOS_BW_UPDATE = {"type": "object", "properties": {"bandwidth_limit_rule": {
     "type": "object", "properties": _BW}}, "required": ["bandwidth_limit_rule"]}
 
+# the marks Neutron accepts: the class selectors and the assured/expedited forwarding code points
+DSCP_MARKS = [0, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 44, 46, 48, 56]
+_DSCP = {"dscp_mark": {"type": "integer", "enum": DSCP_MARKS}}
+QOS_DSCP_CREATE = {"type": "object", "properties": {"dscp_marking_rule": {
+    "type": "object", "properties": _DSCP, "required": ["dscp_mark"]}}, "required": ["dscp_marking_rule"]}
+QOS_DSCP_UPDATE = QOS_DSCP_CREATE
+
 QUOTA_UPDATE = {"type": "object", "properties": {"quota": {"type": "object"}}, "required": ["quota"]}
 TAGS_REPLACE = {"type": "object", "properties": {"tags": _TAGS}, "required": ["tags"]}

@@ -105,6 +105,7 @@ def _port_specs(ports, nets, subnets, allocs) -> list[base.PortSpec]:
     qos_rules = defaultdict(dict)
     for r in models.QosBandwidthLimitRule.select():
         qos_rules[r.policy_id][r.direction] = (r.max_kbps, r.max_burst_kbps)
+    marks = {r.policy_id: r.dscp_mark for r in models.QosDscpMarkingRule.select()}
 
     specs = []
     for p in ports:
@@ -133,5 +134,6 @@ def _port_specs(ports, nets, subnets, allocs) -> list[base.PortSpec]:
                 spec.egress_kbps, spec.egress_burst_kbps = limits["egress"]
             if "ingress" in limits:
                 spec.ingress_kbps, spec.ingress_burst_kbps = limits["ingress"]
+            spec.dscp_mark = marks.get(policy)
         specs.append(spec)
     return specs

@@ -211,10 +211,10 @@ def test_vlan_provider_network_passes_in_guest(suites):
 
 def test_tsn_schedules_pass_in_guest(suites):
     """taprio/mqprio with etf and cbs, and VLAN priority maps, through the network API, compared with what iproute2
-    makes of the same settings, on the guest's kernel."""
+    makes of the same settings, on the guest's kernel; a DSCP mark's class leaves as the 802.1Q PCP."""
     every = suites["results"]["network"]["cases"]
     cases = {n: c for n, c in every.items()
              if "test_network_tsn.py::" in n or "::test_tsn_schedule_on_the_physical_interface[" in n}
-    assert len(cases) == 7, report(every)
+    assert len(cases) == 8, report(every)
     # the guest kernel has the TSN qdiscs: every one must have run for real, not skipped
     assert all(c["outcome"] == "passed" for c in cases.values()), report(cases)

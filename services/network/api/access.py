@@ -26,7 +26,7 @@ def ctx(call: routes.Call) -> Ctx:
 
 
 def owner_of(resource) -> str | None:
-    if isinstance(resource, models.QosBandwidthLimitRule):
+    if isinstance(resource, (models.QosBandwidthLimitRule, models.QosDscpMarkingRule)):
         return resource.policy.project_id
     return resource.project_id
 

@@ -20,6 +20,8 @@ EXTENSIONS = {
     "provider": "Provider Network",
     "qos": "Quality of Service",
     "qos-bw-limit-direction": "Direction for QoS bandwidth limit rule",
+    "qos-dscp-pcp": "DSCP marking rules also set the packets' priority (the mark's class, DSCP >> 3), which a vlan "
+                    "network's egress QoS map sends as the 802.1p PCP",
     "quotas": "Quota management support",
     "quota_details": "Quota details management support",
     "router": "Neutron L3 Router",

@@ -1,4 +1,4 @@
-"""/v2.0/qos/policies, their bandwidth_limit_rules, and /v2.0/qos/rule-types."""
+"""/v2.0/qos/policies, their bandwidth_limit_rules and dscp_marking_rules, and /v2.0/qos/rule-types."""
 from flask import jsonify
 
 from appliance.routes import ANY_TOKEN, Route
@@ -6,9 +6,7 @@ from services.network import render, schemas
 from services.network.api.access import CTX_CHECKS, QOS_MANAGE, READ, ctx, manager, read_target
 from services.network.api.listing import list_body, show_body
 from services.network.api.resources import VERBS, named, resource_routes
-
-_RULES = "/v2.0/qos/policies/<pid>/bandwidth_limit_rules"
-_RULE = "bandwidth_limit_rule"
+from services.network.qos import BANDWIDTH, DSCP, RULES
 
 # QoS policies and rules are the operator's, as in Neutron (members attach the ones they can see to their ports):
 # QOS_MANAGE is checked before any lookup, so a member is refused (403) whether or not the policy exists
@@ -19,38 +17,44 @@ POLICY_ROUTES = resource_routes(
 
 
 def _rule_types(call):
-    return jsonify({"rule_types": [{"type": "bandwidth_limit"}]})
+    return jsonify({"rule_types": [{"type": kind} for kind in RULES]})
 
 
-def _list_rules(call):
-    return render.qos_policy(call.resource)["rules"]
+def rule_routes(kind: str, create_schema: dict, update_schema: dict) -> list[Route]:
+    """List, create, show, update and delete of one kind of rule: /v2.0/qos/policies/<pid>/<kind>_rules."""
+    url, key = f"/v2.0/qos/policies/<pid>/{kind}_rules", f"{kind}_rule"
+    kw = {"checks": CTX_CHECKS}
+
+    def load_rule(call):
+        return manager().qos.get_rule(ctx(call), call.args["pid"], call.args["rid"], kind)
+
+    def list_rules(call):
+        return [r for r in render.qos_policy(call.resource)["rules"] if r["type"] == kind]
+
+    def create(call):
+        return {key: manager().qos.create_rule(ctx(call), call.args["pid"], call.body[key], kind)}
+
+    def update(call):
+        return {key: manager().qos.update_rule(ctx(call), call.args["pid"], call.args["rid"], call.body[key], kind)}
+
+    def delete(call):
+        manager().qos.delete_rule(ctx(call), call.args["pid"], call.args["rid"], kind)
+
+    return [
+        Route("GET", url, READ, named(f"list_{kind}_rules", list_rules),
+              load=lambda call: manager().qos.get(ctx(call), call.args["pid"]), target=read_target,
+              render=lambda docs: list_body(f"{kind}_rules", docs), **kw),
+        Route("POST", url, QOS_MANAGE, named(f"create_{kind}_rule", create),
+              schema=create_schema, status=201, render=lambda doc: doc, **kw),
+        Route("GET", url + "/<rid>", READ, named(f"show_{kind}_rule", lambda call: call.resource),
+              load=load_rule, target=read_target, render=lambda r: show_body(key, render.qos_rule(r)), **kw),
+        Route("PUT", url + "/<rid>", QOS_MANAGE, named(f"update_{kind}_rule", update),
+              schema=update_schema, render=lambda doc: doc, **kw),
+        Route("DELETE", url + "/<rid>", QOS_MANAGE, named(f"delete_{kind}_rule", delete),
+              status=204, render=lambda result: result, **kw),
+    ]
 
 
-def _create_rule(call):
-    return {_RULE: manager().qos.create_rule(ctx(call), call.args["pid"], call.body[_RULE])}
-
-
-def _update_rule(call):
-    return {_RULE: manager().qos.update_rule(ctx(call), call.args["pid"], call.args["rid"], call.body[_RULE])}
-
-
-def _delete_rule(call):
-    manager().qos.delete_rule(ctx(call), call.args["pid"], call.args["rid"])
-
-
-_KW = {"checks": CTX_CHECKS}
-ROUTES = POLICY_ROUTES + [
-    Route("GET", "/v2.0/qos/rule-types", ANY_TOKEN, _rule_types),
-    Route("GET", _RULES, READ, named("list_bandwidth_limit_rules", _list_rules),
-          load=lambda call: manager().qos.get(ctx(call), call.args["pid"]), target=read_target,
-          render=lambda docs: list_body("bandwidth_limit_rules", docs), **_KW),
-    Route("POST", _RULES, QOS_MANAGE, named("create_bandwidth_limit_rule", _create_rule),
-          schema=schemas.QOS_BW_CREATE, status=201, render=lambda doc: doc, **_KW),
-    Route("GET", _RULES + "/<rid>", READ, named("show_bandwidth_limit_rule", lambda call: call.resource),
-          load=lambda call: manager().qos.get_rule(ctx(call), call.args["pid"], call.args["rid"]),
-          target=read_target, render=lambda r: show_body(_RULE, render.qos_rule(r)), **_KW),
-    Route("PUT", _RULES + "/<rid>", QOS_MANAGE, named("update_bandwidth_limit_rule", _update_rule),
-          schema=schemas.QOS_BW_UPDATE, render=lambda doc: doc, **_KW),
-    Route("DELETE", _RULES + "/<rid>", QOS_MANAGE, named("delete_bandwidth_limit_rule", _delete_rule),
-          status=204, render=lambda result: result, **_KW),
-]
+ROUTES = (POLICY_ROUTES + [Route("GET", "/v2.0/qos/rule-types", ANY_TOKEN, _rule_types)]
+          + rule_routes(BANDWIDTH, schemas.QOS_BW_CREATE, schemas.QOS_BW_UPDATE)
+          + rule_routes(DSCP, schemas.QOS_DSCP_CREATE, schemas.QOS_DSCP_UPDATE))

@@ -92,7 +92,7 @@ class SgRule:
 
 @dataclass
 class PortSpec:
-    """A VM-facing port: its tap gets the security-group filter and the QoS limits."""
+    """A VM-facing port: its tap gets the security-group filter, the QoS limits and the DSCP mark."""
     id: str
     tap: str
     bridge: str
@@ -106,6 +106,9 @@ class PortSpec:
     egress_burst_kbps: int | None = None
     ingress_kbps: int | None = None     # towards the VM
     ingress_burst_kbps: int | None = None
+    # from the VM: its IP packets' DSCP is set to this, and their priority to its class (DSCP >> 3), which a VLAN
+    # network's egress map turns into the 802.1p PCP
+    dscp_mark: int | None = None
 
 
 @dataclass

@@ -80,6 +80,7 @@ class FakeDriver(Driver):
                 "filtered_taps": sorted(p.tap for p in t.ports if p.port_security),
                 "qos_taps": sorted(p.tap for p in t.ports if (p.egress_kbps or p.ingress_kbps)
                                    and p.tap in self.plugged),
+                "marked_taps": sorted(p.tap for p in t.ports if p.dscp_mark is not None),
                 "floating_ips": sorted(f for r in t.routers for f, _ in r.floating_ips),
                 "tsn_interfaces": sorted(self.tsn_held),
             }

@@ -107,7 +107,7 @@ def _topology(prefix, with_router=True, with_port=True, ids=None):
             id=ids["port"], tap=names.tap(ids["port"]), bridge=net.bridge, mac="fa:16:3e:00:00:05", ips=["10.40.0.5"],
             rules=[base.SgRule("ingress", "IPv4", "tcp", 22, 22, None),
                    base.SgRule("egress", "IPv4", None, None, None, None)],
-            ingress_kbps=8000, ingress_burst_kbps=800))
+            ingress_kbps=8000, ingress_burst_kbps=800, dscp_mark=46))
     return topo, ids
 
 
@@ -126,6 +126,7 @@ def test_apply_builds_everything_and_is_idempotent(driver):
     assert inv["nft_tables"] == [names.sg_table(driver.prefix)]
     assert inv["filtered_taps"] == [port.tap]
     assert inv["qos_taps"] == [port.tap]
+    assert inv["marked_taps"] == [port.tap]
     assert inv["floating_ips"] == ["203.0.113.11"]
     assert driver.port_states([port.tap, "tapdoesnotexist"]) == {port.tap: True, "tapdoesnotexist": False}
     driver.apply(topo)
@@ -140,10 +141,11 @@ def test_apply_removes_what_is_gone(driver):
     inv = driver.inventory()
     assert inv["netns"] == [names.dhcp_netns(driver.prefix, ids["net"])]
     assert inv["nft_tables"] == [] and inv["filtered_taps"] == [] and inv["floating_ips"] == []
+    assert inv["marked_taps"] == []
     assert inv["dhcp"] == [ids["net"]]
     driver.apply(base.Topology())
     assert driver.inventory() == {"bridges": [], "netns": [], "dhcp": [], "nft_tables": [], "filtered_taps": [],
-                                  "qos_taps": [], "floating_ips": [], "tsn_interfaces": []}
+                                  "qos_taps": [], "marked_taps": [], "floating_ips": [], "tsn_interfaces": []}
     assert driver.vxlan_peers() == {}
 
 

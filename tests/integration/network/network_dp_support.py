@@ -86,6 +86,30 @@ def connect(netns, ip, port, timeout=10.0) -> str | None:
     return None if out.startswith("FAIL") else out
 
 
+def send_udp(netns, ip, port, tos=0, count=3) -> None:
+    """A few UDP datagrams from `netns` to ip:port with the IP TOS byte the sender sets (broadcast allowed)."""
+    code = ("import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);"
+            f"s.setsockopt(socket.IPPROTO_IP,socket.IP_TOS,{tos})\n"
+            f"for _ in range({count}): s.sendto(b'mark',('{ip}',{port}))")
+    sh("ip", "netns", "exec", netns, "python3", "-c", code)
+
+
+def received_tos(netns, port, send, timeout=10.0) -> int | None:
+    """The TOS byte (DSCP << 2 | ECN) of the first UDP datagram to `port` in `netns` after `send()` runs, as the
+    receiving socket sees it (IP_RECVTOS); None if nothing came."""
+    code = ("import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.setsockopt(socket.IPPROTO_IP,socket.IP_RECVTOS,1);"
+            f"s.bind(('0.0.0.0',{port}));s.settimeout({timeout});print('ready',flush=True)\n"
+            "try:\n _,anc,_,_=s.recvmsg(64,64);print(anc[0][2][0])\nexcept OSError: print('none')")
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, "python3", "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    send()
+    out = proc.communicate(timeout=timeout + 10)[0].strip()
+    return None if out == "none" else int(out)
+
+
 class MetadataStub:
     """Stands in for compute's metadata service: records the headers of every request."""
 

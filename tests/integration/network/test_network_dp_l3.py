@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from network_dp_support import connect, serve_once, sh
+from network_dp_support import connect, received_tos, send_udp, serve_once, sh
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +174,30 @@ def test_qos_limit_caps_throughput(cloud):
     assert sg["id"] in limited.port["security_groups"]
     cloud.a("PUT", f"/v2.0/ports/{limited.port['id']}", {"port": {"qos_policy_id": None}})
     assert _throughput(other.name, limited.name, limited.ip, 5004) > limit * 3
+
+
+def test_dscp_marking_rule_marks_what_the_port_sends(cloud):
+    net, _ = cloud.network(cloud.a, "10.77.0.0/24")
+    policy = cloud.admin("POST", "/v2.0/qos/policies", {"policy": {"name": "voice", "shared": True}})["policy"]
+    rule = cloud.admin("POST", f"/v2.0/qos/policies/{policy['id']}/dscp_marking_rules",
+                       {"dscp_marking_rule": {"dscp_mark": 46}})["dscp_marking_rule"]
+    marked = cloud.vm(cloud.port(cloud.a, net, qos_policy_id=policy["id"]))
+    plain = cloud.vm(cloud.port(cloud.a, net))
+    receiver = cloud.vm(cloud.port(cloud.a, net))
+    for vm in (marked, plain, receiver):
+        vm.dhcp()
+
+    def tos_from(vm, tos, port):
+        return received_tos(receiver.name, port, lambda: send_udp(vm.name, receiver.ip, port, tos))
+    # the sender asks for CS1 with ECT(1): the port's rule makes it EF (46), the ECN bits stay the sender's
+    assert tos_from(marked, 0x21, 5101) == 46 << 2 | 1, cloud.diag()
+    assert tos_from(plain, 0x21, 5102) == 0x21           # a port without the policy sends what it asked for
+    cloud.admin("PUT", f"/v2.0/qos/policies/{policy['id']}/dscp_marking_rules/{rule['id']}",
+                {"dscp_marking_rule": {"dscp_mark": 10}})
+    assert tos_from(marked, 0, 5103) == 10 << 2
+    cloud.a("PUT", f"/v2.0/ports/{marked.port['id']}", {"port": {"qos_policy_id": None}})
+    assert tos_from(marked, 0x21, 5104) == 0x21
+    assert cloud.driver.inventory()["marked_taps"] == []
 
 
 def test_restart_reconciles_deleted_links(cloud, net_env, mint_token):

@@ -7,11 +7,12 @@ image (tests/image/test_image_suites.py), whose Debian kernel has them."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 
-from network_dp_support import sh
+from network_dp_support import send_udp, sh
 from services.network.conf import section
 
 PRIO_MAP = [2, 2, 1, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
@@ -168,3 +169,65 @@ def test_vlan_priority_maps_are_what_iproute2_makes(cloud, net_env):
        "ingress-qos-map", "5:0", "6:0")
     assert vlan_maps("vl-" + net["id"][:11]) == vlan_maps("ref.301", ns)
     assert [m["to"] for m in vlan_maps("vl-" + net["id"][:11])["egress_qos"]] == [5]
+
+
+# In the upstream namespace: the first UDP datagram to PORT on VLAN VID, from the frame's 802.1Q tag (in the frame,
+# or in the packet socket's auxdata when the tag travels beside it): prints "<PCP> <DSCP>"
+TAG_READER = """
+import socket, struct, sys
+vid, port = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(263, 8, 1)   # SOL_PACKET, PACKET_AUXDATA
+s.settimeout(15)
+print("ready", flush=True)
+while True:
+    data, anc, _, _ = s.recvmsg(2048, 256)
+    tci, ip = None, data[14:]
+    if data[12:14] == b"\\x81\\x00":
+        tci, ip = struct.unpack("!H", data[14:16])[0], data[18:] if data[16:18] == b"\\x08\\x00" else b""
+    elif data[12:14] == b"\\x08\\x00":
+        for level, kind, value in anc:
+            status, *_, vlan_tci, _ = struct.unpack("IIIHHHH", value[:20])
+            if level == 263 and kind == 8 and status & 0x10:
+                tci = vlan_tci
+    if tci is None or tci & 0xFFF != vid or len(ip) < 28 or ip[9] != 17:
+        continue
+    if struct.unpack("!H", ip[(ip[0] & 15) * 4 + 2:][:2])[0] == port:
+        print(tci >> 13, ip[1] >> 2, flush=True)
+        break
+"""
+
+
+def test_dscp_marking_gives_the_vlan_pcp(cloud, net_env):
+    """A port's DSCP mark sets its packets' priority to the mark's class; the VLAN network's egress map sends that
+    priority as the PCP of the 802.1Q tag on the wire."""
+    if not cloud.driver.vlan_supported():
+        pytest.skip("no 802.1Q on this kernel (DESIGN.md §9); tested inside the appliance image")
+    net = cloud.admin("POST", "/v2.0/networks", {"network": {
+        "name": "voice", "provider:network_type": "vlan", "provider:physical_network": "public",
+        "provider:segmentation_id": 302, "shared": True,
+        "vlan:egress_qos_map": [{"priority": 5, "pcp": 5}, {"priority": 4, "pcp": 3}]}})["network"]
+    cloud.admin("POST", "/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.78.0.0/24",
+                                                     "ip_version": 4, "enable_dhcp": False}})
+    policy = cloud.admin("POST", "/v2.0/qos/policies", {"policy": {"name": "ef", "shared": True}})["policy"]
+    rule = cloud.admin("POST", f"/v2.0/qos/policies/{policy['id']}/dscp_marking_rules",
+                       {"dscp_marking_rule": {"dscp_mark": 46}})["dscp_marking_rule"]
+    vm = cloud.vm(cloud.port(cloud.a, net, qos_policy_id=policy["id"]))
+    vm.run("ip", "addr", "add", f"{vm.ip}/24", "dev", "eth0")
+    vm.run("ip", "link", "set", "eth0", "up")
+    cloud.sync()
+
+    def on_the_wire(port: int) -> tuple[int, int]:
+        reader = subprocess.Popen(["ip", "netns", "exec", net_env["ext"], "python3", "-c", TAG_READER, "302",
+                                   str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert reader.stdout.readline().strip() == "ready"
+        send_udp(vm.name, "10.78.0.255", port)
+        out, err = reader.communicate(timeout=30)
+        assert reader.returncode == 0, err
+        pcp, dscp = map(int, out.split())
+        return pcp, dscp
+    assert on_the_wire(5201) == (5, 46)           # EF: class 5, mapped to PCP 5
+    cloud.admin("PUT", f"/v2.0/qos/policies/{policy['id']}/dscp_marking_rules/{rule['id']}",
+                {"dscp_marking_rule": {"dscp_mark": 34}})
+    cloud.sync()
+    assert on_the_wire(5202) == (3, 34)           # AF41: class 4, which the map sends as PCP 3

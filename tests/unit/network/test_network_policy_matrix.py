@@ -74,6 +74,12 @@ class World:
             "bandwidth_limit_rule": {"max_kbps": 1000}})["bandwidth_limit_rule"]["id"]
         return {"pid": pid, "rid": rid}
 
+    def dscp_rule(self):
+        pid = self.qos_policy()
+        rid = self.call("admin", "POST", f"/v2.0/qos/policies/{pid}/dscp_marking_rules", {
+            "dscp_marking_rule": {"dscp_mark": 18}})["dscp_marking_rule"]["id"]
+        return {"pid": pid, "rid": rid}
+
     def tagged_network(self):
         rid = self.network()
         self.member("PUT", f"/v2.0/networks/{rid}/tags/blue")
@@ -169,6 +175,13 @@ ROUTES = [
     R("PUT /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", OPERATOR_WRITE, World.bw_rule,
       {"bandwidth_limit_rule": {"max_kbps": 3000}}),
     R("DELETE /v2.0/qos/policies/<pid>/bandwidth_limit_rules/<rid>", OPERATOR_DELETE, World.bw_rule),
+    R("GET /v2.0/qos/policies/<pid>/dscp_marking_rules", READ_OWN, ids(pid=World.qos_policy)),
+    R("POST /v2.0/qos/policies/<pid>/dscp_marking_rules", OPERATOR_CREATE, ids(pid=World.qos_policy),
+      {"dscp_marking_rule": {"dscp_mark": 26}}),
+    R("GET /v2.0/qos/policies/<pid>/dscp_marking_rules/<rid>", READ_OWN, World.dscp_rule),
+    R("PUT /v2.0/qos/policies/<pid>/dscp_marking_rules/<rid>", OPERATOR_WRITE, World.dscp_rule,
+      {"dscp_marking_rule": {"dscp_mark": 46}}),
+    R("DELETE /v2.0/qos/policies/<pid>/dscp_marking_rules/<rid>", OPERATOR_DELETE, World.dscp_rule),
     # tags follow the tagged resource: readers read, members write, others cannot see it
     R("GET /v2.0/<resource>/<rid>/tags", READ_OWN, World.tagged_network),
     R("PUT /v2.0/<resource>/<rid>/tags", WRITE_OWN, World.tagged_network, {"tags": ["red"]}),

@@ -243,7 +243,7 @@ class LinuxDriver(Driver):
             if path.exists() and path.read_text().strip() != "1":
                 path.write_text("1")
         table = names.sg_table(self.prefix)
-        secured = [p for p in topology.ports if p.port_security]
+        secured = [p for p in topology.ports if p.port_security or p.dscp_mark is not None]
         if not self._verify and secured and self._nft_cache.get(None) == nft.digest(
                 "".join(nft.sg_ruleset(self.prefix, topology.ports))):
             return
@@ -321,10 +321,11 @@ class LinuxDriver(Driver):
         ours = {n: l for n, l in present.items() if l["alias"] == self.alias}
         table = names.sg_table(self.prefix)
         tables = [name for fam, name in nft.list_tables() if name == table and fam == "inet"]
-        filtered = []
+        filtered, marked = [], []
         if tables:
             out = subprocess.run(["nft", "list", "table", "bridge", table], capture_output=True, text=True).stdout
             filtered = sorted(set(re.findall(r'iifname "(tap[^"]+)" meta mark set', out)))
+            marked = sorted(set(re.findall(r'iifname "(tap[^"]+)" ip dscp set', out)))
         qos_taps = sorted(t for t in self._qos_state if t in present and any(qos.current(t)))
         fips = []
         for ns_name in links.list_netns():
@@ -340,6 +341,7 @@ class LinuxDriver(Driver):
             "nft_tables": tables,
             "filtered_taps": filtered,
             "qos_taps": qos_taps,
+            "marked_taps": marked,
             "floating_ips": sorted(set(fips)),
             "tsn_interfaces": self._tsn_interfaces(),
         }

@@ -97,7 +97,7 @@ def _rule_match(rule: SgRule) -> str | None:
 
 
 def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
-    """(bridge table text, inet table text) for every port with port security."""
+    """(bridge table text, inet table text) for every port with port security or a DSCP mark."""
     secured = sorted((p for p in ports if p.port_security), key=lambda p: p.id)
     mark_body = ["  chain portin {\n    type filter hook prerouting priority -300; policy accept;\n"]
     fwd_body = ["  chain portout {\n    type filter hook forward priority -200; policy accept;\n"]
@@ -106,6 +106,10 @@ def sg_ruleset(prefix: str, ports: list[PortSpec]) -> tuple[str, str]:
     # port ids start at a per-prefix offset above 0x1000, so marks of another instance on this host never
     # look like ours even to a rule that does not check the bridge
     offset = int(hashlib.sha256(prefix.encode()).hexdigest()[:4], 16)
+    for port in sorted((p for p in ports if p.dscp_mark is not None), key=lambda p: p.id):
+        for family in ("ip", "ip6"):
+            mark_body.append(f'    iifname "{port.tap}" ether type {family} {family} dscp set {port.dscp_mark} '
+                             f'meta priority set 0:{port.dscp_mark >> 3}\n')
     for i, port in enumerate(secured):
         n = 0x1000 + (offset + i) % 0xF000
         tap = port.tap
