@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 from pathlib import Path
 
 from appliance import pki
+
+# TCP alone answers "is the node up" (its kernel accepts in microseconds); the TLS handshake needs the agent's CPU,
+# which a one-CPU node running a guest under TCG may not give it within the connect timeout
+HANDSHAKE_TIMEOUT = 30.0
 
 
 def address(host: str, port: int) -> str:
@@ -32,15 +37,21 @@ class Line:
         self.context = pki.client_context(ca_pem, cert)
 
     def connect(self, timeout: float) -> http.client.HTTPSConnection:
-        """A connection made within connect_timeout (else the node is taken as offline), then given `timeout`
-        for the call itself."""
-        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self.context)
+        """A TCP connection accepted within connect_timeout (else the node is taken as offline), a TLS handshake
+        within the call's `timeout` (at most HANDSHAKE_TIMEOUT), then `timeout` for the call itself."""
         try:
-            conn.connect()
-        except (OSError, ssl.SSLError) as exc:
-            conn.close()
+            raw = socket.create_connection((self.host, self.port), self.connect_timeout)
+        except OSError as exc:
             raise self.unreachable(exc) from None
-        conn.sock.settimeout(timeout)   # connected quickly; now the call itself may take its time
+        raw.settimeout(max(self.connect_timeout, min(timeout, HANDSHAKE_TIMEOUT)))
+        try:
+            tls = self.context.wrap_socket(raw, server_hostname=self.host)
+        except (OSError, ssl.SSLError) as exc:
+            raw.close()
+            raise self.unreachable(exc) from None
+        tls.settimeout(timeout)   # connected; now the call itself may take its time
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+        conn.sock = tls
         return conn
 
     def unreachable(self, exc: BaseException) -> Exception:

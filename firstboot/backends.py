@@ -153,6 +153,8 @@ class RealMembership:
 class SupervisedServices:
     """Starts the other manifest units as children of the wizard, one at a time, and keeps them running."""
 
+    health_wait = 120.0     # how long setup's final health check re-asks a unit that does not answer
+
     def __init__(self):
         self.sup: Supervisor | None = None
         self._thread: threading.Thread | None = None
@@ -224,6 +226,7 @@ class SystemdServices:
     are systemd's, not the wizard's: they outlive it, restart on failure and start at every boot once set up."""
 
     MAX_RESTARTS = 3
+    health_wait = SupervisedServices.health_wait
 
     def __init__(self, systemctl=run_systemctl, gate: Path | None = None, poll: float = 1.0,
                  clock=time.monotonic, sleep=time.sleep):

@@ -45,6 +45,7 @@ class FakeServices:
         self.unhealthy: set[str] = set()
         self.kept_running = False
         self.database_urls: dict[str, str] = {}  # the database_url each unit was started with
+        self.health_wait = 0.0                     # the final health check asks once unless a test says otherwise
 
     def units(self, settings):
         return list(self._units)

@@ -203,8 +203,15 @@ class Runner:
             ctx.services.start(ctx.settings, name)
             return {"unit": name}, "healthy"
         if task_id == "health":
-            rows = [r for r in ctx.services.health(ctx.settings) if r["service"] != "firstboot"]
-            bad = [f"{r['unit']} ({r['detail']})" for r in rows if not r["healthy"]]
+            # every unit answered when it was started: one that does not answer now is asked again for a while
+            # (a slow box busy with the others' start-up), and only one that stays unhealthy fails the setup
+            deadline = time.monotonic() + ctx.services.health_wait
+            while True:
+                rows = [r for r in ctx.services.health(ctx.settings) if r["service"] != "firstboot"]
+                bad = [f"{r['unit']} ({r['detail']})" for r in rows if not r["healthy"]]
+                if not bad or time.monotonic() >= deadline:
+                    break
+                time.sleep(2)
             if bad:
                 raise RuntimeError("unhealthy: " + ", ".join(bad))
             return None, f"{len(rows)} healthy"

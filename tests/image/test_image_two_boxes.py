@@ -125,7 +125,9 @@ def site_servers(box, after: int) -> None:
     hosts = []
     for _ in range(2):
         m, server = step("server", 900, m.end())
-        assert server["status"] == "ACTIVE" and server["port_hosts"] == [server["host"]], server
+        # the whole record (its fault says why) and the founder's log: pytest would cut the dict short
+        assert server["status"] == "ACTIVE" and server["port_hosts"] == [server["host"]], \
+            f"{json.dumps(server)}\n{box.tail(150)}"
         hosts.append(server["host"])
         print(f"\nserver {server['key']} ACTIVE on {server['host']} {server['seconds']} s after its create")
     assert sorted(hosts) == ["boxa", "boxb"], hosts

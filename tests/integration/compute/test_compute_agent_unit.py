@@ -179,11 +179,12 @@ def test_an_offline_node_fails_fast_naming_it(tmp_path):
     started = time.monotonic()
     with pytest.raises(base.DriverError, match=r"Compute node 'gone' \(127.0.0.1:\d+\) cannot be reached"):
         RemoteDriver("gone", f"127.0.0.1:{port}", ca.cert_pem, cert).power_state("egret-x")
-    # a node that accepts the connection but never answers: the TLS handshake times out on the connect budget
+    # a node that accepts the connection but never answers: the TLS handshake times out on the call's budget
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
-        drv = RemoteDriver("mute", f"127.0.0.1:{silent.getsockname()[1]}", ca.cert_pem, cert, connect_timeout=0.5)
+        drv = RemoteDriver("mute", f"127.0.0.1:{silent.getsockname()[1]}", ca.cert_pem, cert, connect_timeout=0.5,
+                           call_timeout=1.0)
         with pytest.raises(base.DriverError, match="Compute node 'mute' .* did not answer in time"):
             drv.host_caps()
     assert time.monotonic() - started < 5
