@@ -36,6 +36,8 @@ echo "ab-boot slot=$slot phase=$phase release=$(cat /etc/egret-update 2>/dev/nul
 echo "ab-state dbs=$(cd /var/lib/egret && ls *.db 2>/dev/null | tr '\n' ,) note=$(cat /var/lib/egret/ab-note 2>/dev/null || echo none)"
 case "$phase" in
 0) echo "written-in-slot-$slot" > /var/lib/egret/ab-note
+   # the host derives the update bundles while this box boots and sets up
+   for _ in $(seq 900); do [ -e /mnt/share/bundles-ready ] && break; sleep 2; done
    for b in tampered foreign; do
      out=$(egret update apply --quiet --json --tries 1 /mnt/share/$b.update.tar 2>&1); rc=$?
      echo "ab-refused $b exit=$rc entries=$(ls /boot/efi/loader/entries | tr '\n' ,) msg=$out"
@@ -92,6 +94,11 @@ def derive_update(image: dict, work: Path, name: str, release: str, broken: bool
 def test_ab_update_then_broken_update_falls_back(image, guests, tmp_path):
     share = tmp_path / "share"
     share.mkdir()
+    (share / "answers.yaml").write_text(yaml.safe_dump(ANSWERS))
+    g = guests(image["raw"], "ab", smp=2, share=share)
+    g.set_hook("late", LATE_HOOK)
+    g.start()
+    # the bundles are made while the box boots and sets up (minutes under TCG); its hook waits for bundles-ready
     derive_update(image, share / "w-good", "good", "update-good", broken=False)
     derive_update(image, share / "w-broken", "broken", "update-broken", broken=True)
     derive_update(image, share / "w-foreign", "foreign", "update-foreign", broken=False,
@@ -102,10 +109,7 @@ def test_ab_update_then_broken_update_falls_back(image, guests, tmp_path):
     (share / "tampered.update.tar").write_bytes(bytes(tampered))
     for d in ("w-good", "w-broken", "w-foreign"):
         subprocess.run(["rm", "-rf", str(share / d)], check=True)
-    (share / "answers.yaml").write_text(yaml.safe_dump(ANSWERS))
-    g = guests(image["raw"], "ab", smp=2, share=share)
-    g.set_hook("late", LATE_HOOK)
-    g.start()
+    (share / "bundles-ready").touch()
     # 1. factory slot a: only the wizard runs (and is what must be healthy); headless setup; the good update
     first = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=a units=(\S+) blessed=\S+ setup=(\w+)", 900)
     assert first.groups() == ("firstboot", "pending"), first.group(0)
