@@ -18,6 +18,7 @@ from appliance.cluster.cli import add_parsers as add_cluster_parsers
 from appliance.dbcli import add_parsers as add_db_parsers
 from appliance.image.cli import add_parsers as add_image_parsers
 from appliance.manifest import load_manifest, start_order
+from appliance.realtimecli import add_parsers as add_realtime_parsers
 from appliance.tlscli import add_parsers as add_tls_parsers
 from services.federation.cli import add_parsers as add_federation_parsers
 
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "cluster)")
     pol_list.add_argument("--json", action="store_true")
     add_tls_parsers(sub)  # tls show | ensure | install CERT KEY [--ca CA]
+    add_realtime_parsers(sub)  # realtime show | apply [--esp]
     add_db_parsers(sub)  # db move --to postgresql://... [--json]
     return parser
 

@@ -80,13 +80,13 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _cpus(root: Path) -> int:
+def possible_cpus(root: Path = Path("/")) -> int:
     return len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
 
 
 def check(prof: dict, root: Path = Path("/")) -> list[Finding]:
     """Every item of the profile against the running system."""
-    cpus = _cpus(root)
+    cpus = possible_cpus(root)
     cmdline = (_read(root / "proc/cmdline") or "").split()
     isolated = parse_cpulist(prof["isolated_cpus"])
     findings = [Finding("PREEMPT_RT kernel", "yes", "yes" if _read(root / "sys/kernel/realtime") == "1" else "no",
@@ -123,7 +123,7 @@ def apply_runtime(prof: dict, root: Path = Path("/")) -> list[str]:
     """Fix in place what needs no reboot: IRQs off the isolated CPUs, the CPU governor. Returns what it changed."""
     changed = []
     isolated = parse_cpulist(prof["isolated_cpus"])
-    housekeeping = sorted(set(range(_cpus(root))) - set(isolated))
+    housekeeping = sorted(set(range(possible_cpus(root))) - set(isolated))
     if isolated and housekeeping:
         mask = format(sum(1 << c for c in housekeeping), "x")
         targets = [root / "proc/irq/default_smp_affinity"] + sorted(root.glob("proc/irq/[0-9]*/smp_affinity"))

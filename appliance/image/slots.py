@@ -251,6 +251,52 @@ def entry_text(version: str, slot: str, partuuid: str, console: str, extra: str 
             f"linux /EFI/egret/{slot}/vmlinuz\ninitrd /EFI/egret/{slot}/initrd.img\noptions {options}\n")
 
 
+# The box's own kernel arguments (the real-time profile's: appliance/realtime.kernel_args) are a second `options`
+# line after this comment; the boot loader joins the `options` lines of an entry
+PROFILE_MARK = "# egret: the box's profile (egret realtime apply)"
+
+
+def with_profile_args(text: str, args: list[str]) -> str:
+    """An entry's text with `args` as its profile line (replacing the one it had; none: no profile line)."""
+    out, lines = [], iter(text.splitlines())
+    for line in lines:
+        if line == PROFILE_MARK:
+            next(lines, None)       # and the options line it marks
+            continue
+        out.append(line)
+    if args:
+        out += [PROFILE_MARK, "options " + " ".join(args)]
+    return "\n".join(out) + "\n"
+
+
+def profile_args(text: str) -> list[str]:
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line == PROFILE_MARK and lines[i + 1].startswith("options "):
+            return lines[i + 1].split()[1:]
+    return []
+
+
+def _fsync_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def set_profile_args(esp: Path, args: list[str]) -> list[str]:
+    """Every Egret boot entry carries `args` as the box's profile line; returns the entries that changed."""
+    changed = []
+    for e in entries(esp):
+        text = e.path.read_text()
+        new = with_profile_args(text, args)
+        if new != text:
+            _fsync_write(e.path, new)
+            changed.append(e.path.name)
+    return changed
+
+
 def _fsync_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".new")
@@ -288,15 +334,17 @@ def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 
         _fsync_copy(src.kernel, esp / "EFI" / "egret" / target / "vmlinuz")
         _fsync_copy(src.initrd, esp / "EFI" / "egret" / target / "initrd.img")
         existing = entries(esp)
+        # the box's profile (kernel arguments of the slot running now) goes on with the new slot
+        running = next((e for e in existing if e.slot == current), None)
+        carried = profile_args(running.path.read_text()) if running else []
         for e in existing:
             if e.slot == target:
                 e.path.unlink()
         n = max((e.n for e in existing), default=0) + 1
         entry = esp / "loader" / "entries" / f"egret-{n}-{target}+{tries}.conf"
         entry.parent.mkdir(parents=True, exist_ok=True)
-        entry.write_text(entry_text(src.version, target, part.uuid, console, src.cmdline_extra))
-        with open(entry, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync_write(entry, with_profile_args(entry_text(src.version, target, part.uuid, console, src.cmdline_extra),
+                                              carried))
         if part.name != f"root-{target}":
             gpt.set_name(disk, part.number, f"root-{target}")
         return {"slot": target, "entry": entry.name, "version": src.version, "bytes": written, "sha256": digest,

@@ -2,11 +2,14 @@
 written here, and this machine's own), the fixes that need no reboot, and compute's pinned CPUs following it."""
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 import pytest
 
-from appliance import realtime
+from appliance import realtime, realtimecli
+from appliance.image import slots
 from appliance.testing.plugin import make_settings
 
 PROFILE = {**realtime.DEFAULTS, "enabled": True, "isolated_cpus": "2-3", "hugepages_2m": 512}
@@ -80,3 +83,39 @@ def test_pinned_guests_get_the_isolated_cpus(tmp_path):
     settings = make_settings(tmp_path / "s2", service={"realtime": {"enabled": True, "isolated_cpus": "2-3"},
                                                        "compute": {"cpu_dedicated_set": "3"}})
     assert LibvirtDriver.from_settings(settings).section["cpu_dedicated_set"] == "3"      # the operator's wins
+
+
+def test_apply_puts_the_arguments_into_the_boot_entries_and_a_reboot_makes_it_match(tmp_path, capsys):
+    settings = make_settings(tmp_path / "state", service={"realtime": {
+        "enabled": True, "isolated_cpus": "2-3", "hugepages_2m": 512}})
+    root = system(tmp_path / "root", cmdline="BOOT_IMAGE=/vmlinuz root=/dev/vda2", irq="f", pages=0)
+    esp = tmp_path / "esp"
+    (esp / "loader" / "entries").mkdir(parents=True)
+    entry = esp / "loader" / "entries" / "egret-1-a.conf"
+    entry.write_text(slots.entry_text("1.0", "a", "0000", "ttyS0"))
+    args = argparse.Namespace(esp=esp, root=root, json=True)
+
+    def run(handler) -> dict:
+        assert handler(args, settings) == 0
+        return json.loads(capsys.readouterr().out)
+    done = run(realtimecli.cmd_realtime_apply)
+    assert done["entries_changed"] == ["egret-1-a.conf"] and "proc/irq/24/smp_affinity" in done["runtime_changed"]
+    assert slots.profile_args(entry.read_text()) == done["kernel_args"] == [
+        "isolcpus=managed_irq,domain,2-3", "nohz_full=2-3", "rcu_nocbs=2-3", "irqaffinity=0-1", "hugepagesz=2M",
+        "hugepages=512"]
+    assert done["reboot_needed"] and not done["matches"]
+    # "the reboot": the loader joined the entry's options lines, the kernel reserved the pages
+    (root / "proc/cmdline").write_text("BOOT_IMAGE=/vmlinuz root=/dev/vda2 " + " ".join(done["kernel_args"]))
+    (root / "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").write_text("512")
+    shown = run(realtimecli.cmd_realtime_show)
+    assert shown["matches"] and not shown["reboot_needed"], shown["findings"]
+    assert run(realtimecli.cmd_realtime_apply)["entries_changed"] == []            # nothing left to do
+    # a profile switched off takes its arguments out of the entries again
+    off = make_settings(tmp_path / "state2", service={"realtime": {"enabled": False}})
+    assert realtimecli.cmd_realtime_apply(args, off) == 0
+    assert json.loads(capsys.readouterr().out)["entries_changed"] == ["egret-1-a.conf"]
+    assert slots.profile_args(entry.read_text()) == []
+    # no boot entries of ours (a dev machine, NixOS): said so, nothing written
+    args.esp, args.json = tmp_path / "none", False
+    assert realtimecli.cmd_realtime_apply(args, settings) == 0
+    assert "no Egret boot entries under" in capsys.readouterr().out

@@ -86,6 +86,28 @@ def test_apply_writes_inactive_slot_and_counted_entry(box):
     assert [e.id for e in order] == ["egret-2-b", "egret-1-a"]  # the new slot boots next
 
 
+def test_profile_args_go_into_every_entry_and_on_with_an_update(box):
+    entries = box["esp"] / "loader/entries"
+    before = (entries / "egret-1-a.conf").read_text()
+    args = ["isolcpus=managed_irq,domain,2-3", "nohz_full=2-3", "hugepagesz=2M", "hugepages=64"]
+    assert slots.set_profile_args(box["esp"], args) == ["egret-1-a.conf"]
+    assert slots.set_profile_args(box["esp"], args) == []            # idempotent
+    text = (entries / "egret-1-a.conf").read_text()
+    # the slot's own options line stays as it was; the profile is a second options line the loader appends
+    assert text.startswith(before) and slots.profile_args(text) == args
+    assert text.count("\noptions ") == 2
+    # an update's new entry carries the running slot's profile
+    slots.apply(str(bundle(box["tmp"], b"x" * MiB)), disk=str(box["disk"]), esp=box["esp"], current="a",
+                progress=False)
+    new = (entries / "egret-2-b+3.conf").read_text()
+    assert slots.profile_args(new) == args and "egret.slot=b" in new
+    # a changed profile replaces the line everywhere; an empty one removes it
+    assert sorted(slots.set_profile_args(box["esp"], ["hugepages=8"])) == ["egret-1-a.conf", "egret-2-b+3.conf"]
+    assert slots.profile_args((entries / "egret-1-a.conf").read_text()) == ["hugepages=8"]
+    slots.set_profile_args(box["esp"], [])
+    assert (entries / "egret-1-a.conf").read_text() == before
+
+
 def test_exhausted_entry_falls_back_to_old_slot(box):
     slots.apply(str(bundle(box["tmp"], b"x" * MiB)), disk=str(box["disk"]), esp=box["esp"], current="a", tries=1,
                 progress=False)
