@@ -80,6 +80,15 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def preempt_rt(root: Path = Path("/")) -> bool:
+    return _read(root / "sys/kernel/realtime") == "1"
+
+
+def isolated_now(root: Path = Path("/")) -> str:
+    """The CPUs the running kernel isolated (its command line's isolcpus), in list syntax; "" for none."""
+    return _read(root / "sys/devices/system/cpu/isolated") or ""
+
+
 def possible_cpus(root: Path = Path("/")) -> int:
     return len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
 
@@ -89,14 +98,14 @@ def check(prof: dict, root: Path = Path("/")) -> list[Finding]:
     cpus = possible_cpus(root)
     cmdline = (_read(root / "proc/cmdline") or "").split()
     isolated = parse_cpulist(prof["isolated_cpus"])
-    findings = [Finding("PREEMPT_RT kernel", "yes", "yes" if _read(root / "sys/kernel/realtime") == "1" else "no",
+    findings = [Finding("PREEMPT_RT kernel", "yes", "yes" if preempt_rt(root) else "no",
                         reboot=True)]
     for arg in kernel_args(prof, cpus):
         findings.append(Finding(f"kernel argument {arg.split('=')[0]}", arg, arg if arg in cmdline else "absent",
                                 reboot=True))
     if isolated:
         findings.append(Finding("isolated CPUs", cpulist(isolated),
-                                cpulist(parse_cpulist(_read(root / "sys/devices/system/cpu/isolated") or "")) or "none",
+                                cpulist(parse_cpulist(isolated_now(root))) or "none",
                                 reboot=True))
         housekeeping = sorted(set(range(cpus)) - set(isolated))
         default = _read(root / "proc/irq/default_smp_affinity")

@@ -13,8 +13,8 @@ APT_PACKAGES=(
   openssh-client
   # network: bridges/netns/nftables/dnsmasq
   iproute2 nftables dnsmasq-base iputils-ping arping conntrack
-  # timing: PTP (ptp4l, phc2sys, pmc)
-  linuxptp
+  # timing: PTP (ptp4l, phc2sys, pmc); bench/realtime.py's wake-up latencies (cyclictest)
+  linuxptp rt-tests
   # storage (bubblewrap: qemu-img runs sandboxed, seeing only its source and destination)
   lvm2 e2fsprogs bubblewrap
   # cluster/identity tests on a real PostgreSQL
