@@ -9,6 +9,7 @@ from services.network.models import bump
 
 BANDWIDTH, DSCP = "bandwidth_limit", "dscp_marking"
 RULES = {BANDWIDTH: models.QosBandwidthLimitRule, DSCP: models.QosDscpMarkingRule}
+_FIELDS = {BANDWIDTH: ("max_kbps", "max_burst_kbps", "direction"), DSCP: ("dscp_mark",)}
 
 
 class QosPolicies:
@@ -79,7 +80,7 @@ class QosPolicies:
 
     def update_rule(self, ctx: Ctx, policy_id: str, rule_id: str, body: dict, kind: str = BANDWIDTH) -> dict:
         r = self.get_rule(ctx, policy_id, rule_id, kind)
-        for k in ("max_kbps", "max_burst_kbps", "direction", "dscp_mark"):
+        for k in _FIELDS[kind]:
             if k in body:
                 setattr(r, k, body[k])
         r.save()
