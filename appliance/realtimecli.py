@@ -10,10 +10,14 @@ from appliance import realtime
 from appliance.image import slots
 
 
+def _kernel_args(prof: dict, root: Path) -> list[str]:
+    return realtime.kernel_args(prof, realtime.possible_cpus(root)) if prof["enabled"] else []
+
+
 def _report(prof: dict, root: Path) -> dict:
     findings = realtime.check(prof, root) if prof["enabled"] else []
-    return {"enabled": prof["enabled"], "kernel_args": realtime.kernel_args(prof, realtime.possible_cpus(root))
-            if prof["enabled"] else [], "findings": [{**asdict(f), "ok": f.ok} for f in findings],
+    return {"enabled": prof["enabled"], "kernel_args": _kernel_args(prof, root),
+            "findings": [{**asdict(f), "ok": f.ok} for f in findings],
             "matches": all(f.ok for f in findings),
             "reboot_needed": any(f.reboot and not f.ok for f in findings)}
 
@@ -33,7 +37,7 @@ def cmd_realtime_apply(args, settings) -> int:
     """What needs no reboot now (IRQ affinity, governor); the kernel arguments into every boot entry, for the next
     boot (a profile that is off takes them out again)."""
     prof = realtime.profile(settings)
-    kernel_args = realtime.kernel_args(prof, realtime.possible_cpus(args.root)) if prof["enabled"] else []
+    kernel_args = _kernel_args(prof, args.root)
     changed = realtime.apply_runtime(prof, args.root) if prof["enabled"] else []
     if (args.esp / "loader" / "entries").is_dir():
         entries = slots.set_profile_args(args.esp, kernel_args)

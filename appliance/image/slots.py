@@ -277,12 +277,17 @@ def profile_args(text: str) -> list[str]:
     return []
 
 
-def _fsync_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".new")
-    tmp.write_text(text)
+def _fsync_replace(tmp: Path, path: Path) -> None:
+    """tmp, written, on disk before it takes path's place (a power cut leaves the old file or the new one)."""
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _fsync_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    _fsync_replace(tmp, path)
 
 
 def set_profile_args(esp: Path, args: list[str]) -> list[str]:
@@ -301,9 +306,7 @@ def _fsync_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".new")
     shutil.copyfile(src, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, dst)
+    _fsync_replace(tmp, dst)
 
 
 def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 3, console: str = "ttyS0",

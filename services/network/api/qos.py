@@ -29,7 +29,9 @@ def rule_routes(kind: str, create_schema: dict, update_schema: dict) -> list[Rou
         return manager().qos.get_rule(ctx(call), call.args["pid"], call.args["rid"], kind)
 
     def list_rules(call):
-        return [r for r in render.qos_policy(call.resource)["rules"] if r["type"] == kind]
+        model = RULES[kind]
+        return [render.qos_rule(r) for r in model.select().where(model.policy == call.resource.id)
+                .order_by(model.created_at)]
 
     def create(call):
         return {key: manager().qos.create_rule(ctx(call), call.args["pid"], call.body[key], kind)}

@@ -243,12 +243,13 @@ class LinuxDriver(Driver):
             if path.exists() and path.read_text().strip() != "1":
                 path.write_text("1")
         table = names.sg_table(self.prefix)
-        secured = [p for p in topology.ports if p.port_security or p.dscp_mark is not None]
-        if not self._verify and secured and self._nft_cache.get(None) == nft.digest(
+        # the tables hold the port filters and the DSCP marks: none of either, no tables
+        needed = [p for p in topology.ports if p.port_security or p.dscp_mark is not None]
+        if not self._verify and needed and self._nft_cache.get(None) == nft.digest(
                 "".join(nft.sg_ruleset(self.prefix, topology.ports))):
             return
         present = set(nft.list_tables())
-        if not secured:
+        if not needed:
             for family in ("bridge", "inet"):
                 if (family, table) in present:
                     nft.delete_table(family, table)
