@@ -8,7 +8,8 @@ from services.compute.models import Flavor, FlavorAccess
 
 # a host that could give almost any flavor everything it asks for, so that the planner gets through every
 # check: planning against it finds what is malformed in the specs, independent of the hosts that will run them
-_ANY_HOST = HostCaps(cpus=4096, dedicated_cpus=list(range(4096)), numa_nodes=64,
+_ANY_HOST = HostCaps(cpus=4096, dedicated_cpus=list(range(4096)), thread_siblings=[[c, c + 2048] for c in range(2048)],
+                     numa_nodes=64,
                      hugepages={2048: 1 << 30, 1048576: 1 << 20})
 
 

@@ -138,6 +138,8 @@ class ComputeNode(Base):
     disk_gb = peewee.IntegerField(default=0)
     numa_nodes = peewee.IntegerField(default=1)
     dedicated_cpus = JSONField(default=list)          # host CPU ids set aside for pinned guests
+    # each core's threads, where the node has SMT (HostCaps.thread_siblings)
+    thread_siblings = JSONField(default=list, constraints=[peewee.SQL("DEFAULT '[]'")])
     hugepages = JSONField(default=dict)               # page size KiB (str) -> pages the node has for guests
     info = JSONField(default=dict)                    # what the views show and nobody schedules on
     cpu_allocation_ratio = peewee.FloatField(default=16.0)

@@ -204,6 +204,7 @@ def hypervisor(r, detail: bool, with_servers: bool = False) -> dict:
     if not detail:
         return body
     pages = node.hugepages or {}
+    threads = max((len(core) for core in node.thread_siblings or []), default=1)
     body.update({
         "hypervisor_type": {"kvm": "KVM", "qemu": "QEMU"}.get(node.hypervisor_type, node.hypervisor_type.upper()),
         "hypervisor_version": node.hypervisor_version, "host_ip": node.address,
@@ -215,8 +216,9 @@ def hypervisor(r, detail: bool, with_servers: bool = False) -> dict:
         "current_workload": r.busy,
         "cpu_info": {"arch": node.arch, "domain_type": node.hypervisor_type,
                      "domain_type_reason": (node.info or {}).get("domain_type_reason", ""),
-                     "topology": {"cores": node.vcpus, "sockets": 1, "threads": 1},
+                     "topology": {"cores": node.vcpus // threads, "sockets": 1, "threads": threads},
                      "numa_nodes": node.numa_nodes, "dedicated_cpus": node.dedicated_cpus,
+                     "thread_siblings": node.thread_siblings or [],
                      "hugepages": {str(k): v for k, v in pages.items()}},
         "service": {"host": r.host, "id": service_id(r), "disabled_reason": node.disabled_reason},
     })

@@ -1,6 +1,7 @@
 """The hardware planner: flavor extra specs checked against the host's capabilities, and what the guest gets."""
 from __future__ import annotations
 
+from services.compute.drivers import cputhreads
 from services.compute.drivers.specs import HostCaps, HostLacks, UnsupportedSpec
 
 
@@ -70,10 +71,12 @@ def dedicated_count(specs: dict, vcpus: int) -> int:
     return vcpus + (1 if specs.get("hw:emulator_threads_policy") == "isolate" else 0)
 
 
-def _pins(count: int, host: HostCaps, cpuset: list[int] | None) -> list[int]:
-    """The host CPUs a pinned guest holds: the claim's when the scheduler picked them, else the first dedicated."""
+def _pins(count: int, host: HostCaps, cpuset: list[int] | None, thread_policy: str) -> list[int]:
+    """The host CPUs a pinned guest holds: the claim's when the scheduler picked them, else the first dedicated
+    ones its thread policy allows (HostLacks when it allows none)."""
     if cpuset is None:
-        return [int(c) for c in host.dedicated_cpus[:count]]
+        return cputhreads.pick(thread_policy, count, host.dedicated_cpus, host.thread_siblings,
+                               host.dedicated_cpus)[:count]
     cpus = [int(c) for c in cpuset]
     if len(cpus) < count or len(set(cpus)) != len(cpus):
         raise UnsupportedSpec(f"The claim holds host CPUs {cpus} for {count} pinned CPUs.")
@@ -109,6 +112,7 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: 
     if policy not in ("shared", "dedicated", "mixed"):
         raise UnsupportedSpec(f"Invalid hw:cpu_policy {policy!r}: use shared or dedicated.")
     emulator = emulator_policy(specs)
+    thread_policy = cputhreads.policy(specs)
     held = None
     if policy in ("dedicated", "mixed"):
         count = dedicated_count(specs, vcpus)
@@ -119,7 +123,7 @@ def plan(extra_specs: dict, vcpus: int, memory_mb: int, host: HostCaps, cpuset: 
             extra = " (one more for hw:emulator_threads_policy=isolate)" if count > vcpus else ""
             raise HostLacks(f"hw:cpu_policy=dedicated asks for {count} pinned CPUs{extra}; the host has "
                             f"{len(host.dedicated_cpus)} in its cpu_dedicated_set.")
-        held = _pins(count, host, cpuset)
+        held = _pins(count, host, cpuset, thread_policy)
         out["pins"] = {v: held[v] for v in range(vcpus)}
     if "hw:mem_page_size" in specs:
         size = _parse_page_size(specs["hw:mem_page_size"])

@@ -71,6 +71,7 @@ class HostCaps:
     memory_mb: int = 1024
     numa_nodes: int = 1
     dedicated_cpus: list = field(default_factory=list)   # pCPUs set aside for pinned guests
+    thread_siblings: list = field(default_factory=list)  # SMT: each core's threads ([[0, 2], [1, 3]]); [] unknown
     hugepages: dict = field(default_factory=dict)         # page size KiB -> free pages
     hypervisor_version: int = 0
     arch: str = "x86_64"

@@ -41,6 +41,7 @@ def node_caps(row: ComputeNode) -> HostCaps:
     """What a node can give a guest at most (its capacity, not what is free now)."""
     return HostCaps(domain_type=row.hypervisor_type, hostname=row.host, cpus=row.vcpus, memory_mb=row.memory_mb,
                     numa_nodes=row.numa_nodes, dedicated_cpus=list(row.dedicated_cpus or []),
+                    thread_siblings=list(row.thread_siblings or []),
                     hugepages={int(k): int(v) for k, v in (row.hugepages or {}).items()}, arch=row.arch)
 
 

@@ -64,7 +64,7 @@ def select(hosts: list[state.HostState], spec: request.RequestSpec, section) -> 
 
 
 def _pick_cpus(host: state.HostState, spec: request.RequestSpec) -> list[int]:
-    return host.free_cpus[:spec.pcpus] if spec.dedicated else []
+    return host.pick_cpus(spec) if spec.dedicated else []
 
 
 def claim(inst, section, image_props: dict | None = None) -> Allocation:
@@ -158,6 +158,10 @@ def resize(inst, flavor: dict) -> Allocation | None:
         node = [n for n in nodes if n.host == alloc.host]
         hosts = state.load(node, without=inst.id)
         spec = request.from_instance(inst, flavor=flavor)
+        if {request.from_instance(inst).thread_policy, spec.thread_policy} & {"isolate", "require"}:
+            # their CPUs come core by core, which the prefix rule below (a revert keeps the old CPUs) cannot keep
+            raise NoValidHost([], "A server with hw:cpu_thread_policy isolate or require is not resized in place; "
+                                  "migrate it, or create one with the new flavor.")
         passing, results = filters.run([f() for f in _RESIZE_FILTERS], hosts, spec)
         if not passing:
             raise NoValidHost(results, "There is not enough room on the server's node for the new flavor.")

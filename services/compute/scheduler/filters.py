@@ -1,6 +1,7 @@
 """Nova's host filters: each keeps the nodes that can take the request; their order is the fault's story."""
 from __future__ import annotations
 
+from services.compute.drivers.specs import HostLacks
 from services.compute.scheduler.request import RequestSpec
 from services.compute.scheduler.state import HostState, pages_for
 
@@ -97,8 +98,11 @@ class NUMATopologyFilter(Filter):
     name = "NUMATopologyFilter"
 
     def passes(self, host, spec):
-        if spec.dedicated and len(host.free_cpus) < spec.pcpus:
-            return False
+        if spec.dedicated:
+            try:
+                host.pick_cpus(spec)
+            except HostLacks:
+                return False
         if spec.numa_nodes > host.node.numa_nodes:
             return False
         return fitting_page_size(host, spec) is not False

@@ -51,6 +51,7 @@ def _register(host: str, caps: HostCaps, section, address: str, disk: int, up: b
             hypervisor_type=caps.domain_type, hypervisor_version=caps.hypervisor_version, arch=caps.arch,
             vcpus=caps.cpus, memory_mb=caps.memory_mb, disk_gb=disk, numa_nodes=caps.numa_nodes,
             dedicated_cpus=sorted(int(c) for c in caps.dedicated_cpus), hugepages=pages,
+            thread_siblings=[sorted(int(c) for c in g) for g in caps.thread_siblings or []],
             info={"domain_type_reason": caps.domain_type_reason},
             **{k: float(section.get(k, v)) for k, v in DEFAULT_RATIOS.items()})
         node = ComputeNode.get_or_none(ComputeNode.host == host)

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from services.compute import volume_nodes
+from services.compute.drivers import cputhreads
 from services.compute.drivers.hardware import dedicated_count, parse_page_size
 from services.compute.drivers.specs import UnsupportedSpec
 from services.compute.models import ComputeNode, VolumeAttachment
@@ -33,6 +34,13 @@ class RequestSpec:
     def pcpus(self) -> int:
         """Dedicated host CPUs the server holds (its vCPUs, plus one for isolated emulator threads)."""
         return dedicated_count(self.extra_specs, self.vcpus)
+
+    @property
+    def thread_policy(self) -> str:
+        try:
+            return cputhreads.policy(self.extra_specs)
+        except UnsupportedSpec:
+            return "prefer"     # the flavor API refuses it already; the driver says why if it slipped through
 
     @property
     def page_size(self) -> int | str | None:

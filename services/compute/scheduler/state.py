@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.compute.drivers import cputhreads
 from services.compute.models import Allocation, ComputeNode
 
 
@@ -42,6 +43,11 @@ class HostState:
     def free_cpus(self) -> list[int]:
         """Dedicated host CPUs no server holds (their ratio is always 1.0: a pinned CPU is never shared)."""
         return sorted(set(self.node.dedicated_cpus or []) - self.cpus_used)
+
+    def pick_cpus(self, spec) -> list[int]:
+        """The dedicated CPUs `spec` would hold here (cputhreads.pick); HostLacks when they are not free."""
+        return cputhreads.pick(spec.thread_policy, spec.pcpus, self.node.dedicated_cpus or [],
+                               self.node.thread_siblings or [], self.free_cpus)
 
     def free_pages(self, kib: int) -> int:
         return int((self.node.hugepages or {}).get(str(kib), 0)) - self.pages_used.get(kib, 0)

@@ -23,6 +23,10 @@ def test_host_caps_names_a_domain_type(driver):
     assert caps.domain_type in ("kvm", "qemu", "fake")
     assert caps.domain_type_reason
     assert caps.cpus >= 1 and caps.memory_mb > 0
+    # SMT cores: disjoint groups of two or more of the host's CPUs ([] for one thread per core)
+    threads = [c for core in caps.thread_siblings for c in core]
+    assert all(len(core) > 1 for core in caps.thread_siblings) and len(threads) == len(set(threads))
+    assert all(isinstance(c, int) and 0 <= c < caps.cpus for c in threads), caps.thread_siblings
 
 
 def test_extra_specs_produce_pinning_hugepages_realtime_numa(driver, workdir, tiny_guest, monkeypatch):

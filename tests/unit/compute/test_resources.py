@@ -63,6 +63,19 @@ def test_well_formed_extra_specs_no_host_could_give_are_accepted(env):
     assert bad.status_code == 400 and "hw:numa_nodes" in bad.json["badRequest"]["message"]
 
 
+@pytest.mark.parametrize("specs,needle", [
+    ({"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "spread"}, "Invalid hw:cpu_thread_policy 'spread'"),
+    ({"hw:cpu_thread_policy": "isolate"}, "hw:cpu_thread_policy requires hw:cpu_policy=dedicated"),
+])
+def test_bad_thread_policy_is_refused_and_changes_nothing(env, specs, needle):
+    bad = env.admin.post("/v2.1/flavors/6/os-extra_specs", json={"extra_specs": specs})
+    assert bad.status_code == 400 and needle in bad.json["badRequest"]["message"], bad.json
+    assert env.api.get("/v2.1/flavors/6/os-extra_specs").json["extra_specs"] == {}
+    # require is well formed: whether a node has SMT is the scheduler's question
+    good = {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "require"}
+    assert env.admin.post("/v2.1/flavors/6/os-extra_specs", json={"extra_specs": good}).status_code == 200
+
+
 def test_keypairs(env):
     resp = env.api.post("/v2.1/os-keypairs", json={"keypair": {"name": "k1", "public_key": PUB}})
     assert resp.status_code == 201

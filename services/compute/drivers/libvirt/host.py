@@ -1,10 +1,11 @@
-"""Host facts for the libvirt driver: KVM-or-TCG detection, CPUs, memory, NUMA nodes, huge pages."""
+"""Host facts for the libvirt driver: KVM-or-TCG detection, CPUs, SMT threads, memory, NUMA nodes, huge pages."""
 from __future__ import annotations
 
 import glob
 import logging
 import os
 import socket
+import xml.etree.ElementTree as ET
 
 from appliance.realtime import parse_cpulist
 from services.compute.drivers.specs import HostCaps, placement_of
@@ -33,6 +34,17 @@ def detect_domain_type(conn, requested: str = "auto") -> tuple[str, str]:
     return "kvm", "hardware virtualization available"
 
 
+def thread_siblings(capabilities_xml: str) -> list[list[int]]:
+    """Each SMT core's threads from libvirt's host capabilities (<cpu id='0' siblings='0,4'/>); cores of one
+    thread are left out."""
+    cores = set()
+    for cpu in ET.fromstring(capabilities_xml).iterfind("host/topology/cells/cell/cpus/cpu"):
+        siblings = tuple(parse_cpulist(cpu.get("siblings") or cpu.get("id") or ""))
+        if len(siblings) > 1:
+            cores.add(siblings)
+    return [list(c) for c in sorted(cores)]
+
+
 def host_caps(conn, section: dict) -> HostCaps:
     domain_type, reason = detect_domain_type(conn, section.get("domain_type", "auto"))
     info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
@@ -50,4 +62,5 @@ def host_caps(conn, section: dict) -> HostCaps:
     return HostCaps(domain_type=domain_type, domain_type_reason=reason, hostname=socket.gethostname(),
                     cpus=int(info[2]), memory_mb=int(info[1]), numa_nodes=nodes,
                     dedicated_cpus=parse_cpulist(section.get("cpu_dedicated_set", "")),
+                    thread_siblings=thread_siblings(conn.getCapabilities()),
                     hugepages=hugepages, hypervisor_version=conn.getVersion(), placement=placement_of(section))
