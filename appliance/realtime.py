@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULTS = {"enabled": False, "isolated_cpus": "", "hugepages_2m": 0, "hugepages_1g": 0, "governor": "performance"}
+# the wizard's choice goes into a settings file of its own (in the config directory), which `egret realtime apply`
+# (egret-realtime.service, at every boot and when the wizard sets the profile) reads with the others
+CONFIG_FILE = "realtime.toml"
+# huge pages reserved at boot are gone for everything else: at most this share of the box's memory
+MAX_HUGEPAGE_SHARE = 0.5
 
 
 def parse_cpulist(text: str) -> list[int]:
@@ -81,7 +86,8 @@ def _read(path: Path) -> str | None:
 
 
 def preempt_rt(root: Path = Path("/")) -> bool:
-    return _read(root / "sys/kernel/realtime") == "1"
+    # /sys/kernel/realtime comes with the RT patch set (Debian's -rt kernels); the version string says it too
+    return _read(root / "sys/kernel/realtime") == "1" or "PREEMPT_RT" in (_read(root / "proc/sys/kernel/version") or "")
 
 
 def isolated_now(root: Path = Path("/")) -> str:
@@ -91,6 +97,31 @@ def isolated_now(root: Path = Path("/")) -> str:
 
 def possible_cpus(root: Path = Path("/")) -> int:
     return len(parse_cpulist(_read(root / "sys/devices/system/cpu/possible") or "0"))
+
+
+def memory_kib(root: Path = Path("/")) -> int:
+    for line in (_read(root / "proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1])
+    return 0
+
+
+def problems(isolated_cpus: str, hugepages_2m: int, cpus: int, mem_kib: int) -> list[tuple[str, str]]:
+    """(field, message) for each setting a box with `cpus` CPUs and `mem_kib` of memory cannot have."""
+    found = []
+    try:
+        isolated = parse_cpulist(isolated_cpus)
+    except ValueError:
+        isolated = None
+        found.append(("isolated_cpus", f"Isolated CPUs: {isolated_cpus!r} is not a CPU list such as 2-3 or 1,3."))
+    if isolated and isolated[-1] >= cpus:
+        found.append(("isolated_cpus", f"Isolated CPUs: this box has CPUs 0-{cpus - 1}; there is no CPU {isolated[-1]}."))
+    elif isolated and len(isolated) >= cpus:
+        found.append(("isolated_cpus", "Isolated CPUs: leave at least one CPU for the host (housekeeping)."))
+    if hugepages_2m * 2048 > mem_kib * MAX_HUGEPAGE_SHARE:
+        found.append(("hugepages_2m", f"2 MB huge pages: {hugepages_2m} pages ({hugepages_2m * 2} MB) is more than "
+                                      f"half of this box's memory ({mem_kib // 1024} MB)."))
+    return found
 
 
 def check(prof: dict, root: Path = Path("/")) -> list[Finding]:

@@ -34,16 +34,18 @@ def cmd_realtime_show(args, settings) -> int:
 
 
 def cmd_realtime_apply(args, settings) -> int:
-    """What needs no reboot now (IRQ affinity, governor); the kernel arguments into every boot entry, for the next
-    boot (a profile that is off takes them out again)."""
+    """What needs no reboot now (IRQ affinity, governor); the PREEMPT_RT kernel and the kernel arguments into every
+    boot entry, for the next boot (a profile that is off puts the generic kernel back and takes the arguments out)."""
     prof = realtime.profile(settings)
     kernel_args = _kernel_args(prof, args.root)
     changed = realtime.apply_runtime(prof, args.root) if prof["enabled"] else []
     if (args.esp / "loader" / "entries").is_dir():
-        entries = slots.set_profile_args(args.esp, kernel_args)
+        entries, lacking = slots.set_profile(args.esp, kernel_args, rt=prof["enabled"])
     else:
-        entries = None      # no boot entries of ours (a dev machine, or NixOS, whose configuration owns the cmdline)
-    report = {**_report(prof, args.root), "runtime_changed": changed, "entries_changed": entries}
+        # no boot entries of ours (a dev machine, or NixOS, whose configuration owns the kernel and its cmdline)
+        entries, lacking = None, []
+    report = {**_report(prof, args.root), "runtime_changed": changed, "entries_changed": entries,
+              "entries_without_rt_kernel": lacking}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -51,7 +53,9 @@ def cmd_realtime_apply(args, settings) -> int:
           f"{' '.join(kernel_args) or 'none'}")
     print(f"  changed now: {', '.join(changed) or 'nothing'}")
     print("  boot entries: " + ("no Egret boot entries under " + str(args.esp) if entries is None
-                                else ", ".join(entries) or "already carry these arguments"))
+                                else ", ".join(entries) or "already boot this kernel with these arguments"))
+    if lacking:
+        print("  no PREEMPT_RT kernel beside the slot of: " + ", ".join(lacking) + " (they keep the generic kernel)")
     if report["reboot_needed"]:
         print("  reboot to finish: " + "; ".join(f"{f['item']} (want {f['want']}, have {f['have']})"
                                                  for f in report["findings"] if f["reboot"] and not f["ok"]))

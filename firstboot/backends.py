@@ -197,6 +197,11 @@ class SupervisedServices:
     def health(self, settings: Settings) -> list[dict]:
         return health_rows(settings)
 
+    @staticmethod
+    def apply_realtime(settings: Settings) -> str:
+        # IRQ affinity, the governor and boot entries belong to an appliance, not to the machine `egret up` runs on
+        return "kept in the settings; not applied here: this is not an Egret image"
+
 
 def health_rows(settings: Settings) -> list[dict]:
     rows = []
@@ -214,6 +219,9 @@ def share_state_dir(state_dir: Path, group: str = "egret") -> int:
     nothing for others. The wizard has no CAP_CHOWN, so each unit's owner is given by egret-state.service, which
     SystemdServices.start reloads next. Returns how many paths changed."""
     return stateplan.apply(state_dir, stateplan.plan(load_manifest()), group)
+
+
+REALTIME_UNIT = "egret-realtime.service"       # images/files.py REALTIME_UNIT
 
 
 def run_systemctl(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -240,6 +248,15 @@ class SystemdServices:
     def _show(self, unit: str) -> dict:
         out = self.systemctl(["show", "-p", "ActiveState,SubState,Result,NRestarts,ConditionResult", unit])
         return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+    def apply_realtime(self, settings: Settings, timeout: float = 120.0) -> str:
+        """egret-realtime.service (root, oneshot) puts the profile in place: IRQs and governor now, the kernel and
+        its arguments into the boot entries. The wizard's sandbox can do neither itself."""
+        r = self.systemctl(["restart", REALTIME_UNIT], timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"systemctl restart {REALTIME_UNIT} failed: {(r.stderr or r.stdout).strip()[:300]}; "
+                               f"see journalctl -u {REALTIME_UNIT}")
+        return "in the boot entries; a reboot starts the PREEMPT_RT kernel with it"
 
     def start(self, settings: Settings, name: str, timeout: float = 300.0) -> None:
         unit = unit_name(name)

@@ -46,6 +46,7 @@ class FakeServices:
         self.kept_running = False
         self.database_urls: dict[str, str] = {}  # the database_url each unit was started with
         self.health_wait = 0.0                     # the final health check asks once unless a test says otherwise
+        self.realtime_applied: list[str] = []      # the realtime.toml text each apply_realtime saw
 
     def units(self, settings):
         return list(self._units)
@@ -66,6 +67,11 @@ class FakeServices:
 
     def keep_running(self):
         self.kept_running = True
+
+    def apply_realtime(self, settings):
+        path = settings.config_dir / "realtime.toml"
+        self.realtime_applied.append(path.read_text() if path.exists() else "")
+        return "applied (fake)"
 
     def health(self, settings):
         # as health_rows: a site's member runs no API unit of its own

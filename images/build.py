@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 from appliance.image import bundle, signing  # noqa: E402
 from appliance.image import postgres  # noqa: E402
 from appliance.image import units as unitgen  # noqa: E402
-from appliance.image.slots import entry_text  # noqa: E402
+from appliance.image.slots import KERNEL_FILES, entry_text  # noqa: E402
 from appliance.manifest import load_manifest  # noqa: E402
 from images import files, rootfs  # noqa: E402
 
@@ -103,7 +103,7 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
         (sysd / name).write_text(unitgen.render(sections))
     # no test hooks here: the QEMU fw_cfg hook units are a layer the tests add to a copy (images/testlayer.py)
     extra = {"egret-state.service": files.STATE_UNIT, "egret-console.service": files.CONSOLE_UNIT,
-             "egret-health.service": files.health_unit(service_units)}
+             "egret-health.service": files.health_unit(service_units), "egret-realtime.service": files.REALTIME_UNIT}
     for name, text in extra.items():
         (sysd / name).write_text(text)
     (root / "usr/lib/sysusers.d/egret.conf").write_text(unitgen.sysusers(generated))
@@ -143,8 +143,23 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
     run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
     database_server(root, sysd, log)
     run(["chroot", str(root), "passwd", "-l", "root"], capture_output=True)
-    kver = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))[-1]
-    return {**info, "kernel": kver, "console": a["console"]}
+    return {**info, **kernels(root), "console": a["console"]}
+
+
+def kernels(root: Path) -> dict:
+    """The rootfs's kernel versions: "kernel" the generic one, "rt_kernel" the PREEMPT_RT one (None without)."""
+    found = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))
+    generic = [k for k in found if "-rt-" not in k]
+    rt = [k for k in found if "-rt-" in k]
+    if not generic:
+        raise SystemExit(f"{root}/boot has no generic kernel")
+    return {"kernel": generic[-1], "rt_kernel": rt[-1] if rt else None}
+
+
+def kernel_files(root: Path, info: dict) -> dict[str, tuple[Path, Path]]:
+    """"generic" (and "rt" when the image has one) → that kernel's (vmlinuz, initrd) in the rootfs."""
+    return {kind: (root / f"boot/vmlinuz-{info[key]}", root / f"boot/initrd.img-{info[key]}")
+            for kind, key in (("generic", "kernel"), ("rt", "rt_kernel")) if info.get(key)}
 
 
 def database_server(root: Path, sysd: Path, log) -> None:
@@ -185,9 +200,9 @@ def make_esp(root: Path, work: Path, info: dict, arch: str, root_uuid: str) -> P
         env=env)
     efi = root / f"usr/lib/systemd/boot/efi/systemd-boot{a['efi_arch']}.efi"
     run(["mcopy", *img, str(efi), f"::/EFI/BOOT/BOOT{a['efi_arch'].upper()}.EFI"], env=env)
-    kver = info["kernel"]
-    run(["mcopy", *img, str(root / f"boot/vmlinuz-{kver}"), "::/EFI/egret/a/vmlinuz"], env=env)
-    run(["mcopy", *img, str(root / f"boot/initrd.img-{kver}"), "::/EFI/egret/a/initrd.img"], env=env)
+    for kind, paths in kernel_files(root, info).items():
+        for name, path in zip(KERNEL_FILES[kind], paths):
+            run(["mcopy", *img, str(path), f"::/EFI/egret/a/{name}"], env=env)
     (work / "loader.conf").write_text("timeout 0\neditor no\n")
     (work / "egret-1-a.conf").write_text(entry_text(info["version"], "a", root_uuid, info["console"]))
     (work / "release.json").write_text(json.dumps(info, indent=1))
@@ -233,10 +248,9 @@ def sha256(path: Path) -> str:
 
 
 def make_bundle(out: Path, root_img: Path, root: Path, info: dict, key) -> None:
-    """The A/B update: zstd root image + kernel + initrd + manifest, every member in SHA256SUMS, signed."""
-    kver = info["kernel"]
-    bundle.make_bundle(out, root_img, root / f"boot/vmlinuz-{kver}", root / f"boot/initrd.img-{kver}", info["version"],
-         info["arch"], key=key)
+    """The A/B update: zstd root image + kernels + initrds + manifest, every member in SHA256SUMS, signed."""
+    files = kernel_files(root, info)
+    bundle.make_bundle(out, root_img, *files["generic"], info["version"], info["arch"], key=key, rt=files.get("rt"))
 
 
 def version_string() -> str:
@@ -313,8 +327,7 @@ def bare_customize(root: Path, arch: str) -> dict:
     (root / "etc/fstab").write_text("")
     (root / "etc/hostname").write_text("bare\n")
     run(["systemctl", f"--root={root}", "enable", "bare-marker.service"], capture_output=True)
-    kver = sorted(p.name[len("vmlinuz-"):] for p in (root / "boot").glob("vmlinuz-*"))[-1]
-    return {"version": "bare", "arch": arch, "kernel": kver, "console": rootfs.ARCHES[arch]["console"]}
+    return {"version": "bare", "arch": arch, **kernels(root), "console": rootfs.ARCHES[arch]["console"]}
 
 
 def main(argv=None) -> int:

@@ -49,6 +49,23 @@ ExecStart={PY} -m firstboot.console
 WantedBy=multi-user.target
 """
 
+# at every boot (IRQ affinity and the governor do not survive one) and when the wizard sets the profile (a restart)
+REALTIME_UNIT = f"""\
+[Unit]
+Description=Egret real-time profile: IRQ affinity and CPU governor now, the kernel and its arguments for the next boot
+After=local-fs.target egret-state.service
+RequiresMountsFor=/boot/efi /var/lib/egret
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+Environment=EGRET_STATE_DIR=/var/lib/egret EGRET_CONFIG_DIR=/etc/egret
+ExecStart={EGRET} realtime apply
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 
 def health_unit(service_units: list[str]) -> str:
     after = " ".join(["egret-state.service", *service_units])

@@ -11,12 +11,12 @@ from pathlib import Path
 from appliance.debian import MIRROR, SUITE  # the test guests (appliance/testing/cloudguest.py) use the same
 
 # bump when the hooks below change meaning, so cached rootfs trees are rebuilt
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 
 ARCHES = {
-    "amd64": {"kernel": "linux-image-amd64", "qemu": "qemu-system-x86", "efi_arch": "x64",
+    "amd64": {"kernel": "linux-image-amd64", "rt_kernel": "linux-image-rt-amd64", "qemu": "qemu-system-x86", "efi_arch": "x64",
               "root_type": "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709", "console": "ttyS0"},
-    "arm64": {"kernel": "linux-image-arm64", "qemu": "qemu-system-arm", "efi_arch": "aa64",
+    "arm64": {"kernel": "linux-image-arm64", "rt_kernel": "linux-image-rt-arm64", "qemu": "qemu-system-arm", "efi_arch": "aa64",
               "root_type": "B921B045-1DF0-41C3-AF44-4C6F280D3FAE", "console": "ttyAMA0"},
 }
 
@@ -36,11 +36,14 @@ PACKAGES = [
     "postgresql",
     # the timing service's PTP daemons (ptp4l, phc2sys, pmc)
     "linuxptp",
+    # cyclictest, for bench/realtime.py inside the box
+    "rt-tests",
 ]
 
 
 def packages(arch: str) -> list[str]:
-    return PACKAGES + [ARCHES[arch]["kernel"], ARCHES[arch]["qemu"]]
+    # both kernels, side by side: the real-time profile boots the PREEMPT_RT one (appliance/realtime.py)
+    return PACKAGES + [ARCHES[arch]["kernel"], ARCHES[arch]["rt_kernel"], ARCHES[arch]["qemu"]]
 
 
 def cache_key(arch: str) -> str:
@@ -66,6 +69,9 @@ def build_rootfs(arch: str, cache_dir: Path, log=print) -> Path:
         "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--aptopt=APT::Install-Recommends \"false\"",
         "--customize-hook=chroot \"$1\" apt-get clean",
+        # two kernels' modules are 800 MB uncompressed; kmod reads zstd (the initrds, made earlier, keep theirs)
+        "--customize-hook=chroot \"$1\" sh -c 'find /usr/lib/modules -name \"*.ko\" -print0 | "
+        "xargs -0 -P2 -n64 zstd -q --rm -9 && for k in $(ls /usr/lib/modules); do depmod \"$k\"; done'",
         "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/*",
         SUITE, str(tmp), MIRROR,
     ]

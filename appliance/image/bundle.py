@@ -1,4 +1,4 @@
-"""Create A/B update bundles: a tar of root.img.zst, kernel, initrd, egret-update.json, SHA256SUMS and its signature."""
+"""Create A/B update bundles: a tar of root.img.zst, kernel(s), initrd(s), egret-update.json, SHA256SUMS, its signature."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,9 @@ from appliance.image.progress import sha256_file
 
 
 def make_bundle(out: Path, root_img: Path, kernel: Path, initrd: Path, version: str, arch: str = "amd64",
-                cmdline: str = "", key=None) -> Path:
-    """key: the Ed25519 private key that signs SHA256SUMS (None only for tests of unsigned bundles)."""
+                cmdline: str = "", key=None, rt: tuple[Path, Path] | None = None) -> Path:
+    """key: the Ed25519 private key that signs SHA256SUMS (None only for tests of unsigned bundles); rt: the
+    PREEMPT_RT kernel and its initrd, when the image carries them."""
     with tempfile.TemporaryDirectory(prefix="egret-bundle-") as tmp:
         work = Path(tmp)
         zst = work / "root.img.zst"
@@ -22,6 +23,9 @@ def make_bundle(out: Path, root_img: Path, kernel: Path, initrd: Path, version: 
         manifest = {"version": version, "arch": arch, "kernel": "vmlinuz", "initrd": "initrd.img", "cmdline": cmdline,
                     "root": {"file": "root.img.zst", "size": root_img.stat().st_size,
                              "sha256": sha256_file(root_img)}}
+        if rt is not None:
+            members.update({"vmlinuz-rt": Path(rt[0]), "initrd-rt.img": Path(rt[1])})
+            manifest.update({"kernel_rt": "vmlinuz-rt", "initrd_rt": "initrd-rt.img"})
         (work / "egret-update.json").write_text(json.dumps(manifest, indent=1))
         members["egret-update.json"] = work / "egret-update.json"
         (work / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {n}\n" for n, p in members.items()))

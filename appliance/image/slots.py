@@ -31,6 +31,11 @@ SUMS = "SHA256SUMS"
 SIG = "SHA256SUMS.sig"
 
 
+# a slot's folder on the ESP (EFI/egret/<slot>/) holds its kernel and initrd under these names, the PREEMPT_RT
+# pair beside the generic one when the image carries it; the entry's `linux`/`initrd` lines pick one
+KERNEL_FILES = {"generic": ("vmlinuz", "initrd.img"), "rt": ("vmlinuz-rt", "initrd-rt.img")}
+
+
 class UpdateError(RuntimeError):
     """The update was refused before anything was written, or writing it failed."""
 
@@ -100,6 +105,7 @@ class Source:
     cmdline_extra: str
     workdir: tempfile.TemporaryDirectory
     signer: str = ""
+    rt: bool = False        # the workdir also holds the PREEMPT_RT kernel and its initrd (kernel_rt, initrd_rt)
 
 
 def _verify_bundle(path: str, keys: list) -> dict:
@@ -148,8 +154,10 @@ def _verify_bundle(path: str, keys: list) -> dict:
 def open_bundle(path: str, keys: list) -> Source:
     manifest = _verify_bundle(path, keys)
     work = tempfile.TemporaryDirectory(prefix="egret-update-")
+    # the PREEMPT_RT pair is optional (bundles of images without it); both or neither
+    rt = "kernel_rt" in manifest and "initrd_rt" in manifest
     with tarfile.open(path, "r:") as tar:
-        for key in ("kernel", "initrd"):
+        for key in ("kernel", "initrd") + (("kernel_rt", "initrd_rt") if rt else ()):
             member = tar.getmember(manifest[key])
             with tar.extractfile(member) as src, open(Path(work.name) / key, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -182,7 +190,7 @@ def open_bundle(path: str, keys: list) -> Source:
 
     return Source(version=manifest["version"], root_size=int(root["size"]), root_sha256=root["sha256"].lower(),
                   open_root=open_root, kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd",
-                  cmdline_extra=manifest.get("cmdline", ""), workdir=work, signer=manifest["_signer"])
+                  cmdline_extra=manifest.get("cmdline", ""), workdir=work, signer=manifest["_signer"], rt=rt)
 
 
 def open_disk_image(path: str, keys: list) -> Source:
@@ -203,9 +211,14 @@ def open_disk_image(path: str, keys: list) -> Source:
     esp = gpt.by_name(path, "esp")
     work = tempfile.TemporaryDirectory(prefix="egret-update-")
     env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    def copy_out(member: str, name: str) -> bool:
+        return subprocess.run(["mcopy", "-n", "-i", f"{path}@@{esp.start}", f"::/EFI/egret/a/{member}",
+                               str(Path(work.name) / name)], env=env, capture_output=True).returncode == 0
     for name, member in (("kernel", "vmlinuz"), ("initrd", "initrd.img")):
-        subprocess.run(["mcopy", "-n", "-i", f"{path}@@{esp.start}", f"::/EFI/egret/a/{member}",
-                        str(Path(work.name) / name)], check=True, env=env, capture_output=True)
+        if not copy_out(member, name):
+            work.cleanup()
+            raise UpdateError(f"{path}: its ESP has no EFI/egret/a/{member}; nothing written")
+    rt = copy_out("vmlinuz-rt", "kernel_rt") and copy_out("initrd-rt.img", "initrd_rt")
     info = {}
     try:
         out = subprocess.run(["mtype", "-i", f"{path}@@{esp.start}", "::/EFI/egret/release.json"], env=env,
@@ -230,7 +243,7 @@ def open_disk_image(path: str, keys: list) -> Source:
     return Source(version=info.get("version", "unknown"), root_size=root.size,
                   root_sha256=sha256_file(path, size=root.size, offset=root.start), open_root=open_root,
                   kernel=Path(work.name) / "kernel", initrd=Path(work.name) / "initrd", cmdline_extra="",
-                  workdir=work, signer=signer)
+                  workdir=work, signer=signer, rt=rt)
 
 
 def open_source(path: str, keys: list | None = None) -> Source:
@@ -245,10 +258,32 @@ def open_source(path: str, keys: list | None = None) -> Source:
 
 # ---------------------------------------------------------------- apply, bless
 
-def entry_text(version: str, slot: str, partuuid: str, console: str, extra: str = "") -> str:
+def entry_text(version: str, slot: str, partuuid: str, console: str, extra: str = "", kernel: str = "generic") -> str:
     options = f"root=PARTUUID={partuuid} rw console={console},115200 egret.slot={slot} {extra}".strip()
+    linux, initrd = KERNEL_FILES[kernel]
     return (f"title Egret {version} (slot {slot})\nversion {version}\n"
-            f"linux /EFI/egret/{slot}/vmlinuz\ninitrd /EFI/egret/{slot}/initrd.img\noptions {options}\n")
+            f"linux /EFI/egret/{slot}/{linux}\ninitrd /EFI/egret/{slot}/{initrd}\noptions {options}\n")
+
+
+def entry_kernel(text: str) -> str:
+    """Which of the slot's kernels an entry boots ("generic" or "rt")."""
+    for line in text.splitlines():
+        if line.startswith("linux "):
+            name = line.split()[1].rsplit("/", 1)[-1]
+            return next((k for k, (linux, _) in KERNEL_FILES.items() if linux == name), "generic")
+    return "generic"
+
+
+def with_kernel(text: str, kernel: str) -> str:
+    """An entry's text booting the slot's `kernel` ("generic" or "rt") instead of the one it named."""
+    out = []
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("linux", "initrd"):
+            folder = value.strip().rsplit("/", 1)[0]
+            line = f"{key} {folder}/{KERNEL_FILES[kernel][0 if key == 'linux' else 1]}"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 # The box's own kernel arguments (the real-time profile's: appliance/realtime.kernel_args) are a second `options`
@@ -290,16 +325,24 @@ def _fsync_write(path: Path, text: str) -> None:
     _fsync_replace(tmp, path)
 
 
-def set_profile_args(esp: Path, args: list[str]) -> list[str]:
-    """Every Egret boot entry carries `args` as the box's profile line; returns the entries that changed."""
-    changed = []
+def has_rt_kernel(esp: Path, slot: str) -> bool:
+    return all((esp / "EFI" / "egret" / slot / name).is_file() for name in KERNEL_FILES["rt"])
+
+
+def set_profile(esp: Path, args: list[str], rt: bool) -> tuple[list[str], list[str]]:
+    """Every Egret boot entry carries `args` as the box's profile line and boots the PREEMPT_RT kernel when `rt`
+    (and its slot has one). Returns the entries that changed and those that want an RT kernel their slot lacks."""
+    changed, lacking = [], []
     for e in entries(esp):
         text = e.path.read_text()
-        new = with_profile_args(text, args)
+        kernel = "rt" if rt and has_rt_kernel(esp, e.slot) else "generic"
+        if rt and kernel != "rt":
+            lacking.append(e.path.name)
+        new = with_profile_args(with_kernel(text, kernel), args)
         if new != text:
             _fsync_write(e.path, new)
             changed.append(e.path.name)
-    return changed
+    return changed, lacking
 
 
 def _fsync_copy(src: Path, dst: Path) -> None:
@@ -334,24 +377,31 @@ def apply(source_path: str, *, disk: str, esp: Path, current: str, tries: int = 
         readback = sha256_file(disk, size=written, offset=part.start)
         if readback != digest:
             raise UpdateError(f"slot {target}: read-back sha256 {readback} differs; the current slot is untouched")
-        _fsync_copy(src.kernel, esp / "EFI" / "egret" / target / "vmlinuz")
-        _fsync_copy(src.initrd, esp / "EFI" / "egret" / target / "initrd.img")
+        folder = esp / "EFI" / "egret" / target
+        _fsync_copy(src.kernel, folder / KERNEL_FILES["generic"][0])
+        _fsync_copy(src.initrd, folder / KERNEL_FILES["generic"][1])
+        for name, staged in zip(KERNEL_FILES["rt"], ("kernel_rt", "initrd_rt")):
+            if src.rt:
+                _fsync_copy(Path(src.workdir.name) / staged, folder / name)
+            else:       # an older RT kernel left there would not match the new root's modules
+                (folder / name).unlink(missing_ok=True)
         existing = entries(esp)
-        # the box's profile (kernel arguments of the slot running now) goes on with the new slot
+        # the box's profile (the kernel and arguments of the slot running now) goes on with the new slot
         running = next((e for e in existing if e.slot == current), None)
         carried = profile_args(running.path.read_text()) if running else []
+        kernel = "rt" if running and entry_kernel(running.path.read_text()) == "rt" and src.rt else "generic"
         for e in existing:
             if e.slot == target:
                 e.path.unlink()
         n = max((e.n for e in existing), default=0) + 1
         entry = esp / "loader" / "entries" / f"egret-{n}-{target}+{tries}.conf"
         entry.parent.mkdir(parents=True, exist_ok=True)
-        _fsync_write(entry, with_profile_args(entry_text(src.version, target, part.uuid, console, src.cmdline_extra),
-                                              carried))
+        _fsync_write(entry, with_profile_args(entry_text(src.version, target, part.uuid, console, src.cmdline_extra,
+                                                         kernel), carried))
         if part.name != f"root-{target}":
             gpt.set_name(disk, part.number, f"root-{target}")
         return {"slot": target, "entry": entry.name, "version": src.version, "bytes": written, "sha256": digest,
-                "tries": tries, "signed_by": src.signer}
+                "tries": tries, "signed_by": src.signer, "kernel": kernel}
     finally:
         src.workdir.cleanup()
 

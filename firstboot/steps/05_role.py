@@ -1,11 +1,12 @@
-"""Step 5: the box's role: standalone, new site cluster, join a cluster (token) or enrol in a hub (URL + token)."""
+"""Step 5: the box's role: standalone, new site cluster, join a cluster (token) or enrol in a hub (URL + token),
+and whether it runs the real-time profile (appliance/realtime.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlparse
 
-from appliance import config, jointoken
-from firstboot import steps  # its registry (BY_NAME) is read at call time, after every step has loaded
+from appliance import config, jointoken, realtime
+from firstboot import steps, tomlwrite  # its registry (BY_NAME) is read at call time, after every step has loaded
 from firstboot.steps import StepError, check_schema
 
 NAME = "role"
@@ -20,6 +21,9 @@ SCHEMA = {
         "token": {"type": "string", "maxLength": 4096},
         "hub_url": {"type": "string", "maxLength": 512},
         "fingerprint_confirmed": {"type": "boolean"},
+        "realtime": {"type": "boolean"},
+        "isolated_cpus": {"type": "string", "maxLength": 64},
+        "hugepages_2m": {"type": "integer", "minimum": 0, "maximum": 1 << 20},
     },
     "required": ["role"],
     "additionalProperties": False,
@@ -30,13 +34,32 @@ def from_form(form) -> dict:
         if form.get(key, "").strip():
             out[key] = form.get(key, "").strip()
     out["fingerprint_confirmed"] = form.get("fingerprint_confirmed") in ("on", "true", "1")
+    out["realtime"] = form.get("realtime") in ("on", "true", "1")
+    if out["realtime"]:
+        out["isolated_cpus"] = form.get("isolated_cpus", "").strip()
+        pages = form.get("hugepages_2m", "").strip() or "0"
+        out["hugepages_2m"] = int(pages) if pages.isdigit() else pages     # the schema names what is wrong
     return out
+
+
+def _realtime(answers: dict) -> dict | None:
+    """The real-time profile's settings ([service.realtime]); None when the box does without."""
+    if not answers.get("realtime"):
+        return None
+    isolated, pages = answers.get("isolated_cpus", ""), answers.get("hugepages_2m", 0)
+    for field, message in realtime.problems(isolated, pages, realtime.possible_cpus(), realtime.memory_kib()):
+        raise StepError(field, message)
+    return {"enabled": True, "isolated_cpus": realtime.cpulist(realtime.parse_cpulist(isolated)),
+            "hugepages_2m": pages}
 
 
 def validate(answers: dict, ctx) -> dict:
     check_schema(answers, SCHEMA)
     role = answers["role"]
     out = {"role": role}
+    profile = _realtime(answers)
+    if profile:
+        out["realtime"] = profile
     if role == "cluster":
         name = answers.get("site_name", "")
         problem = steps.BY_NAME["box"].hostname_problem(name) if name else "A site name is required."
@@ -83,6 +106,11 @@ def summary(answers: dict) -> list[tuple[str, str]]:
     label = {"standalone": "Standalone box", "cluster": f"First node of new site '{answers.get('site_name')}'",
              "join": "Join a site cluster", "enrol": "Enrol in a federation hub"}[answers["role"]]
     rows = [("Role", label)]
+    profile = answers.get("realtime")
+    if profile:
+        rows.append(("Real-time profile", f"PREEMPT_RT kernel (after a reboot); isolated CPUs: "
+                                          f"{profile['isolated_cpus'] or 'none'}; 2 MB huge pages: "
+                                          f"{profile['hugepages_2m']}"))
     if answers.get("ca_fingerprint"):
         rows += [("Peer", ", ".join(answers["peer"])),
                  ("Peer CA", jointoken.pretty_fingerprint(answers["ca_fingerprint"])),
@@ -108,12 +136,16 @@ def config_sections(answers: dict, ctx) -> dict:
 
 
 def apply(answers: dict, ctx):
-    """Found the site, join it, or enrol in the hub, with the settings the box will run with."""
+    """The real-time profile into place; found the site, join it, or enrol in the hub, with the settings the box
+    will run with."""
     role = answers["role"]
-    if role == "standalone":
-        return None
-    settings = steps.planned_settings(ctx)[0]
     record = {"role": role}
+    if answers.get("realtime"):
+        record["realtime"] = _write_profile(ctx, answers["realtime"])
+        ctx.services.apply_realtime(ctx.settings)
+    if role == "standalone":
+        return record if "realtime" in record else None
+    settings = steps.planned_settings(ctx)[0]
     if role == "cluster":
         founded = ctx.membership.found(settings, answers["site_name"]) or {}
         move = founded.get("move") or {}
@@ -129,17 +161,36 @@ def apply(answers: dict, ctx):
     return record
 
 
+def _write_profile(ctx, section: dict) -> dict:
+    """The profile's own settings file; returns what undo needs to put the previous one back."""
+    path = ctx.settings.config_dir / realtime.CONFIG_FILE
+    previous = path.read_text() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomlwrite.dumps({"service": {"realtime": section}},
+                                    header="The real-time profile, chosen in the first-boot wizard."))
+    return {"previous": previous}
+
+
 def _database_url(settings) -> str:
     """database_url as the box's settings files now say (the founding wrote one; never kept in the wizard's state)."""
     return config.load(env={"EGRET_CONFIG_DIR": str(settings.config_dir)}, state_dir=settings.state_dir).database_url
 
 
 def undo(record: dict, ctx) -> None:
-    """A failed apply leaves the box standalone: no site files, no certificates, no enrolment."""
+    """A failed apply leaves the box standalone: no site files, no certificates, no enrolment; and the profile
+    it had (the boot entries as they were)."""
     if record["role"] == "enrol":
         ctx.membership.unenrol(ctx.settings)
-    else:
+    elif record["role"] in ("cluster", "join"):
         ctx.membership.leave(ctx.settings)
+    if "realtime" in record:
+        previous = record["realtime"]["previous"]
+        path = ctx.settings.config_dir / realtime.CONFIG_FILE
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(previous)
+        ctx.services.apply_realtime(ctx.settings)
     if record.get("settings_file"):
         Path(record["settings_file"]).unlink(missing_ok=True)
         ctx.settings = config.replace(ctx.settings, database_url="")

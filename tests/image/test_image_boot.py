@@ -41,7 +41,8 @@ ANSWERS = {
     # the address QEMU's user network gives the guest, made static (the wizard's network step, live)
     "network": {"mode": "static", "address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": ["10.0.2.3"]},
     "storage": {"assignments": {}},
-    "role": {"role": "cluster", "site_name": "lab"},
+    # and the real-time profile (huge pages only: this guest has no CPUs to spare), which the wizard puts in place
+    "role": {"role": "cluster", "site_name": "lab", "realtime": True, "hugepages_2m": 8},
 }
 
 LATE_HOOK = r"""
@@ -53,7 +54,7 @@ if [ -e /var/lib/egret/boot-test-note ]; then
   echo "second-boot note=$(cat /var/lib/egret/boot-test-note) dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
   echo "second-boot listening=$(listening)"
   echo "second-boot hostname=$(hostname) etc-hostname=$(cat /etc/hostname) mgmt=$(grep -h '^Address=' /etc/systemd/network/10-egret-mgmt.network)"
-  echo "second-boot realtime cmdline=$(grep -o 'hugepages[sz]*=[0-9A-Z]*' /proc/cmdline | tr '\n' ,) pages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) show=$(egret realtime show --json | compact)"
+  echo "second-boot realtime cmdline=$(grep -o 'hugepages[sz]*=[0-9A-Z]*' /proc/cmdline | tr '\n' ,) pages=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) kernel=$(uname -rv | tr ' ' _) show=$(egret realtime show --json | compact)"
   exit 0
 fi
 echo "pre-setup listening=$(listening) done=$(test -e /var/lib/egret/firstboot/setup-done && echo yes || echo no)"
@@ -69,8 +70,9 @@ echo "note-$$" > /var/lib/egret/boot-test-note
 echo "first-boot note=note-$$ dbs=$(cd /var/lib/egret && ls *.db | tr '\n' ,)"
 # the host creates share/reboot once its HTTP checks are done
 while [ ! -e /mnt/share/reboot ]; do sleep 1; done
-# the box's real-time profile (huge pages only: this guest has no CPUs to spare), into its boot entries
-printf '[service.realtime]\nenabled = true\nhugepages_2m = 8\n' > /etc/egret/realtime.toml
+# the wizard put the box's real-time profile into its boot entry (egret-realtime.service): nothing left to change
+entry=/boot/efi/loader/entries/egret-1-a.conf
+echo "realtime-entry linux=$(sed -n 's/^linux //p' $entry) initrd=$(sed -n 's/^initrd //p' $entry) unit=$(systemctl is-active egret-realtime.service)"
 echo "realtime-apply $(egret realtime apply --json | compact)"
 echo reboot-requested; systemctl reboot
 """
@@ -310,10 +312,13 @@ def test_state_survives_reboot(box):
     g = box["guest"]
     first = g.wait_for(r"first-boot note=(\S+) dbs=(\S*)", 600)
     (box["tmp"] / "share" / "reboot").write_text("1")
-    # before the reboot the box's real-time profile went into its boot entry (apply says a reboot is needed)
+    # the wizard's role step put the real-time profile into the boot entry: the PREEMPT_RT kernel beside the slot's
+    # generic one and the profile's arguments; apply again finds nothing to change, and says a reboot is needed
+    entry = g.wait_for(r"realtime-entry linux=(\S*) initrd=(\S*) unit=(\S+)", 300, first.end())
+    assert entry.groups() == ("/EFI/egret/a/vmlinuz-rt", "/EFI/egret/a/initrd-rt.img", "active"), entry.group(0)
     applied = json.loads(g.wait_for(r"realtime-apply (\{.*\})", 300, first.end()).group(1))
-    assert applied["entries_changed"] == ["egret-1-a.conf"] and applied["reboot_needed"], applied
-    assert applied["kernel_args"] == ["hugepagesz=2M", "hugepages=8"], applied
+    assert applied["entries_changed"] == [] and applied["entries_without_rt_kernel"] == [], applied
+    assert applied["reboot_needed"] and applied["kernel_args"] == ["hugepagesz=2M", "hugepages=8"], applied
     g.wait_for(r"reboot-requested", 120, first.end())
     # setup stays done: every unit starts by itself, and the boot assessment waits for all of them
     again = g.wait_for(r"EGRET-MARKER healthy uptime=\S+ slot=a units=(\S+) blessed=\S+ setup=(\w+)", 900,
@@ -328,12 +333,12 @@ def test_state_survives_reboot(box):
     assert box_conf.groups() == ("egret-box", "egret-box", "Address=10.0.2.15/24"), box_conf.group(0)
     # every service's database is on the data partition (none when the image has no database-backed unit)
     assert all(f"{u}.db" in first.group(2) for u in box["info"]["units"] if u in ("identity", "storage")), first.group(0)
-    # the boot entry gave the kernel the profile's arguments, and the kernel its huge pages: all that differs from
-    # the profile now is the kernel itself (the image has no PREEMPT_RT kernel yet)
-    rt = g.wait_for(r"second-boot realtime cmdline=(\S*) pages=(\d+) show=(\{.*\})", 120, second.end())
+    # the box came back on the PREEMPT_RT kernel with the profile's arguments and its huge pages: the profile matches
+    rt = g.wait_for(r"second-boot realtime cmdline=(\S*) pages=(\d+) kernel=(\S+) show=(\{.*\})", 120, second.end())
     assert rt.group(1, 2) == ("hugepagesz=2M,hugepages=8,", "8"), rt.group(0)
-    differs = [f["item"] for f in json.loads(rt.group(3))["findings"] if not f["ok"]]
-    assert differs == ["PREEMPT_RT kernel"], rt.group(3)
+    assert "-rt-" in rt.group(3) and "PREEMPT_RT" in rt.group(3), rt.group(3)
+    shown = json.loads(rt.group(4))
+    assert shown["matches"] and not shown["reboot_needed"], shown["findings"]
     for name, port in box["ports"].items():
         assert get(healthz(box, name))[0] == 200, name
     assert json.loads(issue_token(box).stdout)["id"]  # admin, keys, catalog and certificate came back

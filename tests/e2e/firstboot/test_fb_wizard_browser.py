@@ -152,10 +152,20 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     shot("role-join-unreachable")
     browser.get(box.url(box.lan.new_ip, "/step/role"))
     browser.find_element(By.ID, "role-standalone").click()
+    # the real-time profile, with a CPU this box does not have: refused, naming the field
+    browser.find_element(By.ID, "f-realtime").click()
+    _fill(browser, "f-isolated_cpus", "99")
+    _primary(browser)
+    WebDriverWait(browser, 30).until(lambda d: "there is no CPU 99" in d.page_source)
+    assert browser.find_element(By.ID, "f-isolated_cpus").get_attribute("aria-invalid") == "true"
+    shot("role-realtime-refused")
+    _fill(browser, "f-isolated_cpus", "")
+    _fill(browser, "f-hugepages_2m", "2")
     _primary(browser)
     _wait_url(browser, "/step/apply")
     review = browser.find_element(By.TAG_NAME, "main").text
     assert "edge-e2e" in review and f"{box.lan.new_ip}/24" in review and "TOTP enrolled" in review
+    assert "Real-time profile" in review and "2 MB huge pages: 2" in review
     shot("review")
     _primary(browser)
     _wait_url(browser, "/progress")
@@ -198,6 +208,9 @@ def test_standalone_setup_in_the_browser_then_openstack_token(make_box, make_bro
     assert conf["public_host"] == box.lan.new_ip and conf["service"]["box"]["hostname"] == "edge-e2e"
     assert (box.root / "etc" / "hostname").read_text() == "edge-e2e\n"
     assert (box.root / "etc" / "timezone").read_text() == "Europe/Paris\n"
+    # the profile has a settings file of its own (egret-realtime.service reads it on an image; not run here)
+    profile = tomllib.loads((box.state / "etc" / "realtime.toml").read_text())["service"]["realtime"]
+    assert profile == {"enabled": True, "isolated_cpus": "", "hugepages_2m": 2}
     # a phone-sized view of the dashboard
     browser.set_window_size(390, 844)
     browser.save_screenshot(str(shot.dir / "99-done-phone.png"))

@@ -17,13 +17,16 @@ MATCHING_CMDLINE = ("BOOT_IMAGE=/vmlinuz-6.1.0-rt-amd64 root=/dev/vda2 isolcpus=
                     "nohz_full=2-3 rcu_nocbs=2-3 irqaffinity=0-1 hugepagesz=2M hugepages=512")
 
 
-def system(tmp_path: Path, *, rt=True, cmdline=MATCHING_CMDLINE, isolated="2-3", irq="3", pages=512,
+def system(tmp_path: Path, *, rt="sysfs", cmdline=MATCHING_CMDLINE, isolated="2-3", irq="3", pages=512,
            governor="performance") -> Path:
-    files = {"sys/devices/system/cpu/possible": "0-3", "proc/cmdline": cmdline,
+    """rt: "sysfs" (the RT patch set's /sys/kernel/realtime), "version" (only the version string says it), False."""
+    files = {"proc/sys/kernel/version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)","sys/devices/system/cpu/possible": "0-3", "proc/cmdline": cmdline,
              "sys/devices/system/cpu/isolated": isolated, "proc/irq/default_smp_affinity": irq,
              "proc/irq/24/smp_affinity": "f", "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages": str(pages)}
-    if rt:
+    if rt == "sysfs":
         files["sys/kernel/realtime"] = "1"
+    elif rt == "version":
+        files["proc/sys/kernel/version"] = "#1 SMP PREEMPT_RT Debian 6.1.176-1 (2026-07-02)"
     for cpu in range(4):
         files[f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor"] = governor
     for rel, text in files.items():
@@ -88,7 +91,7 @@ def test_pinned_guests_get_the_isolated_cpus(tmp_path):
 def test_apply_puts_the_arguments_into_the_boot_entries_and_a_reboot_makes_it_match(tmp_path, capsys):
     settings = make_settings(tmp_path / "state", service={"realtime": {
         "enabled": True, "isolated_cpus": "2-3", "hugepages_2m": 512}})
-    root = system(tmp_path / "root", cmdline="BOOT_IMAGE=/vmlinuz root=/dev/vda2", irq="f", pages=0)
+    root = system(tmp_path / "root", rt=False, cmdline="BOOT_IMAGE=/vmlinuz root=/dev/vda2", irq="f", pages=0)
     esp = tmp_path / "esp"
     (esp / "loader" / "entries").mkdir(parents=True)
     entry = esp / "loader" / "entries" / "egret-1-a.conf"
@@ -100,6 +103,15 @@ def test_apply_puts_the_arguments_into_the_boot_entries_and_a_reboot_makes_it_ma
         return json.loads(capsys.readouterr().out)
     done = run(realtimecli.cmd_realtime_apply)
     assert done["entries_changed"] == ["egret-1-a.conf"] and "proc/irq/24/smp_affinity" in done["runtime_changed"]
+    # the slot has no PREEMPT_RT kernel beside its generic one: the entry keeps the generic kernel, and says so
+    assert done["entries_without_rt_kernel"] == ["egret-1-a.conf"]
+    assert slots.entry_kernel(entry.read_text()) == "generic"
+    for name in slots.KERNEL_FILES["rt"]:
+        (esp / "EFI/egret/a").mkdir(parents=True, exist_ok=True)
+        (esp / "EFI/egret/a" / name).write_bytes(b"rt")
+    done = run(realtimecli.cmd_realtime_apply)
+    assert done["entries_changed"] == ["egret-1-a.conf"] and done["entries_without_rt_kernel"] == []
+    assert "linux /EFI/egret/a/vmlinuz-rt\ninitrd /EFI/egret/a/initrd-rt.img\n" in entry.read_text()
     assert slots.profile_args(entry.read_text()) == done["kernel_args"] == [
         "isolcpus=managed_irq,domain,2-3", "nohz_full=2-3", "rcu_nocbs=2-3", "irqaffinity=0-1", "hugepagesz=2M",
         "hugepages=512"]
@@ -107,6 +119,8 @@ def test_apply_puts_the_arguments_into_the_boot_entries_and_a_reboot_makes_it_ma
     # "the reboot": the loader joined the entry's options lines, the kernel reserved the pages
     (root / "proc/cmdline").write_text("BOOT_IMAGE=/vmlinuz root=/dev/vda2 " + " ".join(done["kernel_args"]))
     (root / "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").write_text("512")
+    # the entry's kernel now runs: a mainline-style PREEMPT_RT kernel says so only in its version string
+    (root / "proc/sys/kernel/version").write_text("#1 SMP PREEMPT_RT Debian 6.1.176-1 (2026-07-02)\n")
     shown = run(realtimecli.cmd_realtime_show)
     assert shown["matches"] and not shown["reboot_needed"], shown["findings"]
     assert run(realtimecli.cmd_realtime_apply)["entries_changed"] == []            # nothing left to do
@@ -114,7 +128,7 @@ def test_apply_puts_the_arguments_into_the_boot_entries_and_a_reboot_makes_it_ma
     off = make_settings(tmp_path / "state2", service={"realtime": {"enabled": False}})
     assert realtimecli.cmd_realtime_apply(args, off) == 0
     assert json.loads(capsys.readouterr().out)["entries_changed"] == ["egret-1-a.conf"]
-    assert slots.profile_args(entry.read_text()) == []
+    assert slots.profile_args(entry.read_text()) == [] and slots.entry_kernel(entry.read_text()) == "generic"
     # no boot entries of ours (a dev machine, NixOS): said so, nothing written
     args.esp, args.json = tmp_path / "none", False
     assert realtimecli.cmd_realtime_apply(args, settings) == 0

@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from appliance import jointoken
+from appliance import config, jointoken
 from firstboot import create_app
 from firstboot.steps import BY_NAME
 from firstboot.system.fake import FakeSystem
@@ -261,3 +261,27 @@ def test_management_vlan_is_persisted_as_a_networkd_netdev(tmp_path):
     assert (net / "11-egret-mgmt-vlan.network").read_text() == "[Match]\nName=eno1.42\n\n[Network]\nDHCP=yes\n"
     system.restore_files(previous)
     assert list(net.iterdir()) == []
+
+
+REALTIME_ROLE = {"role": "standalone", "realtime": True, "isolated_cpus": "1", "hugepages_2m": 8}
+
+
+def test_the_realtime_profile_is_written_and_put_in_place(unlocked):
+    unlocked.complete_steps(role=REALTIME_ROLE)
+    assert unlocked.apply_and_wait()["status"] == "done"
+    path = unlocked.settings.config_dir / "realtime.toml"
+    # its own settings file, there before egret-realtime.service (here the fake) read it
+    assert unlocked.services.realtime_applied == [path.read_text()]
+    loaded = config.load(env={"EGRET_CONFIG_DIR": str(unlocked.settings.config_dir)},
+                         state_dir=unlocked.settings.state_dir)
+    assert loaded.section("realtime") == {"enabled": True, "isolated_cpus": "1", "hugepages_2m": 8}
+
+
+def test_a_failed_setup_takes_the_realtime_profile_back(unlocked):
+    path = unlocked.settings.config_dir / "realtime.toml"
+    unlocked.services.fail_start["compute"] = "compute would not start"
+    unlocked.complete_steps(role=REALTIME_ROLE)
+    assert unlocked.apply_and_wait()["status"] == "failed"
+    # applied, then applied again without it: the boot entries are as they were
+    assert not path.exists() and len(unlocked.services.realtime_applied) == 2
+    assert "enabled = true" in unlocked.services.realtime_applied[0] and unlocked.services.realtime_applied[1] == ""

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from appliance import jointoken
+from appliance import jointoken, realtime
 from firstboot.steps import BY_NAME
 
 PASSWORD = "Correct-Horse-9"
@@ -203,3 +203,35 @@ def test_unknown_step_and_non_object_body(unlocked):
     assert r.status_code == 400 and r.json["error"]["field"] == "step"
     r = unlocked.client.post("/api/steps/box", data="[1]", content_type="application/json")
     assert r.status_code == 400 and r.json["error"]["field"] == "/"
+
+
+def test_realtime_profile_settings_are_checked_against_this_box(unlocked, monkeypatch):
+    monkeypatch.setattr(realtime, "possible_cpus", lambda root=None: 4)
+    monkeypatch.setattr(realtime, "memory_kib", lambda root=None: 4 * 1024 * 1024)     # 4 GiB
+    base = {"role": "standalone", "realtime": True}
+    _bad(unlocked, "role", {**base, "isolated_cpus": "2-x"}, "isolated_cpus", "not a CPU list")
+    _bad(unlocked, "role", {**base, "isolated_cpus": "3-4"}, "isolated_cpus", "there is no CPU 4")
+    _bad(unlocked, "role", {**base, "isolated_cpus": "0-3"}, "isolated_cpus", "at least one CPU for the host")
+    _bad(unlocked, "role", {**base, "hugepages_2m": 1025}, "hugepages_2m", "more than half")
+    _bad(unlocked, "role", {**base, "hugepages_2m": -1}, "hugepages_2m", "minimum")
+    _bad(unlocked, "role", {**base, "hugepages_2m": "8"}, "hugepages_2m", "integer")
+    assert "role" not in unlocked.answers()                  # nothing kept from a refused answer
+    r = unlocked.post("role", {**base, "isolated_cpus": "3,2", "hugepages_2m": 1024})
+    assert r.status_code == 200, r.json
+    assert unlocked.answers()["role"]["realtime"] == {"enabled": True, "isolated_cpus": "2-3", "hugepages_2m": 1024}
+    # unticked, the other fields say nothing
+    assert unlocked.post("role", {"role": "standalone", "realtime": False, "isolated_cpus": "9"}).status_code == 200
+    assert "realtime" not in unlocked.answers()["role"]
+
+
+def test_realtime_profile_from_the_html_form(unlocked):
+    page = unlocked.client.get("/step/role")
+    assert b'name="realtime"' in page.data and b'name="isolated_cpus"' in page.data
+    csrf = page.data.split(b'name="csrf" value="')[1].split(b'"')[0].decode()
+    r = unlocked.client.post("/step/role", data={"csrf": csrf, "role": "standalone", "realtime": "on",
+                                                 "isolated_cpus": "1", "hugepages_2m": "abc"})
+    assert r.status_code == 400 and b"hugepages_2m" in r.data and b"integer" in r.data
+    r = unlocked.client.post("/step/role", data={"csrf": csrf, "role": "standalone", "realtime": "on",
+                                                 "isolated_cpus": "1", "hugepages_2m": "4"})
+    assert r.status_code in (302, 303), r.data[:300]
+    assert unlocked.answers()["role"]["realtime"] == {"enabled": True, "isolated_cpus": "1", "hugepages_2m": 4}

@@ -263,3 +263,17 @@ def test_share_state_dir_gives_the_group_what_root_created(tmp_path):
     assert stat.S_IMODE(os.stat("/etc/hostname").st_mode) == before  # a symlink is never followed
     assert mode(state / "credential-keys") == 0o700 and mode(state / "credential-keys" / "0") == 0o600
     assert share_state_dir(state, group="no-such-group-here") == 0
+
+
+def test_the_realtime_profile_is_put_in_place_by_its_root_unit(ports_settings):
+    calls = []
+
+    def ctl(args, timeout=60.0):
+        calls.append(args)
+        failed = args == ["restart", "egret-realtime.service"] and len(calls) > 1
+        return subprocess.CompletedProcess(args, 1 if failed else 0, "", "Job failed." if failed else "")
+    sd = SystemdServices(systemctl=ctl)
+    assert "reboot" in sd.apply_realtime(ports_settings)
+    assert calls == [["restart", "egret-realtime.service"]]      # a restart: the oneshot runs again each time
+    with pytest.raises(RuntimeError, match="egret-realtime.service failed: Job failed.*journalctl -u egret-realtime"):
+        sd.apply_realtime(ports_settings)

@@ -55,14 +55,16 @@ def box(tmp_path):
     return {"disk": disk, "esp": esp, "uuids": uuids, "tmp": tmp_path}
 
 
-def bundle(tmp: Path, payload: bytes, version: str = "2.0", name: str = "u.tar", key="build") -> Path:
+def bundle(tmp: Path, payload: bytes, version: str = "2.0", name: str = "u.tar", key="build", rt=False) -> Path:
+    """rt: the bundle carries a PREEMPT_RT kernel and initrd too."""
     root = tmp / f"root-{version}.img"
     root.write_bytes(payload)
-    (tmp / "vmlinuz").write_bytes(b"kernel-" + version.encode())
-    (tmp / "initrd").write_bytes(b"initrd-" + version.encode())
+    for kind in ("vmlinuz", "initrd", "vmlinuz-rt", "initrd-rt"):
+        (tmp / kind).write_bytes(f"{kind}-{version}".encode())
     if key == "build":
         key = signing.ensure_build_key(tmp / "keys" / "update-signing.key")
-    return make_bundle(tmp / name, root, tmp / "vmlinuz", tmp / "initrd", version, key=key)
+    return make_bundle(tmp / name, root, tmp / "vmlinuz", tmp / "initrd", version, key=key,
+                       rt=(tmp / "vmlinuz-rt", tmp / "initrd-rt") if rt else None)
 
 
 def slot_bytes(disk: Path, name: str, n: int) -> bytes:
@@ -79,7 +81,7 @@ def test_apply_writes_inactive_slot_and_counted_entry(box):
     assert result["slot"] == "b" and result["entry"] == "egret-2-b+2.conf" and result["version"] == "2.0"
     assert slot_bytes(box["disk"], "root-b", len(payload)) == payload  # renamed from _empty
     assert slot_bytes(box["disk"], "root-a", 4) == b"AAAA"  # the running slot is untouched
-    assert (box["esp"] / "EFI/egret/b/vmlinuz").read_bytes() == b"kernel-2.0"
+    assert (box["esp"] / "EFI/egret/b/vmlinuz").read_bytes() == b"vmlinuz-2.0"
     entry = (box["esp"] / "loader/entries/egret-2-b+2.conf").read_text()
     assert f"root=PARTUUID={box['uuids']['_empty']}" in entry and "egret.slot=b" in entry
     order = slots.boot_order(box["esp"])
@@ -90,8 +92,8 @@ def test_profile_args_go_into_every_entry_and_on_with_an_update(box):
     entries = box["esp"] / "loader/entries"
     before = (entries / "egret-1-a.conf").read_text()
     args = ["isolcpus=managed_irq,domain,2-3", "nohz_full=2-3", "hugepagesz=2M", "hugepages=64"]
-    assert slots.set_profile_args(box["esp"], args) == ["egret-1-a.conf"]
-    assert slots.set_profile_args(box["esp"], args) == []            # idempotent
+    assert slots.set_profile(box["esp"], args, rt=False) == (["egret-1-a.conf"], [])
+    assert slots.set_profile(box["esp"], args, rt=False) == ([], [])            # idempotent
     text = (entries / "egret-1-a.conf").read_text()
     # the slot's own options line stays as it was; the profile is a second options line the loader appends
     assert text.startswith(before) and slots.profile_args(text) == args
@@ -102,10 +104,46 @@ def test_profile_args_go_into_every_entry_and_on_with_an_update(box):
     new = (entries / "egret-2-b+3.conf").read_text()
     assert slots.profile_args(new) == args and "egret.slot=b" in new
     # a changed profile replaces the line everywhere; an empty one removes it
-    assert sorted(slots.set_profile_args(box["esp"], ["hugepages=8"])) == ["egret-1-a.conf", "egret-2-b+3.conf"]
+    changed, _ = slots.set_profile(box["esp"], ["hugepages=8"], rt=False)
+    assert sorted(changed) == ["egret-1-a.conf", "egret-2-b+3.conf"]
     assert slots.profile_args((entries / "egret-1-a.conf").read_text()) == ["hugepages=8"]
-    slots.set_profile_args(box["esp"], [])
+    slots.set_profile(box["esp"], [], rt=False)
     assert (entries / "egret-1-a.conf").read_text() == before
+
+
+def test_the_profile_boots_the_rt_kernel_and_updates_carry_it(box):
+    esp, entries = box["esp"], box["esp"] / "loader/entries"
+    before = (entries / "egret-1-a.conf").read_text()
+    # slot a has no RT kernel: the entry keeps the generic one and says so
+    assert slots.set_profile(esp, ["nohz_full=1"], rt=True) == (["egret-1-a.conf"], ["egret-1-a.conf"])
+    assert slots.entry_kernel((entries / "egret-1-a.conf").read_text()) == "generic"
+    (esp / "EFI/egret/a").mkdir(parents=True)
+    for name in slots.KERNEL_FILES["rt"]:
+        (esp / "EFI/egret/a" / name).write_bytes(b"rt-1.0")
+    assert slots.set_profile(esp, ["nohz_full=1"], rt=True) == (["egret-1-a.conf"], [])
+    text = (entries / "egret-1-a.conf").read_text()
+    assert "linux /EFI/egret/a/vmlinuz-rt\ninitrd /EFI/egret/a/initrd-rt.img\n" in text
+    # an update with an RT kernel: the new slot gets both pairs and boots the RT one, as the running slot does
+    res = slots.apply(str(bundle(box["tmp"], b"x" * MiB, rt=True)), disk=str(box["disk"]), esp=esp, current="a",
+                      progress=False)
+    assert res["kernel"] == "rt"
+    assert (esp / "EFI/egret/b/vmlinuz-rt").read_bytes() == b"vmlinuz-rt-2.0"
+    assert (esp / "EFI/egret/b/initrd-rt.img").read_bytes() == b"initrd-rt-2.0"
+    new = (entries / "egret-2-b+3.conf").read_text()
+    assert slots.entry_kernel(new) == "rt" and slots.profile_args(new) == ["nohz_full=1"]
+    # an update without one: slot a's old RT kernel goes (it would not match the new root) and the entry boots
+    # the generic kernel, with the profile's arguments still
+    res = slots.apply(str(bundle(box["tmp"], b"y" * MiB, "3.0")), disk=str(box["disk"]), esp=esp, current="b",
+                      progress=False)
+    assert res["kernel"] == "generic" and not slots.has_rt_kernel(esp, "a")
+    newer = (entries / "egret-3-a+3.conf").read_text()
+    assert slots.entry_kernel(newer) == "generic" and slots.profile_args(newer) == ["nohz_full=1"]
+    assert slots.set_profile(esp, ["nohz_full=1"], rt=True) == ([], ["egret-3-a+3.conf"])
+    # the profile off: generic kernels, no arguments
+    slots.set_profile(esp, [], rt=False)
+    assert all(slots.entry_kernel(e.path.read_text()) == "generic" and not slots.profile_args(e.path.read_text())
+               for e in slots.entries(esp))
+    assert (entries / "egret-3-a+3.conf").read_text().replace("3.0", "1.0") == before
 
 
 def test_exhausted_entry_falls_back_to_old_slot(box):
@@ -202,7 +240,7 @@ def test_disk_image_source(box, tmp_path):
     subprocess.run(["mkfs.vfat", str(esp_img)], check=True, capture_output=True)
     env = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"}
     subprocess.run(["mmd", "-i", str(esp_img), "::/EFI", "::/EFI/egret", "::/EFI/egret/a"], check=True, env=env)
-    for name, data in (("vmlinuz", b"K9"), ("initrd.img", b"I9")):
+    for name, data in (("vmlinuz", b"K9"), ("initrd.img", b"I9"), ("vmlinuz-rt", b"RK9"), ("initrd-rt.img", b"RI9")):
         (tmp_path / name).write_bytes(data)
         subprocess.run(["mcopy", "-i", str(esp_img), str(tmp_path / name), f"::/EFI/egret/a/{name}"], check=True,
                        env=env)
@@ -224,6 +262,8 @@ def test_disk_image_source(box, tmp_path):
     assert res["version"] == "9.9" and res["slot"] == "b"
     assert slot_bytes(box["disk"], "root-b", 4) == b"NNNN"
     assert (box["esp"] / "EFI/egret/b/initrd.img").read_bytes() == b"I9"
+    # the disk's RT kernel comes along; the running slot boots the generic one, so the new entry does too
+    assert (box["esp"] / "EFI/egret/b/vmlinuz-rt").read_bytes() == b"RK9" and res["kernel"] == "generic"
     (tmp_path / "new.raw.sha256").write_text("0" * 64 + "  new.raw\n")
     with pytest.raises(slots.UpdateError, match="signature does not verify"):  # the old signature
         slots.apply(str(src), disk=str(box["disk"]), esp=box["esp"], current="b", progress=False)
