@@ -198,9 +198,9 @@ class SupervisedServices:
         return health_rows(settings)
 
     @staticmethod
-    def apply_realtime(settings: Settings) -> str:
-        # IRQ affinity, the governor and boot entries belong to an appliance, not to the machine `egret up` runs on
-        return "kept in the settings; not applied here: this is not an Egret image"
+    def apply_realtime(settings: Settings) -> None:
+        """Nothing: IRQ affinity, the governor and boot entries belong to an appliance, not to the machine
+        `egret up` runs on (the profile stays in its settings file)."""
 
 
 def health_rows(settings: Settings) -> list[dict]:
@@ -221,7 +221,7 @@ def share_state_dir(state_dir: Path, group: str = "egret") -> int:
     return stateplan.apply(state_dir, stateplan.plan(load_manifest()), group)
 
 
-REALTIME_UNIT = "egret-realtime.service"       # images/files.py REALTIME_UNIT
+REALTIME_UNIT_NAME = "egret-realtime.service"       # its text: images/files.py REALTIME_UNIT
 
 
 def run_systemctl(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -249,14 +249,13 @@ class SystemdServices:
         out = self.systemctl(["show", "-p", "ActiveState,SubState,Result,NRestarts,ConditionResult", unit])
         return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
-    def apply_realtime(self, settings: Settings, timeout: float = 120.0) -> str:
+    def apply_realtime(self, settings: Settings, timeout: float = 120.0) -> None:
         """egret-realtime.service (root, oneshot) puts the profile in place: IRQs and governor now, the kernel and
         its arguments into the boot entries. The wizard's sandbox can do neither itself."""
-        r = self.systemctl(["restart", REALTIME_UNIT], timeout=timeout)
+        r = self.systemctl(["restart", REALTIME_UNIT_NAME], timeout=timeout)
         if r.returncode != 0:
-            raise RuntimeError(f"systemctl restart {REALTIME_UNIT} failed: {(r.stderr or r.stdout).strip()[:300]}; "
-                               f"see journalctl -u {REALTIME_UNIT}")
-        return "in the boot entries; a reboot starts the PREEMPT_RT kernel with it"
+            raise RuntimeError(f"systemctl restart {REALTIME_UNIT_NAME} failed: {(r.stderr or r.stdout).strip()[:300]}; "
+                               f"see journalctl -u {REALTIME_UNIT_NAME}")
 
     def start(self, settings: Settings, name: str, timeout: float = 300.0) -> None:
         unit = unit_name(name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from appliance import siterole
+from appliance import realtime, siterole
 from appliance.manifest import load_manifest
 
 
@@ -69,9 +69,8 @@ class FakeServices:
         self.kept_running = True
 
     def apply_realtime(self, settings):
-        path = settings.config_dir / "realtime.toml"
+        path = settings.config_dir / realtime.CONFIG_FILE
         self.realtime_applied.append(path.read_text() if path.exists() else "")
-        return "applied (fake)"
 
     def health(self, settings):
         # as health_rows: a site's member runs no API unit of its own
