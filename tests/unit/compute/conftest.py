@@ -95,6 +95,14 @@ def settings(request, tmp_path):
 
 
 @pytest.fixture
+def db(settings):
+    """The compute database alone (SQLite, and PostgreSQL with --postgres), connected for the test."""
+    database = open_service_database(settings, "compute", models.database)
+    with database.connection_context():
+        yield database
+
+
+@pytest.fixture
 def env(settings, mint_token, tmp_path):
     settings.service["compute"] = {"instances_dir": str(tmp_path / "instances"), "shutdown_timeout": 0}
     return Env(settings, mint_token, tmp_path)

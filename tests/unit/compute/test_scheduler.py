@@ -7,29 +7,16 @@ import uuid
 
 import pytest
 
-from appliance.db import open_service_database
 from services.compute import models, scheduler
-from services.compute.drivers import cputhreads, hardware
+from services.compute.drivers import hardware
 from services.compute.drivers.fake import FakeDriver
-from services.compute.drivers.libvirt import host as libvirt_host
-from services.compute.drivers.specs import DriverError, HostCaps, HostLacks
-from services.compute.models import Allocation, ComputeNode, Instance, ServerGroup
+from services.compute.drivers.specs import DriverError, HostLacks
+from services.compute.models import Allocation, ComputeNode, Instance
 from services.compute.scheduler import filters, request, weighers
 from services.compute.scheduler.claims import NoValidHost, claim, release
 from services.compute.scheduler.state import HostState
 
-GIB = 1024
-
-
-def caps(host, cpus=8, memory_mb=8 * GIB, dedicated=(), hugepages=None, arch="x86_64", domain_type="fake",
-         siblings=()):
-    return HostCaps(domain_type=domain_type, domain_type_reason="fake driver", hostname=host, cpus=cpus,
-                    memory_mb=memory_mb, numa_nodes=2, dedicated_cpus=list(dedicated), hugepages=hugepages or {},
-                    arch=arch, disk_gb=100, thread_siblings=[list(g) for g in siblings])
-
-
-# four cores of two threads, as Linux numbers them: CPU n and n + 4 share a core
-SMT = [[0, 4], [1, 5], [2, 6], [3, 7]]
+from scheduler_support import GIB, caps, group, nodes, server
 
 
 def node_row(host="n1", **kw) -> ComputeNode:
@@ -148,27 +135,6 @@ def test_the_claimed_page_size_is_the_one_the_guest_gets():
 
 
 # -- claims against the database ------------------------------------------------------------------------------
-@pytest.fixture
-def db(settings):
-    database = open_service_database(settings, "compute", models.database)
-    with database.connection_context():
-        yield database
-
-
-def nodes(n, section=None, **kw):
-    return [scheduler.register(f"n{i:02d}", caps(f"n{i:02d}", **kw), section or {}) for i in range(n)]
-
-
-def server(flavor=None, group=None, zone="", **kw) -> Instance:
-    flavor = {"vcpus": 1, "ram": 512, "disk": 1, "extra_specs": {}, **(flavor or {})}
-    return Instance.create(name="vm", project_id="p", user_id="u", flavor=flavor, availability_zone=zone,
-                           server_group_id=group.id if group else None, **kw)
-
-
-def group(policy, **rules):
-    return ServerGroup.create(name="g", project_id="p", user_id="u", policy=policy, rules=rules)
-
-
 def test_spread_by_default_and_pack_when_asked(db):
     nodes(10)
     spread = [claim(server(), {}).host for _ in range(10)]
@@ -267,70 +233,6 @@ def test_isolated_emulator_threads_hold_one_more_cpu(db):
         with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
             claim(server(extra), {})
     assert claim(server({"vcpus": 1, "extra_specs": {"hw:cpu_policy": "dedicated"}}), {}).cpus == [7]
-
-
-def test_thread_policies_pick_cores():
-    assert cputhreads.cores([1, 2, 5, 6, 7], SMT) == [[1, 5], [2, 6], [7]]   # 3's thread is not dedicated
-    assert cputhreads.pick("isolate", 2, range(8), SMT, range(8)) == [0, 1, 4, 5]
-    assert cputhreads.pick("isolate", 1, range(8), SMT, [1, 2, 6]) == [2, 6]   # core 1 has a thread in use
-    assert cputhreads.pick("require", 3, range(8), SMT, [0, 1, 4, 5, 7]) == [0, 4, 1]
-    assert cputhreads.pick("prefer", 3, range(8), SMT, [0, 1, 4, 7]) == [0, 4, 1]
-    with pytest.raises(HostLacks, match="isolate needs 3 dedicated cores with every thread free; the node has 2"):
-        cputhreads.pick("isolate", 3, range(8), SMT, [0, 1, 4, 5, 6])
-    with pytest.raises(HostLacks, match="require needs a node with SMT"):
-        cputhreads.pick("require", 1, range(8), [], range(8))
-    # one thread per core: isolate is any free CPU, each its own core
-    assert cputhreads.pick("isolate", 2, [2, 3], [], [2, 3]) == [2, 3]
-
-
-def test_thread_policy_in_the_guest_plan():
-    host = caps("h", dedicated=range(8), siblings=SMT)
-    isolate = {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "isolate"}
-    assert hardware.plan(isolate, 2, 512, host)["pins"] == {0: 0, 1: 1}
-    # the claim's CPUs: the pinned ones first, then the idle siblings it holds
-    assert hardware.plan(isolate, 2, 512, host, [2, 3, 6, 7])["pins"] == {0: 2, 1: 3}
-    with pytest.raises(HostLacks, match="needs a node with SMT"):
-        hardware.plan({"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "require"}, 2, 512,
-                      caps("h", dedicated=range(8)))
-    with pytest.raises(DriverError, match="requires hw:cpu_policy=dedicated"):
-        hardware.plan({"hw:cpu_thread_policy": "require"}, 1, 512, host)
-
-
-def test_isolated_threads_keep_their_siblings_idle(db):
-    nodes(1, dedicated=range(8), siblings=SMT)
-    isolate = {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "isolate"}}
-    first = claim(server(isolate), {})
-    assert first.cpus == [0, 1, 4, 5]
-    second = claim(server(isolate), {})
-    assert second.cpus == [2, 3, 6, 7]
-    # every core is taken, by two servers of two vCPUs: nothing pinned fits now, whatever its policy
-    for policy in ("isolate", "require", "prefer"):
-        one = {"vcpus": 1, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": policy}}
-        with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
-            claim(server(one), {})
-    release(first.instance_id)
-    require = {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "require"}}
-    assert claim(server(require), {}).cpus == [0, 4]          # sibling threads of one core
-
-
-def test_require_goes_to_a_node_with_smt(db):
-    scheduler.register("flat", caps("flat", dedicated=range(8)), {})
-    scheduler.register("smt", caps("smt", dedicated=range(8), siblings=SMT), {})
-    require = {"vcpus": 2, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "require"}}
-    assert {claim(server(require), {}).host for _ in range(4)} == {"smt"}
-    with pytest.raises(NoValidHost, match="NUMATopologyFilter"):
-        claim(server(require), {})
-
-
-def test_an_isolated_server_is_not_resized_in_place(db):
-    nodes(1, dedicated=range(8), siblings=SMT)
-    isolate = {"vcpus": 1, "extra_specs": {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "isolate"}}
-    inst = server(isolate)
-    held = claim(inst, {})
-    bigger = {**isolate, "vcpus": 2}
-    with pytest.raises(NoValidHost, match="not resized in place"):
-        scheduler.resize(inst, {"vcpus": 2, "ram": 512, "disk": 1, "extra_specs": bigger["extra_specs"]})
-    assert Allocation.get(Allocation.instance_id == inst.id).cpus == held.cpus == [0, 4]
 
 
 def test_huge_pages_are_accounted_per_node(db):
@@ -623,15 +525,3 @@ def test_two_workers_registering_one_node_at_once(db, monkeypatch):
     monkeypatch.undo()
     assert len(calls) == 2 and row.memory_mb == GIB and ComputeNode.select().count() == 1
     assert ComputeNode.get(ComputeNode.host == "n00").availability_zone == "edge"
-
-
-CAPABILITIES = """<capabilities><host><topology><cells num='1'><cell id='0'><cpus num='4'>
-<cpu id='0' socket_id='0' die_id='0' core_id='0' siblings='0,2'/><cpu id='1' socket_id='0' die_id='0' core_id='1' siblings='1,3'/>
-<cpu id='2' socket_id='0' die_id='0' core_id='0' siblings='0,2'/><cpu id='3' socket_id='0' die_id='0' core_id='1' siblings='1,3'/>
-</cpus></cell></cells></topology></host></capabilities>"""
-
-
-def test_libvirt_capabilities_give_the_smt_cores():
-    assert libvirt_host.thread_siblings(CAPABILITIES) == [[0, 2], [1, 3]]
-    single = CAPABILITIES.replace("siblings='0,2'", "siblings='0'").replace("siblings='1,3'", "siblings='1-1'")
-    assert libvirt_host.thread_siblings(single) == []
