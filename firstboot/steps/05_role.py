@@ -141,7 +141,8 @@ def apply(answers: dict, ctx):
     role = answers["role"]
     record = {"role": role}
     if answers.get("realtime"):
-        record["realtime"] = _write_profile(ctx, answers["realtime"])
+        record["realtime"] = _write_profile(ctx, tomlwrite.dumps(
+            {"service": {"realtime": answers["realtime"]}}, header="The real-time profile, chosen in the first-boot wizard."))
         ctx.services.apply_realtime(ctx.settings)
     if role == "standalone":
         return record if "realtime" in record else None
@@ -161,13 +162,15 @@ def apply(answers: dict, ctx):
     return record
 
 
-def _write_profile(ctx, section: dict) -> dict:
-    """The profile's own settings file; returns what undo needs to put the previous one back."""
+def _write_profile(ctx, text: str | None) -> dict:
+    """The profile's own settings file (None: none); returns what undo needs to put the previous one back."""
     path = ctx.settings.config_dir / realtime.CONFIG_FILE
     previous = path.read_text() if path.exists() else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomlwrite.dumps({"service": {"realtime": section}},
-                                    header="The real-time profile, chosen in the first-boot wizard."))
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     return {"previous": previous}
 
 
@@ -184,12 +187,7 @@ def undo(record: dict, ctx) -> None:
     elif record["role"] in ("cluster", "join"):
         ctx.membership.leave(ctx.settings)
     if "realtime" in record:
-        previous = record["realtime"]["previous"]
-        path = ctx.settings.config_dir / realtime.CONFIG_FILE
-        if previous is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(previous)
+        _write_profile(ctx, record["realtime"]["previous"])
         ctx.services.apply_realtime(ctx.settings)
     if record.get("settings_file"):
         Path(record["settings_file"]).unlink(missing_ok=True)

@@ -158,7 +158,8 @@ def resize(inst, flavor: dict) -> Allocation | None:
         node = [n for n in nodes if n.host == alloc.host]
         hosts = state.load(node, without=inst.id)
         spec = request.from_instance(inst, flavor=flavor)
-        if {request.from_instance(inst).thread_policy, spec.thread_policy} & {"isolate", "require"}:
+        held_specs = (inst.flavor or {}).get("extra_specs") or {}
+        if {request.thread_policy(held_specs), spec.thread_policy} & {"isolate", "require"}:
             # their CPUs come core by core, which the prefix rule below (a revert keeps the old CPUs) cannot keep
             raise NoValidHost([], "A server with hw:cpu_thread_policy isolate or require is not resized in place; "
                                   "migrate it, or create one with the new flavor.")

@@ -37,10 +37,7 @@ class RequestSpec:
 
     @property
     def thread_policy(self) -> str:
-        try:
-            return cputhreads.policy(self.extra_specs)
-        except UnsupportedSpec:
-            return "prefer"     # the flavor API refuses it already; the driver says why if it slipped through
+        return thread_policy(self.extra_specs)
 
     @property
     def page_size(self) -> int | str | None:
@@ -59,6 +56,13 @@ class RequestSpec:
             return int(self.extra_specs.get("hw:numa_nodes", 1))
         except (TypeError, ValueError):
             return 1
+
+
+def thread_policy(extra_specs: dict) -> str:
+    try:
+        return cputhreads.policy(extra_specs)
+    except UnsupportedSpec:
+        return "prefer"     # the flavor API refuses it already; the driver says why if it slipped through
 
 
 def parse_zone(value: str | None) -> tuple[str | None, str | None]:
