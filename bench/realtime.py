@@ -33,7 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pyroute2 import NetNS  # noqa: E402
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+
 from appliance import realtime  # noqa: E402
+from services.network import tsn  # noqa: E402
+from services.network.drivers.linux import tsn_qdiscs  # noqa: E402
 
 HISTOGRAM_US = 20000        # buckets of 1 us up to 20 ms; a longer wake-up still counts in max
 
@@ -113,12 +118,6 @@ TSN_SCHEDULES = [
 
 def tsn_apply(repeats: int = 10) -> dict:
     """Milliseconds to apply a schedule on a link without one, to replace it with another, and to remove it."""
-    from pyroute2 import NetNS
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    from services.network import tsn
-    from services.network.drivers.linux import tsn_qdiscs
-
     netns = f"egret-bench-tsn-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     try:
