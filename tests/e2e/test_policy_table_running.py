@@ -263,6 +263,14 @@ class StorageWorld(storage.World):
         assert status == "available", ids
         return ids
 
+    def snapshot(self):
+        ids = super().snapshot()
+        # snapshots too: a delete of one still creating is refused (400), as Cinder refuses it
+        status = wait_for(lambda: self.cinder("GET", f"/v3/{storage.OWN}/snapshots/{ids['snapshot_id']}")[
+            "snapshot"]["status"], lambda s: s in ("available", "error"), "a snapshot")
+        assert status == "available", ids
+        return ids
+
     def bucket(self, key=None):
         name = f"b{next(self.seq)}-{time.monotonic_ns() % 10 ** 8}"
         assert self.s3.request("PUT", f"/{name}", cred=self.keys["member"]).status_code == 200
