@@ -177,8 +177,14 @@ class Supervisor:
             try:
                 proc.wait(max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
+                pass
+            # the unit's whole group goes, like a systemd unit's cgroup: a helper daemon it started (storage's
+            # tgtd ignores SIGTERM) outlives its master otherwise
+            try:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
         for child in self.children.values():
             child.healthy = False
         self._write_state(running=False)

@@ -1,5 +1,6 @@
 """A tiny service on the shared factory, for supervisor and middleware tests (never in the manifest)."""
 import os
+import subprocess
 
 from flask import jsonify
 
@@ -28,12 +29,19 @@ def crash(call):
     os._exit(3)
 
 
+def helper(call):
+    # a daemon the unit starts and that ignores SIGTERM, as storage's tgtd does: stopping the unit must end it
+    proc = subprocess.Popen(["sh", "-c", "trap '' TERM; while :; do sleep 1; done"], stdin=subprocess.DEVNULL)
+    return jsonify(pid=proc.pid)
+
+
 # the target of each rule is the project in the path (the declared routes' default target)
 TABLE = routes.RouteTable("sample", [
     routes.Route("GET", "/", routes.PUBLIC, root),
     routes.Route("GET", "/v1/<project_id>/things", "sample:read", things),
     routes.Route("POST", "/v1/<project_id>/things", "sample:write", create, schema=SCHEMA),
     routes.Route("POST", "/crash", routes.PUBLIC, crash),
+    routes.Route("POST", "/helper", routes.PUBLIC, helper),
 ])
 
 

@@ -1,4 +1,5 @@
 """The supervisor runs real gunicorn children, restarts a crashed one, and stops them all."""
+import json
 import os
 import time
 import urllib.request
@@ -57,6 +58,20 @@ def test_start_restart_stop(supervisor):
     assert not _alive(second)
     row, = status(supervisor.settings, [SAMPLE])
     assert row["healthy"] is False and row["pid"] is None
+
+
+def test_stop_ends_a_daemon_the_unit_started_that_ignores_sigterm(supervisor):
+    supervisor.start(wait_healthy=30)
+    port = supervisor.settings.port("identity")
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/helper", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        helper = json.loads(resp.read())["pid"]
+    assert _alive(helper)
+    supervisor.stop()
+    deadline = time.time() + 5
+    while _alive(helper) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(helper)
 
 
 def test_a_unit_that_cannot_start_is_reported(tmp_path):
