@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from appliance.errors import BadRequest, Conflict
 from services.compute import faults, scheduler
 from services.compute.drivers import base as drv
+from services.compute.drivers.libvirt.xml import join_portal
 from services.compute.external import ExternalError
 from services.compute.models import Instance
 from services.compute.tasks import in_db
@@ -100,15 +101,16 @@ class ServerActions:
         scheduler.resize(inst, flavor)   # room on its node first: with none, nothing is torn down
         running = driver.power_state(inst.domain_name) == drv.RUNNING
         tree_xml = driver.xml(inst.domain_name)
-        driver.destroy(inst.domain_name)
+        # stopped and defined anew over its definition, not undefined: the secrets of its network disks (volumes
+        # over iSCSI) go with an undefine, and a definition read back has no passwords to define them again
+        driver.power_off(inst.domain_name)
         # a volume-backed server has no root disk of its own (no image_ref) to grow
         if inst.image_ref and int(flavor.get("disk") or 0) > int(inst.flavor.get("disk") or 0):
             driver.grow_root_disk(inst.id, inst.image_ref, int(flavor["disk"]))
         spec = dataclasses.replace(spec_from_xml(tree_xml, inst, flavor), **scheduler.held(inst.id))
+        driver.define(spec)
         if running:
-            driver.spawn(spec)
-        else:
-            driver.define(spec)
+            driver.power_on(inst.domain_name)
         inst.old_flavor = old
         inst.flavor = flavor
 
@@ -184,14 +186,8 @@ class ServerActions:
 def spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
     """Rebuild a GuestSpec from the live definition, for a resize that keeps disks and NICs."""
     tree = ET.fromstring(xml_text)
-    disks, vifs = [], []
-    for d in tree.findall("./devices/disk"):
-        src = d.find("source")
-        disks.append(drv.DiskSpec(path=src.get("file") or src.get("dev"), target=d.find("target").get("dev"),
-                                  format=d.find("driver").get("type"), bus=d.find("target").get("bus"),
-                                  device=d.get("device"), source_type=d.get("type"),
-                                  readonly=d.find("readonly") is not None,
-                                  serial=d.findtext("serial")))
+    disks = [_disk_from_xml(d) for d in tree.findall("./devices/disk")]
+    vifs = []
     for i in tree.findall("./devices/interface"):
         vifs.append(drv.VifSpec(bridge=i.find("source").get("bridge"), tap=i.find("target").get("dev"),
                                 mac=i.find("mac").get("address")))
@@ -203,3 +199,26 @@ def spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
                          console_log=log_el.get("file") if log_el is not None else "",
                          extra_specs=dict(flavor.get("extra_specs") or {}),
                          metadata={"project": inst.project_id, "server": inst.name})
+
+
+def _disk_from_xml(d: ET.Element) -> drv.DiskSpec:
+    src = d.find("source")
+    disk = drv.DiskSpec(path=src.get("file") or src.get("dev") or src.get("name"), target=d.find("target").get("dev"),
+                        format=d.find("driver").get("type"), bus=d.find("target").get("bus"), device=d.get("device"),
+                        source_type=d.get("type"), readonly=d.find("readonly") is not None,
+                        serial=d.findtext("serial"))
+    if disk.source_type == "network":
+        _network_from_xml(disk, d, src)
+    return disk
+
+
+def _network_from_xml(disk: drv.DiskSpec, d: ET.Element, src: ET.Element) -> None:
+    """A network disk's target, portal, initiator and CHAP user; its password stays in the node's secret (a spec
+    without one reuses it)."""
+    host = src.find("host")
+    disk.protocol = src.get("protocol")
+    if host is not None:
+        disk.portal = join_portal(host.get("name"), host.get("port") or "3260")
+    disk.initiator = src.find("initiator/iqn").get("name") if src.find("initiator/iqn") is not None else None
+    auth = src.find("auth") if src.find("auth") is not None else d.find("auth")   # libvirt writes either
+    disk.auth_username = auth.get("username") if auth is not None else None

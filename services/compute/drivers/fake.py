@@ -6,7 +6,7 @@ import threading
 import xml.etree.ElementTree as ET
 
 from services.compute.drivers import base
-from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_element
+from services.compute.drivers.libvirt.xml import disk_element, secret_usage, to_string, vif_element
 from services.compute.drivers.specs import placement_of
 
 
@@ -22,6 +22,8 @@ class FakeDriver(base.ComputeDriver):
         self.domains: dict[str, dict] = {}
         self.lock = threading.Lock()
         self.fail_spawn: str | None = None   # tests set this to make the next spawn fail
+        # libvirt's secrets as the libvirt driver keeps them: usage -> CHAP password of a network disk's target
+        self.secrets: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings):
@@ -44,8 +46,20 @@ class FakeDriver(base.ComputeDriver):
         except KeyError:
             raise base.NotFound(f"domain {name} not found") from None
 
+    def _keep_secrets(self, disks) -> None:
+        for disk in disks:
+            if disk.source_type == "network" and disk.auth_username and disk.auth_password is not None:
+                self.secrets[secret_usage(disk)] = disk.auth_password
+
+    def _drop_secrets(self, disks) -> None:
+        """The secrets these <disk> elements use go with them."""
+        for disk in disks:
+            for el in disk.iterfind("./source/auth/secret"):
+                self.secrets.pop(el.get("usage"), None)
+
     def define(self, spec: base.GuestSpec) -> None:
         xml = self.domain_xml_for(spec)
+        self._keep_secrets(spec.disks)
         with self.lock:
             self.domains[spec.name] = {"xml": xml, "state": base.SHUTDOWN, "log": spec.console_log,
                                        "saved": False}
@@ -65,7 +79,9 @@ class FakeDriver(base.ComputeDriver):
 
     def destroy(self, name: str) -> None:
         with self.lock:
-            self.domains.pop(name, None)
+            dom = self.domains.pop(name, None)
+        if dom is not None:
+            self._drop_secrets(ET.fromstring(dom["xml"]).iterfind("./devices/disk"))
 
     def power_off(self, name: str, timeout: float = 0) -> None:
         self._dom(name)["state"] = base.SHUTDOWN
@@ -133,15 +149,19 @@ class FakeDriver(base.ComputeDriver):
                     raise base.DriverError(f"target {disk.target} already exists")
             devices.append(disk_element(disk))
         self._edit(name, add)
+        self._keep_secrets([disk])
 
     def detach_disk(self, name: str, target: str) -> None:
         def remove(devices):
             for el in devices.findall("disk"):
                 if el.find("target").get("dev") == target:
                     devices.remove(el)
+                    gone.append(el)
                     return
             raise base.NotFound(f"disk {target} not attached to {name}")
+        gone: list = []
         self._edit(name, remove)
+        self._drop_secrets(gone)
 
     def attach_vif(self, name: str, vif: base.VifSpec) -> None:
         self._edit(name, lambda devices: devices.append(vif_element(vif)))

@@ -25,14 +25,22 @@ class NotFound(DriverError):
 
 @dataclass
 class DiskSpec:
-    path: str
+    path: str                    # file | block: the node's path; network: the source name ("<target iqn>/<lun>")
     target: str                  # vda, vdb, sda
     format: str = "qcow2"
     bus: str = "virtio"
     device: str = "disk"         # disk | cdrom
-    source_type: str = "file"    # file | block
+    source_type: str = "file"    # file | block | network
     readonly: bool = False
     serial: str | None = None
+    # a network disk (a volume another node exports): QEMU's own initiator logs in to the target with CHAP
+    protocol: str | None = None        # iscsi
+    portal: str | None = None          # "host:port" ("[v6]:port")
+    initiator: str | None = None       # this node's IQN, which the target's ACL admits
+    auth_username: str | None = None
+    # the CHAP secret goes into a libvirt secret, never into the domain XML, a repr or a log; None: a secret the
+    # node holds already (a definition read back for a resize on the same node)
+    auth_password: str | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -43,6 +43,7 @@ def driver(request, run_prefix, tmp_path_factory):  # noqa: F811
         site = make_site(tmp_path_factory.mktemp("site"))
         server = AgentServer(site, local)
         drv = remote(site, server.address, prefix=local.prefix)
+        drv.node_driver = local   # what the node's own driver holds (its libvirt secrets), for suites to look at
         # suites pretend the host is richer or barer by patching driver.host_caps; through a remote driver the
         # host is the node's, so the patch reaches the node's driver too
         node_caps = local.host_caps

@@ -39,3 +39,20 @@ def test_domain_xml_matches_the_golden_file(name):
     if os.environ.get("EGRET_UPDATE_GOLDEN"):
         path.write_text(xml)
     assert xml == path.read_text()
+
+
+def test_a_volume_over_iscsi_is_a_network_disk_without_its_password():
+    """A volume another node exports: QEMU's initiator logs in with this node's name and CHAP; the password is
+    in the libvirt secret the usage names (the driver defines it), never in the domain's XML."""
+    volume = DiskSpec(path="iqn.2026-12.dev.egret:attachment-5e1f/1", target="vdb", source_type="network",
+                      protocol="iscsi", portal="alpha.site.example:3260", initiator="iqn.2026-12.dev.egret:beta",
+                      auth_username="egret-5e1f", auth_password="not-in-the-xml", serial="5e1f0000-aaaa-4bbb")
+    spec = GuestSpec(name="instance-iscsi-volume", uuid="3f2c1a9e-0000-4000-8000-000000000002", vcpus=1,
+                     memory_mb=256, disks=[DiskSpec(path="/var/lib/egret/instances/y/disk", target="vda"), volume],
+                     console_log="/var/lib/egret/instances/y/console.log")
+    xml = domain_xml(spec, HOST) + "\n"
+    assert "not-in-the-xml" not in xml
+    path = GOLDEN / "iscsi-volume.xml"
+    if os.environ.get("EGRET_UPDATE_GOLDEN"):
+        path.write_text(xml)
+    assert xml == path.read_text()

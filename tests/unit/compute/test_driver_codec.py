@@ -35,6 +35,22 @@ def test_contract_values_survive_the_wire():
     assert codec.decode(_wire({"$type": "bytes"})) == {"$type": "bytes"}   # a plain dict that looks like a tag
 
 
+def test_a_network_disk_crosses_with_its_chap_password_and_never_shows_it():
+    """A volume over iSCSI: the node's driver needs the password for its libvirt secret (the site's mTLS carries
+    it); a repr (logs, faults) never has it."""
+    disk = base.DiskSpec(path="iqn.2026-12.dev.egret:attachment-1/1", target="vdb", source_type="network",
+                         protocol="iscsi", portal="alpha:3260", initiator="iqn.2026-12.dev.egret:beta",
+                         auth_username="u-1", auth_password="s3cret-chap", serial="vol-1")
+    spec = base.GuestSpec(name="egret-a", uuid="u-1", vcpus=1, memory_mb=64, disks=[disk])
+    back = codec.decode(_wire(spec))
+    assert back == spec and back.disks[0].auth_password == "s3cret-chap"
+    assert "s3cret-chap" not in repr(spec) and "s3cret-chap" not in repr(back.disks[0])
+    doc = _wire(disk)
+    doc["fields"]["auth_password"] = 7
+    with pytest.raises(codec.CodecError, match="auth_password: expected str"):
+        codec.decode(doc)
+
+
 @pytest.mark.parametrize("mutate,needle", [
     (lambda d: d["fields"].update(colour="red"), "value.colour: GuestSpec has no field 'colour'"),
     (lambda d: d["fields"]["disks"][0]["fields"].update(colour=1), "value.disks[0].colour: DiskSpec has no field"),

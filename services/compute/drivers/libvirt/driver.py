@@ -13,6 +13,7 @@ from appliance import realtime
 from appliance.libvirtd import ensure_libvirtd
 from services.compute.drivers import base
 from services.compute.drivers.libvirt import host as hostmod
+from services.compute.drivers.libvirt import secrets
 from services.compute.drivers.libvirt.xml import disk_element, to_string, vif_element
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,43 @@ class LibvirtDriver(base.ComputeDriver):
         except libvirt.libvirtError as exc:
             raise base.DriverError(exc.get_error_message() or str(exc)) from None
 
+    def _define(self, spec: base.GuestSpec):
+        """The domain defined, its network disks' secrets first (those defined here go again if libvirt refuses)."""
+        xml = self.domain_xml_for(spec)
+        created = secrets.ensure(self.conn, spec.disks)
+        try:
+            return self._call(self.conn.defineXML, xml)
+        except base.DriverError:
+            secrets.drop(self.conn, created)
+            raise
+
     def define(self, spec: base.GuestSpec) -> None:
-        self._call(self.conn.defineXML, self.domain_xml_for(spec))
+        self._define(spec)
 
     def spawn(self, spec: base.GuestSpec) -> None:
-        xml = self.domain_xml_for(spec)
-        dom = self._call(self.conn.defineXML, xml)
+        dom = self._define(spec)
         try:
             self._call(dom.create)
         except base.DriverError:
             self.destroy(spec.name)
             raise
 
+    def _secret_usages(self, dom) -> set[str]:
+        """The secrets a domain's network disks use, as it runs and as it is defined."""
+        found = set()
+        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
+            try:
+                found |= secrets.usages(dom.XMLDesc(flags))
+            except libvirt.libvirtError:
+                pass
+        return found
+
     def destroy(self, name: str) -> None:
         try:
             dom = self._dom(name)
         except base.NotFound:
             return
+        used = self._secret_usages(dom)
         try:
             if dom.isActive():
                 dom.destroy()
@@ -118,6 +139,7 @@ class LibvirtDriver(base.ComputeDriver):
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise base.DriverError(str(exc)) from None
+        secrets.drop(self.conn, used)
 
     def power_off(self, name: str, timeout: float = 0) -> None:
         dom = self._dom(name)
@@ -192,7 +214,12 @@ class LibvirtDriver(base.ComputeDriver):
 
     def attach_disk(self, name: str, disk: base.DiskSpec) -> None:
         dom = self._dom(name)
-        self._call(dom.attachDeviceFlags, to_string(disk_element(disk)), self._flags(dom))
+        created = secrets.ensure(self.conn, [disk])
+        try:
+            self._call(dom.attachDeviceFlags, to_string(disk_element(disk)), self._flags(dom))
+        except base.DriverError:
+            secrets.drop(self.conn, created)
+            raise
 
     def detach_disk(self, name: str, target: str) -> None:
         dom = self._dom(name)
@@ -201,6 +228,8 @@ class LibvirtDriver(base.ComputeDriver):
             t = el.find("target")
             if t is not None and t.get("dev") == target:
                 self._call(dom.detachDeviceFlags, ET.tostring(el, encoding="unicode"), self._flags(dom))
+                # QEMU logged in when the disk was attached: the secret is not needed to let it go
+                secrets.drop(self.conn, secrets.disk_usages(el))
                 return
         raise base.NotFound(f"disk {target} not attached to {name}")
 

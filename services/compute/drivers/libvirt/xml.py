@@ -17,10 +17,42 @@ def _sub(parent, tag, text=None, **attrs):
     return el
 
 
+SECRET_PREFIX = "egret-"   # the usage of the libvirt secrets this driver defines: "egret-<target iqn>"
+
+
+def secret_usage(disk: DiskSpec) -> str:
+    """The usage name of the libvirt secret holding a network disk's CHAP password: one per target."""
+    return SECRET_PREFIX + disk.path.rsplit("/", 1)[0]
+
+
+def split_portal(portal: str) -> tuple[str, str]:
+    """"host:port" or "[v6]:port" -> (host, port), as libvirt's <host name port> takes them."""
+    host, _, port = portal.rpartition(":")
+    return host.strip("[]"), port
+
+
+def join_portal(host: str, port: str) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _network_source(el: ET.Element, disk: DiskSpec) -> None:
+    src = _sub(el, "source", protocol=disk.protocol, name=disk.path)
+    host, port = split_portal(disk.portal)
+    _sub(src, "host", name=host, port=port)
+    if disk.initiator:
+        _sub(_sub(src, "initiator"), "iqn", name=disk.initiator)
+    if disk.auth_username:
+        # the password stays in the libvirt secret of this usage (the driver defines it): never in the XML
+        auth = _sub(src, "auth", username=disk.auth_username)
+        _sub(auth, "secret", type=disk.protocol, usage=secret_usage(disk))
+
+
 def disk_element(disk: DiskSpec) -> ET.Element:
     el = ET.Element("disk", {"type": disk.source_type, "device": disk.device})
     _sub(el, "driver", name="qemu", type=disk.format)
-    if disk.source_type == "block":
+    if disk.source_type == "network":
+        _network_source(el, disk)
+    elif disk.source_type == "block":
         _sub(el, "source", dev=disk.path)
     else:
         _sub(el, "source", file=disk.path)
