@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from appliance.errors import ApiError, BadRequest, Conflict, NotFound
-from services.compute import volume_nodes
+from services.compute import volume_iscsi, volume_nodes
 from services.compute.external import ExternalError
 from services.compute.models import Instance, VolumeAttachment
 
@@ -47,13 +47,17 @@ def attach_volume(manager, inst: Instance, volume_id: str, token: str, admin: bo
         if exc.status == 404:
             raise NotFound(f"Volume {volume_id} could not be found.") from None
         raise _api_error(exc) from None
-    volume_nodes.check(volume_id, where, inst.id, inst.host or manager.node.host)
+    server_host = inst.host or manager.node.host
+    exported = where != server_host and volume_nodes.exportable(manager.node, inst.project_id, where)
+    volume_nodes.check(volume_id, where, inst.id, server_host, exported)
     try:
         return manager.attach_volume(inst, volume_id, token, delete_on_termination, tag)
     except ExternalError as exc:
         raise _api_error(exc) from None
-    except volume_nodes.AcrossNodes as exc:   # storage moved it between the check and the connection
+    except volume_nodes.AcrossNodes as exc:   # storage refused to export it, or moved it since the check
         raise Conflict(str(exc)) from None
+    except volume_iscsi.BadConnection as exc:   # storage's fault, not the request's: said plainly
+        raise ApiError(str(exc), status=500) from None
 
 
 def detach_volume(manager, inst: Instance, volume_id: str, token: str, admin: bool) -> None:

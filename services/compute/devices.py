@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from appliance.errors import BadRequest, Conflict, NotFound
-from services.compute import access, volume_nodes
+from services.compute import access, volume_iscsi, volume_nodes
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
@@ -214,28 +214,69 @@ class DeviceManager:
 
     def connect_volume(self, inst, att, token) -> drv.DiskSpec:
         """Attach with the service's credentials (connection info names host paths; the user's token may be gone
-        by the time a build reaches its volumes) once the volume is checked as the server's project's."""
+        by the time a build reaches its volumes) once the volume is checked as the server's project's. A volume on
+        another node is asked for over iSCSI (this node's initiator in the connector): a network disk when that
+        node exports it; else the attachment is let go and AcrossNodes says why."""
         access.volume(self.volume, att.volume_id, inst, token)
-        connector = {"host": inst.host or self.node.host, "platform": "x86_64", "os_type": "linux", "multipath": False,
-                     "initiator": None, "mountpoint": f"/dev/{att.device}"}
-        created = self.volume.create_attachment(inst.project_id, att.volume_id, inst.id, connector, None)
+        server_host = inst.host or self.node.host
+        # where it lives decides what to ask storage for (the row's record, else storage's word to the service)
+        where = volume_nodes.recorded(att) or volume_nodes.lookup(self.node, inst.project_id, att.volume_id)
+        created = self._create_attachment(inst, att, server_host, where)
+        info = created.get("connection_info") or {}
+        kind = info.get("driver_volume_type", "file")
+        if kind == "iscsi":
+            disk = self._iscsi_disk(inst, att, info, where, server_host)
+        else:
+            disk = self._local_disk(inst, att, info, kind, server_host, asked_iscsi=where != server_host)
+        self.volume.complete_attachment(inst.project_id, att.attachment_id, None)
+        return disk
+
+    def _create_attachment(self, inst, att, server_host: str, where: str) -> dict:
+        remote = where != server_host
+        connector = {"host": server_host, "platform": "x86_64", "os_type": "linux", "multipath": False,
+                     "initiator": volume_iscsi.initiator(server_host) if remote else None,
+                     "mountpoint": f"/dev/{att.device}"}
+        try:
+            created = self.volume.create_attachment(inst.project_id, att.volume_id, inst.id, connector, None)
+        except ExternalError as exc:
+            if remote and exc.status == 409:   # the volume's node cannot export it: storage says why
+                self._refuse(inst, att, where, server_host, str(exc))
+            raise
         att.attachment_id = created["id"]
         att.save()  # recorded before use, so a crash still knows what to release
-        info = created.get("connection_info") or {}
-        # the last guard: a volume is a file on its node's disk (the API and the scheduler refuse this earlier)
-        where, server_host = volume_nodes.of_connection(self.node, info), inst.host or self.node.host
-        if where != server_host:
+        return created
+
+    def _refuse(self, inst, att, where: str, server_host: str, reason: str | None = None):
+        """Let the attachment go (nothing stays reserved in storage) and raise AcrossNodes naming both nodes."""
+        if att.attachment_id:
             self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
-            att.attachment_id, att.connection_info = None, volume_nodes.record(None, where)
+        att.attachment_id, att.connection_info = None, volume_nodes.record(None, where, False)
+        att.save()
+        raise volume_nodes.AcrossNodes(volume_nodes.message(att.volume_id, where, inst.id, server_host, reason))
+
+    def _iscsi_disk(self, inst, att, info: dict, where: str, server_host: str) -> drv.DiskSpec:
+        try:
+            disk = volume_iscsi.disk_spec(att.volume_id, info, att.device, server_host)
+        except volume_iscsi.BadConnection:
+            self.volume.delete_attachment(inst.project_id, att.attachment_id, None)
+            att.attachment_id = None
             att.save()
-            raise volume_nodes.AcrossNodes(volume_nodes.message(att.volume_id, where, inst.id, server_host))
-        att.connection_info = volume_nodes.record(info, where)
+            raise
+        att.connection_info = volume_nodes.record(volume_iscsi.stored(info), where, True)
+        att.save()
+        return disk
+
+    def _local_disk(self, inst, att, info: dict, kind: str, server_host: str, asked_iscsi: bool) -> drv.DiskSpec:
+        # the last guard: a path means something on its own node only (the API and the scheduler refuse earlier)
+        where = volume_nodes.of_connection(self.node, info)
+        if where != server_host:
+            self._refuse(inst, att, where, server_host,
+                         "storage answered with a file on its disk, not an iSCSI target" if asked_iscsi else None)
+        att.connection_info = volume_nodes.record(info, where, volume_nodes.recorded_remote(att))
         att.save()
         data = info.get("data") or {}
-        kind = info.get("driver_volume_type", "file")
         if kind not in ("file", "block", "local"):
             raise BuildError(f"Volume {att.volume_id} uses {kind}, which this host cannot attach.")
-        self.volume.complete_attachment(inst.project_id, att.attachment_id, None)
         return drv.DiskSpec(path=data.get("path") or data.get("device_path"), target=att.device,
                             format=data.get("format", "raw"), source_type="block" if kind == "block" else "file",
                             serial=att.volume_id)
@@ -250,7 +291,8 @@ class DeviceManager:
                 except ExternalError as exc:
                     if exc.status != 404:
                         raise
-                att.attachment_id, att.connection_info = None, None
+                # the volume's node stays recorded: the scheduler placed the move with it, the new node asks by it
+                att.attachment_id, att.connection_info = None, volume_nodes.kept(att.connection_info)
                 att.save()
 
     def release_volumes(self, inst, keep_volumes: bool) -> None:

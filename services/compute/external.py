@@ -170,6 +170,12 @@ class VolumeClient(_Http):
         self._req("volume", "DELETE", f"/v3/{project_id}/volumes/{volume_id}", token, headers=self.H,
                   expected=(202, 204, 404))
 
+    def get_pools(self, project_id, token=None) -> list[dict]:
+        """Cinder's backend pools with their capabilities (service or admin): `storage_protocol` says whether a
+        node's volumes are exported ("iSCSI") or files on its disk ("file")."""
+        return self._req("volume", "GET", f"/v3/{project_id}/scheduler-stats/get_pools", token,
+                         params={"detail": "true"}, headers=self.H).json()["pools"]
+
 
 def http_clients(settings) -> dict:
     return {"network": NetworkClient(settings), "image": ImageClient(settings), "volume": VolumeClient(settings)}

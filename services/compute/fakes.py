@@ -218,13 +218,37 @@ class FakeImage:
 
 
 VOLUME_HOST = "os-vol-host-attr:host"
+ISCSI_TARGET_PREFIX = "iqn.2026-12.dev.egret:attachment-"
 
 
 class FakeVolume:
+    """Volumes as files on their node's disk; a node whose pool says iSCSI exports them to an initiator."""
+
     def __init__(self, auth: FakeAuth | None = None):
         self.auth = auth or FakeAuth()
         self.volumes: dict[str, dict] = {}
         self.attachments: dict[str, dict] = {}
+        # node -> its pool's storage_protocol ("iSCSI": it exports to other nodes); a node not named is "file"
+        self.protocols: dict[str, str] = {}
+        # tests set this to storage's reason when an export is refused (no target there after all): the 409
+        self.export_refusal: str | None = None
+
+    def export_from(self, *nodes: str) -> None:
+        """These nodes' storage exports volumes over iSCSI (their pools say so)."""
+        self.protocols.update({n: "iSCSI" for n in nodes})
+
+    def _node(self, vol) -> str | None:
+        host = vol.get(VOLUME_HOST)
+        return host.split("@", 1)[0] if isinstance(host, str) else None
+
+    def get_pools(self, project_id, token=None):
+        caller = self.auth.who(token)
+        if not self.auth.privileged(caller):
+            raise ExternalError("Policy doesn't allow scheduler_extension:scheduler_stats:get_pools to be "
+                                "performed.", 403, "volume")
+        nodes = set(self.protocols) | {self._node(v) for v in self.volumes.values() if self._node(v)}
+        return [{"name": f"{n}@file#file", "capabilities": {"storage_protocol": self.protocols.get(n, "file"),
+                                                          "volume_backend_name": "file"}} for n in sorted(nodes)]
 
     def add_volume(self, project_id="p-test", path="/dev/null", size=1, name="vol", node=None) -> dict:
         vol = {"id": str(uuid.uuid4()), "name": name, "size": size, "status": "available", "attachments": [],
@@ -250,15 +274,29 @@ class FakeVolume:
         if vol["status"] != "available":
             raise ExternalError(f"Invalid volume: volume {volume_id} status must be available, "
                                 f"but is {vol['status']}.", 400, "volume")
-        att = {"id": str(uuid.uuid4()), "volume_id": volume_id, "instance": instance_id, "status": "reserved",
-               "connection_info": {"driver_volume_type": "file",
-                                   "data": {"path": vol["path"], "format": "raw"}}}
-        if isinstance(vol.get(VOLUME_HOST), str):
-            att["connection_info"]["data"]["node"] = vol[VOLUME_HOST].split("@", 1)[0]
+        att_id = str(uuid.uuid4())
+        info = self._iscsi(vol, att_id) if (connector or {}).get("initiator") else \
+            {"driver_volume_type": "file", "data": {"path": vol["path"], "format": "raw"}}
+        att = {"id": att_id, "volume_id": volume_id, "instance": instance_id, "status": "reserved",
+               "connector": connector, "connection_info": info}
+        if self._node(vol):
+            info["data"]["node"] = self._node(vol)
         self.attachments[att["id"]] = att
         vol["status"] = "reserved"
         self.auth.record("volume", "create_attachment", volume_id, self.auth.who(token))
         return att
+
+    def _iscsi(self, vol, att_id) -> dict:
+        """As storage's target: a 409 when the volume's node cannot export (no target there)."""
+        node = self._node(vol)
+        if self.export_refusal or self.protocols.get(node) != "iSCSI":
+            raise ExternalError(self.export_refusal or f"Volume {vol['id']} cannot be exported: node {node} has no "
+                                "iSCSI target.", 409, "volume")
+        return {"driver_volume_type": "iscsi", "data": {
+            "target_portal": f"{node}:3260", "target_iqn": ISCSI_TARGET_PREFIX + att_id, "target_lun": 1,
+            "auth_method": "CHAP", "auth_username": f"egret-{att_id[:8]}", "auth_password": uuid.uuid4().hex,
+            "format": "qcow2", "access_mode": "rw", "volume_id": vol["id"]},
+            "attachment_id": att_id, "serial": vol["id"]}
 
     def _attachment(self, attachment_id, token):
         att = self.attachments.get(attachment_id)

@@ -5,7 +5,7 @@ import logging
 from types import SimpleNamespace
 
 from appliance.errors import BadRequest, Conflict, NotFound
-from services.compute import faults, scheduler
+from services.compute import faults, scheduler, volume_nodes
 from services.compute.drivers import base as drv
 from services.compute.instance_actions import record
 from services.compute.models import ComputeNode, Instance, Migration
@@ -75,6 +75,8 @@ class ServerMoves:
 
     def _claim(self, inst, host, force=False, keep_source=None) -> None:
         props = scheduler.image_properties(self.node, inst, None)
+        # a volume-backed server may leave its volumes' node only if that node exports them now
+        volume_nodes.refresh(self.node, inst)
         try:
             scheduler.move(inst, self.node.section, props, host=host, force=force, keep_source=keep_source)
         except scheduler.NoValidHost as exc:

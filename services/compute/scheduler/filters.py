@@ -41,7 +41,8 @@ class HostFilter(Filter):
 
 
 class VolumeLocalityFilter(Filter):
-    """A server's volumes are files on one node's disk and this site has no iSCSI target: it runs on that node."""
+    """A server's volumes are files on one node's disk: when that node cannot export them (no iSCSI target), the
+    server runs on that node. Volumes their node exports restrict nothing (a weigher prefers it: weighers.py)."""
     name = "VolumeLocalityFilter"
 
     def passes(self, host, spec):
@@ -53,7 +54,7 @@ class VolumeLocalityFilter(Filter):
         if not nodes:
             return self.name
         where = f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {' and '.join(nodes)}, one node cannot use both"
-        return f"{self.name} (the server's volumes live on {where}; this site cannot attach volumes across nodes)"
+        return f"{self.name} (the server's volumes live on {where}; their storage cannot export them to other nodes)"
 
 
 class RamFilter(Filter):

@@ -24,7 +24,8 @@ class RequestSpec:
     group_id: str | None = None
     group_policy: str | None = None
     group_rules: dict = field(default_factory=dict)
-    volume_hosts: dict = field(default_factory=dict)   # volume id -> the node whose disk holds it
+    volume_hosts: dict = field(default_factory=dict)   # volume id -> the node that holds it and cannot export it
+    volume_homes: dict = field(default_factory=dict)   # volume id -> the node that holds it and exports it
 
     @property
     def dedicated(self) -> bool:
@@ -80,20 +81,27 @@ def from_instance(inst, image_props: dict | None = None, group=None, flavor: dic
     root = 0 if inst.boot_from_volume else int(flavor.get("disk") or 0)
     disk = root + int(flavor.get("ephemeral") or 0) + math.ceil(int(flavor.get("swap") or 0) / 1024)
     zone, host = parse_zone(inst.availability_zone)
+    bound, homes = volume_nodes_of(inst.id)
     return RequestSpec(
         instance_id=inst.id, vcpus=int(flavor.get("vcpus") or 0), memory_mb=int(flavor.get("ram") or 0),
         disk_gb=disk, extra_specs=dict(flavor.get("extra_specs") or {}), image_props=dict(image_props or {}),
         zone=zone, force_host=host, group_id=group.id if group else None,
         group_policy=group.policy if group else None, group_rules=dict(group.rules or {}) if group else {},
-        volume_hosts=volume_hosts(inst.id))
+        volume_hosts=bound, volume_homes=homes)
 
 
-def volume_hosts(instance_id: str) -> dict[str, str]:
+def volume_nodes_of(instance_id: str) -> tuple[dict[str, str], dict[str, str]]:
     """volume id -> node for the server's volumes whose node compute recorded (volume_nodes.to_host, a compute
-    host) and that is still a node of the site (a removed node's name restricts nothing: connecting says why)."""
+    host) and that is still a node of the site (a removed node's name restricts nothing: connecting says why):
+    those their node cannot export (the server must run there), and those it exports (the server may run
+    anywhere, and goes there when it can)."""
     rows = list(VolumeAttachment.select().where(VolumeAttachment.instance == instance_id))
-    found = {a.volume_id: volume_nodes.recorded(a) for a in rows}
-    if not any(found.values()):
-        return {}
-    known = {n.host for n in ComputeNode.select(ComputeNode.host).where(ComputeNode.host.in_(set(found.values())))}
-    return {vid: host for vid, host in found.items() if host in known}
+    found = {a.volume_id: (volume_nodes.recorded(a), volume_nodes.recorded_remote(a) is True) for a in rows
+             if volume_nodes.recorded(a)}
+    if not found:
+        return {}, {}
+    hosts = {host for host, _ in found.values()}
+    known = {n.host for n in ComputeNode.select(ComputeNode.host).where(ComputeNode.host.in_(hosts))}
+    bound = {vid: host for vid, (host, exported) in found.items() if host in known and not exported}
+    homes = {vid: host for vid, (host, exported) in found.items() if host in known and exported}
+    return bound, homes

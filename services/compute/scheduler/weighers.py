@@ -20,7 +20,16 @@ def weighers(section, spec: RequestSpec) -> list[tuple[float, callable]]:
         out.append((float(section.get("soft_affinity_weight_multiplier", 2.0)), lambda h: h.group_members))
     elif spec.group_policy == "soft-anti-affinity":
         out.append((-float(section.get("soft_anti_affinity_weight_multiplier", 2.0)), lambda h: h.group_members))
+    if spec.volume_homes:
+        # next to its exported volumes when that node has room: their I/O stays off the network
+        out.append((float(section.get("volume_locality_weight_multiplier", 2.0)), _volume_locality(spec)))
     return out
+
+
+def _volume_locality(spec: RequestSpec):
+    """A node's score: how many of the server's exported volumes live there."""
+    homes = list(spec.volume_homes.values())
+    return lambda h: homes.count(h.host)
 
 
 def best(hosts: list[HostState], section, spec: RequestSpec) -> HostState:

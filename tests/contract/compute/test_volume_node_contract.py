@@ -44,3 +44,21 @@ def test_the_connection_info_names_the_same_node(world):
     att = world.volume.create_attachment(A, vol, str(uuid.uuid4()), connector, SERVICE)
     assert att["connection_info"]["data"]["node"] == NODE
     world.volume.delete_attachment(A, att["id"], SERVICE)
+
+
+def test_storages_pools_say_whether_a_node_exports_its_volumes_to_the_service_only(world):
+    """Cinder's scheduler-stats/get_pools (service or admin): one pool per node whose disk holds volumes, its
+    storage_protocol "iSCSI" when that node exports them to other nodes, "file" when it cannot."""
+    world.node_volume(A)
+    try:
+        pools = world.volume.get_pools(A, SERVICE)
+    except ExternalError as exc:
+        if exc.status == 404:   # the storage side of issue 14's iSCSI export is built in parallel
+            pytest.skip("storage does not serve scheduler-stats/get_pools yet")
+        raise
+    assert pools and all(volume_nodes.parse(p["name"]) for p in pools), pools
+    assert {p["capabilities"]["storage_protocol"] for p in pools} <= {"iSCSI", "file"}
+    assert NODE in {volume_nodes.parse(p["name"]) for p in pools}
+    with pytest.raises(ExternalError) as err:
+        world.volume.get_pools(A, world.tokens[A])
+    assert err.value.status in (403, 404)

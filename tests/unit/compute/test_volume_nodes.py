@@ -70,8 +70,8 @@ def test_the_filter_keeps_the_volumes_node_and_says_which_it_is():
     spec = request.RequestSpec(instance_id="i", vcpus=1, memory_mb=1, disk_gb=0, volume_hosts={"v1": "n2"})
     left, results = filters.run([filters.VolumeLocalityFilter()], hosts, spec)
     assert [h.host for h in left] == ["n2"]
-    assert results == ["VolumeLocalityFilter (the server's volumes live on node n2; this site cannot attach volumes "
-                       "across nodes): (start: 3, end: 1)"]
+    assert results == ["VolumeLocalityFilter (the server's volumes live on node n2; their storage cannot export them "
+                       "to other nodes): (start: 3, end: 1)"]
     two = request.RequestSpec(instance_id="i", vcpus=1, memory_mb=1, disk_gb=0,
                               volume_hosts={"v1": "n2", "v2": "n1"})
     left, results = filters.run([filters.VolumeLocalityFilter()], hosts, two)
@@ -119,9 +119,9 @@ def test_a_forced_host_elsewhere_is_refused_with_both_nodes_and_nothing_made(sit
     resp = site.admin.post("/v2.1/servers", json=_bfv_body(site, vol["id"], availability_zone="nova:node-a"))
     assert resp.status_code == 409, resp.json
     message = resp.json["conflictingRequest"]["message"]
-    assert message == (f"Volume {vol['id']} lives on node node-b and server vm1 runs on node node-a: this site cannot "
-                       "attach volumes across nodes (no iSCSI target on node-b's kernel); migrate the server to "
-                       "node-b or use a volume on node-a.")
+    assert message == (f"Volume {vol['id']} lives on node node-b and server vm1 runs on node node-a: node node-b "
+                       "cannot export volumes to other nodes (its storage has no iSCSI target); migrate the server "
+                       "to node-b or use a volume on node-a.")
     assert site.count() == before and vol["status"] == "available" and not site.volume.attachments
     # forcing the volume's own node is fine
     ok = site.admin.post("/v2.1/servers", json=_bfv_body(site, vol["id"], availability_zone="nova:node-b"))
