@@ -17,6 +17,9 @@ APT_PACKAGES=(
   linuxptp rt-tests
   # storage (bubblewrap: qemu-img runs sandboxed, seeing only its source and destination)
   lvm2 e2fsprogs bubblewrap
+  # storage's iSCSI export to other nodes: tgtd, a userspace target (these kernels have no LIO), and QEMU's libiscsi
+  # initiator (the contract tests log in to tgtd with qemu-io through it)
+  tgt qemu-block-extra
   # cluster/identity tests on a real PostgreSQL
   postgresql postgresql-client libpq-dev
   # browser tests of the wizard

@@ -67,5 +67,9 @@ class VolumeDriver(abc.ABC):
     def write(self, volume_id: str, offset: int, data: bytes) -> None:
         """Write guest-visible bytes (what an attached guest would do; used by tests)."""
 
+    def export_path(self, volume_id: str) -> str:
+        """The absolute path an iSCSI target serves as the volume's LUN, ready for a remote writer."""
+        raise DriverError(f"the {self.name} backend cannot export volumes over iSCSI")
+
     def capacity(self) -> dict:
         return {"total_capacity_gb": "infinite", "free_capacity_gb": "infinite"}

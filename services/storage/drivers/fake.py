@@ -1,9 +1,11 @@
-"""In-memory volume driver with the file driver's contract, for unit tests and laptops."""
+"""In-memory volume driver and iSCSI target with the real ones' contracts, for unit tests and laptops."""
 from __future__ import annotations
 
+import os
 import threading
 
 from services.storage.drivers.base import GiB, DriverError, VolumeDriver
+from services.storage.drivers.tgt import check_value
 
 
 class FakeDriver(VolumeDriver):
@@ -116,3 +118,94 @@ class FakeDriver(VolumeDriver):
             if len(buf) < offset + len(data):
                 buf.extend(b"\0" * (offset + len(data) - len(buf)))
             buf[offset:offset + len(data)] = data
+
+    def export_path(self, volume_id):
+        self._get(volume_id)
+        # what a target would be handed; the fake target that goes with this driver never opens it
+        return f"/nonexistent/fake/volume-{volume_id}"
+
+
+class FakeTarget:
+    """An in-memory iSCSI target with TgtTarget's contract (services/storage/drivers/tgt.py)."""
+
+    name = "fake"
+
+    def __init__(self, portal: str = "127.0.0.1:3260", unavailable: str | None = None,
+                 paths_must_exist: bool = True):
+        """`unavailable`: the reason available() gives (tgtd missing); `paths_must_exist`: refuse a missing file,
+        as tgtd does (off for the fake volume driver, whose volumes are not files)."""
+        self.portal = portal
+        self.unavailable = unavailable
+        self.paths_must_exist = paths_must_exist
+        self.running = False
+        self.starts = 0
+        self.exported: dict[str, dict] = {}
+        self.passwords: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.fail_next: str | None = None  # "export" or "unexport": the next such call fails
+
+    def available(self):
+        return self.unavailable
+
+    def ensure_running(self) -> bool:
+        if self.unavailable:
+            raise DriverError(self.unavailable)
+        if self.running:
+            return False
+        self.running, self.starts = True, self.starts + 1
+        return True
+
+    def stop(self) -> None:
+        """What a dead tgtd leaves: nothing exported."""
+        self.running = False
+        self.exported.clear()
+        self.passwords.clear()
+
+    def answers(self) -> bool:
+        return self.running
+
+    def targets(self):
+        return {iqn: {**t, "initiators": list(t["initiators"]), "accounts": list(t["accounts"])}
+                for iqn, t in self.exported.items()} if self.running else {}
+
+    def export(self, target_iqn, path, initiator_iqn, username, password):
+        for field, value in (("target name", target_iqn), ("path", path), ("initiator name", initiator_iqn),
+                             ("CHAP user", username), ("CHAP password", password)):
+            check_value(field, value)
+        if not path.startswith("/"):
+            raise DriverError(f"refusing relative path {path!r}")
+        with self.lock:
+            if not self.running:
+                raise DriverError("tgtd is not running")
+            existing = self.exported.get(target_iqn)
+            if existing is not None:
+                if existing["path"] != path:
+                    raise DriverError(f"target {target_iqn} already exports {existing['path']}, not {path}")
+                if existing["initiators"] == [initiator_iqn] and existing["accounts"] == [username]:
+                    return
+                del self.exported[target_iqn]
+            if self.paths_must_exist and not os.path.exists(path):
+                raise DriverError(f"can't find the backing store {path}")
+            if self.fail_next == "export":
+                self.fail_next = None
+                raise DriverError("fake failure in export")
+            taken = {t["tid"] for t in self.exported.values()}
+            tid = next(n for n in range(1, len(taken) + 2) if n not in taken)
+            self.exported[target_iqn] = {"tid": tid, "path": path, "initiators": [initiator_iqn],
+                                         "accounts": [username]}
+            self.passwords[username] = password
+
+    def unexport(self, target_iqn):
+        if self.fail_next == "unexport" and target_iqn in self.exported:
+            self.fail_next = None
+            raise DriverError("fake failure in unexport")
+        with self.lock:
+            found = self.exported.pop(target_iqn, None)
+            for user in (found or {}).get("accounts", ()):
+                self.passwords.pop(user, None)
+
+    def login(self, target_iqn, initiator_iqn, username, password) -> bool:
+        """What an initiator's login would get (a real one is tested with qemu-io against tgtd)."""
+        t = self.targets().get(target_iqn)
+        return bool(t and initiator_iqn in t["initiators"] and username in t["accounts"] and
+                    self.passwords.get(username) == password)

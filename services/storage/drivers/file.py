@@ -11,6 +11,10 @@ from appliance import diskimage
 from services.storage.drivers.base import GiB, DriverError, VolumeDriver
 
 
+# room beyond qemu-img measure's fully-allocated size for the qcow2 metadata a remote writer adds (refcount blocks)
+EXPORT_MARGIN = 16 * 1024 * 1024
+
+
 def qemu_img(*args, readable=(), writable=(), timeout=3600) -> str:
     """qemu-img in the sandbox: it sees only `readable` (read-only) and `writable`, never the state dir."""
     try:
@@ -163,6 +167,20 @@ class FileDriver(VolumeDriver):
         path = self._existing(self.path(volume_id))
         return {"driver_volume_type": "file",
                 "data": {"path": str(path.resolve()), "format": self.format, "name": f"volume-{volume_id}"}}
+
+    def export_path(self, volume_id):
+        path = self._existing(self.path(volume_id))
+        if self.format == "qcow2":
+            # a target fixes its LUN's size when it opens the file, and a qcow2 file grows as it is written: the
+            # file is extended (sparse) first to what a fully written image needs, and qcow2 then allocates its
+            # clusters inside that space
+            out = qemu_img("measure", "-U", "--output=json", "-f", "qcow2", "-O", "qcow2", str(path),
+                           readable=[path], timeout=120)
+            need = int(json.loads(out)["fully-allocated"]) + EXPORT_MARGIN
+            if path.stat().st_size < need:
+                os.truncate(path, need)
+        # absolute, not resolved: the target daemon runs elsewhere (its own working directory)
+        return os.path.abspath(path)
 
     def read(self, volume_id, offset, length):
         src = self._existing(self.path(volume_id))

@@ -112,6 +112,11 @@ class LvmThinDriver(VolumeDriver):
         return {"driver_volume_type": "block",
                 "data": {"path": self.device(self.lv(volume_id)), "format": "raw", "name": self.lv(volume_id)}}
 
+    def export_path(self, volume_id):
+        if not self.exists(volume_id):
+            raise DriverError(f"volume {volume_id} does not exist")
+        return self.device(self.lv(volume_id))
+
     def read(self, volume_id, offset, length):
         with open(self.device(self.lv(volume_id)), "rb") as fh:
             fh.seek(offset)
