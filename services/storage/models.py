@@ -94,6 +94,9 @@ class Attachment(Base):
     attach_mode = peewee.CharField(default="rw")
     mountpoint = peewee.CharField(null=True)
     attached_at = peewee.DateTimeField(null=True)
+    # the iSCSI export a server on another node uses (services/storage/exports.py): target, CHAP credentials,
+    # initiator; kept so that a restart can export it again
+    export = JSONField(null=True)
 
 
 class Quota(Base):

@@ -22,4 +22,10 @@ POLICIES = {
     "volume_extension:volume_host_attribute": "rule:service_or_admin",
     # attachments are made by compute (service role) or the owner
     "volume:attach": "rule:project_member_or_admin or rule:service_role",
+    # the CHAP password of an attachment's iSCSI export (connection_info.data.auth_password): compute's service
+    # user logs its node in with it; a project's members never see it (with it, any host that can claim the
+    # initiator name could read the volume)
+    "volume_extension:attachment_auth_password": "rule:service_or_admin",
+    # backend pools and their capabilities (Cinder's scheduler-stats), for compute and operators
+    "scheduler_extension:scheduler_stats:get_pools": "rule:service_or_admin",
 }

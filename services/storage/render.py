@@ -95,10 +95,16 @@ def volume_type(t) -> dict:
             "qos_specs_id": None}
 
 
+AUTH_PASSWORD_RULE = "volume_extension:attachment_auth_password"
+
+
 def attachment(a, detail=True) -> dict:
     doc = {"id": a.id, "status": a.status, "instance": a.instance_uuid, "volume_id": a.volume_id}
     if detail:
+        info = routes.manager().attachments.connection_info(a)
+        data = info.get("data") or {}
+        if "auth_password" in data and not policy.check(AUTH_PASSWORD_RULE, {"project_id": a.volume.project_id}):
+            info = {**info, "data": {k: v for k, v in data.items() if k != "auth_password"}}
         doc.update({"attached_at": _cinder_ts(a.attached_at), "detached_at": None, "attach_mode": a.attach_mode,
-                    "connection_info": routes.manager().attachments.connection_info(a),
-                    "connector": a.connector})
+                    "connection_info": info, "connector": a.connector})
     return doc

@@ -1,6 +1,7 @@
 """Volume manager (Cinder v3 semantics): persisted status machine, snapshots, types, quotas, attachments."""
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import math
 import threading
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUOTAS = {"volumes": 10, "gigabytes": 1000, "snapshots": 10, "per_volume_gigabytes": -1,
                   "backups": 10, "backup_gigabytes": 1000, "groups": 10}
+try:
+    DRIVER_VERSION = importlib.metadata.version("egret")
+except importlib.metadata.PackageNotFoundError:   # a source tree that was never installed
+    DRIVER_VERSION = "0"
 DELETABLE = {"available", "error", "error_restoring", "error_extending", "error_managing"}
 
 
@@ -28,9 +33,11 @@ def _truthy_spec(value) -> bool:
 
 
 class VolumeManager:
-    def __init__(self, settings, driver, images, types: VolumeTypeManager):
+    def __init__(self, settings, driver, images, types: VolumeTypeManager, exports=None):
+        """`exports`: the ExportManager whose targets a force delete takes away with the attachments."""
         self.settings = settings
         self.driver = driver
+        self.exports = exports
         self.images = images
         self.types = types
         self.synchronous = bool(settings.section("storage").get("synchronous", False))
@@ -110,6 +117,18 @@ class VolumeManager:
                 raise errors.BadRequest("Invalid input for field 'limit': must be a non-negative integer.")
             return rows[:int(limit)], len(rows) > int(limit)
         return rows, False
+
+    # --- the backend pool (Cinder's scheduler-stats) ----------------------------------------------------------
+    def pool_capabilities(self, name: str, storage_protocol: str) -> dict:
+        """Cinder's pool capabilities (its LVM driver's keys) of `name`, "<host>@<backend>#<pool>"."""
+        capacity = self.driver.capacity()
+        sizes = [v.size for v in Volume.select(Volume.size)]
+        return {"pool_name": name.rpartition("#")[2], "volume_backend_name": name.partition("@")[2].partition("#")[0],
+                "vendor_name": "Egret", "driver_version": DRIVER_VERSION, "storage_protocol": storage_protocol,
+                "total_capacity_gb": capacity["total_capacity_gb"], "free_capacity_gb": capacity["free_capacity_gb"],
+                "allocated_capacity_gb": sum(sizes), "total_volumes": len(sizes), "reserved_percentage": 0,
+                "thin_provisioning_support": True, "thick_provisioning_support": False, "multiattach": True,
+                "QoS_support": False}
 
     # --- types --------------------------------------------------------------------------------------------
     def multiattach(self, vol: Volume) -> bool:
@@ -303,6 +322,10 @@ class VolumeManager:
         self._run(self._do_delete, vol.id)
 
     def _do_delete(self, volume_id: str) -> None:
+        if self.exports is not None:
+            # a force delete drops attachments that may still be exported: no target serves a deleted volume
+            self.exports.unexport_quietly(Attachment.select().where(Attachment.volume == volume_id))
+            Attachment.update(export=None).where(Attachment.volume == volume_id).execute()
         try:
             for snap in Snapshot.select().where(Snapshot.volume == volume_id):
                 self.driver.delete_snapshot(snap.id)
@@ -324,6 +347,12 @@ class VolumeManager:
                 raise errors.BadRequest("Invalid input for field 'os-extend/new_size': must be an integer.")
         with self.lock, database.atomic():
             vol = Volume.get_by_id(vol.id)
+            # an iSCSI target fixed its LUN's size when it opened the volume (an admin's reset-status to available
+            # does not change that)
+            if Attachment.select().where((Attachment.volume == vol.id) & Attachment.export.is_null(False)).exists():
+                raise errors.BadRequest(f"Invalid volume: volume {vol.id} is exported over iSCSI to a server on "
+                                        "another node and cannot be extended; detach it from servers on other "
+                                        "nodes first.")
             if vol.status != "available":
                 raise errors.BadRequest(f"Invalid volume: volume status must be 'available' to extend, "
                                         f"currently in '{vol.status}'.")

@@ -86,14 +86,19 @@ def _doc(a):
     return {"attachment": render.attachment(a)}
 
 
+# render.attachment shows an iSCSI export's CHAP password to compute and admins only
+SECRET = (render.AUTH_PASSWORD_RULE,)
+
 ROUTES = RouteTable("attachments", [
     # each listing is limited to the caller's project unless an admin or compute names a volume or instance
     Route("GET", P, ANY_TOKEN, list_attachments),
-    Route("GET", f"{P}/detail", ANY_TOKEN, list_attachments_detail),
-    Route("POST", P, "volume:attach", create_attachment, schema=_BODY, target=volume_to_attach, render=_doc),
-    Route("GET", f"{P}/<attachment_id>", "volume:read", show_attachment, target=attachment_to_read, render=_doc),
+    Route("GET", f"{P}/detail", ANY_TOKEN, list_attachments_detail, checks=SECRET),
+    Route("POST", P, "volume:attach", create_attachment, schema=_BODY, target=volume_to_attach, render=_doc,
+          checks=SECRET),
+    Route("GET", f"{P}/<attachment_id>", "volume:read", show_attachment, target=attachment_to_read, render=_doc,
+          checks=SECRET),
     Route("PUT", f"{P}/<attachment_id>", "volume:attach", update_attachment, schema=_BODY,
-          target=attachment_to_change_body_first, render=_doc),
+          target=attachment_to_change_body_first, render=_doc, checks=SECRET),
     Route("POST", f"{P}/<attachment_id>/action", "volume:attach", attachment_action, schema=_ONE_ACTION,
           target=attachment_to_complete),
     Route("DELETE", f"{P}/<attachment_id>", "volume:attach", delete_attachment, target=attachment_to_change),

@@ -109,3 +109,17 @@ def test_volume_type_with_multiattach(cloud):
     cloud.openstack("volume", "delete", "shared-e2e")
     wait_for(lambda: "shared-e2e" not in [v["Name"] for v in cloud.openstack_json("volume", "list")], "deleted")
     cloud.openstack("volume", "type", "delete", "multi-e2e")
+
+
+def test_backend_pools_for_the_admin_alone(cloud, other):
+    """`openstack volume backend pool list` (Cinder's scheduler-stats): the one pool, named as volumes' host, with
+    the capabilities --long prints; a member is refused."""
+    (pool,) = cloud.openstack_json("volume", "backend", "pool", "list")
+    assert pool["Name"].endswith("@file#file")
+    (pool,) = cloud.openstack_json("volume", "backend", "pool", "list", "--long")
+    caps = pool["Capabilities"]
+    assert caps["vendor_name"] == "Egret" and caps["pool_name"] == "file"
+    # the box has tgt installed (scripts/setup-debian.sh): its volumes can be served to other nodes
+    assert caps["storage_protocol"] == "iSCSI" and caps["thin_provisioning_support"] is True
+    refused = other.openstack("volume", "backend", "pool", "list", check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout

@@ -8,7 +8,7 @@ from botocore.credentials import Credentials
 
 from appliance.testing.plugin import make_settings
 from services.storage import create_apps
-from services.storage.drivers.fake import FakeDriver
+from services.storage.drivers.fake import FakeDriver, FakeTarget
 from services.storage.s3.credentials import Credential, FakeCredentials  # noqa: F401 (re-exported)
 
 ALICE = Credential("AKALICE0000000000001", "alice-secret-0123456789", "p-alice", "u-alice")
@@ -31,13 +31,19 @@ def driver():
 
 
 @pytest.fixture
+def iscsi_target():
+    """The iSCSI target the apps export through (the fake driver's volumes are not files)."""
+    return FakeTarget("192.0.2.10:3260", paths_must_exist=False)
+
+
+@pytest.fixture
 def creds():
     return FakeCredentials(ALICE, BOB)
 
 
 @pytest.fixture
-def apps(settings, driver, creds):
-    return create_apps(settings, driver=driver, credentials=creds)
+def apps(settings, driver, creds, iscsi_target):
+    return create_apps(settings, driver=driver, credentials=creds, target=iscsi_target)
 
 
 @pytest.fixture

@@ -90,7 +90,8 @@ class World:
         vid = self.volume()["volume_id"]
         body = {"volume_uuid": vid, "instance_uuid": str(uuid.uuid4())}
         if connector:
-            body["connector"] = {"host": "node1", "initiator": "iqn.test"}
+            # an initiator name: exported over iSCSI (the fake target); its view consults the CHAP password rule
+            body["connector"] = {"host": "node1", "initiator": "iqn.2026-12.dev.egret:node1"}
         aid = self.cinder("POST", f"/v3/{OWN}/attachments", json={"attachment": body})["attachment"]["id"]
         return {"project_id": OWN, "attachment_id": aid}
 
@@ -190,6 +191,8 @@ VOLUME_ROUTES = [
     R(f"PUT {V}/os-quota-sets/<target>", ADMIN, vol(target=M), {"quota_set": {"volumes": 999}}),
     R(f"GET {V}/limits", AUTHED, vol()), R(f"GET {V}/extensions", AUTHED, vol()),
     R(f"GET {V}/os-availability-zone", AUTHED, vol()),
+    # backend pools (Cinder's admin API; compute's service user reads it too)
+    R(f"GET {V}/scheduler-stats/get_pools", ADMIN, vol()),
 ]
 
 # S3 keys carry a project (and its roles): a bucket is its project's alone, as in Swift and RGW (admin of
