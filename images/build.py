@@ -141,6 +141,9 @@ def customize(root: Path, arch: str, wheels: Path, units: dict, omitted: list[st
         capture_output=True)
     # nothing here needs a routable address before starting; do not wait minutes for DHCP on every NIC
     run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
+    # Debian's tgt enables a system tgtd (every address at port 3260, control port 0, /run/tgtd as root): the
+    # storage unit starts its own, on its portal, in its own /run/tgtd (services/manifest.toml runtime_dir)
+    run(["systemctl", f"--root={root}", "mask", "tgt.service"], capture_output=True)
     database_server(root, sysd, log)
     run(["chroot", str(root), "passwd", "-l", "root"], capture_output=True)
     return {**info, **kernels(root), "console": a["console"]}

@@ -30,6 +30,9 @@ PACKAGES = [
     "libvirt-daemon-system", "qemu-utils", "dnsmasq-base", "nftables", "lvm2", "thin-provisioning-tools",
     # qemu-img runs in a bubblewrap sandbox (appliance/diskimage.py)
     "bubblewrap",
+    # storage's iSCSI export of volumes to other nodes (tgtd, a userspace target; services/storage/drivers/tgt.py)
+    # and QEMU's initiator for them (libiscsi, the block-iscsi module) on the nodes using them
+    "tgt", "qemu-block-extra",
     # the network driver announces (re)plumbed router gateway and floating IPs with `arping -U`
     "iputils-arping",
     # a site's shared database: founding a site starts it (egret-postgresql.service, appliance/image/postgres.py)

@@ -1,6 +1,6 @@
 # The egret Python application from pyproject.toml (PEP 517 build with setuptools); dependencies by their
 # nixpkgs names. Every dependency here exists in nixpkgs, so the package builds from the binary cache.
-{ lib, python3Packages, qemu-utils, bubblewrap, iproute2, nftables, dnsmasq, lvm2, thin-provisioning-tools }:
+{ lib, python3Packages, qemu-utils, bubblewrap, iproute2, nftables, dnsmasq, lvm2, thin-provisioning-tools, tgt }:
 let
   pyproject = lib.importTOML ../pyproject.toml;
 in
@@ -17,9 +17,10 @@ python3Packages.buildPythonApplication {
     flask peewee cryptography jsonschema gunicorn prometheus-client requests pyyaml psycopg2 pyroute2 pyudev
     libvirt oslo-utils
   ];
-  # tools the drivers call by name
+  # tools the drivers call by name (tgt: storage's iSCSI target, tgtd and tgtadm)
   makeWrapperArgs = [
-    "--prefix PATH : ${lib.makeBinPath [ qemu-utils bubblewrap iproute2 nftables dnsmasq lvm2 thin-provisioning-tools ]}"
+    "--prefix PATH : ${lib.makeBinPath [
+      qemu-utils bubblewrap iproute2 nftables dnsmasq lvm2 thin-provisioning-tools tgt ]}"
   ];
   nativeCheckInputs = [ python3Packages.pytestCheckHook ];
   # unit tests only: the other layers need daemons, namespaces or QEMU

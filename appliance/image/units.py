@@ -100,6 +100,11 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         svc["ProtectKernelTunables"] = "yes"
     if not set(caps) & _NEEDS_NAMESPACES:
         svc["RestrictNamespaces"] = _SANDBOX_NAMESPACES if unit.extra.get("sandboxes", False) is True else "yes"
+    runtime_dir = unit.extra.get("runtime_dir")
+    if runtime_dir:
+        # ProtectSystem=strict leaves /run read-only; systemd makes this one the unit's (and removes it at stop)
+        svc["RuntimeDirectory"] = runtime_dir
+        svc["RuntimeDirectoryMode"] = "0750"
     if device_allow:
         svc["DeviceAllow"] = _words(device_allow)
     elif not set(caps) & _NEEDS_DEVICES:

@@ -42,6 +42,7 @@ let
       beforeSetup = (spec.before_setup or false) == true;
       configuresSystem = (spec.configures_system or false) == true;
       sandboxes = (spec.sandboxes or false) == true;
+      runtimeDir = spec.runtime_dir or "";
     in {
       Unit = {
         Description = spec.description;
@@ -89,6 +90,8 @@ let
         # bubblewrap's --unshare-all (appliance/diskimage.py) for units that sandbox qemu-img
         RestrictNamespaces = if sandboxes then "user mnt pid net ipc uts cgroup" else "yes";
       }
+      # a directory under /run the unit owns while it runs (see appliance/image/units.py)
+      // opt (runtimeDir != "") { RuntimeDirectory = runtimeDir; RuntimeDirectoryMode = "0750"; }
       // (if deviceAllow != [ ] then { DeviceAllow = words deviceAllow; }
           else opt (!(intersects caps [ "CAP_SYS_ADMIN" "CAP_MKNOD" "CAP_SYS_RAWIO" ])) { PrivateDevices = "yes"; })
       // opt siteNode { ExecStartPre = siteRead; };

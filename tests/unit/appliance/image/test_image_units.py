@@ -75,6 +75,9 @@ def test_fixture_units_are_hardened_and_minimal():
     stor = units["egret-storage.service"]["Service"]
     assert stor["DeviceAllow"] == "/dev/mapper/control rw block-device-mapper rw"
     assert "PrivateDevices" not in stor and "RestrictNamespaces" not in stor
+    # the directory its tgtd keeps its control socket in (/run is read-only under ProtectSystem=strict)
+    assert stor["RuntimeDirectory"] == "tgtd" and stor["RuntimeDirectoryMode"] == "0750"
+    assert "RuntimeDirectory" not in ident and "RuntimeDirectoryMode" not in ident
     assert gen["users"] == ["egret-compute", "egret-identity", "egret-storage"]
 
 
@@ -84,6 +87,17 @@ def test_live_manifest_every_unit_renders():
         text = unitgen.render(sections)
         assert "[Service]" in text and f"serve {name[len('egret-'):-len('.service')]}" in text
         assert "ProtectSystem=strict" in text
+
+
+def test_live_storage_unit_owns_tgtds_runtime_directory():
+    """Storage starts tgtd (its iSCSI target) as its own user: /run/tgtd is the unit's, and the default KillMode
+    (control-group) stops tgtd with the unit."""
+    units = unitgen.generate(load_manifest())["units"]
+    stor = units["egret-storage.service"]["Service"]
+    assert stor["RuntimeDirectory"] == "tgtd" and stor["RuntimeDirectoryMode"] == "0750"
+    assert stor["User"] == "egret-storage" and "KillMode" not in stor
+    assert "RuntimeDirectory=tgtd\n" in unitgen.render(units["egret-storage.service"])
+    assert [n for n, u in units.items() if "RuntimeDirectory" in u["Service"]] == ["egret-storage.service"]
 
 
 def test_render_and_sysusers():
