@@ -93,12 +93,13 @@ class _Served:
 
 
 class RealWorld(World):
-    def __init__(self, settings):
+    def __init__(self, settings, target=None):
+        """`target`: the storage service's iSCSI target (default: the fake one, which exports)."""
         super().__init__(settings)
         settings.fake_drivers = True
         settings.service = {"network": {"vni_min": 100, "vni_max": 199}, "storage": {"synchronous": True}}
         net = network_app(settings, driver=FakeNetworkDriver(settings, prefix="egc"))
-        storage = storage_apps(settings, driver=FakeVolumeDriver())
+        storage = storage_apps(settings, driver=FakeVolumeDriver(), target=target)
         self.served = {"network": _Served(net), "image": _Served(storage["image"]),
                        "volume": _Served(storage["volume"])}
         settings.service["endpoints"] = {name: s.url for name, s in self.served.items()}
