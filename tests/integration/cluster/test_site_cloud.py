@@ -2,22 +2,27 @@
 compute and network agents on its own loopback address), used as one cloud by ordinary project members through the
 unmodified openstack client. `site`: every driver its fake (agents, APIs, joins and scheduler real) for placement,
 20 concurrent creates, node death, evacuation, the stale guest and project isolation, its control plane on
-PostgreSQL with --postgres (as make test runs it); `real_site`: libvirt on every
-node (and the real Linux data plane: the founder's network service, each member's network agent, each node's VTEP
-on its own loopback address and UDP port), a tiny TCG guest booting on each, a dead member's guest rebuilt and
-booted elsewhere, and guest traffic across nodes: a member's guest gets its DHCP lease and metadata from the founder
-over VXLAN, pings a guest on the founder both ways, and is reached through a floating IP from the external network
-(the founder's upstream bridge, in a namespace of its own)."""
+PostgreSQL with --postgres (as make test runs it); `real_site`: libvirt on every node (and the real Linux data
+plane: the founder's network service, each member's network agent, each node's VTEP on its own loopback address
+and UDP port), a tiny TCG guest booting on each, a dead member's guest rebuilt and booted elsewhere, a member's
+guest using a volume on the founder's disk over iSCSI (the founder's tgtd; the guest's QEMU logs in with its node's
+initiator name and CHAP), and guest traffic across nodes: a member's guest gets its DHCP lease and metadata from
+the founder over VXLAN, pings a guest on the founder both ways, and is reached through a floating IP from the
+external network (the founder's upstream bridge, in a namespace of its own)."""
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import libvirt
+import libvirt_qemu
 import pytest
 import requests
 
@@ -34,6 +39,9 @@ from services.network.drivers import names
 
 pytestmark = pytest.mark.integration
 INTERVAL = 1.0
+# tgtd's control socket /var/run/tgtd/socket.<n>: apart from a system tgtd (0) and other tests'
+QEMU_LOGS = Path("/var/log/libvirt/qemu")
+ISCSI_CONTROL_PORT = 731
 BIG_RAM = 100_000        # MB: three fit a fake node (262144 MB x ram_allocation_ratio 1.5), a fourth does not
 
 
@@ -238,6 +246,12 @@ def test_a_dead_member_goes_down_its_server_is_evacuated_and_its_stale_guest_des
     assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
     """The same site with the real drivers: libvirt on every node (the members' through their agents, each its own
@@ -247,7 +261,10 @@ def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
     root = IMAGES / f"egret-site-{run_prefix}"       # libvirt's qemu user must reach the disks: not pytest's 0700
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    s = Site(root, interval=INTERVAL, fake=False, prefix=f"{run_prefix}", extra="cleanup_on_exit = true\n")
+    # the founder's storage exports volumes to the members over iSCSI: its own tgtd, on a free port
+    iscsi = (f"cleanup_on_exit = true\n[service.storage]\niscsi_portal = \"127.0.0.1:{_free_port()}\"\n"
+             f"iscsi_control_port = {ISCSI_CONTROL_PORT}\n")
+    s = Site(root, interval=INTERVAL, fake=False, prefix=f"{run_prefix}", extra=iscsi)
     try:
         s.start()
         admin = s.founder
@@ -312,6 +329,94 @@ def test_a_real_guest_of_a_dead_member_is_evacuated_and_boots_elsewhere(real_sit
     assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
     agent = RemoteDriver.for_node(s.settings, "beta", s.addresses["beta"])
     assert not [d for d in agent.list_domains() if victim in d]
+
+
+def _qemu_io(dom, disk_alias: str, command: str) -> str:
+    """A qemu-io command on a running guest's disk, through its QEMU monitor: what the guest's block device reads
+    and writes, here over the guest's iSCSI connection. QEMU prints qemu-io's answer on its own stdout, which
+    libvirt keeps in the domain's log, not on the monitor."""
+    log = QEMU_LOGS / f"{dom.name()}.log"
+    start = log.stat().st_size
+    # a virtio-blk disk's block backend is its inner virtio device's (QEMU 7.2: "Device does not have a block
+    # device backend" for the PCI device's own id)
+    answer = libvirt_qemu.qemuMonitorCommand(dom, f'qemu-io -d {disk_alias}/virtio-backend "{command}"',
+                                             libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+    assert answer == "", answer          # the monitor only speaks when the command itself is wrong
+    deadline = time.time() + 10
+    while True:
+        with log.open() as f:
+            f.seek(start)
+            printed = f.read()
+        if " ops; " in printed or time.time() > deadline:   # qemu-io's last line: "64 KiB, 1 ops; ..."
+            return printed
+        time.sleep(0.1)
+
+
+def _volume_file(s, volume_id: str) -> Path:
+    found = list(s.founder.state_dir.rglob(f"volume-{volume_id}.qcow2"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_guest_on_a_member_uses_a_volume_on_the_founder_over_iscsi(real_site, run_prefix):  # noqa: F811
+    """An ordinary member attaches a volume (a file on the founder's disk) to their server on beta: beta's QEMU logs
+    in to the founder's target with its initiator name and CHAP, reads what was on the volume and writes to it; the
+    detach takes the target away, and what the guest wrote is in the volume's file."""
+    s, admin = real_site, real_site.founder
+    dave = admin.add_user("dave", "proj-d")
+    vol = dave.openstack_json("volume", "create", "--size", "1", "vol-d")["id"]
+    assert s.wait(lambda: dave.openstack_json("volume", "show", vol)["status"] == "available", timeout=60)
+    path = _volume_file(s, vol)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0xab 0 65536", str(path)], check=True,
+                   capture_output=True)
+    _only(s, "beta")
+    try:
+        server = dave.openstack_json("server", "create", "--image", "egret-tiny", "--flavor", "tiny.nano",
+                                     "--nic", "none", "vm-d")["id"]
+        assert _wait_status(s, server, timeout=240)["OS-EXT-SRV-ATTR:host"] == "beta"
+    finally:
+        _only(s, None)
+    t = time.time()
+    dave.openstack("server", "add", "volume", server, vol)
+    assert s.wait(lambda: dave.openstack_json("volume", "show", vol)["status"] == "in-use", timeout=60)
+    print(f"\nvolume on alpha attached to a server on beta over iSCSI in {time.time() - t:.1f} s")
+    attachment = admin.openstack_json("--os-volume-api-version", "3.27", "volume", "attachment", "list",
+                                      "--all-projects", "--volume-id", vol)[0]
+    target = f"iqn.2026-12.dev.egret:attachment-{attachment['ID']}"
+    shown = subprocess.run(["tgtadm", "-C", str(ISCSI_CONTROL_PORT), "--lld", "iscsi", "--mode", "target",
+                            "--op", "show"], check=True, capture_output=True, text=True).stdout
+    assert target in shown and str(path) in shown, shown
+
+    conn = libvirt.open("qemu:///system")
+    try:
+        dom = conn.lookupByName(f"{run_prefix}beta-{server}")
+        tree = ET.fromstring(dom.XMLDesc(0))
+        disks = [d for d in tree.findall("./devices/disk") if d.get("type") == "network"]
+        assert len(disks) == 1, dom.XMLDesc(0)
+        source = disks[0].find("source")
+        assert source.get("protocol") == "iscsi" and source.get("name") == f"{target}/1", dom.XMLDesc(0)
+        assert source.find("auth/secret").get("usage"), dom.XMLDesc(0)
+        alias = disks[0].find("alias").get("name")
+        # the guest's QEMU reads the volume through the target and writes to it
+        assert "read 65536/65536 bytes" in _qemu_io(dom, alias, "read -P 0xab 0 65536")
+        assert "Pattern verification failed" in _qemu_io(dom, alias, "read -P 0xcd 0 65536")
+        assert "wrote 65536/65536 bytes" in _qemu_io(dom, alias, "write -P 0xcd 1048576 65536")
+        dave.openstack("server", "remove", "volume", server, vol)
+        assert s.wait(lambda: dave.openstack_json("volume", "show", vol)["status"] == "available", timeout=60)
+        assert not [d for d in ET.fromstring(dom.XMLDesc(0)).findall("./devices/disk") if d.get("type") == "network"]
+        secrets = [sec.usageID() for sec in conn.listAllSecrets()]
+        assert not [u for u in secrets if target in u], secrets
+    finally:
+        conn.close()
+    shown = subprocess.run(["tgtadm", "-C", str(ISCSI_CONTROL_PORT), "--lld", "iscsi", "--mode", "target",
+                            "--op", "show"], check=True, capture_output=True, text=True).stdout
+    assert target not in shown, shown
+    read = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0xcd 1048576 65536", str(path)],
+                          capture_output=True, text=True)
+    assert "read 65536/65536 bytes" in read.stdout, read.stdout + read.stderr
+    checked = subprocess.run(["qemu-img", "check", "-f", "qcow2", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    dave.openstack("server", "delete", "--wait", server)
 
 
 # the marker is spelled at run time: the guest prints its user-data (this script) on the console too
