@@ -65,6 +65,9 @@ def service_unit(unit: Unit, present: set[str], egret_bin: str) -> dict[str, dic
         "Environment": f"EGRET_STATE_DIR={STATE_DIR} EGRET_CONFIG_DIR={CONFIG_DIR}",
         "Restart": "on-failure",
         "RestartSec": "2",
+        # SIGTERM to the service alone, SIGKILL to what is left of its cgroup once it exits (as the supervisor
+        # stops a unit): a daemon it started may ignore SIGTERM (tgtd does), which would hold a stop for 90 s
+        "KillMode": "mixed",
         # core keeps every service's database and the Fernet keys side by side in one state dir,
         # so each unit writes its own StateDirectory and the shared top (group egret, see tmpfiles)
         "StateDirectory": f"egret/{unit.state_dir}",

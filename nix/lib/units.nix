@@ -60,6 +60,7 @@ let
         Environment = "EGRET_STATE_DIR=${stateDir} EGRET_CONFIG_DIR=${configDir}";
         Restart = "on-failure";
         RestartSec = "2";
+        KillMode = "mixed";
         StateDirectory = "egret/${spec.state_dir or name}";
         StateDirectoryMode = "0750";
         ReadWritePaths = stateDir;

@@ -90,12 +90,12 @@ def test_live_manifest_every_unit_renders():
 
 
 def test_live_storage_unit_owns_tgtds_runtime_directory():
-    """Storage starts tgtd (its iSCSI target) as its own user: /run/tgtd is the unit's, and the default KillMode
-    (control-group) stops tgtd with the unit."""
+    """Storage starts tgtd (its iSCSI target) as its own user: /run/tgtd is the unit's, and KillMode=mixed stops
+    tgtd (which ignores SIGTERM) with SIGKILL once the service has exited, not after the 90 s stop timeout."""
     units = unitgen.generate(load_manifest())["units"]
     stor = units["egret-storage.service"]["Service"]
     assert stor["RuntimeDirectory"] == "tgtd" and stor["RuntimeDirectoryMode"] == "0750"
-    assert stor["User"] == "egret-storage" and "KillMode" not in stor
+    assert stor["User"] == "egret-storage" and stor["KillMode"] == "mixed"
     assert "RuntimeDirectory=tgtd\n" in unitgen.render(units["egret-storage.service"])
     assert [n for n, u in units.items() if "RuntimeDirectory" in u["Service"]] == ["egret-storage.service"]
 
