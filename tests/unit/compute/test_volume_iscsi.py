@@ -92,13 +92,20 @@ def _assert_over_iscsi(site, sid, vol, volume_host, api=None):
     return usage
 
 
-# -- attaching ---------------------------------------------------------------------------------------------------
-def test_a_volume_another_node_exports_attaches_over_iscsi_and_detaches(site):
+def _server_and_far_volume(site, exported: bool = True):
+    """A server, its node, another node and a volume there (which that node exports unless told otherwise)."""
     sid = site.boot()
     host = row(sid).host
     far = _other(host)
     vol = site.volume.add_volume(name="far", node=far)
-    site.volume.export_from(far)
+    if exported:
+        site.volume.export_from(far)
+    return sid, host, far, vol
+
+
+# -- attaching ---------------------------------------------------------------------------------------------------
+def test_a_volume_another_node_exports_attaches_over_iscsi_and_detaches(site):
+    sid, host, far, vol = _server_and_far_volume(site)
     resp = _attach(site, sid, vol["id"])
     assert resp.status_code == 200, resp.json
     usage = _assert_over_iscsi(site, sid, vol, far)
@@ -119,11 +126,7 @@ def test_a_local_volume_stays_a_file_even_when_its_node_exports(site):
 
 
 def test_storage_refusing_the_export_is_409_naming_both_nodes_and_its_reason(site):
-    sid = site.boot()
-    host = row(sid).host
-    far = _other(host)
-    vol = site.volume.add_volume(name="far", node=far)
-    site.volume.export_from(far)
+    sid, host, far, vol = _server_and_far_volume(site)
     site.volume.export_refusal = f"The iSCSI target on node {far} is not running."
     resp = _attach(site, sid, vol["id"])
     assert resp.status_code == 409, resp.json
@@ -136,10 +139,7 @@ def test_storage_refusing_the_export_is_409_naming_both_nodes_and_its_reason(sit
 
 
 def test_a_node_whose_pool_says_file_is_refused_before_storage_is_asked(site):
-    sid = site.boot()
-    host = row(sid).host
-    far = _other(host)
-    vol = site.volume.add_volume(name="far", node=far)
+    sid, host, far, vol = _server_and_far_volume(site, exported=False)
     site.volume.export_from(*(n for n in NODES if n != far))   # every node but the volume's
     resp = _attach(site, sid, vol["id"])
     assert resp.status_code == 409
@@ -149,11 +149,7 @@ def test_a_node_whose_pool_says_file_is_refused_before_storage_is_asked(site):
 
 
 def test_storage_answering_a_file_for_a_remote_volume_is_refused(site, monkeypatch):
-    sid = site.boot()
-    host = row(sid).host
-    far = _other(host)
-    vol = site.volume.add_volume(name="far", node=far)
-    site.volume.export_from(far)
+    sid, host, far, vol = _server_and_far_volume(site)
     create = site.volume.create_attachment
     # storage ignores the initiator and answers with the path on its own disk
     monkeypatch.setattr(site.volume, "create_attachment", lambda project, volume_id, server_id, connector, token=None:
@@ -190,11 +186,7 @@ _MISSING = object()
     ("format", "vmdk"), ("format", _MISSING), ("access_mode", "everything"),
 ])
 def test_hostile_iscsi_connection_info_is_refused_plainly(site, monkeypatch, key, value):
-    sid = site.boot()
-    host = row(sid).host
-    far = _other(host)
-    vol = site.volume.add_volume(name="far", node=far)
-    site.volume.export_from(far)
+    sid, host, far, vol = _server_and_far_volume(site)
     make = site.volume._iscsi
 
     def hostile(volume, att_id):
@@ -355,11 +347,7 @@ def test_a_volume_backed_server_migrates_once_its_volumes_node_exports_and_rever
 
 
 def test_resize_keeps_the_network_disk_and_its_secret_and_delete_lets_them_go(site):
-    sid = site.boot()
-    host = row(sid).host
-    far = _other(host)
-    vol = site.volume.add_volume(name="far", node=far)
-    site.volume.export_from(far)
+    sid, host, far, vol = _server_and_far_volume(site)
     assert _attach(site, sid, vol["id"]).status_code == 200
     usage = _assert_over_iscsi(site, sid, vol, far)
     act = f"/v2.1/servers/{sid}/action"
