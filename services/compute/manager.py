@@ -20,7 +20,7 @@ from services.compute import instance_actions, scheduler, volume_nodes
 from services.compute.actions import ServerActions
 from services.compute.build import ServerBuilder
 from services.compute.devices import DeviceManager
-from services.compute.drivers.base import UnsupportedSpec
+from services.compute.drivers.base import DriverError, UnsupportedSpec
 from services.compute.external import ExternalError
 from services.compute.models import Flavor, FlavorAccess, Instance, KeyPair, Quota, ServerGroup, VolumeAttachment
 from services.compute.moves import ServerMoves
@@ -427,9 +427,12 @@ class ComputeManager:
             if new.disk < int(inst.flavor.get("disk") or 0):
                 raise BadRequest("Resize to a flavor with a smaller disk is not allowed.")
             try:
-                self.driver.check_extra_specs(new.extra_specs or {}, new.vcpus, new.ram)
+                # a resize happens in place: the server's node has to take the flavor, not this API's
+                self.node.driver_for(inst).check_extra_specs(new.extra_specs or {}, new.vcpus, new.ram)
             except UnsupportedSpec as exc:
                 raise BadRequest(f"Flavor {new.id} cannot be used on this host: {exc}") from None
+            except DriverError as exc:     # the server's node has no driver here (removed from the site)
+                raise Conflict(f"Cannot 'resize' instance {inst.id}: {exc}") from None
             extra = {"instances": 0, "cores": new.vcpus - int(inst.flavor["vcpus"]),
                      "ram": new.ram - int(inst.flavor["ram"])}
             used = self.usage(inst.project_id)

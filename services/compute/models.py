@@ -156,6 +156,9 @@ class Allocation(Base):
     disk_gb = peewee.IntegerField(default=0)
     cpus = JSONField(default=list)                    # the dedicated host CPUs it is pinned to
     page_kib = peewee.IntegerField(null=True)          # huge page size its memory is backed by
+    # a resize in place of a server with hw:cpu_thread_policy isolate or require: each flavor's CPUs (flavor id
+    # -> CPUs), all held in `cpus` until the resize is confirmed or reverted
+    resize_cpus = JSONField(null=True)
 
 
 class Migration(Base):

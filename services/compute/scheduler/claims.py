@@ -158,32 +158,44 @@ def resize(inst, flavor: dict) -> Allocation | None:
         node = [n for n in nodes if n.host == alloc.host]
         hosts = state.load(node, without=inst.id)
         spec = request.from_instance(inst, flavor=flavor)
-        held_specs = (inst.flavor or {}).get("extra_specs") or {}
-        if {request.thread_policy(held_specs), spec.thread_policy} & {"isolate", "require"}:
-            # their CPUs come core by core, which the prefix rule below (a revert keeps the old CPUs) cannot keep
-            raise NoValidHost([], "A server with hw:cpu_thread_policy isolate or require is not resized in place; "
-                                  "migrate it, or create one with the new flavor.")
         passing, results = filters.run([f() for f in _RESIZE_FILTERS], hosts, spec)
         if not passing:
             raise NoValidHost(results, "There is not enough room on the server's node for the new flavor.")
         host = passing[0]
-        # a pinned server keeps the CPUs it has and adds free ones (its vCPU i stays on the same host CPU)
-        kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.pcpus] if spec.dedicated else []
-        extra = [c for c in host.free_cpus if c not in kept][:spec.pcpus - len(kept)] if spec.dedicated else []
+        held_specs = (inst.flavor or {}).get("extra_specs") or {}
+        if alloc.resize_cpus or {request.thread_policy(held_specs), spec.thread_policy} & {"isolate", "require"}:
+            alloc.cpus, alloc.resize_cpus = _both_flavors_cpus(alloc, inst, flavor, host, spec)
+        else:
+            # a pinned server keeps the CPUs it has and adds free ones (its vCPU i stays on the same host CPU)
+            kept = [c for c in (alloc.cpus or []) if c in host.free_cpus][:spec.pcpus] if spec.dedicated else []
+            extra = [c for c in host.free_cpus if c not in kept][:spec.pcpus - len(kept)] if spec.dedicated else []
+            # the old CPUs come first in the new list (kept), so each flavor's CPUs are a prefix of the longer list
+            old_cpus = list(alloc.cpus or [])
+            alloc.cpus = kept + extra if len(kept + extra) >= len(old_cpus) else old_cpus
         page = filters.fitting_page_size(host, spec)
         alloc.vcpus = max(alloc.vcpus, 0 if spec.dedicated else spec.vcpus)
         alloc.memory_mb, alloc.disk_gb = max(alloc.memory_mb, spec.memory_mb), max(alloc.disk_gb, spec.disk_gb)
-        # the old CPUs come first in the new list (kept), so each flavor's CPUs are a prefix of the longer list
-        old_cpus = list(alloc.cpus or [])
-        alloc.cpus = kept + extra if len(kept + extra) >= len(old_cpus) else old_cpus
         alloc.page_kib = page or alloc.page_kib or None
         alloc.save()
     return alloc
 
 
+def _both_flavors_cpus(alloc, inst, flavor: dict, host: state.HostState, spec) -> tuple[list[int], dict]:
+    """A thread policy takes CPUs core by core, so one flavor's CPUs are not a prefix of the other's: the claim
+    holds both sets (flavor id -> CPUs), the asked flavor's first (the guest runs on them). A revert asks again for
+    the flavor it goes back to, which gets the CPUs it had."""
+    by_flavor = dict(alloc.resize_cpus or {str(inst.flavor["id"]): list(alloc.cpus or [])})
+    if str(flavor["id"]) not in by_flavor:
+        # the node's free CPUs here include the server's own (state.load without it)
+        by_flavor[str(flavor["id"])] = host.pick_cpus(spec) if spec.dedicated else []
+    first = by_flavor[str(flavor["id"])]
+    rest = [c for cpus in by_flavor.values() for c in cpus if c not in first]
+    return first + list(dict.fromkeys(rest)), by_flavor
+
+
 def settle(inst, flavor: dict) -> None:
     """A resize in place is confirmed (`flavor`: the new one) or reverted (the old one): the server's claim holds
-    that flavor alone again, its pinned CPUs the first ones of what the resize held (see resize)."""
+    that flavor alone again, its pinned CPUs that flavor's (see resize)."""
     spec = request.from_instance(inst, flavor=flavor)
     with database.atomic():
         _lock_nodes()
@@ -192,7 +204,11 @@ def settle(inst, flavor: dict) -> None:
             return
         alloc.vcpus = 0 if spec.dedicated else spec.vcpus
         alloc.memory_mb, alloc.disk_gb = spec.memory_mb, spec.disk_gb
-        alloc.cpus = list(alloc.cpus or [])[:spec.pcpus] if spec.dedicated else []
+        if alloc.resize_cpus and str(flavor["id"]) in alloc.resize_cpus:
+            alloc.cpus = alloc.resize_cpus[str(flavor["id"])]
+        else:
+            alloc.cpus = list(alloc.cpus or [])[:spec.pcpus] if spec.dedicated else []
+        alloc.resize_cpus = None
         alloc.page_kib = alloc.page_kib if spec.page_size is not None else None
         alloc.save()
 
