@@ -2,7 +2,8 @@
 
 The admin sets up (a project and its member, the tiny guest's images, a flavor); the member creates a network, a
 server group and two servers in it, then reads both consoles through the API (a member's server's console comes
-from its node's agent). Prints one line per step for the host test to read: `site-servers <step> <json>`.
+from its node's agent), and attaches a volume to the server on the node that does not hold it (iSCSI). Prints one
+line per step for the host test to read: `site-servers <step> <json>`.
 Usage: python site_servers.py GUEST_DIR POLICY [CLOUDS_YAML] (anti-affinity on a two-node site: one per node).
 """
 from __future__ import annotations
@@ -89,6 +90,40 @@ def wait_active(member: Session, server_id: str, timeout: float = 900) -> dict:
         time.sleep(3)
 
 
+def wait_volume(session: Session, volume_id: str, status: str, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        now = session.call("GET", "block-storage", f"/volumes/{volume_id}")["volume"]["status"]
+        if now in (status, "error") or time.monotonic() > deadline:
+            return now
+        time.sleep(2)
+
+
+def volume_across_nodes(admin: Session, member: Session, servers: dict) -> None:
+    """The member's volume (a file on the storage box's disk) attached to its server on the other node: over iSCSI
+    (the storage box's tgtd, the other node's QEMU logging in with CHAP), then detached."""
+    vol = member.call("POST", "block-storage", "/volumes", json={"volume": {"size": 1, "name": "vol-site"}})["volume"]
+    created = wait_volume(member, vol["id"], "available")
+    node = admin.call("GET", "block-storage", f"/volumes/{vol['id']}")["volume"].get("os-vol-host-attr:host", "")
+    hosts = {sid: admin.call("GET", "compute", f"/servers/{sid}")["server"].get("OS-EXT-SRV-ATTR:host")
+             for sid in servers.values()}
+    server = next((sid for sid, host in hosts.items() if host != node.split("@")[0]), None)
+    if server is None or created != "available":
+        raise SystemExit(f"site-servers failed volume {created} on {node}, servers on {hosts}")
+    started = time.monotonic()
+    member.call("POST", "compute", f"/servers/{server}/os-volume_attachments",
+                json={"volumeAttachment": {"volumeId": vol["id"]}})
+    attached = wait_volume(member, vol["id"], "in-use")
+    seconds = round(time.monotonic() - started, 1)
+    rows = admin.call("GET", "block-storage", f"/attachments/detail?volume_id={vol['id']}&all_tenants=1",
+                      headers={"OpenStack-API-Version": "volume 3.27"})
+    kinds = [(a.get("connection_info") or {}).get("driver_volume_type") for a in rows["attachments"]]
+    member.call("DELETE", "compute", f"/servers/{server}/os-volume_attachments/{vol['id']}")
+    detached = wait_volume(member, vol["id"], "available")
+    say("volume", {"node": node, "server_host": hosts[server], "kinds": kinds, "attached": attached,
+                   "seconds": seconds, "detached": detached})
+
+
 def main(guest_dir: str, policy: str, clouds: str = "/var/lib/egret/clouds.yaml") -> None:
     doc = yaml.safe_load(Path(clouds).read_text())["clouds"]["egret"]
     auth = doc["auth"]
@@ -121,6 +156,8 @@ def main(guest_dir: str, policy: str, clouds: str = "/var/lib/egret/clouds.yaml"
     for key, server_id in servers.items():
         output = member.call("POST", "compute", f"/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
         say("console", {"key": key, "chars": len(output["output"])})
+    if policy == "anti-affinity":
+        volume_across_nodes(admin, member, servers)
 
 
 if __name__ == "__main__":

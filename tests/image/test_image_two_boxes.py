@@ -111,7 +111,8 @@ def stage_site_servers(share: Path) -> None:
 def site_servers(box, after: int) -> None:
     """Through the founder's API, an ordinary project's two servers (anti-affinity) land one on each box: ACTIVE,
     their ports bound on their own node, the tenant network's MTU less the VXLAN overhead, and both consoles
-    readable (the member's comes from its node agent)."""
+    readable (the member's comes from its node agent); then a volume on the founder attached to the server on the
+    member over iSCSI and detached."""
     def step(name: str, timeout: float, start: int):
         m = box.wait_for(rf"EGRET-HOOK late: site-servers (?:{name} (\S.*)|failed (.*))", timeout, start)
         assert m.group(1), f"{m.group(2)}\n{box.tail(150)}"
@@ -133,6 +134,12 @@ def site_servers(box, after: int) -> None:
     assert sorted(hosts) == ["boxa", "boxb"], hosts
     for _ in range(2):   # a refusal (it was a 500: virtlogd's root-only log) is the step's "failed"
         m, _ = step("console", 300, m.end())
+    # a volume on the founder's disk, used by the server on the member: the founder's tgtd under the storage
+    # unit's sandbox, the member's QEMU through libiscsi
+    m, vol = step("volume", 900, m.end())
+    assert vol["kinds"] == ["iscsi"] and vol["attached"] == "in-use" and vol["detached"] == "available", vol
+    assert vol["node"].startswith("boxa@") and vol["server_host"] == "boxb", vol
+    print(f"volume on boxa in use by a server on boxb over iSCSI {vol['seconds']} s after the attach")
 
 
 def test_two_boxes_form_a_site_over_shared_l2(image, guests, tmp_path):
