@@ -18,8 +18,23 @@ from appliance import jointoken, pki
 from appliance.unitstatus import status
 
 
+# The hub's 403 to a decommissioned site says "Site '<name>' was decommissioned by this hub at <time>; ..."
+# (services/federation/manager.py uses this constant): the site recognises it and leaves the fleet.
+DECOMMISSIONED = "was decommissioned by this hub"
+
+
 class EnrolError(RuntimeError):
     """Enrolment failed; the message says why, and nothing was written."""
+
+
+class Decommissioned(EnrolError, pki.PeerError):
+    """The hub decommissioned this site; its local enrolment is gone and the box is standalone now.
+
+    A PeerError too (status 403), so a caller that handles a refused report (the cluster unit's dial-home loop)
+    handles this one without knowing it."""
+
+    def __init__(self, message: str):
+        pki.PeerError.__init__(self, message, status=403)
 
 
 class EnrolPinMismatch(EnrolError, pki.PinMismatch):
@@ -123,9 +138,28 @@ def report(settings, health: dict, inventory: dict, *, timeout: float = 15.0) ->
     if record is None:
         raise EnrolError("This box is not enrolled in a federation hub.")
     files = directory(settings)
-    return pki.request("POST", f"{record['hub_url']}/v1/sites/{record['site']}/reports",
-                       ca_pem=(files / "ca.crt").read_text(), cert=(files / "site.crt", files / "site.key"),
-                       body={"health": health, "inventory": inventory}, timeout=timeout)
+    # the hub shows each site's release from its reports, whichever caller built the inventory
+    inventory = dict(inventory)
+    if "version" not in inventory and _release():
+        inventory["version"] = _release()
+    try:
+        return pki.request("POST", f"{record['hub_url']}/v1/sites/{record['site']}/reports",
+                           ca_pem=(files / "ca.crt").read_text(), cert=(files / "site.crt", files / "site.key"),
+                           body={"health": health, "inventory": inventory}, timeout=timeout)
+    except pki.PeerError as exc:
+        if exc.status != 403 or DECOMMISSIONED not in str(exc):
+            raise
+    forget(settings)
+    raise Decommissioned(f"Site '{record['site']}' was decommissioned by the hub {record['hub_url']}; "
+                         "this box is standalone now.")
+
+
+def _release() -> str | None:
+    """This box's Egret release (the installed distribution's version), None in a never-installed source tree."""
+    try:
+        return version("egret")
+    except Exception:
+        return None
 
 
 def local_report(settings) -> tuple[dict, dict]:
@@ -133,8 +167,6 @@ def local_report(settings) -> tuple[dict, dict]:
     rows = status(settings)
     health = {r["unit"]: bool(r["healthy"]) for r in rows}
     inventory = {"hostname": socket.gethostname(), "units": sorted(health)}
-    try:
-        inventory["version"] = version("egret")
-    except Exception:  # not installed as a distribution (a source checkout): the report still goes out
-        pass
+    if _release():  # not installed as a distribution (a source checkout): the report still goes out
+        inventory["version"] = _release()
     return health, inventory

@@ -28,9 +28,9 @@ def prepare(settings) -> None:
 def create_app(settings=None, *, driver=None):
     from appliance import routes
     from appliance.app import make_app
-    from services.federation.api import hub, sites
+    from services.federation.api import groups, hub, openapi, sites
     from services.federation.manager import Manager, install_tls
-    from services.federation.metrics import SitesByStatus
+    from services.federation.metrics import SiteContacts, SitesByStatus
     from services.federation.policies import POLICIES
 
     settings = settings or config.load()
@@ -42,6 +42,7 @@ def create_app(settings=None, *, driver=None):
     app.url_map.strict_slashes = False
     manager = Manager(settings)
     app.extensions["egret.manager"] = manager
-    routes.register(app, hub.TABLE, sites.TABLE)
+    routes.register(app, hub.TABLE, sites.TABLE, groups.TABLE, openapi.TABLE)
     app.extensions["egret.metrics"].registry.register(SitesByStatus(manager))
+    app.extensions["egret.metrics"].registry.register(SiteContacts(manager))
     return app

@@ -1,11 +1,12 @@
-"""`egret enrol-token` (on the hub, direct database access); `egret enrol` and `egret dial-home` (on a site)."""
+"""`egret enrol-token` and `egret fleet` (on the hub, direct database access); `egret enrol` and `egret dial-home`
+(on a site)."""
 from __future__ import annotations
 
 import json
 import sys
 
 from appliance import federation_site, jointoken, pki
-from services.federation import schemas
+from services.federation import fleet_cli, schemas
 
 
 def cmd_enrol_token(args, settings) -> int:
@@ -59,6 +60,10 @@ def cmd_dial_home(args, settings) -> int:
     health, inventory = federation_site.local_report(settings)
     try:
         answer = federation_site.report(settings, health, inventory)
+    except federation_site.Decommissioned as exc:
+        # not a failure: the hub let this site go, and the local enrolment is gone with it
+        print(json.dumps({"decommissioned": True, "message": str(exc)}) if args.json else str(exc))
+        return 0
     except (federation_site.EnrolError, pki.PeerError) as exc:
         print(f"egret: {exc}", file=sys.stderr)
         return 1
@@ -68,6 +73,7 @@ def cmd_dial_home(args, settings) -> int:
 
 
 def add_parsers(sub) -> None:
+    fleet_cli.add_parsers(sub)  # fleet sites | label | decommission | groups (on the hub)
     p = sub.add_parser("enrol-token", help="on a federation hub: print a single-use token a site enrols with")
     p.add_argument("--ttl", type=int, default=3600, help="validity in seconds (60..604800, default 3600)")
     p.add_argument("--json", action="store_true", help="print token, hub URL, CA fingerprint and expiry as JSON")

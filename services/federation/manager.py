@@ -1,8 +1,10 @@
-"""Federation hub logic: the hub CA, enrolment tokens, enrolment (certificate issue), site reports, revocation."""
+"""Federation hub logic: the hub CA, enrolment tokens, enrolment, site reports, the fleet (labels, status,
+decommission), revocation."""
 from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 import secrets
 import socket
 import time
@@ -12,8 +14,12 @@ from cryptography import x509
 
 from appliance import errors, jointoken, pki
 from appliance.db import utcnow
-from services.federation import models
-from services.federation.schemas import DEFAULT_TTL
+from appliance.federation_site import DECOMMISSIONED
+from services.federation import labels, models
+from services.federation.groups import SiteGroups
+from services.federation.schemas import DEFAULT_TTL, valid_name
+
+STATUSES = ("enrolled", "online", "degraded", "offline", "decommissioned")
 
 DEFAULT_REPORT_INTERVAL = 60
 
@@ -45,7 +51,7 @@ def _iso(value: datetime.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-class Manager:
+class Manager(SiteGroups):
     def __init__(self, settings):
         self.settings = settings
         self.section = settings.section("federation")
@@ -79,6 +85,9 @@ class Manager:
     # --- enrolment ------------------------------------------------------------------------------------
     def enrol(self, secret: str, site: str, csr_pem: str, info: dict | None = None) -> dict:
         """Consume the token and issue the site's certificate, all or nothing."""
+        if not valid_name(site):  # the schema's pattern lets a final newline through ('$')
+            raise errors.BadRequest("Invalid input for field 'site': a DNS label (up to 63 characters of a-z 0-9 -, "
+                                    "beginning and ending alphanumeric).")
         try:
             csr = x509.load_pem_x509_csr(csr_pem.encode())
         except ValueError:
@@ -109,8 +118,11 @@ class Manager:
                        .execute())
             if claimed != 1:
                 raise Gone("The enrolment token was used by another enrolment at the same time; ask for a new one.")
+            info = info or {}
             row = models.Site.create(name=site, enrolled_at=now, cert_serial=format(cert.serial_number, "x"),
-                                     cert_fingerprint=pki.fingerprint(cert_pem), info=info or {})
+                                     cert_fingerprint=pki.fingerprint(cert_pem), info=info,
+                                     region=_reported_region(info.get("region")),
+                                     version=_reported_version(info.get("version")))
         return {"site": self.render(row), "certificate": cert_pem, "ca_certificate": self.ca.cert_pem}
 
     # --- reports --------------------------------------------------------------------------------------
@@ -124,11 +136,15 @@ class Manager:
             serial = int(str(peer.get("serialNumber", "")), 16)
         except ValueError:
             raise errors.Unauthorized("The client certificate has no serial number.") from None
-        if models.RevokedCertificate.get_or_none(models.RevokedCertificate.cert_serial == format(serial, "x")):
-            raise errors.Forbidden(f"The certificate of site '{site}' was revoked on this hub; enrol again.")
         if cn != site_common_name(site):
             raise errors.Forbidden(f"The client certificate names '{cn}', not site '{site}'.")
         row = models.Site.get_or_none(models.Site.name == site)
+        if row is not None and row.decommissioned_at is not None and int(row.cert_serial, 16) == serial:
+            # checked before the revocation it implies: the site reads this answer and leaves the fleet
+            raise errors.Forbidden(f"Site '{site}' {DECOMMISSIONED} at {_iso(row.decommissioned_at)}; it is "
+                                   "no longer part of the fleet.")
+        if models.RevokedCertificate.get_or_none(models.RevokedCertificate.cert_serial == format(serial, "x")):
+            raise errors.Forbidden(f"The certificate of site '{site}' was revoked on this hub; enrol again.")
         if row is None or int(row.cert_serial, 16) != serial:
             raise errors.Forbidden(f"The client certificate is not the current certificate of site '{site}'.")
         return row
@@ -140,46 +156,120 @@ class Manager:
             row.health = health
             if inventory is not None:
                 row.inventory = inventory
+                row.version = _reported_version(inventory.get("version")) or row.version
             row.report_count += 1
             row.save()
         return {"site": self.render(row), "next_report_in": self.report_interval}
 
     # --- sites ----------------------------------------------------------------------------------------
     def get(self, name: str) -> models.Site:
-        row = models.Site.get_or_none(models.Site.name == name)
+        # a name no site can have is not looked up: PostgreSQL refuses some strings (NUL) with an error, not a miss
+        row = models.Site.get_or_none(models.Site.name == name) if valid_name(name) else None
         if row is None:
-            raise errors.NotFound(f"Could not find site: {name}.")
+            raise errors.NotFound(f"Could not find site: {str(name)[:80]}.")
         return row
 
-    def list(self) -> list[models.Site]:
-        return list(models.Site.select().order_by(models.Site.name))
+    def list(self, region: str | None = None, status: str | None = None,
+             selector: dict | None = None) -> list[models.Site]:
+        """The sites, narrowed by region, status and a label selector (every pair must match)."""
+        if status is not None and status not in STATUSES:
+            raise errors.BadRequest(f"Invalid input for field 'status': {str(status)[:80]!r} is not one of "
+                                    f"{', '.join(STATUSES)}.")
+        if region is not None and not _valid_region(region):
+            raise errors.BadRequest(f"Invalid input for field 'region': {str(region)[:80]!r} is not a region.")
+        query = models.Site.select().order_by(models.Site.name)
+        if region is not None:
+            query = query.where(models.Site.region == region)
+        now = utcnow()
+        return [row for row in query if labels.matches(row.labels or {}, selector or {})
+                and (status is None or self.status(row, now) == status)]
+
+    def update_site(self, name: str, changes: dict) -> models.Site:
+        """Replace the site's labels (the whole map) and/or set its region; all checked before anything changes."""
+        if "labels" in changes:
+            labels.check(changes["labels"], "site/labels")
+        if "region" in changes and not _valid_region(changes["region"]):
+            raise errors.BadRequest("Invalid input for field 'site/region': up to 255 characters of A-Z a-z 0-9 . _ -"
+                                    " beginning and ending alphanumeric, or empty.")
+        with models.database.atomic():
+            row = self.get(name)
+            if "labels" in changes:
+                row.labels = dict(changes["labels"])
+            if "region" in changes:
+                row.region = changes["region"]
+            row.save()
+        return row
+
+    def decommission(self, name: str) -> models.Site:
+        """Revoke the site's certificate but keep its row (status decommissioned); again is a no-op."""
+        with models.database.atomic():
+            row = self.get(name)
+            if row.decommissioned_at is None:
+                self._revoke_certificate(row)
+                row.decommissioned_at = utcnow()
+                row.save()
+        return row
 
     def revoke(self, name: str) -> None:
         """Forget the site; its certificate is refused from now on (even before it expires)."""
         with models.database.atomic():
             row = self.get(name)
-            models.RevokedCertificate.create(cert_serial=row.cert_serial, site=row.name, revoked_at=utcnow())
+            self._revoke_certificate(row)
             row.delete_instance()
 
+    @staticmethod
+    def _revoke_certificate(row: models.Site) -> None:
+        # a decommissioned site's certificate is revoked already; DELETE after decommission must not collide
+        if models.RevokedCertificate.get_or_none(models.RevokedCertificate.cert_serial == row.cert_serial) is None:
+            models.RevokedCertificate.create(cert_serial=row.cert_serial, site=row.name, revoked_at=utcnow())
+
     def status(self, row: models.Site, now: datetime.datetime | None = None) -> str:
+        if row.decommissioned_at is not None:
+            return "decommissioned"
         if row.last_seen is None:
             return "enrolled"
         now = now or utcnow()
-        fresh = (now - row.last_seen).total_seconds() <= 3 * self.report_interval
-        return "online" if fresh else "offline"
+        if (now - row.last_seen).total_seconds() > 3 * self.report_interval:
+            return "offline"
+        return "degraded" if not all((row.health or {}).values()) else "online"
 
     def counts_by_status(self) -> dict[str, int]:
-        counts = {"enrolled": 0, "online": 0, "offline": 0}
+        counts = dict.fromkeys(STATUSES, 0)
         now = utcnow()
-        for row in models.Site.select(models.Site.last_seen):
+        for row in models.Site.select(models.Site.last_seen, models.Site.health, models.Site.decommissioned_at):
             counts[self.status(row, now)] += 1
         return counts
 
+    def contacts(self) -> list[tuple[str, str, float | None]]:
+        """(name, status, seconds since the last report or None) per site, for the per-site gauges."""
+        now = utcnow()
+        return [(row.name, self.status(row, now),
+                 (now - row.last_seen).total_seconds() if row.last_seen else None)
+                for row in models.Site.select().order_by(models.Site.name)]
+
     def render(self, row: models.Site) -> dict:
-        return {"id": row.id, "name": row.name, "status": self.status(row), "enrolled_at": _iso(row.enrolled_at),
-                "last_seen": _iso(row.last_seen), "report_count": row.report_count,
+        return {"id": row.id, "name": row.name, "status": self.status(row), "region": row.region,
+                "labels": row.labels or {}, "version": row.version, "enrolled_at": _iso(row.enrolled_at),
+                "last_seen": _iso(row.last_seen), "last_contact": _iso(row.last_seen),
+                "decommissioned_at": _iso(row.decommissioned_at), "report_count": row.report_count,
                 "certificate_fingerprint": row.cert_fingerprint, "info": row.info, "health": row.health,
                 "inventory": row.inventory}
+
+
+def _valid_region(value) -> bool:
+    return isinstance(value, str) and (value == "" or bool(_REGION.fullmatch(value)))
+
+
+_REGION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,253}[A-Za-z0-9])?")
+
+
+def _reported_region(value) -> str:
+    """What a site says its region is, if it is a valid region (a report is not refused for a bad one)."""
+    return value if _valid_region(value) else ""
+
+
+def _reported_version(value) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable() else None
 
 
 def _common_name(peer: dict) -> str | None:

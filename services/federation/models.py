@@ -1,4 +1,4 @@
-"""Federation hub tables: enrolment tokens (secret hashes only), enrolled sites, revoked site certificates."""
+"""Federation hub tables: enrolment tokens (secret hashes only), sites, revoked site certificates, site groups."""
 from __future__ import annotations
 
 import peewee
@@ -29,6 +29,12 @@ class Site(Base):
     health = JSONField(default=dict)
     inventory = JSONField(default=dict)
     report_count = peewee.IntegerField(default=0)
+    # added by migration 0002 to existing rows, hence the SQL defaults (ADD COLUMN ... NOT NULL needs one)
+    region = peewee.CharField(max_length=255, default="", constraints=[peewee.SQL("DEFAULT ''")])
+    labels = JSONField(default=dict, constraints=[peewee.SQL("DEFAULT '{}'")])
+    version = peewee.CharField(max_length=64, null=True)
+    # set by decommission: the row stays (the fleet shows it), its certificate is revoked
+    decommissioned_at = peewee.DateTimeField(null=True)
 
 
 class RevokedCertificate(Base):
@@ -37,4 +43,11 @@ class RevokedCertificate(Base):
     revoked_at = peewee.DateTimeField()
 
 
-ALL_MODELS = [EnrolmentToken, Site, RevokedCertificate]
+class SiteGroup(Base):
+    name = peewee.CharField(max_length=63, unique=True)
+    selector = JSONField(default=dict)  # label -> value; a site matches when it carries every pair
+    max_parallel = peewee.IntegerField()
+    max_failures = peewee.IntegerField()
+
+
+ALL_MODELS = [EnrolmentToken, Site, RevokedCertificate, SiteGroup]

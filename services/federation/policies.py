@@ -8,5 +8,12 @@ POLICIES = {
     "federation:issue_enrolment_token": "rule:admin_required",
     "federation:list_sites": "rule:fleet_reader",
     "federation:get_site": "rule:fleet_reader",
+    "federation:update_site": "rule:admin_required",
+    "federation:decommission_site": "rule:admin_required",
     "federation:delete_site": "rule:admin_required",
+    "federation:list_site_groups": "rule:fleet_reader",
+    "federation:get_site_group": "rule:fleet_reader",
+    "federation:create_site_group": "rule:admin_required",
+    "federation:update_site_group": "rule:admin_required",
+    "federation:delete_site_group": "rule:admin_required",
 }

@@ -1,4 +1,5 @@
-"""/v1/enrol (a site trades a token for a certificate), /v1/sites (inventory) and the sites' mTLS reports."""
+"""/v1/enrol (a site trades a token for a certificate), /v1/sites (the fleet: list, label, decommission) and the
+sites' mTLS reports."""
 from __future__ import annotations
 
 from flask import request
@@ -6,7 +7,7 @@ from flask import request
 from appliance import pki
 from appliance.app import max_body
 from appliance.routes import PUBLIC, Call, Route, RouteTable, manager
-from services.federation import schemas
+from services.federation import labels, schemas
 
 
 def enrol(call: Call) -> dict:
@@ -24,12 +25,23 @@ def report(call: Call) -> dict:
 
 
 def list_sites(call: Call) -> dict:
-    return {"sites": [manager().render(s) for s in manager().list()]}
+    """?region=, ?status=, ?label=key=value (repeatable; every pair must match)."""
+    selector = labels.parse_pairs(call.query.getlist("label"), "label")
+    found = manager().list(region=call.query.get("region"), status=call.query.get("status"), selector=selector)
+    return {"sites": [manager().render(s) for s in found]}
 
 
 def get_site(call: Call) -> dict:
     # no load=: the rule is checked before the lookup, so a caller without it learns nothing (403, never 404)
     return {"site": manager().render(manager().get(call.args["name"]))}
+
+
+def update_site(call: Call) -> dict:
+    return {"site": manager().render(manager().update_site(call.args["name"], call.body["site"]))}
+
+
+def decommission_site(call: Call) -> dict:
+    return {"site": manager().render(manager().decommission(call.args["name"]))}
 
 
 def delete_site(call: Call) -> None:
@@ -45,5 +57,8 @@ TABLE = RouteTable("federation_sites", [
     Route("POST", "/v1/sites/<name>/reports", PUBLIC, report, schema=schemas.REPORT),
     Route("GET", "/v1/sites", "federation:list_sites", list_sites),
     Route("GET", "/v1/sites/<name>", "federation:get_site", get_site),
+    Route("PATCH", "/v1/sites/<name>", "federation:update_site", update_site, schema=schemas.UPDATE_SITE),
+    Route("POST", "/v1/sites/<name>/decommission", "federation:decommission_site", decommission_site,
+          body_required=False),
     Route("DELETE", "/v1/sites/<name>", "federation:delete_site", delete_site, render=dict, status=204),
 ])

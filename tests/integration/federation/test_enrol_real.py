@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.request
 
+from importlib.metadata import version
+
 import pytest
 
 from appliance import federation_site, jointoken, pki
@@ -24,11 +26,12 @@ def hub(tmp_path_factory):
     cloud.stop()
 
 
-def hub_api(hub, method, path, ca_pem, token):
+def hub_api(hub, method, path, ca_pem, token, body=None):
     ctx = ssl.create_default_context(cadata=ca_pem)
     ctx.check_hostname = False
     req = urllib.request.Request(f"https://127.0.0.1:{hub.ports['federation']}{path}", method=method,
-                                 headers={"X-Auth-Token": token})
+                                 headers={"X-Auth-Token": token, "Content-Type": "application/json"},
+                                 data=None if body is None else json.dumps(body).encode())
     try:
         with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
             raw = resp.read()
@@ -80,7 +83,8 @@ def test_enrol_report_list_revoke(hub, tmp_path):
     assert local_files(other) == []
 
     answer = federation_site.report(site, {"identity": True, "compute": False}, {"servers": 2, "vcpus": 4})
-    assert answer["next_report_in"] == 60 and answer["site"]["status"] == "online"
+    # a unit down: online but degraded
+    assert answer["next_report_in"] == 60 and answer["site"]["status"] == "degraded"
     federation_site.report(site, {"identity": True, "compute": True}, {"servers": 3})
 
     admin = hub.admin_token()
@@ -88,7 +92,9 @@ def test_enrol_report_list_revoke(hub, tmp_path):
     assert status == 200
     (edge,) = listed["sites"]
     assert edge["name"] == "edge-1" and edge["status"] == "online" and edge["report_count"] == 2
-    assert edge["health"] == {"identity": True, "compute": True} and edge["inventory"] == {"servers": 3}
+    assert edge["health"] == {"identity": True, "compute": True} and edge["inventory"]["servers"] == 3
+    # report() adds the box's release to whatever inventory its caller built
+    assert edge["version"] == edge["inventory"]["version"] == version("egret")
     assert edge["info"]["hostname"] == "box-1"
 
     # mTLS is what authenticates a report: no client certificate, or one from another CA, is refused
@@ -127,14 +133,20 @@ def test_egret_up_prints_the_hub_as_https(hub):
     assert f"https://127.0.0.1:{hub.ports['federation']}/v1" in text, text
 
 
-def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
-    token = hub.egret("enrol-token").stdout.strip()
+def site_egret(hub, state):
+    """`egret` on a site: its own state dir, the hub's environment otherwise."""
     site_env = {**{k: v for k, v in hub.env.items() if not k.startswith("EGRET_")},
-                "EGRET_STATE_DIR": str(tmp_path / "site"), "EGRET_CONFIG_DIR": str(tmp_path / "site" / "etc")}
+                "EGRET_STATE_DIR": str(state), "EGRET_CONFIG_DIR": str(state / "etc")}
 
     def egret(*args):
         return subprocess.run([sys.executable, "-m", "appliance.cli", *args], env=site_env, capture_output=True,
                               text=True, timeout=60)
+    return egret
+
+
+def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
+    token = hub.egret("enrol-token").stdout.strip()
+    egret = site_egret(hub, tmp_path / "site")
 
     out = egret("dial-home")
     assert out.returncode == 1 and "not enrolled" in out.stderr
@@ -147,7 +159,7 @@ def test_enrol_and_dial_home_from_the_command_line(hub, tmp_path):
     assert out.returncode == 0, out.stderr
     site = json.loads(out.stdout)["site"]
     # nothing runs in this site's state dir, so every unit reports unhealthy, and the hub shows just that
-    assert site["status"] == "online" and site["health"] and not any(site["health"].values())
+    assert site["status"] == "degraded" and site["health"] and not any(site["health"].values())
     assert site["inventory"]["units"] == sorted(site["health"]) and site["info"]["hostname"]
     assert egret("enrol", "--forget").returncode == 0
     assert not (tmp_path / "site" / "cluster" / "federation").exists()
@@ -168,3 +180,60 @@ def test_a_box_that_cannot_write_fails_with_the_token_unspent(hub, tmp_path):
     assert pki.verifies((federation_site.directory(site) / "site.crt").read_text(),
                         (federation_site.directory(site) / "ca.crt").read_text())
     assert sorted(p.name for p in (site.state_dir / "cluster").iterdir()) == ["federation"]
+
+
+def test_fleet_label_decommission_and_the_site_goes_standalone(hub, tmp_path):
+    """Issue 16 on the real hub: labels over the API, the fleet CLI on the hub, and a decommission the site hears
+    at its next report (the library call, then `egret dial-home`)."""
+    ca_pem = (hub.state_dir / "federation" / "ca" / "ca.crt").read_text()
+    admin = hub.admin_token()
+    sites = {}
+    for name in ("edge-d1", "edge-d2"):
+        egret = site_egret(hub, tmp_path / name)
+        assert egret("enrol", hub.egret("enrol-token").stdout.strip(), "--site", name).returncode == 0
+        assert egret("dial-home").returncode == 0
+        sites[name] = egret
+    status, answer = hub_api(hub, "PATCH", "/v1/sites/edge-d1", ca_pem, admin,
+                             {"site": {"labels": {"tier": "gold"}, "region": "eu-west"}})
+    assert status == 200 and answer["site"]["labels"] == {"tier": "gold"}, answer
+    status, answer = hub_api(hub, "PATCH", "/v1/sites/edge-d1", ca_pem, admin, {"site": {"labels": {"-x": "y"}}})
+    assert status == 400 and "'site/labels'" in answer["error"]["message"]
+    out = hub.egret("fleet", "sites", "--label", "tier=gold", "--json")
+    assert out.returncode == 0, out.stderr
+    (listed,) = json.loads(out.stdout)
+    assert listed["name"] == "edge-d1" and listed["region"] == "eu-west" and listed["version"] == version("egret")
+    assert listed["last_contact"].endswith("Z")
+
+    # decommission over the API: the library call hears it, forgets the enrolment and says so
+    status, answer = hub_api(hub, "POST", "/v1/sites/edge-d1/decommission", ca_pem, admin)
+    assert status == 200 and answer["site"]["status"] == "decommissioned"
+    site = make_settings(tmp_path / "edge-d1")
+    with pytest.raises(federation_site.Decommissioned) as gone:
+        federation_site.report(site, {"identity": True}, {})
+    assert str(gone.value) == (f"Site 'edge-d1' was decommissioned by the hub https://127.0.0.1:"
+                               f"{hub.ports['federation']}; this box is standalone now.")
+    assert gone.value.status == 403 and federation_site.enrolment(site) is None
+    assert local_files(site) == []
+
+    # decommission with the hub's CLI: `egret dial-home` on the site prints it and leaves the box standalone
+    out = hub.egret("fleet", "decommission", "edge-d2")
+    assert out.returncode == 0 and "Site 'edge-d2' decommissioned at" in out.stdout, out.stderr
+    out = sites["edge-d2"]("dial-home")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (f"Site 'edge-d2' was decommissioned by the hub https://127.0.0.1:"
+                                  f"{hub.ports['federation']}; this box is standalone now.")
+    assert not (tmp_path / "edge-d2" / "cluster" / "federation").exists()
+    out = sites["edge-d2"]("dial-home")
+    assert out.returncode == 1 and "not enrolled" in out.stderr
+
+    # the fleet still shows both, decommissioned; the per-site gauges and the OpenAPI document are served
+    status, listed = hub_api(hub, "GET", "/v1/sites?status=decommissioned", ca_pem, admin)
+    assert sorted(s["name"] for s in listed["sites"]) >= ["edge-d1", "edge-d2"]
+    status, doc = hub_api(hub, "GET", "/v1/openapi.json", ca_pem, "")
+    assert status == 200 and "/v1/sites/{name}/decommission" in doc["paths"]
+    ctx = ssl.create_default_context(cadata=ca_pem)
+    ctx.check_hostname = False
+    with urllib.request.urlopen(f"https://127.0.0.1:{hub.ports['federation']}/metrics", context=ctx) as resp:
+        text = resp.read().decode()
+    assert 'egret_federation_site_up{site="edge-d2"} 0.0' in text
+    assert 'egret_federation_site_last_contact_seconds{site="edge-d2"}' in text
