@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from appliance.errors import BadRequest, Conflict
 from services.compute import faults, scheduler
 from services.compute.drivers import base as drv
-from services.compute.drivers.libvirt.xml import join_portal
+from services.compute.drivers.libvirt.xml import join_portal, vif_from_xml
 from services.compute.external import ExternalError
 from services.compute.models import Instance
 from services.compute.tasks import in_db
@@ -187,10 +187,7 @@ def spec_from_xml(xml_text: str, inst, flavor: dict) -> drv.GuestSpec:
     """Rebuild a GuestSpec from the live definition, for a resize that keeps disks and NICs."""
     tree = ET.fromstring(xml_text)
     disks = [_disk_from_xml(d) for d in tree.findall("./devices/disk")]
-    vifs = []
-    for i in tree.findall("./devices/interface"):
-        vifs.append(drv.VifSpec(bridge=i.find("source").get("bridge"), tap=i.find("target").get("dev"),
-                                mac=i.find("mac").get("address")))
+    vifs = [vif_from_xml(i) for i in tree.findall("./devices/interface")]
     log_el = tree.find("./devices/serial/log")
     return drv.GuestSpec(name=inst.domain_name, uuid=inst.id, vcpus=int(flavor["vcpus"]),
                          memory_mb=int(flavor["ram"]), disks=disks, vifs=vifs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from appliance.errors import BadRequest, Conflict, NotFound
-from services.compute import access, volume_iscsi, volume_nodes
+from services.compute import access, sriov, volume_iscsi, volume_nodes
 from services.compute.drivers import base as drv
 from services.compute.external import ExternalError
 from services.compute.faults import BuildError
@@ -151,17 +151,25 @@ class DeviceManager:
 
     def _vif(self, port: dict, record: dict) -> drv.VifSpec:
         details = port.get("binding:vif_details") or {}
-        bridge = details.get("bridge_name")
-        if not bridge:
-            raise BuildError(f"Port {port['id']} was bound without a bridge (binding:vif_details.bridge_name).")
+        if sriov.wants_vf(port):
+            vif = sriov.vif_spec(port, port["mac_address"])
+            bridge = ""
+        else:
+            bridge = details.get("bridge_name")
+            if not bridge:
+                raise BuildError(f"Port {port['id']} was bound without a bridge (binding:vif_details.bridge_name).")
+            vif = None
         record.update({"mac": port["mac_address"], "bridge": bridge, "tap": "tap" + port["id"][:11],
+                       "vif_type": "hw_veb" if vif else "bridge",
                        "ips": [ip["ip_address"] for ip in port.get("fixed_ips", [])]})
+        if vif is not None:
+            record.update({"pci_address": vif.pci_address, "vlan": vif.vlan, "source_dev": vif.source_dev})
         try:
             # the name only, of the network of a port already checked as the server's
             record["network_name"] = self.network.get_network(port["network_id"]).get("name")
         except ExternalError:
             record["network_name"] = port["network_id"]
-        return drv.VifSpec(bridge=bridge, tap=record["tap"], mac=record["mac"], port_id=port["id"])
+        return vif or drv.VifSpec(bridge=bridge, tap=record["tap"], mac=record["mac"], port_id=port["id"])
 
     def release_port(self, record) -> None:
         """With the service's credentials: unbinding is service-only, and only ports this server recorded."""
@@ -352,6 +360,13 @@ class DeviceManager:
                 vifs = self.allocate_ports(inst, token)
             except access.AccessDenied as exc:
                 raise access.api_error(exc) from None
+            except BuildError as exc:
+                # bound, but not as a NIC this guest can take (a VF asked for, none given): let the port go again
+                for record in (inst.ports or [])[len(existing):]:
+                    self.release_port(record)
+                inst.ports = existing
+                inst.save()
+                raise BadRequest(str(exc)) from None
             record = inst.ports[-1]
             try:
                 driver = self.node.driver_for(inst)
@@ -371,7 +386,7 @@ class DeviceManager:
                 raise NotFound(f"Port {port_id} is not attached")
             driver = self.node.driver_for(inst)
             try:
-                driver.detach_vif(inst.domain_name, drv.VifSpec(bridge=record["bridge"], tap=record["tap"],
+                driver.detach_vif(inst.domain_name, drv.VifSpec(bridge=record.get("bridge", ""), tap=record["tap"],
                                                                      mac=record["mac"], port_id=port_id))
             except drv.NotFound:
                 pass

@@ -61,6 +61,10 @@ class FakeNetwork:
         self.security_groups: dict[str, dict] = {}
         self.add_security_group("default")
         self._next_ip = 10
+        # SR-IOV: free virtual functions, each {"pci_slot", "physical_network", "pci_vendor_info", "netdev"};
+        # empty (as today's network service): direct/macvtap ports are bound as bridge taps, without a VF
+        self.vfs: list[dict] = []
+        self.vf_vlan = ""   # binding:vif_details.vlan of a VF-backed port ("" or "0": untagged)
 
     def add_security_group(self, name: str, project_id="p-test") -> dict:
         sg = {"id": str(uuid.uuid4()), "name": name, "project_id": project_id, "tenant_id": project_id}
@@ -102,7 +106,8 @@ class FakeNetwork:
 
     def _check_binding(self, body, caller, action):
         # the network service's rule network:binding: admin or service (services/network/policies.py)
-        bound = sorted(k for k in body if k.startswith("binding:"))
+        # a port's owner may ask for a vnic_type (Neutron's create_port:binding:vnic_type); the rest is the service's
+        bound = sorted(k for k in body if k.startswith("binding:") and k != "binding:vnic_type")
         if bound and not self.auth.privileged(caller):
             raise ExternalError(f"(rule:{action}_port:{bound[0]}) is disallowed by policy.", 403, "network",
                                 f"network {action} /v2.0/ports: (rule:{action}_port:{bound[0]}) is disallowed")
@@ -130,11 +135,27 @@ class FakeNetwork:
         self._check_binding(body, caller, "update")
         port.update(body)
         if body.get("binding:host_id"):
-            port["binding:vif_type"] = "bridge"
-            port["binding:vif_details"] = {"bridge_name": "brq" + port["network_id"][:11]}
+            if port.get("binding:vnic_type") in ("direct", "macvtap") and (
+                    self.vfs or port.get("binding:profile", {}).get("pci_slot")):
+                self._bind_vf(port)
+            else:
+                port["binding:vif_type"] = "bridge"
+                port["binding:vif_details"] = {"bridge_name": "brq" + port["network_id"][:11]}
             port["status"] = "ACTIVE"
             self.auth.record("network", "bind_port", port_id, caller)
         return port
+
+    def _bind_vf(self, port):
+        """Neutron's SR-IOV binding: vif_type hw_veb, the VF in binding:profile, its VLAN in vif_details."""
+        if not port.get("binding:profile", {}).get("pci_slot"):
+            vf = self.vfs.pop(0)
+            port["binding:profile"] = {k: vf[k] for k in ("pci_slot", "physical_network", "pci_vendor_info")}
+            port["_vf"] = vf
+        vf = port.get("_vf") or {}
+        port["binding:vif_type"] = "hw_veb"
+        port["binding:vif_details"] = {"port_filter": False, "vlan": self.vf_vlan}
+        if port["binding:vnic_type"] == "macvtap":
+            port["binding:vif_details"].update({"macvtap_source": vf.get("netdev", ""), "macvtap_mode": "passthrough"})
 
     def delete_port(self, port_id, token=None):
         caller = self.auth.who(token)

@@ -76,7 +76,7 @@ def meta_data(inst) -> dict:
 def network_data(inst) -> dict:
     links, networks = [], []
     for i, p in enumerate(inst.ports or []):
-        links.append({"id": p.get("tap"), "vif_id": p["port_id"], "type": "bridge",
+        links.append({"id": p.get("tap"), "vif_id": p["port_id"], "type": p.get("vif_type", "bridge"),
                       "ethernet_mac_address": p.get("mac"), "mtu": p.get("mtu")})
         networks.append({"id": f"network{i}", "type": "ipv4_dhcp", "link": p.get("tap"),
                          "network_id": p["network_id"]})

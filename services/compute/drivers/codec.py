@@ -146,7 +146,10 @@ def _dataclass(cls, fields, field: str, depth: int):
                 raise CodecError(f"{field}.{name}: a required field of {cls.__name__} is missing")
             continue
         kwargs[name] = check(decode(fields[name], f"{field}.{name}", depth + 1), hints.get(name), f"{field}.{name}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except specs.DriverError as exc:   # a spec that checks its own fields (VifSpec): the message names the field
+        raise CodecError(f"{field}: {exc}") from None
 
 
 def check(value, annotation, field: str):

@@ -1,6 +1,7 @@
 """What crosses the compute driver contract: guest, disk and NIC specs, host capabilities, power states, errors."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # Nova's power_state codes, as the API shows them in OS-EXT-STS:power_state
@@ -43,12 +44,53 @@ class DiskSpec:
     auth_password: str | None = field(default=None, repr=False)
 
 
+VIF_KINDS = ("bridge", "hostdev", "direct")
+MACVTAP_MODES = ("passthrough", "vepa", "bridge", "private")
+PCI_ADDRESS = re.compile(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]")
+
+
+def valid_ifname(name) -> bool:
+    """A Linux interface name: 1-15 characters, no '/', no whitespace, not '.' or '..'."""
+    return (isinstance(name, str) and 0 < len(name) <= 15 and "/" not in name and name not in (".", "..")
+            and not any(c.isspace() or ord(c) < 32 for c in name))
+
+
 @dataclass
 class VifSpec:
-    bridge: str
-    tap: str
-    mac: str
+    """A guest NIC. bridge: a tap on a Linux bridge. hostdev: an SR-IOV virtual function given to the guest whole
+    (PCI passthrough, optional VLAN tag). direct: macvtap on the VF's netdev (source_dev, passthrough mode).
+    The binding data comes from the network service: it is checked here, on construction."""
+    bridge: str = ""
+    tap: str = ""
+    mac: str = ""
     port_id: str = ""
+    kind: str = "bridge"
+    pci_address: str = ""            # hostdev: the VF's host PCI address, DDDD:BB:SS.F
+    vlan: int | None = None          # hostdev: the VLAN libvirt sets on the VF (1-4094); None: untagged
+    source_dev: str = ""             # direct: the VF's netdev on the host
+    mode: str = "passthrough"        # direct: macvtap mode
+
+    def __post_init__(self):
+        if self.kind not in VIF_KINDS:
+            raise UnsupportedSpec(f"Invalid interface kind {str(self.kind)[:20]!r}: use bridge, hostdev or direct.")
+        if self.kind == "hostdev":
+            if not isinstance(self.pci_address, str) or not PCI_ADDRESS.fullmatch(self.pci_address):
+                raise UnsupportedSpec(f"Invalid pci_address {str(self.pci_address)[:40]!r}: expected DDDD:BB:SS.F.")
+            self.pci_address = self.pci_address.lower()
+        if self.vlan is not None and (isinstance(self.vlan, bool) or not isinstance(self.vlan, int)
+                                      or not 1 <= self.vlan <= 4094):
+            raise UnsupportedSpec(f"Invalid vlan {str(self.vlan)[:20]!r}: expected 1-4094.")
+        if self.kind == "direct":
+            if not valid_ifname(self.source_dev):
+                raise UnsupportedSpec(f"Invalid source_dev {str(self.source_dev)[:40]!r}: not a network device name.")
+            if self.mode not in MACVTAP_MODES:
+                raise UnsupportedSpec(f"Invalid mode {str(self.mode)[:20]!r}: use {', '.join(MACVTAP_MODES)}.")
+
+    def pci_parts(self) -> dict:
+        """The PCI address as libvirt's <address type='pci'> attributes."""
+        domain, bus, rest = self.pci_address.split(":")
+        slot, function = rest.split(".")
+        return {"domain": f"0x{domain}", "bus": f"0x{bus}", "slot": f"0x{slot}", "function": f"0x{function}"}
 
 
 @dataclass

@@ -4,12 +4,14 @@ A change to the XML builder shows up here as a diff to read; EGRET_UPDATE_GOLDEN
 review. That real libvirt accepts such definitions is the driver contract's part (test_driver_contract.py)."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from services.compute.drivers.libvirt.xml import domain_xml
+from services.compute.drivers.libvirt.xml import domain_xml, vif_from_xml
 from services.compute.drivers.specs import DiskSpec, GuestSpec, HostCaps, VifSpec
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -56,3 +58,21 @@ def test_a_volume_over_iscsi_is_a_network_disk_without_its_password():
     if os.environ.get("EGRET_UPDATE_GOLDEN"):
         path.write_text(xml)
     assert xml == path.read_text()
+
+
+def test_sriov_interfaces_match_the_golden_file_and_read_back():
+    """A VF given whole (hostdev, VLAN 100), a macvtap on another VF's netdev, and an ordinary bridge tap; the
+    XML -> spec parser a resize redefines from gives the same interfaces back."""
+    vifs = [VifSpec(kind="hostdev", mac="fa:16:3e:00:00:01", port_id="p1", pci_address="0000:03:10.2", vlan=100),
+            VifSpec(kind="direct", mac="fa:16:3e:00:00:02", port_id="p2", source_dev="enp3s0f0v3"),
+            VifSpec(bridge="brq0123456789a", tap="tap0123456789a", mac="fa:16:3e:00:00:03")]
+    spec = GuestSpec(name="instance-sriov", uuid="3f2c1a9e-0000-4000-8000-000000000003", vcpus=1, memory_mb=256,
+                     disks=[DiskSpec(path="/var/lib/egret/instances/z/disk", target="vda")], vifs=vifs,
+                     console_log="/var/lib/egret/instances/z/console.log")
+    xml = domain_xml(spec, HOST) + "\n"
+    path = GOLDEN / "sriov-interfaces.xml"
+    if os.environ.get("EGRET_UPDATE_GOLDEN"):
+        path.write_text(xml)
+    assert xml == path.read_text()
+    parsed = [vif_from_xml(i) for i in ET.fromstring(xml).findall("./devices/interface")]
+    assert parsed == [dataclasses.replace(v, port_id="") for v in vifs]

@@ -239,8 +239,11 @@ class LibvirtDriver(base.ComputeDriver):
 
     def detach_vif(self, name: str, vif: base.VifSpec) -> None:
         dom = self._dom(name)
-        macs = [m.get("address") for m in ET.fromstring(dom.XMLDesc(0)).findall("./devices/interface/mac")]
-        if vif.mac not in macs:
-            # as detach_disk: the manager takes a NIC that is already gone as detached
-            raise base.NotFound(f"interface {vif.mac} not attached to {name}")
-        self._call(dom.detachDeviceFlags, to_string(vif_element(vif)), self._flags(dom))
+        for el in ET.fromstring(dom.XMLDesc(0)).findall("./devices/interface"):
+            mac = el.find("mac")
+            if mac is not None and mac.get("address") == vif.mac:
+                # the interface as the domain holds it (a bridge tap, a VF, a macvtap): libvirt matches its MAC
+                self._call(dom.detachDeviceFlags, to_string(el), self._flags(dom))
+                return
+        # as detach_disk: the manager takes a NIC that is already gone as detached
+        raise base.NotFound(f"interface {vif.mac} not attached to {name}")

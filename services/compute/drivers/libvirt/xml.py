@@ -65,12 +65,44 @@ def disk_element(disk: DiskSpec) -> ET.Element:
 
 
 def vif_element(vif: VifSpec) -> ET.Element:
+    if vif.kind == "hostdev":
+        # an SR-IOV VF given whole to the guest, as Nova's get_config_hw_veb writes it (libvirt sets MAC and VLAN)
+        el = ET.Element("interface", {"type": "hostdev", "managed": "yes"})
+        _sub(el, "mac", address=vif.mac)
+        _sub(_sub(el, "source"), "address", type="pci", **vif.pci_parts())
+        if vif.vlan:
+            _sub(_sub(el, "vlan"), "tag", id=vif.vlan)
+        return el
+    if vif.kind == "direct":
+        # macvtap on the VF's netdev (Nova's get_config_macvtap / hw_veb with vnic_type macvtap)
+        el = ET.Element("interface", {"type": "direct"})
+        _sub(el, "mac", address=vif.mac)
+        _sub(el, "source", dev=vif.source_dev, mode=vif.mode)
+        _sub(el, "model", type="virtio")
+        return el
     el = ET.Element("interface", {"type": "bridge"})
     _sub(el, "source", bridge=vif.bridge)
     _sub(el, "target", dev=vif.tap)
     _sub(el, "mac", address=vif.mac)
     _sub(el, "model", type="virtio")
     return el
+
+
+def vif_from_xml(el: ET.Element) -> VifSpec:
+    """The VifSpec of an <interface> of a definition (ours, or libvirt's reading of it): what a resize redefines."""
+    kind = el.get("type")
+    mac = el.find("mac").get("address")
+    src = el.find("source")
+    if kind == "hostdev":
+        addr = src.find("address")
+        parts = [addr.get(k, "0").lower().removeprefix("0x") for k in ("domain", "bus", "slot", "function")]
+        tag = el.find("vlan/tag")
+        return VifSpec(kind="hostdev", mac=mac, pci_address=f"{parts[0]:0>4}:{parts[1]:0>2}:{parts[2]:0>2}.{parts[3]}",
+                       vlan=int(tag.get("id")) if tag is not None else None)
+    if kind == "direct":
+        return VifSpec(kind="direct", mac=mac, source_dev=src.get("dev"), mode=src.get("mode") or "vepa")
+    target = el.find("target")
+    return VifSpec(bridge=src.get("bridge"), tap=target.get("dev") if target is not None else "", mac=mac)
 
 
 def to_string(el: ET.Element) -> str:
