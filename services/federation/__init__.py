@@ -20,9 +20,12 @@ def open_database(settings):
 
 
 def prepare(settings) -> None:
-    """Before gunicorn binds (the supervisor and `egret serve` call it): the hub CA and the TLS files it serves."""
+    """Before gunicorn binds (the supervisor and `egret serve` call it): the hub CA, the TLS files it serves and
+    the hub's signing key."""
+    from services.federation.bundles import hub_signing_key
     from services.federation.manager import install_tls
     install_tls(settings)
+    hub_signing_key(settings)  # created once, before the workers start
 
 
 def create_app(settings=None, *, driver=None):

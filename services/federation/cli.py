@@ -69,6 +69,11 @@ def cmd_dial_home(args, settings) -> int:
         return 1
     print(json.dumps(answer) if args.json else
           f"Reported to the hub; site status {answer['site']['status']}, next report in {answer['next_report_in']}s.")
+    renewal = answer.get("certificate_renewal")
+    if renewal and not args.json:
+        print(f"Renewed the site certificate; valid until {renewal['expires_at']}." if renewal["renewed"] else
+              f"egret: renewing the site certificate failed (the current one is kept): {renewal['error']}",
+              file=sys.stdout if renewal["renewed"] else sys.stderr)
     return 0
 
 

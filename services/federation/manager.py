@@ -16,12 +16,15 @@ from appliance import errors, jointoken, pki
 from appliance.db import utcnow
 from appliance.federation_site import DECOMMISSIONED
 from services.federation import labels, models
+from services.federation.bundles import hub_signing_key
 from services.federation.groups import SiteGroups
 from services.federation.schemas import DEFAULT_TTL, valid_name
 
 STATUSES = ("enrolled", "online", "degraded", "offline", "decommissioned")
 
 DEFAULT_REPORT_INTERVAL = 60
+# site certificates' lifetime ([service.federation] site_cert_days, a positive number; fractions for tests)
+DEFAULT_SITE_CERT_DAYS = pki.LEAF_DAYS
 
 
 class Gone(errors.ApiError):
@@ -56,11 +59,25 @@ class Manager(SiteGroups):
         self.settings = settings
         self.section = settings.section("federation")
         self.ca = hub_ca(settings)
+        self.signing_key = hub_signing_key(settings)
+        self.site_cert_days  # a bad setting stops the hub at start, not at the first enrolment
 
     # --- settings -------------------------------------------------------------------------------------
     @property
     def report_interval(self) -> int:
         return int(self.section.get("report_interval", DEFAULT_REPORT_INTERVAL))
+
+    @property
+    def site_cert_days(self) -> float:
+        value = self.section.get("site_cert_days", DEFAULT_SITE_CERT_DAYS)
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            days = 0
+        if not 0 < days <= 3650:
+            raise ValueError(f"[service.federation] site_cert_days must be a number of days in (0, 3650], not "
+                             f"{value!r}")
+        return days
 
     @property
     def hub_url(self) -> str:
@@ -88,13 +105,7 @@ class Manager(SiteGroups):
         if not valid_name(site):  # the schema's pattern lets a final newline through ('$')
             raise errors.BadRequest("Invalid input for field 'site': a DNS label (up to 63 characters of a-z 0-9 -, "
                                     "beginning and ending alphanumeric).")
-        try:
-            csr = x509.load_pem_x509_csr(csr_pem.encode())
-        except ValueError:
-            raise errors.BadRequest("Invalid input for field 'csr': not a PEM certificate signing request.") \
-                from None
-        if not csr.is_signature_valid:
-            raise errors.BadRequest("Invalid input for field 'csr': the request's signature is invalid.")
+        _load_csr(csr_pem)
         with models.database.atomic():
             token = models.EnrolmentToken.get_or_none(models.EnrolmentToken.secret_hash == _hash(secret))
             if token is None:
@@ -110,7 +121,7 @@ class Manager(SiteGroups):
             if models.Site.get_or_none(models.Site.name == site) is not None:
                 raise errors.Conflict(f"A site named '{site}' is already enrolled in this hub; choose another "
                                       "name or revoke the old site first.")
-            cert_pem = self.ca.issue(csr_pem, site_common_name(site))
+            cert_pem = self.ca.issue(csr_pem, site_common_name(site), days=self.site_cert_days)
             cert = x509.load_pem_x509_certificate(cert_pem.encode())
             # a conditional update: of two enrolments racing on one token, exactly one changes the row
             claimed = (models.EnrolmentToken.update(used_at=now, used_by=site)
@@ -123,7 +134,36 @@ class Manager(SiteGroups):
                                      cert_fingerprint=pki.fingerprint(cert_pem), info=info,
                                      region=_reported_region(info.get("region")),
                                      version=_reported_version(info.get("version")))
-        return {"site": self.render(row), "certificate": cert_pem, "ca_certificate": self.ca.cert_pem}
+        # the answer comes over TLS to the pinned CA: the site pins the signing key from it
+        return {"site": self.render(row), "certificate": cert_pem, "ca_certificate": self.ca.cert_pem,
+                "signing_key": self.signing_key.public_document()}
+
+    # --- certificate renewal --------------------------------------------------------------------------
+    def renew_certificate(self, site: str, peer: dict | None, csr_pem: str) -> dict:
+        """A new certificate for the site's CSR, authorised by its current one, which is revoked at once: from
+        the answer on, only the new certificate is the site's (no grace; see docs/federation.md)."""
+        csr = _load_csr(csr_pem)
+        wanted = site_common_name(site)
+        names = [a.value for a in csr.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
+        if names != [wanted]:
+            named = repr(str(names[0])[:80]) if names else "no common name"
+            raise errors.BadRequest(f"Invalid input for field 'csr': the request names {named}, not '{wanted}'.")
+        with models.database.atomic():
+            row = self.authorize_site(site, peer)
+            cert_pem = self.ca.issue(csr_pem, wanted, days=self.site_cert_days)
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+            old_serial, new_serial = row.cert_serial, format(cert.serial_number, "x")
+            # a conditional update: of two renewals racing with one certificate, exactly one changes the row
+            swapped = (models.Site.update(cert_serial=new_serial, cert_fingerprint=pki.fingerprint(cert_pem),
+                                          updated_at=utcnow())
+                       .where((models.Site.id == row.id) & (models.Site.cert_serial == old_serial)).execute())
+            if swapped != 1:
+                raise errors.Forbidden(f"The client certificate is not the current certificate of site '{site}' "
+                                       "(renewed at the same time by another request).")
+            models.RevokedCertificate.create(cert_serial=old_serial, site=row.name, revoked_at=utcnow())
+            row = models.Site.get_by_id(row.id)
+        return {"site": self.render(row), "certificate": cert_pem, "ca_certificate": self.ca.cert_pem,
+                "expires_at": _iso(cert.not_valid_after_utc.replace(tzinfo=None))}
 
     # --- reports --------------------------------------------------------------------------------------
     def authorize_site(self, site: str, peer: dict | None) -> models.Site:
@@ -254,6 +294,16 @@ class Manager(SiteGroups):
                 "decommissioned_at": _iso(row.decommissioned_at), "report_count": row.report_count,
                 "certificate_fingerprint": row.cert_fingerprint, "info": row.info, "health": row.health,
                 "inventory": row.inventory}
+
+
+def _load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        raise errors.BadRequest("Invalid input for field 'csr': not a PEM certificate signing request.") from None
+    if not csr.is_signature_valid:
+        raise errors.BadRequest("Invalid input for field 'csr': the request's signature is invalid.")
+    return csr
 
 
 def _valid_region(value) -> bool:

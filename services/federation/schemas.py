@@ -25,6 +25,13 @@ ENROL = {
     "additionalProperties": False,
 }
 
+RENEW_CERTIFICATE = {
+    "type": "object",
+    "properties": {"csr": {"type": "string", "minLength": 1, "maxLength": 16384}},
+    "required": ["csr"],
+    "additionalProperties": False,
+}
+
 REPORT = {
     "type": "object",
     "properties": {

@@ -24,6 +24,14 @@ def report(call: Call) -> dict:
     return manager().report(name, peer, body["health"], body.get("inventory"))
 
 
+def renew_certificate(call: Call) -> dict:
+    """A new certificate for the site's CSR; its current certificate is the credential and is revoked."""
+    name = call.args["name"]
+    peer = pki.peer_certificate(request.environ)
+    manager().authorize_site(name, peer)  # 401/403 before the body is even looked at
+    return manager().renew_certificate(name, peer, call.body["csr"])
+
+
 def list_sites(call: Call) -> dict:
     """?region=, ?status=, ?label=key=value (repeatable; every pair must match)."""
     selector = labels.parse_pairs(call.query.getlist("label"), "label")
@@ -55,6 +63,8 @@ TABLE = RouteTable("federation_sites", [
           wrap=(max_body(64 * 1024),)),
     # the site's client certificate is the credential (checked by the manager)
     Route("POST", "/v1/sites/<name>/reports", PUBLIC, report, schema=schemas.REPORT),
+    Route("POST", "/v1/sites/<name>/certificate", PUBLIC, renew_certificate, schema=schemas.RENEW_CERTIFICATE,
+          wrap=(max_body(64 * 1024),)),
     Route("GET", "/v1/sites", "federation:list_sites", list_sites),
     Route("GET", "/v1/sites/<name>", "federation:get_site", get_site),
     Route("PATCH", "/v1/sites/<name>", "federation:update_site", update_site, schema=schemas.UPDATE_SITE),

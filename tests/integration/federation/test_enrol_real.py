@@ -26,6 +26,18 @@ def hub(tmp_path_factory):
     cloud.stop()
 
 
+@pytest.fixture(scope="module")
+def short_hub(tmp_path_factory):
+    """A second hub whose site certificates live 12 s: the shared hub keeps the default lifetime, since a short
+    one would make every other test's certificates expire at timing-dependent points."""
+    state = tmp_path_factory.mktemp("short-hub")
+    (state / "etc").mkdir()
+    (state / "etc" / "federation.toml").write_text(f"[service.federation]\nsite_cert_days = {12 / 86400!r}\n")
+    cloud = RunningCloud(state, services=["identity", "federation"]).start()
+    yield cloud
+    cloud.stop()
+
+
 def hub_api(hub, method, path, ca_pem, token, body=None):
     ctx = ssl.create_default_context(cadata=ca_pem)
     ctx.check_hostname = False
@@ -74,6 +86,10 @@ def test_enrol_report_list_revoke(hub, tmp_path):
     assert pki.fingerprint(ca_pem) == body["ca_fingerprint"]
     assert pki.verifies((files / "site.crt").read_text(), ca_pem)
     assert federation_site.enrolment(site) == record
+    # the hub's signing key came with the enrolment answer (over the pinned CA) and is pinned
+    status, published = hub_api(hub, "GET", "/v1/signing-key", ca_pem, "")
+    assert status == 200 and record["signing_key"] == published["signing_key"]
+    assert (hub.state_dir / "federation" / "signing" / "signing.key").stat().st_mode & 0o777 == 0o600
     # again with the same token: nothing to do, and no request reaches the hub (the token is used up there)
     assert federation_site.enrol(site, token, site_name="edge-1") == record
 
@@ -237,3 +253,52 @@ def test_fleet_label_decommission_and_the_site_goes_standalone(hub, tmp_path):
         text = resp.read().decode()
     assert 'egret_federation_site_up{site="edge-d2"} 0.0' in text
     assert 'egret_federation_site_last_contact_seconds{site="edge-d2"}' in text
+
+
+def test_a_site_renews_its_certificate_online_and_outlives_the_old_one(short_hub, tmp_path):
+    """Issue 16: certificates of 12 s, due for renewal at once (1/3 of the lifetime, 5 min backdating included):
+    each report renews, and the site keeps reporting after its first certificate expired."""
+    from cryptography import x509
+    hub = short_hub
+    site = make_settings(tmp_path / "site")
+    record = federation_site.enrol(site, hub.egret("enrol-token").stdout.strip(), site_name="edge-r")
+    files = federation_site.directory(site)
+    ca_pem = (files / "ca.crt").read_text()
+    for name in ("site.crt", "site.key"):
+        (tmp_path / name).write_bytes((files / name).read_bytes())
+    old = (tmp_path / "site.crt", tmp_path / "site.key")
+    expires = x509.load_pem_x509_certificate(old[0].read_bytes()).not_valid_after_utc.timestamp()
+    assert expires - time.time() <= 13
+
+    answer = federation_site.report(site, {"identity": True}, {})
+    assert answer["certificate_renewal"]["renewed"] is True, answer
+    assert (files / "site.crt").read_bytes() != old[0].read_bytes()
+    assert (files / "site.key").stat().st_mode & 0o777 == 0o600
+    assert federation_site.enrolment(site)["certificate_fingerprint"] != record["certificate_fingerprint"]
+    # the old certificate is refused from the renewal on, for reports and for renewals
+    url = f"{record['hub_url']}/v1/sites/edge-r"
+    for path, body in (("/reports", {"health": {}}), ("/certificate", {"csr": pki.new_key_and_csr("site:edge-r")[1]})):
+        with pytest.raises(pki.PeerError) as refused:
+            pki.request("POST", url + path, ca_pem=ca_pem, body=body, cert=old)
+        assert refused.value.status == 403 and "revoked" in str(refused.value)
+
+    # report every 2 s until the first certificate has expired: every report goes through
+    while time.time() < expires + 2:
+        time.sleep(2)
+        assert federation_site.report(site, {"identity": True}, {})["certificate_renewal"]["renewed"] is True
+    with pytest.raises(pki.PeerError):
+        pki.request("POST", url + "/reports", ca_pem=ca_pem, body={"health": {}}, cert=old)
+
+    # bad renewals over real mTLS: another name in the CSR, garbage, a huge body; the current pair is kept
+    current = (files / "site.crt", files / "site.key")
+    for body, status, field in (({"csr": pki.new_key_and_csr("site:edge-x")[1]}, 400, "'csr'"),
+                                ({"csr": "garbage"}, 400, "'csr'"), ({"csr": "x" * 100_000}, 413, "limit")):
+        with pytest.raises(pki.PeerError) as refused:
+            pki.request("POST", url + "/certificate", ca_pem=ca_pem, body=body, cert=current)
+        assert refused.value.status == status and field in str(refused.value), refused.value
+    # `egret dial-home` says when it renewed
+    out = site_egret(hub, tmp_path / "site")("dial-home")
+    assert out.returncode == 0 and "Renewed the site certificate; valid until" in out.stdout, out.stderr
+    status, shown = hub_api(hub, "GET", "/v1/sites/edge-r", ca_pem, hub.admin_token())
+    assert status == 200 and shown["site"]["status"] == "degraded"  # nothing runs in the site's state dir
+    assert shown["site"]["certificate_fingerprint"] == pki.fingerprint((files / "site.crt").read_text())

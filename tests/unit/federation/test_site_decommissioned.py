@@ -56,7 +56,7 @@ def test_any_other_refusal_keeps_the_enrolment(site, monkeypatch, message, statu
 
 def test_the_report_carries_the_release(site, monkeypatch):
     sent = {}
-    monkeypatch.setattr(pki, "request", lambda *a, body=None, **k: sent.update(body) or {})
+    monkeypatch.setattr(pki, "request", lambda *a, body=None, **k: sent.update(body or {}) or {})
     monkeypatch.setattr(federation_site, "_release", lambda: "9.9.9")
     federation_site.report(site, {"identity": True}, {"node": "n1"})
     assert sent["inventory"] == {"node": "n1", "version": "9.9.9"}
