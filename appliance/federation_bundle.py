@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from appliance.image import signing
 
 FORMAT = "egret-bundle/1"
 # what the hub will send (DESIGN.md §6: identity, images, flavors, config, releases)
@@ -57,7 +58,8 @@ def canonical(document) -> bytes:
 
 
 def key_id(public_raw: bytes) -> str:
-    return f"{ALGORITHM}:" + hashlib.sha256(public_raw).hexdigest()[:16]
+    """The id A/B update signatures use for a key too (appliance/image/signing.py)."""
+    return signing.key_id(Ed25519PublicKey.from_public_bytes(public_raw))
 
 
 def public_key_document(public_raw: bytes) -> dict:

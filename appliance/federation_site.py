@@ -167,8 +167,9 @@ def report(settings, health: dict, inventory: dict, *, timeout: float = 15.0) ->
     _finish_renewal(settings)  # a renewal a crash interrupted
     # the hub shows each site's release from its reports, whichever caller built the inventory
     inventory = dict(inventory)
-    if "version" not in inventory and _release():
-        inventory["version"] = _release()
+    release = _release()
+    if "version" not in inventory and release:
+        inventory["version"] = release
     try:
         answer = pki.request("POST", f"{record['hub_url']}/v1/sites/{record['site']}/reports",
                              ca_pem=(files / "ca.crt").read_text(), cert=(files / "site.crt", files / "site.key"),
@@ -288,10 +289,8 @@ def renew(settings, *, timeout: float = 15.0) -> dict:
 
 
 def _matches(cert_pem: str, key_pem: str) -> bool:
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    cert_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
-    key = serialization.load_pem_private_key(key_pem.encode(), password=None).public_key()
-    return cert_key.public_bytes(serialization.Encoding.DER, spki) == key.public_bytes(serialization.Encoding.DER, spki)
+    return pki.key_matches(x509.load_pem_x509_certificate(cert_pem.encode()),
+                           serialization.load_pem_private_key(key_pem.encode(), password=None))
 
 
 def _write_synced(path: Path, text: str, mode: int) -> None:
@@ -357,6 +356,7 @@ def local_report(settings) -> tuple[dict, dict]:
     rows = status(settings)
     health = {r["unit"]: bool(r["healthy"]) for r in rows}
     inventory = {"hostname": socket.gethostname(), "units": sorted(health)}
-    if _release():  # not installed as a distribution (a source checkout): the report still goes out
-        inventory["version"] = _release()
+    release = _release()
+    if release:  # not installed as a distribution (a source checkout): the report still goes out
+        inventory["version"] = release
     return health, inventory

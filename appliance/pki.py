@@ -63,6 +63,12 @@ def common_name(cert_pem: str) -> str:
     return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
 
 
+def key_matches(cert: x509.Certificate, key) -> bool:
+    """Whether the private key is the certificate's (their public keys are the same)."""
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+
+
 def write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -316,9 +322,7 @@ def install_operator_tls(settings, cert_pem: str, key_pem: str, ca_pem: str | No
     except ValueError as exc:
         raise ValueError(f"not a PEM certificate and unencrypted PEM private key: {exc}") from None
     leaf = certs[0]
-    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
-            != leaf.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo):
+    if not key_matches(leaf, key):
         raise ValueError("the private key does not belong to the certificate")
     trust = ca_pem or cert_pem
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
