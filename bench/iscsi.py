@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,18 +21,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from appliance.testing.plugin import free_port  # noqa: E402
 from services.storage.drivers.file import FileDriver  # noqa: E402
 from services.storage.drivers.tgt import TgtTarget  # noqa: E402
 
 CONTROL_PORT = 733          # not the default tgtd's (0) nor the tests' (731)
 # qemu-img bench takes no --image-opts: its initiator is QEMU's default name, the CHAP account is in the URL
 INITIATOR = "iqn.2008-11.org.linux-kvm"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def qemu_bench(size_mb: int, write: bool, image: list[str]) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,7 @@ from appliance import config, pki
 from appliance.cluster import membership
 from appliance.testing.cloud import assert_cli_refused
 from appliance.testing.guest import BOOT_MARKER
+from appliance.testing.plugin import free_port
 from appliance.testing.libvirtd import IMAGES, libvirtd, run_prefix, tiny_guest  # noqa: F401
 from appliance.testing.site import NODE_UNITS, Site
 from services.compute.drivers import base
@@ -246,12 +246,6 @@ def test_a_dead_member_goes_down_its_server_is_evacuated_and_its_stale_guest_des
     assert s.wait(lambda: s.hypervisors()["beta"]["state"] == "up", timeout=30), s.hypervisors()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
     """The same site with the real drivers: libvirt on every node (the members' through their agents, each its own
@@ -262,7 +256,7 @@ def real_site(libvirtd, tiny_guest, run_prefix):  # noqa: F811
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     # the founder's storage exports volumes to the members over iSCSI: its own tgtd, on a free port
-    iscsi = (f"cleanup_on_exit = true\n[service.storage]\niscsi_portal = \"127.0.0.1:{_free_port()}\"\n"
+    iscsi = (f"cleanup_on_exit = true\n[service.storage]\niscsi_portal = \"127.0.0.1:{free_port()}\"\n"
              f"iscsi_control_port = {ISCSI_CONTROL_PORT}\n")
     s = Site(root, interval=INTERVAL, fake=False, prefix=f"{run_prefix}", extra=iscsi)
     try:
