@@ -33,7 +33,7 @@ def create_app(settings=None, *, driver=None):
     from appliance.app import make_app
     from services.federation.api import groups, hub, openapi, sites
     from services.federation.manager import Manager, install_tls
-    from services.federation.metrics import SiteContacts, SitesByStatus
+    from services.federation.metrics import FleetGauges
     from services.federation.policies import POLICIES
 
     settings = settings or config.load()
@@ -46,6 +46,5 @@ def create_app(settings=None, *, driver=None):
     manager = Manager(settings)
     app.extensions["egret.manager"] = manager
     routes.register(app, hub.TABLE, sites.TABLE, groups.TABLE, openapi.TABLE)
-    app.extensions["egret.metrics"].registry.register(SitesByStatus(manager))
-    app.extensions["egret.metrics"].registry.register(SiteContacts(manager))
+    app.extensions["egret.metrics"].registry.register(FleetGauges(manager))
     return app

@@ -273,13 +273,6 @@ class Manager(SiteGroups):
             return "offline"
         return "degraded" if not all((row.health or {}).values()) else "online"
 
-    def counts_by_status(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUSES, 0)
-        now = utcnow()
-        for row in models.Site.select(models.Site.last_seen, models.Site.health, models.Site.decommissioned_at):
-            counts[self.status(row, now)] += 1
-        return counts
-
     def contacts(self) -> list[tuple[str, str, float | None]]:
         """(name, status, seconds since the last report or None) per site, for the per-site gauges."""
         now = utcnow()
